@@ -1,0 +1,1 @@
+"""pytest plugin: the ``wandb_cassette`` marker, record/replay through the relay."""
