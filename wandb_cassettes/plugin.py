@@ -1,1 +1,356 @@
-"""pytest plugin: the ``wandb_cassette`` marker, record/replay through the relay."""
+"""pytest plugin: record W&B traffic of marked tests into cassettes, replay it offline.
+
+Thin on purpose: pytest-recording owns ``--record-mode`` (and ``--block-network``),
+the relay owns HTTP, this module wires them to tests::
+
+    @pytest.mark.wandb_cassette
+    def test_upload(tmp_path):
+        run = wandb.init(project="ci-tests")
+        ...
+
+The first marked test of a process starts one relay and points the SDK at it
+(the SDK reads its environment once); each marked test then swaps the relay's
+cassette.
+"""
+
+from __future__ import annotations
+
+import os
+import shlex
+import sys
+import tempfile
+import warnings
+from collections.abc import Generator, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit
+
+import pytest
+
+from . import cassette as cassettes
+from . import ids
+from .env import REPLAY_API_KEY, sdk_env
+from .relay import Recording, Relay, Replay
+
+DEFAULT_UPSTREAM = "https://api.wandb.ai"
+UPSTREAM_ENV = "WANDB_CASSETTES_UPSTREAM"
+RECORD_MODES = ("none", "once", "new_episodes", "all", "rewrite")
+
+
+class WandbCassetteWarning(UserWarning):
+    """Something in a cassette deserves attention but does not fail the test."""
+
+
+@dataclass
+class _State:
+    """Per-process state: the relay and the environment it replaced."""
+
+    upstream: str
+    relay: Relay | None = None
+    saved_env: dict[str, str | None] = field(default_factory=dict)
+    workdir: Path | None = None
+
+
+_STATE = pytest.StashKey[_State]()
+#: Ports of this process's relays, for the network-block exemption.
+_RELAY_PORTS: set[int] = set()
+_REPORTS = pytest.StashKey[dict[str, pytest.TestReport]]()
+
+
+# -- options and markers -----------------------------------------------------------
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    group = parser.getgroup("wandb-cassettes")
+    group.addoption(
+        "--wandb-upstream",
+        default=None,
+        help=f"W&B base URL to record against (env {UPSTREAM_ENV}; default {DEFAULT_UPSTREAM}).",
+    )
+    group.addoption(
+        "--wandb-strict",
+        action="store_true",
+        default=False,
+        help="Fail a replayed test that leaves recorded interactions unplayed.",
+    )
+    parser.addini(
+        "wandb_cassette_dir", "Folder of W&B cassettes (relative to rootdir).", default="cassettes"
+    )
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    config.addinivalue_line(
+        "markers",
+        "wandb_cassette(name=None): record this test's W&B traffic, replay it offline.",
+    )
+    config.addinivalue_line("markers", "fast: a fast test (replayed or pure), run in CI.")
+    config.addinivalue_line(
+        "markers", "integration: a test of real W&B behaviour (replayed in CI)."
+    )
+    config.addinivalue_line(
+        "markers", "wandb_epochs(max_epochs, reason): allow a test more training epochs."
+    )
+    upstream = (
+        config.getoption("--wandb-upstream") or os.environ.get(UPSTREAM_ENV) or DEFAULT_UPSTREAM
+    )
+    config.stash[_STATE] = _State(upstream=check_upstream(upstream))
+    _allow_relay_through_network_block()
+
+
+def pytest_unconfigure(config: pytest.Config) -> None:
+    state = config.stash.get(_STATE, None)
+    if state is not None:
+        _stop(state)
+
+
+def check_upstream(url: str) -> str:
+    """Refuse an upstream that would send the API key in clear text off this machine."""
+    parts = urlsplit(url)
+    if parts.scheme not in ("http", "https") or not parts.netloc:
+        raise pytest.UsageError(f"--wandb-upstream: not an http(s) URL: {url!r}")
+    if parts.scheme == "http" and parts.hostname not in ("127.0.0.1", "localhost", "::1"):
+        raise pytest.UsageError(
+            f"--wandb-upstream: refusing plain-http upstream {url!r}: the API key would cross "
+            "the network unencrypted (use https, or a loopback address)"
+        )
+    return url.rstrip("/")
+
+
+def record_mode(config: pytest.Config) -> str:
+    mode = config.getoption("--record-mode", None) or "none"
+    return str(mode)
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_makereport(
+    item: pytest.Item, call: pytest.CallInfo[None]
+) -> Generator[None, pytest.TestReport, pytest.TestReport]:
+    report = yield
+    item.stash.setdefault(_REPORTS, {})[report.when] = report
+    return report
+
+
+# -- the relay and the SDK environment ----------------------------------------------
+
+
+def _ensure_relay(config: pytest.Config) -> Relay:
+    state = config.stash[_STATE]
+    if state.relay is None:
+        relay = Relay(state.upstream).start()
+        _RELAY_PORTS.add(urlsplit(relay.url).port or 0)
+        state.workdir = Path(tempfile.mkdtemp(prefix="wandb-cassettes-"))
+        api_key = os.environ.get("WANDB_API_KEY") or REPLAY_API_KEY
+        values = sdk_env(relay.url, api_key, state.workdir)
+        state.saved_env = {k: os.environ.get(k) for k in values}
+        os.environ.update(values)
+        state.relay = relay
+    return state.relay
+
+
+def _stop(state: _State) -> None:
+    if state.relay is not None:
+        _RELAY_PORTS.discard(urlsplit(state.relay.url).port or 0)
+        state.relay.stop()
+        state.relay = None
+    for k, v in state.saved_env.items():
+        if v is None:
+            os.environ.pop(k, None)
+        else:
+            os.environ[k] = v
+    state.saved_env = {}
+    if state.workdir is not None:
+        import shutil
+
+        shutil.rmtree(state.workdir, ignore_errors=True)
+        state.workdir = None
+
+
+def _allow_relay_through_network_block() -> None:
+    """Let pytest-recording's ``--block-network`` pass the relay and wandb-core's socket.
+
+    Its guard sees only the address a socket connects to; everything else it
+    still blocks.
+    """
+    from pytest_recording import network
+
+    if getattr(network.make_network_guard, "_wandb_cassettes", False):
+        return
+    original = network.make_network_guard
+
+    def make_network_guard(original_func: Any, allowed_hosts: Any = None) -> Any:
+        guard = original(original_func, allowed_hosts=allowed_hosts)
+
+        def wandb_guard(sock: Any, address: Any, *args: Any, **kwargs: Any) -> Any:
+            if _is_wandb_address(address):
+                return original_func(sock, address, *args, **kwargs)
+            return guard(sock, address, *args, **kwargs)
+
+        return wandb_guard
+
+    make_network_guard._wandb_cassettes = True  # type: ignore[attr-defined]
+    network.make_network_guard = make_network_guard
+
+
+def _is_wandb_address(address: Any) -> bool:
+    if isinstance(address, str | bytes):
+        path = os.fsdecode(address)
+        return Path(path).name == "socket" and Path(path).parent.name.startswith("wandb-")
+    if isinstance(address, tuple) and len(address) >= 2:
+        return address[0] in ("127.0.0.1", "localhost") and address[1] in _RELAY_PORTS
+    return False
+
+
+def pytest_recording_configure(config: pytest.Config, vcr: Any) -> None:
+    """Keep vcrpy (``@pytest.mark.vcr``) off the relay: in-process artifact downloads go to it."""
+    state = config.stash.get(_STATE, None)
+    if state is None or state.relay is None:
+        return
+    host = urlsplit(state.relay.url).hostname
+    use_cassette = vcr.use_cassette
+
+    def use_cassette_ignoring_relay(*args: Any, **kwargs: Any) -> Any:
+        kwargs["ignore_hosts"] = (*kwargs.get("ignore_hosts", vcr.ignore_hosts), host)
+        return use_cassette(*args, **kwargs)
+
+    vcr.use_cassette = use_cassette_ignoring_relay
+
+
+# -- per test -------------------------------------------------------------------------
+
+
+@dataclass
+class CassetteSession:
+    """What the ``wandb_cassette`` fixture yields to a marked test."""
+
+    path: Path
+    mode: str  # "record" | "replay"
+    seed: str
+    session: Recording | Replay
+
+
+def cassette_dir(config: pytest.Config) -> Path:
+    return Path(config.rootpath, str(config.getini("wandb_cassette_dir")))
+
+
+def cassette_path_for(item: pytest.Item) -> Path:
+    """Where the cassette of ``item`` lives: ``<dir>/<module path>/<name>.yaml``."""
+    from pytest_recording.plugin import get_default_cassette_name
+
+    marker = item.get_closest_marker("wandb_cassette")
+    if marker is not None and (marker.args or marker.kwargs.get("name")):
+        name = str(marker.kwargs.get("name") or marker.args[0])
+    else:
+        name = get_default_cassette_name(getattr(item, "cls", None), item.name)
+    try:
+        group = item.path.relative_to(item.config.rootpath).with_suffix("")
+    except ValueError:
+        group = Path(item.path.stem)
+    return cassettes.cassette_path(cassette_dir(item.config), str(group), name)
+
+
+def _record_command(item: pytest.Item) -> str:
+    return f"pytest {shlex.quote(item.nodeid)} --record-mode=once --wandb-upstream URL"
+
+
+@pytest.fixture(autouse=True)
+def wandb_cassette(request: pytest.FixtureRequest) -> Iterator[CassetteSession | None]:
+    """The cassette of a ``@pytest.mark.wandb_cassette`` test (None for other tests)."""
+    item = request.node
+    if item.get_closest_marker("wandb_cassette") is None:
+        yield None
+        return
+    config = request.config
+    mode = record_mode(config)
+    if mode not in RECORD_MODES:
+        raise pytest.UsageError(f"--record-mode={mode!r}: expected one of {RECORD_MODES}")
+    path = cassette_path_for(item)
+    relay = _ensure_relay(config)
+    replaying = mode == "none" or (mode in ("once", "new_episodes") and path.exists())
+    if replaying:
+        if not path.exists():
+            pytest.fail(
+                f"wandb cassette missing: {path}\nrecord it with:\n  {_record_command(item)}",
+                pytrace=False,
+            )
+        try:
+            recorded = cassettes.load(path)
+        except cassettes.CassetteError as exc:
+            pytest.fail(f"wandb cassette unusable: {exc}", pytrace=False)
+        seed = str(recorded.metadata.get("seed", ""))
+        active: CassetteSession = CassetteSession(path, "replay", seed, relay.replay(recorded))
+    else:
+        api_key = os.environ.get("WANDB_API_KEY", "")
+        if not api_key or api_key == REPLAY_API_KEY:
+            pytest.fail(
+                f"recording {path.name} needs WANDB_API_KEY for {relay.upstream}", pytrace=False
+            )
+        seed = ids.new_seed()
+        fresh = cassettes.Cassette(
+            metadata=cassettes.new_metadata(relay.upstream, seed=seed, test=item.nodeid), path=path
+        )
+        active = CassetteSession(path, "record", seed, relay.record(fresh, secrets=[api_key]))
+    _reset_sdk_files(config)
+    try:
+        with ids.seeded_ids(seed, item.nodeid):
+            yield active
+            _finish_active_run()
+    finally:
+        relay.activate(None)
+    _conclude(item, active, config)
+
+
+def _reset_sdk_files(config: pytest.Config) -> None:
+    """Empty the SDK's artifact cache so downloads never depend on test order."""
+    workdir = config.stash[_STATE].workdir
+    if workdir is not None:
+        import shutil
+
+        for sub in ("cache", "artifacts", "data"):
+            shutil.rmtree(workdir / sub, ignore_errors=True)
+
+
+def _finish_active_run() -> None:
+    """A run left open would keep sending after the cassette is switched."""
+    if "wandb" not in sys.modules:
+        return
+    import wandb
+
+    if wandb.run is not None:
+        wandb.run.finish()
+
+
+def _conclude(item: pytest.Item, active: CassetteSession, config: pytest.Config) -> None:
+    reports = item.stash.get(_REPORTS, {})
+    passed = all(r.passed for r in reports.values())
+    session = active.session
+    if isinstance(session, Recording):
+        for message in session.upstream_errors:
+            warnings.warn(WandbCassetteWarning(message), stacklevel=1)
+        if passed:
+            cassettes.save(session.cassette, active.path)
+        else:
+            kept = cassettes.save_failed(session.cassette, active.path)
+            warnings.warn(
+                WandbCassetteWarning(
+                    f"test failed while recording: {active.path} left as it was; "
+                    f"this recording is kept in {kept}"
+                ),
+                stacklevel=1,
+            )
+        return
+    if session.errors:
+        details = "\n\n".join(str(e) for e in session.errors)
+        pytest.fail(
+            f"wandb cassette {active.path}: {len(session.errors)} request(s) had no recorded "
+            f"match\n\n{details}\n\nif the test changed on purpose, re-record it:\n  "
+            f"{_record_command(item).replace('=once', '=rewrite')}",
+            pytrace=False,
+        )
+    unplayed = session.matcher.unplayed()
+    if unplayed:
+        lines = "\n".join(f"  #{i} {ix.method} {ix.uri.split('?')[0]}" for i, ix in unplayed[:10])
+        message = f"{active.path}: {len(unplayed)} recorded interaction(s) never played:\n{lines}"
+        if config.getoption("--wandb-strict"):
+            pytest.fail(message, pytrace=False)
+        warnings.warn(WandbCassetteWarning(message), stacklevel=1)

@@ -1,0 +1,113 @@
+import os
+
+import pytest
+import vcr
+
+from wandb_cassettes import cassette as cs
+from wandb_cassettes.cassette import Cassette, CassetteError, Digest, Interaction
+
+
+def _sample() -> Cassette:
+    return Cassette(
+        [
+            Interaction(
+                "POST",
+                "https://api.wandb.ai/graphql",
+                {"Content-Type": ["application/json"]},
+                '{"query": "query Viewer { viewer { id } }"}',
+                200,
+                "OK",
+                {"Content-Type": ["application/json"]},
+                '{"data": {"viewer": {"id": "x"}}}',
+            ),
+            Interaction(
+                "PUT",
+                "https://storage.example/bucket/file?X-Goog-Signature=REDACTED",
+                request_body=Digest.of(b"\x00" * 1000),
+                status=200,
+                response_body="",
+            ),
+            Interaction("GET", "https://storage.example/bucket/blob", response_body=b"\xff\x00\x01"),
+            Interaction("GET", "https://storage.example/bucket/big", response_body=Digest.of(b"abc")),
+        ],
+        metadata=cs.new_metadata("https://api.wandb.ai", seed="abc"),
+    )
+
+
+def test_round_trip(tmp_path):
+    path = cs.save(_sample(), tmp_path / "a" / "t.yaml")
+    loaded = cs.load(path)
+    assert loaded.interactions == _sample().interactions
+    assert loaded.metadata["seed"] == "abc"
+    assert loaded.metadata["format"] == cs.FORMAT
+    assert loaded.interactions[1].request_body == Digest.of(b"\x00" * 1000)
+
+
+def test_vcrpy_loads_our_cassettes(tmp_path):
+    path = cs.save(_sample(), tmp_path / "t.yaml")
+    cassette = vcr.cassette.Cassette.load(path=str(path))
+    assert len(cassette) == 4
+    assert cassette.requests[0].uri == "https://api.wandb.ai/graphql"
+
+
+def test_digest_keeps_cassette_small(tmp_path):
+    big = Cassette([Interaction("PUT", "https://s/x", request_body=Digest.of(os.urandom(10 << 20)))])
+    path = cs.save(big, tmp_path / "big.yaml")
+    assert path.stat().st_size < 2000
+
+
+@pytest.mark.parametrize(
+    ("text", "needle"),
+    [
+        ("", "empty file"),
+        ("interactions: [\n  - {request: ", "invalid YAML"),
+        ("- a\n- b\n", "not a cassette"),
+        ("version: 2\ninteractions: []\n", "version 2"),
+        ("version: 1\ninteractions: []\nmetadata: {format: other/9}\n", "unsupported format"),
+        ("version: 1\ninteractions:\n- request: {method: GET}\n  response: {}\n", "interaction 0"),
+    ],
+)
+def test_bad_cassettes_name_the_file(tmp_path, text, needle):
+    path = tmp_path / "bad.yaml"
+    path.write_text(text)
+    before = path.read_bytes()
+    with pytest.raises(CassetteError) as info:
+        cs.load(path)
+    assert str(path) in str(info.value)
+    assert needle in str(info.value)
+    assert path.read_bytes() == before
+
+
+def test_invalid_yaml_names_the_line(tmp_path):
+    path = tmp_path / "bad.yaml"
+    path.write_text("version: 1\ninteractions:\n  - request: {method: GET\n  - x\n")
+    with pytest.raises(CassetteError) as info:
+        cs.load(path)
+    assert info.value.line is not None and info.value.line >= 3
+
+
+def test_missing_cassette(tmp_path):
+    with pytest.raises(CassetteError, match="no such cassette"):
+        cs.load(tmp_path / "nope.yaml")
+
+
+def test_failed_recording_never_replaces_good(tmp_path):
+    path = cs.save(_sample(), tmp_path / "t.yaml")
+    good = path.read_bytes()
+    kept = cs.save_failed(Cassette(), path)
+    assert path.read_bytes() == good
+    assert kept.name == "t.yaml.failed" and kept.exists()
+
+
+def test_atomic_save_leaves_no_temp_files(tmp_path):
+    cs.save(_sample(), tmp_path / "t.yaml")
+    assert [p.name for p in tmp_path.iterdir()] == ["t.yaml"]
+
+
+def test_safe_names_and_traversal(tmp_path):
+    assert cs.safe_name("test_a") == "test_a"
+    a, b = cs.safe_name("test_x[a/b]"), cs.safe_name("test_x[a:b]")
+    assert "/" not in a and a != b
+    p = cs.cassette_path(tmp_path, "tests/test_mod", "../../../etc/passwd")
+    assert tmp_path.resolve() in p.parents
+    assert cs.cassette_path(tmp_path, "tests/test_mod", "x") == tmp_path.resolve() / "tests/test_mod/x.yaml"

@@ -1,0 +1,84 @@
+import json
+
+import pytest
+
+from wandb_cassettes.cassette import Cassette, Interaction
+from wandb_cassettes.matching import Matcher, NoMatch, canonical, request_key, target_of
+
+UP = "https://api.wandb.ai"
+
+
+def gql(op: str, **variables: object) -> str:
+    return json.dumps({"query": f"mutation {op} {{ x }}", "variables": variables})
+
+
+def ix(body: str | None, uri: str = UP + "/graphql", method: str = "POST", answer: str = "{}"):
+    return Interaction(method, uri, request_body=body, response_body=answer)
+
+
+def test_target_of():
+    assert target_of(UP + "/graphql", UP) == "/graphql"
+    assert target_of("https://s.example/b/f?sig=1", UP) == "https://s.example/b/f"
+
+
+def test_graphql_key_ignores_volatile_variables():
+    a = request_key("POST", "/graphql", gql("UpsertBucket", name="r1", host="h1", program="a.py"))
+    b = request_key("POST", "/graphql", gql("UpsertBucket", name="r1", host="h2", program="b.py"))
+    c = request_key("POST", "/graphql", gql("UpsertBucket", name="r2", host="h1"))
+    assert a == b
+    assert a != c
+
+
+def test_operation_name_from_query_text_and_field():
+    body = json.dumps({"query": "query Foo { a }", "operationName": "Bar", "variables": {}})
+    assert request_key("POST", "/graphql", body).name == "Bar"
+    assert request_key("POST", "/graphql", gql("Foo")).name == "Foo"
+
+
+def test_canonical_parses_json_strings_and_sorts_lists():
+    config = json.dumps({"lr": 0.1, "_wandb": {"t": 1}})
+    assert canonical({"config": config, "files": ["b", "a"]}) == {
+        "config": {"lr": 0.1},
+        "files": ["a", "b"],
+    }
+
+
+def test_storage_key_ignores_signature():
+    a = request_key("PUT", "https://s.example/b/f", b"\x00")
+    assert a == request_key("PUT", "https://s.example/b/f", b"\x01")
+    assert a.kind == "http"
+
+
+def test_matcher_serves_in_order_then_repeats_last():
+    c = Cassette([ix(gql("Run", id="1"), answer="a"), ix(gql("Run", id="1"), answer="b")])
+    m = Matcher(c, UP)
+    key = request_key("POST", "/graphql", gql("Run", id="1"))
+    assert [m.match(key)[1].response_body for _ in range(3)] == ["a", "b", "b"]
+
+
+def test_matcher_order_independent_across_keys():
+    c = Cassette([ix(gql("A", id="1"), answer="a"), ix(gql("B", id="1"), answer="b")])
+    m = Matcher(c, UP)
+    assert m.match(request_key("POST", "/graphql", gql("B", id="1")))[1].response_body == "b"
+    assert m.match(request_key("POST", "/graphql", gql("A", id="1")))[1].response_body == "a"
+    assert m.unplayed() == []
+
+
+def test_file_stream_repeatable_and_not_reported_unplayed():
+    fs = UP + "/files/e/p/r1/file_stream"
+    c = Cassette([ix('{"files": {}}', uri=fs), ix(gql("A"))])
+    m = Matcher(c, UP)
+    key = request_key("POST", "/files/e/p/r1/file_stream", '{"other": 1}')
+    for _ in range(5):
+        m.match(key)
+    assert [i for i, _ in m.unplayed()] == [1]
+
+
+def test_no_match_names_request_and_candidates():
+    c = Cassette([ix(gql("CreateArtifact", artifactCollectionNames=["model-a"]))])
+    m = Matcher(c, UP)
+    key = request_key("POST", "/graphql", gql("CreateArtifact", artifactCollectionNames=["model-b"]))
+    with pytest.raises(NoMatch) as info:
+        m.match(key)
+    text = str(info.value)
+    assert "CreateArtifact" in text and "model-b" in text and "model-a" in text

@@ -1,0 +1,350 @@
+"""Cassettes: vcrpy's YAML format plus a metadata block, loaded fast and written safely.
+
+On disk a cassette is exactly what ``vcr.serialize.serialize`` writes
+(``version: 1``, ``interactions`` of ``request``/``response`` dicts, and the
+``metadata`` block vcrpy 9.4 round-trips), so ``vcr`` itself can load it. We
+parse and dump with vcrpy's own YAML serializer (libyaml-backed, restricted
+tags) and add what vcrpy has no notion of:
+
+* bodies too large for a repo are stored as ``size`` + ``sha256`` only;
+* W&B-specific metadata (library and SDK version, upstream, id seed);
+* validation that names the file and line of whatever is wrong;
+* atomic writes, and never replacing a good cassette with a failed recording.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import json
+import os
+import re
+import tempfile
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+from vcr.serializers import yamlserializer
+
+from . import __version__
+
+FORMAT = "wandb-cassettes/1"
+VCR_VERSION = 1
+FAILED_SUFFIX = ".failed"
+
+Headers = dict[str, list[str]]
+
+_DIGEST_RE = re.compile(r"^wandb-cassettes:sha256=([0-9a-f]{64});size=(\d+)$")
+
+
+class CassetteError(Exception):
+    """A cassette cannot be used. The message names the file (and line when known)."""
+
+    def __init__(self, path: str | os.PathLike[str], message: str, line: int | None = None):
+        self.path = str(path)
+        self.line = line
+        where = f"{self.path}:{line}" if line is not None else self.path
+        super().__init__(f"{where}: {message}")
+
+
+@dataclass(frozen=True)
+class Digest:
+    """A body kept as its size and sha256 only (uploads, large downloads)."""
+
+    sha256: str
+    size: int
+
+    @classmethod
+    def of(cls, data: bytes) -> Digest:
+        return cls(hashlib.sha256(data).hexdigest(), len(data))
+
+    def placeholder(self) -> str:
+        return f"wandb-cassettes:sha256={self.sha256};size={self.size}"
+
+    @classmethod
+    def parse(cls, text: str) -> Digest | None:
+        m = _DIGEST_RE.match(text)
+        return cls(m.group(1), int(m.group(2))) if m else None
+
+
+Body = str | bytes | Digest | None
+"""Text (JSON, decompressed), raw bytes, a :class:`Digest`, or no body."""
+
+
+@dataclass
+class Interaction:
+    """One recorded HTTP exchange. ``uri`` is the real upstream URL (scrubbed)."""
+
+    method: str
+    uri: str
+    request_headers: Headers = field(default_factory=dict)
+    request_body: Body = None
+    status: int = 200
+    reason: str = "OK"
+    response_headers: Headers = field(default_factory=dict)
+    response_body: Body = None
+
+    def request_text(self) -> str | None:
+        """The request body as text, or None if it has none or is binary."""
+        return _as_text(self.request_body)
+
+    def response_text(self) -> str | None:
+        return _as_text(self.response_body)
+
+    def response_json(self) -> Any:
+        """The response body parsed as JSON, or None when it is not JSON."""
+        text = self.response_text()
+        if not text:
+            return None
+        try:
+            return json.loads(text)
+        except ValueError:
+            return None
+
+    def to_vcr(self) -> dict[str, Any]:
+        """This interaction in vcrpy's dict shape."""
+        return {
+            "request": {
+                "method": self.method,
+                "uri": self.uri,
+                "body": _body_to_vcr(self.request_body),
+                "headers": self.request_headers,
+            },
+            "response": {
+                "status": {"code": self.status, "message": self.reason},
+                "headers": self.response_headers,
+                "body": _response_body_to_vcr(self.response_body),
+            },
+        }
+
+
+@dataclass
+class Cassette:
+    """The interactions of one test, in recording order, and their metadata."""
+
+    interactions: list[Interaction] = field(default_factory=list)
+    metadata: dict[str, Any] = field(default_factory=dict)
+    path: Path | None = None
+
+    def __len__(self) -> int:
+        return len(self.interactions)
+
+    def __iter__(self) -> Iterator[Interaction]:
+        return iter(self.interactions)
+
+
+def new_metadata(upstream: str, **extra: Any) -> dict[str, Any]:
+    """Metadata for a recording made now against ``upstream``."""
+    import datetime
+
+    from wandb import __version__ as wandb_version
+
+    meta: dict[str, Any] = {
+        "format": FORMAT,
+        "library": f"wandb-cassettes {__version__}",
+        "wandb": str(wandb_version),
+        "upstream": upstream,
+        "recorded_at": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
+    }
+    meta.update(extra)
+    return meta
+
+
+# -- loading -------------------------------------------------------------------
+
+
+def load(path: str | os.PathLike[str]) -> Cassette:
+    """Load and validate the cassette at ``path``.
+
+    Raises :class:`CassetteError` naming the file (and line) when it is
+    missing, unreadable, not YAML, of another format version, or when an
+    interaction lacks a field. Never modifies the file.
+    """
+    p = Path(path)
+    try:
+        text = p.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise CassetteError(p, "no such cassette") from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise CassetteError(p, f"cannot read: {exc}") from None
+    return loads(text, p)
+
+
+def loads(text: str, path: str | os.PathLike[str] = "<string>") -> Cassette:
+    """Parse cassette ``text``; ``path`` is only used in error messages."""
+    if not text.strip():
+        raise CassetteError(path, "empty file; delete it and record again")
+    try:
+        data = yamlserializer.deserialize(text)
+    except yaml.MarkedYAMLError as exc:
+        line = exc.problem_mark.line + 1 if exc.problem_mark else None
+        raise CassetteError(path, f"invalid YAML: {exc.problem}", line) from None
+    except (yaml.YAMLError, ValueError, TypeError) as exc:
+        raise CassetteError(path, f"invalid YAML: {exc}") from None
+    if not isinstance(data, dict):
+        raise CassetteError(path, "not a cassette (expected a mapping with 'interactions')")
+    if data.get("version") != VCR_VERSION:
+        raise CassetteError(
+            path, f"unsupported vcrpy cassette version {data.get('version')!r} (expected 1)"
+        )
+    metadata = data.get("metadata") or {}
+    if not isinstance(metadata, dict):
+        raise CassetteError(path, "'metadata' must be a mapping")
+    fmt = metadata.get("format", FORMAT)
+    if fmt != FORMAT:
+        raise CassetteError(path, f"unsupported format {fmt!r} (this library reads {FORMAT!r})")
+    raw = data.get("interactions")
+    if not isinstance(raw, list):
+        raise CassetteError(path, "'interactions' must be a list")
+    interactions = [_interaction_from_vcr(item, i, path) for i, item in enumerate(raw)]
+    return Cassette(interactions, metadata, Path(path))
+
+
+def _interaction_from_vcr(item: Any, index: int, path: str | os.PathLike[str]) -> Interaction:
+    def bad(what: str) -> CassetteError:
+        return CassetteError(path, f"interaction {index}: {what}")
+
+    if not isinstance(item, dict):
+        raise bad("not a mapping")
+    req, resp = item.get("request"), item.get("response")
+    if not isinstance(req, dict) or not isinstance(resp, dict):
+        raise bad("needs 'request' and 'response' mappings")
+    method, uri = req.get("method"), req.get("uri")
+    if not isinstance(method, str) or not isinstance(uri, str):
+        raise bad("request needs 'method' and 'uri' strings")
+    status = resp.get("status")
+    if not isinstance(status, dict) or not isinstance(status.get("code"), int):
+        raise bad("response needs 'status: {code: <int>}'")
+    body = resp.get("body")
+    if body is not None and not isinstance(body, dict):
+        raise bad("response 'body' must be a mapping")
+    return Interaction(
+        method=method,
+        uri=uri,
+        request_headers=_headers(req.get("headers"), bad),
+        request_body=_body_from_vcr(req.get("body")),
+        status=status["code"],
+        reason=str(status.get("message") or ""),
+        response_headers=_headers(resp.get("headers"), bad),
+        response_body=_response_body_from_vcr(body or {}, bad),
+    )
+
+
+def _headers(raw: Any, bad: Any) -> Headers:
+    if raw is None:
+        return {}
+    if not isinstance(raw, dict):
+        raise bad("headers must be a mapping")
+    return {str(k): [str(x) for x in (v if isinstance(v, list) else [v])] for k, v in raw.items()}
+
+
+def _body_from_vcr(raw: Any) -> Body:
+    if raw is None or isinstance(raw, bytes):
+        return raw
+    text = str(raw)
+    return Digest.parse(text) or text
+
+
+def _response_body_from_vcr(raw: dict[str, Any], bad: Any) -> Body:
+    if "sha256" in raw:
+        try:
+            return Digest(str(raw["sha256"]), int(raw["size"]))
+        except (KeyError, TypeError, ValueError):
+            raise bad("response body digest needs 'sha256' and integer 'size'") from None
+    value = raw.get("string")
+    if value is None or isinstance(value, bytes | str):
+        return value
+    raise bad("response body 'string' must be text or binary")
+
+
+# -- writing -------------------------------------------------------------------
+
+
+def _body_to_vcr(body: Body) -> str | bytes | None:
+    return body.placeholder() if isinstance(body, Digest) else body
+
+
+def _response_body_to_vcr(body: Body) -> dict[str, Any]:
+    if isinstance(body, Digest):
+        return {"string": "", "sha256": body.sha256, "size": body.size}
+    return {"string": body}
+
+
+def dumps(cassette: Cassette) -> str:
+    """The YAML text of ``cassette`` (vcrpy's serializer and layout)."""
+    data: dict[str, Any] = {
+        "version": VCR_VERSION,
+        "interactions": [ix.to_vcr() for ix in cassette.interactions],
+    }
+    if cassette.metadata:
+        data["metadata"] = cassette.metadata
+    return str(yamlserializer.serialize(data))
+
+
+def save(cassette: Cassette, path: str | os.PathLike[str]) -> Path:
+    """Write ``cassette`` to ``path`` atomically (temporary file + rename)."""
+    p = Path(path)
+    p.parent.mkdir(parents=True, exist_ok=True)
+    text = dumps(cassette)
+    fd, tmp = tempfile.mkstemp(prefix=f".{p.name}.", suffix=".tmp", dir=p.parent)
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as fh:
+            fh.write(text)
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.replace(tmp, p)
+    except BaseException:
+        with contextlib.suppress(OSError):
+            os.unlink(tmp)
+        raise
+    return p
+
+
+def save_failed(cassette: Cassette, path: str | os.PathLike[str]) -> Path:
+    """Keep a failed recording beside ``path`` (``<name>.yaml.failed``), never over it."""
+    return save(cassette, failed_path(path))
+
+
+def failed_path(path: str | os.PathLike[str]) -> Path:
+    p = Path(path)
+    return p.with_name(p.name + FAILED_SUFFIX)
+
+
+def _as_text(body: Body) -> str | None:
+    if isinstance(body, str):
+        return body
+    if isinstance(body, bytes):
+        try:
+            return body.decode("utf-8")
+        except UnicodeDecodeError:
+            return None
+    return None
+
+
+# -- naming --------------------------------------------------------------------
+
+_UNSAFE_RE = re.compile(r"[^\w.\-\[\]=]+")
+
+
+def safe_name(name: str) -> str:
+    """``name`` made safe as a file name; a short hash keeps distinct names distinct."""
+    cleaned = _UNSAFE_RE.sub("_", name).strip(".") or "_"
+    if cleaned != name:
+        cleaned += "-" + hashlib.sha1(name.encode()).hexdigest()[:8]
+    return cleaned[:200]
+
+
+def cassette_path(root: str | os.PathLike[str], group: str, name: str) -> Path:
+    """``root/group/name.yaml``, refusing any result outside ``root``.
+
+    ``group`` is the test module's path relative to the rootdir (no suffix);
+    ``name`` the test (or marker-given) name.
+    """
+    base = Path(root).resolve()
+    parts = [safe_name(p) for p in Path(group).parts if p not in ("", ".", "..", "/")]
+    path = base.joinpath(*parts, safe_name(name) + ".yaml").resolve()
+    if base not in path.parents:
+        raise CassetteError(path, f"cassette name {name!r} escapes the cassette folder {base}")
+    return path

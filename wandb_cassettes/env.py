@@ -1,0 +1,62 @@
+"""The environment that points the wandb SDK at a base URL, quietly and reproducibly.
+
+Every setting here either cuts request noise that would differ between a
+recording and its replay (system metrics, machine info, git, requirements,
+console capture, telemetry) or keeps SDK files out of the user's tree. The
+wandb SDK reads its environment once, at ``wandb.setup()``, so this must be
+applied before the first ``wandb.init`` of a process.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
+from pathlib import Path
+
+#: Passes the SDK's API-key format check; never valid on a real server.
+REPLAY_API_KEY = "replay-" + "0" * 40
+
+QUIET_SETTINGS: Mapping[str, str] = {
+    "WANDB_MODE": "online",
+    "WANDB_SILENT": "true",
+    "WANDB_CONSOLE": "off",
+    "WANDB_ERROR_REPORTING": "false",
+    "WANDB_X_DISABLE_STATS": "true",
+    "WANDB_X_DISABLE_META": "true",
+    "WANDB_X_DISABLE_MACHINE_INFO": "true",
+    "WANDB_X_SAVE_REQUIREMENTS": "false",
+    "WANDB_DISABLE_GIT": "true",
+    "WANDB_DISABLE_CODE": "true",
+    "WANDB_HOST": "wandb-cassettes",
+}
+
+
+def sdk_env(base_url: str, api_key: str, root: str | os.PathLike[str]) -> dict[str, str]:
+    """Variables that send the SDK to ``base_url`` and keep its files under ``root``."""
+    r = Path(root)
+    return {
+        **QUIET_SETTINGS,
+        "WANDB_BASE_URL": base_url,
+        "WANDB_API_KEY": api_key,
+        "WANDB_DIR": str(r),
+        "WANDB_CACHE_DIR": str(r / "cache"),
+        "WANDB_DATA_DIR": str(r / "data"),
+        "WANDB_ARTIFACT_DIR": str(r / "artifacts"),
+        "WANDB_CONFIG_DIR": str(r / "config"),
+    }
+
+
+@contextmanager
+def patched_environ(values: Mapping[str, str]) -> Iterator[None]:
+    """Set ``values`` in ``os.environ`` for the block, then restore what was there."""
+    saved = {k: os.environ.get(k) for k in values}
+    os.environ.update(values)
+    try:
+        yield
+    finally:
+        for k, v in saved.items():
+            if v is None:
+                os.environ.pop(k, None)
+            else:
+                os.environ[k] = v
