@@ -185,6 +185,10 @@ def loads(text: str, path: str | os.PathLike[str] = "<string>") -> Cassette:
         raise CassetteError(path, f"invalid YAML: {exc}") from None
     if not isinstance(data, dict):
         raise CassetteError(path, "not a cassette (expected a mapping with 'interactions')")
+    if "version" not in data and "interactions" in data:
+        # vcrpy writes "version" last, so a file cut short loses it first.
+        lines = text.rstrip("\n").count("\n") + 1
+        raise CassetteError(path, "no 'version: 1' at the end: the file looks truncated", lines)
     if data.get("version") != VCR_VERSION:
         raise CassetteError(
             path, f"unsupported vcrpy cassette version {data.get('version')!r} (expected 1)"

@@ -46,10 +46,13 @@ VOLATILE_KEYS = frozenset(
         "updatedAt",
         "_timestamp",
         "_runtime",
-        # Artifacts: random client ids, a manifest digest that embeds a staging path.
+        # Artifacts: random client ids, a manifest digest that embeds a staging path,
+        # and file content digests (a checkpoint of randomly initialised weights
+        # differs on every run; the request is the same upload all the same).
         "clientID",
         "sequenceClientID",
         "digest",
+        "md5",
         "latestArtifactDigest",
     }
 )

@@ -23,15 +23,21 @@ import warnings
 from collections.abc import Generator, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
 import pytest
 
-from . import cassette as cassettes
-from . import ids
+from .cleanup import wandb_artifact_cleaner
 from .env import REPLAY_API_KEY, sdk_env
-from .relay import Recording, Relay, Replay
+from .epochs import EPOCHS_MARKER_HELP, wandb_epochs
+
+if TYPE_CHECKING:
+    from .relay import Recording, Relay, Replay
+
+# The relay, cassette and vcrpy modules load on the first marked test only: a
+# suite without cassettes pays nothing, and pytest-recording can still register
+# vcrpy's assertion rewriting before vcr is imported.
 
 DEFAULT_UPSTREAM = "https://api.wandb.ai"
 UPSTREAM_ENV = "WANDB_CASSETTES_UPSTREAM"
@@ -51,6 +57,8 @@ class _State:
     saved_env: dict[str, str | None] = field(default_factory=dict)
     workdir: Path | None = None
 
+
+__all__ = ["CassetteSession", "wandb_artifact_cleaner", "wandb_cassette", "wandb_epochs"]
 
 _STATE = pytest.StashKey[_State]()
 #: Ports of this process's relays, for the network-block exemption.
@@ -88,9 +96,7 @@ def pytest_configure(config: pytest.Config) -> None:
     config.addinivalue_line(
         "markers", "integration: a test of real W&B behaviour (replayed in CI)."
     )
-    config.addinivalue_line(
-        "markers", "wandb_epochs(max_epochs, reason): allow a test more training epochs."
-    )
+    config.addinivalue_line("markers", EPOCHS_MARKER_HELP)
     upstream = (
         config.getoption("--wandb-upstream") or os.environ.get(UPSTREAM_ENV) or DEFAULT_UPSTREAM
     )
@@ -137,6 +143,8 @@ def pytest_runtest_makereport(
 def _ensure_relay(config: pytest.Config) -> Relay:
     state = config.stash[_STATE]
     if state.relay is None:
+        from .relay import Relay
+
         relay = Relay(state.upstream).start()
         _RELAY_PORTS.add(urlsplit(relay.url).port or 0)
         state.workdir = Path(tempfile.mkdtemp(prefix="wandb-cassettes-"))
@@ -145,6 +153,9 @@ def _ensure_relay(config: pytest.Config) -> Relay:
         state.saved_env = {k: os.environ.get(k) for k in values}
         os.environ.update(values)
         state.relay = relay
+        # wandb.init imports wandb.sdk.launch after the run has installed its
+        # telemetry import hooks, which makes that import ~2 s slower than here.
+        import wandb.sdk.launch  # noqa: F401
     return state.relay
 
 
@@ -237,6 +248,8 @@ def cassette_path_for(item: pytest.Item) -> Path:
     """Where the cassette of ``item`` lives: ``<dir>/<module path>/<name>.yaml``."""
     from pytest_recording.plugin import get_default_cassette_name
 
+    from . import cassette as cassettes
+
     marker = item.get_closest_marker("wandb_cassette")
     if marker is not None and (marker.args or marker.kwargs.get("name")):
         name = str(marker.kwargs.get("name") or marker.args[0])
@@ -260,6 +273,9 @@ def wandb_cassette(request: pytest.FixtureRequest) -> Iterator[CassetteSession |
     if item.get_closest_marker("wandb_cassette") is None:
         yield None
         return
+    from . import cassette as cassettes
+    from . import ids
+
     config = request.config
     mode = record_mode(config)
     if mode not in RECORD_MODES:
@@ -321,6 +337,8 @@ def _finish_active_run() -> None:
 
 
 def _conclude(item: pytest.Item, active: CassetteSession, config: pytest.Config) -> None:
+    from . import cassette as cassettes
+    from .relay import Recording
     reports = item.stash.get(_REPORTS, {})
     passed = all(r.passed for r in reports.values())
     session = active.session

@@ -81,17 +81,17 @@ class Replay:
 
     matcher: Matcher
     errors: list[Exception] = field(default_factory=list)
-    #: Recorded downloads stored as digests are served from bodies uploaded in this replay.
+    #: Downloads recorded as digests are served with the bytes uploaded in this replay to the
+    #: upload that carried that digest when recording (checkpoints need not be bit-identical).
     content: dict[str, bytes] = field(default_factory=dict)
     _rendered: dict[int, tuple[bytes, dict[str, str]]] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         self.needed = {
-            ix.response_body.sha256: ix.response_body.size
+            ix.response_body.sha256
             for ix in self.matcher.cassette.interactions
             if isinstance(ix.response_body, Digest)
         }
-        self.max_needed = max(self.needed.values(), default=0)
 
 
 Session = Recording | Replay
@@ -167,6 +167,14 @@ class Relay:
             scheme, _, rest = path[len(EXT_PREFIX) :].partition("/")
             return f"{scheme}://{rest}", True
         return self.upstream + path, False
+
+    def _target(self, request: web.Request) -> tuple[str, bool]:
+        """What matching sees of ``request`` (see :func:`~.matching.target_of`)."""
+        path = request.path
+        if path.startswith(EXT_PREFIX):
+            scheme, _, rest = path[len(EXT_PREFIX) :].partition("/")
+            return f"{scheme}://{rest}", True
+        return path, False
 
     # -- record -----------------------------------------------------------------
 
@@ -248,18 +256,21 @@ class Relay:
     # -- replay -----------------------------------------------------------------
 
     async def _replay(self, rep: Replay, request: web.Request) -> web.StreamResponse:
-        url, _external = self._upstream_url(request)
-        body = await self._read_for_replay(rep, request)
-        key = request_key(request.method, target_of(url, rep.matcher.upstream), body)
+        target, external = self._target(request)
+        # Storage requests match on method + URL: their bodies are read after matching.
+        body = None if external or not request.can_read_body else await request.read()
+        key = request_key(request.method, target, body)
         try:
             index, ix = rep.matcher.match(key)
         except NoMatch as exc:
             rep.errors.append(exc)
             return _error(
-                400 if key.kind != "graphql" else 200,
+                200 if key.kind == "graphql" else 400,
                 f"wandb-cassettes: {exc}",
                 graphql=key.kind == "graphql",
             )
+        if external and request.can_read_body:
+            await _absorb_upload(rep, request, ix)
         rendered = rep._rendered.get(index)
         if rendered is None:
             try:
@@ -269,27 +280,7 @@ class Relay:
                 return _error(404, f"wandb-cassettes: {exc}")
             rep._rendered[index] = rendered
         payload, headers = rendered
-        return web.Response(
-            status=ix.status, reason=ix.reason or None, body=payload, headers=headers
-        )
-
-    async def _read_for_replay(self, rep: Replay, request: web.Request) -> bytes | None:
-        if not request.can_read_body:
-            return None
-        if not request.path.startswith(EXT_PREFIX):
-            return await request.read()
-        # A storage upload: keep it only if a recorded download may need its bytes.
-        digest, parts, size = hashlib.sha256(), [], 0
-        async for chunk in request.content.iter_chunked(_CHUNK):
-            size += len(chunk)
-            if size <= rep.max_needed:
-                digest.update(chunk)
-                parts.append(chunk)
-        if size <= rep.max_needed:
-            sha = digest.hexdigest()
-            if sha in rep.needed:
-                rep.content[sha] = b"".join(parts)
-        return None
+        return web.Response(status=ix.status, reason=ix.reason or None, body=payload, headers=headers)
 
     def _render(self, rep: Replay, ix: Interaction) -> tuple[bytes, dict[str, str]]:
         body = ix.response_body
@@ -324,6 +315,18 @@ class Relay:
     def _respond(self, status: int, headers: dict[str, list[str]], body: bytes) -> web.Response:
         flat = {k: v[0] for k, v in headers.items() if v}
         return web.Response(status=status, body=body, headers=flat)
+
+
+async def _absorb_upload(rep: Replay, request: web.Request, ix: Interaction) -> None:
+    """Drain an upload's body, keeping it only when a recorded download will need it."""
+    recorded = ix.request_body
+    keep = isinstance(recorded, Digest) and recorded.sha256 in rep.needed
+    parts = []
+    async for chunk in request.content.iter_chunked(_CHUNK):
+        if keep:
+            parts.append(chunk)
+    if isinstance(recorded, Digest) and keep:
+        rep.content[recorded.sha256] = b"".join(parts)
 
 
 def _rewrite_urls(data: Any, upstream: str, relay: str) -> bool:
@@ -366,7 +369,7 @@ def _recorded_headers(headers: Any) -> dict[str, list[str]]:
     out: dict[str, list[str]] = {}
     for k, v in headers.items():
         if k.lower() not in _HOP_BY_HOP:
-            out.setdefault(k, []).append(v)
+            out.setdefault(str(k), []).append(str(v))
     return out
 
 

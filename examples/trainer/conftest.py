@@ -1,0 +1,1 @@
+"""Puts ``examples/trainer`` on sys.path so the tests import ``trainer`` (pytest's rootdir conftest)."""

@@ -1,0 +1,328 @@
+import pytest
+
+from wandb_cassettes.cleanup import (
+    CleanupError,
+    CleanupFailure,
+    CleanupReport,
+    WandbArtifactCleaner,
+)
+
+pytest_plugins = ["pytester"]
+
+
+@pytest.fixture
+def no_wandb_env(monkeypatch):
+    for name in ("WANDB_ENTITY", "WANDB_PROJECT"):
+        monkeypatch.delenv(name, raising=False)
+
+
+# --- naming: what gets tracked -------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("name", "expected"),
+    [
+        ("ckpt", "artifact ent/proj/ckpt (all versions)"),
+        ("ckpt:v3", "artifact ent/proj/ckpt (all versions)"),
+        ("other/ckpt:latest", "artifact ent/other/ckpt (all versions)"),
+        ("e2/p2/ckpt", "artifact e2/p2/ckpt (all versions)"),
+    ],
+)
+def test_artifact_names_are_completed_with_defaults(no_wandb_env, name, expected):
+    cleaner = WandbArtifactCleaner(entity="ent", project="proj")
+    cleaner.track_artifact(name)
+    assert cleaner.tracked == [expected]
+
+
+def test_env_supplies_defaults(monkeypatch):
+    monkeypatch.setenv("WANDB_ENTITY", "env-ent")
+    monkeypatch.setenv("WANDB_PROJECT", "env-proj")
+    cleaner = WandbArtifactCleaner()
+    cleaner.track_artifact("a")
+    cleaner.track_run("r1")
+    assert cleaner.tracked == [
+        "artifact env-ent/env-proj/a (all versions)",
+        "run env-ent/env-proj/r1 and its logged artifacts",
+    ]
+
+
+def test_constructor_beats_env(monkeypatch):
+    monkeypatch.setenv("WANDB_PROJECT", "env-proj")
+    cleaner = WandbArtifactCleaner(project="mine")
+    cleaner.track_artifact("a")
+    assert cleaner.tracked == ["artifact mine/a (all versions)"]
+
+
+def test_missing_project_is_an_error_at_tracking_time(no_wandb_env):
+    with pytest.raises(ValueError, match=r"no project for artifact 'a'.*WANDB_PROJECT"):
+        WandbArtifactCleaner().track_artifact("a")
+
+
+@pytest.mark.parametrize("bad", ["", "a/b/c/d", "e//a", "a:", "a:b:c"])
+def test_malformed_artifact_names_are_refused(bad):
+    with pytest.raises(ValueError, match="malformed"):
+        WandbArtifactCleaner(entity="e", project="p").track_artifact(bad)
+
+
+def test_runs_are_tracked_from_paths_and_objects(no_wandb_env):
+    class FakeRun:
+        entity, project, id = "e", "p", "abc123"
+
+    cleaner = WandbArtifactCleaner(project="p")
+    cleaner.track_run(FakeRun(), delete_artifacts=False)
+    cleaner.track_run("e/p/abc123", delete_artifacts=False)  # the same run: tracked once
+    cleaner.track_run("xyz")
+    assert cleaner.tracked == ["run e/p/abc123", "run p/xyz and its logged artifacts"]
+
+
+def test_nothing_tracked_needs_no_backend(monkeypatch):
+    import wandb
+
+    def no_api(*args, **kwargs):
+        raise AssertionError("cleanup_all() created a wandb.Api with nothing to delete")
+
+    monkeypatch.setattr(wandb, "Api", no_api)
+    report = WandbArtifactCleaner().cleanup_all()
+    assert report.ok
+    assert (report.deleted, report.already_gone, report.failed) == ([], [], [])
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "complaint"), [({"attempts": 0}, "attempts"), ({"backoff": -1}, "backoff")]
+)
+def test_bad_retry_settings(kwargs, complaint):
+    with pytest.raises(ValueError, match=complaint):
+        WandbArtifactCleaner(**kwargs)
+
+
+def test_no_api_means_everything_is_reported_left(monkeypatch):
+    import wandb
+
+    def no_api(*args, **kwargs):
+        raise RuntimeError("no API key configured")
+
+    monkeypatch.setattr(wandb, "Api", no_api)
+    cleaner = WandbArtifactCleaner(entity="e", project="p")
+    cleaner.track_artifact("a")
+    cleaner.track_run("r")
+
+    with pytest.raises(CleanupError) as info:
+        cleaner.cleanup_all()
+
+    assert [f.resource for f in info.value.report.failed] == [
+        "artifact e/p/a (all versions)",
+        "run e/p/r and its logged artifacts",
+    ]
+    assert "RuntimeError: no API key configured (after 1 try)" in str(info.value)
+
+
+def test_cleanup_error_lists_every_failure():
+    report = CleanupReport(
+        failed=[
+            CleanupFailure("artifact e/p/a (all versions)", RuntimeError("boom"), 3),
+            CleanupFailure("run e/p/r", KeyError("gone?"), 1),
+        ]
+    )
+    message = str(CleanupError(report))
+    assert "could not delete 2 W&B resource(s)" in message
+    assert "artifact e/p/a (all versions): RuntimeError: boom (after 3 tries)" in message
+    assert "run e/p/r: KeyError: 'gone?' (after 1 try)" in message
+
+
+# --- against the stand-in backend ---------------------------------------------
+
+PROJECT = "cleanup-tests"
+
+
+@pytest.fixture
+def standin(tmp_path, monkeypatch):
+    """A fresh stand-in W&B for this test, with the SDK pointed at it."""
+    import wandb
+
+    from wandb_cassettes.standin import StandinBackend, sdk_env
+
+    # wandb reads WANDB_* once per process, at its first setup; teardown makes
+    # the next wandb.init() read this test's backend address.
+    wandb.teardown()
+    with StandinBackend() as wb:
+        for name, value in sdk_env(wb.base_url, wb.api_key, tmp_path).items():
+            monkeypatch.setenv(name, value)
+        monkeypatch.delenv("WANDB_ENTITY", raising=False)
+        monkeypatch.delenv("WANDB_PROJECT", raising=False)
+        try:
+            yield wb
+        finally:
+            wandb.finish()  # a run left open by a failed test must not outlive its backend
+            wandb.teardown()
+
+
+def _log_run(tmp_path, artifacts=(), project=PROJECT):
+    """A finished run that logged one version per name in ``artifacts``."""
+    import wandb
+
+    from wandb_cassettes.fast import quiet_settings
+
+    run = wandb.init(project=project, settings=quiet_settings())
+    for i, name in enumerate(artifacts):
+        path = tmp_path / f"{name}-{i}.txt"
+        path.write_text(f"{name} {i}")
+        artifact = wandb.Artifact(name, type="model")
+        artifact.add_file(str(path))
+        run.log_artifact(artifact, aliases=["latest", f"n{i}"])
+        artifact.wait()
+    run.finish()
+    return run
+
+
+def _operations(wb, name):
+    return [r for r in wb.requests if r[2] == name]
+
+
+def test_deletes_every_version_the_run_and_its_artifacts(standin, tmp_path):
+    run = _log_run(tmp_path, artifacts=["ckpt", "ckpt", "side"])
+    assert len(standin.live()["artifacts"]) == 3
+    cleaner = WandbArtifactCleaner(project=PROJECT, backoff=0)
+    cleaner.track_artifact("ckpt:latest")
+    cleaner.track_run(run)
+
+    report = cleaner.cleanup_all()
+
+    assert report.deleted == [
+        f"artifact {PROJECT}/ckpt (all versions)",
+        f"run standin-user/{PROJECT}/{run.id} and its logged artifacts",
+    ]
+    assert report.ok and report.failed == [] and report.already_gone == []
+    assert standin.live() == {"runs": [], "artifacts": [], "collections": []}
+    assert cleaner.tracked == []
+
+
+def test_defaults_come_from_the_active_run(standin, tmp_path):
+    import wandb
+
+    from wandb_cassettes.fast import quiet_settings
+
+    cleaner = WandbArtifactCleaner(backoff=0)
+    with wandb.init(project="from-run", settings=quiet_settings()) as run:
+        cleaner.track_artifact("weights")
+        cleaner.track_run(run.id)
+    assert cleaner.tracked == [
+        "artifact standin-user/from-run/weights (all versions)",
+        f"run standin-user/from-run/{run.id} and its logged artifacts",
+    ]
+    report = cleaner.cleanup_all()
+    assert report.already_gone == ["artifact standin-user/from-run/weights (all versions)"]
+    assert report.deleted == [f"run standin-user/from-run/{run.id} and its logged artifacts"]
+
+
+def test_already_gone_counts_as_deleted(standin, tmp_path):
+    run = _log_run(tmp_path, artifacts=["ckpt"])
+    cleaner = WandbArtifactCleaner(project=PROJECT, backoff=0)
+    cleaner.track_artifact("ckpt")
+    cleaner.track_artifact("never-logged", type="model")
+    cleaner.track_run(run, delete_artifacts=False)
+    cleaner.track_run(f"standin-user/{PROJECT}/nosuchrun")
+    # Someone else deleted the run first.
+    import wandb
+
+    wandb.Api().run(f"standin-user/{PROJECT}/{run.id}").delete()
+
+    report = cleaner.cleanup_all()
+
+    assert report.deleted == [f"artifact {PROJECT}/ckpt (all versions)"]
+    assert report.already_gone == [
+        f"artifact {PROJECT}/never-logged (all versions)",
+        f"run standin-user/{PROJECT}/{run.id}",
+        f"run standin-user/{PROJECT}/nosuchrun and its logged artifacts",
+    ]
+    assert standin.live()["artifacts"] == []
+
+
+def test_a_failed_delete_is_retried(standin, tmp_path):
+    _log_run(tmp_path, artifacts=["ckpt", "ckpt"])
+    standin.inject_fault("DeleteArtifact", graphql_error="boom", times=1)
+    cleaner = WandbArtifactCleaner(project=PROJECT, backoff=0)
+    cleaner.track_artifact("ckpt")
+
+    assert cleaner.cleanup_all().deleted == [f"artifact {PROJECT}/ckpt (all versions)"]
+    assert len(_operations(standin, "DeleteArtifact")) == 3  # 1 refused + 2 versions
+    assert standin.live()["artifacts"] == []
+
+
+def test_backoff_doubles_between_tries(standin, tmp_path, monkeypatch):
+    import wandb_cassettes.cleanup as cleanup
+
+    slept = []
+    monkeypatch.setattr(cleanup.time, "sleep", slept.append)
+    _log_run(tmp_path, artifacts=["ckpt"])
+    standin.inject_fault("DeleteArtifact", graphql_error="boom", times=2)
+    cleaner = WandbArtifactCleaner(project=PROJECT, backoff=0.25)
+    cleaner.track_artifact("ckpt")
+
+    assert cleaner.cleanup_all().ok
+    assert slept == [0.25, 0.5]
+
+
+def test_failures_are_raised_after_trying_everything(standin, tmp_path):
+    run = _log_run(tmp_path)  # no artifacts: its delete does not touch DeleteArtifact
+    _log_run(tmp_path, artifacts=["stuck"])
+    standin.inject_fault("DeleteArtifact", graphql_error="boom", times=None)
+    cleaner = WandbArtifactCleaner(project=PROJECT, backoff=0)
+    cleaner.track_artifact("stuck")
+    cleaner.track_run(run)
+
+    with pytest.raises(CleanupError) as info:
+        cleaner.cleanup_all()
+
+    message = str(info.value)
+    assert f"artifact {PROJECT}/stuck (all versions):" in message
+    assert "boom" in message and "(after 3 tries)" in message
+    assert len(_operations(standin, "DeleteArtifact")) == 3
+    report = info.value.report
+    assert [f.resource for f in report.failed] == [f"artifact {PROJECT}/stuck (all versions)"]
+    assert report.deleted == [f"run standin-user/{PROJECT}/{run.id} and its logged artifacts"]
+    assert info.value.__cause__ is report.failed[0].error
+    assert [a["collection"] for a in standin.live()["artifacts"]] == ["stuck"]
+    assert cleaner.tracked == []  # reported once, not again by a later cleanup
+
+
+# --- the fixture ----------------------------------------------------------------
+
+
+def test_fixture_cleans_up_after_a_failing_test_and_reports_what_it_could_not(
+    standin, pytester, tmp_path
+):
+    _log_run(tmp_path, artifacts=["stuck"])
+    standin.inject_fault("DeleteArtifact", graphql_error="boom", times=None)
+    pytester.makeconftest("from wandb_cassettes.cleanup import wandb_artifact_cleaner")
+    pytester.makepyfile(
+        f"""
+        import wandb
+
+        from wandb_cassettes.fast import quiet_settings
+
+        def test_fails_after_creating_a_run(wandb_artifact_cleaner):
+            run = wandb.init(project="{PROJECT}", settings=quiet_settings())
+            run.finish()
+            wandb_artifact_cleaner.track_run(run)
+            assert False, "the test body fails"
+
+        def test_leaves_something_undeletable(wandb_artifact_cleaner):
+            wandb_artifact_cleaner.backoff = 0
+            wandb_artifact_cleaner.track_artifact("standin-user/{PROJECT}/stuck")
+        """
+    )
+    runs_before = len(standin.live()["runs"])
+
+    result = pytester.runpytest("-p", "no:wandb_cassettes", "-p", "no:randomly")
+
+    result.assert_outcomes(passed=1, failed=1, errors=1)
+    result.stdout.fnmatch_lines(
+        [
+            "*ERROR at teardown of test_leaves_something_undeletable*",
+            "*CleanupError: could not delete 1 W&B resource(s)*",
+            f"*artifact standin-user/{PROJECT}/stuck (all versions): CommError: *boom"
+            " (after 3 tries)",
+        ]
+    )
+    # The failing test's run was deleted all the same.
+    assert len(standin.live()["runs"]) == runs_before

@@ -1,0 +1,432 @@
+"""The ledger: one group of tests per rule of ``ledger.RULES``, then leaks, cascades, keep."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+import cassette_builders as b
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from wandb_cassettes.audit import audit_paths
+from wandb_cassettes.cassette import Interaction, load
+from wandb_cassettes.ledger import RULES, Ledger, Resource
+
+E, P, R = "team", "proj", "run00001"
+RUN_ID = b.run_storage_id(E, P, R)
+A1, A2 = b.artifact_id(1), b.artifact_id(2)
+SEQ = b.collection_id(7)
+
+
+def ledger_of(*interactions: Interaction, keep: tuple[str, ...] = ()) -> Ledger:
+    ledger = Ledger(keep)
+    for ix in interactions:
+        ledger.observe(ix)
+    return ledger
+
+
+def names(resources: list[Resource]) -> list[str]:
+    return [r.name for r in resources]
+
+
+def test_every_rule_has_tests():
+    # Adding a rule to the table means adding its tests here.
+    tested = {
+        "UpsertBucket",
+        "CreateArtifact",
+        "CommitArtifact",
+        "CreateRunFiles",
+        "Run",
+        "DeleteRun",
+        "DeleteArtifact",
+        "DeleteArtifactSequence",
+        "DeleteArtifactPortfolio",
+    }
+    assert set(RULES) == tested
+
+
+# -- UpsertBucket ------------------------------------------------------------------
+
+
+def test_upsert_bucket_inserted_creates_the_run():
+    ledger = ledger_of(b.upsert_bucket(E, P, R))
+    (run,) = ledger.created
+    assert (run.kind, run.name, run.ids, run.created_at) == ("run", f"{E}/{P}/{R}", [RUN_ID], 0)
+    assert ledger.leaks() == [run]
+
+
+def test_upsert_bucket_not_inserted_creates_nothing_but_learns_the_id():
+    ledger = ledger_of(b.upsert_bucket(E, P, R, inserted=False), b.delete_run(RUN_ID))
+    assert ledger.created == []
+    assert names(ledger.deleted) == [f"{E}/{P}/{R}"]
+
+
+def test_a_run_created_again_after_its_delete_is_alive():
+    ledger = ledger_of(b.upsert_bucket(E, P, R), b.delete_run(RUN_ID), b.upsert_bucket(E, P, R))
+    assert [(e.index, e.change) for e in ledger.events] == [
+        (0, "created"),
+        (1, "deleted"),
+        (2, "created"),
+    ]
+    assert [r.created_at for r in ledger.leaks()] == [2]
+
+
+def test_upsert_bucket_refused_creates_nothing():
+    assert ledger_of(b.upsert_bucket(E, P, R, error="permission denied")).created == []
+
+
+# -- CreateArtifact / CommitArtifact ---------------------------------------------------
+
+
+def test_create_artifact_first_version_creates_artifact_and_collection():
+    ledger = ledger_of(b.create_artifact(E, P, "ds", id=A1, run=R))
+    assert [(r.kind, r.created_at) for r in ledger.created] == [
+        ("collection", 0),
+        ("artifact", 0),
+    ]
+    collection, artifact = ledger.created
+    assert collection.name == f"{E}/{P}/ds"
+    assert artifact.ids == [A1]
+    assert artifact.container is collection
+    assert artifact.logged_by is not None and artifact.logged_by.name == f"{E}/{P}/{R}"
+
+
+def test_create_artifact_in_existing_collection_creates_only_the_version():
+    ledger = ledger_of(b.create_artifact(E, P, "ds", id=A2, latest=A1))
+    assert [r.kind for r in ledger.created] == ["artifact"]
+
+
+def test_create_artifact_deduplicated_creates_nothing():
+    # Same digest as the latest version: the server answers that version, COMMITTED.
+    ledger = ledger_of(b.create_artifact(E, P, "ds", id=A1, latest=A1, state="COMMITTED"))
+    assert ledger.created == []
+
+
+def test_create_artifact_refused_creates_nothing():
+    assert ledger_of(b.create_artifact(E, P, "ds", id=A1, error="quota")).created == []
+
+
+def test_artifact_is_named_by_id_until_an_answer_gives_its_version():
+    ledger = ledger_of(b.create_artifact(E, P, "ds", id=A1, latest=b.artifact_id(9)))
+    (artifact,) = ledger.created
+    assert artifact.name == f"{E}/{P}/ds@{A1}"
+    ledger.observe(b.artifact_by_id(E, P, "ds", A1, 4))
+    assert artifact.name == f"{E}/{P}/ds:v4"
+
+
+def test_commit_artifact_marks_the_version_committed():
+    ledger = ledger_of(b.create_artifact(E, P, "ds", id=A1), b.commit_artifact(A1))
+    artifact = next(r for r in ledger.created if r.kind == "artifact")
+    assert artifact.committed_at == 1
+    assert artifact in ledger.leaks() or artifact.container in ledger.leaks()
+
+
+# -- CreateRunFiles ------------------------------------------------------------------
+
+
+def test_create_run_files_creates_one_file_each_inside_the_run():
+    ledger = ledger_of(
+        b.upsert_bucket(E, P, R), b.create_run_files(E, P, R, ["config.yaml", "out.log"])
+    )
+    run, *files = ledger.created
+    assert names(files) == [f"{E}/{P}/{R}/config.yaml", f"{E}/{P}/{R}/out.log"]
+    assert all(f.kind == "run_file" and f.container is run and f.created_at == 1 for f in files)
+    # The files of a leaked run are reported through the run.
+    assert ledger.leaks() == [run]
+
+
+def test_run_files_of_a_run_created_elsewhere_leak_one_by_one():
+    ledger = ledger_of(b.create_run_files(E, P, R, ["config.yaml"]))
+    assert names(ledger.leaks()) == [f"{E}/{P}/{R}/config.yaml"]
+
+
+# -- Run / DeleteRun -----------------------------------------------------------------
+
+
+def test_run_query_learns_the_id_a_later_delete_names():
+    other = "UnVuOnYxOm5vdC1iYXNlNjQtb2YtYS1uYW1l"  # an opaque id: no name to decode
+    query = b.run_query(E, P, R).response_text()
+    assert query is not None
+    ix = b.run_query(E, P, R)
+    ix.response_body = query.replace(RUN_ID, other)
+    ledger = ledger_of(ix, b.delete_run(other))
+    assert names(ledger.deleted) == [f"{E}/{P}/{R}"]
+
+
+def test_delete_run_of_an_unseen_run_decodes_its_storage_id():
+    ledger = ledger_of(b.delete_run(b.run_storage_id("someone", "other", "abc")))
+    assert names(ledger.deleted) == ["someone/other/abc"]
+    assert ledger.created == []
+
+
+def test_delete_run_deletes_the_run_and_its_files():
+    ledger = ledger_of(
+        b.upsert_bucket(E, P, R),
+        b.create_run_files(E, P, R, ["config.yaml"]),
+        b.delete_run(RUN_ID),
+    )
+    assert ledger.leaks() == []
+    assert [r.deleted_at for r in ledger.created] == [2, 2]
+
+
+def test_delete_run_keeps_the_artifacts_it_logged_without_delete_artifacts():
+    ledger = ledger_of(
+        b.upsert_bucket(E, P, R),
+        b.create_artifact(E, P, "ds", id=A1, run=R, latest=b.artifact_id(9)),
+        b.delete_run(RUN_ID, delete_artifacts=False),
+    )
+    assert [r.kind for r in ledger.leaks()] == ["artifact"]
+
+
+def test_delete_run_with_delete_artifacts_cascades_to_its_artifacts_only():
+    ledger = ledger_of(
+        b.upsert_bucket(E, P, R),
+        b.create_artifact(E, P, "ds", id=A1, run=R, latest=b.artifact_id(9)),
+        b.create_artifact(E, P, "ds", id=A2, run="other-run", latest=A1),
+        b.delete_run(RUN_ID, delete_artifacts=True),
+    )
+    assert [r.ids for r in ledger.leaks()] == [[A2]]
+    deleted = {r.ids[0]: r.deleted_at for r in ledger.deleted}
+    assert deleted == {RUN_ID: 3, A1: 3}
+
+
+def test_delete_run_refused_is_not_counted():
+    ledger = ledger_of(b.upsert_bucket(E, P, R), b.delete_run(RUN_ID, error="not allowed"))
+    assert ledger.deleted == []
+    assert names(ledger.leaks()) == [f"{E}/{P}/{R}"]
+
+
+def test_delete_run_with_http_error_is_not_counted():
+    ledger = ledger_of(b.upsert_bucket(E, P, R), b.delete_run(RUN_ID, status=500))
+    assert ledger.deleted == []
+
+
+# -- DeleteArtifact --------------------------------------------------------------------
+
+
+def test_delete_artifact_deletes_the_version():
+    ledger = ledger_of(
+        b.create_artifact(E, P, "ds", id=A1, latest=b.artifact_id(9)), b.delete_artifact(A1)
+    )
+    (artifact,) = ledger.deleted
+    assert (artifact.created_at, artifact.deleted_at) == (0, 1)
+    assert ledger.leaks() == []
+
+
+def test_delete_artifact_answered_with_an_error_is_not_counted():
+    ledger = ledger_of(
+        b.create_artifact(E, P, "ds", id=A1, latest=b.artifact_id(9)),
+        b.delete_artifact(A1, error="artifact has aliases"),
+    )
+    assert ledger.deleted == []
+    assert [r.ids for r in ledger.leaks()] == [[A1]]
+
+
+def test_delete_of_an_artifact_seen_only_in_an_answer_is_named():
+    ledger = ledger_of(b.artifact_membership_by_name(E, P, "ds", A1, 2), b.delete_artifact(A1))
+    assert names(ledger.deleted) == [f"{E}/{P}/ds:v2"]
+    assert ledger.created == []
+
+
+def test_delete_of_an_unknown_artifact_is_named_by_its_id():
+    ledger = ledger_of(b.delete_artifact(A1))
+    assert names(ledger.deleted) == [f"artifact {A1}"]
+
+
+# -- DeleteArtifactSequence / DeleteArtifactPortfolio ------------------------------------------
+
+
+def test_delete_artifact_sequence_deletes_the_collection_and_its_versions():
+    ledger = ledger_of(
+        b.create_artifact(E, P, "ds", id=A1),
+        b.create_artifact(E, P, "ds", id=A2, latest=A1),
+        b.project_artifact_collection(E, P, "ds", SEQ),
+        b.delete_artifact_sequence(SEQ),
+    )
+    assert len(ledger.created) == 3
+    assert all(r.deleted_at == 3 for r in ledger.created)
+    assert ledger.leaks() == []
+
+
+def test_delete_artifact_sequence_refused_is_not_counted():
+    ledger = ledger_of(
+        b.create_artifact(E, P, "ds", id=A1),
+        b.project_artifact_collection(E, P, "ds", SEQ),
+        b.delete_artifact_sequence(SEQ, error="boom"),
+    )
+    assert ledger.deleted == []
+    assert names(ledger.leaks()) == [f"{E}/{P}/ds"]
+
+
+def test_delete_artifact_portfolio_deletes_the_collection():
+    portfolio = b.collection_id(8)
+    ledger = ledger_of(b.project_artifact_collection(E, P, "linked", portfolio))
+    ledger.observe(b.delete_artifact_portfolio(portfolio))
+    assert names(ledger.deleted) == [f"{E}/{P}/linked"]
+
+
+# -- leaks, keep, events ---------------------------------------------------------------
+
+
+def test_clean_flow_has_no_leaks_and_every_event_in_place():
+    ledger = Ledger.from_cassette(b.clean_flow(E, P, R))
+    assert ledger.leaks() == []
+    created = [(e.index, e.resource.name) for e in ledger.events if e.change == "created"]
+    assert created == [
+        (0, f"{E}/{P}/{R}"),
+        (2, f"{E}/{P}/ds:v3"),
+        (7, f"{E}/{P}/{R}/config.yaml"),
+        (7, f"{E}/{P}/{R}/wandb-summary.json"),
+    ]
+    assert names([e.resource for e in ledger.events_at(11)]) == [f"{E}/{P}/ds:v3"]
+    assert {e.change for e in ledger.events_at(13)} == {"deleted"}
+    assert len(ledger.events_at(13)) == 3
+
+
+def test_live_observation_equals_offline_reading():
+    cas = b.clean_flow()
+    live = Ledger()
+    for ix in cas.interactions:
+        live.observe(ix)
+    offline = Ledger.from_cassette(cas)
+    assert [(e.index, e.change, e.resource.name) for e in live.events] == [
+        (e.index, e.change, e.resource.name) for e in offline.events
+    ]
+
+
+def test_kept_resources_are_not_leaks():
+    cas = b.cassette(
+        b.upsert_bucket(E, P, R),
+        b.create_artifact(E, P, "ds", id=A1, latest=b.artifact_id(9)),
+        b.artifact_by_id(E, P, "ds", A1, 5),
+        keep=[f"{E}/{P}/ds:v*"],
+    )
+    ledger = Ledger.from_cassette(cas)
+    assert names(ledger.kept) == [f"{E}/{P}/ds:v5"]
+    assert names(ledger.leaks()) == [f"{E}/{P}/{R}"]
+
+
+def test_a_kept_container_keeps_what_is_inside():
+    ledger = ledger_of(
+        b.upsert_bucket(E, P, R),
+        b.create_run_files(E, P, R, ["config.yaml"]),
+        keep=(f"{E}/{P}/{R}",),
+    )
+    assert ledger.leaks() == []
+    assert names(ledger.kept) == [f"{E}/{P}/{R}", f"{E}/{P}/{R}/config.yaml"]
+
+
+@pytest.mark.parametrize(
+    ("keep", "expected"), [("one", ["one"]), (["a", "b"], ["a", "b"]), (3, [])]
+)
+def test_keep_names_read_from_metadata(keep, expected):
+    cas = b.cassette()
+    cas.metadata["keep"] = keep
+    assert list(Ledger.from_cassette(cas).keep) == expected
+
+
+def test_non_graphql_traffic_is_ignored_but_counted():
+    ledger = ledger_of(b.file_stream(E, P, R), b.upsert_bucket(E, P, R))
+    assert ledger.created[0].created_at == 1
+
+
+# -- against the real SDK -----------------------------------------------------------------
+
+_SDK_FLOW = """
+import json, os, sys, tempfile
+from pathlib import Path
+from wandb_cassettes.cassette import Cassette, save
+from wandb_cassettes.ledger import Ledger
+from wandb_cassettes.relay import Relay
+from wandb_cassettes.standin.app import StandinBackend
+from wandb_cassettes.standin.env import sdk_env
+
+out, tmp = sys.argv[1], tempfile.mkdtemp()
+with StandinBackend() as wb, Relay(upstream=wb.base_url) as relay:
+    cas = Cassette(metadata={"upstream": wb.base_url})
+    live = Ledger()
+    relay.record(cas, secrets=[wb.api_key]).observers.append(live.observe)
+    os.environ.update(sdk_env(relay.url, wb.api_key, tmp))
+    import wandb
+    run = wandb.init(entity=wb.entity, project="proj", id="run00001")
+    data = Path(tmp) / "data.txt"
+    for text in ("one", "two"):
+        data.write_text(text)
+        art = wandb.Artifact("ds", type="dataset")
+        art.add_file(str(data))
+        run.log_artifact(art)
+        art.wait()
+    run.finish()
+    api = wandb.Api()
+    api.artifact(f"{wb.entity}/proj/ds:v0").delete(delete_aliases=True)
+    api.run(f"{wb.entity}/proj/run00001").delete(delete_artifacts=True)
+    api.artifact_collection("dataset", f"{wb.entity}/proj/ds").delete()
+    relay.activate(None)
+    save(cas, out)
+    print(json.dumps({
+        "api_key": wb.api_key,
+        "live": wb.live(),
+        "events": [[e.index, e.change, e.resource.name] for e in live.events],
+    }))
+"""
+
+
+@pytest.mark.slow
+def test_real_sdk_flow_recorded_through_the_relay(tmp_path):
+    path = tmp_path / "flow.yaml"
+    done = subprocess.run(
+        [sys.executable, "-c", _SDK_FLOW, str(path)],
+        capture_output=True,
+        text=True,
+        timeout=240,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr[-3000:]
+    result = json.loads(done.stdout.strip().splitlines()[-1])
+    assert result["live"] == {"runs": [], "artifacts": [], "collections": []}
+    offline = Ledger.from_cassette(load(path))
+    events = [[e.index, e.change, e.resource.name] for e in offline.events]
+    assert events == result["events"]  # live on the record path == offline over the file
+    changes = {(change, name) for _, change, name in events}
+    assert changes == {
+        (change, f"standin-user/proj/{name}")
+        for change in ("created", "deleted")
+        for name in (
+            "run00001",
+            "ds",
+            "ds:v0",
+            "ds:v1",
+            *(f"run00001/{f}" for f in _run_files(events)),
+        )
+    }
+    assert {"config.yaml", "wandb-summary.json"} <= _run_files(events)
+    assert offline.leaks() == []
+    assert audit_paths([path]).exit_code == 0
+    assert result["api_key"] not in path.read_text()
+
+
+def _run_files(events: list[list[object]]) -> set[str]:
+    prefix = "standin-user/proj/run00001/"
+    return {str(name)[len(prefix) :] for _, _, name in events if str(name).startswith(prefix)}
+
+
+_JSON = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.text(max_size=8),
+    lambda inner: (
+        st.lists(inner, max_size=3) | st.dictionaries(st.text(max_size=8), inner, max_size=3)
+    ),
+    max_leaves=12,
+)
+
+
+@settings(max_examples=300, deadline=None)
+@given(operation=st.sampled_from(sorted(RULES)), variables=_JSON, data=_JSON)
+def test_no_answer_makes_observe_raise(operation, variables, data):
+    # observe runs on the relay's record path: a surprise there must not lose the exchange.
+    ix = b.gql_exchange(operation, f"mutation {operation} {{ x }}", {}, None)
+    ix.request_body = json.dumps({"query": f"mutation {operation} {{ x }}", "variables": variables})
+    ix.response_body = json.dumps({"data": data})
+    Ledger().observe(ix)

@@ -1,0 +1,231 @@
+"""Audit cassettes: what each test left in W&B, and whether a secret got in.
+
+``audit_paths`` reads every cassette under the given files and folders and
+reports, per cassette, what its traffic created and deleted
+(:mod:`.ledger`), the leaks and the resources kept on purpose, the secrets
+found (:mod:`.scrub`) and the files that cannot be read. The exit code is
+what CI needs: 0 clean, 1 a leak or a secret, 2 an unreadable cassette
+(2 wins, since an unreadable file may hide anything).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from .cassette import Cassette, CassetteError, load
+from .ledger import Ledger, Resource
+from .scrub import SecretFinding, find_secrets, find_secrets_in_interaction
+
+EXIT_CLEAN = 0
+EXIT_DIRTY = 1
+EXIT_UNREADABLE = 2
+
+
+@dataclass(frozen=True)
+class LocatedSecret:
+    """A secret found in a cassette: the interaction (None: the metadata) and where in it."""
+
+    index: int | None
+    finding: SecretFinding
+
+    def __str__(self) -> str:
+        at = "metadata" if self.index is None else f"#{self.index}"
+        return f"{at} {self.finding}"
+
+
+@dataclass
+class CassetteAudit:
+    """The audit of one cassette file."""
+
+    path: Path
+    created: list[Resource] = field(default_factory=list)
+    deleted: list[Resource] = field(default_factory=list)
+    leaks: list[Resource] = field(default_factory=list)
+    kept: list[Resource] = field(default_factory=list)
+    secrets: list[LocatedSecret] = field(default_factory=list)
+    error: CassetteError | None = None
+
+    @property
+    def status(self) -> str:
+        """``unreadable``, ``dirty`` (a leak or a secret) or ``clean``."""
+        if self.error is not None:
+            return "unreadable"
+        return "dirty" if self.leaks or self.secrets else "clean"
+
+    @property
+    def exit_code(self) -> int:
+        return {"unreadable": EXIT_UNREADABLE, "dirty": EXIT_DIRTY}.get(self.status, EXIT_CLEAN)
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "path": str(self.path),
+            "status": self.status,
+            "created": [_resource_json(r) for r in self.created],
+            "deleted": [_resource_json(r) for r in self.deleted],
+            "leaks": [_resource_json(r) for r in self.leaks],
+            "kept": [_resource_json(r) for r in self.kept],
+            "secrets": [_secret_json(s) for s in self.secrets],
+            "error": None
+            if self.error is None
+            else {"message": str(self.error), "file": self.error.path, "line": self.error.line},
+        }
+
+
+@dataclass
+class AuditReport:
+    """The audits of all cassettes found, in path order."""
+
+    cassettes: list[CassetteAudit] = field(default_factory=list)
+
+    @property
+    def exit_code(self) -> int:
+        """0 all clean, 1 any leak or secret, 2 any unreadable cassette."""
+        return max((c.exit_code for c in self.cassettes), default=EXIT_CLEAN)
+
+    def render_json(self) -> str:
+        """The report as JSON (for CI and tools)."""
+        data = {
+            "exit_code": self.exit_code,
+            "summary": self._counts(),
+            "cassettes": [c.to_json() for c in self.cassettes],
+        }
+        return json.dumps(data, indent=2)
+
+    def render_text(self) -> str:
+        """The report as a table with one row per cassette, then the details of each problem."""
+        rows: list[tuple[str, ...]] = [
+            ("STATUS", "CASSETTE", "CREATED", "DELETED", "LEAKS", "KEPT", "SECRETS")
+        ]
+        rows += [(c.status, str(c.path), *_row_counts(c)) for c in self.cassettes]
+        lines = format_table(rows)
+        for c in self.cassettes:
+            lines += _details(c)
+        counts = self._counts()
+        lines.append(
+            f"{len(self.cassettes)} cassette(s): {counts['clean']} clean, "
+            f"{counts['dirty']} with leaks or secrets, {counts['unreadable']} unreadable"
+        )
+        return "\n".join(lines)
+
+    def _counts(self) -> dict[str, int]:
+        counts = {"clean": 0, "dirty": 0, "unreadable": 0}
+        for c in self.cassettes:
+            counts[c.status] += 1
+        return counts
+
+
+def audit_paths(paths: Sequence[str | os.PathLike[str]]) -> AuditReport:
+    """Audit every cassette in ``paths`` (files, or folders searched for ``*.yaml``).
+
+    Failed recordings (``*.yaml.failed``) inside folders are skipped; a path
+    that does not exist is reported as unreadable.
+    """
+    return AuditReport([audit_file(p) for p in _cassette_files(paths)])
+
+
+def audit_file(path: str | os.PathLike[str]) -> CassetteAudit:
+    """Audit one cassette file."""
+    try:
+        cassette = load(path)
+    except CassetteError as exc:
+        return CassetteAudit(Path(path), error=exc)
+    return audit_cassette(cassette, Path(path))
+
+
+def audit_cassette(cassette: Cassette, path: Path) -> CassetteAudit:
+    """Audit a loaded cassette (``path`` only names it in the report)."""
+    ledger = Ledger.from_cassette(cassette)
+    return CassetteAudit(
+        path,
+        created=ledger.created,
+        deleted=ledger.deleted,
+        leaks=ledger.leaks(),
+        kept=ledger.kept,
+        secrets=list(_secrets(cassette)),
+    )
+
+
+def _secrets(cassette: Cassette) -> Iterator[LocatedSecret]:
+    if cassette.metadata:
+        for finding in find_secrets(json.dumps(cassette.metadata, default=str), "metadata"):
+            yield LocatedSecret(None, finding)
+    for index, ix in enumerate(cassette.interactions):
+        for finding in find_secrets_in_interaction(ix):
+            yield LocatedSecret(index, finding)
+
+
+def _cassette_files(paths: Sequence[str | os.PathLike[str]]) -> list[Path]:
+    files: list[Path] = []
+    for raw in paths:
+        path = Path(raw)
+        if path.is_dir():
+            # rglob("*.yaml") already leaves out "x.yaml.failed" and the ".x.yaml.*.tmp"
+            # files of a save in progress.
+            files += sorted(p for p in path.rglob("*.yaml") if p.is_file())
+        else:
+            files.append(path)
+    return files
+
+
+# -- rendering -------------------------------------------------------------------
+
+
+def _resource_json(r: Resource) -> dict[str, Any]:
+    return {
+        "kind": r.kind,
+        "name": r.name,
+        "ids": list(r.ids),
+        "created_at": r.created_at,
+        "deleted_at": r.deleted_at,
+    }
+
+
+def _secret_json(s: LocatedSecret) -> dict[str, Any]:
+    f = s.finding
+    return {
+        "index": s.index,
+        "rule": f.rule,
+        "where": f.where,
+        "offset": f.offset,
+        "preview": f.preview,
+    }
+
+
+def format_table(rows: Sequence[Sequence[str]]) -> list[str]:
+    """``rows`` (the first one the header) as lines of left-aligned columns."""
+    widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
+    return [
+        "  ".join(cell.ljust(w) for cell, w in zip(row, widths, strict=True)).rstrip()
+        for row in rows
+    ]
+
+
+def _row_counts(c: CassetteAudit) -> list[str]:
+    if c.error is not None:
+        return ["-"] * 5  # nothing known, which is not "0"
+    return [str(len(x)) for x in (c.created, c.deleted, c.leaks, c.kept, c.secrets)]
+
+
+def _details(c: CassetteAudit) -> list[str]:
+    if c.error is not None:
+        return [str(c.error)]  # already "file:line: message"
+    lines = [f"{c.path}: leaked {r.kind} {r.name} (created by #{r.created_at})" for r in c.leaks]
+    lines += [f"{c.path}: secret {s}" for s in c.secrets]
+    lines += [f"{c.path}: kept {r.kind} {r.name} (created by #{r.created_at})" for r in c.kept]
+    return lines
+
+
+__all__ = [
+    "AuditReport",
+    "CassetteAudit",
+    "LocatedSecret",
+    "audit_cassette",
+    "audit_file",
+    "audit_paths",
+    "format_table",
+]

@@ -1,0 +1,148 @@
+"""The ``wandb-cassettes`` command (also ``python -m wandb_cassettes``).
+
+Subcommands:
+
+* ``audit [PATH...] [--format text|json]``: leaks, secrets and unreadable
+  files in cassettes (exit 0 clean, 1 leak or secret, 2 unreadable);
+* ``show CASSETTE``: one line per exchange, with what it created or deleted.
+
+Each subcommand is a ``_add_<name>(subparsers)`` function that declares its
+arguments and sets ``run`` (``Namespace -> exit code``); adding one means
+writing that function and listing it in :data:`SUBCOMMANDS`.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Callable, Sequence
+from typing import Any
+from urllib.parse import urlsplit
+
+from . import __version__, graphql
+from .audit import audit_paths, format_table
+from .cassette import Body, CassetteError, Digest, Interaction, load
+from .ledger import Ledger
+
+DEFAULT_CASSETTE_DIR = "cassettes/"
+
+Subparsers = Any  # argparse's _SubParsersAction is private
+Register = Callable[[Subparsers], None]
+
+
+def _add_audit(sub: Subparsers) -> None:
+    p = sub.add_parser(
+        "audit",
+        help="report leaked W&B resources and secrets in cassettes",
+        description="Exit 0: clean; 1: a leak or a secret; 2: an unreadable cassette.",
+    )
+    p.add_argument(
+        "paths",
+        nargs="*",
+        metavar="PATH",
+        default=[DEFAULT_CASSETTE_DIR],
+        help=f"cassette files or folders (searched for *.yaml); default {DEFAULT_CASSETTE_DIR}",
+    )
+    p.add_argument("--format", choices=("text", "json"), default="text")
+    p.set_defaults(run=_run_audit)
+
+
+def _run_audit(args: argparse.Namespace) -> int:
+    report = audit_paths(args.paths)
+    print(report.render_json() if args.format == "json" else report.render_text())
+    return report.exit_code
+
+
+def _add_show(sub: Subparsers) -> None:
+    p = sub.add_parser("show", help="print a cassette as a timeline of exchanges")
+    p.add_argument("cassette", metavar="CASSETTE")
+    p.set_defaults(run=_run_show)
+
+
+def _run_show(args: argparse.Namespace) -> int:
+    try:
+        cassette = load(args.cassette)
+    except CassetteError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    ledger = Ledger.from_cassette(cassette)
+    upstream = str(cassette.metadata.get("upstream") or "")
+    rows = [("#", "METHOD", "WHAT", "STATUS", "SIZE", "")]
+    for index, ix in enumerate(cassette.interactions):
+        marks = [
+            f"{'+' if e.change == 'created' else '-'}{e.change} {e.resource.name}"
+            for e in ledger.events_at(index)
+        ]
+        marks += [f"error: {message}" for message in _errors(ix)]
+        rows.append(
+            (
+                str(index),
+                ix.method,
+                _what(ix, upstream),
+                str(ix.status),
+                _size(ix.response_body),
+                "; ".join(marks),
+            )
+        )
+    print("\n".join(format_table(rows)))
+    leaks = ledger.leaks()
+    if leaks:
+        print("leaked: " + ", ".join(r.name for r in leaks))
+    return 0
+
+
+def _what(ix: Interaction, upstream: str) -> str:
+    """The GraphQL operation, or the path (with the host when it is not the W&B server)."""
+    request = graphql.parse_request(ix.request_text())
+    if request is not None:
+        return request.operation
+    parts = urlsplit(ix.uri)
+    if upstream and ix.uri.startswith(upstream.rstrip("/") + "/"):
+        return parts.path
+    return f"{parts.netloc}{parts.path}"
+
+
+def _errors(ix: Interaction) -> list[str]:
+    messages = graphql.response_errors(ix.response_json())
+    if not 200 <= ix.status < 300 and not messages:
+        messages = [f"HTTP {ix.status} {ix.reason}".rstrip()]
+    return messages
+
+
+def _size(body: Body) -> str:
+    if isinstance(body, Digest):
+        n = body.size
+    elif isinstance(body, str):
+        n = len(body.encode("utf-8"))
+    else:
+        n = len(body or b"")
+    if n < 1000:
+        return f"{n}B"
+    return f"{n / 1000:.1f}kB" if n < 1_000_000 else f"{n / 1_000_000:.1f}MB"
+
+
+#: The subcommands, in the order ``--help`` lists them.
+SUBCOMMANDS: list[Register] = [_add_audit, _add_show]
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The argument parser with every subcommand of :data:`SUBCOMMANDS`."""
+    parser = argparse.ArgumentParser(
+        prog="wandb-cassettes", description="Record W&B traffic once, replay it offline."
+    )
+    parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    for register in SUBCOMMANDS:
+        register(sub)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run the command line; returns the exit code."""
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if getattr(args, "run", None) is None:
+        parser.print_help(sys.stderr)
+        return 2
+    code: int = args.run(args)
+    return code

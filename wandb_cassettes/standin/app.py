@@ -1,0 +1,305 @@
+"""StandinBackend: the API server and the storage server, with faults and a request log."""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import functools
+import hmac
+import logging
+import secrets
+import threading
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from typing import Any
+
+from aiohttp import web
+
+from wandb_cassettes.serve import LOOPBACK, BackgroundServer
+
+from . import gql
+from .graphql import DEFAULT_FEATURES, OPERATIONS, Context
+from .state import GraphQLError, State
+from .storage import BlobStore, Signer, storage_routes
+
+__all__ = ["Fault", "RequestRecord", "StandinBackend"]
+
+log = logging.getLogger("wandb_cassettes.standin")
+
+RequestRecord = tuple[str, str, "str | None"]
+"""``(method, path, GraphQL operation name or None)`` of one request seen."""
+
+_Next = Callable[[web.Request], Awaitable[web.StreamResponse]]
+
+
+@dataclass
+class Fault:
+    """One injected failure; ``times`` counts down, None means forever."""
+
+    match: str
+    status: int | None = None
+    graphql_error: str | None = None
+    delay: float = 0.0
+    drop: bool = False
+    headers: dict[str, str] | None = None
+    times: int | None = 1
+
+    def applies(self, path: str, operation: str | None) -> bool:
+        if self.match.startswith("/"):
+            return path.startswith(self.match)
+        return self.match == operation
+
+
+@functools.lru_cache(maxsize=256)
+def _parse(query: str) -> gql.Document:
+    return gql.parse(query)
+
+
+def _errors(message: str, status: int = 200) -> web.Response:
+    return web.json_response({"errors": [{"message": message}], "data": None}, status=status)
+
+
+class StandinBackend:
+    """A stateful W&B stand-in on loopback that the real wandb SDK 0.31 accepts.
+
+    Two servers: :attr:`base_url` (GraphQL, file_stream; point
+    ``WANDB_BASE_URL`` at it) and :attr:`storage_url` (signed-URL object
+    storage that GraphQL answers hand out). Use as a context manager, or call
+    :meth:`start` and :meth:`stop`.
+    """
+
+    def __init__(
+        self,
+        api_key: str | None = None,
+        entity: str = "standin-user",
+        *,
+        features: tuple[str, ...] = DEFAULT_FEATURES,
+        port: int = 0,
+        storage_port: int = 0,
+    ) -> None:
+        # A dash-prefixed 40-character secret passes the SDK's key format check
+        # (wandb/sdk/lib/wbauth/validation.py), like on-prem keys.
+        self.api_key = api_key or "standin-" + secrets.token_hex(20)
+        self.entity = entity
+        self._expected_auth = "Basic " + base64.b64encode(f"api:{self.api_key}".encode()).decode()
+        self._blobs = BlobStore()
+        self._signer = Signer()
+        self._state = State(entity, self._blobs)
+        self._ctx = Context(self._state, self._signer, tuple(features), entity)
+        self._faults: list[Fault] = []
+        self._seen: list[RequestRecord] = []
+        self._lock = threading.Lock()
+        self._api = BackgroundServer(self._api_app(), LOOPBACK, port)
+        self._storage = BackgroundServer(self._storage_app(), LOOPBACK, storage_port)
+
+    # -- lifecycle -------------------------------------------------------------------
+
+    def start(self) -> StandinBackend:
+        """Bind both servers on 127.0.0.1; returns once they accept connections."""
+        self._storage.start()
+        self._signer.base_url = self._storage.url
+        try:
+            self._api.start()
+        except BaseException:
+            self._storage.stop()
+            raise
+        return self
+
+    def stop(self) -> None:
+        """Stop both servers and drop stored blobs. Idempotent."""
+        self._api.stop()
+        self._storage.stop()
+        self._blobs.close()
+
+    def __enter__(self) -> StandinBackend:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+    @property
+    def base_url(self) -> str:
+        """``http://127.0.0.1:PORT`` of the GraphQL / file_stream server."""
+        return self._api.url
+
+    @property
+    def storage_url(self) -> str:
+        """``http://127.0.0.1:PORT`` of the signed-URL storage server."""
+        return self._storage.url
+
+    # -- inspection and faults -------------------------------------------------------
+
+    def live(self) -> dict[str, list[dict[str, Any]]]:
+        """Live runs, artifact versions and collections (``GET /_standin/state``)."""
+
+        async def snapshot() -> dict[str, list[dict[str, Any]]]:
+            return self._state.live()
+
+        return self._api.call(snapshot)
+
+    @property
+    def requests(self) -> list[RequestRecord]:
+        """A snapshot of ``(method, path, operation)`` of every request so far."""
+        with self._lock:
+            return list(self._seen)
+
+    def inject_fault(
+        self,
+        operation_or_path: str,
+        *,
+        status: int | None = None,
+        graphql_error: str | None = None,
+        delay: float = 0,
+        drop: bool = False,
+        headers: dict[str, str] | None = None,
+        times: int | None = 1,
+    ) -> None:
+        """Make matching requests fail.
+
+        ``operation_or_path`` is a GraphQL operation name, or (starting with
+        ``/``) a path prefix on either server. ``delay`` sleeps first; then
+        ``drop`` closes the connection unanswered, ``status`` answers that
+        HTTP status (with ``headers``), ``graphql_error`` answers 200 with an
+        ``errors`` array. ``times=None`` keeps the fault forever.
+        """
+        fault = Fault(operation_or_path, status, graphql_error, delay, drop, headers, times)
+        with self._lock:
+            self._faults.append(fault)
+
+    def clear_faults(self) -> None:
+        """Remove every injected fault."""
+        with self._lock:
+            self._faults.clear()
+
+    def _take_fault(self, path: str, operation: str | None) -> Fault | None:
+        with self._lock:
+            for fault in self._faults:
+                if fault.applies(path, operation):
+                    if fault.times is not None:
+                        fault.times -= 1
+                        if fault.times <= 0:
+                            self._faults.remove(fault)
+                    return fault
+        return None
+
+    # -- middleware ------------------------------------------------------------------
+
+    @web.middleware
+    async def _observe(self, request: web.Request, handler: _Next) -> web.StreamResponse:
+        """Log the request, apply a matching fault, then (API server) check auth."""
+        operation: str | None = None
+        if request.method == "POST" and request.path == "/graphql":
+            try:
+                body = await request.json()
+            except ValueError:
+                return _errors("wandb-cassettes stand-in: body is not JSON", 400)
+            if not isinstance(body, dict):
+                return _errors("wandb-cassettes stand-in: batched GraphQL is not supported", 400)
+            operation = body.get("operationName") or gql.operation_name(body.get("query") or "")
+            request["graphql"] = body
+            request["operation"] = operation
+        with self._lock:
+            self._seen.append((request.method, request.path, operation))
+        fault = self._take_fault(request.path, operation)
+        if fault is not None:
+            answer = await self._apply(fault, request)
+            if answer is not None:
+                return answer
+        if request.app.get("auth") and not request.path.startswith("/_standin/"):
+            given = request.headers.get("Authorization", "")
+            if not hmac.compare_digest(given.encode(), self._expected_auth.encode()):
+                log.info("401 for %s %s (%s)", request.method, request.path, operation)
+                return _errors("user is not logged in", 401)
+        return await handler(request)
+
+    async def _apply(self, fault: Fault, request: web.Request) -> web.StreamResponse | None:
+        if fault.delay:
+            await asyncio.sleep(fault.delay)
+        if fault.drop:
+            if request.transport is not None:
+                request.transport.abort()
+            raise asyncio.CancelledError  # nothing may be written on a dropped connection
+        if fault.status is not None:
+            body = {"errors": [{"message": f"wandb-cassettes stand-in: injected {fault.status}"}]}
+            return web.json_response(body, status=fault.status, headers=fault.headers)
+        if fault.graphql_error is not None:
+            return web.json_response(
+                {"errors": [{"message": fault.graphql_error}], "data": None},
+                headers=fault.headers,
+            )
+        return None
+
+    # -- the API server --------------------------------------------------------------
+
+    def _api_app(self) -> web.Application:
+        # file_stream batches and GraphQL bodies can exceed aiohttp's 1 MiB default.
+        app = web.Application(middlewares=[self._observe], client_max_size=256 << 20)
+        app["auth"] = True
+        app.router.add_post("/graphql", self._graphql)
+        app.router.add_post("/files/{entity}/{project}/{run}/file_stream", self._file_stream)
+        app.router.add_get("/artifacts/{entity}/{md5}", self._artifact_file)
+        app.router.add_get("/artifactsV2/{tail:.+}", self._artifact_file)
+        app.router.add_get("/_standin/state", self._state_json)
+        app.router.add_route("*", "/{tail:.*}", self._unknown)
+        return app
+
+    async def _graphql(self, request: web.Request) -> web.StreamResponse:
+        body: dict[str, Any] = request["graphql"]
+        operation: str | None = request["operation"]
+        handler = OPERATIONS.get(operation or "")
+        if handler is None:
+            log.warning("unsupported GraphQL operation %r", operation)
+            return _errors(f"wandb-cassettes stand-in: unsupported operation {operation!r}")
+        try:
+            doc = _parse(body.get("query") or "")
+        except gql.GraphQLSyntaxError as exc:
+            return _errors(f"wandb-cassettes stand-in: cannot parse {operation!r}: {exc}", 400)
+        op_name = body.get("operationName") or None
+        variables = {**doc.operation(op_name).defaults, **(body.get("variables") or {})}
+        try:
+            data = handler(self._ctx, gql.root_arguments(doc, op_name, variables))
+            shaped, missing = gql.project(doc, op_name, variables, data)
+        except GraphQLError as exc:
+            log.info("%s failed: %s", operation, exc.message)
+            return _errors(exc.message, exc.status)
+        except Exception as exc:
+            # A stand-in bug: answer at once (a 500 would be retried by the SDK for minutes).
+            log.exception("%s crashed", operation)
+            return _errors(f"wandb-cassettes stand-in: {operation!r} crashed: {exc!r}")
+        if missing:
+            log.debug("%s asked for fields the stand-in lacks: %s", operation, sorted(missing))
+        return web.json_response({"data": shaped})
+
+    async def _file_stream(self, request: web.Request) -> web.StreamResponse:
+        m = request.match_info
+        run = self._state.runs.get((m["entity"], m["project"], m["run"]))
+        if run is None:
+            return web.json_response({"error": "run not found"}, status=404)
+        self._state.file_stream(run, await request.json())
+        return web.json_response({"exitcode": None, "limits": {}})
+
+    async def _artifact_file(self, request: web.Request) -> web.StreamResponse:
+        # The SDK's fallback when a directUrl fails; W&B redirects to signed storage.
+        entity = request.match_info.get("entity") or request.path.split("/")[3]
+        md5 = request.match_info.get("md5") or request.path.split("/")[-2]
+        key = f"artifacts/{entity}/{md5}"
+        if key not in self._blobs:
+            return web.json_response({"error": "not found"}, status=404)
+        raise web.HTTPFound(self._signer.url("GET", key))
+
+    async def _state_json(self, request: web.Request) -> web.StreamResponse:
+        return web.json_response(self._state.live())
+
+    async def _unknown(self, request: web.Request) -> web.StreamResponse:
+        log.warning("no route for %s %s", request.method, request.path)
+        return web.json_response(
+            {"error": f"wandb-cassettes stand-in: no route for {request.method} {request.path}"},
+            status=404,
+        )
+
+    # -- the storage server ----------------------------------------------------------
+
+    def _storage_app(self) -> web.Application:
+        app = web.Application(middlewares=[self._observe])
+        app.add_routes(storage_routes(self._signer, self._blobs))
+        return app

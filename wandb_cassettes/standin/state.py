@@ -1,0 +1,516 @@
+"""The stand-in's in-memory W&B: entities, projects, runs, artifacts and their files.
+
+Plain dataclasses, mutated only on the aiohttp loop thread (handlers are
+coroutines on one loop), so no lock is needed; Python-side readers go through
+``BackgroundServer.call``. Identifiers look like W&B's: base64 of
+``Type:number`` (runs: ``Run:v1:name:project:entity``).
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import secrets
+import string
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+from .storage import BlobStore
+
+__all__ = [
+    "Artifact",
+    "ArtifactFile",
+    "ArtifactType",
+    "Collection",
+    "GraphQLError",
+    "Project",
+    "Run",
+    "State",
+    "gid",
+]
+
+
+class GraphQLError(Exception):
+    """An error the stand-in answers the way W&B would: GraphQL ``errors``, HTTP ``status``."""
+
+    def __init__(self, message: str, status: int = 200) -> None:
+        super().__init__(message)
+        self.message = message
+        self.status = status
+
+
+def gid(*parts: object) -> str:
+    """A W&B-style global id: base64 of ``part:part:...``."""
+    return base64.b64encode(":".join(str(p) for p in parts).encode()).decode()
+
+
+def now_iso() -> str:
+    return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
+
+
+def new_run_name() -> str:
+    # The same alphabet and length as wandb.sdk.lib.runid.generate_id.
+    alphabet = string.ascii_lowercase + string.digits
+    return "".join(secrets.choice(alphabet) for _ in range(8))
+
+
+@dataclass
+class Project:
+    num: int
+    entity: str
+    name: str
+    created_at: str = field(default_factory=now_iso)
+
+    @property
+    def id(self) -> str:
+        return gid("Project", self.num)
+
+    @property
+    def internal_id(self) -> str:
+        return gid("ProjectInternalId", self.num)
+
+
+@dataclass
+class Run:
+    num: int
+    entity: str
+    project: str
+    name: str
+    display_name: str
+    state: str = "running"
+    config: str = "{}"
+    summary: dict[str, Any] = field(default_factory=dict)
+    history: list[str] = field(default_factory=list)
+    events_lines: int = 0
+    log_lines: int = 0
+    tags: list[str] = field(default_factory=list)
+    notes: str | None = None
+    description: str | None = None
+    group: str | None = None
+    job_type: str | None = None
+    host: str | None = None
+    program: str | None = None
+    commit: str | None = None
+    sweep_name: str | None = None
+    exitcode: int | None = None
+    created_at: str = field(default_factory=now_iso)
+    heartbeat_at: str = field(default_factory=now_iso)
+    files: dict[str, str] = field(default_factory=dict)  # file name -> storage key
+
+    @property
+    def id(self) -> str:
+        return gid("Run", "v1", self.name, self.project, self.entity)
+
+    @property
+    def path(self) -> tuple[str, str, str]:
+        return (self.entity, self.project, self.name)
+
+
+@dataclass
+class ArtifactType:
+    num: int
+    entity: str
+    project: str
+    name: str
+    description: str | None = None
+    created_at: str = field(default_factory=now_iso)
+
+    @property
+    def id(self) -> str:
+        return gid("ArtifactType", self.num)
+
+
+@dataclass
+class Collection:
+    """An artifact sequence: the versions of one artifact name in a project."""
+
+    num: int
+    entity: str
+    project: str
+    name: str
+    type_name: str
+    description: str | None = None
+    created_at: str = field(default_factory=now_iso)
+    updated_at: str = field(default_factory=now_iso)
+    next_index: int = 0
+    aliases: dict[str, int] = field(default_factory=dict)  # alias -> artifact num
+    alias_nums: dict[str, int] = field(default_factory=dict)  # alias -> alias id number
+    typename: str = "ArtifactSequence"
+
+    @property
+    def id(self) -> str:
+        return gid("ArtifactCollection", self.num)
+
+
+@dataclass
+class ArtifactFile:
+    num: int
+    name: str
+    storage_key: str
+    md5_b64: str
+    size: int = 0
+
+    @property
+    def id(self) -> str:
+        return gid("File", self.num)
+
+
+@dataclass
+class Artifact:
+    num: int
+    collection: Collection
+    digest: str
+    client_id: str | None = None
+    sequence_client_id: str | None = None
+    description: str | None = None
+    metadata: str | None = None
+    state: str = "PENDING"
+    version_index: int | None = None
+    created_by: str | None = None  # run storage id
+    used_by: list[str] = field(default_factory=list)  # run storage ids
+    pending_aliases: list[str] = field(default_factory=list)
+    files: dict[str, ArtifactFile] = field(default_factory=dict)  # by file name
+    manifest_num: int | None = None
+    manifest_key: str | None = None
+    size: int = 0
+    file_count: int = 0
+    history_step: int | None = None
+    ttl_duration_seconds: int = -2
+    created_at: str = field(default_factory=now_iso)
+    updated_at: str = field(default_factory=now_iso)
+
+    @property
+    def id(self) -> str:
+        return gid("Artifact", self.num)
+
+    @property
+    def type_name(self) -> str:
+        return self.collection.type_name
+
+    @property
+    def aliases(self) -> list[str]:
+        return [a for a, n in self.collection.aliases.items() if n == self.num]
+
+    @property
+    def version(self) -> str:
+        return f"v{self.version_index}" if self.version_index is not None else ""
+
+
+# upsertBucket input field -> Run attribute, for the fields stored as given.
+_RUN_INPUTS = {
+    "displayName": "display_name",
+    "notes": "notes",
+    "description": "description",
+    "groupName": "group",
+    "jobType": "job_type",
+    "host": "host",
+    "jobProgram": "program",
+    "commit": "commit",
+    "sweep": "sweep_name",
+    "state": "state",
+    "tags": "tags",
+    "config": "config",
+}
+
+
+class State:
+    """Every live resource of the stand-in, and the operations that change them."""
+
+    def __init__(self, default_entity: str, blobs: BlobStore) -> None:
+        self.default_entity = default_entity
+        self.blobs = blobs
+        self._counter = 0
+        self.projects: dict[tuple[str, str], Project] = {}
+        self.runs: dict[tuple[str, str, str], Run] = {}
+        self.deleted_runs: set[tuple[str, str, str]] = set()
+        self.types: dict[tuple[str, str, str], ArtifactType] = {}
+        self.collections: dict[int, Collection] = {}
+        self.artifacts: dict[int, Artifact] = {}
+
+    def next_num(self) -> int:
+        self._counter += 1
+        return self._counter
+
+    # -- projects and runs -------------------------------------------------------
+
+    def project(self, entity: str | None, name: str | None) -> Project | None:
+        return self.projects.get((entity or self.default_entity, name or "uncategorized"))
+
+    def ensure_project(self, entity: str | None, name: str | None) -> Project:
+        key = (entity or self.default_entity, name or "uncategorized")
+        if key not in self.projects:
+            self.projects[key] = Project(self.next_num(), *key)
+        return self.projects[key]
+
+    def run_by_id(self, storage_id: str) -> Run | None:
+        for run in self.runs.values():
+            if run.id == storage_id:
+                return run
+        return None
+
+    def upsert_run(self, inp: dict[str, Any]) -> tuple[Run, bool]:
+        """Create or update a run from an ``upsertBucket`` input; True if created."""
+        if inp.get("id"):
+            run = self.run_by_id(inp["id"])
+            if run is None:
+                raise GraphQLError(f"run {inp['id']!r} not found", status=404)
+            inserted = False
+        else:
+            project = self.ensure_project(inp.get("entityName"), inp.get("modelName"))
+            name = inp.get("name") or new_run_name()
+            key = (project.entity, project.name, name)
+            if key in self.deleted_runs:
+                # W&B refuses to reuse the id of a deleted run (HTTP 409).
+                raise GraphQLError(
+                    f"run {name} was previously created and deleted; try a new run name",
+                    status=409,
+                )
+            run = self.runs.get(key)
+            inserted = run is None
+            if run is None:
+                count = sum(1 for r in self.runs.values() if r.project == project.name) + 1
+                run = Run(self.next_num(), *key, display_name=f"standin-run-{count}")
+                self.runs[key] = run
+        for name, attr in _RUN_INPUTS.items():
+            if inp.get(name) is not None:
+                setattr(run, attr, inp[name])
+        if inp.get("summaryMetrics"):
+            run.summary.update(json.loads(inp["summaryMetrics"]))
+        run.heartbeat_at = now_iso()
+        return run, inserted
+
+    def delete_run(self, storage_id: str, delete_artifacts: bool) -> None:
+        run = self.run_by_id(storage_id)
+        if run is None:
+            raise GraphQLError(f"run {storage_id!r} not found", status=404)
+        if delete_artifacts:
+            for art in [a for a in self.artifacts.values() if a.created_by == run.id]:
+                self.delete_artifact(art, delete_aliases=True)
+        for key in run.files.values():
+            self.blobs.delete(key)
+        del self.runs[run.path]
+        self.deleted_runs.add(run.path)
+
+    def file_stream(self, run: Run, body: dict[str, Any]) -> None:
+        """Apply one file_stream POST: history rows, summary, events, console lines."""
+        for name, chunk in (body.get("files") or {}).items():
+            lines = chunk.get("content") or []
+            offset = int(chunk.get("offset") or 0)
+            if name == "wandb-history.jsonl":
+                run.history[offset:] = lines
+            elif name == "wandb-summary.json" and lines:
+                run.summary = json.loads(lines[-1])
+            elif name == "wandb-events.jsonl":
+                run.events_lines = offset + len(lines)
+            elif name == "output.log":
+                run.log_lines = offset + len(lines)
+        run.heartbeat_at = now_iso()
+        if body.get("complete"):
+            run.exitcode = int(body.get("exitcode") or 0)
+            run.state = "finished" if run.exitcode == 0 else "failed"
+
+    # -- artifacts ---------------------------------------------------------------
+
+    def ensure_type(self, entity: str, project: str, name: str) -> ArtifactType:
+        key = (entity, project, name)
+        if key not in self.types:
+            self.types[key] = ArtifactType(self.next_num(), *key)
+        return self.types[key]
+
+    def collection(self, entity: str, project: str, name: str) -> Collection | None:
+        for coll in self.collections.values():
+            if (coll.entity, coll.project, coll.name) == (entity, project, name):
+                return coll
+        return None
+
+    def collection_by_id(self, coll_id: str) -> Collection | None:
+        for coll in self.collections.values():
+            if coll.id == coll_id:
+                return coll
+        return None
+
+    def artifact_by_id(self, art_id: str | None) -> Artifact | None:
+        for art in self.artifacts.values():
+            if art.id == art_id:
+                return art
+        return None
+
+    def artifact_by_client_id(self, client_id: str | None) -> Artifact | None:
+        for art in self.artifacts.values():
+            if client_id and art.client_id == client_id:
+                return art
+        return None
+
+    def versions(self, coll: Collection) -> list[Artifact]:
+        """Artifacts of a collection, oldest first."""
+        return [a for a in self.artifacts.values() if a.collection is coll]
+
+    def resolve_alias(self, coll: Collection, alias: str) -> Artifact | None:
+        """The artifact a ``coll:alias`` name points at (version ``vN``, alias or digest)."""
+        if alias.startswith("v") and alias[1:].isdigit():
+            for art in self.versions(coll):
+                if art.version_index == int(alias[1:]) and art.state == "COMMITTED":
+                    return art
+            return None
+        if alias in coll.aliases:
+            return self.artifacts.get(coll.aliases[alias])
+        for art in self.versions(coll):
+            if art.digest == alias and art.state == "COMMITTED":
+                return art
+        return None
+
+    def by_name(self, entity: str, project: str, name: str) -> tuple[Collection, Artifact] | None:
+        coll_name, _, alias = name.partition(":")
+        coll = self.collection(entity, project, coll_name)
+        if coll is None:
+            return None
+        art = self.resolve_alias(coll, alias or "latest")
+        return (coll, art) if art is not None else None
+
+    def create_artifact(self, inp: dict[str, Any]) -> Artifact:
+        """CreateArtifact: a pending version, or the committed one with the same digest."""
+        entity = inp.get("entityName") or self.default_entity
+        project = self.ensure_project(entity, inp.get("projectName"))
+        type_name = inp["artifactTypeName"]
+        self.ensure_type(project.entity, project.name, type_name)
+        coll = self.collection(project.entity, project.name, inp["artifactCollectionName"])
+        if coll is None:
+            coll = Collection(
+                self.next_num(), project.entity, project.name, inp["artifactCollectionName"],
+                type_name,
+            )  # fmt: skip
+            self.collections[coll.num] = coll
+        elif coll.type_name != type_name:
+            raise GraphQLError(
+                f"artifact collection {coll.name!r} has type {coll.type_name!r},"
+                f" cannot log an artifact of type {type_name!r}",
+                status=409,
+            )
+        aliases = [a["alias"] for a in inp.get("aliases") or [] if a.get("alias")]
+        for art in self.versions(coll):
+            if art.digest == inp["digest"] and art.state == "COMMITTED":
+                # Same content as an existing version: W&B answers with that version.
+                for alias in aliases:
+                    self.set_alias(coll, alias, art)
+                return art
+        art = Artifact(
+            self.next_num(),
+            coll,
+            digest=inp["digest"],
+            client_id=inp.get("clientID"),
+            sequence_client_id=inp.get("sequenceClientID"),
+            description=inp.get("description"),
+            metadata=inp.get("metadata"),
+            created_by=self._run_id(entity, project.name, inp.get("runName")),
+            pending_aliases=aliases,
+            history_step=inp.get("historyStep"),
+        )
+        if inp.get("ttlDurationSeconds"):
+            art.ttl_duration_seconds = int(inp["ttlDurationSeconds"])
+        self.artifacts[art.num] = art
+        return art
+
+    def _run_id(self, entity: str, project: str, run_name: str | None) -> str | None:
+        run = self.runs.get((entity, project, run_name or ""))
+        return run.id if run else None
+
+    def set_alias(self, coll: Collection, alias: str, art: Artifact) -> None:
+        if alias.startswith("v") and alias[1:].isdigit():
+            return  # version names are not aliases
+        coll.aliases[alias] = art.num
+        coll.alias_nums.setdefault(alias, self.next_num())
+
+    def commit_artifact(self, art: Artifact) -> None:
+        if art.state == "COMMITTED":
+            return
+        coll = art.collection
+        art.version_index = coll.next_index
+        coll.next_index += 1
+        art.state = "COMMITTED"
+        art.updated_at = coll.updated_at = now_iso()
+        self._read_manifest(art)
+        self.set_alias(coll, "latest", art)
+        for alias in art.pending_aliases:
+            self.set_alias(coll, alias, art)
+
+    def _read_manifest(self, art: Artifact) -> None:
+        blob = self.blobs.get(art.manifest_key or "")
+        if blob is None:
+            return
+        with open(blob.file, "rb") as f:
+            contents = json.load(f).get("contents") or {}
+        art.file_count = len(contents)
+        art.size = sum(int(entry.get("size") or 0) for entry in contents.values())
+
+    def delete_artifact(self, art: Artifact, delete_aliases: bool) -> None:
+        coll = art.collection
+        if art.aliases and not delete_aliases:
+            raise GraphQLError(
+                f"cannot delete artifact {coll.name}:{art.version} because it has aliases"
+                f" {sorted(art.aliases)}; delete the aliases first or pass deleteAliases",
+                status=409,
+            )
+        for alias in art.aliases:
+            del coll.aliases[alias]
+        del self.artifacts[art.num]
+        remaining = [a for a in self.versions(coll) if a.state == "COMMITTED"]
+        if "latest" not in coll.aliases and remaining:
+            newest = max(remaining, key=lambda a: a.version_index or 0)
+            self.set_alias(coll, "latest", newest)
+        self._drop_unreferenced_blobs(art)
+
+    def delete_collection(self, coll: Collection) -> None:
+        coll.aliases.clear()
+        for art in self.versions(coll):
+            del self.artifacts[art.num]
+            self._drop_unreferenced_blobs(art)
+        del self.collections[coll.num]
+
+    def _drop_unreferenced_blobs(self, gone: Artifact) -> None:
+        still_used = {f.storage_key for a in self.artifacts.values() for f in a.files.values()}
+        for f in gone.files.values():
+            if f.storage_key not in still_used:
+                self.blobs.delete(f.storage_key)
+        if gone.manifest_key:
+            self.blobs.delete(gone.manifest_key)
+
+    # -- reporting -----------------------------------------------------------------
+
+    def live(self) -> dict[str, list[dict[str, Any]]]:
+        """Every live run, artifact version and collection, as JSON-able dicts."""
+        runs = [
+            {
+                "entity": r.entity,
+                "project": r.project,
+                "name": r.name,
+                "display_name": r.display_name,
+                "state": r.state,
+            }
+            for r in self.runs.values()
+        ]
+        artifacts = [
+            {
+                "entity": a.collection.entity,
+                "project": a.collection.project,
+                "collection": a.collection.name,
+                "type": a.type_name,
+                "version": a.version,
+                "aliases": sorted(a.aliases),
+                "id": a.id,
+                "state": a.state,
+            }
+            for a in self.artifacts.values()
+        ]
+        collections = [
+            {
+                "entity": c.entity,
+                "project": c.project,
+                "name": c.name,
+                "type": c.type_name,
+                "id": c.id,
+                "versions": len(self.versions(c)),
+            }
+            for c in self.collections.values()
+        ]
+        return {"runs": runs, "artifacts": artifacts, "collections": collections}
