@@ -7,7 +7,6 @@ from wandb_cassettes.cleanup import (
     WandbArtifactCleaner,
 )
 
-pytest_plugins = ["pytester"]
 
 
 @pytest.fixture
@@ -134,28 +133,6 @@ def test_cleanup_error_lists_every_failure():
 PROJECT = "cleanup-tests"
 
 
-@pytest.fixture
-def standin(tmp_path, monkeypatch):
-    """A fresh stand-in W&B for this test, with the SDK pointed at it."""
-    import wandb
-
-    from wandb_cassettes.standin import StandinBackend, sdk_env
-
-    # wandb reads WANDB_* once per process, at its first setup; teardown makes
-    # the next wandb.init() read this test's backend address.
-    wandb.teardown()
-    with StandinBackend() as wb:
-        for name, value in sdk_env(wb.base_url, wb.api_key, tmp_path).items():
-            monkeypatch.setenv(name, value)
-        monkeypatch.delenv("WANDB_ENTITY", raising=False)
-        monkeypatch.delenv("WANDB_PROJECT", raising=False)
-        try:
-            yield wb
-        finally:
-            wandb.finish()  # a run left open by a failed test must not outlive its backend
-            wandb.teardown()
-
-
 def _log_run(tmp_path, artifacts=(), project=PROJECT):
     """A finished run that logged one version per name in ``artifacts``."""
     import wandb
@@ -178,9 +155,9 @@ def _operations(wb, name):
     return [r for r in wb.requests if r[2] == name]
 
 
-def test_deletes_every_version_the_run_and_its_artifacts(standin, tmp_path):
+def test_deletes_every_version_the_run_and_its_artifacts(standin_sdk, tmp_path):
     run = _log_run(tmp_path, artifacts=["ckpt", "ckpt", "side"])
-    assert len(standin.live()["artifacts"]) == 3
+    assert len(standin_sdk.live()["artifacts"]) == 3
     cleaner = WandbArtifactCleaner(project=PROJECT, backoff=0)
     cleaner.track_artifact("ckpt:latest")
     cleaner.track_run(run)
@@ -192,11 +169,11 @@ def test_deletes_every_version_the_run_and_its_artifacts(standin, tmp_path):
         f"run standin-user/{PROJECT}/{run.id} and its logged artifacts",
     ]
     assert report.ok and report.failed == [] and report.already_gone == []
-    assert standin.live() == {"runs": [], "artifacts": [], "collections": []}
+    assert standin_sdk.live() == {"runs": [], "artifacts": [], "collections": []}
     assert cleaner.tracked == []
 
 
-def test_defaults_come_from_the_active_run(standin, tmp_path):
+def test_defaults_come_from_the_active_run(standin_sdk, tmp_path):
     import wandb
 
     from wandb_cassettes.fast import quiet_settings
@@ -214,7 +191,7 @@ def test_defaults_come_from_the_active_run(standin, tmp_path):
     assert report.deleted == [f"run standin-user/from-run/{run.id} and its logged artifacts"]
 
 
-def test_already_gone_counts_as_deleted(standin, tmp_path):
+def test_already_gone_counts_as_deleted(standin_sdk, tmp_path):
     run = _log_run(tmp_path, artifacts=["ckpt"])
     cleaner = WandbArtifactCleaner(project=PROJECT, backoff=0)
     cleaner.track_artifact("ckpt")
@@ -234,27 +211,27 @@ def test_already_gone_counts_as_deleted(standin, tmp_path):
         f"run standin-user/{PROJECT}/{run.id}",
         f"run standin-user/{PROJECT}/nosuchrun and its logged artifacts",
     ]
-    assert standin.live()["artifacts"] == []
+    assert standin_sdk.live()["artifacts"] == []
 
 
-def test_a_failed_delete_is_retried(standin, tmp_path):
+def test_a_failed_delete_is_retried(standin_sdk, tmp_path):
     _log_run(tmp_path, artifacts=["ckpt", "ckpt"])
-    standin.inject_fault("DeleteArtifact", graphql_error="boom", times=1)
+    standin_sdk.inject_fault("DeleteArtifact", graphql_error="boom", times=1)
     cleaner = WandbArtifactCleaner(project=PROJECT, backoff=0)
     cleaner.track_artifact("ckpt")
 
     assert cleaner.cleanup_all().deleted == [f"artifact {PROJECT}/ckpt (all versions)"]
-    assert len(_operations(standin, "DeleteArtifact")) == 3  # 1 refused + 2 versions
-    assert standin.live()["artifacts"] == []
+    assert len(_operations(standin_sdk, "DeleteArtifact")) == 3  # 1 refused + 2 versions
+    assert standin_sdk.live()["artifacts"] == []
 
 
-def test_backoff_doubles_between_tries(standin, tmp_path, monkeypatch):
+def test_backoff_doubles_between_tries(standin_sdk, tmp_path, monkeypatch):
     import wandb_cassettes.cleanup as cleanup
 
     slept = []
     monkeypatch.setattr(cleanup.time, "sleep", slept.append)
     _log_run(tmp_path, artifacts=["ckpt"])
-    standin.inject_fault("DeleteArtifact", graphql_error="boom", times=2)
+    standin_sdk.inject_fault("DeleteArtifact", graphql_error="boom", times=2)
     cleaner = WandbArtifactCleaner(project=PROJECT, backoff=0.25)
     cleaner.track_artifact("ckpt")
 
@@ -262,10 +239,10 @@ def test_backoff_doubles_between_tries(standin, tmp_path, monkeypatch):
     assert slept == [0.25, 0.5]
 
 
-def test_failures_are_raised_after_trying_everything(standin, tmp_path):
+def test_failures_are_raised_after_trying_everything(standin_sdk, tmp_path):
     run = _log_run(tmp_path)  # no artifacts: its delete does not touch DeleteArtifact
     _log_run(tmp_path, artifacts=["stuck"])
-    standin.inject_fault("DeleteArtifact", graphql_error="boom", times=None)
+    standin_sdk.inject_fault("DeleteArtifact", graphql_error="boom", times=None)
     cleaner = WandbArtifactCleaner(project=PROJECT, backoff=0)
     cleaner.track_artifact("stuck")
     cleaner.track_run(run)
@@ -276,12 +253,12 @@ def test_failures_are_raised_after_trying_everything(standin, tmp_path):
     message = str(info.value)
     assert f"artifact {PROJECT}/stuck (all versions):" in message
     assert "boom" in message and "(after 3 tries)" in message
-    assert len(_operations(standin, "DeleteArtifact")) == 3
+    assert len(_operations(standin_sdk, "DeleteArtifact")) == 3
     report = info.value.report
     assert [f.resource for f in report.failed] == [f"artifact {PROJECT}/stuck (all versions)"]
     assert report.deleted == [f"run standin-user/{PROJECT}/{run.id} and its logged artifacts"]
     assert info.value.__cause__ is report.failed[0].error
-    assert [a["collection"] for a in standin.live()["artifacts"]] == ["stuck"]
+    assert [a["collection"] for a in standin_sdk.live()["artifacts"]] == ["stuck"]
     assert cleaner.tracked == []  # reported once, not again by a later cleanup
 
 
@@ -289,10 +266,10 @@ def test_failures_are_raised_after_trying_everything(standin, tmp_path):
 
 
 def test_fixture_cleans_up_after_a_failing_test_and_reports_what_it_could_not(
-    standin, pytester, tmp_path
+    standin_sdk, pytester, tmp_path
 ):
     _log_run(tmp_path, artifacts=["stuck"])
-    standin.inject_fault("DeleteArtifact", graphql_error="boom", times=None)
+    standin_sdk.inject_fault("DeleteArtifact", graphql_error="boom", times=None)
     pytester.makeconftest("from wandb_cassettes.cleanup import wandb_artifact_cleaner")
     pytester.makepyfile(
         f"""
@@ -311,7 +288,7 @@ def test_fixture_cleans_up_after_a_failing_test_and_reports_what_it_could_not(
             wandb_artifact_cleaner.track_artifact("standin-user/{PROJECT}/stuck")
         """
     )
-    runs_before = len(standin.live()["runs"])
+    runs_before = len(standin_sdk.live()["runs"])
 
     result = pytester.runpytest("-p", "no:wandb_cassettes", "-p", "no:randomly")
 
@@ -325,4 +302,4 @@ def test_fixture_cleans_up_after_a_failing_test_and_reports_what_it_could_not(
         ]
     )
     # The failing test's run was deleted all the same.
-    assert len(standin.live()["runs"]) == runs_before
+    assert len(standin_sdk.live()["runs"]) == runs_before

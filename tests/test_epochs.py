@@ -12,7 +12,6 @@ from wandb_cassettes.epochs import (
     validate_epoch_usage,
 )
 
-pytest_plugins = ["pytester"]
 
 
 @pytest.fixture

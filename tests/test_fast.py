@@ -1,12 +1,10 @@
 import pytest
-import test_cleanup
 import wandb
 
 import wandb_cassettes.cleanup as cleanup
 from wandb_cassettes.cleanup import CleanupError, WandbArtifactCleaner
 from wandb_cassettes.fast import QUIET_SETTINGS, fast_wandb_test, quiet_settings
 
-standin = test_cleanup.standin  # a fresh stand-in per test, the SDK pointed at it
 
 PROJECT = "fast-tests"
 
@@ -48,19 +46,19 @@ def test_overrides_change_only_what_they_set(overrides):
     assert set(QUIET_SETTINGS) <= set(settings.model_fields_set)
 
 
-def test_run_and_its_artifacts_are_gone_after_the_block(standin, tmp_path):
+def test_run_and_its_artifacts_are_gone_after_the_block(standin_sdk, tmp_path):
     with fast_wandb_test("quick", project=PROJECT) as run:
         assert run.project == PROJECT
         assert run.name == f"quick-{run.id}"
         assert run.settings.console == "off" and run.settings.x_disable_stats
         _log_artifact(run, tmp_path)
-        assert len(standin.live()["artifacts"]) == 1
+        assert len(standin_sdk.live()["artifacts"]) == 1
 
-    assert _empty(standin)
+    assert _empty(standin_sdk)
     assert wandb.run is None
 
 
-def test_init_kwargs_pass_through(standin):
+def test_init_kwargs_pass_through(standin_sdk):
     with fast_wandb_test(
         project=PROJECT, id="fixedid1", config={"lr": 0.1}, settings={"console": "wrap"}
     ) as run:
@@ -68,10 +66,10 @@ def test_init_kwargs_pass_through(standin):
         assert run.config["lr"] == 0.1
         assert run.settings.console == "wrap"
         assert run.settings.x_disable_meta
-    assert _empty(standin)
+    assert _empty(standin_sdk)
 
 
-def test_an_error_in_the_block_is_reraised_after_cleanup(standin, tmp_path):
+def test_an_error_in_the_block_is_reraised_after_cleanup(standin_sdk, tmp_path):
     with (
         pytest.raises(RuntimeError, match="training blew up"),
         fast_wandb_test(project=PROJECT) as run,
@@ -79,12 +77,12 @@ def test_an_error_in_the_block_is_reraised_after_cleanup(standin, tmp_path):
         _log_artifact(run, tmp_path)
         raise RuntimeError("training blew up")
 
-    assert _empty(standin)
+    assert _empty(standin_sdk)
     assert wandb.run is None
 
 
-def test_cleanup_failure_after_success_is_a_chained_cleanup_error(standin, no_sleep):
-    standin.inject_fault("DeleteRun", graphql_error="no deleting today", times=None)
+def test_cleanup_failure_after_success_is_a_chained_cleanup_error(standin_sdk, no_sleep):
+    standin_sdk.inject_fault("DeleteRun", graphql_error="no deleting today", times=None)
 
     with (
         pytest.raises(CleanupError, match=r"run standin-user/fast-tests/\w+") as info,
@@ -95,11 +93,11 @@ def test_cleanup_failure_after_success_is_a_chained_cleanup_error(standin, no_sl
     assert "no deleting today" in str(info.value)
     assert info.value.__cause__ is info.value.report.failed[0].error
     assert no_sleep == [0.5, 1.0]  # the default backoff, doubled
-    assert len(standin.live()["runs"]) == 1
+    assert len(standin_sdk.live()["runs"]) == 1
 
 
-def test_cleanup_failure_after_an_error_keeps_the_error(standin, no_sleep):
-    standin.inject_fault("DeleteRun", graphql_error="no deleting today", times=None)
+def test_cleanup_failure_after_an_error_keeps_the_error(standin_sdk, no_sleep):
+    standin_sdk.inject_fault("DeleteRun", graphql_error="no deleting today", times=None)
 
     with pytest.raises(KeyError) as info, fast_wandb_test(project=PROJECT):
         raise KeyError("the real problem")
@@ -110,27 +108,27 @@ def test_cleanup_failure_after_an_error_keeps_the_error(standin, no_sleep):
     assert "no deleting today" in notes[0]
 
 
-def test_a_given_cleaner_defers_deletion_to_it(standin, tmp_path):
+def test_a_given_cleaner_defers_deletion_to_it(standin_sdk, tmp_path):
     cleaner = WandbArtifactCleaner(backoff=0)
     with fast_wandb_test(project=PROJECT, cleaner=cleaner) as run:
         _log_artifact(run, tmp_path)
 
     # Finished but still there: it can be inspected until the cleaner runs.
-    assert [r["state"] for r in standin.live()["runs"]] == ["finished"]
+    assert [r["state"] for r in standin_sdk.live()["runs"]] == ["finished"]
     assert wandb.Api().run(f"standin-user/{PROJECT}/{run.id}").state == "finished"
     assert cleaner.tracked == [f"run standin-user/{PROJECT}/{run.id} and its logged artifacts"]
 
     cleaner.cleanup_all()
-    assert _empty(standin)
+    assert _empty(standin_sdk)
 
 
-def test_versions_of_other_runs_survive(standin, tmp_path):
+def test_versions_of_other_runs_survive(standin_sdk, tmp_path):
     with wandb.init(project=PROJECT, settings=quiet_settings()) as other:
         _log_artifact(other, tmp_path, name="shared", content="first")
 
     with fast_wandb_test(project=PROJECT) as run:
         assert _log_artifact(run, tmp_path, name="shared", content="second").version == "v1"
 
-    live = standin.live()
+    live = standin_sdk.live()
     assert [(a["collection"], a["version"]) for a in live["artifacts"]] == [("shared", "v0")]
     assert [c["name"] for c in live["collections"]] == ["shared"]

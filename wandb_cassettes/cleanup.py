@@ -11,7 +11,7 @@ from __future__ import annotations
 import logging
 import os
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from typing import Any, Protocol, TypeVar
 
@@ -391,3 +391,24 @@ def wandb_artifact_cleaner() -> Iterator[WandbArtifactCleaner]:
     cleaner = WandbArtifactCleaner()
     yield cleaner
     cleaner.cleanup_all()
+
+
+class _Named(Protocol):
+    kind: str
+    entity: str
+    project: str
+    local: str
+
+
+def track_leftovers(cleaner: WandbArtifactCleaner, resources: Iterable[_Named]) -> None:
+    """Track what a ledger or journal found left behind: runs, and whole collections.
+
+    An artifact version or a collection is tracked as its collection (all
+    versions go); a run file goes with its run, so it is not tracked itself.
+    """
+    for r in resources:
+        path = f"{r.entity}/{r.project}/{r.local}"
+        if r.kind == "run":
+            cleaner.track_run(path, delete_artifacts=True)
+        elif r.kind in ("artifact", "collection"):
+            cleaner.track_artifact(path)

@@ -4,7 +4,9 @@ Subcommands:
 
 * ``audit [PATH...] [--format text|json]``: leaks, secrets and unreadable
   files in cassettes (exit 0 clean, 1 leak or secret, 2 unreadable);
-* ``show CASSETTE``: one line per exchange, with what it created or deleted.
+* ``show CASSETTE``: one line per exchange, with what it created or deleted;
+* ``sweep [--upstream URL]``: delete what interrupted recordings left on W&B,
+  as listed by their journals (exit 0 all gone, 1 something could not be deleted).
 
 Each subcommand is a ``_add_<name>(subparsers)`` function that declares its
 arguments and sets ``run`` (``Namespace -> exit code``); adding one means
@@ -121,8 +123,42 @@ def _size(body: Body) -> str:
     return f"{n / 1000:.1f}kB" if n < 1_000_000 else f"{n / 1_000_000:.1f}MB"
 
 
+def _add_sweep(sub: Subparsers) -> None:
+    from .journal import JOURNAL_DIR
+
+    p = sub.add_parser(
+        "sweep",
+        help="delete W&B resources that interrupted recordings left behind",
+        description="Reads the journals of recording sessions that are no longer running "
+        "and deletes what they created and did not delete. Needs WANDB_API_KEY.",
+    )
+    p.add_argument(
+        "--upstream", help="W&B base URL to delete on (default: the one each journal names)"
+    )
+    p.add_argument("--journal-dir", default=str(JOURNAL_DIR), help="default: %(default)s")
+    p.set_defaults(run=_run_sweep)
+
+
+def _run_sweep(args: argparse.Namespace) -> int:
+    import os
+
+    from . import journal
+
+    orphans = journal.orphaned(args.journal_dir)
+    listed = sum(len(j.leftovers) for j in orphans)
+    print(f"{len(orphans)} journal(s) of finished sessions, {listed} leftover(s)")
+    deleted, failed = journal.sweep(
+        orphans, upstream=args.upstream, api_key=os.environ.get("WANDB_API_KEY")
+    )
+    for name in deleted:
+        print(f"deleted  {name}")
+    for line in failed:
+        print(f"FAILED   {line}")
+    return 1 if failed else 0
+
+
 #: The subcommands, in the order ``--help`` lists them.
-SUBCOMMANDS: list[Register] = [_add_audit, _add_show]
+SUBCOMMANDS: list[Register] = [_add_audit, _add_show, _add_sweep]
 
 
 def build_parser() -> argparse.ArgumentParser:

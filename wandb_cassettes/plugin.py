@@ -15,6 +15,7 @@ cassette.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shlex
 import sys
@@ -33,6 +34,7 @@ from .env import REPLAY_API_KEY, sdk_env
 from .epochs import EPOCHS_MARKER_HELP, wandb_epochs
 
 if TYPE_CHECKING:
+    from .journal import Journal
     from .relay import Recording, Relay, Replay
 
 # The relay, cassette and vcrpy modules load on the first marked test only: a
@@ -56,6 +58,8 @@ class _State:
     relay: Relay | None = None
     saved_env: dict[str, str | None] = field(default_factory=dict)
     workdir: Path | None = None
+    journal: Journal | None = None
+    written: list[Path] = field(default_factory=list)
 
 
 __all__ = ["CassetteSession", "wandb_artifact_cleaner", "wandb_cassette", "wandb_epochs"]
@@ -75,6 +79,12 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         "--wandb-upstream",
         default=None,
         help=f"W&B base URL to record against (env {UPSTREAM_ENV}; default {DEFAULT_UPSTREAM}).",
+    )
+    group.addoption(
+        "--wandb-audit",
+        action="store_true",
+        default=False,
+        help="Audit the cassettes written in this session; fail it on a leak or a secret.",
     )
     group.addoption(
         "--wandb-strict",
@@ -159,7 +169,51 @@ def _ensure_relay(config: pytest.Config) -> Relay:
     return state.relay
 
 
+def _journal(config: pytest.Config) -> Journal:
+    """This session's journal of creates; first sweeps what dead sessions left."""
+    state = config.stash[_STATE]
+    if state.journal is None:
+        from . import journal
+
+        directory = Path(config.rootpath, journal.JOURNAL_DIR)
+        orphans = [j for j in journal.orphaned(directory) if j.upstream == state.upstream]
+        if orphans:
+            deleted, failed = journal.sweep(orphans, api_key=os.environ.get("WANDB_API_KEY"))
+            _report(config, f"swept {len(deleted)} leftover(s) of interrupted recordings")
+            for line in failed:
+                _report(config, f"could not sweep {line}")
+        state.journal = journal.Journal(directory, state.upstream)
+    return state.journal
+
+
+def _report(config: pytest.Config, message: str) -> None:
+    reporter = config.pluginmanager.get_plugin("terminalreporter")
+    if reporter is None:
+        return
+    # Inside a test phase stdout is captured; say it on the terminal all the same.
+    capture = config.pluginmanager.get_plugin("capturemanager")
+    with capture.global_and_fixture_disabled() if capture else contextlib.nullcontext():
+        reporter.write_line(f"wandb-cassettes: {message}")
+
+
+def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
+    state = session.config.stash.get(_STATE, None)
+    if state is None or not session.config.getoption("--wandb-audit") or not state.written:
+        return
+    from .audit import audit_paths
+
+    report = audit_paths(state.written)
+    _report(session.config, "audit of the cassettes written in this session:")
+    for line in report.render_text().splitlines():
+        _report(session.config, line)
+    if report.exit_code != 0:
+        session.exitstatus = pytest.ExitCode.TESTS_FAILED
+
+
 def _stop(state: _State) -> None:
+    if state.journal is not None:
+        state.journal.close()
+        state.journal = None
     if state.relay is not None:
         _RELAY_PORTS.discard(urlsplit(state.relay.url).port or 0)
         state.relay.stop()
@@ -270,10 +324,10 @@ def _record_command(item: pytest.Item) -> str:
 def wandb_cassette(request: pytest.FixtureRequest) -> Iterator[CassetteSession | None]:
     """The cassette of a ``@pytest.mark.wandb_cassette`` test (None for other tests)."""
     item = request.node
-    if item.get_closest_marker("wandb_cassette") is None:
+    marker = item.get_closest_marker("wandb_cassette")
+    if marker is None:
         yield None
         return
-    from . import cassette as cassettes
     from . import ids
 
     config = request.config
@@ -282,38 +336,119 @@ def wandb_cassette(request: pytest.FixtureRequest) -> Iterator[CassetteSession |
         raise pytest.UsageError(f"--record-mode={mode!r}: expected one of {RECORD_MODES}")
     path = cassette_path_for(item)
     relay = _ensure_relay(config)
-    replaying = mode == "none" or (mode in ("once", "new_episodes") and path.exists())
-    if replaying:
-        if not path.exists():
-            pytest.fail(
-                f"wandb cassette missing: {path}\nrecord it with:\n  {_record_command(item)}",
-                pytrace=False,
-            )
-        try:
-            recorded = cassettes.load(path)
-        except cassettes.CassetteError as exc:
-            pytest.fail(f"wandb cassette unusable: {exc}", pytrace=False)
-        seed = str(recorded.metadata.get("seed", ""))
-        active: CassetteSession = CassetteSession(path, "replay", seed, relay.replay(recorded))
+    if mode == "none" or (mode in ("once", "new_episodes") and path.exists()):
+        active = _start_replay(item, relay, path, new_episodes=mode == "new_episodes")
     else:
-        api_key = os.environ.get("WANDB_API_KEY", "")
-        if not api_key or api_key == REPLAY_API_KEY:
-            pytest.fail(
-                f"recording {path.name} needs WANDB_API_KEY for {relay.upstream}", pytrace=False
-            )
-        seed = ids.new_seed()
-        fresh = cassettes.Cassette(
-            metadata=cassettes.new_metadata(relay.upstream, seed=seed, test=item.nodeid), path=path
-        )
-        active = CassetteSession(path, "record", seed, relay.record(fresh, secrets=[api_key]))
+        active = _start_recording(item, relay, path, _keep(marker))
     _reset_sdk_files(config)
+    cleanup_error: Exception | None = None
     try:
-        with ids.seeded_ids(seed, item.nodeid):
+        with ids.seeded_ids(active.seed, item.nodeid):
             yield active
             _finish_active_run()
+            cleanup_error = _clean_up_leaks(active)
     finally:
         relay.activate(None)
-    _conclude(item, active, config)
+    _conclude(item, active, config, cleanup_error)
+
+
+def _keep(marker: pytest.Mark) -> list[str]:
+    """``keep=True`` keeps everything the test creates; ``keep=[names]`` keeps those."""
+    keep = marker.kwargs.get("keep", ())
+    if keep is True:
+        return ["*"]
+    if isinstance(keep, str):
+        return [keep]
+    return [str(k) for k in keep or ()]
+
+
+def _start_replay(
+    item: pytest.Item, relay: Relay, path: Path, *, new_episodes: bool
+) -> CassetteSession:
+    from . import cassette as cassettes
+
+    if not path.exists():
+        pytest.fail(
+            f"wandb cassette missing: {path}\nrecord it with:\n  {_record_command(item)}",
+            pytrace=False,
+        )
+    try:
+        recorded = cassettes.load(path)
+    except cassettes.CassetteError as exc:
+        pytest.fail(f"wandb cassette unusable: {exc}", pytrace=False)
+    seed = str(recorded.metadata.get("seed", ""))
+    replay = relay.replay(recorded)
+    if new_episodes:
+        # Requests the cassette cannot answer are recorded and appended to it.
+        extra = cassettes.Cassette(metadata=recorded.metadata, path=path)
+        replay.fallback = _recording(item, relay, extra, list(ledger_keep(recorded.metadata)))
+    return CassetteSession(path, "replay", seed, replay)
+
+
+def _start_recording(
+    item: pytest.Item, relay: Relay, path: Path, keep: list[str]
+) -> CassetteSession:
+    from . import cassette as cassettes
+    from . import ids
+
+    seed = ids.new_seed()
+    extra: dict[str, Any] = {"seed": seed, "test": item.nodeid}
+    if keep:
+        extra["keep"] = keep
+    fresh = cassettes.Cassette(metadata=cassettes.new_metadata(relay.upstream, **extra), path=path)
+    recording = _recording(item, relay, fresh, keep)
+    relay.activate(recording)
+    return CassetteSession(path, "record", seed, recording)
+
+
+def _recording(item: pytest.Item, relay: Relay, fresh: Any, keep: list[str]) -> Recording:
+    """A recording session whose ledger feeds the journal as exchanges arrive."""
+    from .ledger import Ledger
+    from .relay import Recording
+
+    api_key = os.environ.get("WANDB_API_KEY", "")
+    if not api_key or api_key == REPLAY_API_KEY:
+        pytest.fail(
+            f"recording {fresh.path} needs WANDB_API_KEY for {relay.upstream}", pytrace=False
+        )
+    recording = Recording(fresh, (api_key,))
+    recording.ledger = ledger = Ledger(keep)
+    journal = _journal(item.config)
+
+    def observe(ix: Any) -> None:
+        seen = len(ledger.events)
+        ledger.observe(ix)
+        journal.record(ledger.events[seen:], item.nodeid)
+
+    recording.observers.append(observe)
+    return recording
+
+
+def ledger_keep(metadata: dict[str, Any]) -> list[str]:
+    from .ledger import keep_names
+
+    return keep_names(metadata)
+
+
+def _clean_up_leaks(active: CassetteSession) -> Exception | None:
+    """Delete, through the relay (so it is recorded), what the test created and left."""
+    from .cleanup import CleanupError, WandbArtifactCleaner, track_leftovers
+    from .relay import Recording
+
+    session = active.session
+    recording = session if isinstance(session, Recording) else session.fallback
+    if recording is None or recording.ledger is None:
+        return None
+    leaks = recording.ledger.leaks()
+    if not leaks:
+        return None
+    cleaner = WandbArtifactCleaner()
+    track_leftovers(cleaner, leaks)
+    try:
+        cleaner.cleanup_all()
+    except CleanupError as exc:
+        return exc
+    return None
 
 
 def _reset_sdk_files(config: pytest.Config) -> None:
@@ -336,19 +471,36 @@ def _finish_active_run() -> None:
         wandb.run.finish()
 
 
-def _conclude(item: pytest.Item, active: CassetteSession, config: pytest.Config) -> None:
+def _conclude(
+    item: pytest.Item,
+    active: CassetteSession,
+    config: pytest.Config,
+    cleanup_error: Exception | None,
+) -> None:
     from . import cassette as cassettes
     from .relay import Recording
+
     reports = item.stash.get(_REPORTS, {})
-    passed = all(r.passed for r in reports.values())
+    passed = all(r.passed for r in reports.values()) and cleanup_error is None
     session = active.session
-    if isinstance(session, Recording):
-        for message in session.upstream_errors:
+    recording = session if isinstance(session, Recording) else session.fallback
+    if recording is not None:
+        for message in recording.upstream_errors:
             warnings.warn(WandbCassetteWarning(message), stacklevel=1)
-        if passed:
-            cassettes.save(session.cassette, active.path)
+        if recording is not session and not recording.cassette.interactions:
+            pass  # new_episodes, nothing new: the cassette stays as it is
+        elif passed:
+            full = recording.cassette
+            if recording is not session:
+                full = cassettes.Cassette(
+                    [*session.matcher.cassette.interactions, *full.interactions],  # type: ignore[union-attr]
+                    full.metadata,
+                    full.path,
+                )
+            cassettes.save(full, active.path)
+            config.stash[_STATE].written.append(active.path)
         else:
-            kept = cassettes.save_failed(session.cassette, active.path)
+            kept = cassettes.save_failed(recording.cassette, active.path)
             warnings.warn(
                 WandbCassetteWarning(
                     f"test failed while recording: {active.path} left as it was; "
@@ -356,6 +508,13 @@ def _conclude(item: pytest.Item, active: CassetteSession, config: pytest.Config)
                 ),
                 stacklevel=1,
             )
+    if cleanup_error is not None:
+        pytest.fail(
+            f"automatic cleanup after recording {active.path.name} failed; "
+            f"these are left on {config.stash[_STATE].upstream}:\n{cleanup_error}",
+            pytrace=False,
+        )
+    if isinstance(session, Recording):
         return
     if session.errors:
         details = "\n\n".join(str(e) for e in session.errors)

@@ -30,7 +30,7 @@ from aiohttp import web
 
 from . import scrub
 from .cassette import Body, Cassette, Digest, Interaction
-from .matching import Matcher, NoMatch, request_key, target_of
+from .matching import Matcher, NoMatch, request_key
 from .serve import LOOPBACK, BackgroundServer
 
 EXT_PREFIX = "/_ext/"
@@ -68,6 +68,7 @@ class Recording:
     observers: list[Callable[[Interaction], None]] = field(default_factory=list)
     upstream_errors: list[str] = field(default_factory=list)
     uploaded: set[str] = field(default_factory=set)  # sha256 of bodies sent upstream
+    ledger: Any = None  # the plugin's live ledger (wandb_cassettes.ledger.Ledger)
 
     def add(self, ix: Interaction) -> None:
         for observe in self.observers:
@@ -81,6 +82,8 @@ class Replay:
 
     matcher: Matcher
     errors: list[Exception] = field(default_factory=list)
+    #: ``new_episodes``: where requests with no recorded answer are recorded.
+    fallback: Recording | None = None
     #: Downloads recorded as digests are served with the bytes uploaded in this replay to the
     #: upload that carried that digest when recording (checkpoints need not be bit-identical).
     content: dict[str, bytes] = field(default_factory=dict)
@@ -263,6 +266,8 @@ class Relay:
         try:
             index, ix = rep.matcher.match(key)
         except NoMatch as exc:
+            if rep.fallback is not None:
+                return await self._record(rep.fallback, request)
             rep.errors.append(exc)
             return _error(
                 200 if key.kind == "graphql" else 400,
@@ -280,7 +285,9 @@ class Relay:
                 return _error(404, f"wandb-cassettes: {exc}")
             rep._rendered[index] = rendered
         payload, headers = rendered
-        return web.Response(status=ix.status, reason=ix.reason or None, body=payload, headers=headers)
+        return web.Response(
+            status=ix.status, reason=ix.reason or None, body=payload, headers=headers
+        )
 
     def _render(self, rep: Replay, ix: Interaction) -> tuple[bytes, dict[str, str]]:
         body = ix.response_body

@@ -1,4 +1,12 @@
-"""StandinBackend: the API server and the storage server, with faults and a request log."""
+"""StandinBackend: the API server and the storage server, with faults and a request log.
+
+Both servers are :class:`wandb_cassettes.serve.BackgroundServer` instances
+(aiohttp in a daemon thread each): aiohttp streams upload bodies, keeps the Go
+core's connections alive and sets ``TCP_NODELAY``, which keeps a run's ~20
+round trips in milliseconds. State is touched by API handlers on the API
+server's loop only; the request log and faults, shared by both servers and the
+test thread, sit behind a lock.
+"""
 
 from __future__ import annotations
 
@@ -9,11 +17,13 @@ import hmac
 import logging
 import secrets
 import threading
+import urllib.parse
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any
 
 from aiohttp import web
+from aiohttp.typedefs import Middleware
 
 from wandb_cassettes.serve import LOOPBACK, BackgroundServer
 
@@ -26,7 +36,7 @@ __all__ = ["Fault", "RequestRecord", "StandinBackend"]
 
 log = logging.getLogger("wandb_cassettes.standin")
 
-RequestRecord = tuple[str, str, "str | None"]
+RequestRecord = tuple[str, str, str | None]
 """``(method, path, GraphQL operation name or None)`` of one request seen."""
 
 _Next = Callable[[web.Request], Awaitable[web.StreamResponse]]
@@ -53,6 +63,22 @@ class Fault:
 @functools.lru_cache(maxsize=256)
 def _parse(query: str) -> gql.Document:
     return gql.parse(query)
+
+
+async def _graphql_body(request: web.Request) -> dict[str, Any] | web.Response:
+    try:
+        body = await request.json()
+    except ValueError:
+        return _errors("wandb-cassettes stand-in: body is not JSON", 400)
+    if not isinstance(body, dict):
+        return _errors("wandb-cassettes stand-in: batched GraphQL is not supported", 400)
+    return body
+
+
+def _operation(body: dict[str, Any]) -> str | None:
+    """``operationName``, else the name in ``query|mutation NAME``."""
+    name = body.get("operationName") or gql.operation_name(body.get("query") or "")
+    return str(name) if name else None
 
 
 def _errors(message: str, status: int = 200) -> web.Response:
@@ -130,11 +156,17 @@ class StandinBackend:
     # -- inspection and faults -------------------------------------------------------
 
     def live(self) -> dict[str, list[dict[str, Any]]]:
-        """Live runs, artifact versions and collections (``GET /_standin/state``)."""
+        """Live runs, artifact versions and collections (``GET /_standin/state``).
+
+        Read on the server's loop, where handlers change the state; after
+        :meth:`stop` nothing changes it any more and it is read directly.
+        """
 
         async def snapshot() -> dict[str, list[dict[str, Any]]]:
             return self._state.live()
 
+        if not self._api.port:
+            return self._state.live()
         return self._api.call(snapshot)
 
     @property
@@ -184,33 +216,30 @@ class StandinBackend:
 
     # -- middleware ------------------------------------------------------------------
 
-    @web.middleware
-    async def _observe(self, request: web.Request, handler: _Next) -> web.StreamResponse:
-        """Log the request, apply a matching fault, then (API server) check auth."""
-        operation: str | None = None
-        if request.method == "POST" and request.path == "/graphql":
-            try:
-                body = await request.json()
-            except ValueError:
-                return _errors("wandb-cassettes stand-in: body is not JSON", 400)
-            if not isinstance(body, dict):
-                return _errors("wandb-cassettes stand-in: batched GraphQL is not supported", 400)
-            operation = body.get("operationName") or gql.operation_name(body.get("query") or "")
-            request["graphql"] = body
-            request["operation"] = operation
-        with self._lock:
-            self._seen.append((request.method, request.path, operation))
-        fault = self._take_fault(request.path, operation)
-        if fault is not None:
-            answer = await self._apply(fault, request)
-            if answer is not None:
+    def _observer(self, *, auth: bool) -> Middleware:
+        """Middleware: log the request, apply a matching fault, then check auth if ``auth``."""
+
+        @web.middleware
+        async def observe(request: web.Request, handler: _Next) -> web.StreamResponse:
+            operation: str | None = None
+            if request.method == "POST" and request.path == "/graphql":
+                body = await _graphql_body(request)
+                if isinstance(body, web.Response):
+                    return body
+                operation = _operation(body)
+            with self._lock:
+                self._seen.append((request.method, request.path, operation))
+            fault = self._take_fault(request.path, operation)
+            if fault is not None and (answer := await self._apply(fault, request)) is not None:
                 return answer
-        if request.app.get("auth") and not request.path.startswith("/_standin/"):
-            given = request.headers.get("Authorization", "")
-            if not hmac.compare_digest(given.encode(), self._expected_auth.encode()):
-                log.info("401 for %s %s (%s)", request.method, request.path, operation)
-                return _errors("user is not logged in", 401)
-        return await handler(request)
+            if auth and not request.path.startswith("/_standin/"):
+                given = request.headers.get("Authorization", "").encode()
+                if not hmac.compare_digest(given, self._expected_auth.encode()):
+                    log.info("401 for %s %s (%s)", request.method, request.path, operation)
+                    return _errors("user is not logged in", 401)
+            return await handler(request)
+
+        return observe
 
     async def _apply(self, fault: Fault, request: web.Request) -> web.StreamResponse | None:
         if fault.delay:
@@ -233,19 +262,20 @@ class StandinBackend:
 
     def _api_app(self) -> web.Application:
         # file_stream batches and GraphQL bodies can exceed aiohttp's 1 MiB default.
-        app = web.Application(middlewares=[self._observe], client_max_size=256 << 20)
-        app["auth"] = True
+        app = web.Application(middlewares=[self._observer(auth=True)], client_max_size=256 << 20)
         app.router.add_post("/graphql", self._graphql)
         app.router.add_post("/files/{entity}/{project}/{run}/file_stream", self._file_stream)
         app.router.add_get("/artifacts/{entity}/{md5}", self._artifact_file)
-        app.router.add_get("/artifactsV2/{tail:.+}", self._artifact_file)
+        app.router.add_get(r"/artifactsV2/{tail:(?:[^/]+/){5,}[^/]+}", self._artifact_file)
         app.router.add_get("/_standin/state", self._state_json)
         app.router.add_route("*", "/{tail:.*}", self._unknown)
         return app
 
     async def _graphql(self, request: web.Request) -> web.StreamResponse:
-        body: dict[str, Any] = request["graphql"]
-        operation: str | None = request["operation"]
+        body = await _graphql_body(request)  # aiohttp keeps the bytes: no second read
+        if isinstance(body, web.Response):
+            return body
+        operation = _operation(body)
         handler = OPERATIONS.get(operation or "")
         if handler is None:
             log.warning("unsupported GraphQL operation %r", operation)
@@ -279,10 +309,14 @@ class StandinBackend:
         return web.json_response({"exitcode": None, "limits": {}})
 
     async def _artifact_file(self, request: web.Request) -> web.StreamResponse:
-        # The SDK's fallback when a directUrl fails; W&B redirects to signed storage.
-        entity = request.match_info.get("entity") or request.path.split("/")[3]
-        md5 = request.match_info.get("md5") or request.path.split("/")[-2]
-        key = f"artifacts/{entity}/{md5}"
+        """The SDK's fallback download URLs; W&B redirects them to signed storage.
+
+        ``/artifacts/{entity}/{md5}`` (layout V1) and
+        ``/artifactsV2/{region}/{entity}/{project}/{collection}/.../{md5}/{name}`` (V2).
+        """
+        parts = request.path.strip("/").split("/")
+        entity, md5 = (parts[1], parts[2]) if parts[0] == "artifacts" else (parts[2], parts[-2])
+        key = f"artifacts/{urllib.parse.unquote(entity)}/{md5}"
         if key not in self._blobs:
             return web.json_response({"error": "not found"}, status=404)
         raise web.HTTPFound(self._signer.url("GET", key))
@@ -300,6 +334,6 @@ class StandinBackend:
     # -- the storage server ----------------------------------------------------------
 
     def _storage_app(self) -> web.Application:
-        app = web.Application(middlewares=[self._observe])
+        app = web.Application(middlewares=[self._observer(auth=False)])
         app.add_routes(storage_routes(self._signer, self._blobs))
         return app

@@ -18,7 +18,7 @@ import json
 import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from typing import Any, Union
+from typing import Any
 
 __all__ = [
     "Document",
@@ -66,7 +66,7 @@ class InlineFragment:
     selections: list[Selection]
 
 
-Selection = Union[Field, FragmentSpread, InlineFragment]
+Selection = Field | FragmentSpread | InlineFragment
 Json = dict[str, Any]
 
 

@@ -39,9 +39,10 @@ __all__ = ["DEFAULT_FEATURES", "OPERATIONS", "Context", "Handler"]
 
 Json = dict[str, Any]
 
-# ServerFeaturesQuery answers. These are what a current W&B cloud advertises and
-# what the SDK's modern code paths expect; omitted: download handlers that route
-# artifact GETs through the API host, automations and registries.
+# ServerFeaturesQuery answers: the features whose (modern) code paths the SDK
+# takes against W&B cloud, as far as the SDK's own checks reveal; not a recording.
+# Omitted: download handlers that route artifact GETs through the API host,
+# automations and registries, which the stand-in does not model.
 DEFAULT_FEATURES: tuple[str, ...] = (
     "LARGE_FILENAMES",
     "ARTIFACT_TAGS",
@@ -686,7 +687,7 @@ def create_artifact_files(ctx: Context, args: Json) -> Json:
         blob = s.blobs.get(key)
         if blob is not None:
             f.size = blob.size
-        node = {
+        node: Json = {
             "storagePath": key,
             "uploadUrl": None if blob else ctx.signer.url("PUT", key),
             "uploadHeaders": [],

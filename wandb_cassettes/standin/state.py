@@ -4,6 +4,16 @@ Plain dataclasses, mutated only on the aiohttp loop thread (handlers are
 coroutines on one loop), so no lock is needed; Python-side readers go through
 ``BackgroundServer.call``. Identifiers look like W&B's: base64 of
 ``Type:number`` (runs: ``Run:v1:name:project:entity``).
+
+Behaviour modelled on W&B where the SDK makes it observable; where W&B's
+behaviour is not visible from the SDK these are choices, marked so:
+- versions are numbered per collection at commit time and never reused;
+- ``latest`` follows the newest committed version, also after deletes;
+- an artifact with the digest of a committed version *is* that version
+  (CreateArtifact answers it, COMMITTED, and the SDK skips the upload);
+- deleting an artifact that has aliases needs ``deleteAliases`` (else 409);
+- (choice) a collection outlives its last version until deleted itself;
+- a deleted run's id cannot be used again (409), as on W&B.
 """
 
 from __future__ import annotations

@@ -14,6 +14,8 @@ upload costs disk, not memory.
 from __future__ import annotations
 
 import base64
+import contextlib
+import functools
 import hashlib
 import hmac
 import os
@@ -107,7 +109,7 @@ class BlobStore:
     """
 
     def __init__(self) -> None:
-        self._dir = tempfile.mkdtemp(prefix="wandb-standin-")
+        self._dir: str | None = None  # made on first write, so an unused store leaves nothing
         self._blobs: dict[str, Blob] = {}
         self._counter = 0
         self._lock = threading.Lock()
@@ -153,11 +155,10 @@ class BlobStore:
                 pending.append(chunk)
                 pending_len += len(chunk)
                 if pending_len >= _FLUSH_BYTES:
-                    data, pending, pending_len = b"".join(pending), [], 0
-                    await run_in_thread(lambda d=data: f.write(d))  # type: ignore[misc]
+                    await run_in_thread(functools.partial(f.write, b"".join(pending)))
+                    pending, pending_len = [], 0
             if pending:
-                data = b"".join(pending)
-                await run_in_thread(lambda: f.write(data))
+                await run_in_thread(functools.partial(f.write, b"".join(pending)))
         except BaseException:
             f.close()
             _remove(path)
@@ -175,7 +176,9 @@ class BlobStore:
     def close(self) -> None:
         with self._lock:
             self._blobs.clear()
-        shutil.rmtree(self._dir, ignore_errors=True)
+            folder, self._dir = self._dir, None
+        if folder is not None:
+            shutil.rmtree(folder, ignore_errors=True)
 
     def _commit(self, key: str, blob: Blob) -> Blob:
         with self._lock:
@@ -187,15 +190,15 @@ class BlobStore:
 
     def _new_file(self) -> str:
         with self._lock:
+            if self._dir is None:
+                self._dir = tempfile.mkdtemp(prefix="wandb-standin-")
             self._counter += 1
             return os.path.join(self._dir, f"{self._counter:08d}")
 
 
 def _remove(path: str) -> None:
-    try:
+    with contextlib.suppress(OSError):
         os.remove(path)
-    except OSError:
-        pass
 
 
 def _gcs_error(status: int, code: str, message: str) -> web.Response:

@@ -1,0 +1,759 @@
+#!/usr/bin/env python
+"""Replay at the speed limit: how close replay through the relay comes to offline wandb.
+
+One command (``make bench`` or ``python benchmarks/run.py [--cycles N]``) measures,
+in one run, each mode in a process of its own (wandb-core is per process and the
+SDK reads its environment once):
+
+1. ``offline``: the floor, ``WANDB_MODE=offline``;
+2. ``replay``: through the relay, from cassettes recorded in step 3 of this run;
+3. ``record``: through the relay, against a stand-in W&B backend;
+4. the example suite (``examples/trainer``): recording it against the stand-in
+   vs replaying those cassettes, wall time and in-test time;
+5. the relay alone: replayed GraphQL requests/s on one core, loading a
+   1,000-interaction cassette, and relay memory growth while recording a
+   200 MB upload.
+
+Each cycle is the same flow: ``wandb.init``, two ``run.log``, one checkpoint
+artifact (a tiny torch ``state_dict``), ``run.finish``. A table is printed and
+the same numbers written to ``benchmarks/results/latest.json``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import http.client
+import json
+import os
+import platform
+import re
+import statistics
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+import xml.etree.ElementTree as ET
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parent.parent
+RESULTS = ROOT / "benchmarks" / "results" / "latest.json"
+PROJECT = "wandb-cassettes-bench"
+UPLOAD_MB = 200
+LOAD_INTERACTIONS = 1000
+
+TARGETS = {
+    "replay_cycle_ratio": 1.5,  # median replay cycle (after the first) / offline
+    "first_cycle_extra_s": 0.2,  # first replay cycle - first offline cycle
+    "suite_speedup": 20.0,  # record wall time / replay wall time of the example suite
+    "relay_rps": 2000.0,
+    "load_ms": 50.0,
+    "upload_growth_mb": 50.0,
+}
+
+
+# -- helpers ---------------------------------------------------------------------------
+
+
+def _median(xs: list[float]) -> float:
+    return statistics.median(xs) if xs else float("nan")
+
+
+def _clean_env() -> dict[str, str]:
+    """The parent's environment without anything that steers the SDK or the plugin."""
+    env = {
+        k: v
+        for k, v in os.environ.items()
+        if not k.startswith("WANDB_") and k not in ("HTTP_PROXY", "HTTPS_PROXY")
+    }
+    env["PYTHONDONTWRITEBYTECODE"] = "1"
+    return env
+
+
+def _proc_status(field: str) -> int:
+    """A ``/proc/self/status`` field in bytes (VmRSS, VmHWM)."""
+    text = Path("/proc/self/status").read_text()
+    m = re.search(rf"^{field}:\s+(\d+) kB", text, re.M)
+    return int(m.group(1)) * 1024 if m else 0
+
+
+def _pin(cpu: int) -> None:
+    if hasattr(os, "sched_setaffinity") and cpu < (os.cpu_count() or 1):
+        os.sched_setaffinity(0, {cpu})
+
+
+def _worker(args: list[str], *, timeout: float = 900, env: dict[str, str] | None = None) -> Any:
+    """Run ``run.py --worker ...`` in a fresh process; return the JSON it wrote."""
+    with tempfile.NamedTemporaryFile(suffix=".json", delete=False) as fh:
+        out = fh.name
+    try:
+        cmd = [sys.executable, __file__, "--worker", *args, "--result", out]
+        proc = subprocess.run(cmd, env=env or _clean_env(), timeout=timeout, cwd=ROOT)
+        if proc.returncode != 0:
+            raise SystemExit(f"benchmark worker failed ({proc.returncode}): {' '.join(args)}")
+        return json.loads(Path(out).read_text())
+    finally:
+        os.unlink(out)
+
+
+# -- workers: the wandb flow in one mode ---------------------------------------------------
+
+
+def _flow(i: int, ckpt_dir: Path, steps: dict[str, list[float]]) -> None:
+    import torch
+    import wandb
+
+    t = time.perf_counter()
+    run = wandb.init(project=PROJECT, name=f"bench-{i}", config={"cycle": i, "lr": 0.1})
+    t1 = time.perf_counter()
+    run.log({"loss": 1.0, "epoch": 1})
+    run.log({"loss": 0.5, "epoch": 2})
+    t2 = time.perf_counter()
+    torch.manual_seed(i)
+    model = torch.nn.Linear(4, 2)
+    path = ckpt_dir / f"{i}" / "checkpoint.pt"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    torch.save(model.state_dict(), path)
+    artifact = wandb.Artifact("bench-checkpoint", type="model", metadata={"cycle": i})
+    artifact.add_file(str(path), name="checkpoint.pt", policy="immutable")
+    run.log_artifact(artifact, aliases=["latest"])
+    t3 = time.perf_counter()
+    run.finish()
+    t4 = time.perf_counter()
+    for name, dt in (("init", t1 - t), ("log", t2 - t1), ("artifact", t3 - t2), ("finish", t4 - t3)):
+        steps.setdefault(name, []).append(dt)
+
+
+def worker_cycles(ns: argparse.Namespace) -> dict[str, Any]:
+    t_proc = time.perf_counter()
+    import torch  # noqa: F401  (before timing: the test process has it anyway)
+
+    from wandb_cassettes import cassette as cas
+    from wandb_cassettes.env import REPLAY_API_KEY, sdk_env
+    from wandb_cassettes.ids import new_seed, seeded_ids
+
+    mode = ns.mode
+    cassettes = Path(ns.cassettes)
+    workdir = Path(tempfile.mkdtemp(prefix=f"bench-{mode}-"))
+    relay = None
+    if mode == "offline":
+        env = sdk_env("http://127.0.0.1:9", REPLAY_API_KEY, workdir)
+        env["WANDB_MODE"] = "offline"
+    else:
+        from wandb_cassettes.relay import Relay
+
+        relay = Relay(ns.upstream).start()
+        key = ns.api_key if mode == "record" else REPLAY_API_KEY
+        env = sdk_env(relay.url, key, workdir)
+    os.environ.update(env)
+    t_imp = time.perf_counter()
+    import wandb
+    import wandb.sdk.launch  # noqa: F401  (the plugin pre-imports it at relay start)
+
+    import_s = time.perf_counter() - t_imp
+    times: list[float] = []
+    loads: list[float] = []
+    steps: dict[str, list[float]] = {}
+    errors: list[str] = []
+    requests = 0
+    for i in range(ns.cycles):
+        test_id = f"benchmarks/run.py::cycle[{i}]"
+        path = cassettes / f"cycle-{i}.yaml"
+        t0 = time.perf_counter()
+        rep = rec = None
+        if mode == "replay":
+            assert relay is not None
+            recorded = cas.load(path)
+            loads.append(time.perf_counter() - t0)
+            rep = relay.replay(recorded)
+            seed = str(recorded.metadata["seed"])
+        elif mode == "record":
+            assert relay is not None
+            seed = new_seed()
+            meta = cas.new_metadata(relay.upstream, seed=seed, test=test_id)
+            rec = relay.record(cas.Cassette(metadata=meta, path=path), secrets=[ns.api_key])
+        else:
+            seed = "offline"
+        with seeded_ids(seed, test_id):
+            _flow(i, workdir / "ckpt", steps)
+        if relay is not None:
+            relay.activate(None)
+        if rec is not None:
+            cas.save(rec.cassette, path)
+            requests += len(rec.cassette)
+            errors += rec.upstream_errors
+        if rep is not None:
+            errors += [str(e) for e in rep.errors]
+            errors += [f"unplayed #{j} {ix.method} {ix.uri}" for j, ix in rep.matcher.unplayed()]
+            requests += len(rep.matcher._played)
+        times.append(time.perf_counter() - t0)
+    if relay is not None:
+        errors += [f"stray {s}" for s in relay.stray]
+        relay.stop()
+    wandb.teardown()
+    return {
+        "mode": mode,
+        "cycles": times,
+        "steps": steps,
+        "cassette_load": loads,
+        "requests_per_cycle": requests / max(ns.cycles, 1),
+        "wandb_import_s": import_s,
+        "process_s": time.perf_counter() - t_proc,
+        "errors": errors,
+    }
+
+
+# -- workers: the relay alone ------------------------------------------------------------
+
+
+def worker_relay_serve(ns: argparse.Namespace) -> dict[str, Any]:
+    """A replaying relay pinned to CPU 0; serves until stdin says stop."""
+    _pin(0)
+    from wandb_cassettes import cassette as cas
+    from wandb_cassettes.relay import Relay
+
+    recorded = cas.load(ns.cassette)
+    relay = Relay(ns.upstream).start()
+    rep = relay.replay(recorded)
+    print(relay.url, flush=True)
+    sys.stdin.readline()  # "start"
+    cpu0 = time.process_time()
+    print("ok", flush=True)
+    sys.stdin.readline()  # "stop"
+    cpu = time.process_time() - cpu0
+    relay.stop()
+    return {"cpu_s": cpu, "errors": len(rep.errors), "played": len(rep.matcher._played)}
+
+
+def worker_rps_client(ns: argparse.Namespace) -> dict[str, Any]:
+    """Keep-alive GraphQL clients pinned to CPU 1: one sequential, then ``--conns`` at once."""
+    _pin(1)
+    bodies = [b.encode() for b in json.loads(Path(ns.bodies).read_text())]
+    host, port = ns.url.removeprefix("http://").split(":")
+    headers = {"Content-Type": "application/json", "Authorization": "Basic eDp5"}
+    seconds = ns.seconds
+
+    def sequential() -> tuple[int, float]:
+        conn = http.client.HTTPConnection(host, int(port))
+        n, t0 = 0, time.perf_counter()
+        while time.perf_counter() - t0 < seconds:
+            conn.request("POST", "/graphql", body=bodies[n % len(bodies)], headers=headers)
+            resp = conn.getresponse()
+            resp.read()
+            assert resp.status == 200 and not resp.will_close
+            n += 1
+        return n, time.perf_counter() - t0
+
+    async def concurrent() -> tuple[int, float]:
+        import aiohttp
+
+        count = 0
+        async with aiohttp.ClientSession(
+            connector=aiohttp.TCPConnector(limit=ns.conns)
+        ) as client:
+            t0 = time.perf_counter()
+
+            async def one(k: int) -> None:
+                nonlocal count
+                j = k
+                while time.perf_counter() - t0 < seconds:
+                    async with client.post(
+                        ns.url + "/graphql", data=bodies[j % len(bodies)], headers=headers
+                    ) as r:
+                        await r.read()
+                        assert r.status == 200
+                    count += 1
+                    j += 1
+
+            await asyncio.gather(*(one(k) for k in range(ns.conns)))
+            return count, time.perf_counter() - t0
+
+    # warm-up
+    conn = http.client.HTTPConnection(host, int(port))
+    for b in bodies:
+        conn.request("POST", "/graphql", body=b, headers=headers)
+        conn.getresponse().read()
+    conn.close()
+    print("ready", flush=True)
+    sys.stdin.readline()
+    n1, t1 = sequential()
+    n2, t2 = asyncio.run(concurrent())
+    return {
+        "sequential": {"requests": n1, "seconds": t1, "rps": n1 / t1},
+        "concurrent": {"requests": n2, "seconds": t2, "rps": n2 / t2, "conns": ns.conns},
+    }
+
+
+def worker_load(ns: argparse.Namespace) -> dict[str, Any]:
+    """Load a 1,000-interaction cassette: first load in the process, then the median."""
+    from vcr.serializers import yamlserializer
+
+    from wandb_cassettes import cassette as cas
+
+    path = Path(ns.cassette)
+    text = path.read_text()
+    t0 = time.perf_counter()
+    loaded = cas.load(path)
+    first = time.perf_counter() - t0
+    repeats = []
+    for _ in range(7):
+        t0 = time.perf_counter()
+        cas.load(path)
+        repeats.append(time.perf_counter() - t0)
+    t0 = time.perf_counter()
+    yamlserializer.deserialize(text)
+    yaml_only = time.perf_counter() - t0
+    # The same text at another path: what a changed cassette (or a cold cache) costs.
+    other = path.with_name("copy-" + path.name)
+    other.write_text(text)
+    t0 = time.perf_counter()
+    cas.load(other)
+    cold = time.perf_counter() - t0
+    return {
+        "interactions": len(loaded),
+        "bytes": len(text.encode()),
+        "first_s": first,
+        "median_s": _median(repeats),
+        "cold_s": cold,
+        "yaml_parse_s": yaml_only,
+    }
+
+
+def worker_upload_mem(ns: argparse.Namespace) -> dict[str, Any]:
+    """A recording relay; reports its peak RSS growth around an upload driven by the parent."""
+    from wandb_cassettes.cassette import Cassette
+    from wandb_cassettes.relay import Relay
+
+    relay = Relay(ns.upstream).start()
+    rec = relay.record(Cassette(metadata={"upstream": ns.upstream}), secrets=["x" * 40])
+    print(relay.url, flush=True)
+    sys.stdin.readline()  # warm-up done: reset the peak
+    Path("/proc/self/clear_refs").write_text("5")
+    base_rss, base_hwm = _proc_status("VmRSS"), _proc_status("VmHWM")
+    print("ok", flush=True)
+    sys.stdin.readline()  # upload done
+    hwm, rss = _proc_status("VmHWM"), _proc_status("VmRSS")
+    relay.stop()
+    last = rec.cassette.interactions[-1]
+    return {
+        "baseline_rss": base_rss,
+        "baseline_hwm": base_hwm,
+        "peak_hwm": hwm,
+        "after_rss": rss,
+        "growth_bytes": hwm - base_rss,
+        "recorded_body": repr(last.request_body),
+        "interactions": len(rec.cassette),
+    }
+
+
+# -- orchestration ---------------------------------------------------------------------------
+
+
+def bench_cycles(ns: argparse.Namespace, wb: Any, cassettes: Path) -> dict[str, Any]:
+    common = ["--cycles", str(ns.cycles), "--cassettes", str(cassettes)]
+    common += ["--upstream", wb.base_url, "--api-key", wb.api_key]
+    out: dict[str, Any] = {}
+    print(f"[cycles] record x{ns.cycles} against the stand-in ...", flush=True)
+    out["record"] = _worker(["cycles", "--mode", "record", *common])
+    print(f"[cycles] offline x{ns.cycles} ...", flush=True)
+    out["offline"] = _worker(["cycles", "--mode", "offline", *common])
+    seen = len(wb.requests)
+    print(f"[cycles] replay x{ns.cycles} ...", flush=True)
+    out["replay"] = _worker(["cycles", "--mode", "replay", *common])
+    out["replay"]["upstream_requests"] = len(wb.requests) - seen
+    if out["replay"]["upstream_requests"]:
+        out["replay"]["errors"].append("replay reached the stand-in")
+    return out
+
+
+def _junit_times(path: Path) -> dict[str, float]:
+    root = ET.parse(path).getroot()
+    suite = root if root.tag == "testsuite" else root.find("testsuite")
+    assert suite is not None
+    cases = suite.findall("testcase")
+    marked = [float(c.get("time", 0)) for c in cases if c.get("classname", "").endswith("TestWithWandb")]
+    return {
+        "session_s": float(suite.get("time", 0)),
+        "tests_s": sum(float(c.get("time", 0)) for c in cases),
+        "wandb_tests_s": sum(marked),
+        "tests": float(len(cases)),
+    }
+
+
+def bench_suite(ns: argparse.Namespace, wb: Any, tmp: Path) -> dict[str, Any]:
+    cassette_dir = tmp / "suite-cassettes"
+    env = _clean_env()
+    base = [sys.executable, "-m", "pytest", "examples/trainer", "-p", "no:randomly", "-q"]
+    base += ["-o", f"wandb_cassette_dir={cassette_dir}", "-p", "no:cacheprovider"]
+    out: dict[str, Any] = {}
+    runs = [
+        ("record", ["--record-mode=rewrite", "--wandb-upstream", wb.base_url], True),
+        ("replay", ["--record-mode=none", "--block-network"], False),
+    ]
+    for name, extra, with_key in runs:
+        junit = tmp / f"suite-{name}.xml"
+        run_env = dict(env, WANDB_API_KEY=wb.api_key) if with_key else env
+        print(f"[suite] {name} examples/trainer ...", flush=True)
+        t0 = time.perf_counter()
+        proc = subprocess.run(
+            [*base, *extra, f"--junitxml={junit}"],
+            env=run_env,
+            cwd=ROOT,
+            capture_output=True,
+            text=True,
+            timeout=900,
+        )
+        wall = time.perf_counter() - t0
+        if proc.returncode != 0:
+            print(proc.stdout[-4000:], proc.stderr[-2000:])
+            raise SystemExit(f"example suite {name} failed")
+        out[name] = {"wall_s": wall, **_junit_times(junit)}
+    # What bounds the wall time outside the tests: interpreter + imports + collection.
+    t0 = time.perf_counter()
+    subprocess.run(
+        [sys.executable, "-c", "import torch, wandb, wandb.sdk.launch, aiohttp, vcr"],
+        env=env,
+        check=True,
+    )
+    out["imports_s"] = time.perf_counter() - t0
+    t0 = time.perf_counter()
+    subprocess.run(
+        [*base, "--collect-only", "-q"], env=env, cwd=ROOT, check=True, capture_output=True
+    )
+    out["collect_s"] = time.perf_counter() - t0
+    return out
+
+
+def _graphql_bodies(cassette_path: Path, dest: Path) -> int:
+    from wandb_cassettes import cassette as cas
+
+    c = cas.load(cassette_path)
+    bodies = [
+        ix.request_text()
+        for ix in c
+        if ix.method == "POST" and ix.uri.endswith("/graphql") and ix.request_text()
+    ]
+    dest.write_text(json.dumps(bodies))
+    return len(bodies)
+
+
+def bench_rps(ns: argparse.Namespace, upstream: str, cassette: Path, tmp: Path) -> dict[str, Any]:
+    bodies = tmp / "bodies.json"
+    n_bodies = _graphql_bodies(cassette, bodies)
+    env = _clean_env()
+    res_s, res_c = tmp / "serve.json", tmp / "client.json"
+    server = subprocess.Popen(
+        [sys.executable, __file__, "--worker", "relay-serve", "--cassette", str(cassette)]
+        + ["--upstream", upstream, "--result", str(res_s)],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        text=True,
+        env=env,
+    )
+    assert server.stdin and server.stdout
+    url = server.stdout.readline().strip()
+    client = subprocess.Popen(
+        [sys.executable, __file__, "--worker", "rps-client", "--url", url, "--bodies", str(bodies)]
+        + ["--seconds", str(ns.rps_seconds), "--conns", "8", "--result", str(res_c)],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        text=True,
+        env=env,
+    )
+    assert client.stdin and client.stdout
+    client.stdout.readline()  # warmed up
+    server.stdin.write("start\n")
+    server.stdin.flush()
+    server.stdout.readline()
+    client.stdin.write("go\n")
+    client.stdin.flush()
+    client.wait(timeout=120)
+    server.stdin.write("stop\n")
+    server.stdin.flush()
+    server.wait(timeout=60)
+    s, c = json.loads(res_s.read_text()), json.loads(res_c.read_text())
+    total = c["sequential"]["requests"] + c["concurrent"]["requests"]
+    return {
+        **c,
+        "relay_cpu_s": s["cpu_s"],
+        "relay_cpu_us_per_request": 1e6 * s["cpu_s"] / max(total, 1),
+        "relay_errors": s["errors"],
+        "distinct_bodies": n_bodies,
+    }
+
+
+def _thousand(cassettes: Path, dest: Path) -> Path:
+    from wandb_cassettes import cassette as cas
+
+    pool = [ix for p in sorted(cassettes.glob("cycle-*.yaml")) for ix in cas.load(p)]
+    first = cas.load(next(iter(sorted(cassettes.glob("cycle-*.yaml")))))
+    interactions = [pool[i % len(pool)] for i in range(LOAD_INTERACTIONS)]
+    return cas.save(cas.Cassette(interactions, dict(first.metadata)), dest)
+
+
+def bench_upload(tmp: Path) -> dict[str, Any]:
+    from aiohttp import web
+
+    from wandb_cassettes.serve import BackgroundServer
+
+    received = {"bytes": 0}
+
+    async def sink(request: web.Request) -> web.Response:
+        async for chunk in request.content.iter_chunked(1 << 20):
+            received["bytes"] += len(chunk)
+        return web.Response(text="")
+
+    app = web.Application(client_max_size=0)
+    app.router.add_route("*", "/{tail:.*}", sink)
+    res = tmp / "upload.json"
+    with BackgroundServer(app) as server:
+        relay = subprocess.Popen(
+            [sys.executable, __file__, "--worker", "upload-mem", "--upstream", server.url]
+            + ["--result", str(res)],
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            text=True,
+            env=_clean_env(),
+        )
+        assert relay.stdin and relay.stdout
+        relay_url = relay.stdout.readline().strip()
+        host, port = relay_url.removeprefix("http://").split(":")
+        path = f"/_ext/http/127.0.0.1:{server.port}/bucket/blob?X-Goog-Signature=abc"
+
+        def put(size: int) -> float:
+            conn = http.client.HTTPConnection(host, int(port), timeout=300)
+            chunk = os.urandom(1 << 20)
+            t0 = time.perf_counter()
+            conn.putrequest("PUT", path)
+            conn.putheader("Content-Length", str(size))
+            conn.putheader("Content-Type", "application/octet-stream")
+            conn.endheaders()
+            sent = 0
+            while sent < size:
+                piece = chunk[: min(len(chunk), size - sent)]
+                conn.send(piece)
+                sent += len(piece)
+            resp = conn.getresponse()
+            resp.read()
+            assert resp.status == 200, resp.status
+            conn.close()
+            return time.perf_counter() - t0
+
+        put(4 << 20)  # warm-up: client session, code paths
+        relay.stdin.write("baseline\n")
+        relay.stdin.flush()
+        relay.stdout.readline()
+        received["bytes"] = 0
+        seconds = put(UPLOAD_MB << 20)
+        relay.stdin.write("done\n")
+        relay.stdin.flush()
+        relay.wait(timeout=60)
+    out: dict[str, Any] = json.loads(res.read_text())
+    out["upload_s"] = seconds
+    out["upstream_received"] = received["bytes"]
+    return out
+
+
+def orchestrate(ns: argparse.Namespace) -> dict[str, Any]:
+    sys.path.insert(0, str(ROOT))
+    from wandb_cassettes.standin import StandinBackend
+
+    results: dict[str, Any] = {
+        "command": "python benchmarks/run.py " + " ".join(sys.argv[1:]),
+        "cycles_per_mode": ns.cycles,
+        "machine": {"cpus": os.cpu_count(), "python": platform.python_version()},
+        "time": time.strftime("%Y-%m-%dT%H:%M:%S"),
+    }
+    import wandb_cassettes
+
+    results["machine"]["wandb_cassettes"] = wandb_cassettes.__version__
+    with tempfile.TemporaryDirectory(prefix="wandb-cassettes-bench-") as tmpname:
+        tmp = Path(tmpname)
+        cassettes = tmp / "cycles"
+        cassettes.mkdir()
+        with StandinBackend() as wb:
+            results["wandb"] = subprocess.run(
+                [sys.executable, "-c", "import wandb; print(wandb.__version__)"],
+                capture_output=True,
+                text=True,
+                env=_clean_env(),
+            ).stdout.strip()
+            results["modes"] = bench_cycles(ns, wb, cassettes)
+            if not ns.skip_suite:
+                results["suite"] = bench_suite(ns, wb, tmp)
+            print("[relay] replayed requests per second ...", flush=True)
+            results["relay_rps"] = bench_rps(ns, wb.base_url, cassettes / "cycle-0.yaml", tmp)
+        print(f"[relay] loading a {LOAD_INTERACTIONS}-interaction cassette ...", flush=True)
+        big = _thousand(cassettes, tmp / "load" / "thousand.yaml")
+        results["cassette_load"] = _worker(["load", "--cassette", str(big)])
+        print(f"[relay] recording a {UPLOAD_MB} MB upload ...", flush=True)
+        results["upload"] = bench_upload(tmp)
+    results["summary"] = summarize(results)
+    return results
+
+
+def summarize(r: dict[str, Any]) -> dict[str, Any]:
+    modes = r["modes"]
+    s: dict[str, Any] = {"modes": {}}
+    off = modes["offline"]["cycles"]
+    off_first, off_rest = off[0], _median(off[1:])
+    for name in ("offline", "replay", "record"):
+        cyc = modes[name]["cycles"]
+        first, rest = cyc[0], _median(cyc[1:])
+        s["modes"][name] = {
+            "first_s": first,
+            "median_s": rest,
+            "ratio_first": first / off_first,
+            "ratio_median": rest / off_rest,
+            "steps_median_s": {k: _median(v[1:]) for k, v in modes[name]["steps"].items()},
+            "requests_per_cycle": modes[name]["requests_per_cycle"],
+            "errors": len(modes[name]["errors"]),
+        }
+    rep = s["modes"]["replay"]
+    checks: dict[str, Any] = {
+        "replay_cycle_ratio": (rep["ratio_median"], rep["ratio_median"] <= 1.5),
+        "first_cycle_extra_s": (
+            rep["first_s"] - off_first,
+            rep["first_s"] - off_first <= TARGETS["first_cycle_extra_s"],
+        ),
+    }
+    if "suite" in r:
+        su = r["suite"]
+        wall = su["record"]["wall_s"] / su["replay"]["wall_s"]
+        intest = su["record"]["wandb_tests_s"] / max(su["replay"]["wandb_tests_s"], 1e-9)
+        s["suite"] = {"wall_speedup": wall, "wandb_tests_speedup": intest}
+        checks["suite_speedup"] = (wall, wall >= TARGETS["suite_speedup"])
+    rps = max(r["relay_rps"]["sequential"]["rps"], r["relay_rps"]["concurrent"]["rps"])
+    checks["relay_rps"] = (rps, rps >= TARGETS["relay_rps"])
+    load_ms = 1000 * r["cassette_load"]["first_s"]
+    checks["load_ms"] = (load_ms, load_ms < TARGETS["load_ms"])
+    growth = r["upload"]["growth_bytes"] / 2**20
+    checks["upload_growth_mb"] = (growth, growth < TARGETS["upload_growth_mb"])
+    s["targets"] = {
+        k: {"value": v, "target": TARGETS[k], "met": ok} for k, (v, ok) in checks.items()
+    }
+    return s
+
+
+def render(r: dict[str, Any]) -> str:
+    s = r["summary"]
+    lines = [
+        f"wandb-cassettes benchmark: {r['cycles_per_mode']} cycles per mode "
+        f"(init, 2 logs, 1 checkpoint artifact, finish); wandb {r.get('wandb', '?')}, "
+        f"{r['machine']['cpus']} CPUs",
+        "",
+        "| mode | first cycle | median later cycle | x offline (first / later) "
+        "| requests/cycle | init / log / artifact / finish (median later) |",
+        "| --- | --- | --- | --- | --- | --- |",
+    ]
+    for name in ("offline", "replay", "record"):
+        m = s["modes"][name]
+        st = m["steps_median_s"]
+        steps = " / ".join(f"{1000 * st[k]:.0f}" for k in ("init", "log", "artifact", "finish"))
+        lines.append(
+            f"| {name} | {m['first_s']:.3f} s | {m['median_s']:.3f} s | "
+            f"{m['ratio_first']:.2f} / {m['ratio_median']:.2f} | "
+            f"{m['requests_per_cycle']:.0f} | {steps} ms |"
+        )
+    loads = r["modes"]["replay"]["cassette_load"]
+    if loads:
+        lines.append(f"\nreplay: cassette load per cycle (median) {1000 * _median(loads):.1f} ms")
+    if "suite" in r:
+        su = r["suite"]
+        lines += [
+            "",
+            "| example suite | wall | pytest session | all tests | wandb tests |",
+            "| --- | --- | --- | --- | --- |",
+        ]
+        for name in ("record", "replay"):
+            x = su[name]
+            lines.append(
+                f"| {name} | {x['wall_s']:.2f} s | {x['session_s']:.2f} s | "
+                f"{x['tests_s']:.2f} s | {x['wandb_tests_s']:.2f} s |"
+            )
+        lines.append(
+            f"\nsuite: record/replay wall {s['suite']['wall_speedup']:.2f}x, wandb tests "
+            f"{s['suite']['wandb_tests_speedup']:.2f}x; start-up floor: imports "
+            f"{su['imports_s']:.2f} s, pytest --collect-only {su['collect_s']:.2f} s"
+        )
+    rp, ld, up = r["relay_rps"], r["cassette_load"], r["upload"]
+    lines += [
+        "",
+        f"relay replay: {rp['sequential']['rps']:.0f} req/s on 1 keep-alive connection, "
+        f"{rp['concurrent']['rps']:.0f} req/s on {rp['concurrent']['conns']}; relay CPU "
+        f"{rp['relay_cpu_us_per_request']:.0f} us/request (one core)",
+        f"cassette load, {ld['interactions']} interactions ({ld['bytes'] / 1e6:.2f} MB): first "
+        f"{1000 * ld['first_s']:.1f} ms, repeat {1000 * ld['median_s']:.1f} ms, new file "
+        f"{1000 * ld['cold_s']:.1f} ms (YAML parse alone {1000 * ld['yaml_parse_s']:.1f} ms)",
+        f"recording a {UPLOAD_MB} MB upload: relay peak RSS +{up['growth_bytes'] / 2**20:.1f} MB "
+        f"({up['upload_s']:.2f} s, {up['upstream_received'] / 2**20:.0f} MB reached upstream)",
+        "",
+        "| target | value | goal | met |",
+        "| --- | --- | --- | --- |",
+    ]
+    fmt = {
+        "replay_cycle_ratio": ("replay later cycle / offline", "{:.2f}x", "<= {}x"),
+        "first_cycle_extra_s": ("first replay - first offline", "{:+.3f} s", "<= {} s"),
+        "suite_speedup": ("suite record / replay wall", "{:.2f}x", ">= {}x"),
+        "relay_rps": ("relay replayed req/s", "{:.0f}", ">= {:.0f}"),
+        "load_ms": ("1,000-interaction load", "{:.1f} ms", "< {} ms"),
+        "upload_growth_mb": ("200 MB upload RSS growth", "{:.1f} MB", "< {} MB"),
+    }
+    for key, t in s["targets"].items():
+        label, vf, gf = fmt[key]
+        lines.append(
+            f"| {label} | {vf.format(t['value'])} | {gf.format(t['target'])} | "
+            f"{'yes' if t['met'] else 'NO'} |"
+        )
+    errs = {k: r["modes"][k]["errors"] for k in r["modes"] if r["modes"][k]["errors"]}
+    if errs:
+        lines.append(f"\nERRORS: {json.dumps(errs, indent=1)[:3000]}")
+    return "\n".join(lines)
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
+    p.add_argument("--cycles", type=int, default=10, help="cycles per mode (default 10)")
+    p.add_argument("--out", default=str(RESULTS), help="results JSON (default %(default)s)")
+    p.add_argument("--skip-suite", action="store_true", help="skip the example-suite runs")
+    p.add_argument("--rps-seconds", type=float, default=3.0)
+    # internal: worker processes
+    p.add_argument("--worker", help=argparse.SUPPRESS)
+    p.add_argument("--mode", help=argparse.SUPPRESS)
+    p.add_argument("--cassettes", help=argparse.SUPPRESS)
+    p.add_argument("--cassette", help=argparse.SUPPRESS)
+    p.add_argument("--upstream", help=argparse.SUPPRESS)
+    p.add_argument("--api-key", help=argparse.SUPPRESS)
+    p.add_argument("--url", help=argparse.SUPPRESS)
+    p.add_argument("--bodies", help=argparse.SUPPRESS)
+    p.add_argument("--seconds", type=float, default=3.0, help=argparse.SUPPRESS)
+    p.add_argument("--conns", type=int, default=8, help=argparse.SUPPRESS)
+    p.add_argument("--result", help=argparse.SUPPRESS)
+    ns = p.parse_args(argv)
+    if ns.worker:
+        workers = {
+            "cycles": worker_cycles,
+            "relay-serve": worker_relay_serve,
+            "rps-client": worker_rps_client,
+            "load": worker_load,
+            "upload-mem": worker_upload_mem,
+        }
+        result = workers[ns.worker](ns)
+        Path(ns.result).write_text(json.dumps(result, indent=1))
+        return 0
+    results = orchestrate(ns)
+    out = Path(ns.out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    results["table"] = render(results)
+    out.write_text(json.dumps(results, indent=1))
+    print()
+    print(results["table"])
+    print(f"\nresults: {out}")
+    return 0
+
+
+if __name__ == "__main__":
+    threading.current_thread().name = "benchmark"
+    sys.exit(main())

@@ -1,0 +1,513 @@
+"""The stand-in W&B backend over plain HTTP: auth, errors, storage, faults, response shapes.
+
+The Go core's documents are read from the wandb-core binary (where genqlient
+embeds them), so these tests send exactly what the SDK sends; the Python
+side's documents and pydantic response models come from the SDK's
+``_generated`` packages.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import http.client
+import json
+import logging
+import os
+import re
+import signal
+import subprocess
+import sys
+import time
+import tracemalloc
+import urllib.error
+import urllib.parse
+import urllib.request
+from collections.abc import Iterator
+from functools import cache
+from pathlib import Path
+from typing import Any
+
+import pytest
+import wandb
+import wandb.apis._generated as api_gen
+import wandb.sdk.artifacts._generated as art_gen
+import wandb.sdk.internal._generated as internal_gen
+
+from wandb_cassettes.standin import StandinBackend
+from wandb_cassettes.standin.storage import Signer
+
+# -- helpers -----------------------------------------------------------------------
+
+
+@pytest.fixture
+def wb() -> Iterator[StandinBackend]:
+    with StandinBackend() as backend:
+        yield backend
+
+
+def auth(key: str) -> str:
+    return "Basic " + base64.b64encode(f"api:{key}".encode()).decode()
+
+
+def send(
+    method: str,
+    url: str,
+    body: bytes | None = None,
+    headers: dict[str, str] | None = None,
+) -> tuple[int, dict[str, str], bytes]:
+    req = urllib.request.Request(url, data=body, method=method, headers=headers or {})
+    try:
+        with urllib.request.urlopen(req, timeout=10) as resp:
+            return resp.status, dict(resp.headers), resp.read()
+    except urllib.error.HTTPError as err:
+        return err.code, dict(err.headers), err.read()
+
+
+def graphql(
+    wb: StandinBackend,
+    query: str,
+    variables: dict[str, Any] | None = None,
+    *,
+    operation_name: str | None = None,
+    key: str | None = None,
+) -> tuple[int, dict[str, Any]]:
+    body: dict[str, Any] = {"query": query, "variables": variables or {}}
+    if operation_name:
+        body["operationName"] = operation_name
+    headers = {"Content-Type": "application/json", "Authorization": auth(key or wb.api_key)}
+    status, _, raw = send("POST", wb.base_url + "/graphql", json.dumps(body).encode(), headers)
+    return status, json.loads(raw)
+
+
+def data(wb: StandinBackend, query: str, variables: dict[str, Any] | None = None) -> Any:
+    status, answer = graphql(wb, query, variables)
+    assert status == 200 and "errors" not in answer, answer
+    return answer["data"]
+
+
+@cache
+def _core_binary() -> bytes:
+    return (Path(wandb.__file__).parent / "bin" / "wandb-core").read_bytes()
+
+
+def _balanced(blob: bytes, start: int) -> str:
+    depth, i = 0, blob.index(b"{", start)
+    while True:
+        depth += {ord("{"): 1, ord("}"): -1}.get(blob[i], 0)
+        i += 1
+        if depth == 0:
+            return blob[start:i].decode()
+
+
+@cache
+def core_document(name: str) -> str:
+    """The GraphQL document wandb-core sends for operation ``name``, with its fragments."""
+    blob = _core_binary()
+    m = re.search(rb"(?:query|mutation) " + name.encode() + rb"\b", blob)
+    assert m, f"{name} not in wandb-core"
+    doc = _balanced(blob, m.start())
+    for frag in set(re.findall(r"\.\.\. ?([A-Z]\w+)", doc)):
+        doc += "\n" + _balanced(blob, blob.index(f"fragment {frag} on".encode()))
+    return doc
+
+
+def b64md5(content: bytes) -> str:
+    return base64.b64encode(hashlib.md5(content).digest()).decode()
+
+
+def start_run(wb: StandinBackend, name: str = "run1", project: str = "p") -> dict[str, Any]:
+    variables = {"name": name, "project": project, "entity": wb.entity, "config": "{}"}
+    result: dict[str, Any] = data(wb, core_document("UpsertBucket"), variables)["upsertBucket"]
+    return result
+
+
+def log_artifact(
+    wb: StandinBackend,
+    files: dict[str, bytes],
+    *,
+    name: str = "ckpt",
+    type_: str = "model",
+    aliases: tuple[str, ...] = (),
+    run: str = "run1",
+    project: str = "p",
+) -> str:
+    """Log an artifact the way wandb-core does, with its own documents; returns its id."""
+    manifest = {
+        "version": 1,
+        "storagePolicy": "wandb-storage-policy-v1",
+        "storagePolicyConfig": {"storageLayout": "V2"},
+        "contents": {n: {"digest": b64md5(c), "size": len(c)} for n, c in files.items()},
+    }
+    digest = hashlib.md5(json.dumps(manifest, sort_keys=True).encode()).hexdigest()
+    where = {"entityName": wb.entity, "projectName": project, "runName": run}
+    created = data(
+        wb,
+        core_document("CreateArtifact"),
+        {
+            "input": {
+                **where,
+                "artifactTypeName": type_,
+                "artifactCollectionName": name,
+                "digest": digest,
+                "digestAlgorithm": "MANIFEST_MD5",
+                "aliases": [{"alias": a, "artifactCollectionName": name} for a in aliases],
+                "clientID": f"client-{name}-{digest}",
+                "sequenceClientID": f"seq-{name}",
+                "enableDigestDeduplication": True,
+            }
+        },
+    )["createArtifact"]["artifact"]
+    art_id: str = created["id"]
+    manifest_vars = {
+        **where,
+        "artifactID": art_id,
+        "name": "wandb_manifest.json",
+        "digest": "",
+        "manifestType": "FULL",
+        "includeUpload": False,
+    }
+    manifest_id = data(wb, core_document("CreateArtifactManifest"), manifest_vars)
+    manifest_id = manifest_id["createArtifactManifest"]["artifactManifest"]["id"]
+    specs = [
+        {"artifactID": art_id, "artifactManifestID": manifest_id, "name": n, "md5": b64md5(c)}
+        for n, c in files.items()
+    ]
+    edges = data(
+        wb,
+        core_document("CreateArtifactFiles"),
+        {"input": {"artifactFiles": specs, "storageLayout": "V2"}},
+    )["createArtifactFiles"]["files"]["edges"]
+    for (_, content), edge in zip(files.items(), edges, strict=True):
+        if url := edge["node"]["uploadUrl"]:
+            status, _, _ = send("PUT", url, content, {"Content-MD5": b64md5(content)})
+            assert status == 200
+    body = json.dumps(manifest).encode()
+    upload = data(
+        wb,
+        core_document("CreateArtifactManifest"),
+        {**manifest_vars, "digest": "x", "includeUpload": True},
+    )
+    url = upload["createArtifactManifest"]["artifactManifest"]["file"]["uploadUrl"]
+    assert send("PUT", url, body)[0] == 200
+    data(wb, core_document("CommitArtifact"), {"artifactID": art_id})
+    return art_id
+
+
+# -- auth ------------------------------------------------------------------------
+
+
+def test_graphql_needs_basic_auth_with_the_key(wb: StandinBackend) -> None:
+    query = core_document("Viewer")
+    body = json.dumps({"query": query}).encode()
+    assert send("POST", wb.base_url + "/graphql", body)[0] == 401
+    assert graphql(wb, query, key="standin-" + "0" * 40)[0] == 401
+    status, answer = graphql(wb, query)
+    assert status == 200
+    assert answer["data"]["viewer"]["entity"] == wb.entity
+
+
+def test_file_stream_needs_auth(wb: StandinBackend) -> None:
+    start_run(wb)
+    url = f"{wb.base_url}/files/{wb.entity}/p/run1/file_stream"
+    body = json.dumps({"files": {}}).encode()
+    assert send("POST", url, body)[0] == 401
+    status, _, raw = send("POST", url, body, {"Authorization": auth(wb.api_key)})
+    assert status == 200, raw
+
+
+def test_api_key_passes_the_sdk_format_check() -> None:
+    from wandb.sdk.lib.wbauth.validation import check_api_key
+
+    assert check_api_key(StandinBackend().api_key) is None
+    assert StandinBackend(api_key="fixed-" + "k" * 40).api_key == "fixed-" + "k" * 40
+
+
+# -- errors ------------------------------------------------------------------------
+
+
+def test_unknown_operation_is_an_error_naming_it(
+    wb: StandinBackend, caplog: pytest.LogCaptureFixture
+) -> None:
+    with caplog.at_level(logging.WARNING, logger="wandb_cassettes.standin"):
+        status, answer = graphql(wb, "query NoSuchThing { viewer { id } }")
+        assert status == 200
+        assert "'NoSuchThing'" in answer["errors"][0]["message"]
+        # operationName, when given, wins over the text
+        status, answer = graphql(wb, "query A { x } query B { y }", operation_name="B")
+        assert "'B'" in answer["errors"][0]["message"]
+    assert "NoSuchThing" in caplog.text
+
+
+def test_upsert_bucket_tells_inserted_from_updated(wb: StandinBackend) -> None:
+    assert start_run(wb)["inserted"] is True
+    assert start_run(wb)["inserted"] is False
+    assert start_run(wb, name="run2")["inserted"] is True
+
+
+def test_deleting_an_aliased_artifact_needs_delete_aliases(wb: StandinBackend) -> None:
+    start_run(wb)
+    art_id = log_artifact(wb, {"a.txt": b"a"}, aliases=("best",))
+    status, answer = graphql(
+        wb, art_gen.DELETE_ARTIFACT_GQL, {"input": {"artifactID": art_id, "deleteAliases": False}}
+    )
+    assert status == 409
+    assert "aliases" in answer["errors"][0]["message"]
+    assert len(wb.live()["artifacts"]) == 1
+    data(wb, art_gen.DELETE_ARTIFACT_GQL, {"input": {"artifactID": art_id, "deleteAliases": True}})
+    assert wb.live()["artifacts"] == []
+
+
+# -- storage -----------------------------------------------------------------------
+
+
+def _upload_url(wb: StandinBackend, name: str = "f.txt") -> str:
+    start_run(wb)
+    files = data(
+        wb,
+        core_document("CreateRunFiles"),
+        {"entity": wb.entity, "project": "p", "run": "run1", "files": [name]},
+    )["createRunFiles"]["files"]
+    url: str = files[0]["uploadUrl"]
+    return url
+
+
+def test_storage_urls_are_signed_and_checked(wb: StandinBackend) -> None:
+    url = _upload_url(wb)
+    assert url.startswith(wb.storage_url + "/bucket/")
+    query = urllib.parse.parse_qs(urllib.parse.urlsplit(url).query)
+    assert query["X-Goog-Algorithm"] == ["GOOG4-HMAC-SHA256"]
+    assert query["X-Goog-Expires"] == ["3600"]
+
+    tampered = re.sub(r"X-Goog-Signature=\w", "X-Goog-Signature=0", url)
+    assert send("PUT", tampered, b"x")[0] == 403
+    assert send("PUT", url.split("?")[0], b"x")[0] == 403
+    assert send("PUT", url, b"hello")[0] == 200  # no Authorization needed
+    assert send("GET", url)[0] == 403  # signed for PUT, not GET
+
+    blob_key = urllib.parse.unquote(urllib.parse.urlsplit(url).path.split("/bucket/")[1])
+    get_url = wb._signer.url("GET", blob_key)
+    status, _, body = send("GET", get_url)
+    assert (status, body) == (200, b"hello")
+
+
+def test_storage_rejects_a_wrong_content_md5(wb: StandinBackend) -> None:
+    url = _upload_url(wb)
+    assert send("PUT", url, b"hello", {"Content-MD5": b64md5(b"other")})[0] == 400
+    assert send("PUT", url, b"hello", {"Content-MD5": b64md5(b"hello")})[0] == 200
+
+
+def test_expired_url_is_refused() -> None:
+    signer = Signer(expires=-1)
+    with StandinBackend() as wb:
+        signer.base_url = wb.storage_url
+        wb._signer._secret = signer._secret  # same key, but the URL below expired at birth
+        assert send("GET", signer.url("GET", "x"))[0] == 400
+
+
+def test_large_put_streams_without_buffering(wb: StandinBackend) -> None:
+    size, chunk = 200 << 20, b"\xab" * (1 << 20)
+    url = urllib.parse.urlsplit(_upload_url(wb, "big.bin"))
+    tracemalloc.start()
+    try:
+        conn = http.client.HTTPConnection(url.hostname, url.port, timeout=60)
+        conn.putrequest("PUT", f"{url.path}?{url.query}")
+        conn.putheader("Content-Length", str(size))
+        conn.endheaders()
+        for _ in range(size // len(chunk)):
+            conn.send(chunk)
+        status = conn.getresponse().status
+        conn.close()
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    assert status == 200
+    assert peak < 40 << 20, f"peak {peak >> 20} MiB while uploading 200 MiB"
+    blob = wb._blobs.get(f"runs/{wb.entity}/p/run1/big.bin")
+    assert blob is not None and blob.size == size
+
+
+def test_fallback_download_urls_redirect_to_signed_storage(wb: StandinBackend) -> None:
+    start_run(wb)
+    log_artifact(wb, {"w.bin": b"weights"})
+    md5 = hashlib.md5(b"weights").hexdigest()
+    headers = {"Authorization": auth(wb.api_key)}
+    v1 = f"{wb.base_url}/artifacts/{wb.entity}/{md5}"
+    v2 = f"{wb.base_url}/artifactsV2/default/{wb.entity}/p/ckpt/QXJ0:1/{md5}/w.bin"
+    for url in (v1, v2):
+        assert send("GET", url)[0] == 401
+        status, _, body = send("GET", url, headers=headers)  # urllib follows the 302
+        assert (status, body) == (200, b"weights")
+    assert send("GET", f"{wb.base_url}/artifacts/{wb.entity}/{'0' * 32}", headers=headers)[0] == 404
+
+
+# -- state -------------------------------------------------------------------------
+
+
+def test_state_endpoint_is_live(wb: StandinBackend) -> None:
+    start_run(wb)
+    log_artifact(wb, {"w.bin": b"123"}, aliases=("best",))
+    status, _, raw = send("GET", wb.base_url + "/_standin/state")
+    assert status == 200
+    state = json.loads(raw)
+    assert state == wb.live()
+    assert [r["name"] for r in state["runs"]] == ["run1"]
+    [art] = state["artifacts"]
+    assert (art["collection"], art["type"], art["version"]) == ("ckpt", "model", "v0")
+    assert art["aliases"] == ["best", "latest"]
+    assert [c["name"] for c in state["collections"]] == ["ckpt"]
+
+
+def test_versions_and_latest_alias(wb: StandinBackend) -> None:
+    start_run(wb)
+    log_artifact(wb, {"a": b"1"}, aliases=("best",))
+    log_artifact(wb, {"a": b"2"})
+    log_artifact(wb, {"a": b"2"}, aliases=("same",))  # same content: same version
+    arts = {a["version"]: a["aliases"] for a in wb.live()["artifacts"]}
+    assert arts == {"v0": ["best"], "v1": ["latest", "same"]}
+
+
+def test_requests_are_recorded(wb: StandinBackend) -> None:
+    graphql(wb, core_document("Viewer"))
+    send("GET", wb.base_url + "/_standin/state")
+    assert wb.requests == [("POST", "/graphql", "Viewer"), ("GET", "/_standin/state", None)]
+
+
+# -- faults ------------------------------------------------------------------------
+
+
+def test_fault_status_once_then_normal(wb: StandinBackend) -> None:
+    wb.inject_fault("Viewer", status=500)
+    assert graphql(wb, core_document("Viewer"))[0] == 500
+    assert graphql(wb, core_document("Viewer"))[0] == 200
+
+
+def test_fault_429_with_retry_after(wb: StandinBackend) -> None:
+    wb.inject_fault("Viewer", status=429, headers={"Retry-After": "1"}, times=2)
+    body = json.dumps({"query": core_document("Viewer")}).encode()
+    for _ in range(2):
+        status, headers, _ = send("POST", wb.base_url + "/graphql", body)
+        assert (status, headers.get("Retry-After")) == (429, "1")
+    assert graphql(wb, core_document("Viewer"))[0] == 200
+
+
+def test_fault_graphql_error(wb: StandinBackend) -> None:
+    wb.inject_fault("Viewer", graphql_error="boom")
+    status, answer = graphql(wb, core_document("Viewer"))
+    assert status == 200 and answer["errors"] == [{"message": "boom"}]
+
+
+def test_fault_delay(wb: StandinBackend) -> None:
+    wb.inject_fault("Viewer", delay=0.3)
+    t0 = time.monotonic()
+    assert graphql(wb, core_document("Viewer"))[0] == 200
+    assert time.monotonic() - t0 >= 0.3
+
+
+def test_fault_drop_closes_the_connection(wb: StandinBackend) -> None:
+    wb.inject_fault("Viewer", drop=True)
+    with pytest.raises((http.client.RemoteDisconnected, ConnectionError)):
+        graphql(wb, core_document("Viewer"))
+    assert graphql(wb, core_document("Viewer"))[0] == 200
+
+
+def test_fault_on_storage_path_forever_until_cleared(wb: StandinBackend) -> None:
+    url = _upload_url(wb)
+    wb.inject_fault("/bucket/runs/", status=503, times=None)
+    for _ in range(3):
+        assert send("PUT", url, b"x")[0] == 503
+    assert graphql(wb, core_document("Viewer"))[0] == 200  # other paths unaffected
+    wb.clear_faults()
+    assert send("PUT", url, b"x")[0] == 200
+
+
+# -- response shapes ------------------------------------------------------------------
+
+
+def test_answers_validate_against_the_sdks_generated_models(wb: StandinBackend) -> None:
+    run = start_run(wb)
+    art_id = log_artifact(wb, {"model.pt": b"weights"}, aliases=("best",))
+    use = {"artifactID": art_id, "entityName": wb.entity, "projectName": "p", "runName": "run1"}
+    data(wb, core_document("UseArtifact"), {"input": use})
+    coll_id = wb.live()["collections"][0]["id"]
+    where = {"entity": wb.entity, "project": "p"}
+    checks: list[tuple[Any, str, dict[str, Any]]] = [
+        (internal_gen.ServerFeaturesQuery, internal_gen.SERVER_FEATURES_QUERY_GQL, {}),
+        (api_gen.GetViewer, api_gen.GET_VIEWER_GQL, {}),
+        (api_gen.GetDefaultEntity, api_gen.GET_DEFAULT_ENTITY_GQL, {}),
+        (art_gen.ArtifactByID, art_gen.ARTIFACT_BY_ID_GQL, {"id": art_id}),
+        (art_gen.ArtifactMembershipByName, art_gen.ARTIFACT_MEMBERSHIP_BY_NAME_GQL,
+         {**where, "name": "ckpt:latest"}),
+        (art_gen.ProjectArtifacts, art_gen.PROJECT_ARTIFACTS_GQL,
+         {**where, "type": "model", "collection": "ckpt", "filters": '{"state":"COMMITTED"}'}),
+        (art_gen.ProjectArtifactCollections, art_gen.PROJECT_ARTIFACT_COLLECTIONS_GQL, where),
+        (art_gen.ProjectArtifactCollection, art_gen.PROJECT_ARTIFACT_COLLECTION_GQL,
+         {**where, "type": "model", "name": "ckpt"}),
+        (art_gen.ArtifactTypeArtifactCollections, art_gen.ARTIFACT_TYPE_ARTIFACT_COLLECTIONS_GQL,
+         {**where, "type": "model"}),
+        (art_gen.ProjectArtifactTypes, art_gen.PROJECT_ARTIFACT_TYPES_GQL, where),
+        (art_gen.ProjectArtifactType, art_gen.PROJECT_ARTIFACT_TYPE_GQL,
+         {**where, "type": "model"}),
+        (art_gen.ArtifactCollectionAliases, art_gen.ARTIFACT_COLLECTION_ALIASES_GQL,
+         {"id": coll_id}),
+        (art_gen.ArtifactMembershipFiles, art_gen.ARTIFACT_MEMBERSHIP_FILES_GQL,
+         {**where, "collection": "ckpt", "alias": "v0"}),
+        (art_gen.GetArtifactMembershipFileUrls, art_gen.GET_ARTIFACT_MEMBERSHIP_FILE_URLS_GQL,
+         {**where, "collection": "ckpt", "alias": "v0"}),
+        (art_gen.FetchArtifactManifest, art_gen.FETCH_ARTIFACT_MANIFEST_GQL, {"id": art_id}),
+        (art_gen.ArtifactType, art_gen.ARTIFACT_TYPE_GQL, {**where, "name": "ckpt:v0"}),
+        (art_gen.ArtifactUsedBy, art_gen.ARTIFACT_USED_BY_GQL, {"id": art_id}),
+        (art_gen.ArtifactCreatedBy, art_gen.ARTIFACT_CREATED_BY_GQL, {"id": art_id}),
+        (art_gen.FetchLinkedArtifacts, art_gen.FETCH_LINKED_ARTIFACTS_GQL, {"artifactID": art_id}),
+        (art_gen.RunOutputArtifacts, art_gen.RUN_OUTPUT_ARTIFACTS_GQL, {**where, "run": "run1"}),
+        (art_gen.RunInputArtifacts, art_gen.RUN_INPUT_ARTIFACTS_GQL, {**where, "run": "run1"}),
+        (art_gen.UpdateArtifact, art_gen.UPDATE_ARTIFACT_GQL,
+         {"input": {"artifactID": art_id, "description": "d"}}),
+        (art_gen.AddAliases, art_gen.ADD_ALIASES_GQL, {"input": {"artifactID": art_id, "aliases": [
+            {"alias": "x", "artifactCollectionName": "ckpt", **_names(wb)}]}}),
+        (art_gen.DeleteAliases, art_gen.DELETE_ALIASES_GQL, {"input": {"artifactID": art_id,
+            "aliases": [{"alias": "x", "artifactCollectionName": "ckpt", **_names(wb)}]}}),
+        (art_gen.DeleteArtifact, art_gen.DELETE_ARTIFACT_GQL,
+         {"input": {"artifactID": art_id, "deleteAliases": True}}),
+        (art_gen.DeleteArtifactSequence, art_gen.DELETE_ARTIFACT_SEQUENCE_GQL, {"id": coll_id}),
+    ]  # fmt: skip
+    for model, query, variables in checks:
+        answer = data(wb, query, variables)
+        model.model_validate(answer)  # raises on any shape the SDK would not accept
+        if model is art_gen.ArtifactByID:
+            parsed = model.model_validate(answer)
+            assert parsed.artifact.artifact_sequence.name == "ckpt"
+            assert parsed.artifact.version_index == 0
+            assert {a.alias for a in parsed.artifact.aliases} == {"best", "latest"}
+    assert run["bucket"]["project"]["entity"]["name"] == wb.entity
+    assert wb.live() == {"runs": wb.live()["runs"], "artifacts": [], "collections": []}
+
+
+def _names(wb: StandinBackend) -> dict[str, str]:
+    return {"entityName": wb.entity, "projectName": "p"}
+
+
+# -- the command line -------------------------------------------------------------------
+
+
+def test_main_prints_the_env_and_exits_on_sigterm() -> None:
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "wandb_cassettes.standin", "--port", "0"],
+        stdout=subprocess.PIPE,
+        text=True,
+        env={**os.environ, "PYTHONUNBUFFERED": "1"},
+    )
+    try:
+        assert proc.stdout is not None
+        base_url = proc.stdout.readline().strip()
+        api_key = proc.stdout.readline().strip()
+        assert re.fullmatch(r"WANDB_BASE_URL=http://127\.0\.0\.1:\d+", base_url)
+        assert api_key.startswith("WANDB_API_KEY=")
+        status, _, raw = send("GET", base_url.split("=", 1)[1] + "/_standin/state")
+        assert status == 200 and json.loads(raw)["runs"] == []
+        proc.send_signal(signal.SIGTERM)
+        assert proc.wait(timeout=10) == 0
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
