@@ -43,6 +43,7 @@ RESULTS = ROOT / "benchmarks" / "results" / "latest.json"
 PROJECT = "wandb-cassettes-bench"
 UPLOAD_MB = 200
 LOAD_INTERACTIONS = 1000
+SECTIONS = ("cycles", "suite", "rps", "load", "upload")
 
 TARGETS = {
     "replay_cycle_ratio": 1.5,  # median replay cycle (after the first) / offline
@@ -351,12 +352,16 @@ def worker_upload_mem(ns: argparse.Namespace) -> dict[str, Any]:
 # -- orchestration ---------------------------------------------------------------------------
 
 
-def bench_cycles(ns: argparse.Namespace, wb: Any, cassettes: Path) -> dict[str, Any]:
-    common = ["--cycles", str(ns.cycles), "--cassettes", str(cassettes)]
+def bench_cycles(ns: argparse.Namespace, wb: Any, cassettes: Path, full: bool) -> dict[str, Any]:
+    """Record ``ns.cycles`` cassettes (always: later sections use them), then offline, replay."""
+    cycles = ns.cycles if full else 2
+    common = ["--cycles", str(cycles), "--cassettes", str(cassettes)]
     common += ["--upstream", wb.base_url, "--api-key", wb.api_key]
     out: dict[str, Any] = {}
-    print(f"[cycles] record x{ns.cycles} against the stand-in ...", flush=True)
+    print(f"[cycles] record x{cycles} against the stand-in ...", flush=True)
     out["record"] = _worker(["cycles", "--mode", "record", *common])
+    if not full:
+        return {}
     print(f"[cycles] offline x{ns.cycles} ...", flush=True)
     out["offline"] = _worker(["cycles", "--mode", "offline", *common])
     seen = len(wb.requests)
@@ -569,6 +574,9 @@ def orchestrate(ns: argparse.Namespace) -> dict[str, Any]:
     import wandb_cassettes
 
     results["machine"]["wandb_cassettes"] = wandb_cassettes.__version__
+    only = set(ns.only.split(","))
+    if only - set(SECTIONS):
+        raise SystemExit(f"--only: unknown section(s) {sorted(only - set(SECTIONS))}")
     with tempfile.TemporaryDirectory(prefix="wandb-cassettes-bench-") as tmpname:
         tmp = Path(tmpname)
         cassettes = tmp / "cycles"
@@ -580,57 +588,62 @@ def orchestrate(ns: argparse.Namespace) -> dict[str, Any]:
                 text=True,
                 env=_clean_env(),
             ).stdout.strip()
-            results["modes"] = bench_cycles(ns, wb, cassettes)
-            if not ns.skip_suite:
+            results["modes"] = bench_cycles(ns, wb, cassettes, "cycles" in only)
+            if "suite" in only:
                 results["suite"] = bench_suite(ns, wb, tmp)
-            print("[relay] replayed requests per second ...", flush=True)
-            results["relay_rps"] = bench_rps(ns, wb.base_url, cassettes / "cycle-0.yaml", tmp)
-        print(f"[relay] loading a {LOAD_INTERACTIONS}-interaction cassette ...", flush=True)
-        big = _thousand(cassettes, tmp / "load" / "thousand.yaml")
-        results["cassette_load"] = _worker(["load", "--cassette", str(big)])
-        print(f"[relay] recording a {UPLOAD_MB} MB upload ...", flush=True)
-        results["upload"] = bench_upload(tmp)
+            if "rps" in only:
+                print("[relay] replayed requests per second ...", flush=True)
+                results["relay_rps"] = bench_rps(ns, wb.base_url, cassettes / "cycle-0.yaml", tmp)
+        if "load" in only:
+            print(f"[relay] loading a {LOAD_INTERACTIONS}-interaction cassette ...", flush=True)
+            big = _thousand(cassettes, tmp / "load" / "thousand.yaml")
+            results["cassette_load"] = _worker(["load", "--cassette", str(big)])
+        if "upload" in only:
+            print(f"[relay] recording a {UPLOAD_MB} MB upload ...", flush=True)
+            results["upload"] = bench_upload(tmp)
     results["summary"] = summarize(results)
     return results
 
 
 def summarize(r: dict[str, Any]) -> dict[str, Any]:
-    modes = r["modes"]
-    s: dict[str, Any] = {"modes": {}}
-    off = modes["offline"]["cycles"]
-    off_first, off_rest = off[0], _median(off[1:])
-    for name in ("offline", "replay", "record"):
-        cyc = modes[name]["cycles"]
-        first, rest = cyc[0], _median(cyc[1:])
-        s["modes"][name] = {
-            "first_s": first,
-            "median_s": rest,
-            "ratio_first": first / off_first,
-            "ratio_median": rest / off_rest,
-            "steps_median_s": {k: _median(v[1:]) for k, v in modes[name]["steps"].items()},
-            "requests_per_cycle": modes[name]["requests_per_cycle"],
-            "errors": len(modes[name]["errors"]),
-        }
-    rep = s["modes"]["replay"]
-    checks: dict[str, Any] = {
-        "replay_cycle_ratio": (rep["ratio_median"], rep["ratio_median"] <= 1.5),
-        "first_cycle_extra_s": (
-            rep["first_s"] - off_first,
-            rep["first_s"] - off_first <= TARGETS["first_cycle_extra_s"],
-        ),
-    }
+    s: dict[str, Any] = {}
+    checks: dict[str, tuple[float, bool]] = {}
+    modes = r.get("modes")
+    if modes:
+        s["modes"] = {}
+        off = modes["offline"]["cycles"]
+        off_first, off_rest = off[0], _median(off[1:])
+        for name in ("offline", "replay", "record"):
+            cyc = modes[name]["cycles"]
+            first, rest = cyc[0], _median(cyc[1:])
+            s["modes"][name] = {
+                "first_s": first,
+                "median_s": rest,
+                "ratio_first": first / off_first,
+                "ratio_median": rest / off_rest,
+                "steps_median_s": {k: _median(v[1:]) for k, v in modes[name]["steps"].items()},
+                "requests_per_cycle": modes[name]["requests_per_cycle"],
+                "errors": len(modes[name]["errors"]),
+            }
+        rep = s["modes"]["replay"]
+        extra = rep["first_s"] - off_first
+        checks["replay_cycle_ratio"] = (rep["ratio_median"], rep["ratio_median"] <= 1.5)
+        checks["first_cycle_extra_s"] = (extra, extra <= TARGETS["first_cycle_extra_s"])
     if "suite" in r:
         su = r["suite"]
         wall = su["record"]["wall_s"] / su["replay"]["wall_s"]
         intest = su["record"]["wandb_tests_s"] / max(su["replay"]["wandb_tests_s"], 1e-9)
         s["suite"] = {"wall_speedup": wall, "wandb_tests_speedup": intest}
         checks["suite_speedup"] = (wall, wall >= TARGETS["suite_speedup"])
-    rps = max(r["relay_rps"]["sequential"]["rps"], r["relay_rps"]["concurrent"]["rps"])
-    checks["relay_rps"] = (rps, rps >= TARGETS["relay_rps"])
-    load_ms = 1000 * r["cassette_load"]["first_s"]
-    checks["load_ms"] = (load_ms, load_ms < TARGETS["load_ms"])
-    growth = r["upload"]["growth_bytes"] / 2**20
-    checks["upload_growth_mb"] = (growth, growth < TARGETS["upload_growth_mb"])
+    if "relay_rps" in r:
+        rps = max(r["relay_rps"]["sequential"]["rps"], r["relay_rps"]["concurrent"]["rps"])
+        checks["relay_rps"] = (rps, rps >= TARGETS["relay_rps"])
+    if "cassette_load" in r:
+        load_ms = 1000 * r["cassette_load"]["first_s"]
+        checks["load_ms"] = (load_ms, load_ms < TARGETS["load_ms"])
+    if "upload" in r:
+        growth = r["upload"]["growth_bytes"] / 2**20
+        checks["upload_growth_mb"] = (growth, growth < TARGETS["upload_growth_mb"])
     s["targets"] = {
         k: {"value": v, "target": TARGETS[k], "met": ok} for k, (v, ok) in checks.items()
     }
@@ -643,23 +656,27 @@ def render(r: dict[str, Any]) -> str:
         f"wandb-cassettes benchmark: {r['cycles_per_mode']} cycles per mode "
         f"(init, 2 logs, 1 checkpoint artifact, finish); wandb {r.get('wandb', '?')}, "
         f"{r['machine']['cpus']} CPUs",
-        "",
-        "| mode | first cycle | median later cycle | x offline (first / later) "
-        "| requests/cycle | init / log / artifact / finish (median later) |",
-        "| --- | --- | --- | --- | --- | --- |",
     ]
-    for name in ("offline", "replay", "record"):
-        m = s["modes"][name]
-        st = m["steps_median_s"]
-        steps = " / ".join(f"{1000 * st[k]:.0f}" for k in ("init", "log", "artifact", "finish"))
+    if "modes" in s:
+        lines += [
+            "",
+            "| mode | first cycle | median later cycle | x offline (first / later) "
+            "| requests/cycle | init / log / artifact / finish (median later) |",
+            "| --- | --- | --- | --- | --- | --- |",
+        ]
+        for name in ("offline", "replay", "record"):
+            m = s["modes"][name]
+            st = m["steps_median_s"]
+            steps = " / ".join(f"{1000 * st[k]:.0f}" for k in ("init", "log", "artifact", "finish"))
+            lines.append(
+                f"| {name} | {m['first_s']:.3f} s | {m['median_s']:.3f} s | "
+                f"{m['ratio_first']:.2f} / {m['ratio_median']:.2f} | "
+                f"{m['requests_per_cycle']:.0f} | {steps} ms |"
+            )
+        loads = r["modes"]["replay"]["cassette_load"]
         lines.append(
-            f"| {name} | {m['first_s']:.3f} s | {m['median_s']:.3f} s | "
-            f"{m['ratio_first']:.2f} / {m['ratio_median']:.2f} | "
-            f"{m['requests_per_cycle']:.0f} | {steps} ms |"
+            f"\nreplay: cassette load per cycle (median) {1000 * _median(loads):.1f} ms"
         )
-    loads = r["modes"]["replay"]["cassette_load"]
-    if loads:
-        lines.append(f"\nreplay: cassette load per cycle (median) {1000 * _median(loads):.1f} ms")
     if "suite" in r:
         su = r["suite"]
         lines += [
@@ -678,21 +695,30 @@ def render(r: dict[str, Any]) -> str:
             f"{s['suite']['wandb_tests_speedup']:.2f}x; start-up floor: imports "
             f"{su['imports_s']:.2f} s, pytest --collect-only {su['collect_s']:.2f} s"
         )
-    rp, ld, up = r["relay_rps"], r["cassette_load"], r["upload"]
-    lines += [
-        "",
-        f"relay replay: {rp['sequential']['rps']:.0f} req/s on 1 keep-alive connection, "
-        f"{rp['concurrent']['rps']:.0f} req/s on {rp['concurrent']['conns']}; relay CPU "
-        f"{rp['relay_cpu_us_per_request']:.0f} us/request (one core)",
-        f"cassette load, {ld['interactions']} interactions ({ld['bytes'] / 1e6:.2f} MB): first "
-        f"{1000 * ld['first_s']:.1f} ms, repeat {1000 * ld['median_s']:.1f} ms, new file "
-        f"{1000 * ld['cold_s']:.1f} ms (YAML parse alone {1000 * ld['yaml_parse_s']:.1f} ms)",
-        f"recording a {UPLOAD_MB} MB upload: relay peak RSS +{up['growth_bytes'] / 2**20:.1f} MB "
-        f"({up['upload_s']:.2f} s, {up['upstream_received'] / 2**20:.0f} MB reached upstream)",
-        "",
-        "| target | value | goal | met |",
-        "| --- | --- | --- | --- |",
-    ]
+    lines.append("")
+    if "relay_rps" in r:
+        rp = r["relay_rps"]
+        lines.append(
+            f"relay replay: {rp['sequential']['rps']:.0f} req/s on 1 keep-alive connection, "
+            f"{rp['concurrent']['rps']:.0f} req/s on {rp['concurrent']['conns']}; relay CPU "
+            f"{rp['relay_cpu_us_per_request']:.0f} us/request (one core)"
+        )
+    if "cassette_load" in r:
+        ld = r["cassette_load"]
+        lines.append(
+            f"cassette load, {ld['interactions']} interactions ({ld['bytes'] / 1e6:.2f} MB): "
+            f"first {1000 * ld['first_s']:.1f} ms, repeat {1000 * ld['median_s']:.1f} ms, "
+            f"new file {1000 * ld['cold_s']:.1f} ms (YAML parse alone "
+            f"{1000 * ld['yaml_parse_s']:.1f} ms)"
+        )
+    if "upload" in r:
+        up = r["upload"]
+        lines.append(
+            f"recording a {UPLOAD_MB} MB upload: relay peak RSS "
+            f"+{up['growth_bytes'] / 2**20:.1f} MB ({up['upload_s']:.2f} s, "
+            f"{up['upstream_received'] / 2**20:.0f} MB reached upstream)"
+        )
+    lines += ["", "| target | value | goal | met |", "| --- | --- | --- | --- |"]
     fmt = {
         "replay_cycle_ratio": ("replay later cycle / offline", "{:.2f}x", "<= {}x"),
         "first_cycle_extra_s": ("first replay - first offline", "{:+.3f} s", "<= {} s"),
@@ -707,7 +733,8 @@ def render(r: dict[str, Any]) -> str:
             f"| {label} | {vf.format(t['value'])} | {gf.format(t['target'])} | "
             f"{'yes' if t['met'] else 'NO'} |"
         )
-    errs = {k: r["modes"][k]["errors"] for k in r["modes"] if r["modes"][k]["errors"]}
+    modes = r.get("modes") or {}
+    errs = {k: v["errors"] for k, v in modes.items() if v["errors"]}
     if errs:
         lines.append(f"\nERRORS: {json.dumps(errs, indent=1)[:3000]}")
     return "\n".join(lines)
@@ -717,7 +744,11 @@ def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
     p.add_argument("--cycles", type=int, default=10, help="cycles per mode (default 10)")
     p.add_argument("--out", default=str(RESULTS), help="results JSON (default %(default)s)")
-    p.add_argument("--skip-suite", action="store_true", help="skip the example-suite runs")
+    p.add_argument(
+        "--only",
+        default=",".join(SECTIONS),
+        help=f"comma-separated sections to run (default all: {','.join(SECTIONS)})",
+    )
     p.add_argument("--rps-seconds", type=float, default=3.0)
     # internal: worker processes
     p.add_argument("--worker", help=argparse.SUPPRESS)

@@ -6,6 +6,7 @@ per process) against a stand-in W&B, then inspects the stand-in and the cassette
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import signal
@@ -184,10 +185,8 @@ def test_session_killed_mid_recording_is_swept_by_the_next(project, standin, tmp
         if proc.poll() is None:
             proc.kill()
     for pid in children:  # wandb-core outlives a SIGKILLed parent: stop what this test started
-        try:
+        with contextlib.suppress(ProcessLookupError):
             os.kill(pid, signal.SIGKILL)
-        except ProcessLookupError:
-            pass
     assert standin.live()["runs"], "the killed session should have left its run"
     journals = list((project / ".wandb_cassettes" / "journal").glob("*.jsonl"))
     assert journals

@@ -27,8 +27,12 @@ def _sample() -> Cassette:
                 status=200,
                 response_body="",
             ),
-            Interaction("GET", "https://storage.example/bucket/blob", response_body=b"\xff\x00\x01"),
-            Interaction("GET", "https://storage.example/bucket/big", response_body=Digest.of(b"abc")),
+            Interaction(
+                "GET", "https://storage.example/bucket/blob", response_body=b"\xff\x00\x01"
+            ),
+            Interaction(
+                "GET", "https://storage.example/bucket/big", response_body=Digest.of(b"abc")
+            ),
         ],
         metadata=cs.new_metadata("https://api.wandb.ai", seed="abc"),
     )
@@ -51,7 +55,9 @@ def test_vcrpy_loads_our_cassettes(tmp_path):
 
 
 def test_digest_keeps_cassette_small(tmp_path):
-    big = Cassette([Interaction("PUT", "https://s/x", request_body=Digest.of(os.urandom(10 << 20)))])
+    big = Cassette(
+        [Interaction("PUT", "https://s/x", request_body=Digest.of(os.urandom(10 << 20)))]
+    )
     path = cs.save(big, tmp_path / "big.yaml")
     assert path.stat().st_size < 2000
 
@@ -110,4 +116,7 @@ def test_safe_names_and_traversal(tmp_path):
     assert "/" not in a and a != b
     p = cs.cassette_path(tmp_path, "tests/test_mod", "../../../etc/passwd")
     assert tmp_path.resolve() in p.parents
-    assert cs.cassette_path(tmp_path, "tests/test_mod", "x") == tmp_path.resolve() / "tests/test_mod/x.yaml"
+    assert (
+        cs.cassette_path(tmp_path, "tests/test_mod", "x")
+        == tmp_path.resolve() / "tests/test_mod/x.yaml"
+    )

@@ -8,7 +8,6 @@ from wandb_cassettes.cleanup import (
 )
 
 
-
 @pytest.fixture
 def no_wandb_env(monkeypatch):
     for name in ("WANDB_ENTITY", "WANDB_PROJECT"):

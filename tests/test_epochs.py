@@ -13,7 +13,6 @@ from wandb_cassettes.epochs import (
 )
 
 
-
 @pytest.fixture
 def no_epochs_env(monkeypatch):
     monkeypatch.delenv(EPOCHS_ENV, raising=False)

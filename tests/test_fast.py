@@ -5,7 +5,6 @@ import wandb_cassettes.cleanup as cleanup
 from wandb_cassettes.cleanup import CleanupError, WandbArtifactCleaner
 from wandb_cassettes.fast import QUIET_SETTINGS, fast_wandb_test, quiet_settings
 
-
 PROJECT = "fast-tests"
 
 

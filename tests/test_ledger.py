@@ -342,7 +342,7 @@ from wandb_cassettes.cassette import Cassette, save
 from wandb_cassettes.ledger import Ledger
 from wandb_cassettes.relay import Relay
 from wandb_cassettes.standin.app import StandinBackend
-from wandb_cassettes.standin.env import sdk_env
+from wandb_cassettes.env import sdk_env
 
 out, tmp = sys.argv[1], tempfile.mkdtemp()
 with StandinBackend() as wb, Relay(upstream=wb.base_url) as relay:

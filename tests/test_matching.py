@@ -77,7 +77,9 @@ def test_file_stream_repeatable_and_not_reported_unplayed():
 def test_no_match_names_request_and_candidates():
     c = Cassette([ix(gql("CreateArtifact", artifactCollectionNames=["model-a"]))])
     m = Matcher(c, UP)
-    key = request_key("POST", "/graphql", gql("CreateArtifact", artifactCollectionNames=["model-b"]))
+    key = request_key(
+        "POST", "/graphql", gql("CreateArtifact", artifactCollectionNames=["model-b"])
+    )
     with pytest.raises(NoMatch) as info:
         m.match(key)
     text = str(info.value)

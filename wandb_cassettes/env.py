@@ -10,8 +10,7 @@ applied before the first ``wandb.init`` of a process.
 from __future__ import annotations
 
 import os
-from collections.abc import Iterator, Mapping
-from contextlib import contextmanager
+from collections.abc import Mapping
 from pathlib import Path
 
 #: Passes the SDK's API-key format check; never valid on a real server.
@@ -33,30 +32,20 @@ QUIET_SETTINGS: Mapping[str, str] = {
 
 
 def sdk_env(base_url: str, api_key: str, root: str | os.PathLike[str]) -> dict[str, str]:
-    """Variables that send the SDK to ``base_url`` and keep its files under ``root``."""
+    """Variables that send the SDK to ``base_url`` and keep its files under ``root`` (created)."""
     r = Path(root)
+    dirs = {
+        "WANDB_CACHE_DIR": r / "cache",
+        "WANDB_DATA_DIR": r / "data",
+        "WANDB_ARTIFACT_DIR": r / "artifacts",
+        "WANDB_CONFIG_DIR": r / "config",
+    }
+    for path in dirs.values():
+        path.mkdir(parents=True, exist_ok=True)
     return {
         **QUIET_SETTINGS,
         "WANDB_BASE_URL": base_url,
         "WANDB_API_KEY": api_key,
         "WANDB_DIR": str(r),
-        "WANDB_CACHE_DIR": str(r / "cache"),
-        "WANDB_DATA_DIR": str(r / "data"),
-        "WANDB_ARTIFACT_DIR": str(r / "artifacts"),
-        "WANDB_CONFIG_DIR": str(r / "config"),
+        **{name: str(path) for name, path in dirs.items()},
     }
-
-
-@contextmanager
-def patched_environ(values: Mapping[str, str]) -> Iterator[None]:
-    """Set ``values`` in ``os.environ`` for the block, then restore what was there."""
-    saved = {k: os.environ.get(k) for k in values}
-    os.environ.update(values)
-    try:
-        yield
-    finally:
-        for k, v in saved.items():
-            if v is None:
-                os.environ.pop(k, None)
-            else:
-                os.environ[k] = v

@@ -26,6 +26,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import aiohttp
+import yarl
 from aiohttp import web
 
 from . import scrub
@@ -173,7 +174,8 @@ class Relay:
 
     def _target(self, request: web.Request) -> tuple[str, bool]:
         """What matching sees of ``request`` (see :func:`~.matching.target_of`)."""
-        path = request.path
+        # Raw (still percent-encoded), as the recorded URI is: "model%3Av0.pt" != "model:v0.pt".
+        path = request.raw_path.split("?", 1)[0]
         if path.startswith(EXT_PREFIX):
             scheme, _, rest = path[len(EXT_PREFIX) :].partition("/")
             return f"{scheme}://{rest}", True
@@ -204,8 +206,13 @@ class Relay:
             data = await request.read()
         client = await self._client_session()
         try:
+            # encoded=True: forward the URL byte for byte (a signed URL's signature covers it).
             async with client.request(
-                request.method, url, headers=headers, data=data, allow_redirects=False
+                request.method,
+                yarl.URL(url, encoded=True),
+                headers=headers,
+                data=data,
+                allow_redirects=False,
             ) as upstream:
                 response_body: Body = await upstream.read()
                 status, reason = upstream.status, upstream.reason or ""

@@ -1,1 +1,1 @@
-"""Puts ``examples/trainer`` on sys.path so the tests import ``trainer`` (pytest's rootdir conftest)."""
+"""Puts examples/trainer on sys.path, so that the tests import ``trainer``."""

@@ -25,7 +25,7 @@ Usage::
 from __future__ import annotations
 
 from .app import Fault, RequestRecord, StandinBackend
-from .env import sdk_env
+from ..env import sdk_env
 from .graphql import DEFAULT_FEATURES, OPERATIONS
 
 __all__ = ["DEFAULT_FEATURES", "OPERATIONS", "Fault", "RequestRecord", "StandinBackend", "sdk_env"]
