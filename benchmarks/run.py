@@ -22,7 +22,6 @@ the same numbers written to ``benchmarks/results/latest.json``.
 from __future__ import annotations
 
 import argparse
-import asyncio
 import http.client
 import json
 import os
@@ -85,6 +84,10 @@ def _pin(cpu: int) -> None:
         os.sched_setaffinity(0, {cpu})
 
 
+def _me(worker: str) -> list[str]:
+    return [sys.executable, __file__, "--worker", worker]
+
+
 def _worker(args: list[str], *, timeout: float = 900, env: dict[str, str] | None = None) -> Any:
     """Run ``run.py --worker ...`` in a fresh process; return the JSON it wrote."""
     with tempfile.NamedTemporaryFile(suffix=".json", delete=False) as fh:
@@ -123,7 +126,8 @@ def _flow(i: int, ckpt_dir: Path, steps: dict[str, list[float]]) -> None:
     t3 = time.perf_counter()
     run.finish()
     t4 = time.perf_counter()
-    for name, dt in (("init", t1 - t), ("log", t2 - t1), ("artifact", t3 - t2), ("finish", t4 - t3)):
+    durations = {"init": t1 - t, "log": t2 - t1, "artifact": t3 - t2, "finish": t4 - t3}
+    for name, dt in durations.items():
         steps.setdefault(name, []).append(dt)
 
 
@@ -151,7 +155,7 @@ def worker_cycles(ns: argparse.Namespace) -> dict[str, Any]:
     os.environ.update(env)
     t_imp = time.perf_counter()
     import wandb
-    import wandb.sdk.launch  # noqa: F401  (the plugin pre-imports it at relay start)
+    import wandb.sdk.launch  # (the plugin pre-imports it at relay start)
 
     import_s = time.perf_counter() - t_imp
     times: list[float] = []
@@ -228,59 +232,74 @@ def worker_relay_serve(ns: argparse.Namespace) -> dict[str, Any]:
     return {"cpu_s": cpu, "errors": len(rep.errors), "played": len(rep.matcher._played)}
 
 
+def _http_load(
+    host: str, port: int, bodies: list[bytes], conns: int, seconds: float
+) -> tuple[int, float]:
+    """Keep-alive HTTP/1.1 clients on raw sockets, one request in flight per connection.
+
+    A few microseconds of client work per request, so the relay, not the client,
+    is what is measured (an aiohttp or http.client client costs as much CPU as
+    the relay itself).
+    """
+    import selectors
+    import socket
+
+    requests = [
+        (
+            f"POST /graphql HTTP/1.1\r\nHost: {host}:{port}\r\n"
+            f"Content-Type: application/json\r\nAuthorization: Basic eDp5\r\n"
+            f"Content-Length: {len(b)}\r\n\r\n"
+        ).encode()
+        + b
+        for b in bodies
+    ]
+    sel = selectors.DefaultSelector()
+    state: dict[socket.socket, list[Any]] = {}
+    for k in range(conns):
+        sock = socket.create_connection((host, port))
+        sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        sock.setblocking(False)
+        state[sock] = [k, bytearray()]
+        sock.send(requests[k % len(requests)])
+        sel.register(sock, selectors.EVENT_READ)
+    done, t0 = 0, time.perf_counter()
+    end = t0 + seconds
+    while time.perf_counter() < end:
+        for key, _ in sel.select(1.0):
+            sock = key.fileobj  # type: ignore[assignment]
+            st = state[sock]
+            buf = st[1]
+            buf += sock.recv(1 << 16)
+            head_end = buf.find(b"\r\n\r\n")
+            if head_end < 0:
+                continue
+            head = bytes(buf[:head_end]).lower()
+            m = re.search(rb"content-length:\s*(\d+)", head)
+            length = int(m.group(1)) if m else 0
+            if len(buf) < head_end + 4 + length:
+                continue
+            if head[9:12] != b"200" or b"connection: close" in head:
+                raise RuntimeError(f"relay answered {bytes(buf[: head_end + 4 + length])!r}")
+            del buf[: head_end + 4 + length]
+            done += 1
+            st[0] += 1
+            sock.send(requests[st[0] % len(requests)])
+    elapsed = time.perf_counter() - t0
+    for sock in state:
+        sock.close()
+    return done, elapsed
+
+
 def worker_rps_client(ns: argparse.Namespace) -> dict[str, Any]:
-    """Keep-alive GraphQL clients pinned to CPU 1: one sequential, then ``--conns`` at once."""
+    """Keep-alive GraphQL clients pinned to CPU 1: one connection, then ``--conns`` at once."""
     _pin(1)
     bodies = [b.encode() for b in json.loads(Path(ns.bodies).read_text())]
     host, port = ns.url.removeprefix("http://").split(":")
-    headers = {"Content-Type": "application/json", "Authorization": "Basic eDp5"}
-    seconds = ns.seconds
-
-    def sequential() -> tuple[int, float]:
-        conn = http.client.HTTPConnection(host, int(port))
-        n, t0 = 0, time.perf_counter()
-        while time.perf_counter() - t0 < seconds:
-            conn.request("POST", "/graphql", body=bodies[n % len(bodies)], headers=headers)
-            resp = conn.getresponse()
-            resp.read()
-            assert resp.status == 200 and not resp.will_close
-            n += 1
-        return n, time.perf_counter() - t0
-
-    async def concurrent() -> tuple[int, float]:
-        import aiohttp
-
-        count = 0
-        async with aiohttp.ClientSession(
-            connector=aiohttp.TCPConnector(limit=ns.conns)
-        ) as client:
-            t0 = time.perf_counter()
-
-            async def one(k: int) -> None:
-                nonlocal count
-                j = k
-                while time.perf_counter() - t0 < seconds:
-                    async with client.post(
-                        ns.url + "/graphql", data=bodies[j % len(bodies)], headers=headers
-                    ) as r:
-                        await r.read()
-                        assert r.status == 200
-                    count += 1
-                    j += 1
-
-            await asyncio.gather(*(one(k) for k in range(ns.conns)))
-            return count, time.perf_counter() - t0
-
-    # warm-up
-    conn = http.client.HTTPConnection(host, int(port))
-    for b in bodies:
-        conn.request("POST", "/graphql", body=b, headers=headers)
-        conn.getresponse().read()
-    conn.close()
+    _http_load(host, int(port), bodies, 1, 0.3)  # warm-up
     print("ready", flush=True)
     sys.stdin.readline()
-    n1, t1 = sequential()
-    n2, t2 = asyncio.run(concurrent())
+    n1, t1 = _http_load(host, int(port), bodies, 1, ns.seconds)
+    n2, t2 = _http_load(host, int(port), bodies, ns.conns, ns.seconds)
     return {
         "sequential": {"requests": n1, "seconds": t1, "rps": n1 / t1},
         "concurrent": {"requests": n2, "seconds": t2, "rps": n2 / t2, "conns": ns.conns},
@@ -378,7 +397,9 @@ def _junit_times(path: Path) -> dict[str, float]:
     suite = root if root.tag == "testsuite" else root.find("testsuite")
     assert suite is not None
     cases = suite.findall("testcase")
-    marked = [float(c.get("time", 0)) for c in cases if c.get("classname", "").endswith("TestWithWandb")]
+    marked = [
+        float(c.get("time", 0)) for c in cases if c.get("classname", "").endswith("TestWithWandb")
+    ]
     return {
         "session_s": float(suite.get("time", 0)),
         "tests_s": sum(float(c.get("time", 0)) for c in cases),
@@ -449,9 +470,10 @@ def bench_rps(ns: argparse.Namespace, upstream: str, cassette: Path, tmp: Path) 
     n_bodies = _graphql_bodies(cassette, bodies)
     env = _clean_env()
     res_s, res_c = tmp / "serve.json", tmp / "client.json"
+    out_s, out_c = ["--result", str(res_s)], ["--result", str(res_c)]
+    load = ["--seconds", str(ns.rps_seconds), "--conns", "8"]
     server = subprocess.Popen(
-        [sys.executable, __file__, "--worker", "relay-serve", "--cassette", str(cassette)]
-        + ["--upstream", upstream, "--result", str(res_s)],
+        [*_me("relay-serve"), "--cassette", str(cassette), "--upstream", upstream, *out_s],
         stdin=subprocess.PIPE,
         stdout=subprocess.PIPE,
         text=True,
@@ -460,8 +482,7 @@ def bench_rps(ns: argparse.Namespace, upstream: str, cassette: Path, tmp: Path) 
     assert server.stdin and server.stdout
     url = server.stdout.readline().strip()
     client = subprocess.Popen(
-        [sys.executable, __file__, "--worker", "rps-client", "--url", url, "--bodies", str(bodies)]
-        + ["--seconds", str(ns.rps_seconds), "--conns", "8", "--result", str(res_c)],
+        [*_me("rps-client"), "--url", url, "--bodies", str(bodies), *out_c, *load],
         stdin=subprocess.PIPE,
         stdout=subprocess.PIPE,
         text=True,
@@ -515,8 +536,7 @@ def bench_upload(tmp: Path) -> dict[str, Any]:
     res = tmp / "upload.json"
     with BackgroundServer(app) as server:
         relay = subprocess.Popen(
-            [sys.executable, __file__, "--worker", "upload-mem", "--upstream", server.url]
-            + ["--result", str(res)],
+            [*_me("upload-mem"), "--upstream", server.url, "--result", str(res)],
             stdin=subprocess.PIPE,
             stdout=subprocess.PIPE,
             text=True,
@@ -674,9 +694,7 @@ def render(r: dict[str, Any]) -> str:
                 f"{m['requests_per_cycle']:.0f} | {steps} ms |"
             )
         loads = r["modes"]["replay"]["cassette_load"]
-        lines.append(
-            f"\nreplay: cassette load per cycle (median) {1000 * _median(loads):.1f} ms"
-        )
+        lines.append(f"\nreplay: cassette load per cycle (median) {1000 * _median(loads):.1f} ms")
     if "suite" in r:
         su = r["suite"]
         lines += [

@@ -34,7 +34,7 @@ import wandb.apis._generated as api_gen
 import wandb.sdk.artifacts._generated as art_gen
 import wandb.sdk.internal._generated as internal_gen
 
-from wandb_cassettes.standin import StandinBackend
+from wandb_cassettes.standin import StandinBackend, gql
 from wandb_cassettes.standin.storage import Signer
 
 # -- helpers -----------------------------------------------------------------------
@@ -487,6 +487,39 @@ def _names(wb: StandinBackend) -> dict[str, str]:
     return {"entityName": wb.entity, "projectName": "p"}
 
 
+def test_project_follows_aliases_fragments_directives_and_arguments() -> None:
+    doc = gql.parse("""
+        query Q($full: Boolean = false, $n: Int) {
+            a: node(id: "x") { __typename ...F ... on Other { never } extra @include(if: $full) }
+            node { id nope }
+        }
+        fragment F on Thing { id items(first: $n) }
+    """)
+    thing = {"__typename": "Thing", "id": "1", "items": gql.Lazy(lambda a: [a]), "extra": 1}
+    shaped, missing = gql.project(doc, None, {"n": 2}, {"node": thing})
+    assert shaped == {
+        "a": {"__typename": "Thing", "id": "1", "items": [{"first": 2}]},
+        "node": {"id": "1", "nope": None},
+    }
+    assert missing == {"nope"}
+    assert gql.project(doc, "Q", {"full": True}, {"node": thing})[0]["a"]["extra"] == 1
+    assert gql.root_arguments(doc, None, {}) == {"id": "x"}
+    assert gql.parse(core_document("Viewer")) is gql.parse(core_document("Viewer"))  # cached
+    assert gql.operation_name("# query Commented\nquery Real { a }") == "Real"
+    with pytest.raises(gql.GraphQLSyntaxError, match=r"Expected Name, found <EOF>\. at 1:11"):
+        gql.parse("query { a(")
+    with pytest.raises(gql.GraphQLSyntaxError, match="no operation named 'B'"):
+        gql.project(doc, "B", {}, {})
+
+
+def test_a_document_that_does_not_parse_is_a_400(wb: StandinBackend) -> None:
+    status, answer = graphql(wb, "query Viewer { viewer { id }", operation_name="Viewer")
+    assert status == 400
+    assert "cannot parse 'Viewer': Syntax Error" in answer["errors"][0]["message"]
+    status, answer = graphql(wb, core_document("Viewer"), operation_name="Other")
+    assert status == 400 and "no operation named 'Other'" in answer["errors"][0]["message"]
+
+
 # -- the command line -------------------------------------------------------------------
 
 
@@ -507,6 +540,58 @@ def test_main_prints_the_env_and_exits_on_sigterm() -> None:
         assert status == 200 and json.loads(raw)["runs"] == []
         proc.send_signal(signal.SIGTERM)
         assert proc.wait(timeout=10) == 0
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+
+
+_CHILD = """
+import base64, json, os, sys, urllib.request
+url, key = os.environ["WANDB_CASSETTES_UPSTREAM"], os.environ["WANDB_API_KEY"]
+headers = {"Authorization": "Basic " + base64.b64encode(f"api:{key}".encode()).decode()}
+body = json.dumps({"query": sys.argv[1]}).encode()
+with urllib.request.urlopen(urllib.request.Request(url + "/graphql", body, headers)) as resp:
+    print(url, json.load(resp)["data"]["viewer"]["entity"])
+sys.exit(3)
+"""
+
+
+def test_run_serves_the_child_then_exits_with_its_code() -> None:
+    standin = [sys.executable, "-m", "wandb_cassettes.standin", "--entity", "ci"]
+    cmd = [*standin, "--run", "--", sys.executable, "-c", _CHILD, core_document("Viewer")]
+    proc = subprocess.run(
+        cmd, stdin=subprocess.DEVNULL, capture_output=True, text=True, timeout=60, check=False
+    )
+    assert proc.returncode == 3, proc.stderr
+    url, entity = proc.stdout.split()
+    assert re.fullmatch(r"http://127\.0\.0\.1:\d+", url) and entity == "ci"
+    with pytest.raises(urllib.error.URLError):  # the backend stopped with the child
+        send("GET", url + "/_standin/state")
+    for bad in (["--run"], ["--", "true"]):
+        assert subprocess.run([*standin, *bad], capture_output=True, check=False).returncode == 2
+
+
+@pytest.mark.parametrize("signum", [signal.SIGINT, signal.SIGTERM])
+def test_run_forwards_signals_to_the_child(signum: int) -> None:
+    child = (
+        "import signal, sys, time\n"
+        f"signal.signal({signum}, lambda *_: sys.exit(40 + {signum}))\n"
+        "print('ready', flush=True)\n"
+        "time.sleep(60)\n"
+    )
+    run = [sys.executable, "-m", "wandb_cassettes.standin", "--run", "--"]
+    proc = subprocess.Popen(
+        [*run, sys.executable, "-c", child],
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.PIPE,
+        text=True,
+        start_new_session=True,  # no terminal: a signal reaches the child only if forwarded
+    )
+    try:
+        assert proc.stdout is not None and proc.stdout.readline() == "ready\n"
+        proc.send_signal(signum)
+        assert proc.wait(timeout=10) == 40 + signum
     finally:
         if proc.poll() is None:
             proc.kill()

@@ -31,7 +31,16 @@ _LAZY = {
     "fast_wandb_test": "fast",
 }
 
-__all__ = ["__version__", *_LAZY]
+__all__ = [
+    "CleanupError",
+    "EpochLimitError",
+    "WandbArtifactCleaner",
+    "__version__",
+    "create_minimal_checkpoint",
+    "fast_wandb_test",
+    "get_test_epochs",
+    "validate_epoch_usage",
+]
 
 
 def __getattr__(name: str) -> Any:

@@ -20,6 +20,7 @@ import os
 import shlex
 import sys
 import tempfile
+import threading
 import warnings
 from collections.abc import Generator, Iterator
 from dataclasses import dataclass, field
@@ -44,6 +45,8 @@ if TYPE_CHECKING:
 DEFAULT_UPSTREAM = "https://api.wandb.ai"
 UPSTREAM_ENV = "WANDB_CASSETTES_UPSTREAM"
 RECORD_MODES = ("none", "once", "new_episodes", "all", "rewrite")
+#: Metadata: indices of the interactions of the automatic cleanup after a recorded test.
+CLEANUP_KEY = "cleanup_interactions"
 
 
 class WandbCassetteWarning(UserWarning):
@@ -266,19 +269,38 @@ def _is_wandb_address(address: Any) -> bool:
     return False
 
 
-def pytest_recording_configure(config: pytest.Config, vcr: Any) -> None:
-    """Keep vcrpy (``@pytest.mark.vcr``) off the relay: in-process artifact downloads go to it."""
-    state = config.stash.get(_STATE, None)
-    if state is None or state.relay is None:
-        return
-    host = urlsplit(state.relay.url).hostname
+def pytest_recording_configure(vcr: Any) -> None:
+    """Keep vcrpy (``@pytest.mark.vcr``) out of W&B traffic, which has its own cassettes.
+
+    While its cassette is active vcrpy patches HTTP clients process-wide, so it
+    would see the SDK's in-process downloads from the relay and the relay's own
+    upstream calls (aiohttp, on the relay's thread): those pass through it
+    unrecorded. Decided per request, as the relay may start after this hook.
+    """
     use_cassette = vcr.use_cassette
 
-    def use_cassette_ignoring_relay(*args: Any, **kwargs: Any) -> Any:
-        kwargs["ignore_hosts"] = (*kwargs.get("ignore_hosts", vcr.ignore_hosts), host)
+    def use_cassette_without_wandb(*args: Any, **kwargs: Any) -> Any:
+        before = (
+            kwargs.pop("before_record_request", None)
+            or kwargs.pop("before_record", None)
+            or vcr.before_record_request
+            or ()
+        )
+        if not isinstance(before, list | tuple):
+            before = (before,)
+        kwargs["before_record_request"] = (_skip_wandb_traffic, *before)
         return use_cassette(*args, **kwargs)
 
-    vcr.use_cassette = use_cassette_ignoring_relay
+    vcr.use_cassette = use_cassette_without_wandb
+
+
+def _skip_wandb_traffic(request: Any) -> Any:
+    """vcrpy request filter: None (not recorded, sent for real) for the relay's traffic."""
+    if threading.current_thread().name.startswith("wandb-cassettes-"):
+        return None  # the relay calling its upstream (serve.BackgroundServer names its threads)
+    if request.host in ("127.0.0.1", "localhost") and request.port in _RELAY_PORTS:
+        return None  # the SDK downloading through the relay
+    return request
 
 
 # -- per test -------------------------------------------------------------------------
@@ -313,7 +335,13 @@ def cassette_path_for(item: pytest.Item) -> Path:
         group = item.path.relative_to(item.config.rootpath).with_suffix("")
     except ValueError:
         group = Path(item.path.stem)
-    return cassettes.cassette_path(cassette_dir(item.config), str(group), name)
+    path = cassettes.cassette_path(cassette_dir(item.config), str(group), name)
+    # pytest-recording keeps a @pytest.mark.vcr test's own cassettes in
+    # <test dir>/cassettes/<module>/: for a module in the rootdir that is this folder.
+    vcr_dir = Path(item.path.parent, "cassettes", item.path.stem).resolve()
+    if item.get_closest_marker("vcr") is not None and path.parent == vcr_dir:
+        path = path.with_name(path.stem + ".wandb.yaml")
+    return path
 
 
 def _record_command(item: pytest.Item) -> str:
@@ -444,10 +472,17 @@ def _clean_up_leaks(active: CassetteSession) -> Exception | None:
         return None
     cleaner = WandbArtifactCleaner()
     track_leftovers(cleaner, leaks)
+    first = len(recording.cassette.interactions)
     try:
         cleaner.cleanup_all()
     except CleanupError as exc:
         return exc
+    finally:
+        # Replay runs no cleanup: list its exchanges so they do not count as unplayed.
+        offset = 0 if isinstance(session, Recording) else len(session.matcher.cassette)
+        cleanup = range(offset + first, offset + len(recording.cassette.interactions))
+        meta = recording.cassette.metadata
+        meta[CLEANUP_KEY] = [*meta.get(CLEANUP_KEY, ()), *cleanup]
     return None
 
 
@@ -497,6 +532,7 @@ def _conclude(
                     full.metadata,
                     full.path,
                 )
+            full.metadata["backend"] = cassettes.backend_of(full)
             cassettes.save(full, active.path)
             config.stash[_STATE].written.append(active.path)
         else:
@@ -524,9 +560,15 @@ def _conclude(
             f"{_record_command(item).replace('=once', '=rewrite')}",
             pytrace=False,
         )
-    unplayed = session.matcher.unplayed()
+    cleanup = set(session.matcher.cassette.metadata.get(CLEANUP_KEY) or ())
+    unplayed = [(i, ix) for i, ix in session.matcher.unplayed() if i not in cleanup]
     if unplayed:
-        lines = "\n".join(f"  #{i} {ix.method} {ix.uri.split('?')[0]}" for i, ix in unplayed[:10])
+        from .matching import interaction_key
+
+        upstream = session.matcher.upstream
+        lines = "\n".join(
+            f"  #{i} {interaction_key(ix, upstream).describe()[:200]}" for i, ix in unplayed[:10]
+        )
         message = f"{active.path}: {len(unplayed)} recorded interaction(s) never played:\n{lines}"
         if config.getoption("--wandb-strict"):
             pytest.fail(message, pytrace=False)

@@ -24,8 +24,8 @@ Usage::
 
 from __future__ import annotations
 
-from .app import Fault, RequestRecord, StandinBackend
 from ..env import sdk_env
+from .app import Fault, RequestRecord, StandinBackend
 from .graphql import DEFAULT_FEATURES, OPERATIONS
 
 __all__ = ["DEFAULT_FEATURES", "OPERATIONS", "Fault", "RequestRecord", "StandinBackend", "sdk_env"]

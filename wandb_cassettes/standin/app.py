@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import asyncio
 import base64
-import functools
 import hmac
 import logging
 import secrets
@@ -25,6 +24,7 @@ from typing import Any
 from aiohttp import web
 from aiohttp.typedefs import Middleware
 
+from wandb_cassettes.cassette import STANDIN_HEADER
 from wandb_cassettes.serve import LOOPBACK, BackgroundServer
 
 from . import gql
@@ -58,11 +58,6 @@ class Fault:
         if self.match.startswith("/"):
             return path.startswith(self.match)
         return self.match == operation
-
-
-@functools.lru_cache(maxsize=256)
-def _parse(query: str) -> gql.Document:
-    return gql.parse(query)
 
 
 async def _graphql_body(request: web.Request) -> dict[str, Any] | web.Response:
@@ -263,6 +258,7 @@ class StandinBackend:
     def _api_app(self) -> web.Application:
         # file_stream batches and GraphQL bodies can exceed aiohttp's 1 MiB default.
         app = web.Application(middlewares=[self._observer(auth=True)], client_max_size=256 << 20)
+        app.on_response_prepare.append(_identify)
         app.router.add_post("/graphql", self._graphql)
         app.router.add_post("/files/{entity}/{project}/{run}/file_stream", self._file_stream)
         app.router.add_get("/artifacts/{entity}/{md5}", self._artifact_file)
@@ -276,16 +272,17 @@ class StandinBackend:
         if isinstance(body, web.Response):
             return body
         operation = _operation(body)
+        op_name = body.get("operationName") or None
+        try:
+            doc = gql.parse(body.get("query") or "")  # cached: parsed once per document
+            doc.operation(op_name)
+        except gql.GraphQLSyntaxError as exc:
+            return _errors(f"wandb-cassettes stand-in: cannot parse {operation!r}: {exc}", 400)
         handler = OPERATIONS.get(operation or "")
         if handler is None:
             log.warning("unsupported GraphQL operation %r", operation)
             return _errors(f"wandb-cassettes stand-in: unsupported operation {operation!r}")
-        try:
-            doc = _parse(body.get("query") or "")
-        except gql.GraphQLSyntaxError as exc:
-            return _errors(f"wandb-cassettes stand-in: cannot parse {operation!r}: {exc}", 400)
-        op_name = body.get("operationName") or None
-        variables = {**doc.operation(op_name).defaults, **(body.get("variables") or {})}
+        variables = body.get("variables") or {}
         try:
             data = handler(self._ctx, gql.root_arguments(doc, op_name, variables))
             shaped, missing = gql.project(doc, op_name, variables, data)
@@ -335,5 +332,11 @@ class StandinBackend:
 
     def _storage_app(self) -> web.Application:
         app = web.Application(middlewares=[self._observer(auth=False)])
+        app.on_response_prepare.append(_identify)
         app.add_routes(storage_routes(self._signer, self._blobs))
         return app
+
+
+async def _identify(request: web.Request, response: web.StreamResponse) -> None:
+    # Every answer carries it, so a cassette recorded here says so in its metadata.
+    response.headers[STANDIN_HEADER] = "1"
