@@ -46,7 +46,7 @@ def _download_and_delete(tmp_path, weights, where, run_id, name):
     shutil.rmtree(os.environ["WANDB_CACHE_DIR"], ignore_errors=True)
     api = wandb.Api()
     got = api.artifact(f"{where}/{name}:best")
-    if not os.environ.get("E2E_SKIP_SECOND_LOOKUP"):
+    if os.environ.get("E2E_SKIP_SECOND_LOOKUP") != name:
         api.artifact(f"{where}/{name}:best")  # the same lookup again: one to leave unplayed
     directory = got.download(root=str(tmp_path / "download"))
     loaded = torch.load(os.path.join(directory, "model.pt"))

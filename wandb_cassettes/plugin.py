@@ -30,6 +30,7 @@ from urllib.parse import urlsplit
 
 import pytest
 
+from . import reaper
 from .cleanup import wandb_artifact_cleaner
 from .env import REPLAY_API_KEY, sdk_env
 from .epochs import EPOCHS_MARKER_HELP, wandb_epochs
@@ -159,6 +160,7 @@ def _ensure_relay(config: pytest.Config) -> Relay:
         from .relay import Relay
 
         relay = Relay(state.upstream).start()
+        reaper.guard()  # SIGTERM ends the session cleanly; no wandb-core outlives a SIGKILL
         _RELAY_PORTS.add(urlsplit(relay.url).port or 0)
         state.workdir = Path(tempfile.mkdtemp(prefix="wandb-cassettes-"))
         api_key = os.environ.get("WANDB_API_KEY") or REPLAY_API_KEY
@@ -214,6 +216,7 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
 
 
 def _stop(state: _State) -> None:
+    reaper.unguard()
     if state.journal is not None:
         state.journal.close()
         state.journal = None

@@ -1,0 +1,50 @@
+"""The example project end to end: one command re-records it against the stand-in."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from wandb_cassettes.cli import main as cli
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def _run(*args: str, cassettes: Path) -> subprocess.CompletedProcess[str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("WANDB_", "PYTEST_"))}
+    return subprocess.run(
+        [*args, "-o", f"wandb_cassette_dir={cassettes}", "-p", "no:cacheprovider"],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+
+
+@pytest.mark.slow
+def test_rerecorded_example_cassettes_replay_offline_and_audit_clean(tmp_path):
+    cassettes = tmp_path / "cassettes"
+    pytest_cmd = (sys.executable, "-m", "pytest", "examples/trainer", "-p", "no:randomly", "-q")
+    recorded = _run(
+        sys.executable, "-m", "wandb_cassettes.standin", "--run", "--",
+        *pytest_cmd, "--record-mode=rewrite",
+        cassettes=cassettes,
+    )  # fmt: skip
+    assert recorded.returncode == 0, recorded.stdout + recorded.stderr
+    files = sorted(cassettes.rglob("*.yaml"))
+    assert len(files) == 3
+    assert all("stand-in" in f.read_text() for f in files)
+
+    replayed = _run(*pytest_cmd, "-m", "fast", "--block-network", cassettes=cassettes)
+    assert replayed.returncode == 0, replayed.stdout + replayed.stderr
+    assert "17 passed" in replayed.stdout
+    assert cli(["audit", str(cassettes)]) == 0
+
+
+def test_committed_example_cassettes_are_clean():
+    assert cli(["audit", str(ROOT / "cassettes")]) == 0
