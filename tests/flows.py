@@ -1,4 +1,4 @@
-"""Test files that the end-to-end tests of the plugin record, replay and change (see test_plugin.py).
+"""Test files that the plugin's end-to-end tests record, replay and change (test_plugin.py).
 
 Each template is the text of a test module of a throwaway project; the tests
 run it with the REAL wandb SDK in a pytest subprocess. Environment variables
@@ -13,7 +13,7 @@ PYTEST_INI = "[pytest]\n"
 
 #: The whole journey of issue 3: run, metrics, a torch checkpoint artifact, the public
 #: API, a real download (the SDK cache is dropped first), torch.load, deletes.
-FLOW = '''
+FLOW = """
 import os
 import shutil
 
@@ -95,10 +95,10 @@ class TestMarkedClass:
 
 def test_unmarked(wandb_cassette):
     assert wandb_cassette is None
-'''
+"""
 
 #: ``pytestmark`` on a module; a name given to the marker.
-MODULE_MARKED = '''
+MODULE_MARKED = """
 import pytest
 import wandb
 
@@ -116,12 +116,12 @@ def test_named():
     with wandb.init(project="e2e-module") as run:
         run.log({"named": 1})
     wandb.Api().run(f"{run.entity}/e2e-module/{run.id}").delete()
-'''
+"""
 
-#: ``@pytest.mark.vcr`` for the test's own HTTP beside the W&B cassette. The local
-#: server runs only while recording: in replay vcrpy must answer (``E2E_LOCAL_URL``
-#: points where nothing listens).
-VCR_AND_WANDB = '''
+#: ``@pytest.mark.vcr`` for the test's own HTTP beside the W&B cassette. The local server
+#: (on 127.0.0.1, like the relay) runs only with ``E2E_LOCAL_SERVER``, i.e. while
+#: recording; in replay the URL points where nothing listens, so vcrpy must answer.
+VCR_AND_WANDB = """
 import os
 import urllib.request
 
@@ -167,11 +167,11 @@ def test_own_http_and_wandb(local_http, tmp_path):
     got = api.artifact(f"{run.entity}/e2e-vcr/notes:latest")
     got.delete(delete_aliases=True)
     api.run(f"{run.entity}/e2e-vcr/{run.id}").delete()
-'''
+"""
 
 #: For the record modes: E2E_FAIL fails the test after its W&B traffic, E2E_EXTRA adds a
 #: request the cassette does not have.
-MODES = '''
+MODES = """
 import os
 
 import pytest
@@ -187,7 +187,7 @@ def test_modes():
         assert list(api.artifact_types("e2e-modes")) == []
     api.run(f"{run.entity}/e2e-modes/{run.id}").delete()
     assert not os.environ.get("E2E_FAIL"), "failing on purpose"
-'''
+"""
 
 
 def write_project(root: Path, files: dict[str, str], ini: str = PYTEST_INI) -> Path:

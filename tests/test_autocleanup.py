@@ -42,6 +42,14 @@ def test_leaves_everything(tmp_path):
     run = _log_two_checkpoints(tmp_path)
     run.finish()
 
+@pytest.mark.wandb_cassette
+def test_deletes_versions_but_not_the_collection(tmp_path):
+    run = _log_two_checkpoints(tmp_path)
+    path = f"{run.entity}/{run.project}/ckpt"
+    run.finish()
+    for version in wandb.Api().artifacts("model", path):
+        version.delete(delete_aliases=True)
+
 @pytest.mark.wandb_cassette(keep=True)
 def test_keeps_on_purpose(tmp_path):
     _log_two_checkpoints(tmp_path).finish()
@@ -75,6 +83,15 @@ def test_recorded_test_that_deletes_nothing_leaves_nothing(project, standin):
 
     operations = [op for op in _operations(path)]
     assert "DeleteRun" in operations or "DeleteArtifact" in operations
+
+
+def test_an_emptied_collection_is_deleted_too(project, standin):
+    result = run_pytest(project, "--record-mode=once", "-k", "not_the_collection", upstream=standin)
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert standin.live() == {"runs": [], "artifacts": [], "collections": []}
+    assert (
+        cli(["audit", str(_cassette(project, "test_deletes_versions_but_not_the_collection"))]) == 0
+    )
 
 
 def test_audit_catches_a_removed_delete_an_error_answered_delete_and_a_key(

@@ -207,10 +207,20 @@ def loads(text: str, path: str | os.PathLike[str] = "<string>") -> Cassette:
     try:
         data = yamlserializer.deserialize(text)
     except yaml.MarkedYAMLError as exc:
-        line = exc.problem_mark.line + 1 if exc.problem_mark else None
-        raise CassetteError(path, f"invalid YAML: {exc.problem}", line) from None
+        mark = exc.problem_mark
+        line = mark.line + 1 if mark else None
+        cut = " (the file looks truncated)" if mark and mark.index >= len(text.rstrip()) else ""
+        raise CassetteError(path, f"invalid YAML: {exc.problem}{cut}", line) from None
+    except yaml.reader.ReaderError as exc:  # a character YAML refuses (NUL, other controls)
+        char = exc.character if isinstance(exc.character, int) else ord(exc.character)
+        line = text.count("\n", 0, exc.position) + 1
+        column = exc.position - text.rfind("\n", 0, exc.position)
+        message = f"invalid YAML: {exc.reason} (#x{char:04x} at column {column})"
+        raise CassetteError(path, message, line) from None
     except (yaml.YAMLError, ValueError, TypeError) as exc:
         raise CassetteError(path, f"invalid YAML: {exc}") from None
+    except Exception as exc:  # vcrpy's tag constructors, deep nesting (RecursionError), ...
+        raise CassetteError(path, f"cannot be parsed: {type(exc).__name__}: {exc}") from None
     if not isinstance(data, dict):
         raise CassetteError(path, "not a cassette (expected a mapping with 'interactions')")
     if "version" not in data and "interactions" in data:
@@ -219,24 +229,51 @@ def loads(text: str, path: str | os.PathLike[str] = "<string>") -> Cassette:
         raise CassetteError(path, "no 'version: 1' at the end: the file looks truncated", lines)
     if data.get("version") != VCR_VERSION:
         raise CassetteError(
-            path, f"unsupported vcrpy cassette version {data.get('version')!r} (expected 1)"
+            path,
+            f"unsupported vcrpy cassette version {data.get('version')!r} (expected 1)",
+            _line_of(text, r"^version:"),
         )
     metadata = data.get("metadata") or {}
     if not isinstance(metadata, dict):
         raise CassetteError(path, "'metadata' must be a mapping")
     fmt = metadata.get("format", FORMAT)
     if fmt != FORMAT:
-        raise CassetteError(path, f"unsupported format {fmt!r} (this library reads {FORMAT!r})")
+        raise CassetteError(
+            path,
+            f"unsupported format {fmt!r} (this library reads {FORMAT!r})",
+            _line_of(text, r"^\s+format:"),
+        )
     raw = data.get("interactions")
     if not isinstance(raw, list):
         raise CassetteError(path, "'interactions' must be a list")
-    interactions = [_interaction_from_vcr(item, i, path) for i, item in enumerate(raw)]
+    interactions = [_interaction_from_vcr(item, i, path, text) for i, item in enumerate(raw)]
     return Cassette(interactions, metadata, Path(path))
 
 
-def _interaction_from_vcr(item: Any, index: int, path: str | os.PathLike[str]) -> Interaction:
+def _line_of(text: str, pattern: str) -> int | None:
+    """The line of the first match of ``pattern`` (multiline) in ``text``."""
+    m = re.search(pattern, text, re.MULTILINE)
+    return text.count("\n", 0, m.start()) + 1 if m else None
+
+
+def _interaction_line(text: str, index: int) -> int | None:
+    """The line where interaction ``index`` starts (for errors only: composes the YAML again)."""
+    try:
+        root = yaml.compose(text, Loader=getattr(yaml, "CSafeLoader", yaml.SafeLoader))
+        for key, value in root.value if root is not None else ():
+            if key.value == "interactions":
+                return int(value.value[index].start_mark.line) + 1
+    except Exception:
+        pass
+    return None
+
+
+def _interaction_from_vcr(
+    item: Any, index: int, path: str | os.PathLike[str], text: str = ""
+) -> Interaction:
     def bad(what: str) -> CassetteError:
-        return CassetteError(path, f"interaction {index}: {what}")
+        line = _interaction_line(text, index) if text else None
+        return CassetteError(path, f"interaction {index}: {what}", line)
 
     if not isinstance(item, dict):
         raise bad("not a mapping")
@@ -283,7 +320,7 @@ def _response_body_from_vcr(raw: dict[str, Any], bad: Any) -> Body:
     if "sha256" in raw:
         try:
             return Digest(str(raw["sha256"]), int(raw["size"]))
-        except (KeyError, TypeError, ValueError):
+        except (KeyError, TypeError, ValueError, OverflowError):
             raise bad("response body digest needs 'sha256' and integer 'size'") from None
     value = raw.get("string")
     if value is None or isinstance(value, bytes | str):

@@ -398,6 +398,7 @@ class _Named(Protocol):
     entity: str
     project: str
     local: str
+    type: str | None
 
 
 def track_leftovers(cleaner: WandbArtifactCleaner, resources: Iterable[_Named]) -> None:
@@ -411,4 +412,5 @@ def track_leftovers(cleaner: WandbArtifactCleaner, resources: Iterable[_Named]) 
         if r.kind == "run":
             cleaner.track_run(path, delete_artifacts=True)
         elif r.kind in ("artifact", "collection"):
-            cleaner.track_artifact(path)
+            # The type finds a collection whose versions are all gone already.
+            cleaner.track_artifact(path, type=r.type)

@@ -9,8 +9,10 @@ applied before the first ``wandb.init`` of a process.
 
 from __future__ import annotations
 
+import importlib
 import os
-from collections.abc import Mapping
+import threading
+from collections.abc import Iterable, Mapping
 from pathlib import Path
 
 #: Passes the SDK's API-key format check; never valid on a real server.
@@ -49,3 +51,39 @@ def sdk_env(base_url: str, api_key: str, root: str | os.PathLike[str]) -> dict[s
         "WANDB_DIR": str(r),
         **{name: str(path) for name, path in dirs.items()},
     }
+
+
+#: SDK modules that a test would otherwise import in the middle of a W&B call.
+#: ``wandb.sdk.launch``: ``wandb.init`` imports it once the run's telemetry import
+#: hooks are installed, which makes it ~2 s slower. ``..._models.pagination``:
+#: imported by artifact downloads and public-API artifact queries; its generic
+#: pydantic models make pydantic (on Python < 3.13) walk the importer's whole
+#: stack, reading the source of every frame, so imported from inside a test
+#: (pytest's deep stack) it costs ~1 s instead of ~0.1 s.
+LAZY_SDK_MODULES = ("wandb.sdk.launch", "wandb.sdk.artifacts._models.pagination")
+
+
+def prewarm_sdk(modules: Iterable[str] = LAZY_SDK_MODULES) -> None:
+    """Import ``modules`` now, from a fresh thread whose stack is shallow, and wait.
+
+    Call it once per process before the first test that uses wandb (the pytest
+    plugin does so when it starts the relay). Modules the installed SDK lacks
+    are skipped: this only moves import time, never changes behaviour.
+    """
+    errors: list[BaseException] = []
+
+    def run() -> None:
+        for name in modules:
+            try:
+                importlib.import_module(name)
+            except ModuleNotFoundError:
+                continue
+            except BaseException as exc:  # re-raised in the caller's thread
+                errors.append(exc)
+                return
+
+    thread = threading.Thread(target=run, name="wandb-cassettes-prewarm", daemon=True)
+    thread.start()
+    thread.join()
+    if errors:
+        raise errors[0]

@@ -34,7 +34,7 @@ def parse_request(body: str | bytes | None) -> GraphQLRequest | None:
         return None
     try:
         data = json.loads(body)
-    except ValueError:
+    except (ValueError, RecursionError):  # RecursionError: nested deeper than Python recurses
         return None
     if not isinstance(data, dict) or not isinstance(data.get("query"), str):
         return None

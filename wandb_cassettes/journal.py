@@ -36,6 +36,7 @@ class Leftover:
     local: str
     test: str = ""
     id: str = ""  # an artifact version's server id: its name changes once its version is known
+    type: str | None = None  # artifact type, which collection lookups need
 
     @property
     def key(self) -> tuple[str, ...]:
@@ -89,7 +90,7 @@ class Journal:
         for e in events:
             r = e.resource
             server_id = r.ids[0] if r.kind == "artifact" and r.ids else ""
-            entry = Leftover(r.kind, r.name, r.entity, r.project, r.local, test, server_id)
+            entry = Leftover(r.kind, r.name, r.entity, r.project, r.local, test, server_id, r.type)
             if e.change == "created":
                 self._open[entry.key] = entry
             else:

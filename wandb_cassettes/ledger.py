@@ -56,6 +56,7 @@ class Resource:
     committed_at: int | None = None
     container: Resource | None = None
     logged_by: Resource | None = None
+    type: str | None = None  # artifacts and collections: deletes look collections up by type
 
     @property
     def name(self) -> str:
@@ -387,6 +388,8 @@ def _create_artifact(ledger: Ledger, ex: Exchange) -> None:
     sequence = _get(artifact_node, "artifactSequence")
     ledger.learn_id(collection, _get(sequence, "id"))
     artifact.container = collection
+    if isinstance(inp.get("artifactTypeName"), str):
+        artifact.type = collection.type = inp["artifactTypeName"]
     if isinstance(inp.get("runName"), str) and inp["runName"]:
         artifact.logged_by = ledger.resource("run", entity, project, inp["runName"])
     if existing is not None or _get(artifact_node, "state") not in (None, "PENDING"):

@@ -20,6 +20,7 @@ sends requests concurrently.
 from __future__ import annotations
 
 import difflib
+import hashlib
 import json
 from collections import deque
 from collections.abc import Sequence
@@ -86,7 +87,10 @@ def target_of(uri: str, upstream: str) -> str:
     if uri.startswith(base + "/") or uri == base:
         path = uri[len(base) :] or "/"
         return path.split("?", 1)[0]
-    parts = urlsplit(uri)
+    try:
+        parts = urlsplit(uri)
+    except ValueError:  # e.g. a hand-edited "http://[::1" (invalid IPv6 host)
+        return uri.split("?", 1)[0]
     return f"{parts.scheme}://{parts.netloc}{parts.path}"
 
 
@@ -98,7 +102,12 @@ def request_key(method: str, target: str, body: str | bytes | None) -> RequestKe
         if gql is not None:
             if gql.operation in OPERATIONS_MATCHED_BY_NAME:
                 return RequestKey("graphql", gql.operation)
-            detail = json.dumps(canonical(gql.variables), sort_keys=True, separators=(",", ":"))
+            try:
+                variables = canonical(gql.variables)
+                detail = json.dumps(variables, sort_keys=True, separators=(",", ":"))
+            except RecursionError:  # nested deeper than Python recurses: match it exactly
+                raw = body.encode() if isinstance(body, str) else body or b""
+                detail = "sha256:" + hashlib.sha256(raw).hexdigest()
             return RequestKey("graphql", gql.operation, detail)
     if method == "POST" and target.endswith("/file_stream"):
         return RequestKey("file_stream", target)

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import re
 import shlex
 import sys
 import tempfile
@@ -72,6 +73,8 @@ _STATE = pytest.StashKey[_State]()
 #: Ports of this process's relays, for the network-block exemption.
 _RELAY_PORTS: set[int] = set()
 _REPORTS = pytest.StashKey[dict[str, pytest.TestReport]]()
+_ACTIVE = pytest.StashKey["CassetteSession"]()
+_UPSTREAM_SHOWN = pytest.StashKey[int]()
 
 
 # -- options and markers -----------------------------------------------------------
@@ -148,7 +151,21 @@ def pytest_runtest_makereport(
 ) -> Generator[None, pytest.TestReport, pytest.TestReport]:
     report = yield
     item.stash.setdefault(_REPORTS, {})[report.when] = report
+    if report.failed and _ACTIVE in item.stash:
+        _show_upstream_failures(item, report)
     return report
+
+
+def _show_upstream_failures(item: pytest.Item, report: pytest.TestReport) -> None:
+    """A test that fails while the upstream fails says so beside its traceback."""
+    session = item.stash[_ACTIVE].session
+    recording = getattr(session, "fallback", session)
+    errors = getattr(recording, "upstream_errors", None) or []
+    shown = item.stash.get(_UPSTREAM_SHOWN, 0)
+    if len(errors) > shown:
+        text = "\n".join(errors[shown:])
+        report.sections.append(("wandb-cassettes: the upstream failed while recording", text))
+        item.stash[_UPSTREAM_SHOWN] = len(errors)
 
 
 # -- the relay and the SDK environment ----------------------------------------------
@@ -367,10 +384,13 @@ def wandb_cassette(request: pytest.FixtureRequest) -> Iterator[CassetteSession |
         raise pytest.UsageError(f"--record-mode={mode!r}: expected one of {RECORD_MODES}")
     path = cassette_path_for(item)
     relay = _ensure_relay(config)
-    if mode == "none" or (mode in ("once", "new_episodes") and path.exists()):
+    # Tests sharing one cassette name share one recording: the first records, the others replay.
+    shared = path in config.stash[_STATE].written
+    if mode == "none" or (mode in ("once", "new_episodes") and path.exists()) or shared:
         active = _start_replay(item, relay, path, new_episodes=mode == "new_episodes")
     else:
         active = _start_recording(item, relay, path, _keep(marker))
+    item.stash[_ACTIVE] = active
     _reset_sdk_files(config)
     cleanup_error: Exception | None = None
     try:
@@ -407,6 +427,12 @@ def _start_replay(
         recorded = cassettes.load(path)
     except cassettes.CassetteError as exc:
         pytest.fail(f"wandb cassette unusable: {exc}", pytrace=False)
+    from wandb import __version__ as running
+
+    mismatch = sdk_mismatch(str(recorded.metadata.get("wandb") or ""), str(running))
+    if mismatch:
+        command = _record_command(item).replace("=once", "=rewrite")
+        pytest.fail(f"wandb cassette {path}: {mismatch}; re-record it:\n  {command}", pytrace=False)
     seed = str(recorded.metadata.get("seed", ""))
     replay = relay.replay(recorded)
     if new_episodes:
@@ -414,6 +440,26 @@ def _start_replay(
         extra = cassettes.Cassette(metadata=recorded.metadata, path=path)
         replay.fallback = _recording(item, relay, extra, list(ledger_keep(recorded.metadata)))
     return CassetteSession(path, "replay", seed, replay)
+
+
+def sdk_mismatch(recorded: str, running: str) -> str | None:
+    """Why a cassette recorded with wandb ``recorded`` must not replay under ``running``.
+
+    The SDK's requests change between major versions, and between minor versions
+    before 1.0; a patch release keeps them. None when compatible or unknown.
+    """
+
+    def release(version: str) -> tuple[int, int] | None:
+        m = re.match(r"\s*(\d+)\.(\d+)", version)
+        return (int(m.group(1)), int(m.group(2))) if m else None
+
+    old, new = release(recorded), release(running)
+    if old is None or new is None or old == new or (old[0] == new[0] and old[0] >= 1):
+        return None
+    return (
+        f"recorded with wandb {recorded}, but this is wandb {running}: the SDK's requests "
+        "differ between these versions"
+    )
 
 
 def _start_recording(
@@ -519,7 +565,9 @@ def _conclude(
     from .relay import Recording
 
     reports = item.stash.get(_REPORTS, {})
-    passed = all(r.passed for r in reports.values()) and cleanup_error is None
+    # No "call" report: the test was interrupted (Ctrl-C, SIGTERM), its recording is partial.
+    passed = "call" in reports and all(r.passed for r in reports.values())
+    passed = passed and cleanup_error is None
     session = active.session
     recording = session if isinstance(session, Recording) else session.fallback
     if recording is not None:
@@ -542,8 +590,8 @@ def _conclude(
             kept = cassettes.save_failed(recording.cassette, active.path)
             warnings.warn(
                 WandbCassetteWarning(
-                    f"test failed while recording: {active.path} left as it was; "
-                    f"this recording is kept in {kept}"
+                    f"test failed or was interrupted while recording: {active.path} left as "
+                    f"it was; this recording is kept in {kept}"
                 ),
                 stacklevel=1,
             )
