@@ -233,10 +233,10 @@ def worker_cycles(ns: argparse.Namespace) -> dict[str, Any]:
 def worker_relay_serve(ns: argparse.Namespace) -> dict[str, Any]:
     """A replaying relay pinned to CPU 0; serves until stdin says stop."""
     _pin(0)
-    from wandb_cassettes import cassette as cas
+    from wandb_cassettes import cache
     from wandb_cassettes.relay import Relay
 
-    recorded = cas.load(ns.cassette)
+    recorded = cache.load(ns.cassette)
     relay = Relay(ns.upstream).start()
     rep = relay.replay(recorded)
     print(relay.url, flush=True)
@@ -327,25 +327,26 @@ def worker_load(ns: argparse.Namespace) -> dict[str, Any]:
     """Load a 1,000-interaction cassette: parsing the YAML, then from the parsed-cassette cache."""
     from vcr.serializers import yamlserializer
 
+    from wandb_cassettes import cache
     from wandb_cassettes import cassette as cas
 
     path = Path(ns.cassette)
     text = path.read_text()
-    os.environ[cas.CACHE_ENV] = "off"
+    os.environ[cache.CACHE_ENV] = "off"
     t0 = time.perf_counter()
     parsed = cas.load(path)
     yaml_load = time.perf_counter() - t0
     t0 = time.perf_counter()
     yamlserializer.deserialize(text)
     yaml_only = time.perf_counter() - t0
-    os.environ[cas.CACHE_ENV] = str(path.parent / "cache")
+    os.environ[cache.CACHE_ENV] = str(path.parent / "cache")
     t0 = time.perf_counter()
-    cas.load(path)  # a miss: parses, then writes the entry
+    cache.load(path)  # a miss: parses, then writes the entry
     miss = time.perf_counter() - t0
     cached = []
     for _ in range(7):
         t0 = time.perf_counter()
-        again = cas.load(path)
+        again = cache.load(path)
         cached.append(time.perf_counter() - t0)
     if again != parsed:
         raise SystemExit("the cached cassette differs from the parsed one")
@@ -457,6 +458,7 @@ def _junit_times(path: Path) -> dict[str, float]:
         float(c.get("time", 0)) for c in cases if c.get("classname", "").endswith("TestWithWandb")
     ]
     return {
+        "wandb_test_times_s": marked,
         "session_s": float(suite.get("time", 0)),
         "tests_s": sum(float(c.get("time", 0)) for c in cases),
         "wandb_tests_s": sum(marked),
@@ -771,6 +773,13 @@ def render(r: dict[str, Any]) -> str:
             lines.append(
                 f"| {name} | {x['wall_s']:.2f} s | {x['session_s']:.2f} s | "
                 f"{x['tests_s']:.2f} s | {x['wandb_tests_s']:.2f} s |"
+            )
+        for name in ("record", "replay"):
+            times = su[name]["wandb_test_times_s"]
+            lines.append(
+                f"{name}: wandb tests one by one "
+                + ", ".join(f"{t:.2f}" for t in times)
+                + " s (the first pays wandb-core start and torch/SDK lazy imports)"
             )
         lines.append(
             f"\nsuite: record/replay wall {s['suite']['wall_speedup']:.2f}x, wandb tests "

@@ -55,6 +55,12 @@ def flow(tmp_path, project="reliability", name="data"):
 """
 
 
+@pytest.fixture(autouse=True)
+def _cache_in_tmp(monkeypatch, tmp_path):
+    """Parsed-cassette cache entries of in-process loads go to tmp_path, not the work tree."""
+    monkeypatch.setenv("WANDB_CASSETTES_CACHE_DIR", str(tmp_path / "cache"))
+
+
 def make_project(root: Path, **modules: str) -> Path:
     """A throwaway pytest project: ``pytest.ini`` and ``<name>.py`` for each module given."""
     root.mkdir(parents=True, exist_ok=True)

@@ -63,8 +63,8 @@ BAD: dict[str, tuple[str | bytes, str, int | None]] = {
     ),
     "python_tag": (
         "!!python/object/apply:os.system ['echo pwned']\n",
-        "invalid YAML",
-        None,
+        "could not determine a constructor",
+        1,
     ),
 }
 #: SDK versions that must not replay under wandb 0.31 (another major, another 0.x minor).

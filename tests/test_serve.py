@@ -30,6 +30,7 @@ def test_serves_on_loopback_and_stops():
 
 def test_call_runs_on_server_loop():
     with BackgroundServer(_app()) as server:
+
         async def where() -> bool:
             import asyncio
 

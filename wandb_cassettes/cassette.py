@@ -14,7 +14,6 @@ tags) and add what vcrpy has no notion of:
 
 from __future__ import annotations
 
-import base64
 import contextlib
 import hashlib
 import json
@@ -172,12 +171,14 @@ def load(path: str | os.PathLike[str]) -> Cassette:
 
     Raises :class:`CassetteError` naming the file (and line) when it is
     missing, unreadable, not YAML, of another format version, or when an
-    interaction lacks a field. Never modifies the file.
-
-    Parsing YAML costs ~0.25 ms per interaction, so a cassette that parsed
-    cleanly is also kept, as JSON, in a cache (:func:`cache_dir`) and read
-    from there while its bytes stay the same (checked by SHA-256 at every load).
+    interaction lacks a field. Never modifies the file. (:func:`.cache.load`
+    is the same, faster for large cassettes loaded again.)
     """
+    return loads(read(path)[1], path)
+
+
+def read(path: str | os.PathLike[str]) -> tuple[bytes, str]:
+    """The bytes of the cassette at ``path`` and its text (newlines normalised)."""
     p = Path(path)
     try:
         data = p.read_bytes()
@@ -188,16 +189,7 @@ def load(path: str | os.PathLike[str]) -> Cassette:
         raise CassetteError(p, f"cannot read: {exc}") from None
     if "\r" in text:  # what read_text's universal newlines would have done
         text = text.replace("\r\n", "\n").replace("\r", "\n")
-    entry = _cache_entry(p, data)
-    if entry is not None:
-        cached = _cache_read(entry)
-        if cached is not None:
-            cached.path = p
-            return cached
-    cassette = loads(text, p)
-    if entry is not None:
-        _cache_write(entry, cassette)
-    return cassette
+    return data, text
 
 
 def loads(text: str, path: str | os.PathLike[str] = "<string>") -> Cassette:
@@ -328,134 +320,6 @@ def _response_body_from_vcr(raw: dict[str, Any], bad: Any) -> Body:
     raise bad("response body 'string' must be text or binary")
 
 
-# -- the parsed-cassette cache ---------------------------------------------------
-
-#: Folder of the parsed-cassette cache; "" or "off" disables it.
-CACHE_ENV = "WANDB_CASSETTES_CACHE_DIR"
-#: Cassettes smaller than this parse in a few milliseconds: not cached.
-CACHE_MIN_BYTES = 16 * 1024
-#: Entries kept; the least recently written beyond this are removed.
-CACHE_MAX_ENTRIES = 256
-_CACHE_FORMAT = f"{FORMAT}+cache/1 {__version__}"
-
-
-@dataclass(frozen=True)
-class _CacheEntry:
-    file: Path
-    sha256: str
-
-
-def cache_dir() -> Path | None:
-    """Where parsed cassettes are cached: ``$WANDB_CASSETTES_CACHE_DIR``, else
-    ``.wandb_cassettes/cache`` in the working directory (pytest's rootdir, usually)."""
-    value = os.environ.get(CACHE_ENV)
-    if value is None:
-        return Path.cwd() / ".wandb_cassettes" / "cache"
-    if value.strip().lower() in ("", "0", "off", "false", "no"):
-        return None
-    return Path(value)
-
-
-def _cache_entry(path: Path, data: bytes) -> _CacheEntry | None:
-    """The cache slot of the cassette at ``path`` (one per path) and its content hash."""
-    if len(data) < CACHE_MIN_BYTES:
-        return None
-    folder = cache_dir()
-    if folder is None:
-        return None
-    name = hashlib.sha256(os.fsencode(path.resolve())).hexdigest()[:32]
-    return _CacheEntry(folder / f"{name}.json", hashlib.sha256(data).hexdigest())
-
-
-def _cache_read(entry: _CacheEntry) -> Cassette | None:
-    try:
-        raw = json.loads(entry.file.read_bytes())
-        if raw["format"] != _CACHE_FORMAT or raw["sha256"] != entry.sha256:
-            return None
-        return Cassette(
-            [
-                Interaction(m, u, qh, _uncache_body(qb), st, r, sh, _uncache_body(sb))
-                for m, u, qh, qb, st, r, sh, sb in raw["interactions"]
-            ],
-            raw["metadata"],
-        )
-    except (OSError, ValueError, KeyError, TypeError):
-        return None  # no entry, or a damaged one: parse the YAML
-
-
-def _cache_write(entry: _CacheEntry, cassette: Cassette) -> None:
-    """Keep ``cassette`` in the cache, unless JSON would not give it back exactly."""
-    try:
-        metadata = json.dumps(cassette.metadata)
-        if json.loads(metadata) != cassette.metadata:
-            return  # e.g. a YAML date or tuple in the metadata
-        interactions = json.dumps(
-            [
-                [
-                    ix.method,
-                    ix.uri,
-                    ix.request_headers,
-                    _cache_body(ix.request_body),
-                    ix.status,
-                    ix.reason,
-                    ix.response_headers,
-                    _cache_body(ix.response_body),
-                ]
-                for ix in cassette.interactions
-            ]
-        )
-    except (TypeError, ValueError):
-        return
-    text = (
-        f'{{"format": {json.dumps(_CACHE_FORMAT)}, "sha256": "{entry.sha256}", '
-        f'"metadata": {metadata}, "interactions": {interactions}}}'
-    )
-    folder = entry.file.parent
-    try:
-        folder.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(prefix=".entry.", suffix=".tmp", dir=folder)
-        try:
-            with os.fdopen(fd, "w", encoding="utf-8") as fh:
-                fh.write(text)
-            os.replace(tmp, entry.file)
-        except BaseException:
-            with contextlib.suppress(OSError):
-                os.unlink(tmp)
-            raise
-        _cache_prune(folder)
-    except OSError:
-        pass  # a read-only or full disk: the cache is only an optimisation
-
-
-def _cache_prune(folder: Path) -> None:
-    entries = []
-    for f in folder.glob("*.json"):
-        with contextlib.suppress(OSError):
-            entries.append((f.stat().st_mtime, f))
-    if len(entries) > CACHE_MAX_ENTRIES:
-        for _, f in sorted(entries)[: len(entries) - CACHE_MAX_ENTRIES]:
-            with contextlib.suppress(OSError):
-                f.unlink()
-
-
-def _cache_body(body: Body) -> Any:
-    if isinstance(body, Digest):
-        return {"sha256": body.sha256, "size": body.size}
-    if isinstance(body, bytes):
-        return {"base64": base64.b64encode(body).decode("ascii")}
-    return body
-
-
-def _uncache_body(raw: Any) -> Body:
-    if isinstance(raw, dict):
-        if "base64" in raw:
-            return base64.b64decode(raw["base64"])
-        return Digest(str(raw["sha256"]), int(raw["size"]))
-    if raw is None or isinstance(raw, str):
-        return raw
-    raise TypeError(f"bad cached body {raw!r}")
-
-
 # -- writing -------------------------------------------------------------------
 
 
@@ -482,15 +346,23 @@ def dumps(cassette: Cassette) -> str:
 
 def save(cassette: Cassette, path: str | os.PathLike[str]) -> Path:
     """Write ``cassette`` to ``path`` atomically (temporary file + rename)."""
+    return write_atomic(path, dumps(cassette))
+
+
+def write_atomic(path: str | os.PathLike[str], text: str, *, durable: bool = True) -> Path:
+    """Replace ``path`` with ``text`` in one rename: readers see the old file or the new one.
+
+    ``durable`` also flushes the data to disk before the rename (skip it for caches).
+    """
     p = Path(path)
     p.parent.mkdir(parents=True, exist_ok=True)
-    text = dumps(cassette)
     fd, tmp = tempfile.mkstemp(prefix=f".{p.name}.", suffix=".tmp", dir=p.parent)
     try:
         with os.fdopen(fd, "w", encoding="utf-8") as fh:
             fh.write(text)
-            fh.flush()
-            os.fsync(fh.fileno())
+            if durable:
+                fh.flush()
+                os.fsync(fh.fileno())
         os.replace(tmp, p)
     except BaseException:
         with contextlib.suppress(OSError):

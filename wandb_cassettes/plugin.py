@@ -185,9 +185,9 @@ def _ensure_relay(config: pytest.Config) -> Relay:
         state.saved_env = {k: os.environ.get(k) for k in values}
         os.environ.update(values)
         state.relay = relay
-        # wandb.init imports wandb.sdk.launch after the run has installed its
-        # telemetry import hooks, which makes that import ~2 s slower than here.
-        import wandb.sdk.launch  # noqa: F401
+        from .env import prewarm_sdk
+
+        prewarm_sdk()
     return state.relay
 
 
@@ -334,6 +334,9 @@ class CassetteSession:
     mode: str  # "record" | "replay"
     seed: str
     session: Recording | Replay
+    #: The test that recorded the cassette: client ids derive from it and the seed, so that
+    #: tests sharing one cassette replay the ids it recorded.
+    recorded_by: str = ""
 
 
 def cassette_dir(config: pytest.Config) -> Path:
@@ -394,7 +397,7 @@ def wandb_cassette(request: pytest.FixtureRequest) -> Iterator[CassetteSession |
     _reset_sdk_files(config)
     cleanup_error: Exception | None = None
     try:
-        with ids.seeded_ids(active.seed, item.nodeid):
+        with ids.seeded_ids(active.seed, active.recorded_by or item.nodeid):
             yield active
             _finish_active_run()
             cleanup_error = _clean_up_leaks(active)
@@ -417,6 +420,7 @@ def _start_replay(
     item: pytest.Item, relay: Relay, path: Path, *, new_episodes: bool
 ) -> CassetteSession:
     from . import cassette as cassettes
+    from .cache import load as load_cached
 
     if not path.exists():
         pytest.fail(
@@ -424,7 +428,7 @@ def _start_replay(
             pytrace=False,
         )
     try:
-        recorded = cassettes.load(path)
+        recorded = load_cached(path)
     except cassettes.CassetteError as exc:
         pytest.fail(f"wandb cassette unusable: {exc}", pytrace=False)
     from wandb import __version__ as running
@@ -439,7 +443,8 @@ def _start_replay(
         # Requests the cassette cannot answer are recorded and appended to it.
         extra = cassettes.Cassette(metadata=recorded.metadata, path=path)
         replay.fallback = _recording(item, relay, extra, list(ledger_keep(recorded.metadata)))
-    return CassetteSession(path, "replay", seed, replay)
+    recorded_by = str(recorded.metadata.get("test") or "")
+    return CassetteSession(path, "replay", seed, replay, recorded_by)
 
 
 def sdk_mismatch(recorded: str, running: str) -> str | None:
@@ -475,7 +480,7 @@ def _start_recording(
     fresh = cassettes.Cassette(metadata=cassettes.new_metadata(relay.upstream, **extra), path=path)
     recording = _recording(item, relay, fresh, keep)
     relay.activate(recording)
-    return CassetteSession(path, "record", seed, recording)
+    return CassetteSession(path, "record", seed, recording, item.nodeid)
 
 
 def _recording(item: pytest.Item, relay: Relay, fresh: Any, keep: list[str]) -> Recording:

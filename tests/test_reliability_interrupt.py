@@ -1,0 +1,310 @@
+"""Interruptions while recording: Ctrl-C (SIGINT), SIGTERM and SIGKILL of the pytest process.
+
+After each: no ``wandb-core`` of that session runs any more, nor the reaper's
+watchdog; a good cassette recorded before is byte-identical (an interrupted
+recording is kept as ``.failed`` at most); and what the killed session left on
+the upstream is swept by the next recording session, thanks to the journal.
+
+The wandb SDK stops ``wandb-core`` from an ``atexit`` hook, which neither
+SIGTERM's default action nor SIGKILL lets run; ``wandb_cassettes.reaper``
+turns SIGTERM into a KeyboardInterrupt and reaps the SDK's processes after a
+SIGKILL (see its docstring). The first tests here check the reaper itself on
+stand-in processes: it must kill exactly what it remembered, nothing else.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+from cassette_builders import clean_flow
+from conftest import run_pytest
+from test_reliability import FAST_RETRIES, FLOW, audit_secrets, make_project, output
+
+from wandb_cassettes import cassette as cs
+from wandb_cassettes import reaper
+
+pytestmark = pytest.mark.skipif(not sys.platform.startswith("linux"), reason="reads /proc")
+
+
+@pytest.fixture(autouse=True)
+def _cache_in_tmp(monkeypatch, tmp_path):
+    """Parsed-cassette cache entries of in-process loads go to tmp_path, not the work tree."""
+    monkeypatch.setenv("WANDB_CASSETTES_CACHE_DIR", str(tmp_path / "cache"))
+
+
+def _stat(pid: int) -> tuple[str, str, int] | None:
+    """``(name, state, start time)`` of ``pid`` or None."""
+    try:
+        text = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return None
+    fields = text[text.rfind(")") + 2 :].split()
+    return text[text.find("(") + 1 : text.rfind(")")], fields[0], int(fields[19])
+
+
+def _running(pid: int, start: int) -> bool:
+    """The same process (PID and start time) still runs: not gone, not a zombie."""
+    stat = _stat(pid)
+    return stat is not None and stat[2] == start and stat[1] != "Z"
+
+
+def _wait_gone(processes: dict[int, int], seconds: float) -> dict[int, int]:
+    """Wait until none of ``processes`` runs; those still running after ``seconds``."""
+    deadline = time.monotonic() + seconds
+    while True:
+        alive = {p: s for p, s in processes.items() if _running(p, s)}
+        if not alive or time.monotonic() > deadline:
+            return alive
+        time.sleep(0.1)
+
+
+def _kill(processes: dict[int, int]) -> None:
+    for pid, start in processes.items():
+        if _running(pid, start):
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, signal.SIGKILL)
+
+
+def _descendants(pid: int) -> dict[int, int]:
+    """``{pid: start time}`` of every descendant of ``pid``."""
+    table = reaper._table()
+    found: dict[int, int] = {}
+    frontier = [pid]
+    while frontier:
+        parent = frontier.pop()
+        for child, (_name, ppid, start) in table.items():
+            if ppid == parent and child not in found:
+                found[child] = start
+                frontier.append(child)
+    return found
+
+
+# -- the reaper on stand-in processes ------------------------------------------------------
+
+PARENT = """
+import os, subprocess, sys, time
+from wandb_cassettes import reaper
+core = subprocess.Popen([sys.argv[1], "60"])           # named wandb-core
+other = subprocess.Popen([sys.argv[2], "60"])          # some other child: never touched
+symon = subprocess.Popen([sys.argv[1] + "-x", "60"])   # a wandb-core-x: not a service name
+reaper._start_watchdog()
+print(core.pid, other.pid, symon.pid, reaper.watchdog_pid(), flush=True)
+time.sleep(float(sys.argv[3]))
+"""
+
+
+@pytest.fixture
+def fake_binaries(tmp_path: Path) -> tuple[Path, Path]:
+    sleep = shutil.which("sleep")
+    assert sleep is not None
+    core = tmp_path / "wandb-core"
+    shutil.copy(sleep, core)
+    shutil.copy(sleep, tmp_path / "wandb-core-x")
+    other = tmp_path / "other"
+    shutil.copy(sleep, other)
+    return core, other
+
+
+def _start_parent(
+    fake_binaries: tuple[Path, Path], linger: float
+) -> tuple[subprocess.Popen[str], list[int]]:
+    core, other = fake_binaries
+    parent = subprocess.Popen(
+        [sys.executable, "-c", PARENT, str(core), str(other), str(linger)],
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    assert parent.stdout is not None
+    pids = [int(x) for x in parent.stdout.readline().split()]
+    return parent, pids
+
+
+def test_reaper_kills_exactly_the_remembered_service_processes_after_a_sigkill(fake_binaries):
+    parent, (core, other, not_core, watchdog) = _start_parent(fake_binaries, 60)
+    starts = {p: _stat(p)[2] for p in (core, other, not_core, watchdog)}  # type: ignore[index]
+    try:
+        time.sleep(reaper.INTERVAL * 3)  # the watchdog has seen the core
+        assert _running(watchdog, starts[watchdog])
+        parent.kill()
+        parent.wait(10)
+        assert _wait_gone({core: starts[core]}, 5) == {}, "the orphaned wandb-core survived"
+        assert _wait_gone({watchdog: starts[watchdog]}, 5) == {}, "the watchdog did not exit"
+        assert _running(other, starts[other]), "the reaper killed a process it must not touch"
+        assert _running(not_core, starts[not_core]), "the reaper matched a name only by prefix"
+    finally:
+        parent.kill()
+        _kill(starts)
+
+
+def test_reaper_exits_with_its_parent_and_kills_nothing_after_a_normal_exit(fake_binaries):
+    parent, (core, other, not_core, watchdog) = _start_parent(fake_binaries, 1.5)
+    starts = {p: _stat(p)[2] for p in (core, other, not_core, watchdog)}  # type: ignore[index]
+    try:
+        # Stop the "service" as the SDK does at a normal exit, then let the parent end.
+        os.kill(core, signal.SIGTERM)
+        assert parent.wait(10) == 0
+        assert _wait_gone({watchdog: starts[watchdog]}, 5) == {}, "the watchdog outlived its parent"
+        assert _running(other, starts[other])
+    finally:
+        _kill(starts)
+
+
+def test_reaper_never_kills_a_reused_pid():
+    """A remembered PID whose process is now another one (other start time) is left alone."""
+    child = subprocess.Popen(["sleep", "30"])
+    try:
+        start = _stat(child.pid)[2]  # type: ignore[index]
+        assert reaper.kill_remembered({child.pid: start + 1}) == []
+        assert child.poll() is None
+        assert reaper.kill_remembered({child.pid: start}) == [child.pid]
+        assert child.wait(5) == -signal.SIGKILL
+    finally:
+        child.kill()
+
+
+def test_reaper_refuses_a_bad_command_line():
+    assert reaper.main([]) == 2
+    assert reaper.main(["x"]) == 2
+
+
+def test_sigterm_handler_is_installed_once_and_restored(monkeypatch):
+    monkeypatch.setattr(reaper, "_start_watchdog", lambda: None)
+    previous = signal.getsignal(signal.SIGTERM)
+    signal.signal(signal.SIGTERM, signal.SIG_DFL)
+    try:
+        reaper.guard()
+        assert signal.getsignal(signal.SIGTERM) is reaper._sigterm
+        with pytest.raises(KeyboardInterrupt, match="SIGTERM"):
+            reaper._sigterm(signal.SIGTERM, None)
+        assert signal.getsignal(signal.SIGTERM) == signal.SIG_DFL  # a second one kills
+        reaper.unguard()
+        # A handler of the user's is never replaced.
+        own = lambda *_: None  # noqa: E731
+        signal.signal(signal.SIGTERM, own)
+        reaper.guard()
+        assert signal.getsignal(signal.SIGTERM) is own
+        reaper.unguard()
+        assert signal.getsignal(signal.SIGTERM) is own
+    finally:
+        reaper.unguard()
+        signal.signal(signal.SIGTERM, previous)
+
+
+# -- the plugin, interrupted while recording --------------------------------------------------
+
+SLEEPER = (
+    FLOW
+    + """
+import time
+from pathlib import Path
+
+
+@pytest.mark.wandb_cassette
+def test_sleeps(tmp_path):
+    run = wandb.init(project="interrupted")
+    run.log({"loss": 1.0})
+    artifact = wandb.Artifact("ckpt", type="model")
+    (tmp_path / "model.pt").write_bytes(b"weights")
+    artifact.add_file(str(tmp_path / "model.pt"))
+    run.log_artifact(artifact).wait()
+    Path(os.environ["AT_CHECKPOINT"]).touch()
+    time.sleep(120)
+
+
+@pytest.mark.wandb_cassette
+def test_quick(tmp_path):
+    flow(tmp_path, project="quick")
+"""
+)
+
+
+RECORD = ("--record-mode=rewrite", "-k", "sleeps")
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize(
+    "sig", [signal.SIGINT, signal.SIGTERM, signal.SIGKILL], ids=lambda s: s.name
+)
+def test_interrupted_recording(tmp_path, standin, sig):
+    project = make_project(tmp_path / "p", test_sleeper=SLEEPER)
+    path = project / "cassettes" / "test_sleeper" / "test_sleeps.yaml"
+    path.parent.mkdir(parents=True)
+    cs.save(clean_flow(), path)  # the good cassette of an earlier recording
+    good = path.read_bytes()
+    checkpoint = tmp_path / "checkpoint"
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("WANDB_", "PYTEST_"))}
+    env.update(
+        FAST_RETRIES,
+        WANDB_API_KEY=standin.api_key,
+        WANDB_CASSETTES_UPSTREAM=standin.base_url,
+        AT_CHECKPOINT=str(checkpoint),
+    )
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "pytest", "-p", "no:randomly", "-p", "no:cacheprovider", *RECORD],
+        cwd=project,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+    processes: dict[int, int] = {}
+    try:
+        deadline = time.monotonic() + 120
+        while not checkpoint.exists():
+            assert proc.poll() is None, proc.communicate()[0]
+            assert time.monotonic() < deadline, "the test never reached its checkpoint"
+            time.sleep(0.05)
+        processes = _descendants(proc.pid)
+        names = {_stat(p)[0] for p in processes if _stat(p)}  # type: ignore[index]
+        assert "wandb-core" in names, names
+        assert reaper.service_processes(proc.pid), "the reaper does not see the session's core"
+        proc.send_signal(sig)
+        out, _ = proc.communicate(timeout=90)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait(10)
+    try:
+        survivors = _wait_gone(processes, 5)
+        assert survivors == {}, {p: _stat(p) for p in survivors}
+    finally:
+        _kill(processes)  # never leave a core behind, even when the assertion fails
+
+    if sig == signal.SIGKILL:
+        assert proc.returncode == -signal.SIGKILL
+    else:
+        assert proc.returncode == pytest.ExitCode.INTERRUPTED, out
+        assert "KeyboardInterrupt" in out
+    # The good cassette is byte-identical, and no temporary file is left beside it.
+    assert path.read_bytes() == good
+    leftovers = {p.name for p in path.parent.iterdir()} - {path.name, path.name + ".failed"}
+    assert leftovers == set()
+    journal_dir = project / ".wandb_cassettes" / "journal"
+
+    if sig != signal.SIGKILL:
+        # A clean interruption: teardown ran, so the automatic cleanup deleted what the test
+        # created; the partial recording is kept for inspection only.
+        assert "test failed or was interrupted while recording" in out
+        assert cs.failed_path(path).exists()
+        audit_secrets(cs.failed_path(path))
+        assert standin.live() == {"runs": [], "artifacts": [], "collections": []}
+        assert not list(journal_dir.glob("*.jsonl"))
+        return
+
+    # SIGKILL: nothing ran; the journal remembers; the next recording session sweeps.
+    assert standin.live()["runs"], "the killed session should have left its run"
+    assert list(journal_dir.glob("*.jsonl"))
+    result = run_pytest(project, "--record-mode=once", "-k", "quick", upstream=standin)
+    assert result.returncode == 0, output(result)
+    assert "swept" in result.stdout
+    assert standin.live() == {"runs": [], "artifacts": [], "collections": []}
+    assert not list(journal_dir.glob("*.jsonl"))
+    assert path.read_bytes() == good
