@@ -43,22 +43,17 @@ import pytest
 import wandb
 
 
-def flow(tmp_path, project="reliability", name="data"):
+def flow(tmp_path, project="reliability", name="data", artifact=True):
     run = wandb.init(project=project)
     run.log({"loss": 0.5})
-    path = tmp_path / "data.txt"
-    path.write_text(os.environ.get("FLOW_CONTENT", "hello"))
-    artifact = wandb.Artifact(name, type="dataset")
-    artifact.add_file(str(path))
-    run.log_artifact(artifact).wait()
+    if artifact:
+        path = tmp_path / "data.txt"
+        path.write_text("hello")
+        logged = wandb.Artifact(name, type="dataset")
+        logged.add_file(str(path))
+        run.log_artifact(logged).wait()
     run.finish()
 """
-
-
-@pytest.fixture(autouse=True)
-def _cache_in_tmp(monkeypatch, tmp_path):
-    """Parsed-cassette cache entries of in-process loads go to tmp_path, not the work tree."""
-    monkeypatch.setenv("WANDB_CASSETTES_CACHE_DIR", str(tmp_path / "cache"))
 
 
 def make_project(root: Path, **modules: str) -> Path:

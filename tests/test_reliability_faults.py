@@ -22,13 +22,6 @@ from test_reliability import FAST_RETRIES, FLOW, audit_secrets, make_project, ou
 from wandb_cassettes import cassette as cs
 from wandb_cassettes.standin import StandinBackend
 
-
-@pytest.fixture(autouse=True)
-def _cache_in_tmp(monkeypatch, tmp_path):
-    """Parsed-cassette cache entries of in-process loads go to tmp_path, not the work tree."""
-    monkeypatch.setenv("WANDB_CASSETTES_CACHE_DIR", str(tmp_path / "cache"))
-
-
 FAULTY = (
     FLOW
     + """

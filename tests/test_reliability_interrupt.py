@@ -34,12 +34,6 @@ from wandb_cassettes import reaper
 pytestmark = pytest.mark.skipif(not sys.platform.startswith("linux"), reason="reads /proc")
 
 
-@pytest.fixture(autouse=True)
-def _cache_in_tmp(monkeypatch, tmp_path):
-    """Parsed-cassette cache entries of in-process loads go to tmp_path, not the work tree."""
-    monkeypatch.setenv("WANDB_CASSETTES_CACHE_DIR", str(tmp_path / "cache"))
-
-
 def _stat(pid: int) -> tuple[str, str, int] | None:
     """``(name, state, start time)`` of ``pid`` or None."""
     try:
