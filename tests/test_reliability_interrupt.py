@@ -10,6 +10,10 @@ SIGTERM's default action nor SIGKILL lets run; ``wandb_cassettes.reaper``
 turns SIGTERM into a KeyboardInterrupt and reaps the SDK's processes after a
 SIGKILL (see its docstring). The first tests here check the reaper itself on
 stand-in processes: it must kill exactly what it remembered, nothing else.
+(wandb-core 0.31 on this machine also exits by itself within a second of its
+parent's death, so the SIGKILL scenario below would pass without the watchdog;
+the stand-in tests are what prove the watchdog. Without the SIGTERM handler the
+SIGTERM scenario fails: exit -15, no teardown, no cleanup.)
 """
 
 from __future__ import annotations
