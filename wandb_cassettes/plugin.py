@@ -20,24 +20,22 @@ import os
 import re
 import shlex
 import sys
-import tempfile
-import threading
 import warnings
 from collections.abc import Generator, Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
 import pytest
 
-from . import reaper
+from . import interop
 from .cleanup import wandb_artifact_cleaner
-from .env import REPLAY_API_KEY, sdk_env
+from .env import REPLAY_API_KEY
 from .epochs import EPOCHS_MARKER_HELP, wandb_epochs
+from .session import ProcessSession
 
 if TYPE_CHECKING:
-    from .journal import Journal
     from .relay import Recording, Relay, Replay
 
 # The relay, cassette and vcrpy modules load on the first marked test only: a
@@ -55,23 +53,9 @@ class WandbCassetteWarning(UserWarning):
     """Something in a cassette deserves attention but does not fail the test."""
 
 
-@dataclass
-class _State:
-    """Per-process state: the relay and the environment it replaced."""
-
-    upstream: str
-    relay: Relay | None = None
-    saved_env: dict[str, str | None] = field(default_factory=dict)
-    workdir: Path | None = None
-    journal: Journal | None = None
-    written: list[Path] = field(default_factory=list)
-
-
 __all__ = ["CassetteSession", "wandb_artifact_cleaner", "wandb_cassette", "wandb_epochs"]
 
-_STATE = pytest.StashKey[_State]()
-#: Ports of this process's relays, for the network-block exemption.
-_RELAY_PORTS: set[int] = set()
+_STATE = pytest.StashKey["ProcessSession"]()
 _REPORTS = pytest.StashKey[dict[str, pytest.TestReport]]()
 _ACTIVE = pytest.StashKey["CassetteSession"]()
 _UPSTREAM_SHOWN = pytest.StashKey[int]()
@@ -117,14 +101,16 @@ def pytest_configure(config: pytest.Config) -> None:
     upstream = (
         config.getoption("--wandb-upstream") or os.environ.get(UPSTREAM_ENV) or DEFAULT_UPSTREAM
     )
-    config.stash[_STATE] = _State(upstream=check_upstream(upstream))
-    _allow_relay_through_network_block()
+    config.stash[_STATE] = ProcessSession(
+        check_upstream(upstream), config.rootpath, report=lambda m: _report(config, m)
+    )
+    interop.allow_wandb_through_network_block()
 
 
 def pytest_unconfigure(config: pytest.Config) -> None:
     state = config.stash.get(_STATE, None)
     if state is not None:
-        _stop(state)
+        state.stop()
 
 
 def check_upstream(url: str) -> str:
@@ -171,43 +157,6 @@ def _show_upstream_failures(item: pytest.Item, report: pytest.TestReport) -> Non
 # -- the relay and the SDK environment ----------------------------------------------
 
 
-def _ensure_relay(config: pytest.Config) -> Relay:
-    state = config.stash[_STATE]
-    if state.relay is None:
-        from .relay import Relay
-
-        relay = Relay(state.upstream).start()
-        reaper.guard()  # SIGTERM ends the session cleanly; no wandb-core outlives a SIGKILL
-        _RELAY_PORTS.add(urlsplit(relay.url).port or 0)
-        state.workdir = Path(tempfile.mkdtemp(prefix="wandb-cassettes-"))
-        api_key = os.environ.get("WANDB_API_KEY") or REPLAY_API_KEY
-        values = sdk_env(relay.url, api_key, state.workdir)
-        state.saved_env = {k: os.environ.get(k) for k in values}
-        os.environ.update(values)
-        state.relay = relay
-        from .env import prewarm_sdk
-
-        prewarm_sdk()
-    return state.relay
-
-
-def _journal(config: pytest.Config) -> Journal:
-    """This session's journal of creates; first sweeps what dead sessions left."""
-    state = config.stash[_STATE]
-    if state.journal is None:
-        from . import journal
-
-        directory = Path(config.rootpath, journal.JOURNAL_DIR)
-        orphans = [j for j in journal.orphaned(directory) if j.upstream == state.upstream]
-        if orphans:
-            deleted, failed = journal.sweep(orphans, api_key=os.environ.get("WANDB_API_KEY"))
-            _report(config, f"swept {len(deleted)} leftover(s) of interrupted recordings")
-            for line in failed:
-                _report(config, f"could not sweep {line}")
-        state.journal = journal.Journal(directory, state.upstream)
-    return state.journal
-
-
 def _report(config: pytest.Config, message: str) -> None:
     reporter = config.pluginmanager.get_plugin("terminalreporter")
     if reporter is None:
@@ -232,95 +181,9 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
         session.exitstatus = pytest.ExitCode.TESTS_FAILED
 
 
-def _stop(state: _State) -> None:
-    reaper.unguard()
-    if state.journal is not None:
-        state.journal.close()
-        state.journal = None
-    if state.relay is not None:
-        _RELAY_PORTS.discard(urlsplit(state.relay.url).port or 0)
-        state.relay.stop()
-        state.relay = None
-    for k, v in state.saved_env.items():
-        if v is None:
-            os.environ.pop(k, None)
-        else:
-            os.environ[k] = v
-    state.saved_env = {}
-    if state.workdir is not None:
-        import shutil
-
-        shutil.rmtree(state.workdir, ignore_errors=True)
-        state.workdir = None
-
-
-def _allow_relay_through_network_block() -> None:
-    """Let pytest-recording's ``--block-network`` pass the relay and wandb-core's socket.
-
-    Its guard sees only the address a socket connects to; everything else it
-    still blocks.
-    """
-    from pytest_recording import network
-
-    if getattr(network.make_network_guard, "_wandb_cassettes", False):
-        return
-    original = network.make_network_guard
-
-    def make_network_guard(original_func: Any, allowed_hosts: Any = None) -> Any:
-        guard = original(original_func, allowed_hosts=allowed_hosts)
-
-        def wandb_guard(sock: Any, address: Any, *args: Any, **kwargs: Any) -> Any:
-            if _is_wandb_address(address):
-                return original_func(sock, address, *args, **kwargs)
-            return guard(sock, address, *args, **kwargs)
-
-        return wandb_guard
-
-    make_network_guard._wandb_cassettes = True  # type: ignore[attr-defined]
-    network.make_network_guard = make_network_guard
-
-
-def _is_wandb_address(address: Any) -> bool:
-    if isinstance(address, str | bytes):
-        path = os.fsdecode(address)
-        return Path(path).name == "socket" and Path(path).parent.name.startswith("wandb-")
-    if isinstance(address, tuple) and len(address) >= 2:
-        return address[0] in ("127.0.0.1", "localhost") and address[1] in _RELAY_PORTS
-    return False
-
-
 def pytest_recording_configure(vcr: Any) -> None:
-    """Keep vcrpy (``@pytest.mark.vcr``) out of W&B traffic, which has its own cassettes.
-
-    While its cassette is active vcrpy patches HTTP clients process-wide, so it
-    would see the SDK's in-process downloads from the relay and the relay's own
-    upstream calls (aiohttp, on the relay's thread): those pass through it
-    unrecorded. Decided per request, as the relay may start after this hook.
-    """
-    use_cassette = vcr.use_cassette
-
-    def use_cassette_without_wandb(*args: Any, **kwargs: Any) -> Any:
-        before = (
-            kwargs.pop("before_record_request", None)
-            or kwargs.pop("before_record", None)
-            or vcr.before_record_request
-            or ()
-        )
-        if not isinstance(before, list | tuple):
-            before = (before,)
-        kwargs["before_record_request"] = (_skip_wandb_traffic, *before)
-        return use_cassette(*args, **kwargs)
-
-    vcr.use_cassette = use_cassette_without_wandb
-
-
-def _skip_wandb_traffic(request: Any) -> Any:
-    """vcrpy request filter: None (not recorded, sent for real) for the relay's traffic."""
-    if threading.current_thread().name.startswith("wandb-cassettes-"):
-        return None  # the relay calling its upstream (serve.BackgroundServer names its threads)
-    if request.host in ("127.0.0.1", "localhost") and request.port in _RELAY_PORTS:
-        return None  # the SDK downloading through the relay
-    return request
+    """pytest-recording's hook: keep its VCR out of W&B traffic (see :mod:`.interop`)."""
+    interop.keep_vcr_out_of_wandb(vcr)
 
 
 # -- per test -------------------------------------------------------------------------
@@ -386,7 +249,7 @@ def wandb_cassette(request: pytest.FixtureRequest) -> Iterator[CassetteSession |
     if mode not in RECORD_MODES:
         raise pytest.UsageError(f"--record-mode={mode!r}: expected one of {RECORD_MODES}")
     path = cassette_path_for(item)
-    relay = _ensure_relay(config)
+    relay = config.stash[_STATE].relay()
     # Tests sharing one cassette name share one recording: the first records, the others replay.
     shared = path in config.stash[_STATE].written
     if mode == "none" or (mode in ("once", "new_episodes") and path.exists()) or shared:
@@ -394,7 +257,7 @@ def wandb_cassette(request: pytest.FixtureRequest) -> Iterator[CassetteSession |
     else:
         active = _start_recording(item, relay, path, _keep(marker))
     item.stash[_ACTIVE] = active
-    _reset_sdk_files(config)
+    config.stash[_STATE].reset_sdk_files()
     cleanup_error: Exception | None = None
     try:
         with ids.seeded_ids(active.seed, active.recorded_by or item.nodeid):
@@ -495,7 +358,7 @@ def _recording(item: pytest.Item, relay: Relay, fresh: Any, keep: list[str]) -> 
         )
     recording = Recording(fresh, (api_key,))
     recording.ledger = ledger = Ledger(keep)
-    journal = _journal(item.config)
+    journal = item.config.stash[_STATE].journal()
 
     def observe(ix: Any) -> None:
         seen = len(ledger.events)
@@ -538,16 +401,6 @@ def _clean_up_leaks(active: CassetteSession) -> Exception | None:
         meta = recording.cassette.metadata
         meta[CLEANUP_KEY] = [*meta.get(CLEANUP_KEY, ()), *cleanup]
     return None
-
-
-def _reset_sdk_files(config: pytest.Config) -> None:
-    """Empty the SDK's artifact cache so downloads never depend on test order."""
-    workdir = config.stash[_STATE].workdir
-    if workdir is not None:
-        import shutil
-
-        for sub in ("cache", "artifacts", "data"):
-            shutil.rmtree(workdir / sub, ignore_errors=True)
 
 
 def _finish_active_run() -> None:
