@@ -166,20 +166,13 @@ class Relay:
 
     def _upstream_url(self, request: web.Request) -> tuple[str, bool]:
         """The real URL of ``request`` and whether it is on another host (storage)."""
-        path = request.raw_path
-        if path.startswith(EXT_PREFIX):
-            scheme, _, rest = path[len(EXT_PREFIX) :].partition("/")
-            return f"{scheme}://{rest}", True
-        return self.upstream + path, False
+        where, external = _destination(request)
+        return (where if external else self.upstream + where), external
 
     def _target(self, request: web.Request) -> tuple[str, bool]:
         """What matching sees of ``request`` (see :func:`~.matching.target_of`)."""
-        # Raw (still percent-encoded), as the recorded URI is: "model%3Av0.pt" != "model:v0.pt".
-        path = request.raw_path.split("?", 1)[0]
-        if path.startswith(EXT_PREFIX):
-            scheme, _, rest = path[len(EXT_PREFIX) :].partition("/")
-            return f"{scheme}://{rest}", True
-        return path, False
+        where, external = _destination(request)
+        return where.split("?", 1)[0], external
 
     # -- record -----------------------------------------------------------------
 
@@ -329,6 +322,19 @@ class Relay:
     def _respond(self, status: int, headers: dict[str, list[str]], body: bytes) -> web.Response:
         flat = {k: v[0] for k, v in headers.items() if v}
         return web.Response(status=status, body=body, headers=flat)
+
+
+def _destination(request: web.Request) -> tuple[str, bool]:
+    """``(absolute URL, True)`` for a ``/_ext/{scheme}/{host}/...`` request, else ``(path, False)``.
+
+    Raw (still percent-encoded), as recorded URIs are: "model%3Av0.pt" != "model:v0.pt",
+    and a signed URL's signature covers the encoded form.
+    """
+    path = request.raw_path
+    if path.startswith(EXT_PREFIX):
+        scheme, _, rest = path[len(EXT_PREFIX) :].partition("/")
+        return f"{scheme}://{rest}", True
+    return path, False
 
 
 async def _absorb_upload(rep: Replay, request: web.Request, ix: Interaction) -> None:
