@@ -284,6 +284,7 @@ def _start_replay(
 ) -> CassetteSession:
     from . import cassette as cassettes
     from .cache import load as load_cached
+    from .ledger import keep_names
 
     if not path.exists():
         pytest.fail(
@@ -305,7 +306,7 @@ def _start_replay(
     if new_episodes:
         # Requests the cassette cannot answer are recorded and appended to it.
         extra = cassettes.Cassette(metadata=recorded.metadata, path=path)
-        replay.fallback = _recording(item, relay, extra, list(ledger_keep(recorded.metadata)))
+        replay.fallback = _recording(item, relay, extra, keep_names(recorded.metadata))
     recorded_by = str(recorded.metadata.get("test") or "")
     return CassetteSession(path, "replay", seed, replay, recorded_by)
 
@@ -367,12 +368,6 @@ def _recording(item: pytest.Item, relay: Relay, fresh: Any, keep: list[str]) -> 
 
     recording.observers.append(observe)
     return recording
-
-
-def ledger_keep(metadata: dict[str, Any]) -> list[str]:
-    from .ledger import keep_names
-
-    return keep_names(metadata)
 
 
 def _clean_up_leaks(active: CassetteSession) -> Exception | None:

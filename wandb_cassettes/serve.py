@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import threading
-from collections.abc import Awaitable, Callable, Coroutine
+from collections.abc import Callable, Coroutine
 from concurrent.futures import Future
 from typing import Any, TypeVar
 
@@ -124,6 +124,3 @@ class BackgroundServer:
 async def run_in_thread(fn: Callable[[], T]) -> T:
     """Run blocking ``fn`` off the event loop (file writes, hashing)."""
     return await asyncio.get_running_loop().run_in_executor(None, fn)
-
-
-Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
