@@ -414,66 +414,79 @@ def _conclude(
     config: pytest.Config,
     cleanup_error: Exception | None,
 ) -> None:
-    from . import cassette as cassettes
     from .relay import Recording
 
-    reports = item.stash.get(_REPORTS, {})
-    # No "call" report: the test was interrupted (Ctrl-C, SIGTERM), its recording is partial.
-    passed = "call" in reports and all(r.passed for r in reports.values())
-    passed = passed and cleanup_error is None
     session = active.session
     recording = session if isinstance(session, Recording) else session.fallback
     if recording is not None:
-        for message in recording.upstream_errors:
-            warnings.warn(WandbCassetteWarning(message), stacklevel=1)
-        if recording is not session and not recording.cassette.interactions:
-            pass  # new_episodes, nothing new: the cassette stays as it is
-        elif passed:
-            full = recording.cassette
-            if recording is not session:
-                full = cassettes.Cassette(
-                    [*session.matcher.cassette.interactions, *full.interactions],  # type: ignore[union-attr]
-                    full.metadata,
-                    full.path,
-                )
-            full.metadata["backend"] = cassettes.backend_of(full)
-            cassettes.save(full, active.path)
-            config.stash[_STATE].written.append(active.path)
-        else:
-            kept = cassettes.save_failed(recording.cassette, active.path)
-            warnings.warn(
-                WandbCassetteWarning(
-                    f"test failed or was interrupted while recording: {active.path} left as "
-                    f"it was; this recording is kept in {kept}"
-                ),
-                stacklevel=1,
-            )
+        _keep_recording(item, active, recording, cleanup_error is None)
     if cleanup_error is not None:
         pytest.fail(
             f"automatic cleanup after recording {active.path.name} failed; "
             f"these are left on {config.stash[_STATE].upstream}:\n{cleanup_error}",
             pytrace=False,
         )
-    if isinstance(session, Recording):
+    if not isinstance(session, Recording):
+        _check_replay(item, active.path, session)
+
+
+def _keep_recording(
+    item: pytest.Item, active: CassetteSession, recording: Recording, cleaned_up: bool
+) -> None:
+    """Save a passed test's recording as its cassette; keep any other beside it, as ``.failed``."""
+    from . import cassette as cassettes
+    from .relay import Replay
+
+    for message in recording.upstream_errors:
+        warnings.warn(WandbCassetteWarning(message), stacklevel=1)
+    replayed = None if recording is active.session else active.session
+    if replayed is not None and not recording.cassette.interactions:
+        return  # new_episodes, nothing new: the cassette stays as it is
+    reports = item.stash.get(_REPORTS, {})
+    # No "call" report: the test was interrupted (Ctrl-C, SIGTERM), its recording is partial.
+    passed = "call" in reports and all(r.passed for r in reports.values()) and cleaned_up
+    if not passed:
+        kept = cassettes.save_failed(recording.cassette, active.path)
+        warnings.warn(
+            WandbCassetteWarning(
+                f"test failed or was interrupted while recording: {active.path} left as "
+                f"it was; this recording is kept in {kept}"
+            ),
+            stacklevel=1,
+        )
         return
+    full = recording.cassette
+    if isinstance(replayed, Replay):
+        # new_episodes: what was replayed, then what was recorded after it.
+        full = cassettes.Cassette(
+            [*replayed.matcher.cassette.interactions, *full.interactions], full.metadata, full.path
+        )
+    full.metadata["backend"] = cassettes.backend_of(full)
+    cassettes.save(full, active.path)
+    item.config.stash[_STATE].written.append(active.path)
+
+
+def _check_replay(item: pytest.Item, path: Path, session: Replay) -> None:
+    """Fail on requests the cassette could not answer; report what it holds unplayed."""
     if session.errors:
         details = "\n\n".join(str(e) for e in session.errors)
         pytest.fail(
-            f"wandb cassette {active.path}: {len(session.errors)} request(s) had no recorded "
+            f"wandb cassette {path}: {len(session.errors)} request(s) had no recorded "
             f"match\n\n{details}\n\nif the test changed on purpose, re-record it:\n  "
             f"{_record_command(item).replace('=once', '=rewrite')}",
             pytrace=False,
         )
     cleanup = set(session.matcher.cassette.metadata.get(CLEANUP_KEY) or ())
     unplayed = [(i, ix) for i, ix in session.matcher.unplayed() if i not in cleanup]
-    if unplayed:
-        from .matching import interaction_key
+    if not unplayed:
+        return
+    from .matching import interaction_key
 
-        upstream = session.matcher.upstream
-        lines = "\n".join(
-            f"  #{i} {interaction_key(ix, upstream).describe()[:200]}" for i, ix in unplayed[:10]
-        )
-        message = f"{active.path}: {len(unplayed)} recorded interaction(s) never played:\n{lines}"
-        if config.getoption("--wandb-strict"):
-            pytest.fail(message, pytrace=False)
-        warnings.warn(WandbCassetteWarning(message), stacklevel=1)
+    upstream = session.matcher.upstream
+    lines = "\n".join(
+        f"  #{i} {interaction_key(ix, upstream).describe()[:200]}" for i, ix in unplayed[:10]
+    )
+    message = f"{path}: {len(unplayed)} recorded interaction(s) never played:\n{lines}"
+    if item.config.getoption("--wandb-strict"):
+        pytest.fail(message, pytrace=False)
+    warnings.warn(WandbCassetteWarning(message), stacklevel=1)
