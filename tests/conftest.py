@@ -41,6 +41,38 @@ def standin_sdk(standin: StandinBackend, tmp_path, monkeypatch) -> Iterator[Stan
         wandb.teardown()
 
 
+#: ``python -m pytest`` as the subprocess tests run it: fixed order, no cache files.
+PYTEST = (sys.executable, "-m", "pytest", "-p", "no:randomly", "-p", "no:cacheprovider")
+
+
+def subprocess_env(upstream: StandinBackend | None = None, **extra: str) -> dict[str, str]:
+    """This process's environment without its WANDB_/PYTEST_ variables, plus ``extra``.
+
+    With ``upstream``, recording goes to that stand-in with its API key.
+    """
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("WANDB_", "PYTEST_"))}
+    if upstream is not None:
+        env.update(WANDB_API_KEY=upstream.api_key, WANDB_CASSETTES_UPSTREAM=upstream.base_url)
+    env.update(extra)
+    return env
+
+
+def descendants(pid: int) -> dict[int, int]:
+    """``{pid: start time}`` of every descendant of ``pid`` (Linux /proc)."""
+    from wandb_cassettes import reaper
+
+    table = reaper._table()
+    found: dict[int, int] = {}
+    frontier = [pid]
+    while frontier:
+        parent = frontier.pop()
+        for child, (_name, ppid, start) in table.items():
+            if ppid == parent and child not in found:
+                found[child] = start
+                frontier.append(child)
+    return found
+
+
 def run_pytest(
     project: Path,
     *args: str,
@@ -52,14 +84,10 @@ def run_pytest(
 
     With ``upstream``, recording goes to that stand-in with its API key.
     """
-    full_env = {k: v for k, v in os.environ.items() if not k.startswith(("WANDB_", "PYTEST_"))}
-    if upstream is not None:
-        full_env.update(WANDB_API_KEY=upstream.api_key, WANDB_CASSETTES_UPSTREAM=upstream.base_url)
-    full_env.update(env or {})
     return subprocess.run(
-        [sys.executable, "-m", "pytest", "-p", "no:randomly", "-p", "no:cacheprovider", *args],
+        [*PYTEST, *args],
         cwd=project,
-        env=full_env,
+        env=subprocess_env(upstream, **(env or {})),
         capture_output=True,
         text=True,
         timeout=timeout,

@@ -11,13 +11,12 @@ import json
 import os
 import signal
 import subprocess
-import sys
 import time
 from pathlib import Path
 
 import pytest
 import yaml
-from conftest import run_pytest
+from conftest import PYTEST, descendants, run_pytest, subprocess_env
 
 from wandb_cassettes import cassette as cs
 from wandb_cassettes.cli import main as cli
@@ -165,27 +164,10 @@ def test_failing_cleanup_is_an_error_naming_the_resource(project, standin):
 @pytest.mark.slow
 def test_session_killed_mid_recording_is_swept_by_the_next(project, standin, tmp_path):
     flag = tmp_path / "flag"
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("WANDB_", "PYTEST_"))}
-    env.update(
-        WANDB_API_KEY=standin.api_key,
-        WANDB_CASSETTES_UPSTREAM=standin.base_url,
-        KILL_FLAG=str(flag),
-    )
     proc = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "pytest",
-            "-p",
-            "no:randomly",
-            "-p",
-            "no:cacheprovider",
-            "--record-mode=once",
-            "-k",
-            "killed_midway",
-        ],
+        [*PYTEST, "--record-mode=once", "-k", "killed_midway"],
         cwd=project,
-        env=env,
+        env=subprocess_env(standin, KILL_FLAG=str(flag)),
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
     )
@@ -195,7 +177,7 @@ def test_session_killed_mid_recording_is_swept_by_the_next(project, standin, tmp
             assert proc.poll() is None, "the recording session ended early"
             assert time.monotonic() < deadline, "the test never reached its checkpoint"
             time.sleep(0.1)
-        children = _children(proc.pid)
+        children = descendants(proc.pid)
         proc.send_signal(signal.SIGKILL)
         proc.wait(30)
     finally:
@@ -223,43 +205,3 @@ def _operations(path: Path) -> list[str | None]:
         gql = parse_request(ix.request_text()) if ix.uri.endswith("/graphql") else None
         ops.append(gql.operation if gql else None)
     return ops
-
-
-def _children(pid: int) -> list[int]:
-    """Descendants of ``pid`` (Linux /proc)."""
-    parents: dict[int, int] = {}
-    for entry in Path("/proc").iterdir():
-        if entry.name.isdigit():
-            try:
-                stat = (entry / "stat").read_text()
-            except OSError:
-                continue
-            parents[int(entry.name)] = int(stat.rsplit(")", 1)[1].split()[1])
-    found, frontier = [], [pid]
-    while frontier:
-        p = frontier.pop()
-        kids = [c for c, pp in parents.items() if pp == p]
-        found += kids
-        frontier += kids
-    return found
-
-
-def test_wandb_audit_fails_the_session_on_a_leak(project, standin):
-    clean = run_pytest(
-        project, "--record-mode=once", "--wandb-audit", "-k", "leaves_everything", upstream=standin
-    )
-    assert clean.returncode == 0, clean.stdout + clean.stderr
-    assert "audit of the cassettes written in this session" in clean.stdout
-    assert "1 clean" in clean.stdout
-
-    # Without the automatic cleanup (patched out here), the recording leaks: the audit says so.
-    (project / "conftest.py").write_text(
-        "import wandb_cassettes.plugin as p\np._clean_up_leaks = lambda active: None\n"
-    )
-    leaky = run_pytest(
-        project, "--record-mode=rewrite", "--wandb-audit", "-k", "leaves_everything",
-        upstream=standin,
-    )  # fmt: skip
-    assert leaky.returncode == 1, leaky.stdout + leaky.stderr
-    assert "1 passed" in leaky.stdout
-    assert "leak" in leaky.stdout and "autoclean/ckpt" in leaky.stdout

@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-import os
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
+from conftest import subprocess_env
 
 from wandb_cassettes.cli import main as cli
 
@@ -15,11 +15,10 @@ ROOT = Path(__file__).resolve().parents[1]
 
 
 def _run(*args: str, cassettes: Path) -> subprocess.CompletedProcess[str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("WANDB_", "PYTEST_"))}
     return subprocess.run(
         [*args, "-o", f"wandb_cassette_dir={cassettes}", "-p", "no:cacheprovider"],
         cwd=ROOT,
-        env=env,
+        env=subprocess_env(),
         capture_output=True,
         text=True,
         timeout=300,

@@ -9,14 +9,12 @@ answers in the same order and the SDK retries the same way.
 
 from __future__ import annotations
 
-import os
 import re
 import subprocess
-import sys
 import time
 
 import pytest
-from conftest import run_pytest
+from conftest import PYTEST, run_pytest, subprocess_env
 from test_reliability import FAST_RETRIES, FLOW, audit_secrets, make_project, output, statuses
 
 from wandb_cassettes import cassette as cs
@@ -126,16 +124,11 @@ def test_upstream_dying_mid_test_fails_it_saying_the_upstream_failed(tmp_path):
     cs.save(clean_flow(), path)  # a good cassette from before: must survive
     good = path.read_bytes()
     standin = StandinBackend().start()
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("WANDB_", "PYTEST_"))}
-    env.update(
-        GIVE_UP,
-        WANDB_API_KEY=standin.api_key,
-        WANDB_CASSETTES_UPSTREAM=standin.base_url,
-        AT_CHECKPOINT=str(tmp_path / "checkpoint"),
-        GO_ON=str(tmp_path / "go"),
+    env = subprocess_env(
+        standin, **GIVE_UP, AT_CHECKPOINT=str(tmp_path / "checkpoint"), GO_ON=str(tmp_path / "go")
     )
     proc = subprocess.Popen(
-        [sys.executable, "-m", "pytest", "-p", "no:randomly", "-p", "no:cacheprovider", *RECORD],
+        [*PYTEST, *RECORD],
         cwd=project,
         env=env,
         stdout=subprocess.PIPE,

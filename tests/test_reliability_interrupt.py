@@ -29,7 +29,7 @@ from pathlib import Path
 
 import pytest
 from cassette_builders import clean_flow
-from conftest import run_pytest
+from conftest import PYTEST, descendants, run_pytest, subprocess_env
 from test_reliability import FAST_RETRIES, FLOW, audit_secrets, make_project, output
 
 from wandb_cassettes import cassette as cs
@@ -69,20 +69,6 @@ def _kill(processes: dict[int, int]) -> None:
         if _running(pid, start):
             with contextlib.suppress(ProcessLookupError):
                 os.kill(pid, signal.SIGKILL)
-
-
-def _descendants(pid: int) -> dict[int, int]:
-    """``{pid: start time}`` of every descendant of ``pid``."""
-    table = reaper._table()
-    found: dict[int, int] = {}
-    frontier = [pid]
-    while frontier:
-        parent = frontier.pop()
-        for child, (_name, ppid, start) in table.items():
-            if ppid == parent and child not in found:
-                found[child] = start
-                frontier.append(child)
-    return found
 
 
 # -- the reaper on stand-in processes ------------------------------------------------------
@@ -238,17 +224,10 @@ def test_interrupted_recording(tmp_path, standin, sig):
     cs.save(clean_flow(), path)  # the good cassette of an earlier recording
     good = path.read_bytes()
     checkpoint = tmp_path / "checkpoint"
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("WANDB_", "PYTEST_"))}
-    env.update(
-        FAST_RETRIES,
-        WANDB_API_KEY=standin.api_key,
-        WANDB_CASSETTES_UPSTREAM=standin.base_url,
-        AT_CHECKPOINT=str(checkpoint),
-    )
     proc = subprocess.Popen(
-        [sys.executable, "-m", "pytest", "-p", "no:randomly", "-p", "no:cacheprovider", *RECORD],
+        [*PYTEST, *RECORD],
         cwd=project,
-        env=env,
+        env=subprocess_env(standin, **FAST_RETRIES, AT_CHECKPOINT=str(checkpoint)),
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
         text=True,
@@ -260,7 +239,7 @@ def test_interrupted_recording(tmp_path, standin, sig):
             assert proc.poll() is None, proc.communicate()[0]
             assert time.monotonic() < deadline, "the test never reached its checkpoint"
             time.sleep(0.05)
-        processes = _descendants(proc.pid)
+        processes = descendants(proc.pid)
         names = {_stat(p)[0] for p in processes if _stat(p)}  # type: ignore[index]
         assert "wandb-core" in names, names
         assert reaper.service_processes(proc.pid), "the reaper does not see the session's core"
