@@ -205,3 +205,24 @@ def _operations(path: Path) -> list[str | None]:
         gql = parse_request(ix.request_text()) if ix.uri.endswith("/graphql") else None
         ops.append(gql.operation if gql else None)
     return ops
+
+
+def test_wandb_audit_fails_the_session_on_a_leak(project, standin):
+    clean = run_pytest(
+        project, "--record-mode=once", "--wandb-audit", "-k", "leaves_everything", upstream=standin
+    )
+    assert clean.returncode == 0, clean.stdout + clean.stderr
+    assert "audit of the cassettes written in this session" in clean.stdout
+    assert "1 clean" in clean.stdout
+
+    # Without the automatic cleanup (patched out here), the recording leaks: the audit says so.
+    (project / "conftest.py").write_text(
+        "import wandb_cassettes.plugin as p\np._clean_up_leaks = lambda active: None\n"
+    )
+    leaky = run_pytest(
+        project, "--record-mode=rewrite", "--wandb-audit", "-k", "leaves_everything",
+        upstream=standin,
+    )  # fmt: skip
+    assert leaky.returncode == 1, leaky.stdout + leaky.stderr
+    assert "1 passed" in leaky.stdout
+    assert "leak" in leaky.stdout and "autoclean/ckpt" in leaky.stdout
