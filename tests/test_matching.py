@@ -49,11 +49,40 @@ def test_storage_key_ignores_signature():
     assert a.kind == "http"
 
 
-def test_matcher_serves_in_order_then_repeats_last():
-    c = Cassette([ix(gql("Run", id="1"), answer="a"), ix(gql("Run", id="1"), answer="b")])
+def query(op: str, **variables: object) -> str:
+    return json.dumps({"query": f"query {op} {{ x }}", "variables": variables})
+
+
+def test_matcher_serves_in_order_then_repeats_a_successful_query():
+    c = Cassette([ix(query("Run", id="1"), answer="a"), ix(query("Run", id="1"), answer="b")])
     m = Matcher(c, UP)
-    key = request_key("POST", "/graphql", gql("Run", id="1"))
+    key = request_key("POST", "/graphql", query("Run", id="1"))
     assert [m.match(key)[1].response_body for _ in range(3)] == ["a", "b", "b"]
+
+
+def test_a_mutation_is_not_answered_more_often_than_recorded():
+    c = Cassette([ix(gql("DeleteRun", id="1"), answer='{"data": {}}')])
+    m = Matcher(c, UP)
+    key = request_key("POST", "/graphql", gql("DeleteRun", id="1"))
+    m.match(key)
+    with pytest.raises(NoMatch, match=r"used up .* DeleteRun.* holds 1"):
+        m.match(key)
+
+
+@pytest.mark.parametrize(
+    ("status", "answer"),
+    [(503, '{"errors": [{"message": "busy"}]}'), (200, '{"errors": [{"message": "nope"}]}')],
+)
+def test_a_recorded_error_is_never_served_again(status, answer):
+    # wandb-core retries a 503: serving it forever made a replay loop for 16 minutes.
+    error = Interaction(
+        "POST", UP + "/graphql", request_body=query("Viewer2"), status=status, response_body=answer
+    )
+    m = Matcher(Cassette([error]), UP)
+    key = request_key("POST", "/graphql", query("Viewer2"))
+    assert m.match(key)[1] is error
+    with pytest.raises(NoMatch, match=r"the last one HTTP \d+.*does not repeat an error"):
+        m.match(key)
 
 
 def test_matcher_order_independent_across_keys():

@@ -369,13 +369,14 @@ def test_an_unmatched_request_is_an_error_naming_it(
     relay = relay_factory("http://unused.invalid")
     rep = relay.replay(cs.load(path))
 
-    # GraphQL: answered as a GraphQL error (the SDK surfaces it), naming operation + variables.
+    # GraphQL: a 400 (wandb-core does not retry it) with a GraphQL error naming the
+    # operation, the variables and how they differ from the closest recording.
     answer = gql(relay.url, "CreateArtifactFiles", {"name": "other.pt"})
-    assert answer.status == 200
+    assert answer.status == 400
     message = answer.json()["errors"][0]["message"]
     assert "no recorded match for GraphQL CreateArtifactFiles" in message
     assert '"name":"other.pt"' in message
-    assert "closest recorded requests" in message and '"name":"model.pt"' in message
+    assert 'variables.name: recorded "model.pt", sent "other.pt"' in message
 
     # Storage: the method and the URL without its (signed) query.
     storage_url = relay.url + "/_ext/http/127.0.0.1:9/bucket/nope?X-Goog-Signature=abc"
@@ -389,10 +390,16 @@ def test_an_unmatched_request_is_an_error_naming_it(
     assert len(rep.errors) == 3
 
 
-def test_requests_with_no_active_cassette_are_refused_and_remembered(relay_factory: Any) -> None:
+def test_requests_with_no_active_cassette_are_refused_at_once_naming_the_sender(
+    relay_factory: Any,
+) -> None:
     relay = relay_factory("http://unused.invalid")
+    relay.context = lambda: "test tests/test_x.py::test_y"
     answer = gql(relay.url, "Viewer", {})
-    assert answer.status == 503
+    assert answer.status == 400  # not retried by wandb-core, unlike a 503
+    message = answer.json()["errors"][0]["message"]
+    assert "outside any cassette by test tests/test_x.py::test_y" in message
+    assert "@pytest.mark.wandb_cassette" in message
     assert relay.stray == ["POST /graphql"]
 
 
@@ -413,4 +420,4 @@ def test_non_loopback_clients_are_refused() -> None:
 
     relay.activate(None)
     response = asyncio.run(relay._handle(request_from("127.0.0.1")))
-    assert response.status == 503  # got past the loopback check
+    assert response.status == 400  # got past the loopback check: refused as outside a cassette

@@ -2,23 +2,25 @@
 
 ``audit_paths`` reads every cassette under the given files and folders and
 reports, per cassette, what its traffic created and deleted
-(:mod:`.ledger`), the leaks and the resources kept on purpose, the secrets
-found (:mod:`.scrub`) and the files that cannot be read. The exit code is
-what CI needs: 0 clean, 1 a leak or a secret, 2 an unreadable cassette
-(2 wins, since an unreadable file may hide anything).
+(:mod:`.ledger`), the leaks, the resources kept on purpose (and why), the
+deletes of resources the cassette did not create (a reviewer should see
+them), successful mutations nobody knows the effect of, the secrets found
+(:mod:`.scrub`) and the files that cannot be read. The exit code is what CI
+needs: 0 clean, 1 a leak, an unknown mutation or a secret, 2 an unreadable
+cassette (2 wins, since an unreadable file may hide anything).
 """
 
 from __future__ import annotations
 
 import json
 import os
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from .cassette import Cassette, CassetteError, load
-from .ledger import Ledger, Resource
+from .ledger import Ledger, Resource, Unknown
 from .scrub import SecretFinding, find_secrets, find_secrets_in_interaction
 
 EXIT_CLEAN = 0
@@ -47,15 +49,24 @@ class CassetteAudit:
     deleted: list[Resource] = field(default_factory=list)
     leaks: list[Resource] = field(default_factory=list)
     kept: list[Resource] = field(default_factory=list)
+    #: Why each kept resource is kept, by resource name.
+    kept_reasons: dict[str, str] = field(default_factory=dict)
+    #: Deletes of resources this cassette did not create (foreign).
+    foreign_deleted: list[Resource] = field(default_factory=list)
+    #: Created, not deleted on purpose: a project (deleting it would delete everything in it).
+    left_by_design: list[Resource] = field(default_factory=list)
+    unknown: list[Unknown] = field(default_factory=list)
     secrets: list[LocatedSecret] = field(default_factory=list)
+    #: What replay does not compare in this cassette (metadata ``ignore`` and ``presets``).
+    ignores: list[str] = field(default_factory=list)
     error: CassetteError | None = None
 
     @property
     def status(self) -> str:
-        """``unreadable``, ``dirty`` (a leak or a secret) or ``clean``."""
+        """``unreadable``, ``dirty`` (a leak, an unknown mutation or a secret) or ``clean``."""
         if self.error is not None:
             return "unreadable"
-        return "dirty" if self.leaks or self.secrets else "clean"
+        return "dirty" if self.leaks or self.secrets or self.unknown else "clean"
 
     @property
     def exit_code(self) -> int:
@@ -68,8 +79,17 @@ class CassetteAudit:
             "created": [_resource_json(r) for r in self.created],
             "deleted": [_resource_json(r) for r in self.deleted],
             "leaks": [_resource_json(r) for r in self.leaks],
-            "kept": [_resource_json(r) for r in self.kept],
+            "kept": [
+                {**_resource_json(r), "reason": self.kept_reasons.get(r.name, "")}
+                for r in self.kept
+            ],
+            "foreign_deleted": [_resource_json(r) for r in self.foreign_deleted],
+            "left_by_design": [_resource_json(r) for r in self.left_by_design],
+            "unknown_mutations": [
+                {"index": u.index, "field": u.field, "operation": u.operation} for u in self.unknown
+            ],
             "secrets": [_secret_json(s) for s in self.secrets],
+            "ignores": list(self.ignores),
             "error": None
             if self.error is None
             else {"message": str(self.error), "file": self.error.path, "line": self.error.line},
@@ -99,7 +119,7 @@ class AuditReport:
     def render_text(self) -> str:
         """The report as a table with one row per cassette, then the details of each problem."""
         rows: list[tuple[str, ...]] = [
-            ("STATUS", "CASSETTE", "CREATED", "DELETED", "LEAKS", "KEPT", "SECRETS")
+            ("STATUS", "CASSETTE", "CREATED", "DELETED", "LEAKS", "KEPT", "SECRETS", "UNKNOWN")
         ]
         rows += [(c.status, str(c.path), *_row_counts(c)) for c in self.cassettes]
         lines = format_table(rows)
@@ -108,7 +128,8 @@ class AuditReport:
         counts = self._counts()
         lines.append(
             f"{len(self.cassettes)} cassette(s): {counts['clean']} clean, "
-            f"{counts['dirty']} with leaks or secrets, {counts['unreadable']} unreadable"
+            f"{counts['dirty']} with leaks, unknown mutations or secrets, "
+            f"{counts['unreadable']} unreadable"
         )
         return "\n".join(lines)
 
@@ -119,34 +140,58 @@ class AuditReport:
         return counts
 
 
-def audit_paths(paths: Sequence[str | os.PathLike[str]]) -> AuditReport:
+def audit_paths(
+    paths: Sequence[str | os.PathLike[str]],
+    *,
+    harmless: Sequence[str] = (),
+    progress: Callable[[int, int, Path], None] | None = None,
+) -> AuditReport:
     """Audit every cassette in ``paths`` (files, or folders searched for ``*.yaml``).
 
     Failed recordings (``*.yaml.failed``) inside folders are skipped; a path
-    that does not exist is reported as unreadable.
+    that does not exist is reported as unreadable. ``harmless`` names mutation
+    fields the user declared harmless; ``progress(done, total, path)`` is
+    called before each file.
     """
-    return AuditReport([audit_file(p) for p in _cassette_files(paths)])
+    files = _cassette_files(paths)
+    audits = []
+    for done, path in enumerate(files):
+        if progress is not None:
+            progress(done, len(files), path)
+        audits.append(audit_file(path, harmless=harmless))
+    return AuditReport(audits)
 
 
-def audit_file(path: str | os.PathLike[str]) -> CassetteAudit:
+def audit_file(path: str | os.PathLike[str], *, harmless: Sequence[str] = ()) -> CassetteAudit:
     """Audit one cassette file."""
     try:
         cassette = load(path)
     except CassetteError as exc:
         return CassetteAudit(Path(path), error=exc)
-    return audit_cassette(cassette, Path(path))
+    return audit_cassette(cassette, Path(path), harmless=harmless)
 
 
-def audit_cassette(cassette: Cassette, path: Path) -> CassetteAudit:
+def audit_cassette(
+    cassette: Cassette, path: Path, *, harmless: Sequence[str] = ()
+) -> CassetteAudit:
     """Audit a loaded cassette (``path`` only names it in the report)."""
-    ledger = Ledger.from_cassette(cassette)
+    ledger = Ledger.from_cassette(cassette, harmless=harmless)
+    leaks = ledger.leaks()
+    meta = cassette.metadata
+    ignores = [str(p) for p in meta.get("ignore") or []]
+    ignores += [f"preset {p}" for p in meta.get("presets") or []]
     return CassetteAudit(
         path,
         created=ledger.created,
         deleted=ledger.deleted,
-        leaks=ledger.leaks(),
+        leaks=[r for r in leaks if r.kind != "project"],
         kept=ledger.kept,
+        kept_reasons={r.name: ledger.kept_reason(r) or "" for r in ledger.kept},
+        foreign_deleted=ledger.foreign_deleted,
+        left_by_design=[r for r in leaks if r.kind == "project"],
+        unknown=list(ledger.unknown),
         secrets=list(_secrets(cassette)),
+        ignores=ignores,
     )
 
 
@@ -207,16 +252,34 @@ def format_table(rows: Sequence[Sequence[str]]) -> list[str]:
 
 def _row_counts(c: CassetteAudit) -> list[str]:
     if c.error is not None:
-        return ["-"] * 5  # nothing known, which is not "0"
-    return [str(len(x)) for x in (c.created, c.deleted, c.leaks, c.kept, c.secrets)]
+        return ["-"] * 6  # nothing known, which is not "0"
+    return [str(len(x)) for x in (c.created, c.deleted, c.leaks, c.kept, c.secrets, c.unknown)]
 
 
 def _details(c: CassetteAudit) -> list[str]:
     if c.error is not None:
         return [str(c.error)]  # already "file:line: message"
     lines = [f"{c.path}: leaked {r.kind} {r.name} (created by #{r.created_at})" for r in c.leaks]
+    lines += [
+        f"{c.path}: unknown mutation {u.field} (operation {u.operation}, #{u.index}): its "
+        "effect is not known, so nothing says it was undone; declare it harmless "
+        "(--harmless / ini wandb_cassette_harmless) if it changes nothing"
+        for u in c.unknown
+    ]
     lines += [f"{c.path}: secret {s}" for s in c.secrets]
-    lines += [f"{c.path}: kept {r.kind} {r.name} (created by #{r.created_at})" for r in c.kept]
+    lines += [
+        f"{c.path}: kept {r.kind} {r.name} (created by #{r.created_at}; "
+        f"{c.kept_reasons.get(r.name) or 'kept'})"
+        for r in c.kept
+    ]
+    lines += [
+        f"{c.path}: deleted {r.kind} {r.name}, which this cassette did not create (#{r.deleted_at})"
+        for r in c.foreign_deleted
+    ]
+    lines += [
+        f"{c.path}: left by design: {r.kind} {r.name} (a cleanup never deletes a project)"
+        for r in c.left_by_design
+    ]
     return lines
 
 

@@ -26,9 +26,22 @@ from pathlib import Path
 from typing import Any
 
 import yaml
-from vcr.serializers import yamlserializer
 
 from . import __version__
+from .errors import CassetteError
+
+__all__ = [
+    "Body",
+    "Cassette",
+    "CassetteError",
+    "Digest",
+    "Interaction",
+    "dumps",
+    "load",
+    "loads",
+    "save",
+    "save_failed",
+]
 
 FORMAT = "wandb-cassettes/1"
 VCR_VERSION = 1
@@ -39,16 +52,6 @@ STANDIN_HEADER = "X-Wandb-Cassettes-Standin"
 Headers = dict[str, list[str]]
 
 _DIGEST_RE = re.compile(r"^wandb-cassettes:sha256=([0-9a-f]{64});size=(\d+)$")
-
-
-class CassetteError(Exception):
-    """A cassette cannot be used. The message names the file (and line when known)."""
-
-    def __init__(self, path: str | os.PathLike[str], message: str, line: int | None = None):
-        self.path = str(path)
-        self.line = line
-        where = f"{self.path}:{line}" if line is not None else self.path
-        super().__init__(f"{where}: {message}")
 
 
 @dataclass(frozen=True)
@@ -148,7 +151,7 @@ def new_metadata(upstream: str, **extra: Any) -> dict[str, Any]:
         "library": f"wandb-cassettes {__version__}",
         "wandb": str(wandb_version),
         "upstream": upstream,
-        "recorded_at": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
+        "recorded_at": datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds"),
     }
     meta.update(extra)
     return meta
@@ -197,7 +200,7 @@ def loads(text: str, path: str | os.PathLike[str] = "<string>") -> Cassette:
     if not text.strip():
         raise CassetteError(path, "empty file; delete it and record again")
     try:
-        data = yamlserializer.deserialize(text)
+        data = _vcr_yaml().deserialize(text)
     except yaml.MarkedYAMLError as exc:
         mark = exc.problem_mark
         line = mark.line + 1 if mark else None
@@ -240,6 +243,14 @@ def loads(text: str, path: str | os.PathLike[str] = "<string>") -> Cassette:
         raise CassetteError(path, "'interactions' must be a list")
     interactions = [_interaction_from_vcr(item, i, path, text) for i, item in enumerate(raw)]
     return Cassette(interactions, metadata, Path(path))
+
+
+def _vcr_yaml() -> Any:
+    """vcrpy's YAML serializer, imported on first use: pytest-recording registers vcrpy's
+    assertion rewriting when it loads, which an earlier import of vcr would defeat."""
+    from vcr.serializers import yamlserializer
+
+    return yamlserializer
 
 
 def _line_of(text: str, pattern: str) -> int | None:
@@ -341,7 +352,7 @@ def dumps(cassette: Cassette) -> str:
     }
     if cassette.metadata:
         data["metadata"] = cassette.metadata
-    return str(yamlserializer.serialize(data))
+    return str(_vcr_yaml().serialize(data))
 
 
 def save(cassette: Cassette, path: str | os.PathLike[str]) -> Path:

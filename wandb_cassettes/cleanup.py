@@ -1,13 +1,27 @@
-"""Delete what a test created in W&B: every tracked artifact and run, or a loud error.
+"""Delete what a test created in W&B: by identity, retried, and never silently.
 
-Cleanup used to be best-effort and silent, which is how test data piled up in
-W&B projects. Here each delete is retried, "already gone" counts as done, and
-whatever still could not be deleted after every resource was tried is raised
-as one :class:`CleanupError` that names it.
+Two ways in, one retry loop:
+
+* :func:`delete_owned` is the automatic cleanup after a recorded test and
+  the journal's sweep. It deletes only resources whose creation the
+  recording observed (:class:`~.ledger.Owned`), each found again by its
+  server id (or, when the answer that carried the id was lost, by the id
+  the client chose) and checked before it is deleted: a version is deleted
+  alone, a collection only if it is empty and not older than the recording,
+  a run without its artifacts (``deleteArtifacts`` off: kept artifacts stay).
+  Whatever the checks refuse is *skipped*, with the reason, never deleted.
+* :class:`WandbArtifactCleaner` (the ``wandb_artifact_cleaner`` fixture) is
+  the user's explicit list: every version of a tracked artifact, a tracked
+  run and its logged artifacts. The user named them, so they go.
+
+Each delete is retried; "already gone" counts as done; what still could not
+be deleted after every resource was tried is raised as one
+:class:`~.errors.CleanupError` that names it.
 """
 
 from __future__ import annotations
 
+import datetime
 import logging
 import os
 import time
@@ -15,14 +29,15 @@ from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from typing import Any, Protocol, TypeVar
 
-import pytest
+from .errors import CleanupError
+from .ledger import Owned
 
 __all__ = [
     "CleanupError",
     "CleanupFailure",
     "CleanupReport",
     "WandbArtifactCleaner",
-    "wandb_artifact_cleaner",
+    "delete_owned",
 ]
 
 _log = logging.getLogger(__name__)
@@ -30,11 +45,26 @@ _log = logging.getLogger(__name__)
 T = TypeVar("T")
 
 # How wandb 0.31's public API words "no such project/collection/artifact/run".
-_NOT_FOUND_PHRASES = ("not found", "could not find")
+_NOT_FOUND_PHRASES = ("not found", "could not find", "does not exist")
 
 DEFAULT_ATTEMPTS = 3
 DEFAULT_BACKOFF = 0.5
 """Seconds before the second try; doubled before each later one."""
+
+#: A collection created more than this before the recording started existed before it
+#: (W&B's clock and ours may disagree by this much).
+CLOCK_SKEW = datetime.timedelta(hours=1)
+
+# wandb-core's own document for it (wandb-core 0.31, ``query ClientIDMapping``): the
+# server id of the artifact created with a given clientID, or null.
+_CLIENT_ID_MAPPING_GQL = (
+    "query ClientIDMapping($clientID: ID!) { clientIDMapping(clientID: $clientID) { serverID } }"
+)
+# W&B's mutation for deleting sweeps (the web app's "Delete sweep"); the SDK has no method.
+_DELETE_SWEEPS_GQL = (
+    "mutation DeleteSweeps($sweepIDs: [ID!]!) { deleteSweeps(input: {sweepIDs: $sweepIDs})"
+    " { affectedCount } }"
+)
 
 
 @dataclass(frozen=True)
@@ -48,47 +78,44 @@ class CleanupFailure:
     def __str__(self) -> str:
         tries = "try" if self.attempts == 1 else "tries"
         # One line per failure: SDK messages often end in (or contain) newlines.
-        message = " ".join(str(self.error).split())
+        message = " ".join(str(self.error).split()) or repr(self.error)
         error = f"{type(self.error).__name__}: {message}"
         return f"{self.resource}: {error} (after {self.attempts} {tries})"
 
 
 @dataclass
 class CleanupReport:
-    """What :meth:`WandbArtifactCleaner.cleanup_all` did, resource by resource."""
+    """What a cleanup did, resource by resource."""
 
     deleted: list[str] = field(default_factory=list)
     already_gone: list[str] = field(default_factory=list)
+    #: Not deleted on purpose, each with the reason (the evidence of ownership was missing).
+    skipped: list[str] = field(default_factory=list)
     failed: list[CleanupFailure] = field(default_factory=list)
 
     @property
     def ok(self) -> bool:
-        """True when nothing tracked is left in W&B."""
+        """True when nothing that was to be deleted is left in W&B."""
         return not self.failed
 
 
-class CleanupError(Exception):
-    """Some tracked W&B resources could not be deleted. ``report`` has the details."""
-
-    def __init__(self, report: CleanupReport) -> None:
-        self.report = report
-        lines = "\n".join(f"  - {failure}" for failure in report.failed)
-        super().__init__(
-            f"could not delete {len(report.failed)} W&B resource(s); "
-            f"they are still in W&B:\n{lines}"
-        )
+class _Skip(Exception):
+    """A check refused a delete: the resource stays, and the reason is reported."""
 
 
 class _Resource(Protocol):
     def describe(self) -> str: ...
 
     def delete(self, api: Any, *, fresh: bool) -> bool:
-        """Delete it; False if there was nothing to delete.
+        """Delete it; False if there was nothing to delete; :class:`_Skip` if it must stay.
 
         ``fresh`` asks to bypass the public API's caches: a retry must see what
         an earlier, failed-looking attempt may already have deleted.
         """
         ...
+
+
+# -- the user's explicit list (by name) ---------------------------------------------------
 
 
 @dataclass(unsafe_hash=True)
@@ -111,7 +138,13 @@ class _ArtifactCollection:
         )
         if self.found_type is None:
             return False
-        return _delete_collection(api, self.found_type, path, only_if_empty=False)
+        collection = _find(lambda: api.artifact_collection(self.found_type, path))
+        if collection is None:
+            return False
+        for version in list(collection.artifacts()):
+            version.delete(delete_aliases=True)
+        collection.delete()
+        return True
 
 
 @dataclass(frozen=True)
@@ -125,13 +158,7 @@ class _Run:
         return f"run {self.project_path}/{self.run_id}{extra}"
 
     def delete(self, api: Any, *, fresh: bool) -> bool:
-        def lookup() -> Any:
-            run = api.run(f"{self.project_path}/{self.run_id}")
-            if fresh:
-                run.load(force=True)
-            return run
-
-        run = _find(lookup)
+        run = _find(lambda: _load_run(api, f"{self.project_path}/{self.run_id}", fresh))
         if run is None:
             return False
         if self.delete_artifacts:
@@ -153,7 +180,20 @@ class _Run:
         # A collection this run filled alone is now an empty shell; one that
         # still has other runs' versions is left alone.
         for type_name, path in collections:
-            _delete_collection(api, type_name, path, only_if_empty=True)
+            collection = _find(_collection_lookup(api, type_name, path))
+            if collection is not None and not list(collection.artifacts()):
+                collection.delete()
+
+
+def _collection_lookup(api: Any, type_name: str, path: str) -> Callable[[], Any]:
+    return lambda: api.artifact_collection(type_name, path)
+
+
+def _load_run(api: Any, path: str, fresh: bool) -> Any:
+    run = api.run(path)
+    if fresh:
+        run.load(force=True)
+    return run
 
 
 class WandbArtifactCleaner:
@@ -182,10 +222,7 @@ class WandbArtifactCleaner:
         attempts: int = DEFAULT_ATTEMPTS,
         backoff: float = DEFAULT_BACKOFF,
     ) -> None:
-        if attempts < 1:
-            raise ValueError(f"attempts must be at least 1, got {attempts}")
-        if backoff < 0:
-            raise ValueError(f"backoff must not be negative, got {backoff}")
+        _check_retries(attempts, backoff)
         self.entity = entity
         self.project = project
         self.attempts = attempts
@@ -254,16 +291,7 @@ class WandbArtifactCleaner:
         pending = self._pending()
         self._artifacts.clear()
         self._runs.clear()
-        report = CleanupReport()
-        if not pending:
-            return report
-        try:
-            api = self._get_api()
-        except Exception as exc:  # no key, no network: nothing could be deleted
-            report.failed = [CleanupFailure(r.describe(), exc, 1) for r in pending]
-        else:
-            for resource in pending:
-                self._delete_with_retries(api, resource, report)
+        report = _run_deletions(pending, self._get_api, self.attempts, self.backoff)
         if report.failed:
             raise CleanupError(report) from report.failed[0].error
         return report
@@ -273,33 +301,8 @@ class WandbArtifactCleaner:
 
     def _get_api(self) -> Any:
         if self._api is None:
-            import wandb
-
-            self._api = wandb.Api()
+            self._api = _new_api()
         return self._api
-
-    def _delete_with_retries(self, api: Any, resource: _Resource, report: CleanupReport) -> None:
-        description = resource.describe()
-        for attempt in range(1, self.attempts + 1):
-            try:
-                deleted = resource.delete(api, fresh=attempt > 1)
-            except Exception as exc:
-                if attempt == self.attempts:
-                    report.failed.append(CleanupFailure(description, exc, attempt))
-                    return
-                delay = self.backoff * 2 ** (attempt - 1)
-                _log.warning(
-                    "deleting %s failed (try %d of %d), retrying in %.2fs: %s",
-                    description,
-                    attempt,
-                    self.attempts,
-                    delay,
-                    exc,
-                )
-                time.sleep(delay)
-            else:
-                (report.deleted if deleted else report.already_gone).append(description)
-                return
 
     def _qualify(self, path: str, *, what: str, raw: str) -> tuple[str, str]:
         """Split ``[[entity/]project/]name`` into (``[entity/]project``, name), with defaults."""
@@ -328,6 +331,330 @@ class WandbArtifactCleaner:
         return entity or None, project or None
 
 
+# -- what a recording owns (by identity) ---------------------------------------------------
+
+
+@dataclass(frozen=True)
+class _OwnedVersion:
+    owned: Owned
+
+    def describe(self) -> str:
+        return f"artifact {self.owned.name}"
+
+    def delete(self, api: Any, *, fresh: bool) -> bool:
+        server_id = self.owned.server_id or _server_id_of_client_id(api, self.owned.client_id)
+        if not server_id:
+            return False  # its creation never happened (the lost answer was a refusal)
+        artifact = _artifact_by_id(api, server_id)
+        if artifact is None:
+            return False
+        artifact.delete(delete_aliases=True)
+        return True
+
+
+@dataclass(frozen=True)
+class _OwnedCollection:
+    owned: Owned
+    #: Recording start: a collection created long before it is not the recording's.
+    not_before: datetime.datetime | None
+
+    def describe(self) -> str:
+        return f"artifact collection {self.owned.name}"
+
+    def delete(self, api: Any, *, fresh: bool) -> bool:
+        o = self.owned
+        if not o.type:
+            raise _Skip("its artifact type is unknown, so it cannot be looked up")
+        collection = _find(lambda: api.artifact_collection(o.type, o.path))
+        if collection is None:
+            return False
+        if o.server_id and collection.id != o.server_id:
+            raise _Skip(f"a different collection ({collection.id}) now has this name")
+        created = _parse_time(getattr(collection, "created_at", None))
+        too_old = self.not_before is not None and created is not None
+        if too_old and created < self.not_before - CLOCK_SKEW:  # type: ignore[operator]
+            raise _Skip(f"it was created at {created:%Y-%m-%d %H:%M}, before the recording")
+        versions = list(collection.artifacts())
+        if versions:
+            raise _Skip(f"it holds {len(versions)} version(s) this recording did not create")
+        collection.delete()
+        return True
+
+
+@dataclass(frozen=True)
+class _OwnedRun:
+    owned: Owned
+
+    def describe(self) -> str:
+        return f"run {self.owned.name}"
+
+    def delete(self, api: Any, *, fresh: bool) -> bool:
+        o = self.owned
+        run = _find(lambda: _load_run(api, o.path, fresh))
+        if run is None:
+            return False
+        storage_id = getattr(run, "storage_id", None)
+        if o.server_id and storage_id and storage_id != o.server_id:
+            raise _Skip(f"a different run ({storage_id}) now has this id")
+        # deleteArtifacts off: the versions it logged are deleted one by one (those the
+        # recording created), and the ones kept on purpose stay.
+        run.delete(delete_artifacts=False)
+        return True
+
+
+@dataclass(frozen=True)
+class _OwnedLink:
+    owned: Owned
+
+    def describe(self) -> str:
+        return f"registry link {self.owned.name}"
+
+    def delete(self, api: Any, *, fresh: bool) -> bool:
+        o = self.owned
+        path = o.path
+        if o.version is not None:
+            linked = _find(lambda: api.artifact(f"{path}:v{o.version}"))
+            candidates = [linked] if linked is not None else []
+        else:
+            collection = _find(lambda: api.artifact_collection(o.type or "", path))
+            candidates = list(collection.artifacts()) if collection is not None else []
+        for linked in candidates:
+            if linked.id == o.target_id:
+                linked.unlink()
+                return True
+        return False
+
+
+@dataclass(frozen=True)
+class _OwnedAlias:
+    owned: Owned
+
+    def describe(self) -> str:
+        return f"alias {self.owned.name}"
+
+    def delete(self, api: Any, *, fresh: bool) -> bool:
+        from wandb.sdk.artifacts._generated import DELETE_ALIASES_GQL
+
+        o = self.owned
+        collection, _, alias = o.local.rpartition(":")
+        variables = {
+            "input": {
+                "artifactID": o.target_id,
+                "aliases": [
+                    {
+                        "alias": alias,
+                        "artifactCollectionName": collection,
+                        "entityName": o.entity,
+                        "projectName": o.project,
+                    }
+                ],
+            }
+        }
+        _graphql(api, DELETE_ALIASES_GQL, variables)
+        return True
+
+
+@dataclass(frozen=True)
+class _OwnedSweep:
+    owned: Owned
+
+    def describe(self) -> str:
+        return f"sweep {self.owned.name}"
+
+    def delete(self, api: Any, *, fresh: bool) -> bool:
+        o = self.owned
+        sweep_id = o.server_id
+        if not sweep_id:
+            sweep = _find(lambda: api.sweep(o.path))
+            if sweep is None:
+                return False
+            sweep_id = sweep.id
+        _graphql(api, _DELETE_SWEEPS_GQL, {"sweepIDs": [sweep_id]})
+        return True
+
+
+@dataclass(frozen=True)
+class _Undeletable:
+    owned: Owned
+    reason: str
+
+    def describe(self) -> str:
+        return self.owned.name
+
+    def delete(self, api: Any, *, fresh: bool) -> bool:
+        raise _Skip(self.reason)
+
+
+#: Deletion order: what points at a version, the versions, sweeps, runs, then containers.
+_ORDER = ("link", "alias", "artifact", "sweep", "run", "collection", "project", "other")
+
+
+def delete_owned(
+    resources: Iterable[Owned],
+    *,
+    api: Any = None,
+    attempts: int = DEFAULT_ATTEMPTS,
+    backoff: float = DEFAULT_BACKOFF,
+    not_before: datetime.datetime | None = None,
+) -> CleanupReport:
+    """Delete resources a recording created, each found by its identity and checked first.
+
+    Args:
+        resources: What the ledger (or a journal) shows as created and left.
+            Run files go with their run and are not deleted one by one.
+        api: A ``wandb.Api``; one is made on the first delete otherwise.
+        attempts: Tries per resource.
+        backoff: Seconds before the second try, doubled for each later one.
+        not_before: When the recording started: a collection created well
+            before it is not deleted.
+
+    Returns:
+        The report: deleted, already gone, skipped (with reasons).
+
+    Raises:
+        CleanupError: After trying every resource, when any could not be deleted.
+    """
+    _check_retries(attempts, backoff)
+    pending: list[_Resource] = []
+    for o in sorted(resources, key=lambda o: _ORDER.index(o.kind) if o.kind in _ORDER else 99):
+        if o.kind == "run_file":
+            continue
+        pending.append(_deleter(o, not_before))
+    holder: list[Any] = [api]
+
+    def get_api() -> Any:
+        if holder[0] is None:
+            holder[0] = _new_api()
+        return holder[0]
+
+    report = _run_deletions(pending, get_api, attempts, backoff)
+    if report.failed:
+        raise CleanupError(report) from report.failed[0].error
+    return report
+
+
+def _deleter(o: Owned, not_before: datetime.datetime | None) -> _Resource:
+    if o.kind == "artifact":
+        return _OwnedVersion(o)
+    if o.kind == "collection":
+        return _OwnedCollection(o, not_before)
+    if o.kind == "run":
+        return _OwnedRun(o)
+    if o.kind == "link":
+        return _OwnedLink(o)
+    if o.kind == "alias":
+        return _OwnedAlias(o)
+    if o.kind == "sweep":
+        return _OwnedSweep(o)
+    if o.kind == "project":
+        return _Undeletable(
+            o,
+            "left by design: deleting a project deletes everything in it, "
+            "which a cleanup cannot prove this recording owns",
+        )
+    return _Undeletable(o, "created by a mutation that no automatic delete knows")
+
+
+# -- the shared retry loop -------------------------------------------------------------
+
+
+def _run_deletions(
+    pending: list[_Resource], get_api: Callable[[], Any], attempts: int, backoff: float
+) -> CleanupReport:
+    report = CleanupReport()
+    if not pending:
+        return report
+    try:
+        api = get_api()
+    except Exception as exc:  # no key, no network: nothing could be deleted
+        report.failed = [CleanupFailure(r.describe(), exc, 1) for r in pending]
+        return report
+    for resource in pending:
+        _delete_with_retries(api, resource, report, attempts, backoff)
+    return report
+
+
+def _delete_with_retries(
+    api: Any, resource: _Resource, report: CleanupReport, attempts: int, backoff: float
+) -> None:
+    description = resource.describe()
+    for attempt in range(1, attempts + 1):
+        try:
+            deleted = resource.delete(api, fresh=attempt > 1)
+        except _Skip as skip:
+            report.skipped.append(f"{description}: not deleted: {skip}")
+            return
+        except Exception as exc:
+            if attempt == attempts:
+                report.failed.append(CleanupFailure(description, exc, attempt))
+                return
+            delay = backoff * 2 ** (attempt - 1)
+            _log.warning(
+                "deleting %s failed (try %d of %d), retrying in %.2fs: %s",
+                description,
+                attempt,
+                attempts,
+                delay,
+                exc,
+            )
+            time.sleep(delay)
+        else:
+            (report.deleted if deleted else report.already_gone).append(description)
+            return
+
+
+def _check_retries(attempts: int, backoff: float) -> None:
+    if attempts < 1:
+        raise ValueError(f"attempts must be at least 1, got {attempts}")
+    if backoff < 0:
+        raise ValueError(f"backoff must not be negative, got {backoff}")
+
+
+# -- talking to W&B ---------------------------------------------------------------------
+
+
+def _new_api() -> Any:
+    import wandb
+
+    return wandb.Api()
+
+
+def _graphql(api: Any, document: str, variables: dict[str, Any]) -> Any:
+    """Run ``document`` through the public API's transport (wandb-core), as the SDK does."""
+    # ``Api._service_api`` is private: the SDK has no public method for these
+    # operations (delete by id, sweeps, aliases of a version); wandb is pinned to 0.31.x
+    # and tests/test_cleanup.py drives each path against the stand-in.
+    return api._service_api.execute_graphql(document, variables)
+
+
+def _artifact_by_id(api: Any, server_id: str) -> Any:
+    """The artifact version with this server id, or None; never from the SDK's instance cache."""
+    from wandb.sdk.artifacts.artifact import Artifact
+    from wandb.sdk.artifacts.artifact_instance_cache import artifact_instance_cache
+
+    artifact_instance_cache.pop(server_id, None)
+    return _find(lambda: Artifact._from_id(server_id, api._service_api))
+
+
+def _server_id_of_client_id(api: Any, client_id: str) -> str | None:
+    if not client_id:
+        return None
+    data = _graphql(api, _CLIENT_ID_MAPPING_GQL, {"clientID": client_id})
+    mapping = data.get("clientIDMapping") if isinstance(data, dict) else None
+    server_id = mapping.get("serverID") if isinstance(mapping, dict) else None
+    return server_id if isinstance(server_id, str) and server_id else None
+
+
+def _parse_time(value: Any) -> datetime.datetime | None:
+    if not isinstance(value, str) or not value:
+        return None
+    try:
+        parsed = datetime.datetime.fromisoformat(value.replace("Z", "+00:00"))
+    except ValueError:
+        return None
+    return parsed if parsed.tzinfo else parsed.replace(tzinfo=datetime.UTC)
+
+
 def _find(lookup: Callable[[], T]) -> T | None:
     """``lookup()``, or None when the public API says there is no such thing."""
     try:
@@ -336,23 +663,6 @@ def _find(lookup: Callable[[], T]) -> T | None:
         if _is_not_found(exc):
             return None
         raise
-
-
-def _delete_collection(api: Any, type_name: str, path: str, *, only_if_empty: bool) -> bool:
-    """Delete each version of a collection (with its aliases), then the collection.
-
-    Returns False when there was nothing to delete.
-    """
-    collection = _find(lambda: api.artifact_collection(type_name, path))
-    if collection is None:
-        return False
-    versions = list(collection.artifacts())
-    if versions and only_if_empty:
-        return False
-    for version in versions:
-        version.delete(delete_aliases=True)
-    collection.delete()
-    return True
 
 
 def _is_not_found(exc: BaseException) -> bool:
@@ -379,38 +689,3 @@ def _causes(exc: BaseException) -> Iterator[BaseException]:
         yield current
         wrapped = getattr(current, "exc", None)
         current = wrapped if isinstance(wrapped, BaseException) else current.__cause__
-
-
-@pytest.fixture
-def wandb_artifact_cleaner() -> Iterator[WandbArtifactCleaner]:
-    """A :class:`WandbArtifactCleaner` whose resources are deleted after the test.
-
-    Cleanup runs whether the test passed or failed; resources that cannot be
-    deleted make the test error at teardown, with a :class:`CleanupError` naming them.
-    """
-    cleaner = WandbArtifactCleaner()
-    yield cleaner
-    cleaner.cleanup_all()
-
-
-class _Named(Protocol):
-    kind: str
-    entity: str
-    project: str
-    local: str
-    type: str | None
-
-
-def track_leftovers(cleaner: WandbArtifactCleaner, resources: Iterable[_Named]) -> None:
-    """Track what a ledger or journal found left behind: runs, and whole collections.
-
-    An artifact version or a collection is tracked as its collection (all
-    versions go); a run file goes with its run, so it is not tracked itself.
-    """
-    for r in resources:
-        path = f"{r.entity}/{r.project}/{r.local}"
-        if r.kind == "run":
-            cleaner.track_run(path, delete_artifacts=True)
-        elif r.kind in ("artifact", "collection"):
-            # The type finds a collection whose versions are all gone already.
-            cleaner.track_artifact(path, type=r.type)

@@ -18,6 +18,7 @@ from __future__ import annotations
 import argparse
 import sys
 from collections.abc import Callable, Sequence
+from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -25,6 +26,7 @@ from . import __version__, graphql
 from .audit import audit_paths, format_table
 from .cassette import Body, CassetteError, Digest, Interaction, load
 from .ledger import Ledger
+from .project import find_project
 
 DEFAULT_CASSETTE_DIR = "cassettes/"
 
@@ -124,37 +126,80 @@ def _size(body: Body) -> str:
 
 
 def _add_sweep(sub: Subparsers) -> None:
-    from .journal import JOURNAL_DIR
-
     p = sub.add_parser(
         "sweep",
         help="delete W&B resources that interrupted recordings left behind",
         description="Reads the journals of recording sessions that are no longer running "
-        "and deletes what they created and did not delete. Needs WANDB_API_KEY.",
+        "and deletes what they created (by identity) and neither deleted nor kept. "
+        "Needs an API key for the upstream (WANDB_API_KEY or `wandb login`). "
+        "Exit 0: all gone; 1: something could not be deleted; 2: no key or no upstream.",
     )
     p.add_argument(
         "--upstream", help="W&B base URL to delete on (default: the one each journal names)"
     )
-    p.add_argument("--journal-dir", default=str(JOURNAL_DIR), help="default: %(default)s")
+    p.add_argument(
+        "--journal-dir",
+        default=None,
+        help="default: .wandb_cassettes/journal under the pytest rootdir",
+    )
+    p.add_argument(
+        "--host",
+        action="append",
+        default=[],
+        metavar="NAME",
+        help="also sweep journals written on this host (its sessions cannot be checked from "
+        "here; name it only when they are over); '*' for every host",
+    )
     p.set_defaults(run=_run_sweep)
 
 
 def _run_sweep(args: argparse.Namespace) -> int:
-    import os
-
     from . import journal
+    from .process import upstream_api_key
 
-    orphans = journal.orphaned(args.journal_dir)
+    directory = Path(args.journal_dir) if args.journal_dir else find_project().files / "journal"
+    orphans = journal.orphaned(directory, dead_hosts=args.host)
     listed = sum(len(j.leftovers) for j in orphans)
     print(f"{len(orphans)} journal(s) of finished sessions, {listed} leftover(s)")
-    deleted, failed = journal.sweep(
-        orphans, upstream=args.upstream, api_key=os.environ.get("WANDB_API_KEY")
-    )
-    for name in deleted:
+    if not listed:
+        journal.sweep(orphans)  # removes the empty journals
+        return 0
+    upstreams = {args.upstream or j.upstream for j in orphans if j.leftovers}
+    for upstream in sorted(upstreams):
+        if not upstream_api_key(upstream):
+            print(
+                f"error: no API key for {upstream}: set WANDB_API_KEY or run "
+                f"`wandb login --host {upstream}`",
+                file=sys.stderr,
+            )
+            return 2
+    result = journal.sweep(orphans, upstream=args.upstream)
+    for name in result.deleted:
         print(f"deleted  {name}")
-    for line in failed:
+    for line in result.skipped:
+        print(f"SKIPPED  {line}")
+    for line in result.failed:
         print(f"FAILED   {line}")
-    return 1 if failed else 0
+    if result.failed and all(_unreachable(line) for line in result.failed):
+        print(f"error: cannot reach {', '.join(sorted(upstreams))}", file=sys.stderr)
+        return 2
+    return 1 if result.failed or result.skipped else 0
+
+
+def _unreachable(line: str) -> bool:
+    lowered = line.lower()
+    return any(
+        phrase in lowered
+        for phrase in (
+            "connection refused",
+            "name or service not known",
+            "no such host",
+            "failed to establish",
+            "timed out",
+            "unreachable",
+            "connecterror",
+        )
+    )
 
 
 #: The subcommands, in the order ``--help`` lists them.

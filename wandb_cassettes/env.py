@@ -1,10 +1,12 @@
-"""The environment that points the wandb SDK at a base URL, quietly and reproducibly.
+"""The environment that points the wandb SDK at the relay, quietly, reproducibly, and isolated.
 
 Every setting here either cuts request noise that would differ between a
 recording and its replay (system metrics, machine info, git, requirements,
-console capture, telemetry) or keeps SDK files out of the user's tree. The
-wandb SDK reads its environment once, at ``wandb.setup()``, so this must be
-applied before the first ``wandb.init`` of a process.
+console capture, telemetry), keeps SDK files out of the user's tree, or
+isolates the SDK from the shell it runs in (proxies, a netrc, ``WANDB_*``
+variables that would change requests). The wandb SDK reads its environment
+once, at ``wandb.setup()``, so this must be applied before the first
+``wandb.init`` of a process.
 """
 
 from __future__ import annotations
@@ -32,9 +34,55 @@ QUIET_SETTINGS: Mapping[str, str] = {
     "WANDB_HOST": "wandb-cassettes",
 }
 
+#: Variables that shape requests and say what the user means (which entity, project,
+#: group...): recorded into each cassette's metadata and applied again in replay.
+RECORDED_SETTINGS: Mapping[str, str] = {
+    # environment variable -> wandb.Settings field (wandb/sdk/wandb_settings.py)
+    "WANDB_ENTITY": "entity",
+    "WANDB_PROJECT": "project",
+    "WANDB_ORGANIZATION": "organization",
+    "WANDB_USERNAME": "username",
+    "WANDB_RUN_GROUP": "run_group",
+    "WANDB_JOB_TYPE": "run_job_type",
+    "WANDB_TAGS": "run_tags",
+    "WANDB_NOTES": "run_notes",
+    "WANDB_NAME": "run_name",
+}
+
+#: Variables that would make one test's requests depend on the shell it ran from (a
+#: fixed run id for every test, a resume, a sweep): removed for the session, restored after.
+NEUTRALISED: tuple[str, ...] = (
+    "WANDB_RUN_ID",
+    "WANDB_RESUME",
+    "WANDB_RUN_STORAGE_ID",
+    "WANDB_SWEEP_ID",
+    "WANDB_SWEEP_PARAM_PATH",
+    "WANDB_CONFIG_PATHS",
+    "WANDB_INITED",
+    "WANDB_RUN_DIR",
+    "WANDB_PROGRAM",
+    "WANDB_ARGS",
+    "WANDB_DESCRIPTION",
+    "WANDB_GIT_ROOT",
+    "WANDB_GIT_COMMIT",
+    "WANDB_GIT_REMOTE_URL",
+    "WANDB_IDENTITY_TOKEN_FILE",
+    "WANDB_CREDENTIALS_FILE",
+    "WANDB_APP_URL",
+    *RECORDED_SETTINGS,
+)
+
+_LOOPBACK_HOSTS = ("127.0.0.1", "localhost", "::1")
+
 
 def sdk_env(base_url: str, api_key: str, root: str | os.PathLike[str]) -> dict[str, str]:
-    """Variables that send the SDK to ``base_url`` and keep its files under ``root`` (created)."""
+    """Variables that send the SDK to ``base_url`` and keep its files under ``root`` (created).
+
+    Also: ``NETRC`` points into ``root`` (``wandb.login(key=...)`` writes an
+    entry for the relay's address there, not in the user's ``~/.netrc``), and
+    ``NO_PROXY`` lets loopback through any ``HTTP(S)_PROXY`` of the shell (the
+    SDK's Python downloads use ``requests``, which would send them to the proxy).
+    """
     r = Path(root)
     dirs = {
         "WANDB_CACHE_DIR": r / "cache",
@@ -44,13 +92,55 @@ def sdk_env(base_url: str, api_key: str, root: str | os.PathLike[str]) -> dict[s
     }
     for path in dirs.values():
         path.mkdir(parents=True, exist_ok=True)
+    no_proxy = _with_loopback(os.environ.get("NO_PROXY") or os.environ.get("no_proxy") or "")
     return {
         **QUIET_SETTINGS,
         "WANDB_BASE_URL": base_url,
         "WANDB_API_KEY": api_key,
         "WANDB_DIR": str(r),
         **{name: str(path) for name, path in dirs.items()},
+        "NETRC": str(r / "netrc"),
+        "NO_PROXY": no_proxy,
+        "no_proxy": no_proxy,
     }
+
+
+def _with_loopback(no_proxy: str) -> str:
+    hosts = [h.strip() for h in no_proxy.split(",") if h.strip()]
+    return ",".join([*hosts, *(h for h in _LOOPBACK_HOSTS if h not in hosts)])
+
+
+def recorded_settings(environ: Mapping[str, str]) -> dict[str, str]:
+    """The :data:`RECORDED_SETTINGS` variables set in ``environ``."""
+    return {k: environ[k] for k in RECORDED_SETTINGS if environ.get(k)}
+
+
+def apply_settings(values: Mapping[str, str]) -> None:
+    """Make the SDK use ``values`` (of :data:`RECORDED_SETTINGS`), the others unset.
+
+    Sets the environment (for code that reads it) and, when wandb is already
+    set up in this process, its settings too (``wandb.setup(settings)``
+    updates them in place; the SDK would ignore a changed environment).
+    """
+    for name in RECORDED_SETTINGS:
+        if values.get(name):
+            os.environ[name] = values[name]
+        else:
+            os.environ.pop(name, None)
+    import sys
+
+    setup = sys.modules.get("wandb.sdk.wandb_setup")
+    if setup is None or getattr(setup, "_singleton", None) is None:
+        return
+    import wandb
+
+    fields: dict[str, object] = {}
+    for name, field in RECORDED_SETTINGS.items():
+        value = values.get(name)
+        fields[field] = (
+            [t for t in value.split(",") if t] if value and field == "run_tags" else value
+        )
+    wandb.setup(wandb.Settings(**fields))  # type: ignore[arg-type]
 
 
 #: SDK modules that a test would otherwise import in the middle of a W&B call.
@@ -63,27 +153,23 @@ def sdk_env(base_url: str, api_key: str, root: str | os.PathLike[str]) -> dict[s
 LAZY_SDK_MODULES = ("wandb.sdk.launch", "wandb.sdk.artifacts._models.pagination")
 
 
-def prewarm_sdk(modules: Iterable[str] = LAZY_SDK_MODULES) -> None:
-    """Import ``modules`` now, from a fresh thread whose stack is shallow, and wait.
+def prewarm_sdk(modules: Iterable[str] = LAZY_SDK_MODULES) -> threading.Thread:
+    """Import ``modules`` from a fresh thread whose stack is shallow; returns the thread.
 
-    Call it once per process before the first test that uses wandb (the pytest
-    plugin does so when it starts the relay). Modules the installed SDK lacks
-    are skipped: this only moves import time, never changes behaviour.
+    Call it once per process before the first test that uses wandb (the
+    process runtime does so when it starts the relay) and ``join()`` the
+    thread before the first cassette. Modules the installed SDK lacks are
+    skipped: this only moves import time, never changes behaviour; an import
+    that fails is left for the test to hit.
     """
-    errors: list[BaseException] = []
 
     def run() -> None:
         for name in modules:
             try:
                 importlib.import_module(name)
-            except ModuleNotFoundError:
+            except Exception:
                 continue
-            except BaseException as exc:  # re-raised in the caller's thread
-                errors.append(exc)
-                return
 
     thread = threading.Thread(target=run, name="wandb-cassettes-prewarm", daemon=True)
     thread.start()
-    thread.join()
-    if errors:
-        raise errors[0]
+    return thread

@@ -10,10 +10,12 @@ the marker ``@pytest.mark.wandb_epochs(n, reason="...")`` or with
 from __future__ import annotations
 
 import os
+import sys
 from dataclasses import dataclass
-from typing import Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
-import pytest
+if TYPE_CHECKING:
+    import pytest
 
 __all__ = [
     "DEFAULT_TEST_EPOCHS",
@@ -25,8 +27,8 @@ __all__ = [
     "EpochLimitError",
     "get_test_epochs",
     "justification_from_marker",
+    "make_epoch_check",
     "validate_epoch_usage",
-    "wandb_epochs",
 ]
 
 EPOCHS_ENV = "WANDB_CASSETTES_TEST_EPOCHS"
@@ -102,10 +104,15 @@ def validate_epoch_usage(
             A string lifts the limit; an :class:`EpochJustification` (what
             :func:`justification_from_marker` returns) raises it to its ``max_epochs``.
 
+    Without ``justification``, the ``@pytest.mark.wandb_epochs`` marker of the
+    test that is running (if any) applies.
+
     Raises:
         EpochLimitError: ``epochs`` exceeds the limit that applies.
         ValueError: ``epochs`` is below 1, or the justification is blank.
     """
+    if justification is None:
+        justification = _current_justification()
     if epochs < 1:
         raise ValueError(f"{test_name}: epochs must be at least 1, got {epochs}")
     if isinstance(justification, str):
@@ -127,6 +134,21 @@ def validate_epoch_usage(
         f'@pytest.mark.{EPOCHS_MARKER}({epochs}, reason="...") or pass '
         f'justification="..." to validate_epoch_usage().'
     )
+
+
+def _current_justification() -> EpochJustification | None:
+    """The ``wandb_epochs`` marker of the pytest test running now, if any."""
+    if "pytest" not in sys.modules or not os.environ.get("PYTEST_CURRENT_TEST"):
+        return None
+    node = _running_item()
+    return justification_from_marker(node) if node is not None else None
+
+
+def _running_item() -> Any:
+    """The test item pytest is running (found through its ``PYTEST_CURRENT_TEST``)."""
+    nodeid = os.environ.get("PYTEST_CURRENT_TEST", "").rsplit(" ", 1)[0]
+    running = getattr(sys.modules.get("wandb_cassettes.plugin"), "RUNNING", None) or {}
+    return running.get(nodeid)
 
 
 def justification_from_marker(node: pytest.Item) -> EpochJustification | None:
@@ -154,14 +176,12 @@ def justification_from_marker(node: pytest.Item) -> EpochJustification | None:
     )
 
 
-@pytest.fixture
-def wandb_epochs(request: pytest.FixtureRequest) -> EpochCheck:
-    """A ``check(epochs=None) -> int`` bound to the current test and its marker.
+def make_epoch_check(node: pytest.Item) -> EpochCheck:
+    """A ``check(epochs=None) -> int`` bound to test ``node`` and its marker.
 
     ``check()`` validates :func:`get_test_epochs`; ``check(n)`` validates ``n``.
     Either returns the validated count, or raises :class:`EpochLimitError`.
     """
-    node = request.node
     justification = justification_from_marker(node)
 
     def check(epochs: int | None = None) -> int:

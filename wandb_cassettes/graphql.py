@@ -6,6 +6,7 @@ need to know "which operation was this and did it succeed".
 
 from __future__ import annotations
 
+import functools
 import json
 import re
 from dataclasses import dataclass, field
@@ -21,6 +22,61 @@ class GraphQLRequest:
     operation: str
     variables: dict[str, Any] = field(default_factory=dict)
     query: str = ""
+    #: ``operationName`` as sent (None when absent).
+    operation_name: str | None = None
+
+    @property
+    def document(self) -> Document:
+        """What the document does: its operation type and top-level fields (parsed, cached)."""
+        return document_of(self.query, self.operation_name)
+
+
+@dataclass(frozen=True)
+class Document:
+    """The selected operation of a GraphQL document: ``mutation`` and its root fields.
+
+    ``fields`` are the schema's field names, not the aliases a client chose
+    (the SDK's generated documents alias ``deleteArtifact`` as ``result``).
+    ``kind`` is ``"query"``, ``"mutation"``, ``"subscription"``, or ``""``
+    when the document does not parse.
+    """
+
+    kind: str
+    fields: tuple[str, ...] = ()
+
+    @property
+    def is_mutation(self) -> bool:
+        return self.kind == "mutation"
+
+
+@functools.lru_cache(maxsize=512)
+def document_of(query: str, operation_name: str | None = None) -> Document:
+    """Parse ``query`` (graphql-core) and describe the operation ``operation_name`` selects.
+
+    Cached by text: the SDK sends the same few dozen documents over and over.
+    A document that does not parse is ``Document("")``; one whose text says
+    ``mutation`` but cannot be read is still reported as a mutation with no
+    known field, so that it is never taken for harmless.
+    """
+    from graphql import GraphQLError, OperationDefinitionNode, parse
+    from graphql.language import FieldNode
+
+    try:
+        doc = parse(query, no_location=True)
+    except (GraphQLError, RecursionError):
+        m = _OPERATION_RE.search(query)
+        return Document("mutation" if m and m.group(1) == "mutation" else "")
+    operations = [d for d in doc.definitions if isinstance(d, OperationDefinitionNode)]
+    chosen = next(
+        (o for o in operations if operation_name and o.name and o.name.value == operation_name),
+        operations[0] if len(operations) == 1 else None,
+    )
+    if chosen is None:
+        return Document("")
+    fields = tuple(
+        s.name.value for s in chosen.selection_set.selections if isinstance(s, FieldNode)
+    )
+    return Document(chosen.operation.value, fields)
 
 
 def parse_request(body: str | bytes | None) -> GraphQLRequest | None:
@@ -44,7 +100,13 @@ def parse_request(body: str | bytes | None) -> GraphQLRequest | None:
         m = _OPERATION_RE.search(query)
         name = m.group(2) if m else "<anonymous>"
     variables = data.get("variables")
-    return GraphQLRequest(name, variables if isinstance(variables, dict) else {}, query)
+    sent_name = data.get("operationName")
+    return GraphQLRequest(
+        name,
+        variables if isinstance(variables, dict) else {},
+        query,
+        sent_name if isinstance(sent_name, str) and sent_name else None,
+    )
 
 
 def response_errors(body: Any) -> list[str]:

@@ -1,46 +1,54 @@
-"""Crash-safe record of what recording created upstream, and the sweep that deletes leftovers.
+"""A write-ahead journal of what recording may create upstream, and the sweep of leftovers.
 
 The ledger knows what a test created, but only in memory: a pytest process
-killed mid-recording (SIGKILL, a CI timeout) would forget runs and artifacts
-it left on W&B. So while recording, each create and delete the ledger sees is
-appended (and flushed) to a JSON-lines journal under ``.wandb_cassettes/journal/``.
-A session that ends normally removes its journal once nothing is left; the
-next recording session (or ``wandb-cassettes sweep``) deletes what a dead
-session's journal still lists.
+killed mid-recording (SIGKILL, a CI timeout), or an answer lost on the way,
+would forget runs and artifacts left on W&B. So while recording, every
+change is appended (flushed and fsynced) to a JSON-lines journal under
+``.wandb_cassettes/journal/<host>-<pid>.jsonl``:
+
+* ``intended``: **before** a request that can create something is forwarded,
+  what it may create, by the ids the client chose (a fresh run id, an
+  artifact's ``clientID``);
+* ``created`` / ``deleted``: what the answers confirmed, with server ids;
+* ``absent``: an intent whose request was refused (nothing was created);
+* ``kept``: created and kept on purpose (``keep=``): never swept.
+
+No journal, no recording: a journal that cannot be opened or written raises
+:class:`~.errors.JournalError` naming its path, and the relay then forwards
+nothing more that could create. A session that ends normally removes its
+journal once nothing is left open; the next recording session (or
+``wandb-cassettes sweep``) deletes what a dead session's journal still lists.
 """
 
 from __future__ import annotations
 
+import datetime
 import json
 import os
 import socket
 import time
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, Any
 
-from .ledger import Event
+from .errors import CleanupError, JournalError
+from .ledger import Event, Ledger, Owned
 
 JOURNAL_DIR = Path(".wandb_cassettes") / "journal"
+JOURNAL_VERSION = 2
 
 
 @dataclass
 class Leftover:
-    """A resource a journal lists as created and not deleted."""
+    """A resource a journal lists as (maybe) created and not deleted."""
 
-    kind: str
-    name: str
-    entity: str
-    project: str
-    local: str
+    owned: Owned
     test: str = ""
-    id: str = ""  # an artifact version's server id: its name changes once its version is known
-    type: str | None = None  # artifact type, which collection lookups need
 
     @property
-    def key(self) -> tuple[str, ...]:
-        return (self.kind, self.entity, self.project, self.local, self.id)
+    def name(self) -> str:
+        return self.owned.name
 
 
 @dataclass
@@ -51,12 +59,19 @@ class JournalFile:
     pid: int
     host: str
     upstream: str
+    started: float = 0.0
     leftovers: list[Leftover] = field(default_factory=list)
+    kept: list[Leftover] = field(default_factory=list)
 
-    def owner_alive(self) -> bool:
-        """Whether the session that wrote it still runs (on this host)."""
+    def owner_alive(self, dead_hosts: Sequence[str] = ()) -> bool:
+        """Whether the session that wrote it still runs.
+
+        A journal of another host cannot be checked from here: it counts as
+        alive (its own host sweeps it) unless that host is named in
+        ``dead_hosts`` (``wandb-cassettes sweep --host NAME``).
+        """
         if self.host != socket.gethostname():
-            return True  # cannot tell: leave it to its own host
+            return self.host not in dead_hosts and "*" not in dead_hosts
         try:
             os.kill(self.pid, 0)
         except ProcessLookupError:
@@ -67,17 +82,26 @@ class JournalFile:
 
 
 class Journal:
-    """Appends ledger events of one session to ``<dir>/<host>-<pid>.jsonl``."""
+    """Appends one session's changes to ``<dir>/<host>-<pid>.jsonl``.
+
+    Raises:
+        JournalError: The folder or the file cannot be created or written (the
+            message names the path).
+    """
 
     def __init__(self, directory: str | os.PathLike[str], upstream: str) -> None:
         self.directory = Path(directory)
-        self.directory.mkdir(parents=True, exist_ok=True)
         self.path = self.directory / f"{socket.gethostname()}-{os.getpid()}.jsonl"
-        self._open: dict[tuple[str, ...], Leftover] = {}
-        self._fh: IO[str] | None = self.path.open("a", encoding="utf-8")
+        self._open: dict[tuple[str, ...], Owned] = {}
+        self._fh: IO[str] | None = None
+        try:
+            self.directory.mkdir(parents=True, exist_ok=True)
+            self._fh = self.path.open("a", encoding="utf-8")
+        except OSError as exc:
+            raise JournalError(self._message(exc)) from exc
         self._write(
             {
-                "journal": 1,
+                "journal": JOURNAL_VERSION,
                 "pid": os.getpid(),
                 "host": socket.gethostname(),
                 "upstream": upstream,
@@ -85,25 +109,42 @@ class Journal:
             }
         )
 
-    def record(self, events: Iterable[Event], test: str = "") -> None:
-        """Append ``events`` (created/deleted resources) for ``test``, flushed to disk."""
+    def intend(self, intents: Iterable[Owned], test: str = "") -> None:
+        """Write what a request about to be forwarded may create (before forwarding it)."""
+        for owned in intents:
+            if owned.key not in self._open:
+                self._open[owned.key] = owned
+                self._write({"event": "intended", "test": test, "owned": owned.to_json()})
+
+    def record(self, events: Iterable[Event], ledger: Ledger, test: str = "") -> None:
+        """Append ledger ``events`` (created/deleted resources) for ``test``."""
         for e in events:
-            r = e.resource
-            server_id = r.ids[0] if r.kind == "artifact" and r.ids else ""
-            entry = Leftover(r.kind, r.name, r.entity, r.project, r.local, test, server_id, r.type)
+            owned = Owned.of(e.resource)
             if e.change == "created":
-                self._open[entry.key] = entry
+                self._open[owned.key] = owned
             else:
-                self._open.pop(entry.key, None)
-            self._write({"event": e.change, **entry.__dict__})
+                self._open.pop(owned.key, None)
+            self._write({"event": e.change, "test": test, "owned": owned.to_json()})
+
+    def absent(self, intents: Iterable[Owned]) -> None:
+        """Intents whose requests were refused: nothing was created."""
+        for owned in intents:
+            if self._open.pop(owned.key, None) is not None:
+                self._write({"event": "absent", "owned": owned.to_json()})
+
+    def keep(self, kept: Iterable[tuple[Owned, str]], test: str = "") -> None:
+        """Resources kept on purpose: listed as kept, never swept."""
+        for owned, reason in kept:
+            self._open.pop(owned.key, None)
+            self._write({"event": "kept", "test": test, "reason": reason, "owned": owned.to_json()})
 
     @property
-    def open(self) -> list[Leftover]:
-        """What this session created and has not deleted yet."""
+    def open(self) -> list[Owned]:
+        """What this session created (or may have) and has neither deleted nor kept."""
         return list(self._open.values())
 
     def close(self) -> None:
-        """Close; remove the file when nothing is left open."""
+        """Close; remove the file when nothing is left open (kept resources are not open)."""
         if self._fh is not None:
             self._fh.close()
             self._fh = None
@@ -111,10 +152,21 @@ class Journal:
             self.path.unlink(missing_ok=True)
 
     def _write(self, entry: dict[str, Any]) -> None:
-        assert self._fh is not None, "journal is closed"
-        self._fh.write(json.dumps(entry) + "\n")
-        self._fh.flush()
-        os.fsync(self._fh.fileno())
+        if self._fh is None:
+            raise JournalError(f"the recording journal {self.path} is closed")
+        try:
+            self._fh.write(json.dumps(entry) + "\n")
+            self._fh.flush()
+            os.fsync(self._fh.fileno())
+        except OSError as exc:
+            raise JournalError(self._message(exc)) from exc
+
+    def _message(self, exc: OSError) -> str:
+        return (
+            f"cannot write the recording journal {self.path}: {exc.strerror or exc}; "
+            "recording stopped before anything more reached the upstream (free space, or "
+            "make the folder writable, then record again)"
+        )
 
 
 def read(path: str | os.PathLike[str]) -> JournalFile:
@@ -122,68 +174,101 @@ def read(path: str | os.PathLike[str]) -> JournalFile:
     p = Path(path)
     header: dict[str, Any] = {}
     open_: dict[tuple[str, ...], Leftover] = {}
+    kept: dict[tuple[str, ...], Leftover] = {}
     for line in p.read_text(encoding="utf-8").splitlines():
         try:
             entry = json.loads(line)
         except ValueError:
             continue
+        if not isinstance(entry, dict):
+            continue
         if "journal" in entry:
             header = entry
             continue
-        event = entry.pop("event", None)
-        try:
-            leftover = Leftover(**entry)
-        except TypeError:
+        owned = Owned.from_json(entry.get("owned") or {})
+        if owned is None:
             continue
-        if event == "created":
-            open_[leftover.key] = leftover
-        elif event == "deleted":
-            open_.pop(leftover.key, None)
+        event, test = entry.get("event"), str(entry.get("test") or "")
+        if event in ("intended", "created"):
+            open_[owned.key] = Leftover(owned, test)
+        elif event in ("deleted", "absent"):
+            open_.pop(owned.key, None)
+        elif event == "kept":
+            open_.pop(owned.key, None)
+            kept[owned.key] = Leftover(owned, test)
     return JournalFile(
         p,
         int(header.get("pid", 0)),
         str(header.get("host", "")),
         str(header.get("upstream", "")),
+        float(header.get("started", 0.0) or 0.0),
         list(open_.values()),
+        list(kept.values()),
     )
 
 
-def orphaned(directory: str | os.PathLike[str]) -> list[JournalFile]:
-    """Journals of sessions that are no longer running."""
+def orphaned(
+    directory: str | os.PathLike[str], dead_hosts: Sequence[str] = ()
+) -> list[JournalFile]:
+    """Journals of sessions that are no longer running (other hosts only if named)."""
     d = Path(directory)
     if not d.is_dir():
         return []
-    journals = [read(p) for p in sorted(d.glob("*.jsonl"))]
-    return [j for j in journals if not j.owner_alive()]
+    journals = []
+    for p in sorted(d.glob("*.jsonl")):
+        try:
+            journals.append(read(p))
+        except (OSError, UnicodeDecodeError):
+            continue
+    return [j for j in journals if not j.owner_alive(dead_hosts)]
+
+
+@dataclass
+class SweepResult:
+    """What a sweep did; ``failed`` and ``skipped`` lines name each resource and why."""
+
+    deleted: list[str] = field(default_factory=list)
+    skipped: list[str] = field(default_factory=list)
+    failed: list[str] = field(default_factory=list)
 
 
 def sweep(
     journals: Iterable[JournalFile], *, upstream: str | None = None, api_key: str | None = None
-) -> tuple[list[str], list[str]]:
-    """Delete every leftover of ``journals`` on its upstream (or ``upstream``).
+) -> SweepResult:
+    """Delete every leftover of ``journals`` on its upstream (or ``upstream``), by identity.
 
-    Returns (deleted, failed) descriptions. A journal whose leftovers are all
-    gone is removed; one with failures stays for the next sweep.
+    A journal whose leftovers are all gone is removed (what it lists as kept is
+    never touched); one with failures stays for the next sweep.
+    Never raises for a resource: each one that could not be deleted is a line
+    of ``failed``.
     """
-    from .cleanup import CleanupError, WandbArtifactCleaner, track_leftovers
+    from .cleanup import delete_owned
 
-    deleted: list[str] = []
-    failed: list[str] = []
+    result = SweepResult()
     for j in journals:
         if j.leftovers:
-            api = _api(upstream or j.upstream, api_key)
-            cleaner = WandbArtifactCleaner(api=api)
-            track_leftovers(cleaner, j.leftovers)
+            started = datetime.datetime.fromtimestamp(j.started, datetime.UTC)
             try:
-                report = cleaner.cleanup_all()
+                api = _api(upstream or j.upstream, api_key)
+                report = delete_owned(
+                    [left.owned for left in j.leftovers],
+                    api=api,
+                    not_before=started if j.started else None,
+                )
             except CleanupError as exc:
                 report = exc.report
-                failed += [f"{f.resource}: {f.error}" for f in report.failed]
-            deleted += report.deleted + report.already_gone
+                result.failed += [str(f) for f in report.failed]
+            except Exception as exc:  # the API cannot even be made: no key, no upstream
+                result.failed += [
+                    f"{left.name}: {type(exc).__name__}: {exc}" for left in j.leftovers
+                ]
+                continue
+            result.deleted += report.deleted + report.already_gone
+            result.skipped += report.skipped
             if report.failed:
                 continue
         j.path.unlink(missing_ok=True)
-    return deleted, failed
+    return result
 
 
 def _api(base_url: str, api_key: str | None) -> Any:

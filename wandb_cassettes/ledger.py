@@ -1,18 +1,48 @@
-"""What a test created in W&B and what it deleted, read from its traffic.
+"""What a recording created in W&B, by identity, and what it deleted.
 
 A :class:`Ledger` watches GraphQL exchanges, live on the relay's record path
 or offline over a cassette (:meth:`Ledger.from_cassette`), and keeps a list
-of :class:`Resource` s: runs, artifact versions, artifact collections and run
-files, each with the index of the exchange that created it and of the one
-that deleted it. What was created and never deleted is a leak, unless the
-cassette's metadata lists it under ``keep``.
+of :class:`Resource` s: runs, artifact versions, collections, run files,
+sweeps, registry links and aliases, each with the index of the exchange that
+created it and of the one that deleted it.
 
-The rules live in one table, :data:`RULES` (operation name → one small
-function). Only answers that succeeded (HTTP 2xx, no GraphQL ``errors``)
-count: a delete the server refused deleted nothing. Deletes name server ids
-(base64 such as ``UnVuOnYxOi...``), so every successful answer is also read
-for ids (:func:`_learn_ids`): the artifacts and collections it describes, the
-runs ``UpsertBucket`` and ``Run`` return.
+**Ownership by identity, never by name.** A resource is *owned* (created by
+this recording, so the cleanup may delete it) only on evidence, per kind:
+
+* a run: ``upsertBucket`` answered ``inserted: true``; or its id was drawn
+  fresh by this recording (``fresh_run_ids``: 8 random characters from a
+  seed drawn for this recording) and an ``upsertBucket`` for it was sent,
+  even if its answer was lost (the server committed it, wandb-core retried
+  and was told ``inserted: false``);
+* an artifact version: ``createArtifact`` answered ``PENDING`` (a new
+  version; an unchanged one is answered with the existing, ``COMMITTED``
+  version); when the answer was lost, the version is owned by its
+  ``clientID`` and found by it at cleanup (``clientIDMapping``);
+* a collection: a ``createArtifact`` into it answered ``PENDING`` with
+  ``latestArtifact: null`` (the collection had no version: it was new);
+* a run file: only inside an owned run (files a test re-uploads to a
+  resumed, pre-existing run are that run's, not the test's);
+* a sweep: ``upsertSweep`` without an ``id`` (a new sweep) that succeeded;
+* a registry link: ``linkArtifact`` of an owned artifact version;
+* an alias: ``addAliases`` of an alias that an earlier answer showed the
+  artifact did not have.
+
+Everything else the traffic mentions (a teammate's versions, a collection
+that had a latest version, a run resumed by a given id) is *foreign*: the
+cleanup never deletes it, and a delete of it that the test itself sent is
+listed by the audit (:attr:`Ledger.foreign_deleted`).
+
+Mutations are read from the GraphQL document (``deleteArtifact``,
+``upsertBucket``...), not from the operation name the client chose. One
+table, :data:`RULES`, maps a mutation field to the small function that
+reads it; :mod:`.mutations` classifies every mutation the SDK can send, and
+a successful mutation that neither knows is listed in :attr:`Ledger.unknown`.
+
+Only answers that succeeded (HTTP 2xx, no GraphQL ``errors``) count as
+done; an answer that was lost (5xx, a dropped connection, a truncated body)
+leaves the outcome unknown, which for a creating mutation means "maybe
+created": owned when the client-chosen id is ours. A definite refusal (4xx,
+GraphQL ``errors``) created nothing.
 """
 
 from __future__ import annotations
@@ -20,7 +50,7 @@ from __future__ import annotations
 import base64
 import binascii
 import fnmatch
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Container, Iterable, Iterator
 from dataclasses import dataclass, field
 from typing import Any, Literal
 from urllib.parse import urlsplit
@@ -28,11 +58,16 @@ from urllib.parse import urlsplit
 from . import graphql
 from .cassette import Cassette, Interaction
 
-Kind = Literal["run", "artifact", "collection", "run_file"]
+Kind = Literal[
+    "run", "artifact", "collection", "run_file", "sweep", "link", "alias", "project", "other"
+]
 Change = Literal["created", "deleted"]
+Outcome = Literal["succeeded", "refused", "unknown"]
 
 #: ``__typename`` s of artifact collections in answers (sequences and portfolios).
 COLLECTION_TYPENAMES = frozenset({"ArtifactCollection", "ArtifactSequence", "ArtifactPortfolio"})
+#: Cassette metadata: run ids drawn fresh by the recording (ownership evidence for lost answers).
+FRESH_RUN_IDS_KEY = "fresh_run_ids"
 
 
 @dataclass(eq=False)
@@ -40,9 +75,10 @@ class Resource:
     """One W&B object the traffic shows, created here or only referred to.
 
     ``local`` is the name inside the project: the run id, the collection
-    name (also for an artifact version), or ``run_id/path`` for a run file.
-    ``container`` is what deleting takes this along with (a run file's run, an
-    artifact's collection); ``logged_by`` is the run that logged an artifact.
+    name (also for an artifact version), ``run_id/path`` for a run file, the
+    sweep id, ``collection:alias`` for an alias. ``container`` is what
+    deleting takes this along with (a run file's run, a version's collection);
+    ``logged_by`` is the run that logged an artifact version.
     """
 
     kind: Kind
@@ -56,7 +92,18 @@ class Resource:
     committed_at: int | None = None
     container: Resource | None = None
     logged_by: Resource | None = None
-    type: str | None = None  # artifacts and collections: deletes look collections up by type
+    type: str | None = None  # artifacts and collections: lookups need the type
+    #: Client-chosen ids (an artifact's ``clientID``): how a version whose answer was lost is found.
+    client_ids: list[str] = field(default_factory=list)
+    #: The creating exchange's answer was lost: created for all we know, to be confirmed at cleanup.
+    unconfirmed: bool = False
+    #: For links and aliases: the artifact version they attach to.
+    target: Resource | None = None
+
+    @property
+    def owned(self) -> bool:
+        """Created by the observed traffic (on the evidence the module docstring lists)."""
+        return self.created_at is not None
 
     @property
     def name(self) -> str:
@@ -64,12 +111,14 @@ class Resource:
         if not self.entity and not self.project:
             return f"{self.kind} {self.ids[0] if self.ids else self.local}"
         base = f"{self.entity}/{self.project}/{self.local}"
-        if self.kind != "artifact":
+        if self.kind not in ("artifact", "link"):
             return base
         if self.version is not None:
             return f"{base}:v{self.version}"
         # The version index is known only once an answer reports it (ArtifactByID...).
-        return f"{base}@{self.ids[0]}" if self.ids else f"{base}:v?"
+        if self.ids:
+            return f"{base}@{self.ids[0]}"
+        return f"{base}@client:{self.client_ids[0][:12]}" if self.client_ids else f"{base}:v?"
 
     def __repr__(self) -> str:
         return f"<{self.kind} {self.name}>"
@@ -86,12 +135,24 @@ class Event:
 
 @dataclass(frozen=True)
 class Exchange:
-    """A successful GraphQL exchange, as the rules see it."""
+    """A GraphQL exchange, as the rules see it."""
 
     index: int
-    operation: str
+    field: str
     variables: dict[str, Any]
     data: dict[str, Any]
+    outcome: Outcome
+    #: The root answer of ``field`` (``data[alias or field]``).
+    payload: Any = None
+
+
+@dataclass(frozen=True)
+class Unknown:
+    """A successful mutation that no rule and no classification knows."""
+
+    index: int
+    field: str
+    operation: str
 
 
 Rule = Callable[["Ledger", Exchange], None]
@@ -100,22 +161,47 @@ Rule = Callable[["Ledger", Exchange], None]
 class Ledger:
     """Resources created and deleted by the exchanges observed so far.
 
-    ``keep`` holds names (``fnmatch`` patterns allowed) of resources the test
-    keeps on purpose; a kept container keeps what is inside it.
+    Args:
+        keep: Names (``fnmatch`` patterns) of resources kept on purpose: never
+            deleted by the cleanup, listed as kept by the audit. A kept
+            resource keeps what holds it (a kept version keeps its collection)
+            and what it holds (a kept run keeps its files).
+        fresh_run_ids: Run ids this recording drew itself (a live set may grow).
+        harmless: Mutation fields declared harmless by the user.
     """
 
-    def __init__(self, keep: Iterable[str] = ()) -> None:
+    def __init__(
+        self,
+        keep: Iterable[str] = (),
+        *,
+        fresh_run_ids: Container[str] | Iterable[str] | None = None,
+        harmless: Iterable[str] = (),
+    ) -> None:
         self.keep: tuple[str, ...] = tuple(keep)
+        #: A live container (``in`` is all that is asked of it) or a fixed set.
+        self.fresh_run_ids: Container[str] = (
+            fresh_run_ids if isinstance(fresh_run_ids, Container) else set(fresh_run_ids or ())
+        )
+        self.harmless = frozenset(harmless)
         self.events: list[Event] = []
+        self.unknown: list[Unknown] = []
         self._count = 0
         self._resources: list[Resource] = []
         self._by_key: dict[tuple[str, str, str, str], Resource] = {}
         self._by_id: dict[str, Resource] = {}
+        self._by_client_id: dict[str, Resource] = {}
+        #: Aliases an answer showed each artifact (by server id) to have.
+        self._seen_aliases: dict[str, set[str]] = {}
 
     @classmethod
-    def from_cassette(cls, cassette: Cassette) -> Ledger:
-        """The ledger of a recorded cassette, honouring its metadata's ``keep``."""
-        ledger = cls(keep_names(cassette.metadata))
+    def from_cassette(cls, cassette: Cassette, *, harmless: Iterable[str] = ()) -> Ledger:
+        """The ledger of a recorded cassette, honouring its metadata's ``keep`` and fresh ids."""
+        fresh = cassette.metadata.get(FRESH_RUN_IDS_KEY) or []
+        ledger = cls(
+            keep_names(cassette.metadata),
+            fresh_run_ids=[str(r) for r in fresh] if isinstance(fresh, list) else (),
+            harmless=harmless,
+        )
         for ix in cassette.interactions:
             ledger.observe(ix)
         return ledger
@@ -133,14 +219,40 @@ class Ledger:
         if request is None:
             return
         body = ix.response_json()
+        outcome = _outcome(ix.status, body)
         data = body.get("data") if isinstance(body, dict) else None
-        if not isinstance(data, dict) or not graphql.succeeded(ix.status, body):
+        data = data if isinstance(data, dict) else {}
+        if outcome == "succeeded":
+            _learn_ids(self, data)
+            query_rule = QUERY_RULES.get(request.operation)
+            if query_rule is not None:
+                query = Exchange(index, request.operation, request.variables, data, outcome)
+                query_rule(self, query)
+        document = request.document
+        if not document.is_mutation:
             return
-        exchange = Exchange(index, request.operation, request.variables, data)
-        _learn_ids(self, exchange)
-        rule = RULES.get(request.operation)
-        if rule is not None:
-            rule(self, exchange)
+        for name in document.fields or ("<unreadable>",):
+            exchange = Exchange(index, name, request.variables, data, outcome, _payload(data, name))
+            rule = RULES.get(name)
+            if rule is not None:
+                rule(self, exchange)
+            elif outcome == "succeeded":
+                self._untracked(exchange, request.operation)
+
+    def _untracked(self, ex: Exchange, operation: str) -> None:
+        """A successful mutation with no rule: harmless, an untracked create, or unknown."""
+        from .mutations import classify
+
+        if ex.field in self.harmless:
+            return
+        effect = classify(ex.field)
+        if effect is None:
+            self.unknown.append(Unknown(ex.index, ex.field, operation))
+        elif effect.action == "creates":
+            # Created something no rule can find again: a leak the cleanup cannot delete.
+            what = f"{effect.kind} created by {ex.field} #{ex.index}"
+            thing = self.resource("other", "", "", what)
+            self.mark_created(thing, ex.index)
 
     # -- results ---------------------------------------------------------------------
 
@@ -151,7 +263,7 @@ class Ledger:
 
     @property
     def created(self) -> list[Resource]:
-        """Resources created by the observed exchanges, in order of creation."""
+        """Resources created (owned) by the observed exchanges, in order of creation."""
         return self._changed("created")
 
     @property
@@ -160,12 +272,17 @@ class Ledger:
         return self._changed("deleted")
 
     @property
+    def foreign_deleted(self) -> list[Resource]:
+        """Resources the traffic deleted that it did not create: a reviewer should see them."""
+        return [r for r in self.deleted if not r.owned]
+
+    @property
     def kept(self) -> list[Resource]:
         """Resources created, not deleted, and kept on purpose (``keep``)."""
         return [r for r in self.created if r.deleted_at is None and self.is_kept(r)]
 
     def leaks(self) -> list[Resource]:
-        """Resources created here and left behind.
+        """Resources created here and left behind, not kept.
 
         What sits in a leaked container (a leaked run's files, a leaked
         collection's versions) is reported through the container only.
@@ -177,10 +294,27 @@ class Ledger:
         ]
 
     def is_kept(self, resource: Resource) -> bool:
-        """Whether ``resource`` (or its container) matches a ``keep`` name."""
-        if any(fnmatch.fnmatchcase(resource.name, pattern) for pattern in self.keep):
-            return True
-        return resource.container is not None and self.is_kept(resource.container)
+        """Whether ``resource`` is kept: it matches ``keep``, or holds or sits in what does."""
+        return self.kept_reason(resource) is not None
+
+    def kept_reason(self, resource: Resource) -> str | None:
+        """Why ``resource`` is kept (the pattern, or the kept resource it goes with), or None."""
+        for pattern in self.keep:
+            if fnmatch.fnmatchcase(resource.name, pattern):
+                return f"matches keep={pattern!r}"
+        if resource.container is not None:
+            reason = self.kept_reason(resource.container)
+            if reason is not None:
+                return f"inside kept {resource.container.name}"
+        for inner in self._resources:
+            if (
+                inner.container is resource
+                and inner.owned
+                and inner.deleted_at is None
+                and any(fnmatch.fnmatchcase(inner.name, p) for p in self.keep)
+            ):
+                return f"holds kept {inner.name}"
+        return None
 
     def events_at(self, index: int) -> list[Event]:
         """What the exchange at ``index`` created or deleted."""
@@ -191,7 +325,7 @@ class Ledger:
         return list(dict.fromkeys(e.resource for e in self.events if e.change == change))
 
     def _leaked(self, r: Resource) -> bool:
-        return r.created_at is not None and r.deleted_at is None and not self.is_kept(r)
+        return r.owned and r.deleted_at is None and not self.is_kept(r)
 
     # -- bookkeeping used by the rules ---------------------------------------------
 
@@ -209,11 +343,14 @@ class Ledger:
         """The resource a server id was seen for, if any."""
         return self._by_id.get(server_id)
 
-    def new_artifact(self, entity: str, project: str, collection: str, server_id: str) -> Resource:
-        """Register an artifact version, known by its server id until its version is."""
+    def by_client_id(self, client_id: str) -> Resource | None:
+        """The artifact version created with this ``clientID``, if any."""
+        return self._by_client_id.get(client_id)
+
+    def new_artifact(self, entity: str, project: str, collection: str) -> Resource:
+        """Register an artifact version, known by its ids until its version is."""
         artifact = Resource("artifact", entity, project, collection)
         self._resources.append(artifact)
-        self.learn_id(artifact, server_id)
         return artifact
 
     def learn_id(self, resource: Resource, server_id: Any) -> None:
@@ -222,11 +359,19 @@ class Ledger:
             resource.ids.append(server_id)
             self._by_id[server_id] = resource
 
-    def mark_created(self, resource: Resource, index: int) -> None:
+    def learn_client_id(self, resource: Resource, client_id: Any) -> None:
+        if isinstance(client_id, str) and client_id and client_id not in resource.client_ids:
+            resource.client_ids.append(client_id)
+            self._by_client_id[client_id] = resource
+
+    def mark_created(self, resource: Resource, index: int, *, unconfirmed: bool = False) -> None:
         """Mark ``resource`` created; one deleted before lives again (a run id reused)."""
         if resource.created_at is None or resource.deleted_at is not None:
             resource.created_at, resource.deleted_at = index, None
+            resource.unconfirmed = unconfirmed
             self.events.append(Event(index, "created", resource))
+        elif not unconfirmed:
+            resource.unconfirmed = False
 
     def mark_deleted(self, resource: Resource, index: int) -> None:
         """Mark ``resource`` and whatever goes with it deleted (first delete wins)."""
@@ -235,12 +380,41 @@ class Ledger:
         resource.deleted_at = index
         self.events.append(Event(index, "deleted", resource))
         for inner in self._resources:
-            if inner.container is resource:
+            if inner.container is resource or inner.target is resource:
                 self.mark_deleted(inner, index)
+
+    def mark_absent(self, resource: Resource) -> None:
+        """An unconfirmed creation turned out not to have happened: forget it."""
+        if resource.unconfirmed and resource.deleted_at is None:
+            resource.created_at = None
+            resource.unconfirmed = False
+            self.events = [e for e in self.events if e.resource is not resource]
+
+    def link(self, entity: str, project: str, portfolio: str, source: Resource) -> Resource:
+        """The link of version ``source`` into portfolio ``entity/project/portfolio``."""
+        for r in self._resources:
+            if (
+                r.kind == "link"
+                and r.target is source
+                and (r.entity, r.project, r.local)
+                == (
+                    entity,
+                    project,
+                    portfolio,
+                )
+            ):
+                return r
+        link = Resource("link", entity, project, portfolio, target=source, type=source.type)
+        self._resources.append(link)
+        return link
 
     def logged_by(self, run: Resource) -> Iterator[Resource]:
         """The artifact versions ``run`` logged."""
         return (r for r in list(self._resources) if r.logged_by is run)
+
+    def seen_aliases(self, artifact_id: str) -> set[str] | None:
+        """The aliases an answer showed artifact ``artifact_id`` to have, if any answer did."""
+        return self._seen_aliases.get(artifact_id)
 
 
 def keep_names(metadata: dict[str, Any]) -> list[str]:
@@ -251,7 +425,29 @@ def keep_names(metadata: dict[str, Any]) -> list[str]:
     return [str(k) for k in keep] if isinstance(keep, list) else []
 
 
-# -- reading answers -------------------------------------------------------------------
+# -- reading exchanges -------------------------------------------------------------------
+
+
+def _outcome(status: int, body: Any) -> Outcome:
+    """Succeeded, refused (nothing happened), or unknown (the answer was lost or cut)."""
+    if 200 <= status < 300:
+        if not isinstance(body, dict):
+            return "unknown"  # a truncated or garbled answer: the server may have done it
+        return "refused" if graphql.response_errors(body) else "succeeded"
+    if status >= 500 or status in (408, 429):
+        # 5xx: the server (or the relay, for a dropped connection) failed after the
+        # request may have been carried out. 408/429 are "not now": refused.
+        return "refused" if status in (408, 429) else "unknown"
+    return "refused"
+
+
+def _payload(data: dict[str, Any], name: str) -> Any:
+    """The answer of root field ``name``: under its name, or the SDK's alias ``result``."""
+    if name in data:
+        return data[name]
+    if len(data) == 1:
+        return next(iter(data.values()))
+    return data.get("result")
 
 
 def _get(data: Any, *path: str) -> Any:
@@ -264,6 +460,12 @@ def _get(data: Any, *path: str) -> Any:
 
 def _str(value: Any) -> str:
     return value if isinstance(value, str) else ""
+
+
+def _input(ex: Exchange) -> dict[str, Any]:
+    """The mutation's ``input`` variable, or the variables themselves (inline arguments)."""
+    inp = ex.variables.get("input")
+    return inp if isinstance(inp, dict) else ex.variables
 
 
 def _project_of(node: Any) -> tuple[str, str] | None:
@@ -284,15 +486,15 @@ def _walk(data: Any) -> Iterator[dict[str, Any]]:
             yield from _walk(value)
 
 
-def _learn_ids(ledger: Ledger, ex: Exchange) -> None:
+def _learn_ids(ledger: Ledger, data: dict[str, Any]) -> None:
     """Map the ids of every artifact and collection an answer describes.
 
     Artifacts come as ``{id, versionIndex, artifactSequence {name project
-    {name entity {name}}}}`` (ArtifactByID, ArtifactMembershipByName,
+    {name entity {name}}}, aliases}`` (ArtifactByID, ArtifactMembershipByName,
     ProjectArtifacts...), collections as ``{__typename, id, name, project}``
     (ProjectArtifactCollection(s)...).
     """
-    for node in _walk(ex.data):
+    for node in _walk(data):
         server_id = node.get("id")
         if not isinstance(server_id, str):
             continue
@@ -309,11 +511,18 @@ def _learn_artifact(
     where, name = _project_of(sequence), sequence.get("name")
     if where is None or not isinstance(name, str):
         return
-    artifact = ledger.by_id(server_id) or ledger.new_artifact(*where, name, server_id)
+    artifact = ledger.by_id(server_id)
+    if artifact is None:
+        artifact = ledger.new_artifact(*where, name)
+        ledger.learn_id(artifact, server_id)
     if isinstance(node.get("versionIndex"), int):
         artifact.version = node["versionIndex"]
     if artifact.container is None:
         artifact.container = ledger.resource("collection", *where, name)
+    aliases = node.get("aliases")
+    if isinstance(aliases, list):
+        seen = ledger._seen_aliases.setdefault(server_id, set())
+        seen.update(a["alias"] for a in aliases if isinstance(a, dict) and "alias" in a)
 
 
 def _learn_collection(ledger: Ledger, node: dict[str, Any], server_id: str) -> None:
@@ -349,54 +558,89 @@ def _resolve(ledger: Ledger, kind: Kind, server_id: Any) -> Resource | None:
     return found
 
 
-# -- the rules: one per operation --------------------------------------------------------
+# -- the rules: one per mutation field -------------------------------------------------
 
 
 def _upsert_bucket(ledger: Ledger, ex: Exchange) -> None:
-    """``UpsertBucket`` answered ``inserted: true`` → the run was created."""
-    payload = _get(ex.data, "upsertBucket")
-    bucket = _get(payload, "bucket")
+    """A run is created by ``inserted: true``, or by a sent upsert of a run id drawn fresh here.
+
+    An upsert naming the run by storage ``id`` updates an existing run (a
+    resume, ``run.finish``): never a creation.
+    """
     v = ex.variables
+    bucket = _get(ex.payload, "bucket")
     where = _project_of(bucket) or (_str(v.get("entity")), _str(v.get("project")))
     run_id = _get(bucket, "name") or v.get("name")
     if not isinstance(run_id, str) or not run_id:
         return
     run = ledger.resource("run", *where, run_id)
     ledger.learn_id(run, _get(bucket, "id"))
-    if _get(payload, "inserted") is True:
+    if ex.outcome == "refused" or v.get("id"):
+        return
+    inserted = _get(ex.payload, "inserted") is True
+    if ex.outcome == "succeeded" and inserted:
         ledger.mark_created(run, ex.index)
+    elif run_id in ledger.fresh_run_ids:
+        # Our own fresh id: if the run exists, this recording made it (an answer was lost).
+        ledger.mark_created(run, ex.index, unconfirmed=ex.outcome == "unknown")
 
 
 def _create_artifact(ledger: Ledger, ex: Exchange) -> None:
-    """``CreateArtifact`` answered a PENDING artifact → a new version (and collection).
+    """``createArtifact`` answered PENDING → a new version; its collection if it had no latest.
 
     With digest deduplication the server answers an unchanged artifact with the
-    existing, COMMITTED version: nothing was created. The collection is new
-    when the answer says it had no latest version before this one.
+    existing, COMMITTED version: nothing was created. When the answer was lost
+    the version is owned by its ``clientID``, resolved at cleanup.
     """
-    inp = ex.variables.get("input")
-    inp = inp if isinstance(inp, dict) else ex.variables
+    inp = _input(ex)
     entity, project = _str(inp.get("entityName")), _str(inp.get("projectName"))
     collection_name = _collection_name(inp)
-    artifact_node = _get(ex.data, "createArtifact", "artifact")
-    server_id = _get(artifact_node, "id")
-    if not collection_name or not isinstance(server_id, str):
+    if not collection_name or ex.outcome == "refused":
+        return
+    client_id = inp.get("clientID")
+    collection = ledger.resource("collection", entity, project, collection_name)
+    type_name = inp.get("artifactTypeName")
+    if isinstance(type_name, str):
+        collection.type = type_name
+    node = _get(ex.payload, "artifact")
+    server_id = _get(node, "id")
+    if ex.outcome == "unknown" or not isinstance(server_id, str):
+        if ex.outcome == "succeeded" or not isinstance(client_id, str):
+            return  # answered without an id: nothing to go by
+        artifact = ledger.by_client_id(client_id) or ledger.new_artifact(
+            entity, project, collection_name
+        )
+        ledger.learn_client_id(artifact, client_id)
+        _describe_artifact(ledger, artifact, collection, inp)
+        ledger.mark_created(artifact, ex.index, unconfirmed=True)
         return
     existing = ledger.by_id(server_id)
-    artifact = existing or ledger.new_artifact(entity, project, collection_name, server_id)
-    collection = ledger.resource("collection", entity, project, collection_name)
-    sequence = _get(artifact_node, "artifactSequence")
-    ledger.learn_id(collection, _get(sequence, "id"))
-    artifact.container = collection
-    if isinstance(inp.get("artifactTypeName"), str):
-        artifact.type = collection.type = inp["artifactTypeName"]
-    if isinstance(inp.get("runName"), str) and inp["runName"]:
-        artifact.logged_by = ledger.resource("run", entity, project, inp["runName"])
-    if existing is not None or _get(artifact_node, "state") not in (None, "PENDING"):
+    artifact = (
+        existing
+        or ledger.by_client_id(_str(client_id))
+        or ledger.new_artifact(entity, project, collection_name)
+    )
+    ledger.learn_id(artifact, server_id)
+    ledger.learn_client_id(artifact, client_id)
+    _describe_artifact(ledger, artifact, collection, inp)
+    if _get(node, "state") not in (None, "PENDING"):
+        return  # deduplicated: the existing, committed version
+    if existing is not None and existing.owned and not existing.unconfirmed:
         return
-    if isinstance(sequence, dict) and sequence.get("latestArtifact") is None:
+    sequence = _get(node, "artifactSequence")
+    if isinstance(sequence, dict) and sequence.get("latestArtifact", True) is None:
         ledger.mark_created(collection, ex.index)
     ledger.mark_created(artifact, ex.index)
+
+
+def _describe_artifact(
+    ledger: Ledger, artifact: Resource, collection: Resource, inp: dict[str, Any]
+) -> None:
+    artifact.container = collection
+    artifact.type = collection.type
+    run_name = inp.get("runName")
+    if isinstance(run_name, str) and run_name:
+        artifact.logged_by = ledger.resource("run", artifact.entity, artifact.project, run_name)
 
 
 def _collection_name(inp: dict[str, Any]) -> str:
@@ -409,20 +653,26 @@ def _collection_name(inp: dict[str, Any]) -> str:
 
 
 def _commit_artifact(ledger: Ledger, ex: Exchange) -> None:
-    """``CommitArtifact`` → the pending version is committed (still to delete)."""
-    artifact = ledger.by_id(_str(ex.variables.get("artifactID")))
+    """``commitArtifact`` → the pending version is committed (still to delete)."""
+    if ex.outcome != "succeeded":
+        return
+    artifact = ledger.by_id(_str(_input(ex).get("artifactID") or ex.variables.get("artifactID")))
     if artifact is not None and artifact.committed_at is None:
         artifact.committed_at = ex.index
 
 
 def _create_run_files(ledger: Ledger, ex: Exchange) -> None:
-    """``CreateRunFiles`` → one run file per file the answer lists."""
+    """``createRunFiles`` → one run file per file, inside the run when the run is owned."""
+    if ex.outcome != "succeeded":
+        return
     v = ex.variables
     entity, project, run_id = _str(v.get("entity")), _str(v.get("project")), _str(v.get("run"))
     if not run_id:
         return
     run = ledger.resource("run", entity, project, run_id)
-    ledger.learn_id(run, _get(ex.data, "createRunFiles", "runID"))
+    ledger.learn_id(run, _get(ex.payload, "runID"))
+    if not run.owned:
+        return  # the files of a resumed, pre-existing run belong to that run
     for name in _run_file_names(ex):
         run_file = ledger.resource("run_file", entity, project, f"{run_id}/{name}")
         run_file.container = run
@@ -430,15 +680,213 @@ def _create_run_files(ledger: Ledger, ex: Exchange) -> None:
 
 
 def _run_file_names(ex: Exchange) -> list[str]:
-    files = _get(ex.data, "createRunFiles", "files")
+    files = _get(ex.payload, "files")
     if isinstance(files, list):
         return [f["name"] for f in files if isinstance(f, dict) and isinstance(f.get("name"), str)]
     asked = ex.variables.get("files")
     return [f for f in asked if isinstance(f, str)] if isinstance(asked, list) else []
 
 
+def _delete_run(ledger: Ledger, ex: Exchange) -> None:
+    """``deleteRun`` → the run and its files; with ``deleteArtifacts`` its artifacts too."""
+    if ex.outcome != "succeeded":
+        return
+    run = _resolve(ledger, "run", _input(ex).get("id"))
+    if run is None:
+        return
+    ledger.mark_deleted(run, ex.index)
+    if _input(ex).get("deleteArtifacts") is True:
+        for artifact in ledger.logged_by(run):
+            ledger.mark_deleted(artifact, ex.index)
+
+
+def _delete_artifact(ledger: Ledger, ex: Exchange) -> None:
+    """``deleteArtifact`` → that artifact version (and, with ``deleteAliases``, its aliases)."""
+    if ex.outcome != "succeeded":
+        return
+    artifact = _resolve(ledger, "artifact", _input(ex).get("artifactID"))
+    if artifact is not None:
+        ledger.mark_deleted(artifact, ex.index)
+
+
+def _delete_collection(ledger: Ledger, ex: Exchange) -> None:
+    """``deleteArtifactSequence`` / ``deleteArtifactPortfolio`` → the collection, its versions."""
+    if ex.outcome != "succeeded":
+        return
+    inp = _input(ex)
+    server_id = (
+        ex.variables.get("id") or inp.get("artifactSequenceID") or inp.get("artifactPortfolioID")
+    )
+    collection = _resolve(ledger, "collection", server_id)
+    if collection is not None:
+        ledger.mark_deleted(collection, ex.index)
+
+
+def _link_artifact(ledger: Ledger, ex: Exchange) -> None:
+    """``linkArtifact`` → a registry link (portfolio membership), owned when the version is ours.
+
+    Linking a pre-existing version may find it linked already (W&B answers the
+    existing membership), so only links of owned versions are owned.
+    """
+    if ex.outcome != "succeeded":
+        return
+    inp = _input(ex)
+    membership = _get(ex.payload, "artifactMembership")
+    portfolio = _get(membership, "artifactCollection")
+    where = _project_of(portfolio) or (_str(inp.get("entityName")), _str(inp.get("projectName")))
+    portfolio_name = _get(portfolio, "name") or inp.get("artifactPortfolioName")
+    source = ledger.by_id(_str(inp.get("artifactID"))) or ledger.by_client_id(
+        _str(inp.get("clientID"))
+    )
+    if not isinstance(portfolio_name, str) or source is None:
+        return
+    version = _get(ex.payload, "versionIndex")
+    link = ledger.link(*where, portfolio_name, source)
+    if isinstance(version, int):
+        link.version = version
+    ledger.learn_id(link, _get(membership, "id"))
+    if source.owned:
+        ledger.mark_created(link, ex.index)
+
+
+def _unlink_artifact(ledger: Ledger, ex: Exchange) -> None:
+    """``unlinkArtifact`` → the link of that version in that portfolio."""
+    if ex.outcome != "succeeded":
+        return
+    inp = _input(ex)
+    source = ledger.by_id(_str(inp.get("artifactID")))
+    portfolio = ledger.by_id(_str(inp.get("artifactPortfolioID")))
+    for r in ledger.resources:
+        if (
+            r.kind == "link"
+            and r.target is source
+            and (
+                portfolio is None
+                or (r.entity, r.project, r.local)
+                == (portfolio.entity, portfolio.project, portfolio.local)
+            )
+        ):
+            ledger.mark_deleted(r, ex.index)
+
+
+def _upsert_sweep(ledger: Ledger, ex: Exchange) -> None:
+    """``upsertSweep`` without an ``id`` → a new sweep (with one, an update)."""
+    if ex.outcome != "succeeded":
+        return
+    sweep = _get(ex.payload, "sweep")
+    name = _get(sweep, "name")
+    if not isinstance(name, str):
+        return
+    inp = _input(ex)
+    where = _project_of(sweep) or (_str(inp.get("entityName")), _str(inp.get("projectName")))
+    resource = ledger.resource("sweep", *where, name)
+    ledger.learn_id(resource, _get(sweep, "id"))
+    if not inp.get("id"):
+        ledger.mark_created(resource, ex.index)
+
+
+def _delete_sweeps(ledger: Ledger, ex: Exchange) -> None:
+    """``deleteSweeps(input: {sweepIDs})`` / ``deleteSweep(input: {id})`` → those sweeps."""
+    if ex.outcome != "succeeded":
+        return
+    inp = _input(ex)
+    ids = inp.get("sweepIDs") or inp.get("ids") or [inp.get("id") or inp.get("sweepID")]
+    for server_id in ids if isinstance(ids, list) else []:
+        sweep = _resolve(ledger, "sweep", server_id)
+        if sweep is not None:
+            ledger.mark_deleted(sweep, ex.index)
+
+
+def _add_aliases(ledger: Ledger, ex: Exchange) -> None:
+    """``addAliases`` to a version: an alias is owned when an answer showed it absent before."""
+    if ex.outcome != "succeeded":
+        return
+    inp = _input(ex)
+    artifact_id = _str(inp.get("artifactID"))
+    target = ledger.by_id(artifact_id)
+    before = ledger.seen_aliases(artifact_id)
+    for alias in _aliases(inp):
+        resource = _alias(ledger, target, artifact_id, alias)
+        if before is not None and alias["alias"] not in before and not (target and target.owned):
+            ledger.mark_created(resource, ex.index)
+        if before is not None:
+            before.add(alias["alias"])
+
+
+def _delete_aliases(ledger: Ledger, ex: Exchange) -> None:
+    """``deleteAliases`` → those aliases of that version."""
+    if ex.outcome != "succeeded":
+        return
+    inp = _input(ex)
+    artifact_id = _str(inp.get("artifactID"))
+    target = ledger.by_id(artifact_id)
+    for alias in _aliases(inp):
+        ledger.mark_deleted(_alias(ledger, target, artifact_id, alias), ex.index)
+        seen = ledger.seen_aliases(artifact_id)
+        if seen is not None:
+            seen.discard(alias["alias"])
+
+
+def _aliases(inp: dict[str, Any]) -> list[dict[str, str]]:
+    aliases = inp.get("aliases")
+    if not isinstance(aliases, list):
+        return []
+    return [a for a in aliases if isinstance(a, dict) and isinstance(a.get("alias"), str)]
+
+
+def _alias(
+    ledger: Ledger, target: Resource | None, artifact_id: str, alias: dict[str, str]
+) -> Resource:
+    collection = alias.get("artifactCollectionName") or (target.local if target else artifact_id)
+    entity = alias.get("entityName") or (target.entity if target else "")
+    project = alias.get("projectName") or (target.project if target else "")
+    resource = ledger.resource("alias", entity, project, f"{collection}:{alias['alias']}")
+    resource.target = target
+    if target is not None:
+        resource.ids = [artifact_id]
+    return resource
+
+
+def _upsert_model(ledger: Ledger, ex: Exchange) -> None:
+    """``upsertModel`` (``api.create_project``) answered ``inserted: true`` → a new project."""
+    if ex.outcome != "succeeded" or _get(ex.payload, "inserted") is not True:
+        return
+    project = _get(ex.payload, "project") or _get(ex.payload, "model")
+    name = _get(project, "name")
+    entity = _get(project, "entityName") or _get(project, "entity", "name")
+    if isinstance(name, str):
+        resource = ledger.resource("project", _str(entity), name, name)
+        ledger.learn_id(resource, _get(project, "id"))
+        ledger.mark_created(resource, ex.index)
+
+
+RULES: dict[str, Rule] = {
+    "upsertBucket": _upsert_bucket,
+    "createArtifact": _create_artifact,
+    "commitArtifact": _commit_artifact,
+    "createRunFiles": _create_run_files,
+    "deleteRun": _delete_run,
+    "deleteArtifact": _delete_artifact,
+    # ArtifactCollection.delete() sends one or the other (wandb/apis/public/artifacts.py).
+    "deleteArtifactSequence": _delete_collection,
+    "deleteArtifactPortfolio": _delete_collection,
+    "linkArtifact": _link_artifact,
+    "unlinkArtifact": _unlink_artifact,
+    "upsertSweep": _upsert_sweep,
+    "deleteSweeps": _delete_sweeps,
+    "deleteSweep": _delete_sweeps,
+    "addAliases": _add_aliases,
+    "deleteAliases": _delete_aliases,
+    "upsertModel": _upsert_model,
+}
+"""Mutation field → the rule that reads its exchange (whatever its outcome)."""
+
+
+# -- queries that name what later mutations refer to ------------------------------------
+
+
 def _run_query(ledger: Ledger, ex: Exchange) -> None:
-    """``Run`` (``api.run(path)``) → learns the run's storage id for a later ``DeleteRun``."""
+    """``project { run(name:) { id } }`` (``api.run(path)``) → the run's storage id."""
     node = _get(ex.data, "project", "run")
     v = ex.variables
     name = _get(node, "name") or v.get("name")
@@ -447,43 +895,155 @@ def _run_query(ledger: Ledger, ex: Exchange) -> None:
         ledger.learn_id(run, _get(node, "id"))
 
 
-def _delete_run(ledger: Ledger, ex: Exchange) -> None:
-    """``DeleteRun`` → the run and its files; with ``deleteArtifacts`` its artifacts too."""
-    run = _resolve(ledger, "run", ex.variables.get("id"))
-    if run is None:
+def _client_id_mapping(ledger: Ledger, ex: Exchange) -> None:
+    """``clientIDMapping(clientID:) { serverID }`` → confirms (or refutes) a lost creation."""
+    client_id = _str(ex.variables.get("clientID"))
+    artifact = ledger.by_client_id(client_id)
+    if artifact is None:
         return
-    ledger.mark_deleted(run, ex.index)
-    if ex.variables.get("deleteArtifacts") is True:
-        for artifact in ledger.logged_by(run):
-            ledger.mark_deleted(artifact, ex.index)
+    server_id = _get(ex.data, "clientIDMapping", "serverID")
+    if isinstance(server_id, str):
+        ledger.learn_id(artifact, server_id)
+        artifact.unconfirmed = False
+    elif "clientIDMapping" in ex.data:
+        ledger.mark_absent(artifact)
 
 
-def _delete_artifact(ledger: Ledger, ex: Exchange) -> None:
-    """``DeleteArtifact`` → that artifact version."""
-    inp = ex.variables.get("input")
-    server_id = (inp if isinstance(inp, dict) else ex.variables).get("artifactID")
-    artifact = _resolve(ledger, "artifact", server_id)
-    if artifact is not None:
-        ledger.mark_deleted(artifact, ex.index)
+#: Queries by operation name: only to learn ids (a query changes nothing).
+QUERY_RULES: dict[str, Rule] = {"Run": _run_query, "ClientIDMapping": _client_id_mapping}
 
 
-def _delete_collection(ledger: Ledger, ex: Exchange) -> None:
-    """``DeleteArtifactSequence`` / ``DeleteArtifactPortfolio`` → the collection, its versions."""
-    collection = _resolve(ledger, "collection", ex.variables.get("id"))
-    if collection is not None:
-        ledger.mark_deleted(collection, ex.index)
+def intents(body: str | bytes | None) -> list[dict[str, Any]]:
+    """What a request may create, by the ids its client chose: the write-ahead journal's entries.
+
+    Read before the request is forwarded, so that a crash or a lost answer
+    still leaves a record of what to look for: a run by its name, an artifact
+    version by its ``clientID``.
+    """
+    request = graphql.parse_request(body)
+    if request is None or not request.document.is_mutation:
+        return []
+    found: list[dict[str, Any]] = []
+    for name in request.document.fields:
+        v = request.variables
+        if name == "upsertBucket" and not v.get("id") and isinstance(v.get("name"), str):
+            found.append(
+                {
+                    "kind": "run",
+                    "entity": _str(v.get("entity")),
+                    "project": _str(v.get("project")),
+                    "local": v["name"],
+                }
+            )
+        elif name == "createArtifact":
+            raw = v.get("input")
+            inp: dict[str, Any] = raw if isinstance(raw, dict) else v
+            if isinstance(inp.get("clientID"), str):
+                found.append(
+                    {
+                        "kind": "artifact",
+                        "entity": _str(inp.get("entityName")),
+                        "project": _str(inp.get("projectName")),
+                        "local": _collection_name(inp),
+                        "client_id": inp["clientID"],
+                        "type": inp.get("artifactTypeName"),
+                    }
+                )
+    return found
 
 
-RULES: dict[str, Rule] = {
-    "UpsertBucket": _upsert_bucket,
-    "CreateArtifact": _create_artifact,
-    "CommitArtifact": _commit_artifact,
-    "CreateRunFiles": _create_run_files,
-    "Run": _run_query,
-    "DeleteRun": _delete_run,
-    "DeleteArtifact": _delete_artifact,
-    # ArtifactCollection.delete() sends one or the other (wandb/apis/public/artifacts.py).
-    "DeleteArtifactSequence": _delete_collection,
-    "DeleteArtifactPortfolio": _delete_collection,
-}
-"""Operation name → the rule that reads its (successful) exchange."""
+@dataclass(frozen=True)
+class Owned:
+    """What the cleanup and the sweep need to find one owned resource again, by identity.
+
+    Built from a :class:`Resource` (:meth:`of`) or read back from a journal
+    (:meth:`from_json`). ``server_id`` is the W&B id (a run's storage id, a
+    version's or collection's id); ``client_id`` an artifact version's
+    ``clientID`` when its answer was lost; ``target_id`` the version a link
+    or alias attaches to.
+    """
+
+    kind: str
+    entity: str
+    project: str
+    local: str
+    name: str
+    server_id: str = ""
+    client_id: str = ""
+    type: str | None = None
+    version: int | None = None
+    target_id: str = ""
+    unconfirmed: bool = False
+
+    @classmethod
+    def of(cls, r: Resource) -> Owned:
+        target = r.target.ids[0] if r.target is not None and r.target.ids else ""
+        return cls(
+            r.kind,
+            r.entity,
+            r.project,
+            r.local,
+            r.name,
+            server_id=r.ids[0] if r.ids and r.kind not in ("alias",) else "",
+            client_id=r.client_ids[0] if r.client_ids else "",
+            type=r.type,
+            version=r.version,
+            target_id=target or (r.ids[0] if r.kind == "alias" and r.ids else ""),
+            unconfirmed=r.unconfirmed,
+        )
+
+    def to_json(self) -> dict[str, Any]:
+        return dict(self.__dict__)
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> Owned | None:
+        """The record a journal line holds; None for a line of another shape."""
+        try:
+            return cls(**{k: data[k] for k in cls.__dataclass_fields__ if k in data})
+        except TypeError:
+            return None
+
+    @property
+    def path(self) -> str:
+        """``entity/project/local``, or ``project/local`` when the entity is the default one."""
+        return "/".join(p for p in (self.entity, self.project, self.local) if p)
+
+    @property
+    def key(self) -> tuple[str, ...]:
+        """Identity in a journal, stable while answers teach more (a version's index, its id)."""
+        where = f"{self.entity}/{self.project}/{self.local}"
+        if self.kind == "run":
+            # The SDK may leave the entity to the server (the key's default entity): an
+            # intent then has none, its confirmation has it. Run ids are unique per project.
+            return (self.kind, self.project, self.local)
+        if self.kind in ("collection", "sweep", "project"):
+            return (self.kind, where)
+        if self.kind in ("link", "alias"):
+            return (self.kind, self.target_id, where)
+        if self.client_id:
+            return (self.kind, "client:" + self.client_id)
+        return (self.kind, self.server_id or self.name)
+
+
+def describe_json(resource: Resource) -> dict[str, Any]:
+    """A resource as the journal and the audit's JSON write it."""
+    return {
+        "kind": resource.kind,
+        "name": resource.name,
+        "ids": list(resource.ids),
+        "created_at": resource.created_at,
+        "deleted_at": resource.deleted_at,
+    }
+
+
+__all__ = [
+    "FRESH_RUN_IDS_KEY",
+    "RULES",
+    "Event",
+    "Ledger",
+    "Owned",
+    "Resource",
+    "describe_json",
+    "intents",
+    "keep_names",
+]

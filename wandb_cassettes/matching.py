@@ -1,20 +1,33 @@
 """W&B-aware request matching: which recorded interaction answers a live request.
 
 vcrpy matches on method/URI/body, which fails for W&B traffic: every run
-carries timestamps, host facts and timing-dependent batching. Here a request
-is reduced to a :class:`RequestKey`:
+carries timestamps, host facts, temporary paths and timing-dependent
+batching. Here a request is reduced to a :class:`RequestKey` by small,
+named normalisers applied in order (:data:`NORMALISERS`), the way vcrpy
+composes matchers by name:
 
-* GraphQL: the operation name and its variables with the volatile parts
-  removed (keys in :data:`VOLATILE_KEYS`, JSON-string variables parsed and
-  cleaned the same way, lists compared as multisets);
-* ``file_stream``: the run path only, body ignored, answered as often as asked
-  (how rows are batched depends on timing);
-* anything else (storage PUT/GET): method + URL without the query string,
-  whose signature changes on every request.
+* ``graphql``: the operation name and its variables, JSON-string variables
+  parsed, lists compared as multisets;
+* ``volatile``: keys that differ on every run, at any depth (:data:`VOLATILE_KEYS`);
+* ``tmp_paths``: pytest's temporary folders (``/tmp/pytest-of-<user>/pytest-<n>``
+  and the session's basetemp) on both sides;
+* ``content_hashes``: content-derived parts of file names (wandb names media
+  files after the first 20 hex characters of their sha256);
+* ``redacted``: a value the recording's scrubber replaced matches whatever
+  live value the same scrubber would replace there;
+* ``ignore``: the user's ignore paths (:mod:`.ignore`), and the presets of
+  integrations whose signature the request carries.
+
+``file_stream`` matches on the run path only (answered as often as asked);
+storage requests on method + URL without the query string (signatures change
+on every request), except a multipart upload's ``partNumber``.
 
 Recorded interactions with the same key are served in recording order; keys
 never depend on arrival order across different keys, because wandb-core
-sends requests concurrently.
+sends requests concurrently. Once a key's recordings are used up, only a
+*successful* answer to a request that is safe to repeat (a query, a GET,
+file_stream) is served again: a recorded error is never repeated, so a
+retrying client cannot loop on it.
 """
 
 from __future__ import annotations
@@ -22,14 +35,30 @@ from __future__ import annotations
 import difflib
 import hashlib
 import json
+import re
 from collections import deque
-from collections.abc import Sequence
-from dataclasses import dataclass
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
 from typing import Any
-from urllib.parse import urlsplit
+from urllib.parse import parse_qs, urlsplit
 
+from . import ignore as ignores
 from .cassette import Cassette, Interaction
-from .graphql import parse_request
+from .errors import NoMatch
+from .graphql import parse_request, response_errors
+
+__all__ = [
+    "NORMALISERS",
+    "VOLATILE_KEYS",
+    "MatchRules",
+    "Matcher",
+    "NoMatch",
+    "RequestKey",
+    "canonical",
+    "interaction_key",
+    "request_key",
+    "target_of",
+]
 
 #: Variables that differ between two runs of the same test, at any depth.
 VOLATILE_KEYS = frozenset(
@@ -55,11 +84,21 @@ VOLATILE_KEYS = frozenset(
         "digest",
         "md5",
         "latestArtifactDigest",
+        # Multipart uploads: the upload id the storage chose and each part's checksum.
+        "uploadID",
+        "hexMD5",
+        "etag",
+        "ETag",
     }
 )
 
 #: Operations whose variables we ignore wholly (keyed by operation name only).
 OPERATIONS_MATCHED_BY_NAME = frozenset({"ServerFeaturesQuery", "Viewer"})
+
+_PYTEST_TMP_RE = re.compile(r"(?:/private)?/tmp/pytest-of-[^/\"'\\]+/pytest-\d+")
+_CONTENT_HASH_RE = re.compile(r"(?<![0-9a-f])[0-9a-f]{20}(?![0-9a-f])")
+_TMP_TOKEN = "<pytest-tmp>"
+_HASH_TOKEN = "<content-hash>"
 
 
 @dataclass(frozen=True)
@@ -69,20 +108,131 @@ class RequestKey:
     kind: str  # "graphql" | "file_stream" | "http"
     name: str  # operation name, file_stream path, or "METHOD url"
     detail: str = ""  # canonical variables for GraphQL
+    #: A GraphQL query (not a mutation), or a GET: safe to answer again.
+    safe: bool = False
 
     @property
     def repeatable(self) -> bool:
         """Answered any number of times (file_stream batching is timing-dependent)."""
         return self.kind == "file_stream"
 
-    def describe(self) -> str:
-        if self.kind == "graphql":
-            return f"GraphQL {self.name} {self.detail}"
-        return self.name
+    def describe(self, limit: int | None = None) -> str:
+        text = f"GraphQL {self.name} {self.detail}" if self.kind == "graphql" else self.name
+        return text if limit is None or len(text) <= limit else text[: limit - 1] + "…"
+
+
+@dataclass(frozen=True)
+class MatchRules:
+    """What matching normalises away, beyond the built-in volatile keys.
+
+    Args:
+        ignore: The user's ignore paths, in W&B's terms (:mod:`.ignore`).
+        presets: Names of :data:`.ignore.PRESETS` to apply too.
+        tmp_roots: Folders to treat as "the temporary folder" (pytest's basetemp).
+        secrets: Live secrets the scrubber replaces (the API key), so that a
+            recorded redaction matches the live value.
+    """
+
+    ignore: tuple[str, ...] = ()
+    presets: tuple[str, ...] = ()
+    tmp_roots: tuple[str, ...] = ()
+    secrets: tuple[str, ...] = ()
+    paths: tuple[ignores.IgnorePath, ...] = field(init=False, compare=False, repr=False)
+
+    def __post_init__(self) -> None:
+        paths = list(ignores.parse(self.ignore))
+        for name in self.presets:
+            paths += ignores.preset(name).paths
+        object.__setattr__(self, "paths", tuple(paths))
+
+    def normalise_text(self, text: str) -> str:
+        """A string value as matching compares it (tmp paths, content hashes, redactions)."""
+        for root in self.tmp_roots:
+            if root and root in text:
+                text = text.replace(root, _TMP_TOKEN)
+        if "pytest-of-" in text:
+            text = _PYTEST_TMP_RE.sub(_TMP_TOKEN, text)
+        if len(text) >= 20:
+            text = _CONTENT_HASH_RE.sub(_HASH_TOKEN, text)
+            from .scrub import scrub_text
+
+            text = scrub_text(text, self.secrets)
+        return text
+
+
+DEFAULT_RULES = MatchRules()
+
+Normaliser = Callable[[Any, MatchRules], Any]
+
+
+def _volatile(value: Any, rules: MatchRules) -> Any:
+    if isinstance(value, dict):
+        return {k: _volatile(v, rules) for k, v in value.items() if k not in VOLATILE_KEYS}
+    if isinstance(value, list):
+        return [_volatile(v, rules) for v in value]
+    return value
+
+
+def _texts(value: Any, rules: MatchRules) -> Any:
+    """``tmp_paths``, ``content_hashes`` and ``redacted``, on every string value and key."""
+    if isinstance(value, dict):
+        return {rules.normalise_text(str(k)): _texts(v, rules) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_texts(v, rules) for v in value]
+    if isinstance(value, str):
+        return rules.normalise_text(value)
+    return value
+
+
+def _ignored(value: Any, rules: MatchRules) -> Any:
+    ignores.apply(value, rules.paths)
+    return value
+
+
+def _multiset(value: Any, rules: MatchRules) -> Any:
+    if isinstance(value, dict):
+        return {k: _multiset(v, rules) for k, v in value.items()}
+    if isinstance(value, list):
+        items = [_multiset(v, rules) for v in value]
+        return sorted(items, key=lambda v: json.dumps(v, sort_keys=True))
+    return value
+
+
+#: The normalisers of GraphQL variables, by name, in the order they apply.
+NORMALISERS: dict[str, Normaliser] = {
+    "volatile": _volatile,
+    "ignore": _ignored,
+    "texts": _texts,
+    "multiset": _multiset,
+}
+
+
+def canonical(value: Any, rules: MatchRules = DEFAULT_RULES) -> Any:
+    """``value`` as matching compares it: JSON strings parsed, then :data:`NORMALISERS`."""
+    value = _parsed(value)
+    for normalise in NORMALISERS.values():
+        value = normalise(value, rules)
+    return value
+
+
+def _parsed(value: Any) -> Any:
+    if isinstance(value, dict):
+        return {k: _parsed(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_parsed(v) for v in value]
+    if isinstance(value, str) and value[:1] in "{[":
+        try:
+            return _parsed(json.loads(value))
+        except ValueError:
+            return value
+    return value
 
 
 def target_of(uri: str, upstream: str) -> str:
-    """The matching target of ``uri``: a path on ``upstream``, else the URL without query."""
+    """The matching target of ``uri``: a path on ``upstream``, else the URL without query.
+
+    A multipart part keeps its ``partNumber`` (parts differ only in their query).
+    """
     base = upstream.rstrip("/")
     if uri.startswith(base + "/") or uri == base:
         path = uri[len(base) :] or "/"
@@ -91,62 +241,46 @@ def target_of(uri: str, upstream: str) -> str:
         parts = urlsplit(uri)
     except ValueError:  # e.g. a hand-edited "http://[::1" (invalid IPv6 host)
         return uri.split("?", 1)[0]
-    return f"{parts.scheme}://{parts.netloc}{parts.path}"
+    target = f"{parts.scheme}://{parts.netloc}{parts.path}"
+    if "partNumber=" in parts.query:
+        number = parse_qs(parts.query).get("partNumber")
+        if number:
+            target += f"?partNumber={number[0]}"
+    return target
 
 
-def request_key(method: str, target: str, body: str | bytes | None) -> RequestKey:
+def request_key(
+    method: str, target: str, body: str | bytes | None, rules: MatchRules = DEFAULT_RULES
+) -> RequestKey:
     """The key of a request to ``target`` (see :func:`target_of`)."""
     method = method.upper()
     if method == "POST" and target.endswith("/graphql"):
         gql = parse_request(body)
         if gql is not None:
+            safe = not gql.document.is_mutation
             if gql.operation in OPERATIONS_MATCHED_BY_NAME:
-                return RequestKey("graphql", gql.operation)
+                return RequestKey("graphql", gql.operation, safe=safe)
             try:
-                variables = canonical(gql.variables)
+                variables = canonical(gql.variables, rules)
                 detail = json.dumps(variables, sort_keys=True, separators=(",", ":"))
             except RecursionError:  # nested deeper than Python recurses: match it exactly
                 raw = body.encode() if isinstance(body, str) else body or b""
                 detail = "sha256:" + hashlib.sha256(raw).hexdigest()
-            return RequestKey("graphql", gql.operation, detail)
+            return RequestKey("graphql", gql.operation, detail, safe)
     if method == "POST" and target.endswith("/file_stream"):
-        return RequestKey("file_stream", target)
-    return RequestKey("http", f"{method} {target}")
+        return RequestKey("file_stream", target, safe=True)
+    return RequestKey("http", f"{method} {target}", safe=method in ("GET", "HEAD"))
 
 
-def canonical(value: Any) -> Any:
-    """``value`` with volatile keys dropped, JSON strings parsed, lists order-free."""
-    if isinstance(value, dict):
-        return {k: canonical(v) for k, v in value.items() if k not in VOLATILE_KEYS}
-    if isinstance(value, list):
-        items = [canonical(v) for v in value]
-        return sorted(items, key=lambda v: json.dumps(v, sort_keys=True))
-    if isinstance(value, str) and value[:1] in "{[":
-        try:
-            parsed = json.loads(value)
-        except ValueError:
-            return value
-        return canonical(parsed)
-    return value
+def interaction_key(
+    ix: Interaction, upstream: str, rules: MatchRules = DEFAULT_RULES
+) -> RequestKey:
+    return request_key(ix.method, target_of(ix.uri, upstream), ix.request_text(), rules)
 
 
-def interaction_key(ix: Interaction, upstream: str) -> RequestKey:
-    return request_key(ix.method, target_of(ix.uri, upstream), ix.request_text())
-
-
-class NoMatch(LookupError):
-    """A live request has no recorded interaction; the message says what was asked."""
-
-    def __init__(self, key: RequestKey, candidates: Sequence[str]):
-        self.key = key
-        self.candidates = list(candidates)
-        lines = [f"no recorded match for {key.describe()}"]
-        if self.candidates:
-            lines.append("closest recorded requests:")
-            lines += [f"  - {c}" for c in self.candidates]
-        else:
-            lines.append("the cassette has no request of this kind")
-        super().__init__("\n".join(lines))
+def succeeded(ix: Interaction) -> bool:
+    """A recorded answer that did not fail: 2xx/3xx and no GraphQL ``errors``."""
+    return 200 <= ix.status < 400 and not response_errors(ix.response_json())
 
 
 class Matcher:
@@ -155,21 +289,31 @@ class Matcher:
     Not thread-safe: the relay calls it from its event loop only.
     """
 
-    def __init__(self, cassette: Cassette, upstream: str) -> None:
+    def __init__(
+        self, cassette: Cassette, upstream: str, rules: MatchRules = DEFAULT_RULES
+    ) -> None:
         self.cassette = cassette
         self.upstream = upstream
+        self.rules = rules
         self._queues: dict[RequestKey, deque[int]] = {}
         self._last: dict[RequestKey, int] = {}
+        self._served: dict[RequestKey, int] = {}
         self._played: set[int] = set()
-        self._keys = [interaction_key(ix, upstream) for ix in cassette.interactions]
+        self._keys = [interaction_key(ix, upstream, rules) for ix in cassette.interactions]
         for index, key in enumerate(self._keys):
             self._queues.setdefault(key, deque()).append(index)
+
+    def key(self, method: str, target: str, body: str | bytes | None) -> RequestKey:
+        """The key of a live request, under this cassette's rules."""
+        return request_key(method, target, body, self.rules)
 
     def match(self, key: RequestKey) -> tuple[int, Interaction]:
         """The next recorded interaction for ``key``; raises :class:`NoMatch`.
 
-        Once a key's recordings are used up its last answer is served again:
-        the SDK may poll a little more or less often than when recording.
+        Once a key's recordings are used up, a successful answer to a request
+        that is safe to repeat is served again (the SDK may poll a little more
+        or less often than when recording); anything else is a :class:`NoMatch`
+        that says the recordings ran out.
         """
         queue = self._queues.get(key)
         if queue:
@@ -177,21 +321,60 @@ class Matcher:
             self._last[key] = index
         elif key in self._last:
             index = self._last[key]
+            last = self.cassette.interactions[index]
+            if not (key.repeatable or (key.safe and succeeded(last))):
+                raise NoMatch(key, [], self._used_up(key, last))
         else:
-            raise NoMatch(key, self.closest(key))
+            raise NoMatch(key, self.closest(key), self._message(key))
+        self._served[key] = self._served.get(key, 0) + 1
         self._played.add(index)
         return index, self.cassette.interactions[index]
 
-    def closest(self, key: RequestKey, n: int = 3) -> list[str]:
-        """Recorded requests most like ``key``: same operation or target first."""
+    def _used_up(self, key: RequestKey, last: Interaction) -> str:
+        count = sum(1 for k in self._keys if k == key)
+        what = f"HTTP {last.status}"
+        errors = response_errors(last.response_json())
+        if errors:
+            what += f" with GraphQL errors ({errors[0][:80]})"
+        kind = "an error" if not succeeded(last) else "a change"
+        return (
+            f"recorded answers used up for {key.describe(200)}: the cassette holds "
+            f"{count}, the last one {what}; replay does not repeat {kind}, so the test "
+            "asked more often than when it was recorded"
+        )
+
+    def _message(self, key: RequestKey) -> str:
+        lines = [f"no recorded match for {key.describe(300)}"]
+        candidates = self.closest(key, 1)
+        if candidates:
+            lines.append("closest recorded request differs in:")
+            lines += [f"  {line}" for line in self.explain(key)]
+        else:
+            lines.append("the cassette has no request of this kind")
+        return "\n".join(lines)
+
+    def closest_keys(self, key: RequestKey, n: int = 3) -> list[RequestKey]:
+        """Recorded keys most like ``key``: same operation or target first."""
         same = [k for k in self._queues if (k.kind, k.name) == (key.kind, key.name)]
         pool = same or [k for k in self._queues if k.kind == key.kind]
-        ranked = sorted(
+        return sorted(
             pool,
             key=lambda k: difflib.SequenceMatcher(None, k.detail, key.detail).ratio(),
             reverse=True,
-        )
-        return [k.describe() for k in ranked[:n]]
+        )[:n]
+
+    def closest(self, key: RequestKey, n: int = 3) -> list[str]:
+        """Recorded requests most like ``key``, described (at most 300 characters each)."""
+        return [k.describe(300) for k in self.closest_keys(key, n)]
+
+    def explain(self, key: RequestKey, limit: int = 40) -> list[str]:
+        """How ``key`` differs from the closest recorded request, path by path, in W&B terms."""
+        best = self.closest_keys(key, 1)
+        if not best:
+            return []
+        if best[0].name != key.name:
+            return [f"operation: recorded {best[0].name}, sent {key.name}"]
+        return explain(best[0], key, limit)
 
     def unplayed(self) -> list[tuple[int, Interaction]]:
         """Recorded interactions no request asked for (file_stream excluded)."""
@@ -200,3 +383,76 @@ class Matcher:
             for i, ix in enumerate(self.cassette.interactions)
             if i not in self._played and not self._keys[i].repeatable
         ]
+
+
+# -- explaining a mismatch ------------------------------------------------------------
+
+_RUN_DEPENDENT = (
+    ("a date or time", re.compile(r"\d{4}-\d{2}-\d{2}[T _]\d{2}[:_-]?\d{2}|\d{8}[T_-]?\d{6}")),
+    (
+        "a uuid",
+        re.compile(r"[0-9a-f]{8}-?[0-9a-f]{4}-?[0-9a-f]{4}-?[0-9a-f]{4}-?[0-9a-f]{12}", re.I),
+    ),
+    ("a temporary path", re.compile(r"/tmp/|/var/folders/|\\Temp\\|" + re.escape(_TMP_TOKEN))),
+)
+
+
+def explain(recorded: RequestKey, live: RequestKey, limit: int = 40) -> list[str]:
+    """The differences between two GraphQL keys, one line per path, in W&B terms.
+
+    Lines read ``config.lr: recorded 0.1, sent 0.2``; a value that looks
+    run-dependent (a time, a uuid, a temporary path) is said to be, with the
+    ``ignore=[...]`` that would make replay skip it.
+    """
+    try:
+        a, b = json.loads(recorded.detail or "{}"), json.loads(live.detail or "{}")
+    except ValueError:
+        return [f"recorded {recorded.describe(200)}", f"sent     {live.describe(200)}"]
+    diffs = list(_diff(a, b, ()))
+    lines: list[str] = []
+    suggest: list[str] = []
+    for path, old, new in diffs[:limit]:
+        term, ignorable = ignores.wandb_term(path)
+        lines.append(f"{term}: recorded {_short(old)}, sent {_short(new)}")
+        why = _run_dependent(old, new)
+        if why and ignorable:
+            lines[-1] += f"  (looks run-dependent: {why})"
+            suggest.append(term)
+    if len(diffs) > limit:
+        lines.append(f"... and {len(diffs) - limit} more difference(s)")
+    if suggest:
+        paths = ", ".join(json.dumps(p) for p in dict.fromkeys(suggest))
+        lines.append(
+            f"these values change from run to run: re-recording cannot help; add "
+            f"@pytest.mark.wandb_cassette(ignore=[{paths}])"
+        )
+    return lines or ["(no difference in the compared variables)"]
+
+
+_MISSING = object()
+
+
+def _diff(
+    a: Any, b: Any, path: tuple[str | int, ...]
+) -> Iterable[tuple[tuple[Any, ...], Any, Any]]:
+    if isinstance(a, dict) and isinstance(b, dict):
+        for key in sorted(set(a) | set(b), key=str):
+            yield from _diff(a.get(key, _MISSING), b.get(key, _MISSING), (*path, key))
+    elif a != b:
+        yield path, a, b
+
+
+def _short(value: Any) -> str:
+    if value is _MISSING:
+        return "(absent)"
+    text = json.dumps(value, sort_keys=True, default=str)
+    return text if len(text) <= 80 else text[:79] + "…"
+
+
+def _run_dependent(*values: Any) -> str | None:
+    for value in values:
+        text = value if isinstance(value, str) else ""
+        for why, pattern in _RUN_DEPENDENT:
+            if text and pattern.search(text):
+                return why
+    return None

@@ -1,64 +1,63 @@
-"""pytest plugin: record W&B traffic of marked tests into cassettes, replay it offline.
+"""pytest plugin: record the W&B traffic of marked tests into cassettes, replay it offline.
 
-Thin on purpose: pytest-recording owns ``--record-mode`` (and ``--block-network``),
-the relay owns HTTP, this module wires them to tests::
+Thin on purpose, as pytest-recording's ``plugin.py`` is over its ``_vcr.py``:
+options, markers, fixtures users can override (``wandb_cassette_config``,
+like pytest-recording's ``vcr_config``), and hooks that hand each cassette
+to :class:`~.lifecycle.CassetteUse`, which does the work::
 
     @pytest.mark.wandb_cassette
     def test_upload(tmp_path):
         run = wandb.init(project="ci-tests")
         ...
 
-The first marked test of a process starts one relay and points the SDK at it
-(the SDK reads its environment once); each marked test then swaps the relay's
-cassette.
+The window: once collection shows a test that uses cassettes, before any
+session fixture runs, the process's SDK is pointed at the relay
+(:class:`~.process.WandbProcess`). A marked test's traffic (its
+function-scoped fixtures' included) goes to its cassette; a fixture wider
+than a test that sends W&B traffic gets a cassette of its scope
+(``<module or conftest folder>/fixture.<name>.yaml``); anything else is
+refused at once with a message naming the test or fixture.
 """
 
 from __future__ import annotations
 
 import contextlib
-import os
-import re
 import shlex
-import sys
-import warnings
 from collections.abc import Generator, Iterator
-from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
-from urllib.parse import urlsplit
+from typing import Any
 
 import pytest
 
 from . import interop
-from .cleanup import wandb_artifact_cleaner
-from .env import REPLAY_API_KEY
-from .epochs import EPOCHS_MARKER_HELP, wandb_epochs
-from .session import ProcessSession
+from .epochs import EPOCHS_MARKER_HELP, EpochCheck, make_epoch_check
+from .errors import CassetteError, ConfigurationError, WandbCassettesError
+from .lifecycle import CassetteOptions, CassetteUse
+from .record_mode import RecordMode
 
-if TYPE_CHECKING:
-    from .relay import Recording, Relay, Replay
+__all__ = [
+    "wandb_artifact_cleaner",
+    "wandb_cassette",
+    "wandb_cassette_config",
+    "wandb_epochs",
+]
 
-# The relay, cassette and vcrpy modules load on the first marked test only: a
-# suite without cassettes pays nothing, and pytest-recording can still register
-# vcrpy's assertion rewriting before vcr is imported.
+MARKER = "wandb_cassette"
+MARKER_HELP = (
+    f"{MARKER}(name=None, *, ignore=[...], keep=False|[...], record_mode=None, "
+    "before_record=[...], harmless=[...], strict=False): record this test's W&B traffic "
+    "into cassettes/<module>/<name>.yaml once, replay it offline. ignore: values replay "
+    "does not compare (name, group, config.<key>, metadata.<key>...); keep: resources the "
+    "automatic cleanup leaves (True: all)."
+)
 
-DEFAULT_UPSTREAM = "https://api.wandb.ai"
-UPSTREAM_ENV = "WANDB_CASSETTES_UPSTREAM"
-RECORD_MODES = ("none", "once", "new_episodes", "all", "rewrite")
-#: Metadata: indices of the interactions of the automatic cleanup after a recorded test.
-CLEANUP_KEY = "cleanup_interactions"
-
-
-class WandbCassetteWarning(UserWarning):
-    """Something in a cassette deserves attention but does not fail the test."""
-
-
-__all__ = ["CassetteSession", "wandb_artifact_cleaner", "wandb_cassette", "wandb_epochs"]
-
-_STATE = pytest.StashKey["ProcessSession"]()
+_PROCESS = pytest.StashKey["Any"]()
 _REPORTS = pytest.StashKey[dict[str, pytest.TestReport]]()
-_ACTIVE = pytest.StashKey["CassetteSession"]()
-_UPSTREAM_SHOWN = pytest.StashKey[int]()
+_USE = pytest.StashKey[CassetteUse]()
+_CURRENT = pytest.StashKey[list[str]]()
+_WRITTEN_KEY = "wandb_cassettes_written"
+#: The test items running now, by node id (``validate_epoch_usage`` reads their markers).
+RUNNING: dict[str, pytest.Item] = {}
 
 
 # -- options and markers -----------------------------------------------------------
@@ -69,7 +68,8 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     group.addoption(
         "--wandb-upstream",
         default=None,
-        help=f"W&B base URL to record against (env {UPSTREAM_ENV}; default {DEFAULT_UPSTREAM}).",
+        help="W&B base URL to record against (env WANDB_CASSETTES_UPSTREAM; default: where "
+        "the wandb SDK would go, WANDB_BASE_URL or its default).",
     )
     group.addoption(
         "--wandb-audit",
@@ -84,51 +84,96 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         help="Fail a replayed test that leaves recorded interactions unplayed.",
     )
     parser.addini(
-        "wandb_cassette_dir", "Folder of W&B cassettes (relative to rootdir).", default="cassettes"
+        "wandb_cassette_dir",
+        "Folder of W&B cassettes, relative to the rootdir (default: cassettes).",
+        default="cassettes",
+    )
+    parser.addini(
+        "wandb_cassette_harmless",
+        "GraphQL mutation fields of your own that the audit may treat as harmless.",
+        type="linelist",
+        default=[],
     )
 
 
 def pytest_configure(config: pytest.Config) -> None:
-    config.addinivalue_line(
-        "markers",
-        "wandb_cassette(name=None): record this test's W&B traffic, replay it offline.",
-    )
+    config.addinivalue_line("markers", MARKER_HELP)
     config.addinivalue_line("markers", "fast: a fast test (replayed or pure), run in CI.")
     config.addinivalue_line(
         "markers", "integration: a test of real W&B behaviour (replayed in CI)."
     )
     config.addinivalue_line("markers", EPOCHS_MARKER_HELP)
-    upstream = (
-        config.getoption("--wandb-upstream") or os.environ.get(UPSTREAM_ENV) or DEFAULT_UPSTREAM
-    )
-    config.stash[_STATE] = ProcessSession(
-        check_upstream(upstream), config.rootpath, report=lambda m: _report(config, m)
-    )
+    from .process import WandbProcess, check_upstream, default_upstream, set_shared
+
+    option = config.getoption("--wandb-upstream")
+    try:
+        upstream = check_upstream(option or default_upstream(), source="--wandb-upstream")
+    except ConfigurationError as exc:
+        raise pytest.UsageError(str(exc)) from None
+    process = WandbProcess(upstream, config.rootpath, report=lambda m: _report(config, m))
+    config.stash[_PROCESS] = process
+    config.stash[_CURRENT] = []
+    set_shared(process)
     interop.allow_wandb_through_network_block()
 
 
 def pytest_unconfigure(config: pytest.Config) -> None:
-    state = config.stash.get(_STATE, None)
-    if state is not None:
-        state.stop()
+    process = config.stash.get(_PROCESS, None)
+    if process is not None:
+        process.stop()
+        from .process import set_shared
+
+        set_shared(None)
 
 
-def check_upstream(url: str) -> str:
-    """Refuse an upstream that would send the API key in clear text off this machine."""
-    parts = urlsplit(url)
-    if parts.scheme not in ("http", "https") or not parts.netloc:
-        raise pytest.UsageError(f"--wandb-upstream: not an http(s) URL: {url!r}")
-    if parts.scheme == "http" and parts.hostname not in ("127.0.0.1", "localhost", "::1"):
+@pytest.hookimpl(optionalhook=True)
+def pytest_recording_configure(config: pytest.Config, vcr: Any) -> None:
+    """pytest-recording's hook: keep its VCR out of W&B traffic (see :mod:`.interop`)."""
+    interop.keep_vcr_out_of_wandb(vcr)
+
+
+def record_mode(config: pytest.Config) -> RecordMode:
+    """pytest-recording's ``--record-mode`` (``none`` without pytest-recording)."""
+    try:
+        return RecordMode.parse(config.getoption("--record-mode", None) or "none")
+    except ConfigurationError as exc:
+        raise pytest.UsageError(f"--record-mode: {exc}") from None
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Validate every ``wandb_cassette`` marker before anything runs."""
+    for item in items:
+        marker = item.get_closest_marker(MARKER)
+        if marker is not None:
+            _options(item, marker)
+
+
+def pytest_collection_finish(session: pytest.Session) -> None:
+    """Point the SDK at the relay before any session fixture runs, if any test uses cassettes."""
+    if any(item.get_closest_marker(MARKER) for item in session.items):
+        process = session.config.stash[_PROCESS]
+        relay = process.start()
+        current = session.config.stash[_CURRENT]
+        relay.context = lambda: current[-1] if current else "code outside any test"
+
+
+def _options(item: pytest.Item, marker: pytest.Mark) -> CassetteOptions:
+    if len(marker.args) > 1 or (marker.args and not isinstance(marker.args[0], str)):
         raise pytest.UsageError(
-            f"--wandb-upstream: refusing plain-http upstream {url!r}: the API key would cross "
-            "the network unencrypted (use https, or a loopback address)"
+            f"{item.nodeid}: @pytest.mark.{MARKER} takes one positional argument, the "
+            f"cassette name (a string); got {marker.args!r}"
         )
-    return url.rstrip("/")
+    kwargs = dict(marker.kwargs)
+    name = kwargs.pop("name", None)
+    if name is not None and not isinstance(name, str):
+        raise pytest.UsageError(f"{item.nodeid}: {MARKER}(name=...) must be a string")
+    try:
+        return CassetteOptions.from_mapping(kwargs, source=f"{item.nodeid}: @pytest.mark.{MARKER}")
+    except ConfigurationError as exc:
+        raise pytest.UsageError(str(exc)) from None
 
 
-def record_mode(config: pytest.Config) -> str:
-    mode = config.getoption("--record-mode", None) or "none"
-    return str(mode)
+# -- reports -----------------------------------------------------------------------
 
 
 @pytest.hookimpl(wrapper=True)
@@ -137,24 +182,29 @@ def pytest_runtest_makereport(
 ) -> Generator[None, pytest.TestReport, pytest.TestReport]:
     report = yield
     item.stash.setdefault(_REPORTS, {})[report.when] = report
-    if report.failed and _ACTIVE in item.stash:
-        _show_upstream_failures(item, report)
+    use = item.stash.get(_USE, None)
+    if use is None:
+        return report
+    if report.when == "call":
+        replay = use.replay
+        if replay is not None and replay.errors:
+            # One report per test: the mismatch is why it failed (the SDK's error about
+            # the refused request only echoes it), or why a test that passed must not.
+            report.outcome = "failed"
+            report.longrepr = use.mismatch_report()
+            use.reported = True
+    if report.failed:
+        _show_upstream_failures(use, report)
     return report
 
 
-def _show_upstream_failures(item: pytest.Item, report: pytest.TestReport) -> None:
+def _show_upstream_failures(use: CassetteUse, report: pytest.TestReport) -> None:
     """A test that fails while the upstream fails says so beside its traceback."""
-    session = item.stash[_ACTIVE].session
-    recording = getattr(session, "fallback", session)
-    errors = getattr(recording, "upstream_errors", None) or []
-    shown = item.stash.get(_UPSTREAM_SHOWN, 0)
-    if len(errors) > shown:
-        text = "\n".join(errors[shown:])
+    recording = use.recording
+    errors = recording.upstream_errors if recording is not None else []
+    if errors:
+        text = "\n".join(errors)
         report.sections.append(("wandb-cassettes: the upstream failed while recording", text))
-        item.stash[_UPSTREAM_SHOWN] = len(errors)
-
-
-# -- the relay and the SDK environment ----------------------------------------------
 
 
 def _report(config: pytest.Config, message: str) -> None:
@@ -164,45 +214,153 @@ def _report(config: pytest.Config, message: str) -> None:
     # Inside a test phase stdout is captured; say it on the terminal all the same.
     capture = config.pluginmanager.get_plugin("capturemanager")
     with capture.global_and_fixture_disabled() if capture else contextlib.nullcontext():
+        reporter.ensure_newline()
         reporter.write_line(f"wandb-cassettes: {message}")
 
 
-def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
-    state = session.config.stash.get(_STATE, None)
-    if state is None or not session.config.getoption("--wandb-audit") or not state.written:
-        return
-    from .audit import audit_paths
-
-    report = audit_paths(state.written)
-    _report(session.config, "audit of the cassettes written in this session:")
-    for line in report.render_text().splitlines():
-        _report(session.config, line)
-    if report.exit_code != 0:
-        session.exitstatus = pytest.ExitCode.TESTS_FAILED
+# -- where traffic comes from ----------------------------------------------------------
 
 
-def pytest_recording_configure(vcr: Any) -> None:
-    """pytest-recording's hook: keep its VCR out of W&B traffic (see :mod:`.interop`)."""
-    interop.keep_vcr_out_of_wandb(vcr)
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_protocol(item: pytest.Item, nextitem: pytest.Item | None) -> Iterator[None]:
+    current = item.config.stash[_CURRENT]
+    current.append(f"test {item.nodeid}")
+    RUNNING[item.nodeid] = item
+    try:
+        return (yield)
+    finally:
+        current.pop()
+        RUNNING.pop(item.nodeid, None)
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_fixture_setup(
+    fixturedef: pytest.FixtureDef[Any], request: pytest.FixtureRequest
+) -> Iterator[Any]:
+    """A fixture wider than a test records into (or replays) a cassette of its scope."""
+    config = request.config
+    process = config.stash[_PROCESS]
+    if fixturedef.scope == "function" or not process.started or not _users(fixturedef, config):
+        return (yield)
+    scoped = ScopedCassette(fixturedef, request)
+    current = config.stash[_CURRENT]
+    current.append(scoped.describe())
+    try:
+        scoped.begin()
+        request.addfinalizer(scoped.end)  # runs last: after the fixture's own teardown
+        try:
+            result = yield
+        finally:
+            scoped.suspend()
+        request.addfinalizer(scoped.resume)  # runs first: before the fixture's teardown
+        return result
+    finally:
+        current.pop()
+
+
+def _users(fixturedef: pytest.FixtureDef[Any], config: pytest.Config) -> bool:
+    """A fixture of the project's own (a conftest or a test module), not of a plugin."""
+    code = getattr(fixturedef.func, "__code__", None)
+    if code is None:
+        return False
+    path = Path(code.co_filename).resolve()
+    return config.rootpath in path.parents and "site-packages" not in path.parts
+
+
+class ScopedCassette:
+    """The cassette of one fixture wider than a test: active in its setup and teardown.
+
+    Between the two it is dormant: it answers only the ``file_stream`` of runs
+    it started (a session fixture's run that tests log to); everything else
+    goes to the test's cassette.
+    """
+
+    def __init__(self, fixturedef: pytest.FixtureDef[Any], request: pytest.FixtureRequest) -> None:
+        self.fixturedef = fixturedef
+        self.request = request
+        self.config = request.config
+        self.path = scoped_cassette_path(fixturedef, request)
+        self.use: CassetteUse | None = None
+
+    def describe(self) -> str:
+        return f"fixture {self.fixturedef.argname!r} ({self.fixturedef.scope} scope)"
+
+    def begin(self) -> None:
+        process = self.config.stash[_PROCESS]
+        mode = record_mode(self.config)
+        command = _record_command_for(self.request.node.nodeid or ".", mode="{mode}")
+        use = CassetteUse(
+            self.path,
+            process,
+            mode,
+            test_id=f"fixture:{self.fixturedef.argname}@{self.request.node.nodeid}",
+            record_command=command,
+            save_empty=False,
+            tmp_roots=_tmp_roots(self.config),
+            report_dir=process.files / "mismatch",
+        )
+        try:
+            use.start()
+        except CassetteError:
+            if self.path.exists():
+                raise
+            # No cassette and nothing to record into: fine as long as the fixture sends
+            # no W&B traffic; if it does, the relay refuses it, naming the fixture.
+            return
+        self.use = use
+
+    def suspend(self) -> None:
+        if self.use is not None:
+            self.use.suspend()
+
+    def resume(self) -> None:
+        if self.use is not None:
+            self.use.resume()
+
+    def end(self) -> None:
+        use, self.use = self.use, None
+        if use is None:
+            return
+        use.resume()
+        use.stop(passed=True)
+
+
+def scoped_cassette_path(
+    fixturedef: pytest.FixtureDef[Any], request: pytest.FixtureRequest
+) -> Path:
+    """``<cassette dir>/<module path>/[<Class>.]fixture.<name>.yaml`` (the conftest's folder
+    for session and package scope)."""
+    from . import cassette as cassettes
+
+    config = request.config
+    node = request.node
+    name = f"fixture.{fixturedef.argname}"
+    param_index = getattr(request, "param_index", 0)
+    if fixturedef.params:
+        name += f"[{param_index}]"
+    if fixturedef.scope == "class" and getattr(node, "cls", None) is not None:
+        name = f"{node.cls.__name__}.{name}"  # type: ignore[union-attr]
+    if fixturedef.scope in ("module", "class"):
+        group = _relative(config, Path(node.path)).with_suffix("")
+    elif fixturedef.scope == "package":
+        group = _relative(config, Path(node.path)).parent
+    else:  # session: where the fixture is defined
+        group = Path(fixturedef.baseid.split("::")[0] or ".")
+    return cassettes.cassette_path(cassette_dir(config), str(group), name)
+
+
+def _relative(config: pytest.Config, path: Path) -> Path:
+    try:
+        return path.relative_to(config.rootpath)
+    except ValueError:
+        return Path(path.name)
 
 
 # -- per test -------------------------------------------------------------------------
 
 
-@dataclass
-class CassetteSession:
-    """What the ``wandb_cassette`` fixture yields to a marked test."""
-
-    path: Path
-    mode: str  # "record" | "replay"
-    seed: str
-    session: Recording | Replay
-    #: The test that recorded the cassette: client ids derive from it and the seed, so that
-    #: tests sharing one cassette replay the ids it recorded.
-    recorded_by: str = ""
-
-
 def cassette_dir(config: pytest.Config) -> Path:
+    """The folder of W&B cassettes: the ini option ``wandb_cassette_dir``, under the rootdir."""
     return Path(config.rootpath, str(config.getini("wandb_cassette_dir")))
 
 
@@ -212,15 +370,12 @@ def cassette_path_for(item: pytest.Item) -> Path:
 
     from . import cassette as cassettes
 
-    marker = item.get_closest_marker("wandb_cassette")
+    marker = item.get_closest_marker(MARKER)
     if marker is not None and (marker.args or marker.kwargs.get("name")):
         name = str(marker.kwargs.get("name") or marker.args[0])
     else:
         name = get_default_cassette_name(getattr(item, "cls", None), item.name)
-    try:
-        group = item.path.relative_to(item.config.rootpath).with_suffix("")
-    except ValueError:
-        group = Path(item.path.stem)
+    group = _relative(item.config, item.path).with_suffix("")
     path = cassettes.cassette_path(cassette_dir(item.config), str(group), name)
     # pytest-recording keeps a @pytest.mark.vcr test's own cassettes in
     # <test dir>/cassettes/<module>/: for a module in the rootdir that is this folder.
@@ -230,263 +385,152 @@ def cassette_path_for(item: pytest.Item) -> Path:
     return path
 
 
-def _record_command(item: pytest.Item) -> str:
-    return f"pytest {shlex.quote(item.nodeid)} --record-mode=once --wandb-upstream URL"
+def _record_command_for(nodeid: str, *, mode: str) -> str:
+    return f"pytest {shlex.quote(nodeid)} --record-mode={mode} --wandb-upstream URL"
+
+
+def _tmp_roots(config: pytest.Config) -> tuple[str, ...]:
+    factory = getattr(config, "_tmp_path_factory", None)
+    if factory is None:
+        return ()
+    with contextlib.suppress(Exception):
+        return (str(factory.getbasetemp()),)
+    return ()
+
+
+@pytest.fixture
+def wandb_cassette_config() -> dict[str, Any]:
+    """Options for every W&B cassette in its scope; override it in a conftest, module or class.
+
+    Returns a mapping of :class:`~.lifecycle.CassetteOptions` keywords, for
+    example ``{"ignore": ["config.output_dir"], "keep": []}``; the marker's own
+    keywords are added on top (lists add up). pytest-recording's ``vcr_config``
+    is the model.
+    """
+    return {}
 
 
 @pytest.fixture(autouse=True)
-def wandb_cassette(request: pytest.FixtureRequest) -> Iterator[CassetteSession | None]:
+def wandb_cassette(request: pytest.FixtureRequest) -> Iterator[CassetteUse | None]:
     """The cassette of a ``@pytest.mark.wandb_cassette`` test (None for other tests)."""
     item = request.node
-    marker = item.get_closest_marker("wandb_cassette")
+    marker = item.get_closest_marker(MARKER)
     if marker is None:
         yield None
         return
-    from . import ids
-
     config = request.config
-    mode = record_mode(config)
-    if mode not in RECORD_MODES:
-        raise pytest.UsageError(f"--record-mode={mode!r}: expected one of {RECORD_MODES}")
-    path = cassette_path_for(item)
-    relay = config.stash[_STATE].relay()
-    # Tests sharing one cassette name share one recording: the first records, the others replay.
-    shared = path in config.stash[_STATE].written
-    if mode == "none" or (mode in ("once", "new_episodes") and path.exists()) or shared:
-        active = _start_replay(item, relay, path, new_episodes=mode == "new_episodes")
-    else:
-        active = _start_recording(item, relay, path, _keep(marker))
-    item.stash[_ACTIVE] = active
-    config.stash[_STATE].reset_sdk_files()
-    cleanup_error: Exception | None = None
+    process = config.stash[_PROCESS]
+    fixture_config = request.getfixturevalue("wandb_cassette_config")
     try:
-        with ids.seeded_ids(active.seed, active.recorded_by or item.nodeid):
-            yield active
-            _finish_active_run()
-            cleanup_error = _clean_up_leaks(active)
+        options = CassetteOptions.from_mapping(
+            dict(fixture_config or {}), source="wandb_cassette_config"
+        ).merged(_options(item, marker))
+    except ConfigurationError as exc:
+        raise pytest.UsageError(str(exc)) from None
+    if config.getoption("--wandb-strict"):
+        options = options.merged(CassetteOptions(strict=True))
+    use = CassetteUse(
+        cassette_path_for(item),
+        process,
+        record_mode(config),
+        test_id=item.nodeid,
+        options=options,
+        record_command=_record_command_for(item.nodeid, mode="{mode}"),
+        tmp_roots=_tmp_roots(config),
+        report_dir=process.files / "mismatch",
+    )
+    failure = None
+    try:
+        use.start()
+    except WandbCassettesError as exc:
+        failure = str(exc)
+    if failure is not None:
+        pytest.fail(failure, pytrace=False)
+    item.stash[_USE] = use
+    try:
+        yield use
     finally:
-        relay.activate(None)
-    _conclude(item, active, config, cleanup_error)
+        reports = item.stash.get(_REPORTS, {})
+        # No "call" report: the test was interrupted (Ctrl-C, SIGTERM), its recording is partial.
+        passed = "call" in reports and all(r.passed for r in reports.values())
+        failure = None
+        try:
+            use.stop(passed=passed)
+        except WandbCassettesError as exc:
+            failure = _failure(use, exc)
+        if failure is not None:
+            pytest.fail(failure, pytrace=False)
 
 
-def _keep(marker: pytest.Mark) -> list[str]:
-    """``keep=True`` keeps everything the test creates; ``keep=[names]`` keeps those."""
-    keep = marker.kwargs.get("keep", ())
-    if keep is True:
-        return ["*"]
-    if isinstance(keep, str):
-        return [keep]
-    return [str(k) for k in keep or ()]
+def _failure(use: CassetteUse, exc: WandbCassettesError) -> str:
+    from .errors import CleanupError
 
-
-def _start_replay(
-    item: pytest.Item, relay: Relay, path: Path, *, new_episodes: bool
-) -> CassetteSession:
-    from . import cassette as cassettes
-    from .cache import load as load_cached
-    from .ledger import keep_names
-
-    if not path.exists():
-        pytest.fail(
-            f"wandb cassette missing: {path}\nrecord it with:\n  {_record_command(item)}",
-            pytrace=False,
+    if isinstance(exc, CleanupError):
+        return (
+            f"automatic cleanup after recording {use.path.name} failed; "
+            f"these are left on {use.process.upstream}:\n{exc}"
         )
-    try:
-        recorded = load_cached(path)
-    except cassettes.CassetteError as exc:
-        pytest.fail(f"wandb cassette unusable: {exc}", pytrace=False)
-    from wandb import __version__ as running
-
-    mismatch = sdk_mismatch(str(recorded.metadata.get("wandb") or ""), str(running))
-    if mismatch:
-        command = _record_command(item).replace("=once", "=rewrite")
-        pytest.fail(f"wandb cassette {path}: {mismatch}; re-record it:\n  {command}", pytrace=False)
-    seed = str(recorded.metadata.get("seed", ""))
-    replay = relay.replay(recorded)
-    if new_episodes:
-        # Requests the cassette cannot answer are recorded and appended to it.
-        extra = cassettes.Cassette(metadata=recorded.metadata, path=path)
-        replay.fallback = _recording(item, relay, extra, keep_names(recorded.metadata))
-    recorded_by = str(recorded.metadata.get("test") or "")
-    return CassetteSession(path, "replay", seed, replay, recorded_by)
+    return str(exc)
 
 
-def sdk_mismatch(recorded: str, running: str) -> str | None:
-    """Why a cassette recorded with wandb ``recorded`` must not replay under ``running``.
+@pytest.fixture
+def wandb_artifact_cleaner() -> Iterator[Any]:
+    """A :class:`~.cleanup.WandbArtifactCleaner` whose resources are deleted after the test.
 
-    The SDK's requests change between major versions, and between minor versions
-    before 1.0; a patch release keeps them. None when compatible or unknown.
+    Cleanup runs whether the test passed or failed; resources that cannot be
+    deleted make the test error at teardown, with a ``CleanupError`` naming them.
     """
+    from .cleanup import WandbArtifactCleaner
 
-    def release(version: str) -> tuple[int, int] | None:
-        m = re.match(r"\s*(\d+)\.(\d+)", version)
-        return (int(m.group(1)), int(m.group(2))) if m else None
-
-    old, new = release(recorded), release(running)
-    if old is None or new is None or old == new or (old[0] == new[0] and old[0] >= 1):
-        return None
-    return (
-        f"recorded with wandb {recorded}, but this is wandb {running}: the SDK's requests "
-        "differ between these versions"
-    )
-
-
-def _start_recording(
-    item: pytest.Item, relay: Relay, path: Path, keep: list[str]
-) -> CassetteSession:
-    from . import cassette as cassettes
-    from . import ids
-
-    seed = ids.new_seed()
-    extra: dict[str, Any] = {"seed": seed, "test": item.nodeid}
-    if keep:
-        extra["keep"] = keep
-    fresh = cassettes.Cassette(metadata=cassettes.new_metadata(relay.upstream, **extra), path=path)
-    recording = _recording(item, relay, fresh, keep)
-    relay.activate(recording)
-    return CassetteSession(path, "record", seed, recording, item.nodeid)
-
-
-def _recording(item: pytest.Item, relay: Relay, fresh: Any, keep: list[str]) -> Recording:
-    """A recording session whose ledger feeds the journal as exchanges arrive."""
-    from .ledger import Ledger
-    from .relay import Recording
-
-    api_key = os.environ.get("WANDB_API_KEY", "")
-    if not api_key or api_key == REPLAY_API_KEY:
-        pytest.fail(
-            f"recording {fresh.path} needs WANDB_API_KEY for {relay.upstream}", pytrace=False
-        )
-    recording = Recording(fresh, (api_key,))
-    recording.ledger = ledger = Ledger(keep)
-    journal = item.config.stash[_STATE].journal()
-
-    def observe(ix: Any) -> None:
-        seen = len(ledger.events)
-        ledger.observe(ix)
-        journal.record(ledger.events[seen:], item.nodeid)
-
-    recording.observers.append(observe)
-    return recording
-
-
-def _clean_up_leaks(active: CassetteSession) -> Exception | None:
-    """Delete, through the relay (so it is recorded), what the test created and left."""
-    from .cleanup import CleanupError, WandbArtifactCleaner, track_leftovers
-    from .relay import Recording
-
-    session = active.session
-    recording = session if isinstance(session, Recording) else session.fallback
-    if recording is None or recording.ledger is None:
-        return None
-    leaks = recording.ledger.leaks()
-    if not leaks:
-        return None
     cleaner = WandbArtifactCleaner()
-    track_leftovers(cleaner, leaks)
-    first = len(recording.cassette.interactions)
-    try:
-        cleaner.cleanup_all()
-    except CleanupError as exc:
-        return exc
-    finally:
-        # Replay runs no cleanup: list its exchanges so they do not count as unplayed.
-        offset = 0 if isinstance(session, Recording) else len(session.matcher.cassette)
-        cleanup = range(offset + first, offset + len(recording.cassette.interactions))
-        meta = recording.cassette.metadata
-        meta[CLEANUP_KEY] = [*meta.get(CLEANUP_KEY, ()), *cleanup]
-    return None
+    yield cleaner
+    cleaner.cleanup_all()
 
 
-def _finish_active_run() -> None:
-    """A run left open would keep sending after the cassette is switched."""
-    if "wandb" not in sys.modules:
+@pytest.fixture
+def wandb_epochs(request: pytest.FixtureRequest) -> EpochCheck:
+    """A ``check(epochs=None) -> int`` bound to the current test and its ``wandb_epochs`` marker."""
+    return make_epoch_check(request.node)
+
+
+# -- the audit of what this session wrote ------------------------------------------------
+
+_AUDIT = pytest.StashKey[Any]()
+
+
+@pytest.hookimpl(optionalhook=True)
+def pytest_testnodedown(node: Any, error: Any) -> None:
+    """pytest-xdist: a worker is done; the cassettes it wrote count for the audit."""
+    written = getattr(node, "workeroutput", {}).get(_WRITTEN_KEY) or []
+    node.config.stash[_PROCESS].written.extend(Path(p) for p in written)
+
+
+def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
+    config = session.config
+    process = config.stash.get(_PROCESS, None)
+    if process is None:
         return
-    import wandb
-
-    if wandb.run is not None:
-        wandb.run.finish()
-
-
-def _conclude(
-    item: pytest.Item,
-    active: CassetteSession,
-    config: pytest.Config,
-    cleanup_error: Exception | None,
-) -> None:
-    from .relay import Recording
-
-    session = active.session
-    recording = session if isinstance(session, Recording) else session.fallback
-    if recording is not None:
-        _keep_recording(item, active, recording, cleanup_error is None)
-    if cleanup_error is not None:
-        pytest.fail(
-            f"automatic cleanup after recording {active.path.name} failed; "
-            f"these are left on {config.stash[_STATE].upstream}:\n{cleanup_error}",
-            pytrace=False,
-        )
-    if not isinstance(session, Recording):
-        _check_replay(item, active.path, session)
-
-
-def _keep_recording(
-    item: pytest.Item, active: CassetteSession, recording: Recording, cleaned_up: bool
-) -> None:
-    """Save a passed test's recording as its cassette; keep any other beside it, as ``.failed``."""
-    from . import cassette as cassettes
-    from .relay import Replay
-
-    for message in recording.upstream_errors:
-        warnings.warn(WandbCassetteWarning(message), stacklevel=1)
-    replayed = None if recording is active.session else active.session
-    if replayed is not None and not recording.cassette.interactions:
-        return  # new_episodes, nothing new: the cassette stays as it is
-    reports = item.stash.get(_REPORTS, {})
-    # No "call" report: the test was interrupted (Ctrl-C, SIGTERM), its recording is partial.
-    passed = "call" in reports and all(r.passed for r in reports.values()) and cleaned_up
-    if not passed:
-        kept = cassettes.save_failed(recording.cassette, active.path)
-        warnings.warn(
-            WandbCassetteWarning(
-                f"test failed or was interrupted while recording: {active.path} left as "
-                f"it was; this recording is kept in {kept}"
-            ),
-            stacklevel=1,
-        )
+    workeroutput = getattr(config, "workeroutput", None)
+    if workeroutput is not None:  # an xdist worker: the controller audits
+        workeroutput[_WRITTEN_KEY] = [str(p) for p in process.written]
         return
-    full = recording.cassette
-    if isinstance(replayed, Replay):
-        # new_episodes: what was replayed, then what was recorded after it.
-        full = cassettes.Cassette(
-            [*replayed.matcher.cassette.interactions, *full.interactions], full.metadata, full.path
-        )
-    full.metadata["backend"] = cassettes.backend_of(full)
-    cassettes.save(full, active.path)
-    item.config.stash[_STATE].written.append(active.path)
-
-
-def _check_replay(item: pytest.Item, path: Path, session: Replay) -> None:
-    """Fail on requests the cassette could not answer; report what it holds unplayed."""
-    if session.errors:
-        details = "\n\n".join(str(e) for e in session.errors)
-        pytest.fail(
-            f"wandb cassette {path}: {len(session.errors)} request(s) had no recorded "
-            f"match\n\n{details}\n\nif the test changed on purpose, re-record it:\n  "
-            f"{_record_command(item).replace('=once', '=rewrite')}",
-            pytrace=False,
-        )
-    cleanup = set(session.matcher.cassette.metadata.get(CLEANUP_KEY) or ())
-    unplayed = [(i, ix) for i, ix in session.matcher.unplayed() if i not in cleanup]
-    if not unplayed:
+    if not config.getoption("--wandb-audit"):
         return
-    from .matching import interaction_key
+    from .audit import audit_paths
 
-    upstream = session.matcher.upstream
-    lines = "\n".join(
-        f"  #{i} {interaction_key(ix, upstream).describe()[:200]}" for i, ix in unplayed[:10]
-    )
-    message = f"{path}: {len(unplayed)} recorded interaction(s) never played:\n{lines}"
-    if item.config.getoption("--wandb-strict"):
-        pytest.fail(message, pytrace=False)
-    warnings.warn(WandbCassetteWarning(message), stacklevel=1)
+    report = audit_paths(process.written, harmless=config.getini("wandb_cassette_harmless"))
+    config.stash[_AUDIT] = report
+    if report.exit_code != 0 and session.exitstatus == pytest.ExitCode.OK:
+        session.exitstatus = pytest.ExitCode.TESTS_FAILED
+
+
+def pytest_terminal_summary(terminalreporter: Any, exitstatus: int, config: pytest.Config) -> None:
+    if not config.getoption("--wandb-audit") or getattr(config, "workerinput", None) is not None:
+        return
+    terminalreporter.section("wandb-cassettes audit")
+    report = config.stash.get(_AUDIT, None)
+    if report is None or not report.cassettes:
+        terminalreporter.write_line("no cassette was written in this session")
+        return
+    for line in report.render_text().splitlines():
+        terminalreporter.write_line(line)

@@ -9,18 +9,27 @@ wandb-core (a Go process) sends every W&B request, so in-process patching
 * **replays**: answers from a cassette through a :class:`~.matching.Matcher`,
   with no network at all.
 
-Upload and download URLs that W&B hands out for other hosts (signed cloud
-storage URLs) are rewritten in the answers to ``{relay}/_ext/{scheme}/{host}/...``
-so those calls pass the relay too; cassettes keep the real URLs.
+Every URL an answer hands the client for a next call is rewritten to pass
+the relay: signed storage URLs in GraphQL answers (``uploadUrl``,
+``directUrl``...) become ``{relay}/_ext/{scheme}/{host}/...``, and so does a
+redirect's ``Location`` (W&B answers run-file and artifact download routes
+with a 302 to signed storage; Go and ``requests`` follow redirects, so an
+unrewritten one would leave the relay, and ``--block-network`` cannot stop a
+Go process). Cassettes keep the real URLs.
 
-One relay serves a whole pytest process; :meth:`Relay.activate` switches the
-session (one cassette) between tests, which costs nothing but an assignment.
+One relay serves a whole process. Sessions stack (:meth:`Relay.push`): a
+scope cassette (a session- or module-scoped fixture's) stays under the
+cassette of each test; a request goes to the innermost session, except
+``file_stream`` posts, which go to the session whose run they stream. With
+no session, a request is refused at once (HTTP 400, which wandb-core does not
+retry) with a message naming the test or fixture that sent it.
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
+import re
 from collections.abc import AsyncIterator, Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any
@@ -31,12 +40,15 @@ from aiohttp import web
 
 from . import scrub
 from .cassette import Body, Cassette, Digest, Interaction
-from .matching import Matcher, NoMatch, request_key
+from .errors import NoMatch, RecordingError, ReplayError
+from .matching import DEFAULT_RULES, Matcher, MatchRules, target_of
 from .serve import LOOPBACK, BackgroundServer
 
 EXT_PREFIX = "/_ext/"
 #: Response fields whose absolute URLs the SDK calls next.
 URL_KEYS = frozenset({"uploadUrl", "directUrl", "url", "uploadUrls"})
+#: Response headers whose absolute URLs the client calls next.
+URL_HEADERS = ("Location", "Content-Location")
 _HOP_BY_HOP = frozenset(
     h.lower()
     for h in (
@@ -54,27 +66,60 @@ _HOP_BY_HOP = frozenset(
     )
 )
 _CHUNK = 256 * 1024
+_FILE_STREAM_RE = re.compile(r"^/files/([^/]+)/([^/]+)/([^/]+)/file_stream$")
+
+#: Says who sent a request that no cassette answers ("test x.py::t", "fixture 'f'...").
+Context = Callable[[], str]
 
 
-class RelayError(Exception):
-    """Something the test must hear about: a request with no recording, an upstream failure."""
+class RelayError(ReplayError):
+    """A replayed request the cassette cannot serve (a download with no bytes in it)."""
 
 
 @dataclass
 class Recording:
-    """A cassette being recorded. ``observers`` see each exchange (e.g. the ledger)."""
+    """A cassette being recorded.
+
+    ``observers`` see each exchange as it happened (the ledger, the journal);
+    ``before_forward`` sees each request before it is forwarded and may refuse
+    it by raising :class:`~.errors.RecordingError` (the write-ahead journal):
+    recording then stops, and only the cleanup may reach the upstream again.
+    """
 
     cassette: Cassette
     secrets: tuple[str, ...] = ()
     observers: list[Callable[[Interaction], None]] = field(default_factory=list)
+    before_forward: Callable[[str, str, bytes], None] | None = None
     upstream_errors: list[str] = field(default_factory=list)
     uploaded: set[str] = field(default_factory=set)  # sha256 of bodies sent upstream
-    ledger: Any = None  # the plugin's live ledger (wandb_cassettes.ledger.Ledger)
+    ledger: Any = None  # the live ledger (wandb_cassettes.ledger.Ledger)
+    #: Why recording stopped (the journal could not be written); None while it runs.
+    fatal: RecordingError | None = None
+    #: The cleanup is running: what it sends reaches the upstream even after ``fatal``.
+    cleaning: bool = False
+    #: Run paths (``entity/project/run``) this session streams: their file_stream comes here.
+    runs: set[str] = field(default_factory=set)
+    #: Filters run on each exchange before it is stored (scrubbing; vcrpy's before_record).
+    filters: tuple[Callable[[Interaction], Interaction | None], ...] = ()
+    #: Answers only the file_stream of its own runs (a scoped fixture's, while tests run).
+    dormant: bool = False
 
     def add(self, ix: Interaction) -> None:
         for observe in self.observers:
-            observe(ix)
-        self.cassette.interactions.append(scrub.scrub_interaction(ix, self.secrets))
+            try:
+                observe(ix)
+            except RecordingError as exc:
+                self.fatal = self.fatal or exc
+        stored: Interaction | None = scrub.scrub_interaction(ix, self.secrets)
+        for keep in self.filters:
+            if stored is None:
+                return
+            stored = keep(stored)
+        if stored is not None:
+            self.cassette.interactions.append(stored)
+
+    def owns_run(self, path: str) -> bool:
+        return path in self.runs
 
 
 @dataclass
@@ -88,21 +133,30 @@ class Replay:
     #: Downloads recorded as digests are served with the bytes uploaded in this replay to the
     #: upload that carried that digest when recording (checkpoints need not be bit-identical).
     content: dict[str, bytes] = field(default_factory=dict)
+    #: Answers only the file_stream of its own runs (a scoped fixture's, while tests run).
+    dormant: bool = False
     _rendered: dict[int, tuple[bytes, dict[str, str]]] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
+        interactions = self.matcher.cassette.interactions
         self.needed = {
-            ix.response_body.sha256
-            for ix in self.matcher.cassette.interactions
-            if isinstance(ix.response_body, Digest)
+            ix.response_body.sha256 for ix in interactions if isinstance(ix.response_body, Digest)
         }
+        self.runs = {
+            "/".join(m.groups())
+            for ix in interactions
+            if (m := _FILE_STREAM_RE.match(target_of(ix.uri, self.matcher.upstream)))
+        }
+
+    def owns_run(self, path: str) -> bool:
+        return path in self.runs
 
 
 Session = Recording | Replay
 
 
 class Relay:
-    """The loopback relay. Start it once, then :meth:`activate` a session per test.
+    """The loopback relay. Start it once, then :meth:`push` a session per cassette.
 
     ``upstream`` is the W&B base URL used when recording (and the prefix that
     tells base-URL requests from storage requests in cassettes).
@@ -110,8 +164,10 @@ class Relay:
 
     def __init__(self, upstream: str = "https://api.wandb.ai", *, port: int = 0) -> None:
         self.upstream = upstream.rstrip("/")
-        self.session: Session | None = None
+        self.sessions: list[Session] = []
         self.stray: list[str] = []
+        #: Who is talking when no cassette is active (set by the pytest plugin).
+        self.context: Context | None = None
         app = web.Application(client_max_size=0)
         app.router.add_route("*", "/{tail:.*}", self._handle)
         app.on_cleanup.append(self._close_client)
@@ -121,6 +177,11 @@ class Relay:
     @property
     def url(self) -> str:
         return self._server.url
+
+    @property
+    def session(self) -> Session | None:
+        """The innermost active session (None: no cassette)."""
+        return self.sessions[-1] if self.sessions else None
 
     def start(self) -> Relay:
         self._server.start()
@@ -135,49 +196,85 @@ class Relay:
     def __exit__(self, *exc: object) -> None:
         self.stop()
 
+    def push(self, session: Session) -> None:
+        """Make ``session`` the innermost: it answers until it is popped."""
+        self.sessions.append(session)
+
+    def pop(self, session: Session) -> None:
+        """Remove ``session`` wherever it is in the stack (idempotent)."""
+        self.sessions = [s for s in self.sessions if s is not session]
+
     def activate(self, session: Session | None) -> None:
-        """Make ``session`` answer from now on (None: answer nothing)."""
-        self.session = session
+        """Make ``session`` the only active session (None: answer nothing)."""
+        self.sessions = [session] if session is not None else []
 
     def record(self, cassette: Cassette, secrets: Iterable[str] = ()) -> Recording:
-        """Start recording into ``cassette``; returns the active session."""
+        """Start recording into ``cassette`` as the only session; returns it."""
         rec = Recording(cassette, tuple(s for s in secrets if s))
         self.activate(rec)
         return rec
 
-    def replay(self, cassette: Cassette) -> Replay:
-        """Start replaying ``cassette``; returns the active session."""
-        rep = Replay(Matcher(cassette, str(cassette.metadata.get("upstream", self.upstream))))
-        self.activate(rep)
-        return rep
+    def replay(self, cassette: Cassette, rules: MatchRules = DEFAULT_RULES) -> Replay:
+        """Start replaying ``cassette`` as the only session; returns it."""
+        self.activate(self.replay_session(cassette, rules))
+        return self.session  # type: ignore[return-value]
+
+    def replay_session(self, cassette: Cassette, rules: MatchRules = DEFAULT_RULES) -> Replay:
+        """A replay session of ``cassette`` (not yet active)."""
+        upstream = str(cassette.metadata.get("upstream", self.upstream))
+        return Replay(Matcher(cassette, upstream, rules))
 
     # -- request handling -------------------------------------------------------
 
     async def _handle(self, request: web.Request) -> web.StreamResponse:
         if request.remote not in (LOOPBACK, "::1"):
             return web.Response(status=403, text="wandb-cassettes relay: loopback clients only")
-        session = self.session
+        session = self._route(request)
         if session is None:
-            self.stray.append(f"{request.method} {request.path_qs}")
-            return _error(503, f"no cassette is active for {request.method} {request.path}")
+            return self._refuse(request)
         if isinstance(session, Recording):
             return await self._record(session, request)
         return await self._replay(session, request)
+
+    def _route(self, request: web.Request) -> Session | None:
+        """The innermost active session; for a file_stream, the session streaming that run."""
+        if not self.sessions:
+            return None
+        m = _FILE_STREAM_RE.match(request.path)
+        if m is not None:
+            run = "/".join(m.groups())
+            for session in reversed(self.sessions):
+                if session.owns_run(run):
+                    return session
+        for session in reversed(self.sessions):
+            if not session.dormant:
+                return session
+        return None
+
+    def _refuse(self, request: web.Request) -> web.Response:
+        where = self.context() if self.context is not None else ""
+        self.stray.append(f"{request.method} {request.path}")
+        message = (
+            f"wandb-cassettes: {request.method} {request.path} was sent outside any cassette"
+            f"{' by ' + where if where else ''}. In a session that uses cassettes every W&B "
+            "request goes to the relay: mark the test @pytest.mark.wandb_cassette (a fixture "
+            "wider than a test gets a cassette of its scope; a function-scoped one shares its "
+            "test's), or use wandb_cassettes.use_cassette(...) around the code."
+        )
+        # 400: wandb-core does not retry it (core/internal/clients/retry_policy.go).
+        return _error(400, message, graphql=request.path.endswith("/graphql"))
 
     def _upstream_url(self, request: web.Request) -> tuple[str, bool]:
         """The real URL of ``request`` and whether it is on another host (storage)."""
         where, external = _destination(request)
         return (where if external else self.upstream + where), external
 
-    def _target(self, request: web.Request) -> tuple[str, bool]:
-        """What matching sees of ``request`` (see :func:`~.matching.target_of`)."""
-        where, external = _destination(request)
-        return where.split("?", 1)[0], external
-
     # -- record -----------------------------------------------------------------
 
     async def _record(self, rec: Recording, request: web.Request) -> web.StreamResponse:
         url, external = self._upstream_url(request)
+        if rec.fatal is not None and not rec.cleaning:
+            return _error(400, f"wandb-cassettes: {rec.fatal}", graphql=url.endswith("/graphql"))
         headers = _forward_headers(request.headers)
         digest = hashlib.sha256()
         size = 0
@@ -197,6 +294,15 @@ class Relay:
             data = stream()
         else:
             data = await request.read()
+            if rec.before_forward is not None and not rec.cleaning:
+                try:
+                    rec.before_forward(request.method, url, data)
+                except RecordingError as exc:
+                    rec.fatal = exc
+                    return _error(400, f"wandb-cassettes: {exc}", graphql=url.endswith("/graphql"))
+            m = _FILE_STREAM_RE.match(request.path)
+            if m is None and request.path.endswith("/graphql"):
+                rec.runs.update(_streamed_runs(data))
         client = await self._client_session()
         try:
             # encoded=True: forward the URL byte for byte (a signed URL's signature covers it).
@@ -240,7 +346,10 @@ class Relay:
         )
         rec.add(ix)
         body = response_body if isinstance(response_body, bytes) else b""
-        return self._respond(status, response_headers, self._rewrite(body))
+        flat = {k: v[0] for k, v in response_headers.items() if v}
+        return web.Response(
+            status=status, body=self._rewrite(body), headers=self._rewrite_headers(flat)
+        )
 
     async def _client_session(self) -> aiohttp.ClientSession:
         if self._client is None:
@@ -259,21 +368,19 @@ class Relay:
     # -- replay -----------------------------------------------------------------
 
     async def _replay(self, rep: Replay, request: web.Request) -> web.StreamResponse:
-        target, external = self._target(request)
+        where, external = _destination(request)
+        target = target_of(where, "") if external else where.split("?", 1)[0]
         # Storage requests match on method + URL: their bodies are read after matching.
         body = None if external or not request.can_read_body else await request.read()
-        key = request_key(request.method, target, body)
+        key = rep.matcher.key(request.method, target, body)
         try:
             index, ix = rep.matcher.match(key)
         except NoMatch as exc:
             if rep.fallback is not None:
                 return await self._record(rep.fallback, request)
             rep.errors.append(exc)
-            return _error(
-                200 if key.kind == "graphql" else 400,
-                f"wandb-cassettes: {exc}",
-                graphql=key.kind == "graphql",
-            )
+            # 400: never retried by wandb-core, so the test fails now rather than in minutes.
+            return _error(400, f"wandb-cassettes: {exc}", graphql=key.kind == "graphql")
         if external and request.can_read_body:
             await _absorb_upload(rep, request, ix)
         rendered = rep._rendered.get(index)
@@ -304,7 +411,7 @@ class Relay:
         else:
             payload = body or b""
         headers = {k: v[0] for k, v in ix.response_headers.items() if v}
-        return self._rewrite(payload), headers
+        return self._rewrite(payload), self._rewrite_headers(headers)
 
     # -- shared -----------------------------------------------------------------
 
@@ -319,9 +426,12 @@ class Relay:
         changed = _rewrite_urls(data, self.upstream, self.url)
         return json.dumps(data).encode() if changed else body
 
-    def _respond(self, status: int, headers: dict[str, list[str]], body: bytes) -> web.Response:
-        flat = {k: v[0] for k, v in headers.items() if v}
-        return web.Response(status=status, body=body, headers=flat)
+    def _rewrite_headers(self, headers: dict[str, str]) -> dict[str, str]:
+        """A redirect's ``Location`` (and the like) through the relay."""
+        for name in list(headers):
+            if name.title() in URL_HEADERS:
+                headers[name] = relay_url(headers[name], self.upstream, self.url)
+        return headers
 
 
 def _destination(request: web.Request) -> tuple[str, bool]:
@@ -335,6 +445,21 @@ def _destination(request: web.Request) -> tuple[str, bool]:
         scheme, _, rest = path[len(EXT_PREFIX) :].partition("/")
         return f"{scheme}://{rest}", True
     return path, False
+
+
+def _streamed_runs(body: bytes) -> set[str]:
+    """``entity/project/run`` of an ``upsertBucket`` in a body (to route its file_stream)."""
+    if b"upsertBucket" not in body:
+        return set()
+    from .graphql import parse_request
+
+    request = parse_request(body)
+    if request is None:
+        return set()
+    v = request.variables
+    if all(isinstance(v.get(k), str) for k in ("entity", "project", "name")):
+        return {f"{v['entity']}/{v['project']}/{v['name']}"}
+    return set()
 
 
 async def _absorb_upload(rep: Replay, request: web.Request, ix: Interaction) -> None:

@@ -1,0 +1,709 @@
+"""The life of one cassette, from start to verdict, without pytest.
+
+:class:`CassetteUse` is what a marked test, a scoped fixture and
+:func:`use_cassette` all go through:
+
+1. **start**: decide record or replay (:func:`.record_mode.plan`, the one
+   place that decides), load and check the cassette or open the journal,
+   push a session on the relay, seed the SDK's ids, apply the cassette's SDK
+   settings, forget SDK state left by earlier cassettes;
+2. the code under test runs;
+3. **stop**: finish the runs it started, delete what a recording created
+   and left (by identity, through the relay, so the deletes are recorded),
+   pop the session, then save the recording (only if everything passed; a
+   failed one is kept as ``<name>.yaml.failed``) or check the replay (no
+   request without a recorded answer; what was recorded and never played).
+
+:meth:`CassetteUse.stop` raises the first problem as a
+:class:`~.errors.WandbCassettesError`; :func:`use_cassette` is the same as a
+context manager and a decorator (vcrpy's ``use_cassette`` is the model).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import datetime
+import functools
+import json
+import os
+import shlex
+import sys
+import warnings
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, TypeVar
+
+from . import cassette as cassettes
+from . import children, ids
+from .errors import (
+    CassetteError,
+    CleanupError,
+    ConfigurationError,
+    MissingCassette,
+    RecordingError,
+    ReplayError,
+    WandbCassettesError,
+    WandbCassetteWarning,
+)
+from .record_mode import Plan, RecordMode, plan
+
+if TYPE_CHECKING:
+    from .ledger import Ledger
+    from .process import WandbProcess
+    from .relay import Recording, Replay
+
+__all__ = ["CLEANUP_KEY", "CassetteOptions", "CassetteUse", "use_cassette"]
+
+#: Metadata: indices of the interactions of the automatic cleanup after a recorded test.
+CLEANUP_KEY = "cleanup_interactions"
+#: Metadata: the SDK settings the recording ran with (``WANDB_ENTITY``...), applied in replay.
+SETTINGS_KEY = "sdk_settings"
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+#: What a ``before_record`` filter is: an exchange in, the exchange to store (or None) out.
+Filter = Callable[[Any], Any]
+
+
+@dataclass(frozen=True)
+class CassetteOptions:
+    """What a cassette's user can set (marker, ``wandb_cassette_config``, ``use_cassette``).
+
+    Args:
+        ignore: Values replay does not compare, in W&B's terms (``config.lr``,
+            ``name``, ``metadata.*``; see :mod:`.ignore`).
+        keep: Names (``fnmatch`` patterns) of resources the test keeps on purpose;
+            ``("*",)`` keeps everything.
+        record_mode: Overrides the session's record mode for this cassette.
+        before_record: Filters applied to each exchange before it is stored
+            (vcrpy's ``before_record_request``/``before_record_response``): each
+            takes an :class:`~.cassette.Interaction` and returns it (changed) or
+            None to leave it out.
+        harmless: Mutation fields declared harmless (the audit ignores them).
+        strict: Fail a replay that leaves recorded interactions unplayed.
+    """
+
+    ignore: tuple[str, ...] = ()
+    keep: tuple[str, ...] = ()
+    record_mode: RecordMode | None = None
+    before_record: tuple[Filter, ...] = ()
+    harmless: tuple[str, ...] = ()
+    strict: bool = False
+
+    #: The keyword names, as marker validation lists them.
+    KEYS = ("name", "ignore", "keep", "record_mode", "before_record", "harmless", "strict")
+
+    @classmethod
+    def from_mapping(cls, values: dict[str, Any], *, source: str) -> CassetteOptions:
+        """Options from marker keywords or a config mapping; unknown keys are an error.
+
+        Raises:
+            ConfigurationError: An unknown key or a value of the wrong shape; the
+                message names ``source`` and lists the valid keys.
+        """
+        unknown = sorted(set(values) - set(cls.KEYS))
+        if unknown:
+            raise ConfigurationError(
+                f"{source}: unknown argument(s) {', '.join(map(repr, unknown))}; "
+                f"valid: {', '.join(cls.KEYS)}"
+            )
+        from . import ignore as ignores
+
+        ignore = _strings(values.get("ignore", ()), f"{source}: ignore")
+        ignores.parse(ignore, source=f"{source}: ignore")
+        keep_value = values.get("keep", ())
+        keep = ("*",) if keep_value is True else _strings(keep_value or (), f"{source}: keep")
+        mode = values.get("record_mode")
+        before = values.get("before_record", ())
+        before = (before,) if callable(before) else tuple(before or ())
+        if not all(callable(f) for f in before):
+            raise ConfigurationError(f"{source}: before_record must be callables")
+        return cls(
+            ignore=ignore,
+            keep=keep,
+            record_mode=RecordMode.parse(mode) if mode is not None else None,
+            before_record=before,
+            harmless=_strings(values.get("harmless", ()), f"{source}: harmless"),
+            strict=bool(values.get("strict", False)),
+        )
+
+    def merged(self, other: CassetteOptions) -> CassetteOptions:
+        """``other`` on top of these: lists add up, single values are overridden."""
+        return CassetteOptions(
+            ignore=tuple(dict.fromkeys((*self.ignore, *other.ignore))),
+            keep=tuple(dict.fromkeys((*self.keep, *other.keep))),
+            record_mode=other.record_mode or self.record_mode,
+            before_record=(*self.before_record, *other.before_record),
+            harmless=tuple(dict.fromkeys((*self.harmless, *other.harmless))),
+            strict=self.strict or other.strict,
+        )
+
+
+def _strings(value: Any, what: str) -> tuple[str, ...]:
+    if isinstance(value, str):
+        return (value,)
+    if isinstance(value, Iterable) and all(isinstance(v, str) for v in value):
+        return tuple(value)
+    raise ConfigurationError(f"{what}: expected a string or a list of strings, got {value!r}")
+
+
+@dataclass
+class CassetteUse:
+    """One cassette in use: :meth:`start`, the code under test, :meth:`stop`.
+
+    Args:
+        path: The cassette file.
+        process: This process's runtime (relay, journal).
+        mode: The session's record mode.
+        test_id: Whom client ids derive from (the pytest node id, a fixture's id).
+        options: See :class:`CassetteOptions`.
+        record_command: The command that (re-)records this cassette, for messages.
+        tmp_roots: Temporary folders normalised by matching (pytest's basetemp).
+        report_dir: Where a mismatch writes the full variables it compared.
+        save_empty: Whether a recording with no exchange is saved.
+    """
+
+    path: Path
+    process: WandbProcess
+    mode: RecordMode = RecordMode.NONE
+    test_id: str = ""
+    options: CassetteOptions = field(default_factory=CassetteOptions)
+    record_command: str = ""
+    tmp_roots: tuple[str, ...] = ()
+    report_dir: Path | None = None
+    #: Save a recording with no exchange (a test's: yes; a scoped fixture's: only if it talked).
+    save_empty: bool = True
+
+    plan: Plan | None = field(default=None, init=False)
+    session: Recording | Replay | None = field(default=None, init=False)
+    seed: str = field(default="", init=False)
+    #: Problems already reported (the plugin attached them to the test's own failure).
+    reported: bool = field(default=False, init=False)
+    _ids: contextlib.ExitStack = field(default_factory=contextlib.ExitStack, init=False)
+    _generators: ids.Generators | None = field(default=None, init=False)
+    _runs_before: set[int] = field(default_factory=set, init=False)
+    _drawn: set[str] = field(default_factory=set, init=False)
+    _started_at: datetime.datetime | None = field(default=None, init=False)
+    _children: Path | None = field(default=None, init=False)
+
+    # -- start ------------------------------------------------------------------------
+
+    @property
+    def recording(self) -> Recording | None:
+        """The recording session (also the fallback of a ``new_episodes`` replay)."""
+        from .relay import Recording
+
+        if isinstance(self.session, Recording):
+            return self.session
+        return getattr(self.session, "fallback", None)
+
+    @property
+    def replay(self) -> Replay | None:
+        from .relay import Replay
+
+        return self.session if isinstance(self.session, Replay) else None
+
+    def start(self) -> None:
+        """Record or replay from now on.
+
+        Raises:
+            CassetteError: The cassette is missing (mode ``none``), unusable, or
+                recorded with an incompatible wandb.
+            JournalError: Recording, and the journal cannot be written.
+        """
+        mode = self.options.record_mode or self.mode
+        self.plan = plan(
+            mode, exists=self.path.exists(), recorded_this_session=self.path in self.process.written
+        )
+        if self.plan is Plan.MISSING:
+            raise MissingCassette(self.path, self._command("once"))
+        relay = self.process.relay()
+        self.process.ready()
+        settings: dict[str, str]
+        if self.plan is Plan.RECORD:
+            self.seed = ids.new_seed()
+            self.session = self._new_recording(self._fresh_cassette())
+            settings = self.process.user_settings
+        else:
+            recorded = self._load()
+            self.seed = str(recorded.metadata.get("seed", ""))
+            self.session = relay.replay_session(recorded, self._rules(recorded.metadata))
+            if self.plan is Plan.REPLAY_AND_RECORD_MISSES:
+                extra = cassettes.Cassette(metadata=recorded.metadata, path=self.path)
+                self.session.fallback = self._new_recording(extra)
+            raw = recorded.metadata.get(SETTINGS_KEY) or {}
+            settings = {str(k): str(v) for k, v in raw.items()} if isinstance(raw, dict) else {}
+        self._started_at = datetime.datetime.now(datetime.UTC)
+        from .env import apply_settings
+
+        apply_settings(settings)
+        self.process.reset_sdk_state()
+        self._runs_before = {id(r) for r in _active_runs()}
+        relay.push(self.session)
+        self._children = self.process.files / "children" / f"{os.getpid()}-{id(self):x}"
+        self._generators = ids.Generators(self.seed, self._id_source())
+        self._enter_ids()
+
+    def _enter_ids(self) -> None:
+        assert self._generators is not None and self._children is not None
+        self._ids.enter_context(ids.seeded_ids(self._generators, drawn=self._drawn))
+        self._ids.enter_context(children.child_env(self.seed, self._id_source(), self._children))
+
+    def suspend(self) -> None:
+        """Stop answering all but the file_stream of this cassette's runs (a scoped fixture
+        between its setup and its teardown); ids go back to the SDK's."""
+        if self.session is not None and not self.session.dormant:
+            self.session.dormant = True
+            self._ids.close()
+
+    def resume(self) -> None:
+        """Answer everything again, ids going on where :meth:`suspend` left them."""
+        if self.session is not None and self.session.dormant:
+            self.session.dormant = False
+            self._enter_ids()
+
+    def _id_source(self) -> str:
+        """Client ids derive from the test that recorded the cassette (shared names replay)."""
+        replay = self.replay
+        if replay is not None:
+            return str(replay.matcher.cassette.metadata.get("test") or self.test_id)
+        return self.test_id
+
+    def _load(self) -> cassettes.Cassette:
+        from .cache import load as load_cached
+
+        recorded = load_cached(self.path)
+        from wandb import __version__ as running
+
+        mismatch = sdk_mismatch(str(recorded.metadata.get("wandb") or ""), str(running))
+        if mismatch:
+            raise CassetteError(self.path, f"{mismatch}; re-record it:\n  {self._command()}")
+        return recorded
+
+    def _rules(self, metadata: dict[str, Any]) -> Any:
+        from .matching import MatchRules
+
+        recorded_ignore = metadata.get("ignore") or []
+        presets = metadata.get("presets") or []
+        ignore = (*self.options.ignore, *(str(p) for p in recorded_ignore))
+        return MatchRules(
+            ignore=tuple(dict.fromkeys(ignore)),
+            presets=tuple(str(p) for p in presets),
+            tmp_roots=self.tmp_roots,
+            secrets=tuple(k for k in (os.environ.get("WANDB_API_KEY"),) if k),
+        )
+
+    def _fresh_cassette(self) -> cassettes.Cassette:
+        extra: dict[str, Any] = {"seed": self.seed, "test": self.test_id}
+        if self.options.keep:
+            extra["keep"] = list(self.options.keep)
+        if self.options.ignore:
+            extra["ignore"] = list(self.options.ignore)
+        if self.process.user_settings:
+            extra[SETTINGS_KEY] = dict(self.process.user_settings)
+        metadata = cassettes.new_metadata(self.process.upstream, **extra)
+        return cassettes.Cassette(metadata=metadata, path=self.path)
+
+    def _new_recording(self, cassette: cassettes.Cassette) -> Recording:
+        """A recording whose ledger feeds the write-ahead journal as exchanges pass."""
+        from .ledger import Ledger, Owned, intents
+        from .relay import Recording
+
+        journal = self.process.journal()  # JournalError: no journal, no recording
+        secrets = tuple(k for k in (self.process.api_key,) if k)
+        recording = Recording(cassette, secrets, filters=self.options.before_record)
+        fresh = _FreshRunIds(self._drawn, lambda: self._children)
+        ledger = Ledger(self.options.keep, fresh_run_ids=fresh, harmless=self.options.harmless)
+        recording.ledger = ledger
+
+        def before_forward(method: str, url: str, body: bytes) -> None:
+            planned = [
+                Owned(
+                    kind=i["kind"],
+                    entity=i["entity"],
+                    project=i["project"],
+                    local=i["local"],
+                    name=f"{i['entity']}/{i['project']}/{i['local']}",
+                    client_id=i.get("client_id", ""),
+                    type=i.get("type"),
+                    unconfirmed=True,
+                )
+                for i in intents(body)
+                if i["kind"] != "run" or i["local"] in fresh
+            ]
+            journal.intend(planned, self.test_id)
+
+        def observe(ix: Any) -> None:
+            seen = len(ledger.events)
+            ledger.observe(ix)
+            journal.record(ledger.events[seen:], ledger, self.test_id)
+
+        recording.before_forward = before_forward
+        recording.observers.append(observe)
+        return recording
+
+    # -- stop -------------------------------------------------------------------------
+
+    def stop(self, *, passed: bool) -> None:
+        """Finish, clean up, then save the recording or check the replay.
+
+        Args:
+            passed: Whether the code under test succeeded: only then is a
+                recording saved as the cassette.
+
+        Raises:
+            WandbCassettesError: The first problem: the cleanup failed (what is
+                left is named), recording stopped, or the replay asked for what
+                the cassette cannot answer.
+        """
+        if self.session is None:
+            return
+        relay = self.process.relay()
+        cleanup_error: CleanupError | None = None
+        try:
+            with self._ids:
+                _finish_runs(self._runs_before)
+                cleanup_error = self._clean_up()
+        finally:
+            relay.pop(self.session)
+        recording = self.recording
+        problems: list[WandbCassettesError] = []
+        if recording is not None:
+            if recording.fatal is not None:
+                problems.append(recording.fatal)
+            self._keep_recording(recording, passed and cleanup_error is None and not problems)
+        if cleanup_error is not None:
+            problems.insert(0, cleanup_error)
+        replay = self.replay
+        if replay is not None:
+            problems += self._check_replay(replay)
+        if problems and not self.reported:
+            raise problems[0]
+
+    def _clean_up(self) -> CleanupError | None:
+        """Delete, through the relay (so it is recorded), what the recording created and left."""
+        from .cleanup import delete_owned
+        from .ledger import Owned
+
+        recording = self.recording
+        if recording is None or recording.ledger is None:
+            return None
+        ledger: Ledger = recording.ledger
+        journal = self.process.journal()
+        kept = [(Owned.of(r), ledger.kept_reason(r) or "") for r in ledger.kept]
+        with contextlib.suppress(RecordingError):
+            journal.keep(kept, self.test_id)
+        leaks = ledger.leaks()
+        if not leaks:
+            return None
+        first = len(recording.cassette.interactions)
+        recording.cleaning = True
+        try:
+            report = delete_owned([Owned.of(r) for r in leaks], not_before=self._started_at)
+        except CleanupError as exc:
+            return exc
+        finally:
+            recording.cleaning = False
+            # Replay runs no cleanup: list its exchanges so they do not count as unplayed.
+            replay = self.replay
+            offset = len(replay.matcher.cassette) if replay is not None else 0
+            cleanup = range(offset + first, offset + len(recording.cassette.interactions))
+            meta = recording.cassette.metadata
+            meta[CLEANUP_KEY] = [*meta.get(CLEANUP_KEY, ()), *cleanup]
+        for line in report.skipped:
+            warnings.warn(WandbCassetteWarning(f"{self.path.name}: {line}"), stacklevel=2)
+        return None
+
+    def _keep_recording(self, recording: Recording, passed: bool) -> None:
+        """Save a passed recording as the cassette; keep any other beside it, as ``.failed``."""
+        for message in recording.upstream_errors:
+            warnings.warn(WandbCassetteWarning(message), stacklevel=3)
+        replay = self.replay
+        if not recording.cassette.interactions and (replay is not None or not self.save_empty):
+            return  # nothing new (new_episodes), or nothing at all to keep
+        if not passed:
+            kept = cassettes.save_failed(recording.cassette, self.path)
+            warnings.warn(
+                WandbCassetteWarning(
+                    f"test failed or was interrupted while recording: {self.path} left as "
+                    f"it was; this recording is kept in {kept}"
+                ),
+                stacklevel=3,
+            )
+            return
+        full = recording.cassette
+        if replay is not None:
+            # new_episodes: what was replayed, then what was recorded after it.
+            full = cassettes.Cassette(
+                [*replay.matcher.cassette.interactions, *full.interactions],
+                full.metadata,
+                full.path,
+            )
+        self._describe(full, recording)
+        cassettes.save(full, self.path)
+        cassettes.failed_path(self.path).unlink(missing_ok=True)  # an older failed attempt
+        self.process.written.append(self.path)
+
+    def _describe(self, full: cassettes.Cassette, recording: Recording) -> None:
+        """Metadata that replay and the audit need: backend, fresh ids, presets."""
+        from . import ignore as ignores
+        from .ledger import FRESH_RUN_IDS_KEY
+
+        meta = full.metadata
+        meta["backend"] = cassettes.backend_of(full)
+        fresh = sorted(self._drawn | children.drawn_run_ids(self._children or Path()))
+        if fresh:
+            meta[FRESH_RUN_IDS_KEY] = fresh
+        presets = ignores.presets_in(_run_configs(full))
+        if presets:
+            meta["presets"] = presets
+
+    def _check_replay(self, replay: Replay) -> list[WandbCassettesError]:
+        """Requests the cassette could not answer; what it holds that was never played."""
+        problems: list[WandbCassettesError] = []
+        if replay.errors:
+            problems.append(ReplayError(self.mismatch_report(replay)))
+        cleanup = set(replay.matcher.cassette.metadata.get(CLEANUP_KEY) or ())
+        unplayed = [(i, ix) for i, ix in replay.matcher.unplayed() if i not in cleanup]
+        if unplayed and not replay.errors:
+            from .matching import interaction_key
+
+            upstream = replay.matcher.upstream
+            lines = "\n".join(
+                f"  #{i} {interaction_key(ix, upstream).describe(200)}" for i, ix in unplayed[:10]
+            )
+            message = f"{self.path}: {len(unplayed)} recorded interaction(s) never played:\n{lines}"
+            if self.options.strict:
+                problems.append(ReplayError(message))
+            else:
+                warnings.warn(WandbCassetteWarning(message), stacklevel=3)
+        return problems
+
+    def mismatch_report(self, replay: Replay | None = None) -> str:
+        """The message of a replay that asked for what the cassette cannot answer."""
+        replay = replay or self.replay
+        if replay is None or not replay.errors:
+            return ""
+        from .scrub import scrub_text
+
+        secrets = [k for k in (os.environ.get("WANDB_API_KEY"),) if k]
+        details = "\n\n".join(scrub_text(str(e), secrets) for e in replay.errors)
+        full = self._write_full_variables(replay)
+        advice = (
+            "if the test changed on purpose, re-record it:\n  " + self._command()
+            if "re-recording cannot help" not in details
+            else "if other differences are deliberate, re-record it:\n  " + self._command()
+        )
+        where = f"\nfull variables of each request: {full}" if full else ""
+        return (
+            f"wandb cassette {self.path}: {len(replay.errors)} request(s) had no recorded "
+            f"match\n\n{details}\n\n{advice}{where}"
+        )
+
+    def _write_full_variables(self, replay: Replay) -> Path | None:
+        from .errors import NoMatch
+        from .scrub import scrub_text
+
+        if self.report_dir is None:
+            return None
+        secrets = [k for k in (os.environ.get("WANDB_API_KEY"),) if k]
+        blocks = []
+        for error in replay.errors:
+            if not isinstance(error, NoMatch):
+                continue
+            closest = replay.matcher.closest_keys(error.key, 1)
+            blocks.append(
+                "sent:\n"
+                + _pretty(error.key.detail)
+                + "\nclosest recorded:\n"
+                + (_pretty(closest[0].detail) if closest else "(none)")
+            )
+        if not blocks:
+            return None
+        path = self.report_dir / (cassettes.safe_name(self.path.stem) + ".mismatch.txt")
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            path.write_text(scrub_text("\n\n".join(blocks), secrets) + "\n", encoding="utf-8")
+        except OSError:
+            return None
+        return path
+
+    def _command(self, mode: str = "rewrite") -> str:
+        default = f"pytest --record-mode={{mode}} -k {shlex.quote(self.path.stem)}"
+        return (self.record_command or default).format(mode=mode)
+
+
+class _FreshRunIds:
+    """Run ids this recording drew, its children's included (re-read on each miss)."""
+
+    def __init__(self, drawn: set[str], folder: Callable[[], Path | None]) -> None:
+        self._drawn = drawn
+        self._folder = folder
+
+    def __contains__(self, run_id: object) -> bool:
+        if run_id in self._drawn:
+            return True
+        folder = self._folder()
+        if folder is None or not isinstance(run_id, str):
+            return False
+        found = children.drawn_run_ids(folder)
+        self._drawn |= found
+        return run_id in found
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._drawn)
+
+
+def _pretty(detail: str) -> str:
+    try:
+        return json.dumps(json.loads(detail), indent=2, sort_keys=True)
+    except ValueError:
+        return detail
+
+
+def _run_configs(cassette: cassettes.Cassette) -> list[Any]:
+    """The parsed ``config`` of every ``upsertBucket`` the cassette sent."""
+    from .graphql import parse_request
+
+    configs = []
+    for ix in cassette.interactions:
+        text = ix.request_text()
+        if not text or "upsertBucket" not in text:
+            continue
+        request = parse_request(text)
+        config = request.variables.get("config") if request else None
+        if isinstance(config, str):
+            with contextlib.suppress(ValueError):
+                configs.append(json.loads(config))
+    return configs
+
+
+def _active_runs() -> list[Any]:
+    """The runs of this process that are not finished (wandb's own list, when it has one)."""
+    setup = sys.modules.get("wandb.sdk.wandb_setup")
+    singleton = getattr(setup, "_singleton", None) if setup is not None else None
+    runs = getattr(singleton, "_active_runs", None)
+    if isinstance(runs, list):
+        return list(runs)
+    wandb = sys.modules.get("wandb")
+    run = getattr(wandb, "run", None) if wandb is not None else None
+    return [run] if run is not None else []
+
+
+def _finish_runs(before: set[int]) -> None:
+    """Finish the runs started since ``before``: a run left open would keep sending."""
+    for run in reversed(_active_runs()):
+        if id(run) not in before:
+            run.finish()
+
+
+def sdk_mismatch(recorded: str, running: str) -> str | None:
+    """Why a cassette recorded with wandb ``recorded`` must not replay under ``running``.
+
+    The SDK's requests change between major versions, and between minor versions
+    before 1.0; a patch release keeps them. None when compatible or unknown.
+    """
+    import re
+
+    def release(version: str) -> tuple[int, int] | None:
+        m = re.match(r"\s*(\d+)\.(\d+)", version)
+        return (int(m.group(1)), int(m.group(2))) if m else None
+
+    old, new = release(recorded), release(running)
+    if old is None or new is None or old == new or (old[0] == new[0] and old[0] >= 1):
+        return None
+    return (
+        f"recorded with wandb {recorded}, but this is wandb {running}: the SDK's requests "
+        "differ between these versions"
+    )
+
+
+# -- the pytest-free API ------------------------------------------------------------------
+
+
+class use_cassette:
+    """Record or replay the W&B traffic of a block of code, with cleanup and the journal.
+
+    A context manager and a decorator, for ``unittest`` suites and scripts::
+
+        with wandb_cassettes.use_cassette("cassettes/upload.yaml", record_mode="once"):
+            run = wandb.init(project="ci-tests")
+            ...
+
+        @wandb_cassettes.use_cassette("cassettes/test_x.yaml")
+        def test_x(self): ...
+
+    Args:
+        path: The cassette file (``.yaml``).
+        record_mode: ``none`` (replay; the default), ``once``, ``new_episodes``,
+            ``all`` or ``rewrite`` (see :mod:`.record_mode`).
+        upstream: The W&B server recordings go to (default: where the SDK would
+            go; see :func:`.process.default_upstream`). The first use in a
+            process fixes it for the process.
+        ignore: Values replay does not compare (:mod:`.ignore`).
+        keep: Resources kept on purpose (``True``: everything).
+        before_record: Filters of exchanges before they are stored.
+
+    Raises:
+        CassetteError: On entry, the cassette is missing or unusable.
+        WandbCassettesError: On exit, the cleanup failed, recording stopped, or the
+            replay asked for what the cassette cannot answer. An exception of the
+            block itself wins: the recording is then kept as ``.failed``.
+    """
+
+    def __init__(
+        self,
+        path: str | os.PathLike[str],
+        *,
+        record_mode: str | RecordMode = "none",
+        upstream: str | None = None,
+        ignore: Sequence[str] = (),
+        keep: Sequence[str] | bool = (),
+        before_record: Sequence[Filter] | Filter = (),
+    ) -> None:
+        self.path = Path(path).resolve()
+        self.mode = RecordMode.parse(record_mode)
+        self.upstream = upstream
+        self.options = CassetteOptions.from_mapping(
+            {"ignore": ignore, "keep": keep, "before_record": before_record},
+            source=f"use_cassette({str(path)!r})",
+        )
+        self._use: CassetteUse | None = None
+
+    def __enter__(self) -> CassetteUse:
+        from .process import shared_process
+
+        process = shared_process(self.upstream, Path.cwd())
+        use = CassetteUse(
+            self.path,
+            process,
+            self.mode,
+            test_id=str(self.path),
+            options=self.options,
+            record_command=f"use_cassette({str(self.path)!r}, record_mode={{mode!r}})",
+            report_dir=process.files / "mismatch",
+        )
+        use.start()
+        self._use = use
+        return use
+
+    def __exit__(
+        self, kind: type[BaseException] | None, exc: BaseException | None, tb: Any
+    ) -> None:
+        use, self._use = self._use, None
+        if use is None:
+            return
+        try:
+            use.stop(passed=kind is None)
+        except WandbCassettesError:
+            if kind is None:
+                raise  # the block's own exception wins; ours would hide it
+
+    def __call__(self, func: F) -> F:
+        @functools.wraps(func)
+        def wrapper(*args: Any, **kwargs: Any) -> Any:
+            with self:
+                return func(*args, **kwargs)
+
+        return wrapper  # type: ignore[return-value]
