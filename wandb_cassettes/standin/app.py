@@ -97,6 +97,7 @@ class StandinBackend:
         features: tuple[str, ...] = DEFAULT_FEATURES,
         port: int = 0,
         storage_port: int = 0,
+        multipart_threshold: int = 5 << 20,
     ) -> None:
         # A dash-prefixed 40-character secret passes the SDK's key format check
         # (wandb/sdk/lib/wbauth/validation.py), like on-prem keys.
@@ -107,6 +108,11 @@ class StandinBackend:
         self._signer = Signer()
         self._state = State(entity, self._blobs)
         self._ctx = Context(self._state, self._signer, tuple(features), entity)
+        # Whether a file goes up in parts is the SDK's choice, made before the
+        # server sees a size (wandb-core: files of 2 GiB and more,
+        # core/pkg/artifacts/multipart.go). This is the storage's side: the
+        # smallest part but the last that completion accepts (S3: 5 MiB).
+        self._ctx.multipart_threshold = multipart_threshold
         self._faults: list[Fault] = []
         self._seen: list[RequestRecord] = []
         self._lock = threading.Lock()
@@ -124,6 +130,7 @@ class StandinBackend:
         except BaseException:
             self._storage.stop()
             raise
+        self._ctx.base_url = self._api.url
         return self
 
     def stop(self) -> None:
@@ -261,6 +268,7 @@ class StandinBackend:
         app.on_response_prepare.append(_identify)
         app.router.add_post("/graphql", self._graphql)
         app.router.add_post("/files/{entity}/{project}/{run}/file_stream", self._file_stream)
+        app.router.add_get("/files/{entity}/{project}/{run}/{name:.+}", self._run_file)
         app.router.add_get("/artifacts/{entity}/{md5}", self._artifact_file)
         app.router.add_get(r"/artifactsV2/{tail:(?:[^/]+/){5,}[^/]+}", self._artifact_file)
         app.router.add_get("/_standin/state", self._state_json)
@@ -304,6 +312,19 @@ class StandinBackend:
             return web.json_response({"error": "run not found"}, status=404)
         self._state.file_stream(run, await request.json())
         return web.json_response({"exitcode": None, "limits": {}})
+
+    async def _run_file(self, request: web.Request) -> web.StreamResponse:
+        """``File.url`` of a run file: 302 to a signed storage GET, as W&B answers.
+
+        The SDK's download (``File.download`` in ``wandb/apis/public/files.py``,
+        done by wandb-core) sends the API key here and follows the redirect.
+        """
+        m = request.match_info
+        run = self._state.runs.get((m["entity"], m["project"], m["run"]))
+        f = run.files.get(m["name"]) if run else None
+        if f is None or f.storage_key not in self._blobs:
+            return web.json_response({"error": "file not found"}, status=404)
+        raise web.HTTPFound(self._signer.url("GET", f.storage_key))
 
     async def _artifact_file(self, request: web.Request) -> web.StreamResponse:
         """The SDK's fallback download URLs; W&B redirects them to signed storage.
