@@ -171,6 +171,26 @@ class StandinBackend:
             return self._state.live()
         return self._api.call(snapshot)
 
+    def delete_sweep(self, path: str) -> None:
+        """Delete the sweep ``entity/project/sweep`` (``DELETE /_standin/sweeps/...``).
+
+        NOT a W&B API: wandb 0.31 has no sweep delete (no mutation in
+        ``wandb/apis/public/sweeps.py`` nor in wandb-core; a public API for it
+        is an open feature request, github.com/wandb/wandb/issues/4536), W&B's
+        web UI deletes sweeps. This stands in for the UI. The sweep's runs stay
+        (delete them with ``Run.delete``); its agents' heartbeats then get 404,
+        which the SDK reads as a deleted sweep (``_agent_heartbeat``).
+        """
+        entity, project, name = path.split("/")
+
+        async def delete() -> None:
+            sweep = self._state.sweep(entity, project, name)
+            if sweep is None:
+                raise KeyError(path)
+            self._state.delete_sweep(sweep)
+
+        self._api.call(delete)
+
     @property
     def requests(self) -> list[RequestRecord]:
         """A snapshot of ``(method, path, operation)`` of every request so far."""
@@ -272,6 +292,7 @@ class StandinBackend:
         app.router.add_get("/artifacts/{entity}/{md5}", self._artifact_file)
         app.router.add_get(r"/artifactsV2/{tail:(?:[^/]+/){5,}[^/]+}", self._artifact_file)
         app.router.add_get("/_standin/state", self._state_json)
+        app.router.add_delete("/_standin/sweeps/{entity}/{project}/{sweep}", self._delete_sweep)
         app.router.add_route("*", "/{tail:.*}", self._unknown)
         return app
 
@@ -338,6 +359,14 @@ class StandinBackend:
         if key not in self._blobs:
             return web.json_response({"error": "not found"}, status=404)
         raise web.HTTPFound(self._signer.url("GET", key))
+
+    async def _delete_sweep(self, request: web.Request) -> web.StreamResponse:
+        m = request.match_info
+        sweep = self._state.sweep(m["entity"], m["project"], m["sweep"])
+        if sweep is None:
+            return web.json_response({"error": "sweep not found"}, status=404)
+        self._state.delete_sweep(sweep)
+        return web.json_response({"deleted": m["sweep"]})
 
     async def _state_json(self, request: web.Request) -> web.StreamResponse:
         return web.json_response(self._state.live())

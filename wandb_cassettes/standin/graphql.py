@@ -17,12 +17,15 @@ import base64
 import hashlib
 import json
 import mimetypes
+import random
 import re
 import secrets
 import urllib.parse
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
+
+import yaml
 
 from .gql import Lazy
 from .state import (
@@ -36,10 +39,13 @@ from .state import (
     Run,
     RunFile,
     State,
+    Sweep,
     gid,
+    new_run_name,
     now_iso,
 )
 from .storage import Signer, part_key
+from .sweeps import dumps, next_commands
 
 __all__ = ["DEFAULT_FEATURES", "OPERATIONS", "Context", "Handler"]
 
@@ -78,6 +84,7 @@ class Context:
     org_entity: str = "standin-org-entity"
     base_url: str = ""  # the API server's own address, set once it has a port
     multipart_threshold: int = 5 << 20  # smallest part but the last; see StandinBackend
+    rng: random.Random = field(default_factory=random.Random)  # random sweeps
 
 
 Handler = Callable[[Context, Json], Json]
@@ -214,6 +221,13 @@ def project_node(ctx: Context, p: Project) -> Json:
         r = s.runs.get((p.entity, p.name, args.get("name", "")))
         return run_node(ctx, r) if r else None
 
+    def sweep(args: Json) -> Json | None:
+        sw = s.sweep(p.entity, p.name, args.get("sweepName") or "")
+        return sweep_node(ctx, sw) if sw else None
+
+    def project_sweeps() -> list[Sweep]:
+        return [sw for sw in s.sweeps.values() if (sw.entity, sw.project) == (p.entity, p.name)]
+
     return {
         "__typename": "Project",
         "id": p.id,
@@ -235,6 +249,45 @@ def project_node(ctx: Context, p: Project) -> Json:
         "artifactCollections": Lazy(collections),
         "artifactCollectionMembership": Lazy(membership),
         "artifact": Lazy(artifact),
+        "sweep": Lazy(sweep),
+        "sweeps": Lazy(
+            lambda args: connection(project_sweeps(), args, lambda x: sweep_node(ctx, x))
+        ),
+        "totalSweeps": Lazy(lambda _: len(project_sweeps())),
+    }
+
+
+def sweep_node(ctx: Context, sw: Sweep) -> Json:
+    """A sweep, as ``SweepWithRuns`` / ``GetSweep`` (``wandb/apis/_generated``) and
+    wandb-core's ``SweepConfig`` read it; ``runs`` are the runs attached to it."""
+    s = ctx.state
+    runs = [
+        r
+        for r in s.runs.values()
+        if (r.entity, r.project, r.sweep_name) == (sw.entity, sw.project, sw.name)
+    ]
+    config = yaml.safe_load(sw.config) or {}
+    return {
+        "__typename": "Sweep",
+        "id": sw.id,
+        "name": sw.name,
+        "displayName": sw.display_name or sw.name,
+        "method": config.get("method"),
+        "state": sw.state,
+        "description": sw.description,
+        "config": sw.config,
+        "createdAt": sw.created_at,
+        "updatedAt": sw.updated_at,
+        "heartbeatAt": sw.heartbeat_at,
+        "earlyStopJobRunning": False,
+        "bestLoss": None,
+        "controller": None,
+        "scheduler": None,
+        "controllerRunName": None,
+        "runCount": len(runs),
+        "runCountExpected": None,
+        "project": Lazy(lambda _: project_node(ctx, s.projects[(sw.entity, sw.project)])),
+        "runs": Lazy(lambda args: connection(runs, args, lambda r: run_node(ctx, r))),
     }
 
 
@@ -497,6 +550,11 @@ def run_node(ctx: Context, r: Run) -> Json:
         "description": r.description,
         "notes": r.notes,
         "sweepName": r.sweep_name,
+        "shouldStop": False,
+        "failed": r.state in ("failed", "crashed"),
+        "stopped": False,
+        "running": r.state == "running",
+        "exitcode": r.exitcode,
         "historyLineCount": len(r.history),
         "logLineCount": r.log_lines,
         "eventsLineCount": r.events_lines,
@@ -1026,6 +1084,67 @@ def delete_aliases(ctx: Context, args: Json) -> Json:
     return {"deleteAliases": {"success": True}}
 
 
+# -- handlers: sweeps -----------------------------------------------------------------
+
+
+def upsert_sweep(ctx: Context, args: Json) -> Json:
+    """``upsertSweep``: create a sweep (no ``id``) or change one (``state``, ``config``...).
+
+    ``wandb.sweep`` creates (``_upsert_sweep``, ``wandb/apis/public/sweeps.py``);
+    ``_set_sweep_state`` and wandb-core's ``UpsertSweepState`` change the state
+    (``RUNNING``, ``PAUSED``, ``CANCELED``, ``FINISHED``).
+    """
+    inp = args["input"]
+    s = ctx.state
+    if inp.get("id"):
+        sw = next((x for x in s.sweeps.values() if x.id == inp["id"]), None)
+        if sw is None:
+            raise GraphQLError(f"sweep {inp['id']!r} not found", status=404)
+    else:
+        p = s.ensure_project(inp.get("entityName"), inp.get("projectName"))
+        if not inp.get("config"):
+            raise GraphQLError("a new sweep needs a config")
+        sw = Sweep(s.next_num(), p.entity, p.name, new_run_name(), inp["config"])
+        s.sweeps[sw.num] = sw
+    for key, attr in (("config", "config"), ("description", "description"),
+                      ("displayName", "display_name"), ("state", "state")):  # fmt: skip
+        if inp.get(key) is not None:
+            setattr(sw, attr, inp[key])
+    sw.updated_at = now_iso()
+    return {"upsertSweep": {"sweep": sweep_node(ctx, sw), "configValidationWarnings": []}}
+
+
+def create_agent(ctx: Context, args: Json) -> Json:
+    """``createAgent`` (``_register_agent``): an agent id for the sweep named ``sweep``."""
+    inp = args["input"]
+    s = ctx.state
+    entity = inp.get("entityName") or ctx.viewer
+    sw = s.sweep(entity, inp.get("projectName") or "uncategorized", inp.get("sweep") or "")
+    if sw is None:
+        raise GraphQLError(f"sweep {inp.get('sweep')!r} not found", status=404)
+    agent_id = gid("Agent", s.next_num())
+    sw.agents.append(agent_id)
+    s.agents[agent_id] = sw
+    return {"createAgent": {"agent": {"__typename": "Agent", "id": agent_id}}}
+
+
+def agent_heartbeat(ctx: Context, args: Json) -> Json:
+    """``agentHeartbeat`` (``_agent_heartbeat``): the controller's next commands.
+
+    An agent of a deleted sweep gets a 404, which the SDK reads as "Sweep not
+    found. The sweep may have been deleted." (``SweepNotFoundError``).
+    """
+    inp = args["input"]
+    sw = ctx.state.agents.get(inp.get("id") or "")
+    if sw is None or sw.num not in ctx.state.sweeps:
+        raise GraphQLError(f"agent {inp.get('id')!r} not found", status=404)
+    sw.heartbeat_at = now_iso()
+    run_state = _json_arg(inp.get("runState")) or {}
+    commands = next_commands(ctx.state, sw, run_state, ctx.rng)
+    agent = {"__typename": "Agent", "id": inp["id"]}
+    return {"agentHeartbeat": {"agent": agent, "commands": dumps(commands)}}
+
+
 # -- handlers: registries -----------------------------------------------------------
 
 #: Registries every organization has (W&B docs, "Registry types": the core
@@ -1177,6 +1296,16 @@ OPERATIONS: dict[str, Handler] = {
     "ProjectArtifactType": project_query,
     "RunOutputArtifacts": project_query,
     "RunInputArtifacts": project_query,
+    # sweeps
+    "UpsertSweep": upsert_sweep,
+    "UpsertSweepState": upsert_sweep,
+    "SweepWithRuns": project_query,
+    "SweepConfig": project_query,
+    "GetSweep": project_query,
+    "GetSweeps": project_query,
+    "GetSweepState": project_query,
+    "CreateAgent": create_agent,
+    "Heartbeat": agent_heartbeat,
     # registries
     "LinkArtifact": link_artifact,
     "UnlinkArtifact": unlink_artifact,

@@ -40,6 +40,7 @@ __all__ = [
     "Run",
     "RunFile",
     "State",
+    "Sweep",
     "gid",
 ]
 
@@ -225,6 +226,29 @@ class Artifact:
 
 
 @dataclass
+class Sweep:
+    """A sweep (``upsertSweep``) with its agents and the trials its controller handed out."""
+
+    num: int
+    entity: str
+    project: str
+    name: str
+    config: str  # YAML, as the SDK sends it
+    state: str = "PENDING"
+    description: str | None = None
+    display_name: str | None = None
+    issued: list[dict[str, Any]] = field(default_factory=list)  # each trial's params
+    agents: list[str] = field(default_factory=list)  # agent ids
+    created_at: str = field(default_factory=now_iso)
+    updated_at: str = field(default_factory=now_iso)
+    heartbeat_at: str = field(default_factory=now_iso)
+
+    @property
+    def id(self) -> str:
+        return gid("Sweep", self.num)
+
+
+@dataclass
 class Link:
     """A registry link: a source artifact as version ``version_index`` of a portfolio.
 
@@ -283,6 +307,8 @@ class State:
         self.artifacts: dict[int, Artifact] = {}
         self.multipart: dict[str, MultipartUpload] = {}  # by upload id
         self.links: dict[int, Link] = {}
+        self.sweeps: dict[int, Sweep] = {}
+        self.agents: dict[str, Sweep] = {}  # agent id -> its sweep
 
     def next_num(self) -> int:
         self._counter += 1
@@ -453,6 +479,31 @@ class State:
         if alias in coll.aliases:
             return self.artifacts.get(coll.aliases[alias])
         return next((a for _, a in members if a.digest == alias), None)
+
+    # -- sweeps ------------------------------------------------------------------
+
+    def sweep(self, entity: str, project: str, name: str) -> Sweep | None:
+        return next(
+            (
+                sw
+                for sw in self.sweeps.values()
+                if (sw.entity, sw.project, sw.name) == (entity, project, name)
+            ),
+            None,
+        )
+
+    def delete_sweep(self, sweep: Sweep) -> None:
+        """Delete a sweep; its runs stay, detached (their agents' heartbeats get 404)."""
+        for run in self.runs.values():
+            if (run.entity, run.project, run.sweep_name) == (
+                sweep.entity,
+                sweep.project,
+                sweep.name,
+            ):
+                run.sweep_name = None
+        for agent_id in sweep.agents:
+            self.agents.pop(agent_id, None)
+        del self.sweeps[sweep.num]
 
     # -- registries --------------------------------------------------------------
 
@@ -689,4 +740,16 @@ class State:
         # empty stand-in still reads {"runs": [], "artifacts": [], "collections": []}.
         if links:
             live["links"] = links
+        sweeps = [
+            {
+                "entity": sw.entity,
+                "project": sw.project,
+                "name": sw.name,
+                "state": sw.state,
+                "runs": sorted(r.name for r in self.runs.values() if r.sweep_name == sw.name),
+            }
+            for sw in self.sweeps.values()
+        ]
+        if sweeps:
+            live["sweeps"] = sweeps
         return live
