@@ -28,6 +28,8 @@ from wandb_cassettes.cassette import STANDIN_HEADER
 from wandb_cassettes.serve import LOOPBACK, BackgroundServer
 
 from . import gql
+from .fidelity import check as fidelity_check
+from .fidelity import enabled as fidelity_enabled
 from .graphql import DEFAULT_FEATURES, OPERATIONS, Context
 from .state import GraphQLError, State
 from .storage import BlobStore, Signer, storage_routes
@@ -98,6 +100,7 @@ class StandinBackend:
         port: int = 0,
         storage_port: int = 0,
         multipart_threshold: int = 5 << 20,
+        fidelity: bool | None = None,
     ) -> None:
         # A dash-prefixed 40-character secret passes the SDK's key format check
         # (wandb/sdk/lib/wbauth/validation.py), like on-prem keys.
@@ -113,6 +116,10 @@ class StandinBackend:
         # core/pkg/artifacts/multipart.go). This is the storage's side: the
         # smallest part but the last that completion accepts (S3: 5 MiB).
         self._ctx.multipart_threshold = multipart_threshold
+        # Check every GraphQL answer against the SDK's own types (fidelity.py);
+        # None: as the WANDB_CASSETTES_STANDIN_FIDELITY environment variable says.
+        self.fidelity = fidelity_enabled(fidelity)
+        self.fidelity_errors: list[str] = []
         self._faults: list[Fault] = []
         self._seen: list[RequestRecord] = []
         self._lock = threading.Lock()
@@ -324,6 +331,15 @@ class StandinBackend:
             return _errors(f"wandb-cassettes stand-in: {operation!r} crashed: {exc!r}")
         if missing:
             log.debug("%s asked for fields the stand-in lacks: %s", operation, sorted(missing))
+        if self.fidelity:
+            problems = fidelity_check(body.get("query") or "", variables, op_name, shaped)
+            if problems:
+                # Loud: the SDK fails on the error at once (no retry), the test can
+                # read fidelity_errors, and the log names operation and field.
+                with self._lock:
+                    self.fidelity_errors.extend(problems)
+                log.error("fidelity: %s", "; ".join(problems))
+                return _errors("wandb-cassettes stand-in fidelity: " + "; ".join(problems))
         return web.json_response({"data": shaped})
 
     async def _file_stream(self, request: web.Request) -> web.StreamResponse:
