@@ -299,7 +299,7 @@ def test_a_multipart_upload_is_joined_on_completion() -> None:
         assert blob is not None
         with open(blob.file, "rb") as f:
             assert f.read() == content
-        assert not [k for k in wb._blobs.keys() if k.startswith("multipart/")]
+        assert not [k for k in wb._blobs.keys() if k.startswith("multipart/")]  # noqa: SIM118
 
 
 def test_multipart_parts_below_the_threshold_are_refused() -> None:
