@@ -346,3 +346,27 @@ def test_upload_headers_are_signed_and_sent_by_the_sdk(
     for r in api.runs(f"{wb.entity}/{PROJECT}"):
         r.delete()
     assert wb.live() == EMPTY
+
+
+def test_a_gzipped_file_stream_body_is_read() -> None:
+    """FILESTREAM_GZIP is advertised: wandb-core may then gzip file_stream bodies."""
+    import gzip
+
+    with StandinBackend() as wb:
+        assert "FILESTREAM_GZIP" in wb._ctx.features
+        start_run(wb)
+        rows = [json.dumps({"_step": 0, "x": 1}), json.dumps({"_step": 1, "x": 2})]
+        body = {"files": {"wandb-history.jsonl": {"offset": 0, "content": rows}}}
+        headers = {
+            "Authorization": auth(wb.api_key),
+            "Content-Type": "application/json",
+            "Content-Encoding": "gzip",
+        }
+        url = f"{wb.base_url}/files/{wb.entity}/p/run1/file_stream"
+        assert send("POST", url, gzip.compress(json.dumps(body).encode()), headers)[0] == 200
+        history = data(
+            wb, core_document("HistoryPage"),
+            {"entity": wb.entity, "project": "p", "run": "run1", "minStep": 0, "maxStep": 2,
+             "pageSize": 2},
+        )["project"]["run"]["history"]  # fmt: skip
+        assert [json.loads(h)["x"] for h in history] == [1, 2]

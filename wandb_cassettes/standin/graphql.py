@@ -51,10 +51,25 @@ __all__ = ["DEFAULT_FEATURES", "OPERATIONS", "Context", "Handler"]
 
 Json = dict[str, Any]
 
-# ServerFeaturesQuery answers: the features whose (modern) code paths the SDK
-# takes against W&B cloud, as far as the SDK's own checks reveal; not a recording.
-# Omitted: download handlers that route artifact GETs through the API host,
-# automations and registries, which the stand-in does not model.
+# ServerFeaturesQuery answers (``serverInfo.features``). The names are the
+# SDK's ``ServerFeature`` enum (``wandb/proto/wandb_internal.proto``, one comment
+# per feature saying what the server then supports; ``wandb/proto/v*/
+# wandb_internal_pb2.py`` in the SDK). Which ones W&B's public service turns on
+# is not published; advertised here: every feature whose code path the SDK
+# takes against W&B cloud AND the stand-in serves, i.e. the modern paths:
+# - FILESTREAM_GZIP: wandb-core then gzips file_stream bodies with
+#   ``Content-Encoding: gzip`` (core/internal/filestream/filestreamimpl.go:
+#   ``send``) unless the setting ``x_file_stream_no_gzip`` (True by default in
+#   0.31, ``wandb/sdk/wandb_settings.py``) says not to; aiohttp decompresses
+#   request bodies, so the stand-in reads both.
+# - MARK_RUN_FILES_UPLOADED: ``Run.upload_file`` then sends markRunFilesUploaded.
+# - ARTIFACT_MEMBERSHIP_IN_LINK_ARTIFACT_RESPONSE: ``Artifact.link`` reads the
+#   membership from the linkArtifact answer (no re-fetch).
+# Not advertised: the AUTOMATION_* and automations features, EVAL_TABLES_CES,
+# SWEEPS_QUERY_FILTERING, SWEEPS_LOCAL_SCHEDULER (not modelled), and the two
+# download-handler features (ARTIFACT_COLLECTION_MEMBERSHIP_FILE_DOWNLOAD_HANDLER,
+# ARTIFACT_V2_DOWNLOAD_HANDLER_SUPPORTS_ARTIFACT_ID) whose URL forms the
+# stand-in has not been shown to serve; artifacts then download from directUrl.
 DEFAULT_FEATURES: tuple[str, ...] = (
     "LARGE_FILENAMES",
     "ARTIFACT_TAGS",
@@ -69,6 +84,7 @@ DEFAULT_FEATURES: tuple[str, ...] = (
     "ARTIFACT_COLLECTIONS_FILTERING_SORTING",
     "MARK_RUN_FILES_UPLOADED",
     "ARTIFACT_DIGEST_ALGORITHM",
+    "FILESTREAM_GZIP",
 )
 
 
