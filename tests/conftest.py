@@ -11,8 +11,13 @@ from pathlib import Path
 import pytest
 
 from wandb_cassettes.standin import StandinBackend, sdk_env
+from wandb_cassettes.standin.fidelity import ENV as FIDELITY_ENV
 
 pytest_plugins = ["pytester"]
+
+# Every stand-in of this suite, subprocess ones included, checks each of its
+# GraphQL answers against the SDK's own types and fails loudly on a violation.
+os.environ[FIDELITY_ENV] = "1"
 
 
 @pytest.fixture
@@ -51,6 +56,7 @@ def subprocess_env(upstream: StandinBackend | None = None, **extra: str) -> dict
     With ``upstream``, recording goes to that stand-in with its API key.
     """
     env = {k: v for k, v in os.environ.items() if not k.startswith(("WANDB_", "PYTEST_"))}
+    env[FIDELITY_ENV] = os.environ[FIDELITY_ENV]
     if upstream is not None:
         env.update(WANDB_API_KEY=upstream.api_key, WANDB_CASSETTES_UPSTREAM=upstream.base_url)
     env.update(extra)

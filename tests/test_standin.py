@@ -180,7 +180,10 @@ def log_artifact(
     )["createArtifactFiles"]["files"]["edges"]
     for (_, content), edge in zip(files.items(), edges, strict=True):
         if url := edge["node"]["uploadUrl"]:
-            status, _, _ = send("PUT", url, content, {"Content-MD5": b64md5(content)})
+            # wandb-core sends the answer's uploadHeaders ("Name:value") with the PUT
+            headers = dict(h.split(":", 1) for h in edge["node"]["uploadHeaders"])
+            assert headers["Content-MD5"] == b64md5(content)
+            status, _, _ = send("PUT", url, content, headers)
             assert status == 200
     body = json.dumps(manifest).encode()
     upload = data(

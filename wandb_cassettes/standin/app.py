@@ -28,6 +28,8 @@ from wandb_cassettes.cassette import STANDIN_HEADER
 from wandb_cassettes.serve import LOOPBACK, BackgroundServer
 
 from . import gql
+from .fidelity import check as fidelity_check
+from .fidelity import enabled as fidelity_enabled
 from .graphql import DEFAULT_FEATURES, OPERATIONS, Context
 from .state import GraphQLError, State
 from .storage import BlobStore, Signer, storage_routes
@@ -97,6 +99,8 @@ class StandinBackend:
         features: tuple[str, ...] = DEFAULT_FEATURES,
         port: int = 0,
         storage_port: int = 0,
+        multipart_threshold: int = 5 << 20,
+        fidelity: bool | None = None,
     ) -> None:
         # A dash-prefixed 40-character secret passes the SDK's key format check
         # (wandb/sdk/lib/wbauth/validation.py), like on-prem keys.
@@ -107,6 +111,15 @@ class StandinBackend:
         self._signer = Signer()
         self._state = State(entity, self._blobs)
         self._ctx = Context(self._state, self._signer, tuple(features), entity)
+        # Whether a file goes up in parts is the SDK's choice, made before the
+        # server sees a size (wandb-core: files of 2 GiB and more,
+        # core/pkg/artifacts/multipart.go). This is the storage's side: the
+        # smallest part but the last that completion accepts (S3: 5 MiB).
+        self._ctx.multipart_threshold = multipart_threshold
+        # Check every GraphQL answer against the SDK's own types (fidelity.py);
+        # None: as the WANDB_CASSETTES_STANDIN_FIDELITY environment variable says.
+        self.fidelity = fidelity_enabled(fidelity)
+        self.fidelity_errors: list[str] = []
         self._faults: list[Fault] = []
         self._seen: list[RequestRecord] = []
         self._lock = threading.Lock()
@@ -124,6 +137,7 @@ class StandinBackend:
         except BaseException:
             self._storage.stop()
             raise
+        self._ctx.base_url = self._api.url
         return self
 
     def stop(self) -> None:
@@ -163,6 +177,26 @@ class StandinBackend:
         if not self._api.port:
             return self._state.live()
         return self._api.call(snapshot)
+
+    def delete_sweep(self, path: str) -> None:
+        """Delete the sweep ``entity/project/sweep`` (``DELETE /_standin/sweeps/...``).
+
+        NOT a W&B API: wandb 0.31 has no sweep delete (no mutation in
+        ``wandb/apis/public/sweeps.py`` nor in wandb-core; a public API for it
+        is an open feature request, github.com/wandb/wandb/issues/4536), W&B's
+        web UI deletes sweeps. This stands in for the UI. The sweep's runs stay
+        (delete them with ``Run.delete``); its agents' heartbeats then get 404,
+        which the SDK reads as a deleted sweep (``_agent_heartbeat``).
+        """
+        entity, project, name = path.split("/")
+
+        async def delete() -> None:
+            sweep = self._state.sweep(entity, project, name)
+            if sweep is None:
+                raise KeyError(path)
+            self._state.delete_sweep(sweep)
+
+        self._api.call(delete)
 
     @property
     def requests(self) -> list[RequestRecord]:
@@ -261,9 +295,11 @@ class StandinBackend:
         app.on_response_prepare.append(_identify)
         app.router.add_post("/graphql", self._graphql)
         app.router.add_post("/files/{entity}/{project}/{run}/file_stream", self._file_stream)
+        app.router.add_get("/files/{entity}/{project}/{run}/{name:.+}", self._run_file)
         app.router.add_get("/artifacts/{entity}/{md5}", self._artifact_file)
         app.router.add_get(r"/artifactsV2/{tail:(?:[^/]+/){5,}[^/]+}", self._artifact_file)
         app.router.add_get("/_standin/state", self._state_json)
+        app.router.add_delete("/_standin/sweeps/{entity}/{project}/{sweep}", self._delete_sweep)
         app.router.add_route("*", "/{tail:.*}", self._unknown)
         return app
 
@@ -295,6 +331,15 @@ class StandinBackend:
             return _errors(f"wandb-cassettes stand-in: {operation!r} crashed: {exc!r}")
         if missing:
             log.debug("%s asked for fields the stand-in lacks: %s", operation, sorted(missing))
+        if self.fidelity:
+            problems = fidelity_check(body.get("query") or "", variables, op_name, shaped)
+            if problems:
+                # Loud: the SDK fails on the error at once (no retry), the test can
+                # read fidelity_errors, and the log names operation and field.
+                with self._lock:
+                    self.fidelity_errors.extend(problems)
+                log.error("fidelity: %s", "; ".join(problems))
+                return _errors("wandb-cassettes stand-in fidelity: " + "; ".join(problems))
         return web.json_response({"data": shaped})
 
     async def _file_stream(self, request: web.Request) -> web.StreamResponse:
@@ -304,6 +349,19 @@ class StandinBackend:
             return web.json_response({"error": "run not found"}, status=404)
         self._state.file_stream(run, await request.json())
         return web.json_response({"exitcode": None, "limits": {}})
+
+    async def _run_file(self, request: web.Request) -> web.StreamResponse:
+        """``File.url`` of a run file: 302 to a signed storage GET, as W&B answers.
+
+        The SDK's download (``File.download`` in ``wandb/apis/public/files.py``,
+        done by wandb-core) sends the API key here and follows the redirect.
+        """
+        m = request.match_info
+        run = self._state.runs.get((m["entity"], m["project"], m["run"]))
+        f = run.files.get(m["name"]) if run else None
+        if f is None or f.storage_key not in self._blobs:
+            return web.json_response({"error": "file not found"}, status=404)
+        raise web.HTTPFound(self._signer.url("GET", f.storage_key))
 
     async def _artifact_file(self, request: web.Request) -> web.StreamResponse:
         """The SDK's fallback download URLs; W&B redirects them to signed storage.
@@ -317,6 +375,14 @@ class StandinBackend:
         if key not in self._blobs:
             return web.json_response({"error": "not found"}, status=404)
         raise web.HTTPFound(self._signer.url("GET", key))
+
+    async def _delete_sweep(self, request: web.Request) -> web.StreamResponse:
+        m = request.match_info
+        sweep = self._state.sweep(m["entity"], m["project"], m["sweep"])
+        if sweep is None:
+            return web.json_response({"error": "sweep not found"}, status=404)
+        self._state.delete_sweep(sweep)
+        return web.json_response({"deleted": m["sweep"]})
 
     async def _state_json(self, request: web.Request) -> web.StreamResponse:
         return web.json_response(self._state.live())

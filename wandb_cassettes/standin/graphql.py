@@ -14,11 +14,18 @@ their documents are embedded in ``wandb-core``) and the Python public API's
 from __future__ import annotations
 
 import base64
+import hashlib
 import json
+import mimetypes
+import random
 import re
+import secrets
+import urllib.parse
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
+
+import yaml
 
 from .gql import Lazy
 from .state import (
@@ -27,22 +34,42 @@ from .state import (
     ArtifactType,
     Collection,
     GraphQLError,
+    MultipartUpload,
     Project,
     Run,
+    RunFile,
     State,
+    Sweep,
     gid,
+    new_run_name,
     now_iso,
 )
-from .storage import Signer
+from .storage import Signer, part_key
+from .sweeps import dumps, next_commands
 
 __all__ = ["DEFAULT_FEATURES", "OPERATIONS", "Context", "Handler"]
 
 Json = dict[str, Any]
 
-# ServerFeaturesQuery answers: the features whose (modern) code paths the SDK
-# takes against W&B cloud, as far as the SDK's own checks reveal; not a recording.
-# Omitted: download handlers that route artifact GETs through the API host,
-# automations and registries, which the stand-in does not model.
+# ServerFeaturesQuery answers (``serverInfo.features``). The names are the
+# SDK's ``ServerFeature`` enum (``wandb/proto/wandb_internal.proto``, one comment
+# per feature saying what the server then supports; ``wandb/proto/v*/
+# wandb_internal_pb2.py`` in the SDK). Which ones W&B's public service turns on
+# is not published; advertised here: every feature whose code path the SDK
+# takes against W&B cloud AND the stand-in serves, i.e. the modern paths:
+# - FILESTREAM_GZIP: wandb-core then gzips file_stream bodies with
+#   ``Content-Encoding: gzip`` (core/internal/filestream/filestreamimpl.go:
+#   ``send``) unless the setting ``x_file_stream_no_gzip`` (True by default in
+#   0.31, ``wandb/sdk/wandb_settings.py``) says not to; aiohttp decompresses
+#   request bodies, so the stand-in reads both.
+# - MARK_RUN_FILES_UPLOADED: ``Run.upload_file`` then sends markRunFilesUploaded.
+# - ARTIFACT_MEMBERSHIP_IN_LINK_ARTIFACT_RESPONSE: ``Artifact.link`` reads the
+#   membership from the linkArtifact answer (no re-fetch).
+# Not advertised: the AUTOMATION_* and automations features, EVAL_TABLES_CES,
+# SWEEPS_QUERY_FILTERING, SWEEPS_LOCAL_SCHEDULER (not modelled), and the two
+# download-handler features (ARTIFACT_COLLECTION_MEMBERSHIP_FILE_DOWNLOAD_HANDLER,
+# ARTIFACT_V2_DOWNLOAD_HANDLER_SUPPORTS_ARTIFACT_ID) whose URL forms the
+# stand-in has not been shown to serve; artifacts then download from directUrl.
 DEFAULT_FEATURES: tuple[str, ...] = (
     "LARGE_FILENAMES",
     "ARTIFACT_TAGS",
@@ -57,6 +84,7 @@ DEFAULT_FEATURES: tuple[str, ...] = (
     "ARTIFACT_COLLECTIONS_FILTERING_SORTING",
     "MARK_RUN_FILES_UPLOADED",
     "ARTIFACT_DIGEST_ALGORITHM",
+    "FILESTREAM_GZIP",
 )
 
 
@@ -68,6 +96,11 @@ class Context:
     signer: Signer
     features: tuple[str, ...]
     viewer: str  # the entity of the API key's user
+    org_name: str = "standin-org"  # the viewer's organization, which owns the registries
+    org_entity: str = "standin-org-entity"
+    base_url: str = ""  # the API server's own address, set once it has a port
+    multipart_threshold: int = 5 << 20  # smallest part but the last; see StandinBackend
+    rng: random.Random = field(default_factory=random.Random)  # random sweeps
 
 
 Handler = Callable[[Context, Json], Json]
@@ -116,14 +149,40 @@ def connection(
     }
 
 
-def entity_node(name: str) -> Json:
+def entity_node(ctx: Context, name: str) -> Json:
+    """An entity: the viewer's personal one, or the organization's entity (a team).
+
+    Registry paths resolve through it (``FetchOrgInfoFromEntity``,
+    ``wandb/sdk/artifacts/_gqlutils.py``: ``_resolve_org_info``): a team entity
+    answers its ``organization``; a personal one answers none, and lists its
+    user's ``organizations``, of which the stand-in has one.
+    """
+    is_org = name == ctx.org_entity
     return {
         "__typename": "Entity",
         "id": gid("Entity", name),
         "name": name,
-        "organization": None,
+        "organization": org_node(ctx) if is_org else None,
+        "user": None if is_org else {"__typename": "User", "organizations": [org_node(ctx)]},
         "xxhashDigestsEnabled": False,
-        "isTeam": False,
+        "isTeam": is_org,
+        "entityType": "ORGANIZATION" if is_org else "USER",
+    }
+
+
+def org_node(ctx: Context) -> Json:
+    """The viewer's organization, which owns the registries (projects ``wandb-registry-<name>``)."""
+    return {
+        "__typename": "Organization",
+        "id": gid("Organization", ctx.org_name),
+        "name": ctx.org_name,
+        "orgEntity": {
+            "__typename": "Entity",
+            "id": gid("Entity", ctx.org_entity),
+            "name": ctx.org_entity,
+            "entityType": "ORGANIZATION",
+        },
+        "featureFlags": [],
     }
 
 
@@ -178,13 +237,20 @@ def project_node(ctx: Context, p: Project) -> Json:
         r = s.runs.get((p.entity, p.name, args.get("name", "")))
         return run_node(ctx, r) if r else None
 
+    def sweep(args: Json) -> Json | None:
+        sw = s.sweep(p.entity, p.name, args.get("sweepName") or "")
+        return sweep_node(ctx, sw) if sw else None
+
+    def project_sweeps() -> list[Sweep]:
+        return [sw for sw in s.sweeps.values() if (sw.entity, sw.project) == (p.entity, p.name)]
+
     return {
         "__typename": "Project",
         "id": p.id,
         "internalId": p.internal_id,
         "name": p.name,
         "entityName": p.entity,
-        "entity": entity_node(p.entity),
+        "entity": entity_node(ctx, p.entity),
         "createdAt": p.created_at,
         "readOnly": False,
         "isBenchmark": False,
@@ -199,6 +265,45 @@ def project_node(ctx: Context, p: Project) -> Json:
         "artifactCollections": Lazy(collections),
         "artifactCollectionMembership": Lazy(membership),
         "artifact": Lazy(artifact),
+        "sweep": Lazy(sweep),
+        "sweeps": Lazy(
+            lambda args: connection(project_sweeps(), args, lambda x: sweep_node(ctx, x))
+        ),
+        "totalSweeps": Lazy(lambda _: len(project_sweeps())),
+    }
+
+
+def sweep_node(ctx: Context, sw: Sweep) -> Json:
+    """A sweep, as ``SweepWithRuns`` / ``GetSweep`` (``wandb/apis/_generated``) and
+    wandb-core's ``SweepConfig`` read it; ``runs`` are the runs attached to it."""
+    s = ctx.state
+    runs = [
+        r
+        for r in s.runs.values()
+        if (r.entity, r.project, r.sweep_name) == (sw.entity, sw.project, sw.name)
+    ]
+    config = yaml.safe_load(sw.config) or {}
+    return {
+        "__typename": "Sweep",
+        "id": sw.id,
+        "name": sw.name,
+        "displayName": sw.display_name or sw.name,
+        "method": config.get("method"),
+        "state": sw.state,
+        "description": sw.description,
+        "config": sw.config,
+        "createdAt": sw.created_at,
+        "updatedAt": sw.updated_at,
+        "heartbeatAt": sw.heartbeat_at,
+        "earlyStopJobRunning": False,
+        "bestLoss": None,
+        "controller": None,
+        "scheduler": None,
+        "controllerRunName": None,
+        "runCount": len(runs),
+        "runCountExpected": None,
+        "project": Lazy(lambda _: project_node(ctx, s.projects[(sw.entity, sw.project)])),
+        "runs": Lazy(lambda args: connection(runs, args, lambda r: run_node(ctx, r))),
     }
 
 
@@ -230,9 +335,12 @@ def collection_node(ctx: Context, c: Collection) -> Json:
     s = ctx.state
 
     def artifacts(args: Json) -> Json:
-        items = _filter_artifacts(s.versions(c), args)
+        items = _filter_artifacts([a for _, a in s.members(c)], args)
         return connection(
-            items, args, lambda a: artifact_node(ctx, a), lambda a: {"version": a.version}
+            items,
+            args,
+            lambda a: artifact_node(ctx, a),
+            lambda a: {"version": f"v{s.version_in(c, a)}"},
         )
 
     def membership(args: Json) -> Json | None:
@@ -292,6 +400,48 @@ def file_node(ctx: Context, a: Artifact, f: ArtifactFile) -> Json:
     }
 
 
+def run_file_node(ctx: Context, r: Run, f: RunFile) -> Json:
+    """A run file, as ``RunFiles`` reads it (``wandb/apis/public/files.py``: ``FILE_FRAGMENT``).
+
+    ``url`` is W&B's download route on the API host,
+    ``{base_url}/files/<entity>/<project>/<run>/<name>``, which answers 302 to
+    signed storage (:meth:`StandinBackend._run_file`); the SDK downloads it in
+    wandb-core (``File.download`` sends a ``DownloadFileRequest`` with
+    ``url=self.url``), whose file-transfer client adds the API key only for the
+    base URL (``core/internal/wbapi/wbapi.go``: ``newFileTransferClient``,
+    ``httplayers.LimitTo``) and follows the redirect (Go's default).
+    ``url(upload: true)`` is a signed PUT URL instead.
+    """
+    blob = ctx.state.blobs.get(f.storage_key)
+    path = "/".join(urllib.parse.quote(p, safe="") for p in (r.entity, r.project, r.name))
+
+    def url(args: Json) -> str:
+        if args.get("upload"):
+            return ctx.signer.url("PUT", f.storage_key)
+        return f"{ctx.base_url}/files/{path}/{urllib.parse.quote(f.name)}"
+
+    return {
+        "__typename": "File",
+        "id": f.id,
+        "name": f.name,
+        "displayName": f.name,
+        "url": Lazy(url),
+        "directUrl": ctx.signer.url("GET", f.storage_key),
+        "sizeBytes": blob.size if blob else 0,
+        "md5": blob.md5_b64 if blob else None,
+        "digest": blob.md5_b64 if blob else None,
+        "mimetype": mimetypes.guess_type(f.name)[0] or "application/octet-stream",
+        "updatedAt": f.updated_at,
+        "storagePath": f.storage_key,
+    }
+
+
+def _like(pattern: str, name: str) -> bool:
+    """MySQL ``LIKE`` (``%`` any run, ``_`` one character), which ``files(pattern:)`` uses."""
+    regex = "".join(".*" if c == "%" else "." if c == "_" else re.escape(c) for c in pattern)
+    return re.fullmatch(regex, name, re.DOTALL) is not None
+
+
 def manifest_node(ctx: Context, a: Artifact) -> Json | None:
     if a.manifest_key is None:
         return None
@@ -321,7 +471,9 @@ def artifact_node(ctx: Context, a: Artifact) -> Json:
         return run_node(ctx, run) if run else None
 
     def memberships(args: Json) -> Json:
-        return connection([a], args, lambda x: membership_node(ctx, c, x))
+        # its own sequence's, then one per registry link (FetchLinkedArtifacts reads them)
+        colls = [c, *(ln.portfolio for ln in s.links.values() if ln.artifact is a)]
+        return connection(colls, args, lambda x: membership_node(ctx, x, a))
 
     return {
         "__typename": "Artifact",
@@ -358,12 +510,14 @@ def membership_node(ctx: Context, c: Collection, a: Artifact) -> Json:
             items = [f for f in items if f.name in names]
         return connection(items, args, lambda f: file_node(ctx, a, f))
 
+    s = ctx.state
+    link = next((ln for ln in s.links.values() if ln.portfolio is c and ln.artifact is a), None)
     return {
         "__typename": "ArtifactCollectionMembership",
-        "id": gid("ArtifactCollectionMembership", a.num),
-        "versionIndex": a.version_index,
-        "createdAt": a.created_at,
-        "aliases": [alias_node(ctx, c, alias) for alias in a.aliases],
+        "id": gid("ArtifactCollectionMembership", c.num, a.num),
+        "versionIndex": s.version_in(c, a),
+        "createdAt": link.created_at if link else a.created_at,
+        "aliases": [alias_node(ctx, c, alias) for alias in s.aliases_in(c, a)],
         "artifactCollection": collection_node(ctx, c),
         "artifact": artifact_node(ctx, a),
         "files": Lazy(files),
@@ -373,6 +527,14 @@ def membership_node(ctx: Context, c: Collection, a: Artifact) -> Json:
 def run_node(ctx: Context, r: Run) -> Json:
     s = ctx.state
     project = s.projects[(r.entity, r.project)]
+
+    def run_files(args: Json) -> Json:
+        items = s.uploaded_files(r)
+        if names := args.get("names"):
+            items = [f for f in items if f.name in names]
+        if pattern := args.get("pattern"):
+            items = [f for f in items if _like(pattern, f.name)]
+        return connection(items, args, lambda f: run_file_node(ctx, r, f))
 
     def artifacts(kind: str) -> Callable[[Json], Json]:
         def conn(args: Json) -> Json:
@@ -404,13 +566,21 @@ def run_node(ctx: Context, r: Run) -> Json:
         "description": r.description,
         "notes": r.notes,
         "sweepName": r.sweep_name,
+        "shouldStop": False,
+        "failed": r.state in ("failed", "crashed"),
+        "stopped": False,
+        "running": r.state == "running",
+        "exitcode": r.exitcode,
         "historyLineCount": len(r.history),
         "logLineCount": r.log_lines,
         "eventsLineCount": r.events_lines,
         "historyTail": json.dumps(r.history[-10:]),
         "eventsTail": "[]",
         "historyKeys": Lazy(lambda _: _history_keys(r)),
-        "history": Lazy(lambda args: _sample(r.history, args.get("samples"))),
+        "history": Lazy(lambda args: _history_page(r, args)),
+        "parquetHistory": Lazy(lambda args: _parquet_history(r, args.get("liveKeys") or [])),
+        "fileCount": Lazy(lambda _: len(s.uploaded_files(r))),
+        "files": Lazy(run_files),
         "events": Lazy(lambda _: []),
         "sampledHistory": Lazy(lambda args: _sampled_history(r, args.get("specs") or [])),
         "wandbConfig": Lazy(lambda args: _wandb_config(r, args.get("keys"))),
@@ -446,15 +616,64 @@ def _sample(rows: list[Any], samples: int | None) -> list[Any]:
     return [rows[int(i * step)] for i in range(samples)]
 
 
+def _rows(r: Run) -> list[Json]:
+    return [json.loads(line) for line in r.history]
+
+
+def _in_steps(row: Json, lo: Any, hi: Any) -> bool:
+    step = row.get("_step", 0)
+    return (lo is None or step >= lo) and (hi is None or step < hi)
+
+
+def _history_page(r: Run, args: Json) -> list[str]:
+    """``history(samples:, minStep:, maxStep:)``: JSON rows, steps in ``[minStep, maxStep)``.
+
+    ``RunFullHistory`` (``wandb/apis/public/runs.py``: ``Run._full_history``)
+    passes only ``samples``; wandb-core's ``HistoryPage`` (the live part of
+    ``run.scan_history()``, ``core/internal/runhistoryreader/livedata.go``:
+    ``getLiveDataForAllKeys``) pages by step with ``samples = maxStep - minStep``.
+    """
+    lo, hi = args.get("minStep"), args.get("maxStep")
+    lines = [line for line in r.history if _in_steps(json.loads(line), lo, hi)]
+    return _sample(lines, args.get("samples"))
+
+
 def _sampled_history(r: Run, specs: list[str]) -> list[list[Json]]:
+    """``sampledHistory(specs:)``: one list of rows per spec ``{keys, samples, minStep, maxStep}``.
+
+    The rows carry only the spec's keys, and only rows that have one besides
+    the first (the x axis). ``maxStep`` is inclusive here, unlike ``history``'s:
+    wandb-core subtracts 1 before sending it (``livedata.go``:
+    ``getLiveDataForSpecificKeys``, "SampledHistory marks the max step as inclusive").
+    """
     out = []
+    rows = _rows(r)
     for spec in specs:
         want = json.loads(spec)
-        keys = set(want.get("keys") or [])
-        rows = [json.loads(line) for line in r.history]
-        picked = [{k: v for k, v in row.items() if k in keys} for row in rows]
+        keys = list(want.get("keys") or [])
+        lo, hi = want.get("minStep"), want.get("maxStep")
+        picked = [
+            {k: row[k] for k in keys if k in row}
+            for row in rows
+            if _in_steps(row, lo, None if hi is None else hi + 1)
+        ]
         out.append(_sample([row for row in picked if len(row) > 1], want.get("samples")))
     return out
+
+
+def _parquet_history(r: Run, live_keys: list[str]) -> Json:
+    """``parquetHistory(liveKeys:)``: exported parquet files, and the rows not yet exported.
+
+    wandb-core asks it first in ``run.scan_history()`` (``RunParquetHistory``,
+    ``core/internal/runhistoryreader/parquet/downloader.go``:
+    ``GetSignedUrlsWithLiveSteps``): it downloads each of ``parquetUrls`` and
+    reads the steps listed in ``liveData`` (objects with ``_step`` among the
+    ``liveKeys``) from ``HistoryPage`` / ``SampledHistoryPage``. W&B exports
+    history to parquet some time after a run; (choice) the stand-in never
+    exports, so every row is live, as on W&B right after a run.
+    """
+    live = [{k: row[k] for k in live_keys if k in row} for row in _rows(r)]
+    return {"parquetUrls": [], "liveData": live}
 
 
 def _history_keys(r: Run) -> Json:
@@ -602,11 +821,13 @@ def server_features(ctx: Context, args: Json) -> Json:
 
 
 def entity_query(ctx: Context, args: Json) -> Json:
-    return {"entity": entity_node(args.get("name") or ctx.viewer)}
+    return {"entity": entity_node(ctx, args.get("name") or ctx.viewer)}
 
 
 def organization(ctx: Context, args: Json) -> Json:
-    return {"organization": None}
+    """``organization(name:)``: by display name or org entity name (``FetchOrganization``)."""
+    known = args.get("name") in (ctx.org_name, ctx.org_entity)
+    return {"organization": org_node(ctx) if known else None}
 
 
 # -- handlers: runs ----------------------------------------------------------------
@@ -636,9 +857,16 @@ def create_run_files(ctx: Context, args: Json) -> Json:
         raise GraphQLError(f"run {'/'.join(path)} not found", status=404)
     files = []
     for name in inp.get("files") or []:
-        key = run.files.setdefault(name, f"runs/{run.entity}/{run.project}/{run.name}/{name}")
-        files.append({"name": name, "uploadUrl": ctx.signer.url("PUT", key)})
+        f = ctx.state.run_file(run, name)
+        files.append({"name": name, "uploadUrl": ctx.signer.url("PUT", f.storage_key)})
     return {"createRunFiles": {"runID": run.id, "uploadHeaders": [], "files": files}}
+
+
+def delete_files(ctx: Context, args: Json) -> Json:
+    """``deleteFiles(input: {files: [ID!]!, projectId})``: ``File.delete()`` in
+    ``wandb/apis/public/files.py`` (a hand-written mutation)."""
+    ctx.state.delete_run_files(list(args["input"].get("files") or []))
+    return {"deleteFiles": {"success": True}}
 
 
 def mark_run_files_uploaded(ctx: Context, args: Json) -> Json:
@@ -674,6 +902,17 @@ def create_artifact(ctx: Context, args: Json) -> Json:
 
 
 def create_artifact_files(ctx: Context, args: Json) -> Json:
+    """Upload URLs for artifact files; null for content storage already has (dedup).
+
+    Each URL is signed over the headers listed in ``uploadHeaders``
+    (``"Name:value"`` strings, which wandb-core parses and sends with the PUT:
+    ``core/pkg/artifacts/saver.go``, ``filetransfer.ParseHeaders``): the file's
+    ``Content-MD5`` and a ``Content-Type``, as a signed GCS/S3 URL that covers
+    them. A spec with ``uploadPartsInput`` (wandb-core sends it for files of
+    2 GiB and more: ``core/pkg/artifacts/multipart.go``, ``S3MinMultiUploadSize``)
+    gets ``uploadMultipartUrls``: an upload id and one URL per part, differing
+    only in ``partNumber``, each signed over that part's ``Content-MD5``.
+    """
     s = ctx.state
     edges = []
     for spec in args["input"].get("artifactFiles") or []:
@@ -683,19 +922,93 @@ def create_artifact_files(ctx: Context, args: Json) -> Json:
         f = art.files.get(spec["name"]) or ArtifactFile(s.next_num(), spec["name"], key, "")
         f.storage_key, f.md5_b64 = key, spec["md5"]
         art.files[spec["name"]] = f
-        # Content already stored needs no upload: W&B answers uploadUrl null.
-        blob = s.blobs.get(key)
-        if blob is not None:
-            f.size = blob.size
+        content_type = spec.get("mimetype") or "application/octet-stream"
+        headers = {"Content-MD5": spec["md5"], "Content-Type": content_type}
         node: Json = {
             "storagePath": key,
-            "uploadUrl": None if blob else ctx.signer.url("PUT", key),
+            "uploadUrl": None,
             "uploadHeaders": [],
             "uploadMultipartUrls": None,
             "artifact": {"id": art.id},
         }
+        # Content already stored needs no upload: W&B answers uploadUrl null.
+        blob = s.blobs.get(key)
+        if blob is not None:
+            f.size = blob.size
+        elif parts := spec.get("uploadPartsInput"):
+            node["uploadMultipartUrls"] = _start_multipart(ctx, art, key, spec["md5"], parts)
+            node["uploadUrl"] = ctx.signer.url("PUT", key)
+            # Parts carry their own Content-MD5 (saver.go: uploadMultipart).
+            node["uploadHeaders"] = [f"Content-Type:{content_type}"]
+        else:
+            node["uploadUrl"] = ctx.signer.url("PUT", key, headers=headers)
+            node["uploadHeaders"] = [f"{k}:{v}" for k, v in headers.items()]
         edges.append({"node": node})
     return {"createArtifactFiles": {"files": {"edges": edges}}}
+
+
+def _start_multipart(
+    ctx: Context, art: Artifact, key: str, md5_b64: str, parts: list[Json]
+) -> Json:
+    upload_id = secrets.token_urlsafe(24)
+    announced = {int(p["partNumber"]): str(p["hexMD5"]) for p in parts}
+    ctx.state.multipart[upload_id] = MultipartUpload(upload_id, art.num, key, md5_b64, announced)
+    urls = [
+        {
+            "partNumber": n,
+            "uploadUrl": ctx.signer.url(
+                "PUT",
+                key,
+                headers={"Content-MD5": base64.b64encode(bytes.fromhex(hex_md5)).decode()},
+                params={"partNumber": str(n), "uploadId": upload_id},
+            ),
+        }
+        for n, hex_md5 in sorted(announced.items())
+    ]
+    return {"uploadID": upload_id, "uploadUrlParts": urls}
+
+
+def complete_multipart_upload_artifact(ctx: Context, args: Json) -> Json:
+    """``completeMultipartUploadArtifact``: join the parts, as S3's CompleteMultipartUpload.
+
+    wandb-core sends it once every part is PUT, with each part's number and the
+    ``ETag`` the storage answered (quoted hex MD5) as ``hexMD5``
+    (``core/pkg/artifacts/saver.go``: ``uploadMultipart``). Refused like S3: an
+    unknown upload id, a part missing or with another ETag, or a part other than
+    the last smaller than ``multipart_threshold`` (S3's 5 MiB, ``EntityTooSmall``).
+    (choice) ``digest`` is S3's multipart ETag, ``hex(md5(part md5s))-N``;
+    wandb-core ignores it. ``Abort`` drops the parts.
+    """
+    inp = args["input"]
+    upload = ctx.state.multipart.get(inp.get("uploadID") or "")
+    if upload is None or upload.storage_key != inp.get("storagePath"):
+        raise GraphQLError(f"multipart upload {inp.get('uploadID')!r} not found", status=404)
+    part_keys = [part_key(upload.upload_id, n) for n in sorted(upload.parts)]
+    if inp.get("completeMultipartAction") != "Complete":
+        for k in part_keys:
+            ctx.state.blobs.delete(k)
+        del ctx.state.multipart[upload.upload_id]
+        return {"completeMultipartUploadArtifact": {"digest": None}}
+    given = {int(p["partNumber"]): str(p["hexMD5"]).strip('"') for p in inp["completedParts"]}
+    if sorted(given) != sorted(upload.parts):
+        raise GraphQLError(f"completedParts {sorted(given)} != parts {sorted(upload.parts)}")
+    md5s = []
+    for i, n in enumerate(sorted(upload.parts)):
+        blob = ctx.state.blobs.get(part_key(upload.upload_id, n))
+        if blob is None or blob.md5_hex != given[n]:
+            raise GraphQLError(f"InvalidPart: part {n} was not uploaded with ETag {given[n]}")
+        if i < len(upload.parts) - 1 and blob.size < ctx.multipart_threshold:
+            raise GraphQLError(f"EntityTooSmall: part {n} has {blob.size} bytes")
+        md5s.append(bytes.fromhex(blob.md5_hex))
+    whole = ctx.state.blobs.concat(upload.storage_key, part_keys)
+    for k in part_keys:
+        ctx.state.blobs.delete(k)
+    del ctx.state.multipart[upload.upload_id]
+    if whole.md5_b64 != upload.md5_b64:
+        ctx.state.blobs.delete(upload.storage_key)
+        raise GraphQLError("BadDigest: the joined parts do not have the file's MD5")
+    digest = f"{hashlib.md5(b''.join(md5s)).hexdigest()}-{len(md5s)}"
+    return {"completeMultipartUploadArtifact": {"digest": digest}}
 
 
 def create_artifact_manifest(ctx: Context, args: Json) -> Json:
@@ -787,6 +1100,119 @@ def delete_aliases(ctx: Context, args: Json) -> Json:
     return {"deleteAliases": {"success": True}}
 
 
+# -- handlers: sweeps -----------------------------------------------------------------
+
+
+def upsert_sweep(ctx: Context, args: Json) -> Json:
+    """``upsertSweep``: create a sweep (no ``id``) or change one (``state``, ``config``...).
+
+    ``wandb.sweep`` creates (``_upsert_sweep``, ``wandb/apis/public/sweeps.py``);
+    ``_set_sweep_state`` and wandb-core's ``UpsertSweepState`` change the state
+    (``RUNNING``, ``PAUSED``, ``CANCELED``, ``FINISHED``).
+    """
+    inp = args["input"]
+    s = ctx.state
+    if inp.get("id"):
+        sw = next((x for x in s.sweeps.values() if x.id == inp["id"]), None)
+        if sw is None:
+            raise GraphQLError(f"sweep {inp['id']!r} not found", status=404)
+    else:
+        p = s.ensure_project(inp.get("entityName"), inp.get("projectName"))
+        if not inp.get("config"):
+            raise GraphQLError("a new sweep needs a config")
+        sw = Sweep(s.next_num(), p.entity, p.name, new_run_name(), inp["config"])
+        s.sweeps[sw.num] = sw
+    for key, attr in (("config", "config"), ("description", "description"),
+                      ("displayName", "display_name"), ("state", "state")):  # fmt: skip
+        if inp.get(key) is not None:
+            setattr(sw, attr, inp[key])
+    sw.updated_at = now_iso()
+    return {"upsertSweep": {"sweep": sweep_node(ctx, sw), "configValidationWarnings": []}}
+
+
+def create_agent(ctx: Context, args: Json) -> Json:
+    """``createAgent`` (``_register_agent``): an agent id for the sweep named ``sweep``."""
+    inp = args["input"]
+    s = ctx.state
+    entity = inp.get("entityName") or ctx.viewer
+    sw = s.sweep(entity, inp.get("projectName") or "uncategorized", inp.get("sweep") or "")
+    if sw is None:
+        raise GraphQLError(f"sweep {inp.get('sweep')!r} not found", status=404)
+    agent_id = gid("Agent", s.next_num())
+    sw.agents.append(agent_id)
+    s.agents[agent_id] = sw
+    return {"createAgent": {"agent": {"__typename": "Agent", "id": agent_id}}}
+
+
+def agent_heartbeat(ctx: Context, args: Json) -> Json:
+    """``agentHeartbeat`` (``_agent_heartbeat``): the controller's next commands.
+
+    An agent of a deleted sweep gets a 404, which the SDK reads as "Sweep not
+    found. The sweep may have been deleted." (``SweepNotFoundError``).
+    """
+    inp = args["input"]
+    sw = ctx.state.agents.get(inp.get("id") or "")
+    if sw is None or sw.num not in ctx.state.sweeps:
+        raise GraphQLError(f"agent {inp.get('id')!r} not found", status=404)
+    sw.heartbeat_at = now_iso()
+    run_state = _json_arg(inp.get("runState")) or {}
+    commands = next_commands(ctx.state, sw, run_state, ctx.rng)
+    agent = {"__typename": "Agent", "id": inp["id"]}
+    return {"agentHeartbeat": {"agent": agent, "commands": dumps(commands)}}
+
+
+# -- handlers: registries -----------------------------------------------------------
+
+#: Registries every organization has (W&B docs, "Registry types": the core
+#: registries "Models" and "Datasets"); a registry is the org entity's project
+#: ``wandb-registry-<name>``.
+CORE_REGISTRIES = ("model", "dataset")
+REGISTRY_PREFIX = "wandb-registry-"
+
+
+def link_artifact(ctx: Context, args: Json) -> Json:
+    """``linkArtifact``: a membership of the artifact in a portfolio.
+
+    Sent by ``Artifact.link`` / ``Run.link_artifact`` / ``Run.link_model``
+    (``wandb/sdk/artifacts/artifact.py``: ``LINK_ARTIFACT_GQL``, whose answer's
+    ``artifactMembership`` the SDK reads when the server advertises
+    ``ARTIFACT_MEMBERSHIP_IN_LINK_ARTIFACT_RESPONSE``) and by wandb-core
+    (``LinkArtifact``, ``versionIndex`` only). The artifact is given by id or,
+    from wandb-core, by client id. A registry target must be a registry of the
+    organization, in the org entity.
+    """
+    inp = args["input"]
+    art = ctx.state.artifact_by_id(inp.get("artifactID")) or ctx.state.artifact_by_client_id(
+        inp.get("clientID")
+    )
+    if art is None or art.state != "COMMITTED":
+        raise GraphQLError(f"artifact {inp.get('artifactID') or inp.get('clientID')!r} not found")
+    entity, project = inp.get("entityName") or ctx.viewer, inp.get("projectName") or ""
+    if project.startswith(REGISTRY_PREFIX):
+        if entity != ctx.org_entity:
+            raise GraphQLError(f"registry {project!r} must be linked in the org entity")
+        if project.removeprefix(REGISTRY_PREFIX) not in CORE_REGISTRIES:
+            raise GraphQLError(f"registry {project!r} not found", status=404)
+    portfolio = inp.get("artifactPortfolioName")
+    if not portfolio:
+        raise GraphQLError("linkArtifact needs artifactPortfolioName")
+    aliases = [a["alias"] for a in inp.get("aliases") or []]
+    link = ctx.state.link(art, entity, project, portfolio, aliases)
+    membership = membership_node(ctx, link.portfolio, art)
+    return {"linkArtifact": {"versionIndex": link.version_index, "artifactMembership": membership}}
+
+
+def unlink_artifact(ctx: Context, args: Json) -> Json:
+    """``unlinkArtifact(input: {artifactID, artifactPortfolioID})`` (``Artifact.unlink``)."""
+    inp = args["input"]
+    art = _artifact(ctx, inp["artifactID"])
+    coll = ctx.state.collection_by_id(inp["artifactPortfolioID"])
+    if coll is None or coll.typename != "ArtifactPortfolio":
+        raise GraphQLError(f"portfolio {inp['artifactPortfolioID']!r} not found", status=404)
+    ctx.state.unlink(art, coll)
+    return {"unlinkArtifact": {"success": True}}
+
+
 # -- handlers: deletes -----------------------------------------------------------
 
 
@@ -810,9 +1236,14 @@ def delete_artifact_sequence(ctx: Context, args: Json) -> Json:
 
 
 def delete_artifact_portfolio(ctx: Context, args: Json) -> Json:
-    # The stand-in has no portfolios (registry links), so nothing can match.
+    """``deleteArtifactPortfolio``: the portfolio and its links; the source artifacts stay."""
     portfolio_id = args["input"].get("artifactPortfolioID")
-    raise GraphQLError(f"artifact portfolio {portfolio_id!r} not found", status=404)
+    coll = ctx.state.collection_by_id(portfolio_id or "")
+    if coll is None or coll.typename != "ArtifactPortfolio":
+        raise GraphQLError(f"artifact portfolio {portfolio_id!r} not found", status=404)
+    ctx.state.delete_collection(coll)
+    result = {"artifactCollection": {"__typename": coll.typename, "state": "DELETED"}}
+    return {"deleteArtifactPortfolio": result}
 
 
 # -- the table -------------------------------------------------------------------
@@ -828,6 +1259,7 @@ OPERATIONS: dict[str, Handler] = {
     "FetchOrgEntityFromEntity": entity_query,
     "FetchOrgInfoFromEntity": entity_query,
     "OrgFeatureFlags": organization,
+    "FetchOrganization": organization,
     # runs
     "UpsertBucket": upsert_bucket,
     "RunResumeStatus": model_query,
@@ -841,12 +1273,18 @@ OPERATIONS: dict[str, Handler] = {
     "RunHistoryKeys": project_query,
     "RunFullHistory": project_query,
     "RunSampledHistory": project_query,
+    "RunFiles": project_query,
+    "deleteFiles": delete_files,
+    "RunParquetHistory": project_query,
+    "HistoryPage": project_query,
+    "SampledHistoryPage": project_query,
     "DeleteRun": delete_run,
     # artifacts: logging and using
     "ArtifactType": project_query,
     "CreateArtifact": create_artifact,
     "CreateArtifactFiles": create_artifact_files,
     "CreateArtifactManifest": create_artifact_manifest,
+    "CompleteMultipartUploadArtifact": complete_multipart_upload_artifact,
     "UpdateArtifactManifest": update_artifact_manifest,
     "CommitArtifact": commit_artifact,
     "UseArtifact": use_artifact,
@@ -874,6 +1312,19 @@ OPERATIONS: dict[str, Handler] = {
     "ProjectArtifactType": project_query,
     "RunOutputArtifacts": project_query,
     "RunInputArtifacts": project_query,
+    # sweeps
+    "UpsertSweep": upsert_sweep,
+    "UpsertSweepState": upsert_sweep,
+    "SweepWithRuns": project_query,
+    "SweepConfig": project_query,
+    "GetSweep": project_query,
+    "GetSweeps": project_query,
+    "GetSweepState": project_query,
+    "CreateAgent": create_agent,
+    "Heartbeat": agent_heartbeat,
+    # registries
+    "LinkArtifact": link_artifact,
+    "UnlinkArtifact": unlink_artifact,
     # deletes
     "DeleteArtifact": delete_artifact,
     "DeleteArtifactSequence": delete_artifact_sequence,

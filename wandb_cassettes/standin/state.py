@@ -34,9 +34,13 @@ __all__ = [
     "ArtifactType",
     "Collection",
     "GraphQLError",
+    "Link",
+    "MultipartUpload",
     "Project",
     "Run",
+    "RunFile",
     "State",
+    "Sweep",
     "gid",
 ]
 
@@ -106,7 +110,7 @@ class Run:
     exitcode: int | None = None
     created_at: str = field(default_factory=now_iso)
     heartbeat_at: str = field(default_factory=now_iso)
-    files: dict[str, str] = field(default_factory=dict)  # file name -> storage key
+    files: dict[str, RunFile] = field(default_factory=dict)  # by file name
 
     @property
     def id(self) -> str:
@@ -115,6 +119,20 @@ class Run:
     @property
     def path(self) -> tuple[str, str, str]:
         return (self.entity, self.project, self.name)
+
+
+@dataclass
+class RunFile:
+    """A file of a run (``run.save``, files uploaded at finish): its bytes live in storage."""
+
+    num: int
+    name: str
+    storage_key: str
+    updated_at: str = field(default_factory=now_iso)
+
+    @property
+    def id(self) -> str:
+        return gid("File", self.num)
 
 
 @dataclass
@@ -207,6 +225,56 @@ class Artifact:
         return f"v{self.version_index}" if self.version_index is not None else ""
 
 
+@dataclass
+class Sweep:
+    """A sweep (``upsertSweep``) with its agents and the trials its controller handed out."""
+
+    num: int
+    entity: str
+    project: str
+    name: str
+    config: str  # YAML, as the SDK sends it
+    state: str = "PENDING"
+    description: str | None = None
+    display_name: str | None = None
+    issued: list[dict[str, Any]] = field(default_factory=list)  # each trial's params
+    agents: list[str] = field(default_factory=list)  # agent ids
+    created_at: str = field(default_factory=now_iso)
+    updated_at: str = field(default_factory=now_iso)
+    heartbeat_at: str = field(default_factory=now_iso)
+
+    @property
+    def id(self) -> str:
+        return gid("Sweep", self.num)
+
+
+@dataclass
+class Link:
+    """A registry link: a source artifact as version ``version_index`` of a portfolio.
+
+    W&B's ``linkArtifact`` makes an ``ArtifactCollectionMembership`` of the
+    source artifact in an ``ArtifactPortfolio`` (a collection that owns no
+    artifacts); ``unlinkArtifact`` removes it.
+    """
+
+    num: int
+    portfolio: Collection
+    artifact: Artifact
+    version_index: int
+    created_at: str = field(default_factory=now_iso)
+
+
+@dataclass
+class MultipartUpload:
+    """An open multipart upload of one artifact file (``uploadMultipartUrls``)."""
+
+    upload_id: str
+    artifact_num: int
+    storage_key: str
+    md5_b64: str  # of the whole file, from CreateArtifactFiles
+    parts: dict[int, str]  # part number -> the hex MD5 the SDK announced
+
+
 # upsertBucket input field -> Run attribute, for the fields stored as given.
 _RUN_INPUTS = {
     "displayName": "display_name",
@@ -237,6 +305,10 @@ class State:
         self.types: dict[tuple[str, str, str], ArtifactType] = {}
         self.collections: dict[int, Collection] = {}
         self.artifacts: dict[int, Artifact] = {}
+        self.multipart: dict[str, MultipartUpload] = {}  # by upload id
+        self.links: dict[int, Link] = {}
+        self.sweeps: dict[int, Sweep] = {}
+        self.agents: dict[str, Sweep] = {}  # agent id -> its sweep
 
     def next_num(self) -> int:
         self._counter += 1
@@ -297,8 +369,8 @@ class State:
         if delete_artifacts:
             for art in [a for a in self.artifacts.values() if a.created_by == run.id]:
                 self.delete_artifact(art, delete_aliases=True)
-        for key in run.files.values():
-            self.blobs.delete(key)
+        for f in run.files.values():
+            self.blobs.delete(f.storage_key)
         del self.runs[run.path]
         self.deleted_runs.add(run.path)
 
@@ -319,6 +391,32 @@ class State:
         if body.get("complete"):
             run.exitcode = int(body.get("exitcode") or 0)
             run.state = "finished" if run.exitcode == 0 else "failed"
+
+    def run_file(self, run: Run, name: str) -> RunFile:
+        """The record of ``name`` in ``run`` (created on first ask, as ``createRunFiles`` does)."""
+        f = run.files.get(name)
+        if f is None:
+            key = f"runs/{run.entity}/{run.project}/{run.name}/{name}"
+            f = run.files[name] = RunFile(self.next_num(), name, key)
+        f.updated_at = now_iso()
+        return f
+
+    def uploaded_files(self, run: Run) -> list[RunFile]:
+        """Files of ``run`` whose bytes reached storage, oldest first.
+
+        (choice) A file asked for with ``createRunFiles`` but never PUT is not
+        listed: W&B registers a run file once its upload lands.
+        """
+        return [f for f in run.files.values() if f.storage_key in self.blobs]
+
+    def delete_run_files(self, file_ids: list[str]) -> None:
+        """``deleteFiles``: remove run files by id, with their stored bytes."""
+        wanted = set(file_ids)
+        for run in self.runs.values():
+            for name, f in list(run.files.items()):
+                if f.id in wanted:
+                    self.blobs.delete(f.storage_key)
+                    del run.files[name]
 
     # -- artifacts ---------------------------------------------------------------
 
@@ -353,22 +451,112 @@ class State:
         return None
 
     def versions(self, coll: Collection) -> list[Artifact]:
-        """Artifacts of a collection, oldest first."""
+        """Artifacts of a collection, oldest first (a portfolio owns none: see :meth:`members`)."""
         return [a for a in self.artifacts.values() if a.collection is coll]
+
+    def members(self, coll: Collection) -> list[tuple[int | None, Artifact]]:
+        """``(version index, artifact)`` of a collection's versions: own ones, or linked ones."""
+        if coll.typename == "ArtifactPortfolio":
+            return [
+                (ln.version_index, ln.artifact)
+                for ln in self.links.values()
+                if ln.portfolio is coll
+            ]
+        return [(a.version_index, a) for a in self.versions(coll)]
+
+    def version_in(self, coll: Collection, art: Artifact) -> int | None:
+        """The version index of ``art`` in ``coll``: its own sequence, or a portfolio it is in."""
+        return next((i for i, a in self.members(coll) if a is art), None)
+
+    def aliases_in(self, coll: Collection, art: Artifact) -> list[str]:
+        return [alias for alias, num in coll.aliases.items() if num == art.num]
 
     def resolve_alias(self, coll: Collection, alias: str) -> Artifact | None:
         """The artifact a ``coll:alias`` name points at (version ``vN``, alias or digest)."""
+        members = [(i, a) for i, a in self.members(coll) if a.state == "COMMITTED"]
         if alias.startswith("v") and alias[1:].isdigit():
-            for art in self.versions(coll):
-                if art.version_index == int(alias[1:]) and art.state == "COMMITTED":
-                    return art
-            return None
+            return next((a for i, a in members if i == int(alias[1:])), None)
         if alias in coll.aliases:
             return self.artifacts.get(coll.aliases[alias])
-        for art in self.versions(coll):
-            if art.digest == alias and art.state == "COMMITTED":
-                return art
-        return None
+        return next((a for _, a in members if a.digest == alias), None)
+
+    # -- sweeps ------------------------------------------------------------------
+
+    def sweep(self, entity: str, project: str, name: str) -> Sweep | None:
+        return next(
+            (
+                sw
+                for sw in self.sweeps.values()
+                if (sw.entity, sw.project, sw.name) == (entity, project, name)
+            ),
+            None,
+        )
+
+    def delete_sweep(self, sweep: Sweep) -> None:
+        """Delete a sweep; its runs stay, detached (their agents' heartbeats get 404)."""
+        for run in self.runs.values():
+            if (run.entity, run.project, run.sweep_name) == (
+                sweep.entity,
+                sweep.project,
+                sweep.name,
+            ):
+                run.sweep_name = None
+        for agent_id in sweep.agents:
+            self.agents.pop(agent_id, None)
+        del self.sweeps[sweep.num]
+
+    # -- registries --------------------------------------------------------------
+
+    def link(
+        self, art: Artifact, entity: str, project: str, portfolio: str, aliases: list[str]
+    ) -> Link:
+        """``linkArtifact``: make ``art`` a version of ``entity/project/portfolio``.
+
+        The portfolio is created with the first link, of the artifact's type.
+        Linking an artifact again answers its existing link. ``latest`` moves to
+        the newest link ("The "latest" alias is automatically applied to the
+        most recent artifact you link": ``Artifact.link`` in
+        ``wandb/sdk/artifacts/artifact.py``).
+        """
+        p = self.ensure_project(entity, project)
+        coll = self.collection(p.entity, p.name, portfolio)
+        if coll is None:
+            coll = Collection(self.next_num(), p.entity, p.name, portfolio, art.type_name)
+            coll.typename = "ArtifactPortfolio"
+            self.collections[coll.num] = coll
+            self.ensure_type(p.entity, p.name, art.type_name)
+        elif coll.typename != "ArtifactPortfolio":
+            raise GraphQLError(f"{portfolio!r} is an artifact sequence, not a portfolio", 409)
+        elif coll.type_name != art.type_name:
+            raise GraphQLError(
+                f"portfolio {portfolio!r} has type {coll.type_name!r}, not {art.type_name!r}", 409
+            )
+        found = next(
+            (ln for ln in self.links.values() if ln.portfolio is coll and ln.artifact is art), None
+        )
+        if found is None:
+            found = Link(self.next_num(), coll, art, coll.next_index)
+            coll.next_index += 1
+            self.links[found.num] = found
+            self.set_alias(coll, "latest", art)
+        for alias in aliases:
+            self.set_alias(coll, alias, art)
+        coll.updated_at = now_iso()
+        return found
+
+    def unlink(self, art: Artifact, coll: Collection) -> None:
+        """``unlinkArtifact``: drop the link and its aliases; ``latest`` moves back."""
+        link = next(
+            (ln for ln in self.links.values() if ln.portfolio is coll and ln.artifact is art), None
+        )
+        if link is None:
+            raise GraphQLError(f"artifact {art.id!r} is not linked to {coll.name!r}", status=404)
+        del self.links[link.num]
+        for alias in self.aliases_in(coll, art):
+            del coll.aliases[alias]
+        rest = [ln for ln in self.links.values() if ln.portfolio is coll]
+        if rest and "latest" not in coll.aliases:
+            self.set_alias(coll, "latest", max(rest, key=lambda ln: ln.version_index).artifact)
 
     def by_name(self, entity: str, project: str, name: str) -> tuple[Collection, Artifact] | None:
         coll_name, _, alias = name.partition(":")
@@ -463,6 +651,9 @@ class State:
             )
         for alias in art.aliases:
             del coll.aliases[alias]
+        # (choice) the source's registry links go with it
+        for link in [ln for ln in self.links.values() if ln.artifact is art]:
+            self.unlink(art, link.portfolio)
         del self.artifacts[art.num]
         remaining = [a for a in self.versions(coll) if a.state == "COMMITTED"]
         if "latest" not in coll.aliases and remaining:
@@ -471,8 +662,13 @@ class State:
         self._drop_unreferenced_blobs(art)
 
     def delete_collection(self, coll: Collection) -> None:
+        """Delete a sequence with its versions, or a portfolio with its links (not sources)."""
         coll.aliases.clear()
+        for link in [ln for ln in self.links.values() if ln.portfolio is coll]:
+            del self.links[link.num]
         for art in self.versions(coll):
+            for link in [ln for ln in self.links.values() if ln.artifact is art]:
+                self.unlink(art, link.portfolio)
             del self.artifacts[art.num]
             self._drop_unreferenced_blobs(art)
         del self.collections[coll.num]
@@ -519,8 +715,41 @@ class State:
                 "name": c.name,
                 "type": c.type_name,
                 "id": c.id,
-                "versions": len(self.versions(c)),
+                "versions": len(self.members(c)),
+                "kind": "portfolio" if c.typename == "ArtifactPortfolio" else "sequence",
             }
             for c in self.collections.values()
         ]
-        return {"runs": runs, "artifacts": artifacts, "collections": collections}
+        live: dict[str, list[dict[str, Any]]] = {
+            "runs": runs,
+            "artifacts": artifacts,
+            "collections": collections,
+        }
+        links = [
+            {
+                "entity": ln.portfolio.entity,
+                "project": ln.portfolio.project,
+                "portfolio": ln.portfolio.name,
+                "version": f"v{ln.version_index}",
+                "aliases": sorted(self.aliases_in(ln.portfolio, ln.artifact)),
+                "artifact": ln.artifact.id,
+            }
+            for ln in self.links.values()
+        ]
+        # Kinds that only some flows make appear once they have entries, so an
+        # empty stand-in still reads {"runs": [], "artifacts": [], "collections": []}.
+        if links:
+            live["links"] = links
+        sweeps = [
+            {
+                "entity": sw.entity,
+                "project": sw.project,
+                "name": sw.name,
+                "state": sw.state,
+                "runs": sorted(r.name for r in self.runs.values() if r.sweep_name == sw.name),
+            }
+            for sw in self.sweeps.values()
+        ]
+        if sweeps:
+            live["sweeps"] = sweeps
+        return live

@@ -25,6 +25,7 @@ import tempfile
 import threading
 import time
 import urllib.parse
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import IO
 
@@ -32,11 +33,11 @@ from aiohttp import web
 
 from wandb_cassettes.serve import run_in_thread
 
-__all__ = ["Blob", "BlobStore", "Signer", "storage_routes"]
+__all__ = ["Blob", "BlobStore", "Signer", "part_key", "storage_routes"]
 
 BUCKET = "bucket"
 _FLUSH_BYTES = 1 << 20  # write to disk in ~1 MiB pieces, off the event loop
-_CREDENTIAL = "standin%40wandb-cassettes.iam.gserviceaccount.com"
+_CREDENTIAL = "standin@wandb-cassettes.iam.gserviceaccount.com"
 
 
 @dataclass(frozen=True)
@@ -53,27 +54,68 @@ class Blob:
 
 
 class Signer:
-    """Mints and checks signed storage URLs (HMAC over method, path and expiry)."""
+    """Mints and checks signed storage URLs (HMAC over method, path, query, headers, expiry).
+
+    Like GCS V4 signing, the signature covers the headers named in
+    ``X-Goog-SignedHeaders`` (their values as the client must send them) and
+    every other query parameter (``partNumber``, ``uploadId`` of multipart
+    parts): a PUT without a signed ``Content-MD5``, or with another value, is
+    refused with 403 ``SignatureDoesNotMatch``, as on GCS and S3. This is why
+    W&B hands out ``uploadHeaders`` with its upload URLs (``CreateArtifactFiles``:
+    "uploadHeaders" per file; wandb-core sends them with the PUT,
+    ``core/pkg/artifacts/saver.go``).
+    """
 
     def __init__(self, expires: int = 3600) -> None:
         self._secret = secrets.token_bytes(32)
         self.expires = expires
         self.base_url = ""  # set once the storage server has its port
 
-    def _signature(self, method: str, path: str, date: str, expires: str) -> str:
-        msg = f"{method}\n{path}\n{date}\n{expires}".encode()
-        return hmac.new(self._secret, msg, hashlib.sha256).hexdigest()
+    def _signature(
+        self,
+        method: str,
+        path: str,
+        date: str,
+        expires: str,
+        params: Mapping[str, str],
+        headers: Mapping[str, str],
+    ) -> str:
+        canonical_params = "&".join(f"{k}={params[k]}" for k in sorted(params))
+        canonical_headers = "".join(f"{k}:{headers[k].strip()}\n" for k in sorted(headers))
+        msg = f"{method}\n{path}\n{canonical_params}\n{canonical_headers}{date}\n{expires}"
+        return hmac.new(self._secret, msg.encode(), hashlib.sha256).hexdigest()
 
-    def url(self, method: str, key: str) -> str:
-        """Signed absolute URL for ``method`` (PUT or GET) on object ``key``."""
+    def url(
+        self,
+        method: str,
+        key: str,
+        *,
+        headers: Mapping[str, str] | None = None,
+        params: Mapping[str, str] | None = None,
+    ) -> str:
+        """Signed absolute URL for ``method`` (PUT or GET) on object ``key``.
+
+        ``headers`` must then be sent with exactly these values (names are
+        case-insensitive); ``params`` are extra signed query parameters.
+        """
         path = f"/{BUCKET}/{urllib.parse.quote(key)}"
         date = time.strftime("%Y%m%dT%H%M%SZ", time.gmtime())
         expires = str(self.expires)
-        query = (
-            "X-Goog-Algorithm=GOOG4-HMAC-SHA256"
-            f"&X-Goog-Credential={_CREDENTIAL}%2F{date[:8]}%2Fauto%2Fstorage%2Fgoog4_request"
-            f"&X-Goog-Date={date}&X-Goog-Expires={expires}&X-Goog-SignedHeaders=host"
-            f"&X-Goog-Signature={self._signature(method, path, date, expires)}"
+        signed = {k.lower(): v for k, v in (headers or {}).items()}
+        extra = dict(params or {})
+        names = ";".join(sorted([*signed, "host"]))
+        signature = self._signature(method, path, date, expires, extra, signed)
+        query = urllib.parse.urlencode(
+            {
+                **extra,
+                "X-Goog-Algorithm": "GOOG4-HMAC-SHA256",
+                "X-Goog-Credential": f"{_CREDENTIAL}/{date[:8]}/auto/storage/goog4_request",
+                "X-Goog-Date": date,
+                "X-Goog-Expires": expires,
+                "X-Goog-SignedHeaders": names,
+                "X-Goog-Signature": signature,
+            },
+            safe="/",
         )
         return f"{self.base_url}{path}?{query}"
 
@@ -90,7 +132,14 @@ class Signer:
         # HEAD is allowed on a URL signed for GET, as the SDK's HTTP stack may probe.
         signed_method = "GET" if method == "HEAD" else method
         path = request.rel_url.raw_path
-        if not hmac.compare_digest(signature, self._signature(signed_method, path, date, expires)):
+        params = {k: v for k, v in q.items() if not k.startswith("X-Goog-")}
+        names = [n for n in q.get("X-Goog-SignedHeaders", "host").split(";") if n != "host"]
+        headers = {n: request.headers.get(n, "") for n in names}
+        expected = self._signature(signed_method, path, date, expires, params, headers)
+        if not hmac.compare_digest(signature, expected):
+            missing = [n for n in names if n not in request.headers]
+            if missing:
+                return f"signed header(s) {', '.join(missing)} not sent"
             return "signature does not match"
         try:
             issued = time.mktime(time.strptime(date, "%Y%m%dT%H%M%SZ")) - time.timezone
@@ -166,6 +215,23 @@ class BlobStore:
         f.close()
         return Blob(path, size, base64.b64encode(md5.digest()).decode())
 
+    def concat(self, key: str, parts: list[str]) -> Blob:
+        """Store under ``key`` the bytes of objects ``parts``, in order (multipart completion)."""
+        path = self._new_file()
+        md5 = hashlib.md5()
+        size = 0
+        with open(path, "wb") as out:
+            for part in parts:
+                blob = self.get(part)
+                if blob is None:
+                    raise KeyError(part)
+                with open(blob.file, "rb") as f:
+                    while chunk := f.read(_FLUSH_BYTES):
+                        md5.update(chunk)
+                        size += len(chunk)
+                        out.write(chunk)
+        return self._commit(key, Blob(path, size, base64.b64encode(md5.digest()).decode()))
+
     def commit(self, key: str, blob: Blob) -> Blob:
         """Make an uploaded blob visible under ``key`` (replacing any previous one)."""
         return self._commit(key, blob)
@@ -209,10 +275,19 @@ def _gcs_error(status: int, code: str, message: str) -> web.Response:
     return web.Response(status=status, text=body, content_type="application/xml")
 
 
+def part_key(upload_id: str, part_number: int) -> str:
+    """Where part ``part_number`` of multipart upload ``upload_id`` is kept until completion."""
+    return f"multipart/{upload_id}/{part_number:05d}"
+
+
 def storage_routes(signer: Signer, store: BlobStore) -> list[web.RouteDef]:
     """Routes of the storage server: PUT and GET (HEAD) of signed object URLs."""
 
     def key_of(request: web.Request) -> str:
+        """The object key; a multipart part (S3's ``?partNumber=N&uploadId=U``) has its own."""
+        q = request.rel_url.query
+        if "uploadId" in q and "partNumber" in q:
+            return part_key(q["uploadId"], int(q["partNumber"]))
         return request.match_info["key"]
 
     def refuse(request: web.Request) -> web.Response | None:

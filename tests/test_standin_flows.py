@@ -1,0 +1,372 @@
+"""The REAL wandb SDK against the stand-in: run files, history, sweeps, registries, big uploads.
+
+Each test drives the SDK the way a user would, checks the outcome (bytes,
+rows, what the stand-in holds) and deletes what it made, ending with an empty
+stand-in. The suite runs with the fidelity check on (``tests/conftest.py``),
+so every GraphQL answer here also matched the SDK's own types.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import json
+import os
+import urllib.parse
+from pathlib import Path
+
+import pytest
+import wandb
+from test_standin import auth, core_document, data, send, start_run
+
+from wandb_cassettes.standin import StandinBackend
+
+PROJECT = "flows"
+EMPTY = {"runs": [], "artifacts": [], "collections": []}
+
+
+def _path(wb: StandinBackend, run_id: str) -> str:
+    return f"{wb.entity}/{PROJECT}/{run_id}"
+
+
+def test_saved_run_file_lists_and_downloads_through_a_redirect(
+    standin_sdk: StandinBackend, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    wb = standin_sdk
+    monkeypatch.chdir(tmp_path)
+    notes = tmp_path / "notes.txt"
+    notes.write_bytes(b"hello run files\n")
+    with wandb.init(project=PROJECT) as run:
+        run.save(str(notes), base_path=str(tmp_path), policy="now")
+        run_id = run.id
+
+    api_run = wandb.Api().run(_path(wb, run_id))
+    files = {f.name: f for f in api_run.files()}
+    assert "notes.txt" in files and "wandb-summary.json" in files
+    f = files["notes.txt"]
+    assert f.size == len(b"hello run files\n")
+    assert f.md5 == base64.b64encode(hashlib.md5(b"hello run files\n").digest()).decode()
+    assert f.url == f"{wb.base_url}/files/{_path(wb, run_id)}/notes.txt"
+    assert [x.name for x in api_run.files(names=["notes.txt"])] == ["notes.txt"]
+    assert sorted(x.name for x in api_run.files(pattern="%.json")) == ["wandb-summary.json"]
+
+    before = len(wb.requests)
+    with f.download(root=str(tmp_path / "dl")) as downloaded:
+        assert downloaded.read() == "hello run files\n"
+    # wandb-core asked the API host, which answered 302, then fetched signed storage.
+    hops = [(m, p) for m, p, _ in wb.requests[before:]]
+    assert hops == [
+        ("GET", f"/files/{_path(wb, run_id)}/notes.txt"),
+        ("GET", f"/bucket/runs/{_path(wb, run_id)}/notes.txt"),
+    ]
+
+    f.delete()
+    assert [x.name for x in api_run.files(names=["notes.txt"])] == []
+    api_run.delete()
+    assert wb.live() == EMPTY
+
+
+def test_the_file_route_redirects_with_auth_only() -> None:
+    with StandinBackend() as wb:
+        start_run(wb, project=PROJECT)
+        url = data(
+            wb,
+            core_document("CreateRunFiles"),
+            {"entity": wb.entity, "project": PROJECT, "run": "run1", "files": ["a.txt"]},
+        )["createRunFiles"]["files"][0]["uploadUrl"]
+        assert send("PUT", url, b"abc")[0] == 200
+        route = f"{wb.base_url}/files/{wb.entity}/{PROJECT}/run1/a.txt"
+        assert send("GET", route)[0] == 401
+        assert send("GET", route, headers={"Authorization": auth(wb.api_key)})[2] == b"abc"
+        assert (
+            send("GET", route[:-5] + "b.txt", headers={"Authorization": auth(wb.api_key)})[0] == 404
+        )
+
+
+def test_scan_history_and_history_return_the_logged_rows(
+    standin_sdk: StandinBackend,
+) -> None:
+    wb = standin_sdk
+    logged = [{"loss": 1.0 / (i + 1), "acc": i / 10} for i in range(7)]
+    with wandb.init(project=PROJECT) as run:
+        for row in logged:
+            run.log(row)
+        run.log({"only_loss": 5})
+        run_id = run.id
+
+    api_run = wandb.Api().run(_path(wb, run_id))
+    scanned = list(api_run.scan_history(page_size=3))
+    assert [r["_step"] for r in scanned] == list(range(8))
+    assert [{k: r[k] for k in ("loss", "acc")} for r in scanned[:7]] == logged
+    assert [r["loss"] for r in api_run.scan_history(keys=["loss"])] == [x["loss"] for x in logged]
+    assert list(api_run.scan_history(keys=["loss"], min_step=2, max_step=4)) == [
+        {"_step": 2, "loss": logged[2]["loss"]},
+        {"_step": 3, "loss": logged[3]["loss"]},
+    ]
+    sampled = api_run.history(keys=["acc"], pandas=False)
+    assert [(r["_step"], r["acc"]) for r in sampled] == [
+        (i, x["acc"]) for i, x in enumerate(logged)
+    ]
+    full = api_run.history(pandas=False)
+    assert [r["_step"] for r in full] == list(range(8))
+    ops = [op for _, _, op in wb.requests]
+    assert {"RunParquetHistory", "HistoryPage", "SampledHistoryPage"} <= set(ops)
+
+    api_run.delete()
+    assert wb.live() == EMPTY
+
+
+@pytest.mark.parametrize("method", ["grid", "random"])
+def test_a_sweep_runs_one_trial_attached_to_it_then_is_deleted(
+    standin_sdk: StandinBackend, method: str
+) -> None:
+    wb = standin_sdk
+    config = {
+        "method": method,
+        "metric": {"name": "loss", "goal": "minimize"},
+        "parameters": {"lr": {"values": [0.1, 0.01]}, "layers": {"value": 2}},
+    }
+    sweep_id = wandb.sweep(config, project=PROJECT)
+    assert wb.live()["sweeps"] == [
+        {"entity": wb.entity, "project": PROJECT, "name": sweep_id, "state": "PENDING", "runs": []}
+    ]
+    seen: list[dict[str, object]] = []
+
+    def train() -> None:
+        with wandb.init() as run:
+            seen.append(dict(run.config))
+            run.log({"loss": run.config.lr})
+
+    wandb.agent(sweep_id, function=train, count=1, project=PROJECT)
+    assert len(seen) == 1 and seen[0]["layers"] == 2 and seen[0]["lr"] in (0.1, 0.01)
+    if method == "grid":
+        assert seen[0]["lr"] == 0.1  # the grid's first combination
+    [sweep] = wb.live()["sweeps"]
+    [run] = wb.live()["runs"]
+    assert sweep["runs"] == [run["name"]] and run["state"] == "finished"
+    api = wandb.Api()
+    api_run = api.run(_path(wb, run["name"]))
+    assert api_run.sweep_name == sweep_id
+
+    wb.delete_sweep(f"{wb.entity}/{PROJECT}/{sweep_id}")
+    assert "sweeps" not in wb.live()
+    api_run.delete()
+    assert wb.live() == EMPTY
+
+
+def test_a_model_is_linked_into_a_registry_and_unlinked(
+    standin_sdk: StandinBackend, tmp_path: Path
+) -> None:
+    wb = standin_sdk
+    weights = tmp_path / "w.bin"
+    weights.write_bytes(os.urandom(64))
+    with wandb.init(project=PROJECT) as run:
+        art = wandb.Artifact("clf", type="model")
+        art.add_file(str(weights))
+        run.log_artifact(art)
+        art.wait()
+        linked = run.link_artifact(art, "wandb-registry-model/detector", aliases=["prod"])
+        legacy = run.link_model(str(weights), "legacy-detector", name="clf")
+    assert linked.is_link and linked.version == "v0"
+    assert linked.qualified_name == "standin-org-entity/wandb-registry-model/detector:v0"
+    assert set(linked.aliases) == {"latest", "prod"}
+    assert legacy is not None and legacy.qualified_name.endswith(
+        "/model-registry/legacy-detector:v0"
+    )
+    links = {(ln["project"], ln["portfolio"]): ln for ln in wb.live()["links"]}
+    assert set(links) == {
+        ("wandb-registry-model", "detector"),
+        ("model-registry", "legacy-detector"),
+    }
+    assert links[("wandb-registry-model", "detector")]["aliases"] == ["latest", "prod"]
+
+    api = wandb.Api()
+    fetched = api.artifact("wandb-registry-model/detector:prod")
+    assert fetched.is_link and fetched.source_qualified_name == f"{wb.entity}/{PROJECT}/clf:v0"
+    with open(Path(fetched.download(root=str(tmp_path / "dl"))) / "w.bin", "rb") as f:
+        assert f.read() == weights.read_bytes()
+    again = api.artifact(f"{wb.entity}/{PROJECT}/clf:v0").link("wandb-registry-model/other")
+    assert again.qualified_name == "standin-org-entity/wandb-registry-model/other:v0"
+
+    for name in ("wandb-registry-model/detector:v0", "wandb-registry-model/other:v0",
+                 f"{wb.entity}/model-registry/legacy-detector:v0"):  # fmt: skip
+        api.artifact(name).unlink()
+    assert "links" not in wb.live()
+    for path in ("wandb-registry-model/detector", "wandb-registry-model/other",
+                 f"{wb.entity}/model-registry/legacy-detector"):  # fmt: skip
+        api.artifact_collection("model", path).delete()
+    api.artifact_collection("model", f"{wb.entity}/{PROJECT}/clf").delete()
+    for r in api.runs(f"{wb.entity}/{PROJECT}"):
+        r.delete()
+    assert wb.live() == EMPTY
+
+
+def test_an_unknown_registry_is_refused() -> None:
+    with StandinBackend() as wb:
+        start_run(wb)
+        from test_standin import log_artifact
+
+        art_id = log_artifact(wb, {"a": b"1"})
+        import wandb.sdk.artifacts._generated as gen
+
+        variables = {
+            "input": {
+                "artifactID": art_id,
+                "artifactPortfolioName": "x",
+                "entityName": "standin-org-entity",
+                "projectName": "wandb-registry-nope",
+            }
+        }
+        answer = send(
+            "POST",
+            wb.base_url + "/graphql",
+            json.dumps({"query": gen.LINK_ARTIFACT_GQL, "variables": variables}).encode(),
+            {"Authorization": auth(wb.api_key), "Content-Type": "application/json"},
+        )
+        assert answer[0] == 404
+        assert "registry 'wandb-registry-nope' not found" in answer[2].decode()
+
+
+def _multipart_upload(wb: StandinBackend, content: bytes, part_size: int) -> tuple[str, list]:
+    """What wandb-core does for a file it uploads in parts (core/pkg/artifacts/saver.go)."""
+    start_run(wb)
+    art = data(
+        wb,
+        core_document("CreateArtifact"),
+        {
+            "input": {
+                "entityName": wb.entity,
+                "projectName": "p",
+                "runName": "run1",
+                "artifactTypeName": "model",
+                "artifactCollectionName": "big",
+                "digest": "d" * 32,
+                "digestAlgorithm": "MANIFEST_MD5",
+                "clientID": "c1",
+                "sequenceClientID": "s1",
+            }
+        },
+    )["createArtifact"]["artifact"]
+    parts = [content[i : i + part_size] for i in range(0, len(content), part_size)]
+    spec = {
+        "artifactID": art["id"],
+        "name": "big.bin",
+        "md5": base64.b64encode(hashlib.md5(content).digest()).decode(),
+        "uploadPartsInput": [
+            {"partNumber": i + 1, "hexMD5": hashlib.md5(p).hexdigest()} for i, p in enumerate(parts)
+        ],
+    }
+    [edge] = data(
+        wb,
+        core_document("CreateArtifactFiles"),
+        {"input": {"artifactFiles": [spec], "storageLayout": "V2"}},
+    )["createArtifactFiles"]["files"]["edges"]
+    return art["id"], [edge["node"], parts]
+
+
+def test_a_multipart_upload_is_joined_on_completion() -> None:
+    content = os.urandom(5000)
+    with StandinBackend(multipart_threshold=1024) as wb:
+        art_id, (node, parts) = _multipart_upload(wb, content, 2048)
+        multipart = node["uploadMultipartUrls"]
+        urls = [p["uploadUrl"] for p in multipart["uploadUrlParts"]]
+        assert [p["partNumber"] for p in multipart["uploadUrlParts"]] == [1, 2, 3]
+        queries = [urllib.parse.parse_qs(urllib.parse.urlsplit(u).query) for u in urls]
+        # the part URLs differ only in partNumber (and their signature)
+        assert {q["uploadId"][0] for q in queries} == {multipart["uploadID"]}
+        assert {urllib.parse.urlsplit(u).path for u in urls} == {f"/bucket/{node['storagePath']}"}
+        headers = dict(h.split(":", 1) for h in node["uploadHeaders"])
+        etags = []
+        for url, part in zip(urls, parts, strict=True):
+            md5 = base64.b64encode(hashlib.md5(part).digest()).decode()
+            assert send("PUT", url, part, headers)[0] == 403  # Content-MD5 is signed
+            status, answer_headers, _ = send("PUT", url, part, {**headers, "Content-MD5": md5})
+            assert status == 200
+            etags.append(answer_headers["ETag"])
+        assert node["storagePath"] not in wb._blobs  # nothing until completion
+        completed = [{"partNumber": i + 1, "hexMD5": e} for i, e in enumerate(etags)]
+        variables = {
+            "completeMultipartAction": "Complete",
+            "completedParts": completed,
+            "artifactID": art_id,
+            "storagePath": node["storagePath"],
+            "uploadID": multipart["uploadID"],
+        }
+        doc = core_document("CompleteMultipartUploadArtifact")
+        digest = data(wb, doc, variables)["completeMultipartUploadArtifact"]["digest"]
+        assert digest.endswith("-3")
+        blob = wb._blobs.get(node["storagePath"])
+        assert blob is not None
+        with open(blob.file, "rb") as f:
+            assert f.read() == content
+        assert not [k for k in wb._blobs.keys() if k.startswith("multipart/")]  # noqa: SIM118
+
+
+def test_multipart_parts_below_the_threshold_are_refused() -> None:
+    with StandinBackend() as wb:  # S3's 5 MiB minimum part size
+        art_id, (node, parts) = _multipart_upload(wb, os.urandom(3000), 1024)
+        multipart = node["uploadMultipartUrls"]
+        etags = []
+        for p, part in zip(multipart["uploadUrlParts"], parts, strict=True):
+            md5 = base64.b64encode(hashlib.md5(part).digest()).decode()
+            headers = dict(h.split(":", 1) for h in node["uploadHeaders"])
+            etags.append(
+                send("PUT", p["uploadUrl"], part, {**headers, "Content-MD5": md5})[1]["ETag"]
+            )
+        variables = {
+            "completeMultipartAction": "Complete",
+            "completedParts": [{"partNumber": i + 1, "hexMD5": e} for i, e in enumerate(etags)],
+            "artifactID": art_id,
+            "storagePath": node["storagePath"],
+            "uploadID": multipart["uploadID"],
+        }
+        from test_standin import graphql
+
+        _, answer = graphql(wb, core_document("CompleteMultipartUploadArtifact"), variables)
+        assert "EntityTooSmall" in answer["errors"][0]["message"]
+
+
+def test_upload_headers_are_signed_and_sent_by_the_sdk(
+    standin_sdk: StandinBackend, tmp_path: Path
+) -> None:
+    wb = standin_sdk
+    path = tmp_path / "m.bin"
+    path.write_bytes(b"signed headers")
+    with wandb.init(project=PROJECT) as run:
+        art = wandb.Artifact("signed", type="model")
+        art.add_file(str(path))
+        run.log_artifact(art).wait()
+    api = wandb.Api()
+    fetched = api.artifact(f"{wb.entity}/{PROJECT}/signed:latest")
+    assert (Path(fetched.download(root=str(tmp_path / "dl"))) / "m.bin").read_bytes() == (
+        b"signed headers"
+    )
+    fetched.delete(delete_aliases=True)
+    api.artifact_collection("model", f"{wb.entity}/{PROJECT}/signed").delete()
+    for r in api.runs(f"{wb.entity}/{PROJECT}"):
+        r.delete()
+    assert wb.live() == EMPTY
+
+
+def test_a_gzipped_file_stream_body_is_read() -> None:
+    """FILESTREAM_GZIP is advertised: wandb-core may then gzip file_stream bodies."""
+    import gzip
+
+    with StandinBackend() as wb:
+        assert "FILESTREAM_GZIP" in wb._ctx.features
+        start_run(wb)
+        rows = [json.dumps({"_step": 0, "x": 1}), json.dumps({"_step": 1, "x": 2})]
+        body = {"files": {"wandb-history.jsonl": {"offset": 0, "content": rows}}}
+        headers = {
+            "Authorization": auth(wb.api_key),
+            "Content-Type": "application/json",
+            "Content-Encoding": "gzip",
+        }
+        url = f"{wb.base_url}/files/{wb.entity}/p/run1/file_stream"
+        assert send("POST", url, gzip.compress(json.dumps(body).encode()), headers)[0] == 200
+        history = data(
+            wb, core_document("HistoryPage"),
+            {"entity": wb.entity, "project": "p", "run": "run1", "minStep": 0, "maxStep": 2,
+             "pageSize": 2},
+        )["project"]["run"]["history"]  # fmt: skip
+        assert [json.loads(h)["x"] for h in history] == [1, 2]
