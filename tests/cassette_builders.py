@@ -16,13 +16,18 @@ import base64
 import json
 from typing import Any
 
+from wandb.apis._generated import CREATE_PROJECT_GQL
 from wandb.sdk.artifacts._generated import (
+    ADD_ALIASES_GQL,
     ARTIFACT_BY_ID_GQL,
     ARTIFACT_MEMBERSHIP_BY_NAME_GQL,
+    DELETE_ALIASES_GQL,
     DELETE_ARTIFACT_GQL,
     DELETE_ARTIFACT_PORTFOLIO_GQL,
     DELETE_ARTIFACT_SEQUENCE_GQL,
+    LINK_ARTIFACT_GQL,
     PROJECT_ARTIFACT_COLLECTION_GQL,
+    UNLINK_ARTIFACT_GQL,
 )
 
 from wandb_cassettes.cassette import Cassette, Digest, Interaction
@@ -384,6 +389,115 @@ def delete_artifact_portfolio(id: str, *, error: str | None = None) -> Interacti
     data = _deleted_collection("ArtifactPortfolio")
     query = DELETE_ARTIFACT_PORTFOLIO_GQL
     return _public("DeleteArtifactPortfolio", query, {"id": id}, data, error)
+
+
+def link_artifact(
+    id: str,
+    portfolio: str,
+    *,
+    entity: str = "org-entity",
+    project: str = "wandb-registry-model",
+    version: int = 0,
+    membership: str | None = None,
+) -> Interaction:
+    """``artifact.link("wandb-registry-model/<portfolio>")``: a membership in a portfolio."""
+    variables = {
+        "input": {
+            "artifactID": id,
+            "artifactPortfolioName": portfolio,
+            "entityName": entity,
+            "projectName": project,
+            "aliases": [],
+        }
+    }
+    data = {
+        "result": {
+            "versionIndex": version,
+            "artifactMembership": {
+                "__typename": "ArtifactCollectionMembership",
+                "id": membership or _b64(f"ArtifactCollectionMembership:{portfolio}:{version}"),
+                "versionIndex": version,
+                "aliases": [],
+                "artifactCollection": {
+                    "__typename": "ArtifactPortfolio",
+                    "name": portfolio,
+                    "project": project_node(entity, project),
+                },
+                "artifact": {"__typename": "Artifact", "id": id},
+            },
+        }
+    }
+    return _public("LinkArtifact", LINK_ARTIFACT_GQL, variables, data)  # fmt: skip
+
+
+def unlink_artifact(id: str, portfolio_id: str) -> Interaction:
+    variables = {"input": {"artifactID": id, "artifactPortfolioID": portfolio_id}}
+    return _public("UnlinkArtifact", UNLINK_ARTIFACT_GQL, variables, {"result": {"success": True}})
+
+
+def upsert_sweep(entity: str, project: str, sweep: str, *, id: str | None = None) -> Interaction:
+    """``wandb.sweep(config)``: wandb/apis/public/sweeps.py's UpsertSweep (no ``id``: new)."""
+    query = (
+        "mutation UpsertSweep($id: ID, $config: String, $entityName: String, $projectName: "
+        "String) { upsertSweep(input: {id: $id, config: $config, entityName: $entityName, "
+        "projectName: $projectName}) { sweep { name id project { name entity { name } } } "
+        "configValidationWarnings } }"
+    )
+    variables = {"id": id, "config": "method: grid", "entityName": entity, "projectName": project}
+    data = {"upsertSweep": {"sweep": {"name": sweep, "id": _b64(f"Sweep:{sweep}"),
+                                      "project": {"name": project, "entity": {"name": entity}}},
+                            "configValidationWarnings": []}}  # fmt: skip
+    return _public("UpsertSweep", query, variables, data)
+
+
+def add_aliases(id: str, collection: str, alias: str, entity: str, project: str) -> Interaction:
+    variables = {"input": {"artifactID": id, "aliases": [
+        {"alias": alias, "artifactCollectionName": collection, "entityName": entity,
+         "projectName": project}]}}  # fmt: skip
+    return _public("AddAliases", ADD_ALIASES_GQL, variables, {"result": {"success": True}})
+
+
+def delete_aliases(id: str, collection: str, alias: str, entity: str, project: str) -> Interaction:
+    variables = {"input": {"artifactID": id, "aliases": [
+        {"alias": alias, "artifactCollectionName": collection, "entityName": entity,
+         "projectName": project}]}}  # fmt: skip
+    return _public("DeleteAliases", DELETE_ALIASES_GQL, variables, {"result": {"success": True}})
+
+
+def client_id_mapping(client_id: str, server_id: str | None) -> Interaction:
+    """wandb-core's ``ClientIDMapping`` (the cleanup asks it after a lost CreateArtifact)."""
+    query = (
+        "query ClientIDMapping($clientID: ID!) "
+        "{ clientIDMapping(clientID: $clientID) { serverID } }"
+    )
+    data = {"clientIDMapping": {"serverID": server_id} if server_id else None}
+    return gql_exchange("ClientIDMapping", query, {"clientID": client_id}, data)
+
+
+def create_project(entity: str, project: str, *, inserted: bool = True) -> Interaction:
+    """``Api.create_project(name, entity)``: upsertModel (an update when it existed)."""
+    node = {"id": _b64("Project:9"), "name": project, "entityName": entity}
+    data = {"result": {"project": node, "model": node, "inserted": inserted}}
+    variables = {"input": {"name": project, "entityName": entity}}
+    return _public("CreateProject", CREATE_PROJECT_GQL, variables, data)
+
+
+def lost(ix: Interaction, how: str = "504") -> Interaction:
+    """``ix`` as a recording keeps it when its answer was lost on the way.
+
+    ``504``: a gateway timeout; ``dropped``: the relay's 502 for a dropped connection;
+    ``truncated``: a 200 whose body was cut short.
+    """
+    import dataclasses
+
+    if how == "truncated":
+        text = ix.response_text() or ""
+        return dataclasses.replace(ix, response_body=text[: len(text) // 2])
+    status = 504 if how == "504" else 502
+    return dataclasses.replace(ix, status=status, reason="Error", response_body="upstream failed")
+
+
+CREATE_ARTIFACT_CLIENT_ID = "xl5hfwtgj6ajovlit8nh3jo9lc9qrofpdc6ka0tifaqr7o6nlk46bi9x5gc5xt"
 
 
 # -- whole flows ---------------------------------------------------------------------

@@ -182,6 +182,11 @@ def test_text_report_is_a_table(tmp_path):
         "LEAKS",
         "KEPT",
         "SECRETS",
+        "UNKNOWN",
     ]
-    assert lines[1].split() == ["clean", str(tmp_path / "clean.yaml"), "4", "4", "0", "0", "0"]
-    assert lines[-1] == "1 cassette(s): 1 clean, 0 with leaks or secrets, 0 unreadable"
+    assert lines[1].split() == [
+        "clean", str(tmp_path / "clean.yaml"), "4", "4", "0", "0", "0", "0"
+    ]  # fmt: skip
+    assert lines[-1] == (
+        "1 cassette(s): 1 clean, 0 with leaks, unknown mutations or secrets, 0 unreadable"
+    )

@@ -9,6 +9,7 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import re
 import signal
 import subprocess
 import time
@@ -212,12 +213,14 @@ def test_wandb_audit_fails_the_session_on_a_leak(project, standin):
         project, "--record-mode=once", "--wandb-audit", "-k", "leaves_everything", upstream=standin
     )
     assert clean.returncode == 0, clean.stdout + clean.stderr
-    assert "audit of the cassettes written in this session" in clean.stdout
-    assert "1 clean" in clean.stdout
+    # In pytest's terminal summary, after the results, on lines of its own.
+    summary = clean.stdout.split("wandb-cassettes audit", 1)[1]
+    assert "1 clean" in summary
+    assert re.search(r"^clean\s+\S+test_leaves_everything\.yaml", summary, re.M), summary
 
     # Without the automatic cleanup (patched out here), the recording leaks: the audit says so.
     (project / "conftest.py").write_text(
-        "import wandb_cassettes.plugin as p\np._clean_up_leaks = lambda active: None\n"
+        "import wandb_cassettes.lifecycle as lc\nlc.CassetteUse._clean_up = lambda self: None\n"
     )
     leaky = run_pytest(
         project, "--record-mode=rewrite", "--wandb-audit", "-k", "leaves_everything",

@@ -269,7 +269,7 @@ def test_fixture_cleans_up_after_a_failing_test_and_reports_what_it_could_not(
 ):
     _log_run(tmp_path, artifacts=["stuck"])
     standin_sdk.inject_fault("DeleteArtifact", graphql_error="boom", times=None)
-    pytester.makeconftest("from wandb_cassettes.cleanup import wandb_artifact_cleaner")
+    pytester.makeconftest("from wandb_cassettes.plugin import wandb_artifact_cleaner")
     pytester.makepyfile(
         f"""
         import wandb

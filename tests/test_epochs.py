@@ -127,7 +127,8 @@ def test_fixture_binds_test_name_and_marker(pytester, monkeypatch):
     monkeypatch.delenv(EPOCHS_ENV, raising=False)
     pytester.makeconftest(
         """
-        from wandb_cassettes.epochs import EPOCHS_MARKER_HELP, wandb_epochs
+        from wandb_cassettes.epochs import EPOCHS_MARKER_HELP
+        from wandb_cassettes.plugin import wandb_epochs
 
         def pytest_configure(config):
             config.addinivalue_line("markers", EPOCHS_MARKER_HELP)

@@ -33,17 +33,25 @@ def names(resources: list[Resource]) -> list[str]:
 
 
 def test_every_rule_has_tests():
-    # Adding a rule to the table means adding its tests here.
+    # Adding a rule to the table means adding its tests here (rules are keyed by the
+    # mutation field the document sends, not by the operation name the client chose).
     tested = {
-        "UpsertBucket",
-        "CreateArtifact",
-        "CommitArtifact",
-        "CreateRunFiles",
-        "Run",
-        "DeleteRun",
-        "DeleteArtifact",
-        "DeleteArtifactSequence",
-        "DeleteArtifactPortfolio",
+        "upsertBucket",
+        "createArtifact",
+        "commitArtifact",
+        "createRunFiles",
+        "deleteRun",
+        "deleteArtifact",
+        "deleteArtifactSequence",
+        "deleteArtifactPortfolio",
+        "linkArtifact",
+        "unlinkArtifact",
+        "upsertSweep",
+        "deleteSweeps",
+        "deleteSweep",
+        "addAliases",
+        "deleteAliases",
+        "upsertModel",
     }
     assert set(RULES) == tested
 
@@ -138,9 +146,12 @@ def test_create_run_files_creates_one_file_each_inside_the_run():
     assert ledger.leaks() == [run]
 
 
-def test_run_files_of_a_run_created_elsewhere_leak_one_by_one():
-    ledger = ledger_of(b.create_run_files(E, P, R, ["config.yaml"]))
-    assert names(ledger.leaks()) == [f"{E}/{P}/{R}/config.yaml"]
+def test_run_files_of_a_run_created_elsewhere_are_not_created_by_the_test():
+    # Resuming a pre-existing run re-uploads its files: they are that run's, not the test's.
+    ledger = ledger_of(
+        b.upsert_bucket(E, P, R, inserted=False), b.create_run_files(E, P, R, ["config.yaml"])
+    )
+    assert ledger.created == [] and ledger.leaks() == []
 
 
 # -- Run / DeleteRun -----------------------------------------------------------------
@@ -430,3 +441,163 @@ def test_no_answer_makes_observe_raise(operation, variables, data):
     ix.request_body = json.dumps({"query": f"mutation {operation} {{ x }}", "variables": variables})
     ix.response_body = json.dumps({"data": data})
     Ledger().observe(ix)
+
+
+# -- ownership by identity (never by name) ------------------------------------------------
+
+
+def test_a_version_added_to_a_teammates_collection_is_the_only_thing_created():
+    # shared-model v0 and v1 exist; the test logs v2: the collection is not its own.
+    ledger = ledger_of(
+        b.upsert_bucket(E, P, R),
+        b.create_artifact(E, P, "shared-model", id=A2, run=R, latest=A1),
+    )
+    assert [(r.kind, r.name) for r in ledger.created] == [
+        ("run", f"{E}/{P}/{R}"),
+        ("artifact", f"{E}/{P}/shared-model@{A2}"),
+    ]
+    assert {r.kind for r in ledger.leftovers()} == {"run", "artifact"}
+
+
+def test_a_lost_upsert_answer_still_creates_a_run_whose_id_is_fresh():
+    # The upstream committed UpsertBucket, its answer was lost, wandb-core retried and
+    # was told "inserted: false": the run is ours because we drew its id.
+    for how in ("504", "dropped", "truncated"):
+        ledger = Ledger(fresh_run_ids={R})
+        ledger.observe(b.lost(b.upsert_bucket(E, P, R), how))
+        ledger.observe(b.upsert_bucket(E, P, R, inserted=False))
+        assert names(ledger.created) == [f"{E}/{P}/{R}"], how
+        assert names(ledger.leftovers()) == [f"{E}/{P}/{R}"], how
+
+
+def test_a_lost_upsert_of_a_run_id_the_test_did_not_draw_creates_nothing():
+    # init(id="teammates-run") resumed: no evidence it was ours, so it is never deleted.
+    ledger = Ledger(fresh_run_ids=set())
+    ledger.observe(b.lost(b.upsert_bucket(E, P, R)))
+    ledger.observe(b.upsert_bucket(E, P, R, inserted=False))
+    assert ledger.created == []
+
+
+def test_fresh_run_ids_are_read_from_the_cassette():
+    cas = b.cassette(b.lost(b.upsert_bucket(E, P, R)), b.upsert_bucket(E, P, R, inserted=False))
+    assert Ledger.from_cassette(cas).created == []
+    cas.metadata["fresh_run_ids"] = [R]
+    assert names(Ledger.from_cassette(cas).created) == [f"{E}/{P}/{R}"]
+
+
+def test_a_truncated_create_artifact_answer_leaves_a_version_known_by_its_client_id():
+    ledger = ledger_of(b.lost(b.create_artifact(E, P, "ds", id=A1, latest=A2), "truncated"))
+    (artifact,) = ledger.created
+    assert artifact.unconfirmed and artifact.ids == []
+    assert artifact.client_ids == [b.CREATE_ARTIFACT_CLIENT_ID]
+    assert "@client:" in artifact.name
+    # The cleanup asks the server for the id behind the client id, then deletes it.
+    ledger.observe(b.client_id_mapping(b.CREATE_ARTIFACT_CLIENT_ID, A1))
+    ledger.observe(b.delete_artifact(A1))
+    assert ledger.leaks() == [] and artifact.deleted_at == 2
+
+
+def test_a_lost_create_that_never_happened_is_forgotten():
+    ledger = ledger_of(b.lost(b.create_artifact(E, P, "ds", id=A1, latest=A2)))
+    ledger.observe(b.client_id_mapping(b.CREATE_ARTIFACT_CLIENT_ID, None))
+    assert ledger.created == [] and ledger.leaks() == []
+
+
+def test_a_refused_create_creates_nothing_even_with_a_fresh_id():
+    ledger = Ledger(fresh_run_ids={R})
+    ledger.observe(b.upsert_bucket(E, P, R, error="permission denied"))
+    ledger.observe(b.create_artifact(E, P, "ds", id=A1, error="quota"))
+    assert ledger.created == []
+
+
+def test_deletes_of_what_the_cassette_did_not_create_are_foreign():
+    ledger = ledger_of(
+        b.artifact_membership_by_name(E, P, "shared-model", A1, 0), b.delete_artifact(A1)
+    )
+    assert names(ledger.foreign_deleted) == [f"{E}/{P}/shared-model:v0"]
+    assert ledger.created == []
+
+
+def test_keep_on_an_artifact_keeps_it_and_its_collection_but_not_the_run():
+    ledger = ledger_of(
+        b.upsert_bucket(E, P, R),
+        b.create_artifact(E, P, "golden-ckpt", id=A1, run=R),
+        b.artifact_by_id(E, P, "golden-ckpt", A1, 0),
+        keep=(f"*/{P}/golden-ckpt:v*",),
+    )
+    assert {r.kind for r in ledger.kept} == {"collection", "artifact"}
+    assert names(ledger.leftovers()) == [f"{E}/{P}/{R}"]
+    artifact = next(r for r in ledger.kept if r.kind == "artifact")
+    collection = next(r for r in ledger.kept if r.kind == "collection")
+    assert ledger.kept_reason(artifact) == f"matches keep='*/{P}/golden-ckpt:v*'"
+    assert ledger.kept_reason(collection) == f"holds kept {artifact.name}"
+
+
+def test_an_unknown_successful_mutation_is_listed_and_a_declared_one_is_not():
+    ix = b.gql_exchange(
+        "Mine", "mutation Mine($x: Int) { doSomethingNew(x: $x) { ok } }", {"x": 1}, {"ok": True}
+    )
+    (unknown,) = ledger_of(ix).unknown
+    assert (unknown.field, unknown.operation, unknown.index) == ("doSomethingNew", "Mine", 0)
+    assert Ledger(harmless=["doSomethingNew"]).unknown == []
+    declared = Ledger(harmless=["doSomethingNew"])
+    declared.observe(ix)
+    assert declared.unknown == []
+
+
+def test_the_field_decides_not_the_operation_name():
+    # The SDK's generated documents alias the field ("result: deleteArtifact"), and a
+    # client may call its operation anything.
+    renamed = b.delete_artifact(A1)
+    body = json.loads(renamed.request_text() or "{}")
+    body["operationName"] = "Whatever"
+    body["query"] = body["query"].replace("mutation DeleteArtifact", "mutation Whatever")
+    renamed.request_body = json.dumps(body)
+    ledger = ledger_of(b.create_artifact(E, P, "ds", id=A1), renamed)
+    assert ledger.leaks() == [] or [r.kind for r in ledger.leaks()] == ["collection"]
+    assert next(r for r in ledger.created if r.kind == "artifact").deleted_at == 1
+
+
+# -- registry links, sweeps, aliases, projects ----------------------------------------------
+
+
+def test_link_of_an_owned_version_is_owned_and_unlink_deletes_it():
+    portfolio = b.collection_id(30)
+    ledger = ledger_of(
+        b.create_artifact(E, P, "ds", id=A1, latest=A2),
+        b.link_artifact(A1, "my-models", version=3),
+    )
+    (link,) = [r for r in ledger.created if r.kind == "link"]
+    assert link.name == "org-entity/wandb-registry-model/my-models:v3"
+    assert link.target is not None and link.target.ids == [A1]
+    ledger.observe(b.project_artifact_collection("org-entity", "wandb-registry-model",
+                                                 "my-models", portfolio))  # fmt: skip
+    ledger.observe(b.unlink_artifact(A1, portfolio))
+    assert link.deleted_at == 3
+
+
+def test_link_of_a_foreign_version_is_not_owned():
+    ledger = ledger_of(b.artifact_by_id(E, P, "ds", A1, 0), b.link_artifact(A1, "my-models"))
+    assert ledger.created == []
+
+
+def test_a_new_sweep_is_created_an_update_is_not():
+    ledger = ledger_of(b.upsert_sweep(E, P, "sw1"), b.upsert_sweep(E, P, "sw2", id="U3dlZXA6Mg=="))
+    assert names(ledger.created) == [f"{E}/{P}/sw1"]
+
+
+def test_an_alias_added_to_a_foreign_version_is_owned_only_if_seen_absent():
+    seen = b.artifact_membership_by_name(E, P, "shared", A1, 0)  # answers aliases: []
+    ledger = ledger_of(seen, b.add_aliases(A1, "shared", "prod", E, P))
+    (alias,) = ledger.created
+    assert (alias.kind, alias.name) == ("alias", f"{E}/{P}/shared:prod")
+    ledger.observe(b.delete_aliases(A1, "shared", "prod", E, P))
+    assert alias.deleted_at == 2
+    # Never seen the version's aliases: it may have had it already: not ours to remove.
+    assert ledger_of(b.add_aliases(A2, "shared", "prod", E, P)).created == []
+
+
+def test_a_project_created_on_purpose_is_listed_never_deleted():
+    ledger = ledger_of(b.create_project(E, "brand-new"), b.create_project(E, "old", inserted=False))
+    assert [(r.kind, r.name) for r in ledger.created] == [("project", f"{E}/brand-new")]
+    assert ledger.leftovers() == []  # a cleanup never deletes a project

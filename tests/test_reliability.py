@@ -136,8 +136,9 @@ def test_relay_answers_loopback_clients_only(peer, allowed):
     relay = Relay("https://api.wandb.ai")  # not started: _handle is called directly
     response = asyncio.run(_handle(relay, peer))
     if allowed:
-        # No cassette is active: the loopback client gets the relay's own "no cassette" answer.
-        assert response.status == 503
+        # No cassette is active: the loopback client gets the relay's own "outside any
+        # cassette" refusal (400, which wandb-core does not retry).
+        assert response.status == 400
         assert relay.stray == ["POST /graphql"]
     else:
         assert response.status == 403

@@ -96,7 +96,7 @@ class CleanupReport:
     @property
     def ok(self) -> bool:
         """True when nothing that was to be deleted is left in W&B."""
-        return not self.failed
+        return not self.failed and not self.skipped
 
 
 class _Skip(Exception):
@@ -509,10 +509,12 @@ def delete_owned(
             before it is not deleted.
 
     Returns:
-        The report: deleted, already gone, skipped (with reasons).
+        The report: deleted, already gone.
 
     Raises:
-        CleanupError: After trying every resource, when any could not be deleted.
+        CleanupError: After trying every resource, when any could not be deleted,
+            or was not because a check refused it (``skipped``, each with its reason):
+            either way it is still in W&B.
     """
     _check_retries(attempts, backoff)
     pending: list[_Resource] = []
@@ -528,8 +530,8 @@ def delete_owned(
         return holder[0]
 
     report = _run_deletions(pending, get_api, attempts, backoff)
-    if report.failed:
-        raise CleanupError(report) from report.failed[0].error
+    if not report.ok:
+        raise CleanupError(report) from (report.failed[0].error if report.failed else None)
     return report
 
 

@@ -103,8 +103,9 @@ class CleanupError(WandbCassettesError):
 
     def __init__(self, report: Any) -> None:
         self.report = report
-        lines = "\n".join(f"  - {failure}" for failure in report.failed)
+        skipped = list(getattr(report, "skipped", ()))
+        lines = "\n".join(f"  - {item}" for item in [*report.failed, *skipped])
         super().__init__(
-            f"could not delete {len(report.failed)} W&B resource(s); "
+            f"could not delete {len(report.failed) + len(skipped)} W&B resource(s); "
             f"they are still in W&B:\n{lines}"
         )

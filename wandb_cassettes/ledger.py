@@ -66,6 +66,8 @@ Outcome = Literal["succeeded", "refused", "unknown"]
 
 #: ``__typename`` s of artifact collections in answers (sequences and portfolios).
 COLLECTION_TYPENAMES = frozenset({"ArtifactCollection", "ArtifactSequence", "ArtifactPortfolio"})
+#: Containers whose delete takes along what untracked mutations create in them.
+_GOES_WITH = frozenset({"run", "artifact"})
 #: Cassette metadata: run ids drawn fresh by the recording (ownership evidence for lost answers).
 FRESH_RUN_IDS_KEY = "fresh_run_ids"
 
@@ -110,6 +112,8 @@ class Resource:
         """The human name: ``entity/project/run_id``, ``entity/project/collection:v3``..."""
         if not self.entity and not self.project:
             return f"{self.kind} {self.ids[0] if self.ids else self.local}"
+        if self.kind == "project":
+            return f"{self.entity}/{self.project}"
         base = f"{self.entity}/{self.project}/{self.local}"
         if self.kind not in ("artifact", "link"):
             return base
@@ -240,7 +244,13 @@ class Ledger:
                 self._untracked(exchange, request.operation)
 
     def _untracked(self, ex: Exchange, operation: str) -> None:
-        """A successful mutation with no rule: harmless, an untracked create, or unknown."""
+        """A successful mutation no rule reads: harmless, part of a tracked thing, or reported.
+
+        :mod:`.mutations` says what it does. A change needs no cleanup; what is
+        created inside a run or an artifact version (its files, manifest, usage
+        edges) goes with it; anything else created is a leak that no automatic
+        delete knows, and a mutation nobody classified is :attr:`unknown`.
+        """
         from .mutations import classify
 
         if ex.field in self.harmless:
@@ -248,11 +258,9 @@ class Ledger:
         effect = classify(ex.field)
         if effect is None:
             self.unknown.append(Unknown(ex.index, ex.field, operation))
-        elif effect.action == "creates":
-            # Created something no rule can find again: a leak the cleanup cannot delete.
+        elif effect.action == "create" and effect.contained_in not in _GOES_WITH:
             what = f"{effect.kind} created by {ex.field} #{ex.index}"
-            thing = self.resource("other", "", "", what)
-            self.mark_created(thing, ex.index)
+            self.mark_created(self.resource("other", "", "", what), ex.index)
 
     # -- results ---------------------------------------------------------------------
 
@@ -291,6 +299,17 @@ class Ledger:
             r
             for r in self.created
             if self._leaked(r) and not (r.container is not None and self._leaked(r.container))
+        ]
+
+    def leftovers(self) -> list[Resource]:
+        """Everything created here and left, not kept: what the cleanup deletes, one by one.
+
+        Unlike :meth:`leaks`, what sits in a leaked container is listed too (a
+        collection is deleted only once the versions the recording created are);
+        run files go with their run and projects are never deleted: both left out.
+        """
+        return [
+            r for r in self.created if self._leaked(r) and r.kind not in ("run_file", "project")
         ]
 
     def is_kept(self, resource: Resource) -> bool:
@@ -360,8 +379,10 @@ class Ledger:
             self._by_id[server_id] = resource
 
     def learn_client_id(self, resource: Resource, client_id: Any) -> None:
-        if isinstance(client_id, str) and client_id and client_id not in resource.client_ids:
-            resource.client_ids.append(client_id)
+        """Remember that ``client_id`` was sent for ``resource`` (the latest one wins)."""
+        if isinstance(client_id, str) and client_id:
+            if client_id not in resource.client_ids:
+                resource.client_ids.append(client_id)
             self._by_client_id[client_id] = resource
 
     def mark_created(self, resource: Resource, index: int, *, unconfirmed: bool = False) -> None:
@@ -615,11 +636,15 @@ def _create_artifact(ledger: Ledger, ex: Exchange) -> None:
         ledger.mark_created(artifact, ex.index, unconfirmed=True)
         return
     existing = ledger.by_id(server_id)
-    artifact = (
-        existing
-        or ledger.by_client_id(_str(client_id))
-        or ledger.new_artifact(entity, project, collection_name)
-    )
+    # Else the version a lost answer left unconfirmed, now answered; else a new one (the
+    # same clientID answered with another id is another version).
+    pending = ledger.by_client_id(_str(client_id))
+    if existing is not None:
+        artifact = existing
+    elif pending is not None and not pending.ids:
+        artifact = pending
+    else:
+        artifact = ledger.new_artifact(entity, project, collection_name)
     ledger.learn_id(artifact, server_id)
     ledger.learn_client_id(artifact, client_id)
     _describe_artifact(ledger, artifact, collection, inp)

@@ -394,13 +394,13 @@ class CassetteUse:
         kept = [(Owned.of(r), ledger.kept_reason(r) or "") for r in ledger.kept]
         with contextlib.suppress(RecordingError):
             journal.keep(kept, self.test_id)
-        leaks = ledger.leaks()
+        leaks = ledger.leftovers()
         if not leaks:
             return None
         first = len(recording.cassette.interactions)
         recording.cleaning = True
         try:
-            report = delete_owned([Owned.of(r) for r in leaks], not_before=self._started_at)
+            delete_owned([Owned.of(r) for r in leaks], not_before=self._started_at)
         except CleanupError as exc:
             return exc
         finally:
@@ -411,8 +411,6 @@ class CassetteUse:
             cleanup = range(offset + first, offset + len(recording.cassette.interactions))
             meta = recording.cassette.metadata
             meta[CLEANUP_KEY] = [*meta.get(CLEANUP_KEY, ()), *cleanup]
-        for line in report.skipped:
-            warnings.warn(WandbCassetteWarning(f"{self.path.name}: {line}"), stacklevel=2)
         return None
 
     def _keep_recording(self, recording: Recording, passed: bool) -> None:

@@ -443,7 +443,7 @@ def wandb_cassette(request: pytest.FixtureRequest) -> Iterator[CassetteUse | Non
     try:
         use.start()
     except WandbCassettesError as exc:
-        failure = str(exc)
+        failure = _failure(use, exc)
     if failure is not None:
         pytest.fail(failure, pytrace=False)
     item.stash[_USE] = use
@@ -463,8 +463,10 @@ def wandb_cassette(request: pytest.FixtureRequest) -> Iterator[CassetteUse | Non
 
 
 def _failure(use: CassetteUse, exc: WandbCassettesError) -> str:
-    from .errors import CleanupError
+    from .errors import CleanupError, MissingCassette
 
+    if isinstance(exc, CassetteError) and not isinstance(exc, MissingCassette):
+        return f"wandb cassette unusable: {exc}"
     if isinstance(exc, CleanupError):
         return (
             f"automatic cleanup after recording {use.path.name} failed; "
