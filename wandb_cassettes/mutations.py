@@ -1,0 +1,428 @@
+"""Every GraphQL mutation wandb 0.31 can send, and what it does to W&B.
+
+The ledger (:mod:`.ledger`) must know which exchanges create something that a
+test has to clean up. Operation names are chosen by the client and differ
+between callers (``CreateProject`` and ``UpsertRegistry`` both send
+``upsertModel``), so this table is keyed by the **mutation field** instead:
+the top-level field of the ``mutation`` document, which is the server's
+name for the operation.
+
+:data:`MUTATIONS` classifies each field the installed SDK can send (its
+Python documents under ``wandb/sdk/artifacts/_generated``,
+``wandb/apis/_generated``, ``wandb/automations/_generated``,
+``wandb/apis/public``, ``wandb/sdk/launch``, ``wandb/sdk/artifacts/_gqlutils.py``,
+and the documents compiled into ``wandb/bin/wandb-core``; plus
+``createArtifactType`` from wandb 0.28's ``internal_api.py``) as an
+:class:`Effect`: it **creates**, **deletes** or **updates** a kind of
+resource, or is **harmless** (leaves nothing behind). ``tests/test_mutations.py``
+extracts the fields from the installed SDK and fails on any missing here, so
+a newer SDK that adds a mutation is noticed.
+
+How the ledger should use it (on the record path, per successful GraphQL
+exchange; :func:`mutation_fields` caches parsed documents by text)::
+
+    request = graphql.parse_request(ix.request_text())
+    for field, effect in effects(request.query, request.operation):
+        if effect is None:
+            ...   # unknown mutation: report it ("cannot tell what it left behind")
+        elif effect.action == "create":
+            ...   # a resource of effect.kind; an upsert (effect.upsert) created one only
+                  # when the answer says so (upsertBucket: "inserted": true); what sits
+                  # in a container (effect.contained_in) goes with the container's delete;
+                  # effect.cleanup names the mutation that undoes it (None: the SDK has none,
+                  # so the test must keep it on purpose or clean it up another way)
+        elif effect.action == "delete":
+            ...   # the resource of effect.kind the input names
+        # "update" and "harmless": nothing to clean up
+
+The per-field rules that read ids out of variables and answers stay in the
+ledger; this table says which fields need a rule at all and which kind they
+concern.
+"""
+
+from __future__ import annotations
+
+import functools
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Literal
+
+from graphql import (
+    DocumentNode,
+    FieldNode,
+    FragmentDefinitionNode,
+    FragmentSpreadNode,
+    GraphQLError,
+    InlineFragmentNode,
+    OperationDefinitionNode,
+    OperationType,
+    SelectionSetNode,
+    parse,
+)
+
+Action = Literal["create", "delete", "update", "harmless"]
+
+
+@dataclass(frozen=True)
+class Effect:
+    """What a mutation field does.
+
+    ``kind``: the resource kind (``run``, ``artifact``, ``collection``,
+    ``portfolio_link``...; None for harmless ones). ``upsert``: creates only
+    when nothing by that name existed (the answer tells which). ``contained_in``:
+    the kind whose delete takes this along. ``cleanup``: the mutation field
+    that undoes a create, if the SDK has one. ``reason``: the evidence.
+    """
+
+    action: Action
+    kind: str | None
+    reason: str
+    upsert: bool = False
+    contained_in: str | None = None
+    cleanup: str | None = None
+
+
+def _create(
+    kind: str,
+    reason: str,
+    *,
+    cleanup: str | None = None,
+    contained_in: str | None = None,
+    upsert: bool = False,
+) -> Effect:
+    return Effect("create", kind, reason, upsert, contained_in, cleanup)
+
+
+def _delete(kind: str, reason: str) -> Effect:
+    return Effect("delete", kind, reason)
+
+
+def _update(kind: str, reason: str) -> Effect:
+    return Effect("update", kind, reason)
+
+
+MUTATIONS: Mapping[str, Effect] = {
+    # -- runs ------------------------------------------------------------------------
+    "upsertBucket": _create(
+        "run",
+        "wandb-core UpsertBucket at init/finish (answers 'inserted'); public Run.update() "
+        "sends it with an existing id",
+        upsert=True,
+        cleanup="deleteRun",
+    ),
+    "deleteRun": _delete("run", "public Run.delete(): deleteRun(input: {id, deleteArtifacts})"),
+    "updateRunState": _update("run", "public Run.update_state(): sets a run's state"),
+    "stopRun": _update("run", "public Run.stop() via wandb-core StopRun: sets the stop flag"),
+    "rewindRun": _update(
+        "run", "wandb-core RewindRun (init resume_from): truncates an existing run's history"
+    ),
+    "createRunFiles": _create(
+        "run_file",
+        "wandb-core / public CreateRunFiles: registers files and returns upload URLs",
+        contained_in="run",
+        cleanup="deleteFiles",
+    ),
+    "deleteFiles": _delete("run_file", "public File.delete(): deleteFiles(input: {files})"),
+    "markRunFilesUploaded": _update(
+        "run_file", "wandb-core MarkRunFilesUploaded: flags files createRunFiles registered"
+    ),
+    "notifyScriptableRunAlert": _create(
+        "run_alert",
+        "run.alert() via wandb-core: an alert recorded on the run (the notification it sends "
+        "cannot be undone)",
+        contained_in="run",
+    ),
+    "createCustomChart": _create(
+        "custom_chart",
+        "wandb-core CreateCustomChart (public API custom chart presets): an entity-level preset",
+    ),
+    # -- artifacts ---------------------------------------------------------------------
+    "createArtifact": _create(
+        "artifact",
+        "wandb-core CreateArtifact: a PENDING version (and its collection when new); an "
+        "unchanged digest answers the existing version",
+        upsert=True,
+        contained_in="collection",
+        cleanup="deleteArtifact",
+    ),
+    "deleteArtifact": _delete(
+        "artifact", "Artifact.delete(): deleteArtifact(input: {artifactID, deleteAliases})"
+    ),
+    "commitArtifact": _update("artifact", "wandb-core CommitArtifact: PENDING -> COMMITTED"),
+    "updateArtifact": _update(
+        "artifact", "Artifact.save() / wandb-core UpdateArtifact: description, metadata, ttl"
+    ),
+    "useArtifact": _create(
+        "artifact_usage",
+        "run.use_artifact() via wandb-core UseArtifact: a lineage edge run -> artifact",
+        contained_in="run",
+    ),
+    "createArtifactFiles": _create(
+        "artifact_file",
+        "wandb-core CreateArtifactFiles: file records and upload URLs of a pending version",
+        contained_in="artifact",
+    ),
+    "createArtifactManifest": _create(
+        "artifact_manifest",
+        "wandb-core CreateArtifactManifest: the manifest record of a pending version",
+        contained_in="artifact",
+    ),
+    "updateArtifactManifest": _update(
+        "artifact_manifest", "wandb-core UpdateArtifactManifest: a new manifest digest"
+    ),
+    "completeMultipartUploadArtifact": _update(
+        "artifact_file", "wandb-core CompleteMultipartUploadArtifact: finishes a file's upload"
+    ),
+    "addAliases": _create(
+        "alias",
+        "Artifact.save() with new aliases: AddAliases",
+        contained_in="artifact",
+        cleanup="deleteAliases",
+    ),
+    "deleteAliases": _delete("alias", "Artifact.save() with aliases removed: DeleteAliases"),
+    "createArtifactType": _create(
+        "artifact_type",
+        "wandb 0.28 internal_api.py create_artifact_type (a project's artifact type)",
+        contained_in="project",
+        upsert=True,
+    ),
+    # -- collections, portfolios, registries ---------------------------------------------
+    "linkArtifact": _create(
+        "portfolio_link",
+        "Artifact.link() / wandb-core LinkArtifact: a version's membership in a portfolio or "
+        "registry collection (creates the portfolio when new)",
+        contained_in="collection",
+        cleanup="unlinkArtifact",
+    ),
+    "unlinkArtifact": _delete("portfolio_link", "Artifact.unlink(): UnlinkArtifact"),
+    "deleteArtifactSequence": _delete(
+        "collection", "ArtifactCollection.delete() of a sequence: DeleteArtifactSequence"
+    ),
+    "deleteArtifactPortfolio": _delete(
+        "collection", "ArtifactCollection.delete() of a portfolio: DeleteArtifactPortfolio"
+    ),
+    "updateArtifactSequence": _update(
+        "collection", "ArtifactCollection.save(): name, description of a sequence"
+    ),
+    "updateArtifactPortfolio": _update(
+        "collection", "ArtifactCollection.save(): name, description of a portfolio"
+    ),
+    "moveArtifactSequence": _update(
+        "collection", "ArtifactCollection.save() with a new type: UpdateArtifactSequenceType"
+    ),
+    "createArtifactCollectionTagAssignments": _create(
+        "collection_tag",
+        "ArtifactCollection.save() with new tags: AddArtifactCollectionTags",
+        contained_in="collection",
+        cleanup="deleteArtifactCollectionTagAssignments",
+    ),
+    "deleteArtifactCollectionTagAssignments": _delete(
+        "collection_tag",
+        "ArtifactCollection.save() with tags removed: DeleteArtifactCollectionTags",
+    ),
+    "upsertModel": _create(
+        "project",
+        "Api.create_project() (CreateProject) and Api.create_registry() / Registry.save() "
+        "(UpsertRegistry): a project or registry, or an update of an existing one",
+        upsert=True,
+        cleanup="deleteModel",
+    ),
+    "deleteModel": _delete("project", "Registry.delete(): DeleteRegistry"),
+    "renameProject": _update("project", "Registry.save() with a new name: RenameRegistry"),
+    "createProjectMembers": _create(
+        "registry_member",
+        "Registry.add_members(): CreateRegistryMembers",
+        contained_in="project",
+        cleanup="deleteProjectMembers",
+    ),
+    "deleteProjectMembers": _delete(
+        "registry_member", "Registry.remove_members(): DeleteRegistryMembers"
+    ),
+    "updateProjectMember": _update(
+        "registry_member", "Registry.update_member() for a user: UpdateUserRegistryRole"
+    ),
+    "updateProjectTeamMember": _update(
+        "registry_member", "Registry.update_member() for a team: UpdateTeamRegistryRole"
+    ),
+    # -- sweeps ----------------------------------------------------------------------------
+    "upsertSweep": _create(
+        "sweep",
+        "wandb.sweep() / public UpsertSweep; wandb-core UpsertSweepState updates an existing "
+        "sweep's state (no sweep delete mutation in the SDK)",
+        upsert=True,
+    ),
+    "createAgent": _create(
+        "sweep_agent", "wandb.agent(): CreateAgent (public sweeps.py)", contained_in="sweep"
+    ),
+    "agentHeartbeat": Effect(
+        "harmless", None, "sweep agent Heartbeat: polls for commands, records liveness"
+    ),
+    "enqueueSweepRun": _create(
+        "run_queue_item",
+        "wandb-core / public EnqueueSweepRun: a launch queue item for a sweep run",
+        contained_in="run_queue",
+        cleanup="deleteFromRunQueue",
+    ),
+    # -- launch ------------------------------------------------------------------------------
+    "createRunQueue": _create(
+        "run_queue",
+        "wandb-core CreateRunQueue (launch create_run_queue)",
+        cleanup="deleteRunQueues",
+    ),
+    "upsertRunQueue": _create(
+        "run_queue",
+        "wandb-core UpsertRunQueue (launch upsert_run_queue)",
+        upsert=True,
+        cleanup="deleteRunQueues",
+    ),
+    "deleteRunQueues": _delete("run_queue", "public RunQueue.delete(): DeleteRunQueue"),
+    "createDefaultResourceConfig": _create(
+        "resource_config", "wandb-core CreateDefaultResourceConfig (launch queue config)"
+    ),
+    "pushToRunQueue": _create(
+        "run_queue_item",
+        "launch_add() via sdk/launch/api.py pushToRunQueue",
+        contained_in="run_queue",
+        cleanup="deleteFromRunQueue",
+    ),
+    "pushToRunQueueByName": _create(
+        "run_queue_item",
+        "launch_add() via sdk/launch/api.py pushToRunQueueByName",
+        contained_in="run_queue",
+        cleanup="deleteFromRunQueue",
+    ),
+    "deleteFromRunQueue": _delete(
+        "run_queue_item", "public QueuedRun.delete(): DeleteFromRunQueue"
+    ),
+    "popFromRunQueue": _update(
+        "run_queue_item", "launch agent popFromRunQueue: claims a queued item"
+    ),
+    "ackRunQueueItem": _update(
+        "run_queue_item", "launch agent ackRunQueueItem: binds the item to its run"
+    ),
+    "failRunQueueItem": _update("run_queue_item", "launch agent failRunQueueItem"),
+    "updateRunQueueItemWarning": _update(
+        "run_queue_item", "launch agent updateRunQueueItemWarning"
+    ),
+    "createLaunchAgent": _create(
+        "launch_agent", "launch agent start: createLaunchAgent (sdk/launch/api.py)"
+    ),
+    "updateLaunchAgent": _update("launch_agent", "launch agent status: updateLaunchAgent"),
+    # -- automations ----------------------------------------------------------------------------
+    "createFilterTrigger": _create(
+        "automation", "Api.create_automation(): CreateAutomation", cleanup="deleteTrigger"
+    ),
+    "updateFilterTrigger": _update("automation", "Api.update_automation(): UpdateAutomation"),
+    "deleteTrigger": _delete("automation", "Api.delete_automation(): DeleteAutomation"),
+    "createGenericWebhookIntegration": _create(
+        "integration",
+        "Api.create_integration(): CreateGenericWebhookIntegration (no delete in the SDK)",
+    ),
+    # -- users, teams, keys ---------------------------------------------------------------------
+    "createTeam": _create("team", "Api.create_team(): CreateTeam (no delete in the SDK)"),
+    "createInvite": _create("invite", "Team.invite(): CreateInvite", cleanup="deleteInvite"),
+    "deleteInvite": _delete("invite", "Member.delete(): DeleteInvite"),
+    "createServiceAccount": _create(
+        "service_account", "Team.create_service_account(): CreateServiceAccount"
+    ),
+    "createUser": _create("user", "Api.create_user(): CreateUserFromAdmin"),
+    "generateApiKey": _create(
+        "api_key", "User.generate_api_key(): GenerateApiKey", cleanup="deleteApiKey"
+    ),
+    "deleteApiKey": _delete("api_key", "User.delete_api_key(): DeleteApiKey"),
+}
+"""Mutation field → its :class:`Effect`."""
+
+
+def classify(field: str) -> Effect | None:
+    """The effect of a mutation field; None when it is not in the table."""
+    return MUTATIONS.get(field)
+
+
+def fields_by_action(action: Action) -> list[str]:
+    """The mutation fields with this action, sorted."""
+    return sorted(f for f, e in MUTATIONS.items() if e.action == action)
+
+
+# -- reading documents ------------------------------------------------------------------------
+
+
+def mutation_fields(query: str, operation_name: str | None = None) -> list[str]:
+    """The top-level field names (not aliases) of the mutation ``operation_name`` in ``query``.
+
+    Fragments spread at the top level are followed. With no (or an empty)
+    ``operation_name``, every mutation of the document counts (a document
+    with one operation is the usual case). A query or subscription gives
+    ``[]``. A text graphql-core cannot parse (a template, a cut document)
+    falls back to the first field after ``mutation Name(...) {``. Parsed
+    documents are cached by text: this runs on the recording path.
+    """
+    if "mutation" not in query:
+        return []
+    by_operation = _fields_by_operation(query)
+    if operation_name:
+        return list(by_operation.get(operation_name, ()))
+    seen: dict[str, None] = {}
+    for fields in by_operation.values():
+        seen.update(dict.fromkeys(fields))
+    return list(seen)
+
+
+def effects(query: str, operation_name: str | None = None) -> list[tuple[str, Effect | None]]:
+    """Each mutation field of the document with its :class:`Effect` (None: unknown)."""
+    return [(f, classify(f)) for f in mutation_fields(query, operation_name)]
+
+
+@functools.lru_cache(maxsize=512)
+def _fields_by_operation(query: str) -> dict[str, tuple[str, ...]]:
+    try:
+        document = parse(query, no_location=True)
+    except (GraphQLError, RecursionError):
+        return _fallback(query)
+    return _from_document(document)
+
+
+def _from_document(document: DocumentNode) -> dict[str, tuple[str, ...]]:
+    fragments = {
+        d.name.value: d for d in document.definitions if isinstance(d, FragmentDefinitionNode)
+    }
+    out: dict[str, tuple[str, ...]] = {}
+    for i, d in enumerate(document.definitions):
+        if isinstance(d, OperationDefinitionNode) and d.operation == OperationType.MUTATION:
+            name = d.name.value if d.name else f"<anonymous {i}>"
+            out[name] = tuple(dict.fromkeys(_top_fields(d.selection_set, fragments, set())))
+    return out
+
+
+def _top_fields(
+    selection_set: SelectionSetNode,
+    fragments: Mapping[str, FragmentDefinitionNode],
+    visiting: set[str],
+) -> list[str]:
+    fields: list[str] = []
+    for sel in selection_set.selections:
+        if isinstance(sel, FieldNode):
+            if not sel.name.value.startswith("__"):  # __typename
+                fields.append(sel.name.value)
+        elif isinstance(sel, InlineFragmentNode):
+            fields += _top_fields(sel.selection_set, fragments, visiting)
+        elif isinstance(sel, FragmentSpreadNode):
+            name = sel.name.value
+            if name in fragments and name not in visiting:
+                fields += _top_fields(fragments[name].selection_set, fragments, visiting | {name})
+    return fields
+
+
+_FALLBACK_RE = re.compile(
+    r"\bmutation\b\s*(?P<name>[A-Za-z_]\w*)?\s*(?:\((?:[^()]|\([^()]*\))*\))?\s*\{+"
+    r"\s*(?:[A-Za-z_]\w*\s*:\s*)?(?P<field>[A-Za-z_]\w*)"
+)
+
+
+def _fallback(query: str) -> dict[str, tuple[str, ...]]:
+    out: dict[str, tuple[str, ...]] = {}
+    for i, m in enumerate(_FALLBACK_RE.finditer(query)):
+        name = m.group("name") or f"<anonymous {i}>"
+        out[name] = (*out.get(name, ()), m.group("field"))
+    return out
