@@ -3,23 +3,32 @@
 ``audit_paths`` reads every cassette under the given files and folders and
 reports, per cassette, what its traffic created and deleted
 (:mod:`.ledger`), the leaks and the resources kept on purpose, the secrets
-found (:mod:`.scrub`) and the files that cannot be read. The exit code is
-what CI needs: 0 clean, 1 a leak or a secret, 2 an unreadable cassette
-(2 wins, since an unreadable file may hide anything).
+(:mod:`.scrub`) and the personal data (:mod:`.personal`) found, and the files
+that cannot be read. The exit code is what CI needs: 0 clean, 1 a leak, a
+secret or personal data, 2 an unreadable cassette (2 wins, since an
+unreadable file may hide anything).
+
+Findings name the rule, the interaction and the place (``request header X``,
+``response body``, ``metadata``...), the offset and the length: never the
+value, not even a prefix of it. The API key in ``WANDB_API_KEY`` (unless it is
+the replay dummy) is looked for too, in any form, since a bare 40-hex value is
+no secret by shape alone.
 """
 
 from __future__ import annotations
 
 import json
 import os
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from .cassette import Cassette, CassetteError, load
+from .env import REPLAY_API_KEY
 from .ledger import Ledger, Resource
-from .scrub import SecretFinding, find_secrets, find_secrets_in_interaction
+from .personal import find_personal_data_in_interaction, find_personal_data_in_metadata
+from .scrub import DEFAULT, Scrubber, SecretFinding
 
 EXIT_CLEAN = 0
 EXIT_DIRTY = 1
@@ -28,7 +37,7 @@ EXIT_UNREADABLE = 2
 
 @dataclass(frozen=True)
 class LocatedSecret:
-    """A secret found in a cassette: the interaction (None: the metadata) and where in it."""
+    """A secret (or personal data) in a cassette: the interaction (None: the metadata), where."""
 
     index: int | None
     finding: SecretFinding
@@ -48,14 +57,15 @@ class CassetteAudit:
     leaks: list[Resource] = field(default_factory=list)
     kept: list[Resource] = field(default_factory=list)
     secrets: list[LocatedSecret] = field(default_factory=list)
+    personal: list[LocatedSecret] = field(default_factory=list)
     error: CassetteError | None = None
 
     @property
     def status(self) -> str:
-        """``unreadable``, ``dirty`` (a leak or a secret) or ``clean``."""
+        """``unreadable``, ``dirty`` (a leak, a secret, personal data) or ``clean``."""
         if self.error is not None:
             return "unreadable"
-        return "dirty" if self.leaks or self.secrets else "clean"
+        return "dirty" if self.leaks or self.secrets or self.personal else "clean"
 
     @property
     def exit_code(self) -> int:
@@ -70,6 +80,7 @@ class CassetteAudit:
             "leaks": [_resource_json(r) for r in self.leaks],
             "kept": [_resource_json(r) for r in self.kept],
             "secrets": [_secret_json(s) for s in self.secrets],
+            "personal": [_secret_json(s) for s in self.personal],
             "error": None
             if self.error is None
             else {"message": str(self.error), "file": self.error.path, "line": self.error.line},
@@ -84,7 +95,7 @@ class AuditReport:
 
     @property
     def exit_code(self) -> int:
-        """0 all clean, 1 any leak or secret, 2 any unreadable cassette."""
+        """0 all clean, 1 any leak, secret or personal data, 2 any unreadable cassette."""
         return max((c.exit_code for c in self.cassettes), default=EXIT_CLEAN)
 
     def render_json(self) -> str:
@@ -99,7 +110,7 @@ class AuditReport:
     def render_text(self) -> str:
         """The report as a table with one row per cassette, then the details of each problem."""
         rows: list[tuple[str, ...]] = [
-            ("STATUS", "CASSETTE", "CREATED", "DELETED", "LEAKS", "KEPT", "SECRETS")
+            ("STATUS", "CASSETTE", "CREATED", "DELETED", "LEAKS", "KEPT", "SECRETS", "PERSONAL")
         ]
         rows += [(c.status, str(c.path), *_row_counts(c)) for c in self.cassettes]
         lines = format_table(rows)
@@ -108,7 +119,8 @@ class AuditReport:
         counts = self._counts()
         lines.append(
             f"{len(self.cassettes)} cassette(s): {counts['clean']} clean, "
-            f"{counts['dirty']} with leaks or secrets, {counts['unreadable']} unreadable"
+            f"{counts['dirty']} with leaks, secrets or personal data, "
+            f"{counts['unreadable']} unreadable"
         )
         return "\n".join(lines)
 
@@ -119,43 +131,65 @@ class AuditReport:
         return counts
 
 
-def audit_paths(paths: Sequence[str | os.PathLike[str]]) -> AuditReport:
+def audit_paths(
+    paths: Sequence[str | os.PathLike[str]], scrubber: Scrubber | None = None
+) -> AuditReport:
     """Audit every cassette in ``paths`` (files, or folders searched for ``*.yaml``).
 
     Failed recordings (``*.yaml.failed``) inside folders are skipped; a path
-    that does not exist is reported as unreadable.
+    that does not exist is reported as unreadable. ``scrubber``: the rules
+    (with the user's patterns and known secrets) to find secrets by; default
+    :func:`audit_scrubber`.
     """
-    return AuditReport([audit_file(p) for p in _cassette_files(paths)])
+    scrubber = scrubber if scrubber is not None else audit_scrubber()
+    return AuditReport([audit_file(p, scrubber) for p in _cassette_files(paths)])
 
 
-def audit_file(path: str | os.PathLike[str]) -> CassetteAudit:
+def audit_scrubber(environ: Mapping[str, str] | None = None) -> Scrubber:
+    """The default rules, knowing the API key of ``WANDB_API_KEY`` (unless the replay dummy)."""
+    key = (os.environ if environ is None else environ).get("WANDB_API_KEY", "").strip()
+    return DEFAULT.with_secrets([key]) if key and key != REPLAY_API_KEY else DEFAULT
+
+
+def audit_file(path: str | os.PathLike[str], scrubber: Scrubber | None = None) -> CassetteAudit:
     """Audit one cassette file."""
     try:
         cassette = load(path)
     except CassetteError as exc:
         return CassetteAudit(Path(path), error=exc)
-    return audit_cassette(cassette, Path(path))
+    return audit_cassette(cassette, Path(path), scrubber)
 
 
-def audit_cassette(cassette: Cassette, path: Path) -> CassetteAudit:
+def audit_cassette(
+    cassette: Cassette, path: Path, scrubber: Scrubber | None = None
+) -> CassetteAudit:
     """Audit a loaded cassette (``path`` only names it in the report)."""
     ledger = Ledger.from_cassette(cassette)
+    scrubber = scrubber if scrubber is not None else audit_scrubber()
     return CassetteAudit(
         path,
         created=ledger.created,
         deleted=ledger.deleted,
         leaks=ledger.leaks(),
         kept=ledger.kept,
-        secrets=list(_secrets(cassette)),
+        secrets=list(_secrets(cassette, scrubber)),
+        personal=list(_personal(cassette)),
     )
 
 
-def _secrets(cassette: Cassette) -> Iterator[LocatedSecret]:
-    if cassette.metadata:
-        for finding in find_secrets(json.dumps(cassette.metadata, default=str), "metadata"):
-            yield LocatedSecret(None, finding)
+def _secrets(cassette: Cassette, scrubber: Scrubber) -> Iterator[LocatedSecret]:
+    for finding in scrubber.find_in_metadata(cassette.metadata):
+        yield LocatedSecret(None, finding)
     for index, ix in enumerate(cassette.interactions):
-        for finding in find_secrets_in_interaction(ix):
+        for finding in scrubber.find_in_interaction(ix):
+            yield LocatedSecret(index, finding)
+
+
+def _personal(cassette: Cassette) -> Iterator[LocatedSecret]:
+    for finding in find_personal_data_in_metadata(cassette.metadata):
+        yield LocatedSecret(None, finding)
+    for index, ix in enumerate(cassette.interactions):
+        for finding in find_personal_data_in_interaction(ix):
             yield LocatedSecret(index, finding)
 
 
@@ -192,7 +226,7 @@ def _secret_json(s: LocatedSecret) -> dict[str, Any]:
         "rule": f.rule,
         "where": f.where,
         "offset": f.offset,
-        "preview": f.preview,
+        "length": f.length,
     }
 
 
@@ -207,8 +241,9 @@ def format_table(rows: Sequence[Sequence[str]]) -> list[str]:
 
 def _row_counts(c: CassetteAudit) -> list[str]:
     if c.error is not None:
-        return ["-"] * 5  # nothing known, which is not "0"
-    return [str(len(x)) for x in (c.created, c.deleted, c.leaks, c.kept, c.secrets)]
+        return ["-"] * 6  # nothing known, which is not "0"
+    counted = (c.created, c.deleted, c.leaks, c.kept, c.secrets, c.personal)
+    return [str(len(x)) for x in counted]
 
 
 def _details(c: CassetteAudit) -> list[str]:
@@ -216,6 +251,7 @@ def _details(c: CassetteAudit) -> list[str]:
         return [str(c.error)]  # already "file:line: message"
     lines = [f"{c.path}: leaked {r.kind} {r.name} (created by #{r.created_at})" for r in c.leaks]
     lines += [f"{c.path}: secret {s}" for s in c.secrets]
+    lines += [f"{c.path}: personal data {s}" for s in c.personal]
     lines += [f"{c.path}: kept {r.kind} {r.name} (created by #{r.created_at})" for r in c.kept]
     return lines
 
@@ -227,5 +263,6 @@ __all__ = [
     "audit_cassette",
     "audit_file",
     "audit_paths",
+    "audit_scrubber",
     "format_table",
 ]
