@@ -140,6 +140,19 @@ def test_values_learned_late_are_replaced_in_earlier_exchanges_by_finish():
     assert done.metadata == {"by": NAME_PLACEHOLDER}
 
 
+def test_a_name_that_is_a_plain_word_is_left_alone_on_both_sides():
+    # Replacing "model" everywhere as a word would corrupt bodies; the audit agrees.
+    answer = {"viewer": {"email": EMAIL, "username": "jdoe", "name": "model"}}
+    ix = b.gql_exchange("Viewer", "query Viewer { viewer { id } }", {}, answer)
+    out = PersonalData().scrub(ix)
+    assert '"name": "model"' in str(out.response_body)
+    assert find_personal_data_in_interaction(out) == []
+    answer["viewer"]["name"] = "jane doe"
+    ix = b.gql_exchange("Viewer", "query Viewer { viewer { id } }", {}, answer)
+    assert "full-name" in {f.rule for f in find_personal_data_in_interaction(ix)}
+    assert "jane doe" not in str(PersonalData().scrub(ix).response_body)
+
+
 def test_json_escaped_and_non_ascii_forms():
     personal = PersonalData()
     personal.learn_answer({"viewer": {"email": "jose@acme-research.io", "name": "José Núñez"}})

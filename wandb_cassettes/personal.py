@@ -223,7 +223,7 @@ class PersonalData:
         if isinstance(name, str) and name and name != username and name != node.get("entity"):
             if EMAIL_RE.fullmatch(name):
                 self._email(name)
-            else:
+            elif _looks_like_a_name(name):
                 self._literal(name, "name", _numbered(NAME_PLACEHOLDER, " "), min_len=3)
         photo = node.get("photoUrl")
         if isinstance(photo, str) and photo and not photo.startswith("https://example.invalid/"):
@@ -393,6 +393,12 @@ class PersonalData:
         }
 
 
+def _looks_like_a_name(value: str) -> bool:
+    """A person's name ("Jane Doe", "Zoë", "Li"), not a handle like "model" that is replaced
+    everywhere as a word would corrupt bodies: a space, a capital or a non-ASCII letter."""
+    return " " in value.strip() or any(c.isupper() or ord(c) > 127 for c in value)
+
+
 def _numbered(base: str, sep: str) -> Callable[[int], str]:
     return lambda n: base if n == 1 else f"{base}{sep}{n}"
 
@@ -513,6 +519,7 @@ def _user_node_findings(text: str, where: str) -> list[SecretFinding]:
             isinstance(name, str)
             and name
             and name not in (node.get("username"), node.get("entity"))
+            and _looks_like_a_name(name)
             and not re.fullmatch(re.escape(NAME_PLACEHOLDER) + r"(?: \d+)?", name)
         ):
             at = _offset(text, name)

@@ -44,10 +44,13 @@ import json
 import re
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import quote
 
 from .cassette import Body, Cassette, Headers, Interaction
+
+if TYPE_CHECKING:
+    from .personal import PersonalData
 
 API_KEY_PLACEHOLDER = "<WANDB_API_KEY>"
 REDACTED = "REDACTED"
@@ -767,8 +770,12 @@ class Scrubber:
         """This scrubber with more known secrets."""
         return dataclasses.replace(self, secrets=self.secrets + tuple(secrets))
 
-    def session(self, personal: Any = None) -> CassetteScrubber:
-        """A pipeline for one cassette (hooks, personal data, secrets), fed in recording order."""
+    def session(self, personal: PersonalData | None = None) -> CassetteScrubber:
+        """A pipeline for one cassette (hooks, personal data, secrets), fed in recording order.
+
+        ``personal``: a configured :class:`~.personal.PersonalData` (``usernames=True``...);
+        a fresh default one otherwise. Never share one between cassettes.
+        """
         return CassetteScrubber(self, personal)
 
     # -- finding ---------------------------------------------------------------------------
@@ -996,11 +1003,11 @@ class CassetteScrubber:
     metadata is scrubbed too. Feed it the exchanges in recording order.
     """
 
-    def __init__(self, scrubber: Scrubber = DEFAULT, personal: Any = None) -> None:
+    def __init__(self, scrubber: Scrubber = DEFAULT, personal: PersonalData | None = None) -> None:
         from .personal import PersonalData
 
         self.scrubber = scrubber
-        self.personal: PersonalData = personal if personal is not None else PersonalData()
+        self.personal = personal if personal is not None else PersonalData()
 
     def record(self, ix: Interaction) -> Interaction | None:
         """``ix`` as the cassette keeps it, or None when a hook left it out."""
