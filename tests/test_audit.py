@@ -7,9 +7,12 @@ from pathlib import Path
 
 import cassette_builders as b
 import pytest
+from test_scrub import SECRETS, config_exchange, recognisable
 
-from wandb_cassettes.audit import AuditReport, audit_paths
-from wandb_cassettes.cassette import Cassette, dumps, save
+from wandb_cassettes.audit import AuditReport, audit_paths, audit_scrubber
+from wandb_cassettes.cassette import Cassette, Interaction, dumps, save
+from wandb_cassettes.env import REPLAY_API_KEY
+from wandb_cassettes.scrub import Scrubber
 
 LEAKED_ARTIFACT = "team/proj/ds:v3"
 
@@ -29,6 +32,12 @@ def without(cassette: Cassette, operation: str) -> Cassette:
     return Cassette(kept, dict(cassette.metadata))
 
 
+@pytest.fixture(autouse=True)
+def _no_known_key(monkeypatch):
+    """The audit looks for the key in WANDB_API_KEY: none here, unless a test sets one."""
+    monkeypatch.delenv("WANDB_API_KEY", raising=False)
+
+
 def test_clean_cassette_exits_0(tmp_path):
     write(tmp_path, "clean.yaml", b.clean_flow())
     report = audit_paths([tmp_path])
@@ -36,7 +45,7 @@ def test_clean_cassette_exits_0(tmp_path):
     (audit,) = report.cassettes
     assert audit.status == "clean"
     assert len(audit.created) == len(audit.deleted) == 4
-    assert audit.leaks == [] and audit.secrets == []
+    assert audit.leaks == [] and audit.secrets == [] and audit.personal == []
 
 
 def test_a_removed_delete_is_a_leak_naming_the_artifact(tmp_path):
@@ -87,7 +96,7 @@ def test_an_api_key_in_a_cassette_exits_1(tmp_path, place, where):
     elif place == "answer":
         ix.response_body = with_key(ix.response_body, "data")
     else:
-        flow.metadata["note"] = f"recorded with {b.API_KEY}"
+        flow.metadata["note"] = f"recorded with WANDB_API_KEY={b.API_KEY}"
     write(tmp_path, "secret.yaml", flow)
     report = audit_paths([tmp_path])
     assert report.exit_code == 1
@@ -97,10 +106,97 @@ def test_an_api_key_in_a_cassette_exits_1(tmp_path, place, where):
     assert b.API_KEY not in report.render_text() + report.render_json()
 
 
-def with_key(body: object, field: str) -> str:
+def with_key(body: object, field: str, name: str = "api_key") -> str:
     data = json.loads(str(body))
-    data[field]["leaked"] = b.API_KEY
+    data[field][name] = b.API_KEY
     return json.dumps(data)
+
+
+def test_a_bare_key_is_found_when_the_audit_knows_it(tmp_path, monkeypatch):
+    # A bare 40-hex value is a commit as often as a key: only the known key is flagged.
+    flow = b.clean_flow()
+    flow.interactions[4].request_body = with_key(
+        flow.interactions[4].request_body, "variables", "x"
+    )
+    path = write(tmp_path, "bare.yaml", flow)
+    assert audit_paths([path]).exit_code == 0
+    monkeypatch.setenv("WANDB_API_KEY", b.API_KEY)
+    report = audit_paths([path])
+    assert report.exit_code == 1
+    assert [(s.index, s.finding.rule) for s in report.cassettes[0].secrets] == [
+        (4, "wandb-api-key")
+    ]
+    assert b.API_KEY[:4] not in report.render_text().split("secret", 1)[1]
+    # The replay dummy is no key to look for; an explicit scrubber wins over the environment.
+    assert audit_scrubber({"WANDB_API_KEY": REPLAY_API_KEY}).secrets == ()
+    assert audit_paths([path], Scrubber()).exit_code == 0
+
+
+def test_every_credential_format_is_flagged_and_no_report_quotes_one(tmp_path):
+    unscrubbed = Cassette([config_exchange(1), config_exchange(2)], {"upstream": b.BASE})
+    write(tmp_path, "leaky.yaml", unscrubbed)
+    report = audit_paths([tmp_path])
+    assert report.exit_code == 1
+    (audit,) = report.cassettes
+    assert {s.index for s in audit.secrets} == {0, 1}
+    assert {s.finding.rule for s in audit.secrets} >= {
+        "huggingface-token", "github-token", "openai-api-key", "aws-access-key-id",
+        "aws-secret-access-key", "url-password", "private-key", "slack-token", "jwt",
+        "wandb-api-key",
+    }  # fmt: skip
+    rendered = report.render_text() + report.render_json()
+    for name, (_, random_part) in SECRETS.items():
+        assert recognisable(random_part, rendered, width=6) == [], name
+
+
+def test_personal_data_in_a_cassette_exits_1_and_is_never_quoted(tmp_path):
+    flow = b.clean_flow()
+    viewer = b.gql_exchange(
+        "Viewer", "query Viewer { viewer { id } }", {},
+        {"viewer": {"username": "jdoe", "email": "jane.doe@acme-research.io",
+                    "name": "Jane Doe", "photoUrl": "https://avatars.example.net/u/1.png"}},
+        headers={"X-Wandb-Username": ["jdoe"]},
+    )  # fmt: skip
+    viewer.response_headers["X-Forwarded-For"] = ["81.2.69.160"]
+    flow.interactions.insert(1, viewer)
+    flow.interactions[0].request_body = str(flow.interactions[0].request_body).replace(
+        '"config": "{}"', '"program": "/home/jdoe/src/train.py", "config": "{}"'
+    )
+    write(tmp_path, "personal.yaml", flow)
+    report = audit_paths([tmp_path])
+    assert report.exit_code == 1
+    (audit,) = report.cassettes
+    assert audit.secrets == [] and audit.status == "dirty"
+    assert sorted((p.index, p.finding.rule, p.finding.where) for p in audit.personal) == [
+        (0, "home-path", "request body"),
+        (1, "email", "response body"),
+        (1, "full-name", "response body"),
+        (1, "ip-address", "response header X-Forwarded-For"),
+        (1, "photo-url", "response body"),
+        (1, "username", "request header X-Wandb-Username"),
+    ]
+    rendered = report.render_text() + report.render_json()
+    for value in ("jane.doe", "Jane Doe", "81.2.69", "avatars", "/home/jdoe", "jdoe"):
+        assert value not in rendered
+    assert "personal data #1 email in response body at offset" in report.render_text()
+    assert json.loads(report.render_json())["cassettes"][0]["personal"][0]["length"] > 0
+
+
+def test_a_cassette_recorded_with_the_scrubbing_session_audits_clean(tmp_path):
+    session = Scrubber(secrets=(b.API_KEY,)).session()
+    viewer = b.gql_exchange(
+        "Viewer", "query Viewer { viewer { id } }", {},
+        {"viewer": {"username": "jdoe", "email": "jane.doe@acme-research.io", "name": "Jane Doe",
+                    "apiKeys": {"edges": [{"node": {"id": "QXBpS2V5OjE=", "name": b.API_KEY}}]}}},
+        headers={"X-Wandb-Username": ["jdoe"], "Authorization": [b.basic_auth()]},
+    )  # fmt: skip
+    raw = [config_exchange(1), viewer, *b.clean_flow().interactions]
+    recorded = [ix for ix in (session.record(ix) for ix in raw) if ix is not None]
+    cassette = session.finish(Cassette(recorded, {"upstream": b.BASE}))
+    path = write(tmp_path, "clean.yaml", cassette)
+    (audit,) = audit_paths([path]).cassettes
+    assert audit.secrets == [] and audit.personal == []
+    assert isinstance(cassette.interactions[0], Interaction)
 
 
 def test_truncated_file_exits_2_naming_file_and_line(tmp_path):
@@ -181,12 +277,14 @@ def test_text_report_is_a_table(tmp_path):
         "DELETED",
         "LEAKS",
         "KEPT",
-        "SECRETS",
         "UNKNOWN",
+        "SECRETS",
+        "PERSONAL",
     ]
     assert lines[1].split() == [
-        "clean", str(tmp_path / "clean.yaml"), "4", "4", "0", "0", "0", "0"
+        "clean", str(tmp_path / "clean.yaml"), "4", "4", "0", "0", "0", "0", "0"
     ]  # fmt: skip
     assert lines[-1] == (
-        "1 cassette(s): 1 clean, 0 with leaks, unknown mutations or secrets, 0 unreadable"
+        "1 cassette(s): 1 clean, 0 with leaks, unknown mutations, secrets or personal data, "
+        "0 unreadable"
     )

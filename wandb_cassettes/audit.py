@@ -4,24 +4,33 @@
 reports, per cassette, what its traffic created and deleted
 (:mod:`.ledger`), the leaks, the resources kept on purpose (and why), the
 deletes of resources the cassette did not create (a reviewer should see
-them), successful mutations nobody knows the effect of, the secrets found
-(:mod:`.scrub`) and the files that cannot be read. The exit code is what CI
-needs: 0 clean, 1 a leak, an unknown mutation or a secret, 2 an unreadable
-cassette (2 wins, since an unreadable file may hide anything).
+them), successful mutations whose effect nobody knows, the secrets
+(:mod:`.scrub`) and the personal data (:mod:`.personal`) found, what replay
+does not compare, and the files that cannot be read. The exit code is what CI
+needs: 0 clean, 1 a leak, an unknown mutation, a secret or personal data, 2 an
+unreadable cassette (2 wins, since an unreadable file may hide anything).
+
+Findings name the rule, the interaction and the place (``request header X``,
+``response body``, ``metadata``...), the offset and the length: never the
+value, not even a prefix of it. The API key in ``WANDB_API_KEY`` (unless it is
+the replay dummy) is looked for too, in any form, since a bare 40-hex value is
+no secret by shape alone.
 """
 
 from __future__ import annotations
 
 import json
 import os
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from .cassette import Cassette, CassetteError, load
+from .env import REPLAY_API_KEY
 from .ledger import Ledger, Resource, Unknown
-from .scrub import SecretFinding, find_secrets, find_secrets_in_interaction
+from .personal import find_personal_data_in_interaction, find_personal_data_in_metadata
+from .scrub import DEFAULT, Scrubber, SecretFinding
 
 EXIT_CLEAN = 0
 EXIT_DIRTY = 1
@@ -30,7 +39,7 @@ EXIT_UNREADABLE = 2
 
 @dataclass(frozen=True)
 class LocatedSecret:
-    """A secret found in a cassette: the interaction (None: the metadata) and where in it."""
+    """A secret (or personal data) in a cassette: the interaction (None: the metadata), where."""
 
     index: int | None
     finding: SecretFinding
@@ -57,16 +66,19 @@ class CassetteAudit:
     left_by_design: list[Resource] = field(default_factory=list)
     unknown: list[Unknown] = field(default_factory=list)
     secrets: list[LocatedSecret] = field(default_factory=list)
+    personal: list[LocatedSecret] = field(default_factory=list)
     #: What replay does not compare in this cassette (metadata ``ignore`` and ``presets``).
     ignores: list[str] = field(default_factory=list)
     error: CassetteError | None = None
 
     @property
     def status(self) -> str:
-        """``unreadable``, ``dirty`` (a leak, an unknown mutation or a secret) or ``clean``."""
+        """``unreadable``, ``dirty`` (a leak, an unknown mutation, a secret, personal data)
+        or ``clean``."""
         if self.error is not None:
             return "unreadable"
-        return "dirty" if self.leaks or self.secrets or self.unknown else "clean"
+        dirty = self.leaks or self.unknown or self.secrets or self.personal
+        return "dirty" if dirty else "clean"
 
     @property
     def exit_code(self) -> int:
@@ -89,6 +101,7 @@ class CassetteAudit:
                 {"index": u.index, "field": u.field, "operation": u.operation} for u in self.unknown
             ],
             "secrets": [_secret_json(s) for s in self.secrets],
+            "personal": [_secret_json(s) for s in self.personal],
             "ignores": list(self.ignores),
             "error": None
             if self.error is None
@@ -104,7 +117,7 @@ class AuditReport:
 
     @property
     def exit_code(self) -> int:
-        """0 all clean, 1 any leak or secret, 2 any unreadable cassette."""
+        """0 all clean, 1 any leak, secret or personal data, 2 any unreadable cassette."""
         return max((c.exit_code for c in self.cassettes), default=EXIT_CLEAN)
 
     def render_json(self) -> str:
@@ -119,8 +132,11 @@ class AuditReport:
     def render_text(self) -> str:
         """The report as a table with one row per cassette, then the details of each problem."""
         rows: list[tuple[str, ...]] = [
-            ("STATUS", "CASSETTE", "CREATED", "DELETED", "LEAKS", "KEPT", "SECRETS", "UNKNOWN")
-        ]
+            (
+                "STATUS", "CASSETTE", "CREATED", "DELETED", "LEAKS", "KEPT", "UNKNOWN",
+                "SECRETS", "PERSONAL",
+            )
+        ]  # fmt: skip
         rows += [(c.status, str(c.path), *_row_counts(c)) for c in self.cassettes]
         lines = format_table(rows)
         for c in self.cassettes:
@@ -128,7 +144,7 @@ class AuditReport:
         counts = self._counts()
         lines.append(
             f"{len(self.cassettes)} cassette(s): {counts['clean']} clean, "
-            f"{counts['dirty']} with leaks, unknown mutations or secrets, "
+            f"{counts['dirty']} with leaks, unknown mutations, secrets or personal data, "
             f"{counts['unreadable']} unreadable"
         )
         return "\n".join(lines)
@@ -142,6 +158,7 @@ class AuditReport:
 
 def audit_paths(
     paths: Sequence[str | os.PathLike[str]],
+    scrubber: Scrubber | None = None,
     *,
     harmless: Sequence[str] = (),
     progress: Callable[[int, int, Path], None] | None = None,
@@ -149,33 +166,51 @@ def audit_paths(
     """Audit every cassette in ``paths`` (files, or folders searched for ``*.yaml``).
 
     Failed recordings (``*.yaml.failed``) inside folders are skipped; a path
-    that does not exist is reported as unreadable. ``harmless`` names mutation
-    fields the user declared harmless; ``progress(done, total, path)`` is
-    called before each file.
+    that does not exist is reported as unreadable. ``scrubber``: the rules
+    (with the user's patterns and known secrets) to find secrets by; default
+    :func:`audit_scrubber`. ``harmless``: mutation fields the user declared
+    harmless. ``progress(done, total, path)`` is called before each file.
     """
+    scrubber = scrubber if scrubber is not None else audit_scrubber()
     files = _cassette_files(paths)
     audits = []
     for done, path in enumerate(files):
         if progress is not None:
             progress(done, len(files), path)
-        audits.append(audit_file(path, harmless=harmless))
+        audits.append(audit_file(path, scrubber, harmless=harmless))
     return AuditReport(audits)
 
 
-def audit_file(path: str | os.PathLike[str], *, harmless: Sequence[str] = ()) -> CassetteAudit:
+def audit_scrubber(environ: Mapping[str, str] | None = None) -> Scrubber:
+    """The default rules, knowing the API key of ``WANDB_API_KEY`` (unless the replay dummy)."""
+    key = (os.environ if environ is None else environ).get("WANDB_API_KEY", "").strip()
+    return DEFAULT.with_secrets([key]) if key and key != REPLAY_API_KEY else DEFAULT
+
+
+def audit_file(
+    path: str | os.PathLike[str],
+    scrubber: Scrubber | None = None,
+    *,
+    harmless: Sequence[str] = (),
+) -> CassetteAudit:
     """Audit one cassette file."""
     try:
         cassette = load(path)
     except CassetteError as exc:
         return CassetteAudit(Path(path), error=exc)
-    return audit_cassette(cassette, Path(path), harmless=harmless)
+    return audit_cassette(cassette, Path(path), scrubber, harmless=harmless)
 
 
 def audit_cassette(
-    cassette: Cassette, path: Path, *, harmless: Sequence[str] = ()
+    cassette: Cassette,
+    path: Path,
+    scrubber: Scrubber | None = None,
+    *,
+    harmless: Sequence[str] = (),
 ) -> CassetteAudit:
     """Audit a loaded cassette (``path`` only names it in the report)."""
     ledger = Ledger.from_cassette(cassette, harmless=harmless)
+    scrubber = scrubber if scrubber is not None else audit_scrubber()
     leaks = ledger.leaks()
     meta = cassette.metadata
     ignores = [str(p) for p in meta.get("ignore") or []]
@@ -190,17 +225,25 @@ def audit_cassette(
         foreign_deleted=ledger.foreign_deleted,
         left_by_design=[r for r in leaks if r.kind == "project"],
         unknown=list(ledger.unknown),
-        secrets=list(_secrets(cassette)),
+        secrets=list(_secrets(cassette, scrubber)),
+        personal=list(_personal(cassette)),
         ignores=ignores,
     )
 
 
-def _secrets(cassette: Cassette) -> Iterator[LocatedSecret]:
-    if cassette.metadata:
-        for finding in find_secrets(json.dumps(cassette.metadata, default=str), "metadata"):
-            yield LocatedSecret(None, finding)
+def _secrets(cassette: Cassette, scrubber: Scrubber) -> Iterator[LocatedSecret]:
+    for finding in scrubber.find_in_metadata(cassette.metadata):
+        yield LocatedSecret(None, finding)
     for index, ix in enumerate(cassette.interactions):
-        for finding in find_secrets_in_interaction(ix):
+        for finding in scrubber.find_in_interaction(ix):
+            yield LocatedSecret(index, finding)
+
+
+def _personal(cassette: Cassette) -> Iterator[LocatedSecret]:
+    for finding in find_personal_data_in_metadata(cassette.metadata):
+        yield LocatedSecret(None, finding)
+    for index, ix in enumerate(cassette.interactions):
+        for finding in find_personal_data_in_interaction(ix):
             yield LocatedSecret(index, finding)
 
 
@@ -237,7 +280,7 @@ def _secret_json(s: LocatedSecret) -> dict[str, Any]:
         "rule": f.rule,
         "where": f.where,
         "offset": f.offset,
-        "preview": f.preview,
+        "length": f.length,
     }
 
 
@@ -252,8 +295,9 @@ def format_table(rows: Sequence[Sequence[str]]) -> list[str]:
 
 def _row_counts(c: CassetteAudit) -> list[str]:
     if c.error is not None:
-        return ["-"] * 6  # nothing known, which is not "0"
-    return [str(len(x)) for x in (c.created, c.deleted, c.leaks, c.kept, c.secrets, c.unknown)]
+        return ["-"] * 7  # nothing known, which is not "0"
+    counted = (c.created, c.deleted, c.leaks, c.kept, c.unknown, c.secrets, c.personal)
+    return [str(len(x)) for x in counted]
 
 
 def _details(c: CassetteAudit) -> list[str]:
@@ -267,6 +311,7 @@ def _details(c: CassetteAudit) -> list[str]:
         for u in c.unknown
     ]
     lines += [f"{c.path}: secret {s}" for s in c.secrets]
+    lines += [f"{c.path}: personal data {s}" for s in c.personal]
     lines += [
         f"{c.path}: kept {r.kind} {r.name} (created by #{r.created_at}; "
         f"{c.kept_reasons.get(r.name) or 'kept'})"
@@ -290,5 +335,6 @@ __all__ = [
     "audit_cassette",
     "audit_file",
     "audit_paths",
+    "audit_scrubber",
     "format_table",
 ]

@@ -20,7 +20,7 @@ import json
 import os
 import re
 import tempfile
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -408,11 +408,21 @@ def _as_text(body: Body) -> str | None:
 _UNSAFE_RE = re.compile(r"[^\w.\-\[\]=]+")
 
 
-def safe_name(name: str) -> str:
-    """``name`` made safe as a file name; a short hash keeps distinct names distinct."""
-    cleaned = _UNSAFE_RE.sub("_", name).strip(".") or "_"
+def safe_name(name: str, secrets: Sequence[str] = ()) -> str:
+    """``name`` made safe as a file name; a short hash keeps distinct names distinct.
+
+    A parametrize id can carry a credential (``test_x[hf_…]``) or an email:
+    both are replaced (:func:`.scrub.scrub_name`, with ``secrets`` the known
+    ones, e.g. the API key) before the name reaches the file system; the hash
+    of the whole original name still tells such names apart.
+    """
+    from .scrub import scrub_name  # scrub imports this module
+
+    public = scrub_name(name, secrets)
+    cleaned = _UNSAFE_RE.sub("_", public).strip(".") or "_"
     if cleaned != name:
-        cleaned += "-" + hashlib.sha1(name.encode()).hexdigest()[:8]
+        # The suffix survives the length cap: cut the name, not the hash.
+        cleaned = cleaned[:191] + "-" + hashlib.sha1(name.encode()).hexdigest()[:8]
     return cleaned[:200]
 
 

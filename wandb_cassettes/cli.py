@@ -16,6 +16,7 @@ writing that function and listing it in :data:`SUBCOMMANDS`.
 from __future__ import annotations
 
 import argparse
+import re
 import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
@@ -28,8 +29,6 @@ from .cassette import Body, CassetteError, Digest, Interaction, load
 from .ledger import Ledger
 from .project import find_project
 
-DEFAULT_CASSETTE_DIR = "cassettes/"
-
 Subparsers = Any  # argparse's _SubParsersAction is private
 Register = Callable[[Subparsers], None]
 
@@ -37,24 +36,70 @@ Register = Callable[[Subparsers], None]
 def _add_audit(sub: Subparsers) -> None:
     p = sub.add_parser(
         "audit",
-        help="report leaked W&B resources and secrets in cassettes",
-        description="Exit 0: clean; 1: a leak or a secret; 2: an unreadable cassette.",
+        help="report leaks, unknown mutations, secrets and personal data in cassettes",
+        description="Checks, per cassette: every resource its recording created was deleted "
+        "(or kept on purpose); every successful mutation has a known effect; no secret "
+        "and no personal data is stored. Exit 0: clean; 1: a leak, an unknown mutation, "
+        "a secret or personal data; 2: an unreadable cassette or a usage error.",
     )
     p.add_argument(
         "paths",
         nargs="*",
         metavar="PATH",
-        default=[DEFAULT_CASSETTE_DIR],
-        help=f"cassette files or folders (searched for *.yaml); default {DEFAULT_CASSETTE_DIR}",
+        help="cassette files or folders (searched for *.yaml); default: the project's "
+        "cassette folder (ini wandb_cassette_dir under the pytest rootdir)",
     )
     p.add_argument("--format", choices=("text", "json"), default="text")
+    p.add_argument(
+        "--harmless",
+        action="append",
+        default=[],
+        metavar="FIELD",
+        help="a mutation field of your own that changes nothing (also: ini "
+        "wandb_cassette_harmless)",
+    )
+    p.add_argument(
+        "--secret-pattern",
+        action="append",
+        default=[],
+        metavar="REGEX",
+        help="a secret of your own to look for (also: ini wandb_cassette_secret_patterns)",
+    )
     p.set_defaults(run=_run_audit)
 
 
 def _run_audit(args: argparse.Namespace) -> int:
-    report = audit_paths(args.paths)
+    from .scrub import Scrubber
+
+    project = find_project()
+    paths = args.paths or [project.cassette_dir]
+    patterns = [*project.secret_patterns, *args.secret_pattern]
+    try:
+        scrubber = Scrubber.build(patterns)
+    except re.error as exc:
+        print(f"error: --secret-pattern: {exc}", file=sys.stderr)
+        return 2
+    report = audit_paths(
+        paths,
+        scrubber,
+        harmless=[*project.harmless, *args.harmless],
+        progress=_progress() if args.format == "text" else None,
+    )
     print(report.render_json() if args.format == "json" else report.render_text())
     return report.exit_code
+
+
+def _progress() -> Callable[[int, int, Path], None] | None:
+    """A progress line on stderr when it is a terminal (audits of many cassettes take time)."""
+    if not sys.stderr.isatty():
+        return None
+
+    def show(done: int, total: int, path: Path) -> None:
+        end = "\n" if done + 1 == total else ""
+        sys.stderr.write(f"\rauditing {done + 1}/{total} {path.name[:60]:<60}{end}")
+        sys.stderr.flush()
+
+    return show
 
 
 def _add_show(sub: Subparsers) -> None:
@@ -220,10 +265,20 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the command line; returns the exit code."""
+    import os
+
     parser = build_parser()
     args = parser.parse_args(argv)
     if getattr(args, "run", None) is None:
         parser.print_help(sys.stderr)
         return 2
-    code: int = args.run(args)
+    try:
+        code: int = args.run(args)
+        sys.stdout.flush()
+    except BrokenPipeError:
+        # `audit --format json | head`: the reader is gone; say nothing more (Python's
+        # documented recipe: point stdout at devnull so the interpreter's flush is quiet).
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        return 1
     return code

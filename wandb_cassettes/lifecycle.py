@@ -26,6 +26,7 @@ import datetime
 import functools
 import json
 import os
+import re
 import shlex
 import sys
 import warnings
@@ -79,7 +80,10 @@ class CassetteOptions:
         before_record: Filters applied to each exchange before it is stored
             (vcrpy's ``before_record_request``/``before_record_response``): each
             takes an :class:`~.cassette.Interaction` and returns it (changed) or
-            None to leave it out.
+            None to leave it out. The built-in scrubbing runs after them.
+        secret_patterns: Regular expressions of secrets of your own (an optional
+            group ``secret`` picks the part to replace), scrubbed when recording and
+            flagged by the audit, beside the built-in rules (:mod:`.scrub`).
         harmless: Mutation fields declared harmless (the audit ignores them).
         strict: Fail a replay that leaves recorded interactions unplayed.
     """
@@ -88,11 +92,21 @@ class CassetteOptions:
     keep: tuple[str, ...] = ()
     record_mode: RecordMode | None = None
     before_record: tuple[Filter, ...] = ()
+    secret_patterns: tuple[str, ...] = ()
     harmless: tuple[str, ...] = ()
     strict: bool = False
 
     #: The keyword names, as marker validation lists them.
-    KEYS = ("name", "ignore", "keep", "record_mode", "before_record", "harmless", "strict")
+    KEYS = (
+        "name",
+        "ignore",
+        "keep",
+        "record_mode",
+        "before_record",
+        "secret_patterns",
+        "harmless",
+        "strict",
+    )
 
     @classmethod
     def from_mapping(cls, values: dict[str, Any], *, source: str) -> CassetteOptions:
@@ -119,11 +133,20 @@ class CassetteOptions:
         before = (before,) if callable(before) else tuple(before or ())
         if not all(callable(f) for f in before):
             raise ConfigurationError(f"{source}: before_record must be callables")
+        patterns = _strings(values.get("secret_patterns", ()), f"{source}: secret_patterns")
+        for pattern in patterns:
+            try:
+                re.compile(pattern)
+            except re.error as exc:
+                raise ConfigurationError(
+                    f"{source}: secret_patterns: {pattern!r} is not a regular expression: {exc}"
+                ) from None
         return cls(
             ignore=ignore,
             keep=keep,
             record_mode=RecordMode.parse(mode) if mode is not None else None,
             before_record=before,
+            secret_patterns=patterns,
             harmless=_strings(values.get("harmless", ()), f"{source}: harmless"),
             strict=bool(values.get("strict", False)),
         )
@@ -135,6 +158,7 @@ class CassetteOptions:
             keep=tuple(dict.fromkeys((*self.keep, *other.keep))),
             record_mode=other.record_mode or self.record_mode,
             before_record=(*self.before_record, *other.before_record),
+            secret_patterns=tuple(dict.fromkeys((*self.secret_patterns, *other.secret_patterns))),
             harmless=tuple(dict.fromkeys((*self.harmless, *other.harmless))),
             strict=self.strict or other.strict,
         )
@@ -287,11 +311,19 @@ class CassetteUse:
         recorded_ignore = metadata.get("ignore") or []
         presets = metadata.get("presets") or []
         ignore = (*self.options.ignore, *(str(p) for p in recorded_ignore))
+        from .scrub import Scrubber
+
+        # The live request is scrubbed as the recording was, so that a value the
+        # recording redacted matches whatever value the test sends in its place.
+        scrubber = Scrubber.build(
+            self.options.secret_patterns,
+            secrets=tuple(k for k in (os.environ.get("WANDB_API_KEY"),) if k),
+        )
         return MatchRules(
             ignore=tuple(dict.fromkeys(ignore)),
             presets=tuple(str(p) for p in presets),
             tmp_roots=self.tmp_roots,
-            secrets=tuple(k for k in (os.environ.get("WANDB_API_KEY"),) if k),
+            scrubber=scrubber,
         )
 
     def _fresh_cassette(self) -> cassettes.Cassette:
@@ -309,10 +341,15 @@ class CassetteUse:
         """A recording whose ledger feeds the write-ahead journal as exchanges pass."""
         from .ledger import Ledger, Owned, intents
         from .relay import Recording
+        from .scrub import Scrubber
 
         journal = self.process.journal()  # JournalError: no journal, no recording
-        secrets = tuple(k for k in (self.process.api_key,) if k)
-        recording = Recording(cassette, secrets, filters=self.options.before_record)
+        scrubber = Scrubber.build(
+            self.options.secret_patterns,
+            secrets=tuple(k for k in (self.process.api_key,) if k),
+            before_record=self.options.before_record,
+        )
+        recording = Recording(cassette, scrubber.session())
         fresh = _FreshRunIds(self._drawn, lambda: self._children)
         ledger = Ledger(self.options.keep, fresh_run_ids=fresh, harmless=self.options.harmless)
         recording.ledger = ledger
@@ -421,7 +458,7 @@ class CassetteUse:
         if not recording.cassette.interactions and (replay is not None or not self.save_empty):
             return  # nothing new (new_episodes), or nothing at all to keep
         if not passed:
-            kept = cassettes.save_failed(recording.cassette, self.path)
+            kept = cassettes.save_failed(recording.finished(), self.path)
             warnings.warn(
                 WandbCassetteWarning(
                     f"test failed or was interrupted while recording: {self.path} left as "
@@ -430,7 +467,7 @@ class CassetteUse:
                 stacklevel=3,
             )
             return
-        full = recording.cassette
+        full = recording.finished()
         if replay is not None:
             # new_episodes: what was replayed, then what was recorded after it.
             full = cassettes.Cassette(

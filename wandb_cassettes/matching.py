@@ -46,6 +46,8 @@ from . import ignore as ignores
 from .cassette import Cassette, Interaction
 from .errors import NoMatch
 from .graphql import parse_request, response_errors
+from .scrub import DEFAULT as DEFAULT_SCRUBBER
+from .scrub import Scrubber
 
 __all__ = [
     "NORMALISERS",
@@ -129,14 +131,14 @@ class MatchRules:
         ignore: The user's ignore paths, in W&B's terms (:mod:`.ignore`).
         presets: Names of :data:`.ignore.PRESETS` to apply too.
         tmp_roots: Folders to treat as "the temporary folder" (pytest's basetemp).
-        secrets: Live secrets the scrubber replaces (the API key), so that a
-            recorded redaction matches the live value.
+        scrubber: The scrubber the recording used (its rules, the live API key):
+            a live value it would redact matches the recorded redaction.
     """
 
     ignore: tuple[str, ...] = ()
     presets: tuple[str, ...] = ()
     tmp_roots: tuple[str, ...] = ()
-    secrets: tuple[str, ...] = ()
+    scrubber: Scrubber | None = None
     paths: tuple[ignores.IgnorePath, ...] = field(init=False, compare=False, repr=False)
 
     def __post_init__(self) -> None:
@@ -154,10 +156,7 @@ class MatchRules:
             text = _PYTEST_TMP_RE.sub(_TMP_TOKEN, text)
         if len(text) >= 20:
             text = _CONTENT_HASH_RE.sub(_HASH_TOKEN, text)
-            from .scrub import scrub_text
-
-            text = scrub_text(text, self.secrets)
-        return text
+        return (self.scrubber or DEFAULT_SCRUBBER).scrub_text(text)
 
 
 DEFAULT_RULES = MatchRules()

@@ -94,6 +94,13 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         type="linelist",
         default=[],
     )
+    parser.addini(
+        "wandb_cassette_secret_patterns",
+        "Regular expressions of secrets of your own, scrubbed when recording and flagged by "
+        "the audit (a group named 'secret' picks the part to replace).",
+        type="linelist",
+        default=[],
+    )
 
 
 def pytest_configure(config: pytest.Config) -> None:
@@ -155,6 +162,17 @@ def pytest_collection_finish(session: pytest.Session) -> None:
         relay = process.start()
         current = session.config.stash[_CURRENT]
         relay.context = lambda: current[-1] if current else "code outside any test"
+
+
+def _ini_options(config: pytest.Config) -> CassetteOptions:
+    """What the ini file sets for every cassette."""
+    return CassetteOptions.from_mapping(
+        {
+            "harmless": config.getini("wandb_cassette_harmless"),
+            "secret_patterns": config.getini("wandb_cassette_secret_patterns"),
+        },
+        source="ini",
+    )
 
 
 def _options(item: pytest.Item, marker: pytest.Mark) -> CassetteOptions:
@@ -293,6 +311,7 @@ class ScopedCassette:
             self.path,
             process,
             mode,
+            options=_ini_options(self.config),
             test_id=f"fixture:{self.fixturedef.argname}@{self.request.node.nodeid}",
             record_command=command,
             save_empty=False,
@@ -422,9 +441,15 @@ def wandb_cassette(request: pytest.FixtureRequest) -> Iterator[CassetteUse | Non
     process = config.stash[_PROCESS]
     fixture_config = request.getfixturevalue("wandb_cassette_config")
     try:
-        options = CassetteOptions.from_mapping(
-            dict(fixture_config or {}), source="wandb_cassette_config"
-        ).merged(_options(item, marker))
+        options = (
+            _ini_options(config)
+            .merged(
+                CassetteOptions.from_mapping(
+                    dict(fixture_config or {}), source="wandb_cassette_config"
+                )
+            )
+            .merged(_options(item, marker))
+        )
     except ConfigurationError as exc:
         raise pytest.UsageError(str(exc)) from None
     if config.getoption("--wandb-strict"):
@@ -519,8 +544,11 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
     if not config.getoption("--wandb-audit"):
         return
     from .audit import audit_paths
+    from .scrub import Scrubber
 
-    report = audit_paths(process.written, harmless=config.getini("wandb_cassette_harmless"))
+    options = _ini_options(config)
+    scrubber = Scrubber.build(options.secret_patterns)
+    report = audit_paths(process.written, scrubber, harmless=options.harmless)
     config.stash[_AUDIT] = report
     if report.exit_code != 0 and session.exitstatus == pytest.ExitCode.OK:
         session.exitstatus = pytest.ExitCode.TESTS_FAILED

@@ -38,7 +38,14 @@ class Project:
 
     @property
     def harmless(self) -> list[str]:
-        value = self.ini.get("wandb_cassette_harmless") or []
+        return self._lines("wandb_cassette_harmless")
+
+    @property
+    def secret_patterns(self) -> list[str]:
+        return self._lines("wandb_cassette_secret_patterns")
+
+    def _lines(self, name: str) -> list[str]:
+        value = self.ini.get(name) or []
         if isinstance(value, str):
             return [line.strip() for line in value.splitlines() if line.strip()]
         return [str(v) for v in value]

@@ -38,7 +38,7 @@ import aiohttp
 import yarl
 from aiohttp import web
 
-from . import scrub
+from . import scrub as scrubbing
 from .cassette import Body, Cassette, Digest, Interaction
 from .errors import NoMatch, RecordingError, ReplayError
 from .matching import DEFAULT_RULES, Matcher, MatchRules, target_of
@@ -81,13 +81,15 @@ class Recording:
     """A cassette being recorded.
 
     ``observers`` see each exchange as it happened (the ledger, the journal);
+    ``scrub`` turns it into what the cassette keeps (the user's
+    ``before_record`` hooks, personal data, secrets: :mod:`.scrub`).
     ``before_forward`` sees each request before it is forwarded and may refuse
     it by raising :class:`~.errors.RecordingError` (the write-ahead journal):
     recording then stops, and only the cleanup may reach the upstream again.
     """
 
     cassette: Cassette
-    secrets: tuple[str, ...] = ()
+    scrub: scrubbing.CassetteScrubber = field(default_factory=lambda: scrubbing.DEFAULT.session())
     observers: list[Callable[[Interaction], None]] = field(default_factory=list)
     before_forward: Callable[[str, str, bytes], None] | None = None
     upstream_errors: list[str] = field(default_factory=list)
@@ -99,8 +101,6 @@ class Recording:
     cleaning: bool = False
     #: Run paths (``entity/project/run``) this session streams: their file_stream comes here.
     runs: set[str] = field(default_factory=set)
-    #: Filters run on each exchange before it is stored (scrubbing; vcrpy's before_record).
-    filters: tuple[Callable[[Interaction], Interaction | None], ...] = ()
     #: Answers only the file_stream of its own runs (a scoped fixture's, while tests run).
     dormant: bool = False
 
@@ -110,13 +110,19 @@ class Recording:
                 observe(ix)
             except RecordingError as exc:
                 self.fatal = self.fatal or exc
-        stored: Interaction | None = scrub.scrub_interaction(ix, self.secrets)
-        for keep in self.filters:
-            if stored is None:
-                return
-            stored = keep(stored)
+        stored = self.scrub.record(ix)
         if stored is not None:
             self.cassette.interactions.append(stored)
+
+    def learn_secret(self, secret: str) -> None:
+        """A secret seen on the way (a key given to ``wandb.login(key=...)``): scrubbed too."""
+        scrubber = self.scrub.scrubber
+        if secret and secret not in scrubber.secrets:
+            self.scrub.scrubber = scrubber.with_secrets([secret])
+
+    def finished(self) -> Cassette:
+        """The cassette as it is saved: personal data learned late replaced everywhere."""
+        return self.scrub.finish(self.cassette)
 
     def owns_run(self, path: str) -> bool:
         return path in self.runs
@@ -210,7 +216,8 @@ class Relay:
 
     def record(self, cassette: Cassette, secrets: Iterable[str] = ()) -> Recording:
         """Start recording into ``cassette`` as the only session; returns it."""
-        rec = Recording(cassette, tuple(s for s in secrets if s))
+        scrubber = scrubbing.Scrubber(secrets=tuple(s for s in secrets if s))
+        rec = Recording(cassette, scrubber.session())
         self.activate(rec)
         return rec
 
@@ -276,6 +283,9 @@ class Relay:
         if rec.fatal is not None and not rec.cleaning:
             return _error(400, f"wandb-cassettes: {rec.fatal}", graphql=url.endswith("/graphql"))
         headers = _forward_headers(request.headers)
+        key = _basic_key(headers.get("Authorization"))
+        if key:
+            rec.learn_secret(key)
         digest = hashlib.sha256()
         size = 0
         data: Any
@@ -504,6 +514,20 @@ def relay_url(url: str, upstream: str, relay: str) -> str:
         if url.startswith(prefix):
             return f"{relay}{EXT_PREFIX}{scheme}/{url[len(prefix) :]}"
     return url
+
+
+def _basic_key(value: str | None) -> str | None:
+    """The API key in wandb-core's ``Authorization: Basic base64("api:KEY")``."""
+    if not value or not value.startswith("Basic "):
+        return None
+    import base64
+    import binascii
+
+    try:
+        user, _, key = base64.b64decode(value[6:].strip()).decode().partition(":")
+    except (binascii.Error, UnicodeDecodeError, ValueError):
+        return None
+    return key if user == "api" and key else None
 
 
 def _forward_headers(headers: Any) -> dict[str, str]:

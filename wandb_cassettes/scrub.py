@@ -1,22 +1,38 @@
 """Keep secrets out of cassettes, and find the ones that got in anyway.
 
-One rule table (:data:`RULES`) serves both :func:`scrub_interaction` (on the
-relay's record path) and :func:`find_secrets` (for ``wandb-cassettes audit``),
-so whatever the audit flags is exactly what scrubbing would have removed.
+One rule table (:data:`RULES`) serves both scrubbing (the relay's record
+path) and finding (``wandb-cassettes audit``), so whatever the audit flags is
+exactly what scrubbing would have removed. A :class:`Scrubber` is that table
+plus the user's own patterns, the secrets the caller knows (the API key) and
+the user's record-time hooks; the module-level functions use the defaults.
 
-What counts as a secret:
+Fail-closed: every credential format people actually leak from a training
+config has a rule of its own (:data:`RULES`, each citing the public definition
+of its format), and a value under a credential-like name (``password``,
+``api_key``, ``hf_token``, ``aws_secret_access_key``...) is a secret whatever
+its shape. Rules work on the raw text of headers, URLs and bodies, JSON-escaped
+or not: W&B sends the run config and artifact metadata as JSON *strings* inside
+GraphQL variables, so a value can sit behind ``\\"`` or ``\\\\u0026``.
 
-* the API key itself, when the caller knows it (``secrets=``), in any form:
-  plain, or inside the ``Basic base64("api:KEY")`` credential wandb-core sends;
-* anything shaped like a W&B API key: 40 lowercase hex characters bounded by
-  non-hex characters (so 64-hex sha256 digests never match), or the newer
-  ``wandb_v1_...`` keys; JWTs (W&B identity tokens);
-* ``Basic`` / ``Bearer`` credentials;
-* credentials in signed URLs (GCS, S3, Azure SAS) and ``api_key=``-style
-  query parameters; the signature, credential and token values become
-  ``REDACTED`` while the rest of the URL (expiry, date, signed headers, Azure
-  ``se``/``sp``/``sv``) stays, so a cassette still shows what was signed;
-* cookies, and credential-carrying headers, which are dropped whole.
+No false positives on what a cassette must keep byte for byte: git commit
+shas (40 hex), sha256/md5 digests (hex or base64), W&B storage ids (base64 of
+``Type:n``), UUIDs. A bare 40-hex value is therefore *not* a secret by shape:
+it is one after a key-like name (``"api_key": "…"``, ``WANDB_API_KEY=…``), or
+when it is the API key passed in ``secrets=``.
+
+Scrubbing is idempotent: no rule matches a replacement, so a scrubbed text
+audits clean. Findings never carry the value: a rule name, a place, an offset
+and a length.
+
+Typical use on the record path (one :class:`CassetteScrubber` per cassette,
+fed in recording order)::
+
+    scrubber = Scrubber.build(patterns=[r"corp-[0-9a-f]{32}"], secrets=[api_key],
+                              before_record=[drop_health_checks])
+    session = scrubber.session()             # per cassette
+    out = session.record(interaction)        # None: a hook dropped it
+    ...
+    cassette = session.finish(cassette)      # before saving: late-learned personal data
 """
 
 from __future__ import annotations
@@ -24,11 +40,17 @@ from __future__ import annotations
 import base64
 import binascii
 import dataclasses
+import json
 import re
-from collections.abc import Callable, Iterable, Iterator
-from dataclasses import dataclass
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+from urllib.parse import quote
 
-from .cassette import Body, Headers, Interaction
+from .cassette import Body, Cassette, Headers, Interaction
+
+if TYPE_CHECKING:
+    from .personal import PersonalData
 
 API_KEY_PLACEHOLDER = "<WANDB_API_KEY>"
 REDACTED = "REDACTED"
@@ -63,32 +85,119 @@ URL_CREDENTIAL_PARAMS = (
 # everywhere would corrupt bodies and still protect nothing.
 _MIN_SECRET_LEN = 8
 
+Span = tuple[int, int]
+Hook = Callable[[Interaction], Interaction | None]
+"""A record-time hook, like vcrpy's ``before_record_request``/``_response``:
+gets the exchange, returns it (changed or not), or None to leave it out."""
+
+# Where a token may start: after a character that cannot belong to it, or right
+# after a JSON escape ("\n", "\u0026") or a %-escape ("%2F"), whose last
+# character would otherwise glue onto the token.
+_START = r"(?:(?<![A-Za-z0-9_])|(?<=\\[nrtbf])|(?<=\\u[0-9A-Fa-f]{4})|(?<=%[0-9A-Fa-f]{2}))"
+_START_DASH = r"(?:(?<![A-Za-z0-9_-])|(?<=\\[nrtbf])|(?<=\\u[0-9A-Fa-f]{4})|(?<=%[0-9A-Fa-f]{2}))"
+_END = r"(?![A-Za-z0-9_])"
+
+# Values that are already placeholders: what scrubbing wrote, or a reference to
+# a secret rather than the secret ("${HF_TOKEN}", "$HF_TOKEN", "<API_KEY>").
+_PLACEHOLDER_VALUE_RE = re.compile(
+    r"(?:REDACTED|(?:<|\\+u003c)[A-Za-z0-9_:-]*(?:>|\\+u003e)|key-\d+|\$\{?[A-Za-z_][A-Za-z0-9_]*\}?"
+    r"|\{\{.*\}\}|%\(\w+\)s|\*+|x+|X+)",
+)
+
+
+# -- rules ---------------------------------------------------------------------------
+
 
 @dataclass(frozen=True)
 class SecretRule:
-    """A kind of secret: the pattern that finds it and what replaces it.
+    """A kind of secret: how to find it and what replaces it.
 
-    ``pattern`` must have a ``secret`` group; only that span is replaced, so
-    the context that made the match (``Bearer ``, ``?sig=``) stays readable.
-    ``confirm`` (optional) rejects matches that only look like the secret.
-    A rule must never match its own replacement: scrubbing is idempotent and
-    a scrubbed text audits clean.
+    Either ``pattern`` (with a ``secret`` group: only that span is replaced,
+    so the context that made the match, ``Bearer `` or ``?sig=``, stays
+    readable; ``confirm`` may reject matches that only look like the secret)
+    or ``find`` (a function giving the spans itself, for rules a regex
+    cannot express). ``needles``: cheap substrings of which one must occur
+    for the rule to run at all (``ci_needles``: lowercase ones, looked for
+    in the lowercased text). ``source``: where the format is defined.
+    A rule must never match a replacement: scrubbing is idempotent and a
+    scrubbed text audits clean.
     """
 
     name: str
-    pattern: re.Pattern[str]
+    pattern: re.Pattern[str] | None = None
     replacement: str = REDACTED
     confirm: Callable[[re.Match[str]], bool] | None = None
-    #: Cheap substrings of which one must occur for the rule to apply at all.
     needles: tuple[str, ...] = ()
+    find: Callable[[str], Iterable[Span]] | None = None
+    source: str = ""
+    ci_needles: tuple[str, ...] = ()
 
-    def matches(self, text: str) -> Iterator[re.Match[str]]:
-        """The confirmed matches of this rule in ``text``."""
-        if self.needles and not any(n in text for n in self.needles):
+    def applies(self, text: str, probe: _Probe | None = None) -> bool:
+        """Whether one of the needles occurs (always, without needles)."""
+        if not self.needles and not self.ci_needles:
+            return True
+        probe = probe if probe is not None else _Probe(text)
+        return probe.has(self.needles) or probe.has_ci(self.ci_needles)
+
+    def matches(self, text: str, probe: _Probe | None = None) -> Iterator[re.Match[str]]:
+        """The confirmed matches of ``pattern`` in ``text`` (none for ``find`` rules)."""
+        if self.pattern is None or not self.applies(text, probe):
             return
         for m in self.pattern.finditer(text):
             if self.confirm is None or self.confirm(m):
                 yield m
+
+    def spans(self, text: str, probe: _Probe | None = None) -> Iterator[Span]:
+        """The ``(start, end)`` of every secret this rule finds in ``text``."""
+        probe = probe if probe is not None else _Probe(text)
+        if not self.applies(text, probe):
+            return
+        if self.find is not None:
+            yield from self.find(text)
+        if self.pattern is not None:
+            for m in self.pattern.finditer(text):
+                if self.confirm is None or self.confirm(m):
+                    yield m.span("secret")
+
+    @classmethod
+    def from_pattern(cls, pattern: str | re.Pattern[str], name: str = "user-pattern") -> SecretRule:
+        """A rule from a user's regex: its ``secret`` group if it has one, else the whole match."""
+        compiled = re.compile(pattern) if isinstance(pattern, str) else pattern
+        if "secret" not in compiled.groupindex:
+            compiled = re.compile(f"(?P<secret>{compiled.pattern})", compiled.flags)
+        return cls(name, compiled, confirm=_not_a_placeholder)
+
+
+class _Probe:
+    """Needle lookups in one text, each done once for all rules (a lookup reads the text)."""
+
+    __slots__ = ("_lower", "_seen", "text")
+
+    def __init__(self, text: str) -> None:
+        self.text = text
+        self._lower: str | None = None
+        self._seen: dict[str, bool] = {}
+
+    def has(self, needles: Iterable[str]) -> bool:
+        return any(self._in(n, self.text) for n in needles)
+
+    def has_ci(self, needles: Iterable[str]) -> bool:
+        if not needles:
+            return False
+        if self._lower is None:
+            self._lower = self.text.lower()
+        lower = self._lower
+        return any(self._in("\0" + n, lower, n) for n in needles)
+
+    def _in(self, key: str, text: str, needle: str | None = None) -> bool:
+        found = self._seen.get(key)
+        if found is None:
+            found = self._seen[key] = (needle if needle is not None else key) in text
+        return found
+
+
+def _not_a_placeholder(m: re.Match[str]) -> bool:
+    return _PLACEHOLDER_VALUE_RE.fullmatch(m.group("secret")) is None
 
 
 def _is_basic_credential(m: re.Match[str]) -> bool:
@@ -101,16 +210,22 @@ def _is_basic_credential(m: re.Match[str]) -> bool:
     return b":" in decoded
 
 
-# Git commits are 40-hex sha1s too; UpsertBucket and run metadata carry them
-# under keys like "commit", so a 40-hex value right after such a key is a hash.
-_HASH_KEY_BEFORE_RE = re.compile(
-    r"(?i)(?:commit|sha1?|hash|digest|etag|revision)\w*[\"']?\s*[:=]\s*[\"']?$"
-)
+def _mixed(value: str, *, digits: bool = True) -> bool:
+    """Random-looking: upper and lower case letters (and a digit): rules out words and hex."""
+    has = (
+        any(c.isupper() for c in value),
+        any(c.islower() for c in value),
+        not digits or any(c.isdigit() for c in value),
+    )
+    return all(has)
 
 
-def _not_a_named_hash(m: re.Match[str]) -> bool:
-    start = m.start("secret")
-    return _HASH_KEY_BEFORE_RE.search(m.string, max(0, start - 48), start) is None
+def _mixed_secret(m: re.Match[str]) -> bool:
+    return _mixed(m.group("secret"))
+
+
+def _mixed_letters(m: re.Match[str]) -> bool:
+    return _mixed(m.group("secret"), digits=False)
 
 
 def _param_alternatives(names: Iterable[str]) -> str:
@@ -122,17 +237,271 @@ _PARAM_SEP = r"(?:[?&;]|\\u0026)"
 # A value ends at the next separator, quote, space or escape.
 _PARAM_VALUE = r"(?!REDACTED(?:[&#\s\"'\\<>;]|$))[^&#\s\"'\\<>;]+"
 
+
+# -- values under credential-like names ----------------------------------------------------
+
+# A name (JSON key, YAML key, NAME=, --name=) that ends in a credential word, then
+# the separator. The name's start and the value are found by _named_values().
+_NAME_END_RE = re.compile(
+    r"(?i)(?:key|token|secret|password|passwd|pwd|passphrase|credentials?|auth)"
+    r"(?P<close>\\*[\"'])?[ \t]*(?P<sep>[:=])[ \t]*"
+)
+_NAME_CHARS = frozenset("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_.-")
+# Normalised names (lowercase, letters and digits only) whose value is a secret
+# whatever it looks like (at least 6 characters).
+_STRONG_ENDINGS = (
+    "password",
+    "passwd",
+    "pwd",
+    "passphrase",
+    "secret",
+    "apikey",
+    "apitoken",
+    "accesstoken",
+    "authtoken",
+    "refreshtoken",
+    "sessiontoken",
+    "bearertoken",
+    "idtoken",
+    "oauthtoken",
+    "privatekey",
+    "secretkey",
+    "secretaccesskey",
+    "accesskeysecret",
+)
+# Names whose value is a secret when it looks random (16+ characters, letters and
+# digits, no space): "hf_token", "github_token" yes; "pad_token": "<|endoftext|>" no.
+_TOKEN_ENDINGS = ("token",)
+# Names after which a 40-hex value (optionally "prefix-") is a W&B API key.
+_HEX_KEY_ENDINGS = (
+    "key",
+    "token",
+    "secret",
+    "password",
+    "passwd",
+    "pwd",
+    "auth",
+    "credential",
+    "credentials",
+)
+_HEX_KEY_VALUE_RE = re.compile(r"(?:[a-z][a-z0-9]*-)?[0-9a-f]{40}")
+_HEX_KEY_PREFIX_RE = re.compile(r"(?:[a-z][a-z0-9]*-)?[0-9a-f]{40}(?![0-9A-Za-z_])")
+_UNQUOTED_VALUE_RE = re.compile(r"[^\s\"'\\,;&<>(){}\[\]]+")
+_QUOTE_OPEN_RE = re.compile(r"(\\*)([\"'])")
+_CONFIG_VALUE_RE = re.compile(r"\{[ \t]*(\\*)\"value\1\"[ \t]*:[ \t]*")
+_TERMINATORS: dict[tuple[int, str], re.Pattern[str]] = {}
+_MAX_VALUE = 8192
+
+
+def _terminator(backslashes: int, quote: str) -> re.Pattern[str]:
+    """The end of a string value opened by ``backslashes`` + ``quote``: the same, unescaped."""
+    key = (backslashes, quote)
+    found = _TERMINATORS.get(key)
+    if found is None:
+        found = re.compile(r"(?<!\\)" + r"\\" * backslashes + re.escape(quote))
+        _TERMINATORS[key] = found
+    return found
+
+
+def _name_before(text: str, end: int) -> str:
+    start = end
+    while start > 0 and text[start - 1] in _NAME_CHARS and end - start < 80:
+        start -= 1
+    return text[start:end]
+
+
+def _value_after(text: str, pos: int, sep: str) -> tuple[Span, bool] | None:
+    """The span of the value that starts at ``pos`` (after the separator) and if it is quoted.
+
+    A W&B run config wraps each value: ``"hf_token": {"value": "hf_…"}``.
+    """
+    wrapped = _CONFIG_VALUE_RE.match(text, pos)
+    if wrapped is not None:
+        pos, sep = wrapped.end(), ":"
+    m = _QUOTE_OPEN_RE.match(text, pos)
+    if m is not None:
+        start = m.end()
+        term = _terminator(len(m.group(1)), m.group(2)).search(text, start, start + _MAX_VALUE)
+        end = term.start() if term is not None else start
+        return ((start, end), True) if end > start else None
+    if sep != "=":  # "name: value" unquoted is YAML, GraphQL ($apiKey: String) or a number
+        return None
+    u = _UNQUOTED_VALUE_RE.match(text, pos)
+    return (u.span(), False) if u is not None else None
+
+
+_ESCAPE_RE = re.compile(r"\\+u([0-9A-Fa-f]{4})|\\+(.)", re.S)
+
+
+def _unescape(value: str) -> str:
+    """``value`` without its JSON escapes, at any depth (for judging it, never for output)."""
+    if "\\" not in value:
+        return value
+    return _ESCAPE_RE.sub(lambda m: chr(int(m.group(1), 16)) if m.group(1) else m.group(2), value)
+
+
+def _random_looking(value: str) -> bool:
+    return (
+        len(value) >= 16
+        and not any(c.isspace() for c in value)
+        and any(c.isdigit() for c in value)
+        and any(c.isalpha() for c in value)
+    )
+
+
+def _named_value_spans(text: str, *, hex_only: bool) -> Iterator[Span]:
+    for m in _NAME_END_RE.finditer(text):
+        # The name runs back to the first character that cannot be in one ("WANDB_API_KEY",
+        # "--api-key", "aws.secret"); glued to a JSON escape ("\napi_key") it keeps the
+        # escape's letter, which only its ending is judged by anyway.
+        name = _name_before(text, m.start("close") if m.group("close") else m.start("sep"))
+        norm = re.sub(r"[^a-z0-9]", "", name.lower())
+        found = _value_after(text, m.end(), m.group("sep")) if norm else None
+        if found is None:
+            continue
+        (start, end), quoted = found
+        value = text[start:end]
+        if norm.endswith(_HEX_KEY_ENDINGS):
+            # Quoted: the whole value; unquoted (NAME=…): a key up to where it stops.
+            hexed = (_HEX_KEY_VALUE_RE.fullmatch if quoted else _HEX_KEY_PREFIX_RE.match)(value)
+            if hexed is not None:
+                if hex_only:
+                    yield start, start + hexed.end()
+                continue  # reported by the hex rule, as a W&B API key
+        if hex_only:
+            continue
+        plain = _unescape(value)
+        if _PLACEHOLDER_VALUE_RE.fullmatch(plain) or _PLACEHOLDER_VALUE_RE.fullmatch(value):
+            continue
+        strong = norm.endswith(_STRONG_ENDINGS) and len(plain) >= 6 and bool(plain.strip())
+        if strong or (norm.endswith(_TOKEN_ENDINGS) and _random_looking(plain)):
+            yield start, end
+
+
+def _named_hex_keys(text: str) -> Iterator[Span]:
+    return _named_value_spans(text, hex_only=True)
+
+
+def _named_secrets(text: str) -> Iterator[Span]:
+    return _named_value_spans(text, hex_only=False)
+
+
+_NAME_NEEDLES = ("key", "token", "secret", "passw", "pwd", "passphrase", "credential", "auth")
+
+
+# -- AWS secret access keys next to their key id -----------------------------------------
+
+_AWS_KEY_ID_RE = re.compile(
+    _START + r"(?P<secret>(?:AKIA|ASIA|ABIA|ACCA|A3T[A-Z0-9])[A-Z0-9]{16})(?![A-Za-z0-9])"
+)
+_AWS_SECRET_RE = re.compile(r"(?<![A-Za-z0-9/+=])[A-Za-z0-9/+]{40}(?![A-Za-z0-9/+=])")
+_AWS_NEAR = 300
+_AWS_NEEDLES = ("AKIA", "ASIA", "ABIA", "ACCA", "A3T")
+_SIGNED_URL_PARAM_RE = re.compile(r"(?i)(?:Credential|AccessKeyId)(?:=|%3D)$")
+
+
+def _aws_secrets_near_key_ids(text: str) -> Iterator[Span]:
+    """40-character secrets within a few hundred characters of an access key id."""
+    seen: set[Span] = set()
+    for key_id in _AWS_KEY_ID_RE.finditer(text):
+        if _SIGNED_URL_PARAM_RE.search(text, max(0, key_id.start() - 24), key_id.start()):
+            continue  # X-Amz-Credential=AKIA…: a signed URL, whose secret is not in it
+        lo, hi = max(0, key_id.start() - _AWS_NEAR), key_id.end() + _AWS_NEAR
+        for m in _AWS_SECRET_RE.finditer(text, lo, hi):
+            value = m.group()
+            if m.span() not in seen and _mixed(value.replace("/", "0").replace("+", "0")):
+                seen.add(m.span())
+                yield m.span()
+
+
+# -- API keys listed in answers (ApiKey nodes) -------------------------------------------
+
+
+def api_key_names(data: Any) -> list[str]:
+    """The ``name`` of every ApiKey node in a parsed answer, and ``apiKey`` string fields.
+
+    ``User.apiKeys.edges[].node.name`` is the key itself for legacy keys (wandb
+    documents it as "the name", but ``generate_api_key()`` returns
+    ``apiKey.name`` as "the full secret"); ``members[].apiKey`` is a key.
+    """
+    found: list[str] = []
+
+    def walk(node: Any) -> None:
+        if isinstance(node, dict):
+            for k, v in node.items():
+                if k == "apiKeys" and isinstance(v, dict):
+                    for edge in v.get("edges") or []:
+                        inner = edge.get("node") if isinstance(edge, dict) else None
+                        if isinstance(inner, dict) and isinstance(inner.get("name"), str):
+                            found.append(inner["name"])
+                elif k == "apiKey":
+                    if isinstance(v, str):
+                        found.append(v)
+                    elif isinstance(v, dict) and isinstance(v.get("name"), str):
+                        found.append(v["name"])
+                walk(v)
+        elif isinstance(node, list):
+            for item in node:
+                walk(item)
+
+    walk(data)
+    return [n for n in found if n and not _PLACEHOLDER_VALUE_RE.fullmatch(n)]
+
+
+def _json_of(text: str) -> Any:
+    stripped = text.lstrip()
+    if not stripped.startswith(("{", "[")):
+        return None
+    try:
+        return json.loads(stripped)
+    except (ValueError, RecursionError):
+        return None
+
+
+def _api_key_name_spans(text: str) -> Iterator[Span]:
+    data = _json_of(text)
+    if data is None:
+        return
+    for name in set(api_key_names(data)):
+        for form in _json_forms(name):
+            start = text.find(form)
+            while start != -1:
+                yield start, start + len(form)
+                start = text.find(form, start + len(form))
+
+
+def _escaped_forms(value: str) -> list[str]:
+    """``value`` raw, JSON-escaped (Python and Go style), escaped twice, and URL-encoded.
+
+    Always the same six, in the same order, so that the forms of a value and
+    of its replacement correspond one to one.
+    """
+    once = json.dumps(value)[1:-1]
+    go = once.replace("&", "\\u0026").replace("<", "\\u003c").replace(">", "\\u003e")
+    return [value, once, go, json.dumps(once)[1:-1], json.dumps(go)[1:-1], quote(value, safe="")]
+
+
+def _json_forms(value: str) -> list[str]:
+    """The distinct :func:`_escaped_forms` of ``value``, longest first."""
+    return sorted({f for f in _escaped_forms(value) if f}, key=len, reverse=True)
+
+
+# -- the rule table ---------------------------------------------------------------------------
+
 RULES: tuple[SecretRule, ...] = (
     SecretRule(
         "basic-credential",
         re.compile(r"\bBasic\s+(?P<secret>(?!REDACTED\b)[A-Za-z0-9+/]{6,}={0,2})"),
         confirm=_is_basic_credential,
         needles=("Basic",),
+        # RFC 7617; wandb-core sends "Authorization: Basic base64('api:' + KEY)".
+        source="RFC 7617 (HTTP Basic); WANDB_FACTS.md: wandb-core's Authorization header",
     ),
     SecretRule(
         "bearer-credential",
         re.compile(r"\bBearer\s+(?P<secret>(?!REDACTED\b)[A-Za-z0-9._~+/-]{12,}=*)"),
         needles=("Bearer",),
+        source="RFC 6750 section 2.1 (b64token after 'Bearer ')",
     ),
     SecretRule(
         "url-credential",
@@ -141,124 +510,467 @@ RULES: tuple[SecretRule, ...] = (
             re.I,
         ),
         needles=("=",),
+        source=(
+            "GCS V4 signing (cloud.google.com/storage/docs/authentication/signatures), AWS SigV4 "
+            "query auth (docs.aws.amazon.com/AmazonS3/latest/API/sigv4-query-string-auth.html), "
+            "Azure SAS (learn.microsoft.com/rest/api/storageservices/create-service-sas)"
+        ),
+    ),
+    SecretRule(
+        "url-password",
+        # scheme://user:PASSWORD@host: the password only; user and host stay readable.
+        # The password may hold JSON escapes (\u0026) but no "/", so the "@" must come
+        # before the path starts; the last "@" of the authority wins, as in urlsplit().
+        re.compile(
+            r"(?i)\b[a-z][a-z0-9+.-]*://[^\s:/@\"'<>\\]*:(?P<secret>(?!REDACTED@)[^\s/\"'<>]+)"
+            r"@(?=[A-Za-z0-9\[])"
+        ),
+        needles=("://",),
+        source="RFC 3986 section 3.2.1 (userinfo 'user:password', deprecated)",
     ),
     SecretRule(
         "wandb-api-key",
-        # 40 hex characters bounded by non-hex: sha256 (64) and md5 (32) hex digests
-        # never match, and neither do base64 digests or storage ids.
-        re.compile(r"(?<![0-9A-Fa-f])(?P<secret>[0-9a-f]{40})(?![0-9A-Fa-f])"),
-        confirm=_not_a_named_hash,
+        # A bare 40-hex value is a git commit as often as a key: only after a key-like
+        # name ("api_key": "…", WANDB_API_KEY=…, "token": …) is it one.
+        find=_named_hex_keys,
+        ci_needles=_NAME_NEEDLES,
+        source=(
+            "legacy W&B keys are 40 hex characters, on-prem keys 'prefix-' + 40+ "
+            "(wandb/sdk/lib/wbauth/validation.py, check_api_key)"
+        ),
     ),
     SecretRule(
         "wandb-api-key",
-        # The keys issued since 2025 (86 characters): "wandb_v1_" + 77 more.
-        re.compile(r"(?<![A-Za-z0-9])(?P<secret>wandb_v\d+_[A-Za-z0-9_]{20,})"),
+        # The keys issued since 2025 (~86 characters): "wandb_v1_" + the rest.
+        re.compile(_START + r"(?P<secret>wandb_v\d+_[A-Za-z0-9_]{20,})"),
         needles=("wandb_v",),
+        source=(
+            "docs.wandb.ai/support/models/articles/why-does-my-api-key-fail-with-must-be-40-"
+            "characters (new keys of about 86 characters)"
+        ),
+    ),
+    SecretRule(
+        "wandb-api-key",
+        # W&B Server (self-managed) keys: "local-" + 40 hex; "standin-" is this library's
+        # stand-in backend. Other prefixes: a user pattern.
+        re.compile(_START_DASH + r"(?:local|standin)-(?P<secret>[0-9a-f]{40})(?![0-9A-Za-z_])"),
+        needles=("local-", "standin-"),
+        source="wandb/sdk/lib/wbauth/validation.py: on-prem keys are 'prefix-' + secret",
+    ),
+    SecretRule(
+        "huggingface-token",
+        # User access tokens "hf_" + 34 letters; organisation tokens "api_org_" + 34.
+        re.compile(_START + r"(?P<secret>(?:hf_|api_org_)[A-Za-z0-9]{30,})" + _END),
+        confirm=_mixed_letters,
+        needles=("hf_", "api_org_"),
+        source=(
+            "huggingface.co/docs/hub/security-tokens (tokens start with 'hf_'); "
+            "gitleaks rule huggingface-access-token: hf_[a-zA-Z]{34}"
+        ),
+    ),
+    SecretRule(
+        "github-token",
+        # Classic: ghp_ (personal), gho_ (OAuth), ghu_ (user-to-server), ghs_
+        # (server-to-server), ghr_ (refresh) + 36 base62 characters (30 random + CRC32).
+        re.compile(_START + r"(?P<secret>gh[pousr]_[A-Za-z0-9]{36,255})" + _END),
+        needles=("gh",),
+        source=(
+            "github.blog/engineering/platform-security/behind-githubs-new-authentication-"
+            "token-formats/ (2021)"
+        ),
+    ),
+    SecretRule(
+        "github-token",
+        # Fine-grained personal access tokens: "github_pat_" + 22 + "_" + 59.
+        re.compile(_START + r"(?P<secret>github_pat_[A-Za-z0-9_]{36,255})" + _END),
+        needles=("github_pat_",),
+        source=(
+            "docs.github.com/en/authentication/keeping-your-account-and-data-secure/"
+            "about-authentication-to-github#githubs-token-formats; gitleaks github-fine-grained-pat"
+        ),
+    ),
+    SecretRule(
+        "openai-api-key",
+        # sk-<48>, sk-proj-…, sk-svcacct-…, sk-admin-… (and Anthropic's sk-ant-…):
+        # random base62, so mixed case and digits, which names like "sk-learn-…" lack.
+        re.compile(_START_DASH + r"(?P<secret>sk-[A-Za-z0-9_-]{32,})" + _END),
+        confirm=_mixed_secret,
+        needles=("sk-",),
+        source=(
+            "platform.openai.com/docs/api-reference/authentication (keys 'sk-', project keys "
+            "'sk-proj-'); gitleaks rule openai-api-key"
+        ),
+    ),
+    SecretRule(
+        "aws-access-key-id",
+        _AWS_KEY_ID_RE,
+        needles=_AWS_NEEDLES,
+        source=(
+            "docs.aws.amazon.com/IAM/latest/UserGuide/reference_identifiers.html#identifiers-"
+            "unique-ids (AKIA: access key, ASIA: temporary key); gitleaks rule aws-access-token"
+        ),
+    ),
+    SecretRule(
+        "aws-secret-access-key",
+        # 40 base64 characters next to a key id (boto3 kwargs, credentials files);
+        # under an aws_secret_access_key-like name the named-secret rule takes it.
+        find=_aws_secrets_near_key_ids,
+        needles=_AWS_NEEDLES,
+        source=(
+            "docs.aws.amazon.com/IAM/latest/UserGuide/id_credentials_access-keys.html "
+            "(secret access keys: 40 characters, e.g. wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY)"
+        ),
+    ),
+    SecretRule(
+        "private-key",
+        # A PEM private key (RSA, EC, OpenSSH, PKCS#8...), with real or JSON-escaped
+        # newlines: a GCP service-account key file's "private_key" is one.
+        re.compile(
+            r"-----BEGIN (?P<label>[A-Z0-9 ]*PRIVATE KEY)-----"
+            r"(?P<secret>(?!REDACTED(?:[^A-Za-z0-9+/=]|$))(?:[A-Za-z0-9+/=\s:,.]|\\+[nrt]|-(?!----))+)"
+        ),
+        needles=("PRIVATE KEY-----",),
+        source=(
+            "RFC 7468 (PEM); cloud.google.com/iam/docs/keys-create-delete (service-account "
+            'JSON key: "private_key": "-----BEGIN PRIVATE KEY-----\\n...")'
+        ),
+    ),
+    SecretRule(
+        "slack-token",
+        # xoxb- bot, xoxp- user, xoxa-/xoxr- (refresh), xoxs-, xoxo-; xapp- app-level.
+        re.compile(
+            _START_DASH + r"(?P<secret>(?:xox[abposr]|xapp)-[A-Za-z0-9-]{10,})(?![A-Za-z0-9_])"
+        ),
+        needles=("xox", "xapp-"),
+        source="api.slack.com/authentication/token-types; gitleaks rules slack-*-token",
+    ),
+    SecretRule(
+        "slack-webhook",
+        re.compile(
+            r"hooks\.slack\.com/(?:services|workflows|triggers)/(?P<secret>(?!REDACTED)"
+            r"[A-Za-z0-9_/+-]{20,})"
+        ),
+        needles=("hooks.slack.com",),
+        source="api.slack.com/messaging/webhooks (the URL is the credential)",
     ),
     SecretRule(
         "jwt",
-        re.compile(r"(?P<secret>\beyJ[\w-]{8,}\.eyJ[\w-]{8,}\.[\w-]{8,})"),
+        re.compile(_START + r"(?P<secret>eyJ[\w-]{8,}\.eyJ[\w-]{8,}\.[\w-]{8,})"),
         needles=("eyJ",),
+        source="RFC 7519 (base64url JSON header, '{\"' = 'eyJ'); W&B identity tokens",
+    ),
+    SecretRule(
+        "api-key-name",
+        # ApiKey nodes in answers (Viewer, GetTeamEntity, GenerateApiKey): the key, or its
+        # first part. PersonalData turns them into key-1, key-2... first, when used.
+        find=_api_key_name_spans,
+        needles=("apiKey",),
+        source="wandb/apis/public/users.py (User.api_keys, generate_api_key returns apiKey.name)",
+    ),
+    SecretRule(
+        "named-secret",
+        # Any value under a password/secret/api-key-like name; under a *token name only
+        # a random-looking one (a tokenizer's "pad_token": "<pad>" is no secret).
+        find=_named_secrets,
+        ci_needles=_NAME_NEEDLES,
+        source="fail-closed: credentials are named so (gitleaks generic-api-key does the same)",
     ),
     SecretRule(
         "cookie",
         re.compile(
             r"(?im)^(?:set-)?cookie:[ \t]*(?P<secret>(?!REDACTED[ \t]*\r?$)\S.*?)[ \t]*\r?$"
         ),
-        needles=("ookie", "OOKIE"),
+        ci_needles=("cookie",),
+        source="RFC 6265",
     ),
 )
+"""The default rules, in reporting order."""
+
+
+# -- findings ---------------------------------------------------------------------------------
 
 
 @dataclass(frozen=True)
 class SecretFinding:
-    """A secret found in a text, named by rule and place, never quoted whole."""
+    """A secret (or a piece of personal data) found in a text: named, placed, never quoted.
+
+    ``rule`` names the kind, ``where`` the place (``uri``, ``request header X``,
+    ``response body``, ``metadata``...), ``offset``/``length`` the span in
+    that text. ``category`` is ``secret`` or ``personal``.
+    """
 
     rule: str
     where: str
     offset: int
-    preview: str
+    length: int
+    category: str = "secret"
+
+    @property
+    def preview(self) -> str:
+        """What a report may show: the length only."""
+        return f"{self.length} chars"
 
     def __str__(self) -> str:
         at = f"{self.where} " if self.where else ""
-        return f"{self.rule} in {at}at offset {self.offset}: {self.preview}"
+        return f"{self.rule} in {at}at offset {self.offset} ({self.preview})"
 
 
-def _preview(secret: str) -> str:
-    # Enough to recognise which key it is, too little to use it.
-    return f"{secret[:4]}… ({len(secret)} chars)"
+Finding = SecretFinding
 
 
-# -- detection -----------------------------------------------------------------
+# -- the scrubber -------------------------------------------------------------------------------
 
 
-def find_secrets(text: str, where: str = "") -> list[SecretFinding]:
-    """Every secret in ``text`` by :data:`RULES`, in order of position."""
-    found = [
-        SecretFinding(rule.name, where, m.start("secret"), _preview(m.group("secret")))
-        for rule in RULES
-        for m in rule.matches(text)
-    ]
-    return sorted(found, key=lambda f: f.offset)
+@dataclass(frozen=True)
+class Scrubber:
+    """A rule set (defaults + the user's), the known secrets, and the record-time hooks.
 
+    Immutable and stateless: share one per session. :meth:`session` gives the
+    per-cassette pipeline that also replaces personal data consistently.
+    """
 
-def find_secrets_in_interaction(ix: Interaction) -> list[SecretFinding]:
-    """The secrets in one exchange, each naming where: a header, the uri or a body."""
-    found: list[SecretFinding] = []
-    found += find_secrets(ix.uri, "uri")
-    found += _header_findings(ix.request_headers, "request")
-    found += _body_findings(ix.request_text(), "request body")
-    found += _header_findings(ix.response_headers, "response")
-    found += _body_findings(ix.response_text(), "response body")
-    return found
+    rules: tuple[SecretRule, ...] = RULES
+    secrets: tuple[str, ...] = ()
+    before_record: tuple[Hook, ...] = ()
+    _forms: tuple[str, ...] = field(init=False, default=(), repr=False, compare=False)
 
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "_forms", tuple(_secret_forms(self.secrets)))
 
-def _header_findings(headers: Headers, side: str) -> list[SecretFinding]:
-    found: list[SecretFinding] = []
-    for name, values in headers.items():
-        where = f"{side} header {name}"
-        if is_sensitive_header(name):
-            found.append(SecretFinding("sensitive-header", where, 0, "present"))
-            continue
-        for value in values:
-            found += find_secrets(value, where)
-    return found
+    @classmethod
+    def build(
+        cls,
+        patterns: Iterable[str | re.Pattern[str] | SecretRule] = (),
+        *,
+        secrets: Iterable[str] = (),
+        before_record: Iterable[Hook] = (),
+        defaults: bool = True,
+    ) -> Scrubber:
+        """The default rules (unless ``defaults=False``) plus the user's ``patterns``.
 
+        A pattern is a regex string or compiled regex (an optional named group
+        ``secret`` picks the part to replace, else the whole match is), or a
+        ready :class:`SecretRule`. ``secrets``: exact values to replace
+        wherever they occur (the API key: also as its Basic credential).
+        ``before_record``: hooks run on each exchange before any scrubbing,
+        like vcrpy's ``before_record_request`` / ``before_record_response``
+        (the built-in scrubbing still runs after them: they cannot let a
+        secret through).
+        """
+        extra = tuple(
+            p if isinstance(p, SecretRule) else SecretRule.from_pattern(p) for p in patterns
+        )
+        return cls(
+            (RULES if defaults else ()) + extra,
+            tuple(secrets),
+            tuple(before_record),
+        )
 
-def _body_findings(text: str | None, where: str) -> list[SecretFinding]:
-    return find_secrets(text, where) if text else []
+    def with_secrets(self, secrets: Iterable[str]) -> Scrubber:
+        """This scrubber with more known secrets."""
+        return dataclasses.replace(self, secrets=self.secrets + tuple(secrets))
 
+    def session(self, personal: PersonalData | None = None) -> CassetteScrubber:
+        """A pipeline for one cassette (hooks, personal data, secrets), fed in recording order.
 
-def is_sensitive_header(name: str) -> bool:
-    """Whether a header carries credentials and must not be recorded."""
-    lowered = name.lower()
-    return lowered in SENSITIVE_HEADERS or _SENSITIVE_HEADER_RE.search(lowered) is not None
+        ``personal``: a configured :class:`~.personal.PersonalData` (``usernames=True``...);
+        a fresh default one otherwise. Never share one between cassettes.
+        """
+        return CassetteScrubber(self, personal)
 
+    # -- finding ---------------------------------------------------------------------------
 
-# -- scrubbing -----------------------------------------------------------------
+    def find(self, text: str, where: str = "") -> list[SecretFinding]:
+        """Every secret in ``text``, in order of position (overlapping findings kept)."""
+        found = [
+            SecretFinding("wandb-api-key", where, start, end - start)
+            for start, end in self._known_spans(text)
+        ]
+        probe = _Probe(text)
+        found += [
+            SecretFinding(rule.name, where, start, end - start)
+            for rule in self.rules
+            for start, end in rule.spans(text, probe)
+        ]
+        return sorted(found, key=lambda f: (f.offset, f.rule))
 
+    def find_in_interaction(self, ix: Interaction) -> list[SecretFinding]:
+        """The secrets in one exchange, each naming where: a header, the uri or a body."""
+        found: list[SecretFinding] = []
+        found += self.find(ix.uri, "uri")
+        found += self._header_findings(ix.request_headers, "request")
+        found += self._body_findings(ix.request_body, "request body")
+        found += self._header_findings(ix.response_headers, "response")
+        found += self._body_findings(ix.response_body, "response body")
+        return found
 
-def scrub_text(text: str, secrets: Iterable[str] = ()) -> str:
-    """``text`` with the given secrets and everything :data:`RULES` finds replaced."""
-    for form in _secret_forms(secrets):
-        if form in text:
-            text = text.replace(form, API_KEY_PLACEHOLDER)
-    for rule in RULES:
-        text = _apply_rule(rule, text)
-    return text
+    def find_in_metadata(self, metadata: Mapping[str, Any]) -> list[SecretFinding]:
+        """The secrets in a cassette's metadata (searched as its JSON text)."""
+        return self.find(json.dumps(metadata, default=str), "metadata") if metadata else []
 
+    def _header_findings(self, headers: Headers, side: str) -> list[SecretFinding]:
+        found: list[SecretFinding] = []
+        for name, values in headers.items():
+            where = f"{side} header {name}"
+            if is_sensitive_header(name):
+                found.append(SecretFinding("sensitive-header", where, 0, 0))
+                continue
+            for value in values:
+                if _is_secret_header_name(name) and value and not _is_placeholder(value):
+                    found.append(SecretFinding("named-secret", where, 0, len(value)))
+                else:
+                    found += self.find(value, where)
+        return found
 
-def _apply_rule(rule: SecretRule, text: str) -> str:
-    spans = [m.span("secret") for m in rule.matches(text)]
-    if not spans:
+    def _body_findings(self, body: Body, where: str) -> list[SecretFinding]:
+        if isinstance(body, str):
+            return self.find(body, where)
+        if isinstance(body, bytes):
+            try:
+                return self.find(body.decode("utf-8"), where)
+            except UnicodeDecodeError:
+                return [
+                    SecretFinding("wandb-api-key", where, i, len(form))
+                    for form in self._forms
+                    for i in _all_indexes(body, form.encode())
+                ]
+        return []
+
+    # -- scrubbing -------------------------------------------------------------------------
+
+    def scrub_text(self, text: str) -> str:
+        """``text`` with the known secrets and everything the rules find replaced."""
+        for _ in range(4):  # a replacement never makes a new match; bounded all the same
+            out = self._scrub_once(text)
+            if out == text:
+                return out
+            text = out
         return text
-    parts: list[str] = []
-    last = 0
-    for start, end in spans:
-        parts += (text[last:start], rule.replacement)
-        last = end
-    parts.append(text[last:])
-    return "".join(parts)
+
+    def _scrub_once(self, text: str) -> str:
+        replaced: list[tuple[int, int, str]] = [
+            (s, e, API_KEY_PLACEHOLDER) for s, e in self._known_spans(text)
+        ]
+        probe = _Probe(text)
+        for rule in self.rules:
+            replaced += [(s, e, rule.replacement) for s, e in rule.spans(text, probe) if e > s]
+        if not replaced:
+            return text
+        replaced.sort(key=lambda r: (r[0], -r[1]))
+        parts: list[str] = []
+        last = 0
+        for start, end, replacement in replaced:
+            if start < last:  # overlaps the span just replaced: that replacement covers it
+                last = max(last, end)
+                continue
+            parts += (text[last:start], replacement)
+            last = end
+        parts.append(text[last:])
+        return "".join(parts)
+
+    def _known_spans(self, text: str) -> Iterator[Span]:
+        covered: list[Span] = []  # forms are longest first: a shorter one inside is no news
+        for form in self._forms:
+            for i in _all_indexes(text, form):
+                span = (i, i + len(form))
+                if not any(s <= span[0] and span[1] <= e for s, e in covered):
+                    covered.append(span)
+                    yield span
+
+    def scrub_interaction(self, ix: Interaction) -> Interaction:
+        """A copy of ``ix`` fit for a cassette (no hooks; see :meth:`record`).
+
+        Drops credential headers (:func:`is_sensitive_header`), replaces each
+        known secret with ``<WANDB_API_KEY>`` wherever it occurs, and redacts
+        everything the rules find in the uri, the other header values and text
+        bodies. Binary bodies are only searched for the known secrets;
+        :class:`~.cassette.Digest` bodies are kept as they are.
+        """
+        return dataclasses.replace(
+            ix,
+            uri=self.scrub_text(ix.uri),
+            request_headers=self._scrub_headers(ix.request_headers),
+            request_body=self._scrub_body(ix.request_body),
+            response_headers=self._scrub_headers(ix.response_headers),
+            response_body=self._scrub_body(ix.response_body),
+        )
+
+    def record(self, ix: Interaction) -> Interaction | None:
+        """The user's hooks in order (None from one: leave the exchange out), then scrubbing."""
+        hooked = self.run_hooks(ix)
+        return None if hooked is None else self.scrub_interaction(hooked)
+
+    def run_hooks(self, ix: Interaction) -> Interaction | None:
+        """``before_record`` in order; None as soon as one returns None."""
+        for hook in self.before_record:
+            out = hook(ix)
+            if out is None:
+                return None
+            ix = out
+        return ix
+
+    def scrub_metadata(self, metadata: Mapping[str, Any]) -> dict[str, Any]:
+        """A copy of cassette metadata with every string scrubbed (keys included)."""
+        return {
+            self.scrub_text(str(k)): _map_strings(v, self.scrub_text) for k, v in metadata.items()
+        }
+
+    def _scrub_headers(self, headers: Headers) -> Headers:
+        # str(): servers hand header names over as str subclasses (multidict's istr)
+        # that the safe YAML dumper refuses.
+        return {
+            str(name): [self._scrub_header_value(str(name), str(v)) for v in values]
+            for name, values in headers.items()
+            if not is_sensitive_header(name)
+        }
+
+    def _scrub_header_value(self, name: str, value: str) -> str:
+        if _is_secret_header_name(name) and value and not _is_placeholder(value):
+            return REDACTED
+        return self.scrub_text(value)
+
+    def _scrub_body(self, body: Body) -> Body:
+        if isinstance(body, str):
+            return self.scrub_text(body)
+        if isinstance(body, bytes):
+            try:
+                decoded = body.decode("utf-8")
+            except UnicodeDecodeError:
+                return self._replace_bytes(body)
+            return self.scrub_text(decoded).encode("utf-8")
+        return body
+
+    def _replace_bytes(self, body: bytes) -> bytes:
+        placeholder = API_KEY_PLACEHOLDER.encode()
+        for form in self._forms:
+            body = body.replace(form.encode(), placeholder)
+        return body
+
+
+def _is_secret_header_name(name: str) -> bool:
+    """A header named like a password or secret (X-Db-Password): its whole value is one."""
+    return re.sub(r"[^a-z0-9]", "", name.lower()).endswith(_STRONG_ENDINGS)
+
+
+def _is_placeholder(value: str) -> bool:
+    return _PLACEHOLDER_VALUE_RE.fullmatch(value) is not None
+
+
+def _all_indexes(text: Any, needle: Any) -> Iterator[int]:
+    i = text.find(needle)
+    while i != -1:
+        yield i
+        i = text.find(needle, i + len(needle))
+
+
+def _map_strings(value: Any, fn: Callable[[str], str]) -> Any:
+    if isinstance(value, str):
+        return fn(value)
+    if isinstance(value, dict):
+        return {fn(str(k)): _map_strings(v, fn) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_map_strings(v, fn) for v in value]
+    return value
 
 
 def _secret_forms(secrets: Iterable[str]) -> list[str]:
@@ -268,59 +980,93 @@ def _secret_forms(secrets: Iterable[str]) -> list[str]:
         if len(secret) < _MIN_SECRET_LEN:
             continue
         basic = base64.b64encode(f"api:{secret}".encode()).decode()
-        forms += (secret, basic, basic.rstrip("="))
+        forms += (secret, basic, basic.rstrip("="), *_json_forms(secret))
     # Longest first, so a secret inside another form is not replaced half-way.
     return sorted(set(forms), key=len, reverse=True)
 
 
-def scrub_interaction(ix: Interaction, secrets: Iterable[str] = ()) -> Interaction:
-    """A copy of ``ix`` fit for a cassette.
+DEFAULT = Scrubber()
+"""The default rules, no known secret, no hook."""
 
-    Drops credential headers (:func:`is_sensitive_header`), replaces each of
-    ``secrets`` (e.g. the API key) with ``<WANDB_API_KEY>`` wherever it
-    occurs, and redacts everything :data:`RULES` finds in the uri, the other
-    header values and text bodies. Binary bodies are only searched for the
-    given secrets; :class:`~.cassette.Digest` bodies are kept as they are.
+
+# -- the per-cassette pipeline -------------------------------------------------------------------
+
+
+class CassetteScrubber:
+    """Everything recording does to an exchange before it is written, for one cassette.
+
+    ``record(ix)`` runs the user's hooks, then :class:`~.personal.PersonalData`
+    (learns the recording user's email, name, photo, key names and the IP
+    addresses as they come, and replaces each with a stable placeholder), then
+    the secret rules. ``finish(cassette)`` runs once before saving: values
+    learned late are replaced in the exchanges recorded before, and the
+    metadata is scrubbed too. Feed it the exchanges in recording order.
     """
+
+    def __init__(self, scrubber: Scrubber = DEFAULT, personal: PersonalData | None = None) -> None:
+        from .personal import PersonalData
+
+        self.scrubber = scrubber
+        self.personal = personal if personal is not None else PersonalData()
+
+    def record(self, ix: Interaction) -> Interaction | None:
+        """``ix`` as the cassette keeps it, or None when a hook left it out."""
+        hooked = self.scrubber.run_hooks(ix)
+        if hooked is None:
+            return None
+        return self.scrubber.scrub_interaction(self.personal.scrub(hooked))
+
+    def finish(self, cassette: Cassette) -> Cassette:
+        """``cassette`` with late-learned personal data replaced and its metadata scrubbed."""
+        interactions = [self.personal.replace_in(ix) for ix in cassette.interactions]
+        metadata = self.scrubber.scrub_metadata(self.personal.scrub_metadata(cassette.metadata))
+        return Cassette(interactions, metadata, cassette.path)
+
+
+# -- the module-level API (default rules) ---------------------------------------------------------
+
+
+def _scrubber(scrubber: Scrubber | None, secrets: Iterable[str] = ()) -> Scrubber:
+    base = scrubber if scrubber is not None else DEFAULT
     secrets = tuple(secrets)
-
-    def text(value: str) -> str:
-        return scrub_text(value, secrets)
-
-    return dataclasses.replace(
-        ix,
-        uri=text(ix.uri),
-        request_headers=_scrub_headers(ix.request_headers, text),
-        request_body=_scrub_body(ix.request_body, secrets),
-        response_headers=_scrub_headers(ix.response_headers, text),
-        response_body=_scrub_body(ix.response_body, secrets),
-    )
+    return base.with_secrets(secrets) if secrets else base
 
 
-def _scrub_headers(headers: Headers, text: Callable[[str], str]) -> Headers:
-    # str(): servers hand header names over as str subclasses (multidict's istr)
-    # that the safe YAML dumper refuses.
-    return {
-        str(name): [text(str(v)) for v in values]
-        for name, values in headers.items()
-        if not is_sensitive_header(name)
-    }
+def find_secrets(
+    text: str, where: str = "", scrubber: Scrubber | None = None
+) -> list[SecretFinding]:
+    """Every secret in ``text`` by the rules of ``scrubber`` (default :data:`RULES`)."""
+    return _scrubber(scrubber).find(text, where)
 
 
-def _scrub_body(body: Body, secrets: tuple[str, ...]) -> Body:
-    if isinstance(body, str):
-        return scrub_text(body, secrets)
-    if isinstance(body, bytes):
-        try:
-            decoded = body.decode("utf-8")
-        except UnicodeDecodeError:
-            return _replace_bytes(body, secrets)
-        return scrub_text(decoded, secrets).encode("utf-8")
-    return body
+def find_secrets_in_interaction(
+    ix: Interaction, scrubber: Scrubber | None = None
+) -> list[SecretFinding]:
+    """The secrets in one exchange, each naming where: a header, the uri or a body."""
+    return _scrubber(scrubber).find_in_interaction(ix)
 
 
-def _replace_bytes(body: bytes, secrets: tuple[str, ...]) -> bytes:
-    placeholder = API_KEY_PLACEHOLDER.encode()
-    for form in _secret_forms(secrets):
-        body = body.replace(form.encode(), placeholder)
-    return body
+def is_sensitive_header(name: str) -> bool:
+    """Whether a header carries credentials and must not be recorded."""
+    lowered = name.lower()
+    return lowered in SENSITIVE_HEADERS or _SENSITIVE_HEADER_RE.search(lowered) is not None
+
+
+def scrub_text(text: str, secrets: Iterable[str] = (), scrubber: Scrubber | None = None) -> str:
+    """``text`` with the given secrets and everything the rules find replaced."""
+    return _scrubber(scrubber, secrets).scrub_text(text)
+
+
+def scrub_interaction(
+    ix: Interaction, secrets: Iterable[str] = (), scrubber: Scrubber | None = None
+) -> Interaction:
+    """A copy of ``ix`` fit for a cassette (see :meth:`Scrubber.scrub_interaction`)."""
+    return _scrubber(scrubber, secrets).scrub_interaction(ix)
+
+
+def scrub_name(name: str, secrets: Sequence[str] = ()) -> str:
+    """A cassette or test name with secrets and email addresses replaced (for file names)."""
+    from .personal import EMAIL_RE, is_reserved_email
+
+    out = scrub_text(name, secrets)
+    return EMAIL_RE.sub(lambda m: m.group() if is_reserved_email(m.group()) else "EMAIL", out)
