@@ -4,8 +4,11 @@ The wandb SDK (0.31+) sends every request from its Go service ``wandb-core``,
 so recording and replay happen in a loopback HTTP relay that the SDK is
 pointed at through ``WANDB_BASE_URL``. See README.md.
 
-The helpers below are imported on first use, so that loading the pytest
-plugin costs a suite that does not use them nothing.
+Public API (everything else is internal): :func:`use_cassette`,
+:class:`RecordMode`, the exception tree rooted at :class:`WandbCassettesError`
+and :class:`WandbCassetteWarning` (:mod:`wandb_cassettes.errors`), and the test
+helpers. Names are imported on first use, so that loading the pytest plugin
+costs a suite that does not use them nothing.
 """
 
 from __future__ import annotations
@@ -13,32 +16,72 @@ from __future__ import annotations
 import importlib
 from typing import TYPE_CHECKING, Any
 
-__version__ = "0.1.0"
+__version__ = "0.2.0"
 
 if TYPE_CHECKING:
     from .checkpoint import create_minimal_checkpoint
-    from .cleanup import CleanupError, WandbArtifactCleaner
+    from .cleanup import CleanupReport, WandbArtifactCleaner
     from .epochs import EpochLimitError, get_test_epochs, validate_epoch_usage
+    from .errors import (
+        CassetteError,
+        CleanupError,
+        ConfigurationError,
+        JournalError,
+        MissingCassette,
+        NoMatch,
+        RecordingError,
+        ReplayError,
+        WandbCassettesError,
+        WandbCassetteWarning,
+    )
     from .fast import fast_wandb_test
+    from .lifecycle import CassetteUse, use_cassette
+    from .record_mode import RecordMode
 
 _LAZY = {
     "create_minimal_checkpoint": "checkpoint",
-    "CleanupError": "cleanup",
+    "CleanupReport": "cleanup",
     "WandbArtifactCleaner": "cleanup",
     "EpochLimitError": "epochs",
     "get_test_epochs": "epochs",
     "validate_epoch_usage": "epochs",
+    "CassetteError": "errors",
+    "CleanupError": "errors",
+    "ConfigurationError": "errors",
+    "JournalError": "errors",
+    "MissingCassette": "errors",
+    "NoMatch": "errors",
+    "RecordingError": "errors",
+    "ReplayError": "errors",
+    "WandbCassettesError": "errors",
+    "WandbCassetteWarning": "errors",
     "fast_wandb_test": "fast",
+    "CassetteUse": "lifecycle",
+    "use_cassette": "lifecycle",
+    "RecordMode": "record_mode",
 }
 
 __all__ = [
+    "CassetteError",
+    "CassetteUse",
     "CleanupError",
+    "CleanupReport",
+    "ConfigurationError",
     "EpochLimitError",
+    "JournalError",
+    "MissingCassette",
+    "NoMatch",
+    "RecordMode",
+    "RecordingError",
+    "ReplayError",
     "WandbArtifactCleaner",
+    "WandbCassetteWarning",
+    "WandbCassettesError",
     "__version__",
     "create_minimal_checkpoint",
     "fast_wandb_test",
     "get_test_epochs",
+    "use_cassette",
     "validate_epoch_usage",
 ]
 

@@ -2,7 +2,7 @@
 
 PyYAML (even libyaml-backed) needs ~0.25 ms per interaction, so a
 1,000-interaction cassette takes ~300 ms to parse on every replay. A cassette
-that parsed cleanly is kept, as JSON, in ``.wandb_cassettes/cache/`` (or
+that parsed cleanly is kept, as JSON, in ``.wandb_cassettes/cache/`` of the rootdir (or
 ``$WANDB_CASSETTES_CACHE_DIR``; ``off`` disables it) and read from there
 while its bytes stay the same (checked by SHA-256 at every load). The YAML
 file stays the only source of truth: a missing, stale or damaged entry just
@@ -38,11 +38,15 @@ class _Entry:
     sha256: str
 
 
-def load(path: str | os.PathLike[str]) -> Cassette:
-    """:func:`.cassette.load`, served from the cache while the file is unchanged."""
+def load(path: str | os.PathLike[str], directory: Path | None = None) -> Cassette:
+    """:func:`.cassette.load`, served from the cache while the file is unchanged.
+
+    ``directory``: the cache folder (the process runtime passes
+    ``<rootdir>/.wandb_cassettes/cache``); ``$WANDB_CASSETTES_CACHE_DIR`` wins.
+    """
     p = Path(path)
     data, text = read(p)
-    entry = _entry(p, data)
+    entry = _entry(p, data, directory)
     if entry is not None:
         cached = _read(entry)
         if cached is not None:
@@ -54,21 +58,26 @@ def load(path: str | os.PathLike[str]) -> Cassette:
     return cassette
 
 
-def cache_dir() -> Path | None:
-    """``$WANDB_CASSETTES_CACHE_DIR``, else ``.wandb_cassettes/cache`` in the working directory."""
+def cache_dir(default: Path | None = None) -> Path | None:
+    """``$WANDB_CASSETTES_CACHE_DIR``, else ``default``, else ``.wandb_cassettes/cache`` of the
+    pytest rootdir around the working directory (:func:`.project.find_project`)."""
     value = os.environ.get(CACHE_ENV)
     if value is None:
-        return Path.cwd() / ".wandb_cassettes" / "cache"
+        if default is not None:
+            return default
+        from .project import find_project
+
+        return find_project().files / "cache"
     if value.strip().lower() in ("", "0", "off", "false", "no"):
         return None
     return Path(value)
 
 
-def _entry(path: Path, data: bytes) -> _Entry | None:
+def _entry(path: Path, data: bytes, directory: Path | None = None) -> _Entry | None:
     """The cache slot of the cassette at ``path`` (one per path) and its content hash."""
     if len(data) < CACHE_MIN_BYTES:
         return None
-    folder = cache_dir()
+    folder = cache_dir(directory)
     if folder is None:
         return None
     name = hashlib.sha256(os.fsencode(path.resolve())).hexdigest()[:32]

@@ -216,8 +216,12 @@ def loads(text: str, path: str | os.PathLike[str] = "<string>") -> Cassette:
         raise CassetteError(path, f"invalid YAML: {exc}") from None
     except Exception as exc:  # vcrpy's tag constructors, deep nesting (RecursionError), ...
         raise CassetteError(path, f"cannot be parsed: {type(exc).__name__}: {exc}") from None
-    if not isinstance(data, dict):
-        raise CassetteError(path, "not a cassette (expected a mapping with 'interactions')")
+    if not isinstance(data, dict) or not ({"interactions", "version"} & set(data)):
+        raise CassetteError(
+            path,
+            "not a cassette: a cassette is a YAML mapping with 'interactions' and "
+            "'version: 1' (is this file something else?)",
+        )
     if "version" not in data and "interactions" in data:
         # vcrpy writes "version" last, so a file cut short loses it first.
         lines = text.rstrip("\n").count("\n") + 1
@@ -374,12 +378,22 @@ def write_atomic(path: str | os.PathLike[str], text: str, *, durable: bool = Tru
             if durable:
                 fh.flush()
                 os.fsync(fh.fileno())
+        # mkstemp makes the file 0600; a cassette is shared like any file of the repository,
+        # so it gets the mode the user's umask gives new files (0644 under the usual 022).
+        os.chmod(tmp, 0o666 & ~_umask())
         os.replace(tmp, p)
     except BaseException:
         with contextlib.suppress(OSError):
             os.unlink(tmp)
         raise
     return p
+
+
+def _umask() -> int:
+    """The process's umask (read by setting it and putting it back: there is no getter)."""
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return mask
 
 
 def save_failed(cassette: Cassette, path: str | os.PathLike[str]) -> Path:

@@ -218,6 +218,10 @@ def _run_sweep(args: argparse.Namespace) -> int:
                 file=sys.stderr,
             )
             return 2
+        problem = _unreachable(upstream)
+        if problem:
+            print(f"error: cannot reach {upstream}: {problem}", file=sys.stderr)
+            return 2
     result = journal.sweep(orphans, upstream=args.upstream)
     for name in result.deleted:
         print(f"deleted  {name}")
@@ -225,26 +229,20 @@ def _run_sweep(args: argparse.Namespace) -> int:
         print(f"SKIPPED  {line}")
     for line in result.failed:
         print(f"FAILED   {line}")
-    if result.failed and all(_unreachable(line) for line in result.failed):
-        print(f"error: cannot reach {', '.join(sorted(upstreams))}", file=sys.stderr)
-        return 2
     return 1 if result.failed or result.skipped else 0
 
 
-def _unreachable(line: str) -> bool:
-    lowered = line.lower()
-    return any(
-        phrase in lowered
-        for phrase in (
-            "connection refused",
-            "name or service not known",
-            "no such host",
-            "failed to establish",
-            "timed out",
-            "unreachable",
-            "connecterror",
-        )
-    )
+def _unreachable(url: str, timeout: float = 10) -> str | None:
+    """Why nothing listens at ``url`` (a TCP connect), or None when something does."""
+    import socket
+
+    parts = urlsplit(url)
+    port = parts.port or (443 if parts.scheme == "https" else 80)
+    try:
+        socket.create_connection((parts.hostname or "", port), timeout=timeout).close()
+    except OSError as exc:
+        return exc.strerror or str(exc)
+    return None
 
 
 #: The subcommands, in the order ``--help`` lists them.

@@ -20,7 +20,7 @@ _log = logging.getLogger(__name__)
 QUIET_SETTINGS: Mapping[str, Any] = {
     # Console capture, system metrics and machine facts are extra file_stream
     # traffic and uploads per run, and the part of a recording that differs
-    # every time (see WANDB_FACTS.md).
+    # every time (wandb/sdk/wandb_settings.py: x_disable_stats, x_disable_meta...).
     "console": "off",
     "x_disable_stats": True,
     "x_disable_meta": True,

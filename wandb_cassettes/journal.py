@@ -27,7 +27,7 @@ import json
 import os
 import socket
 import time
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, Any
@@ -116,10 +116,22 @@ class Journal:
                 self._open[owned.key] = owned
                 self._write({"event": "intended", "test": test, "owned": owned.to_json()})
 
-    def record(self, events: Iterable[Event], ledger: Ledger, test: str = "") -> None:
-        """Append ledger ``events`` (created/deleted resources) for ``test``."""
+    def record(
+        self,
+        events: Iterable[Event],
+        ledger: Ledger,
+        test: str = "",
+        to_upstream: Callable[[Owned], Owned] | None = None,
+    ) -> None:
+        """Append ledger ``events`` (created/deleted resources) for ``test``.
+
+        ``to_upstream`` turns a resource into the ids the upstream knows it by
+        (``new_episodes``: the ledger sees the client's ids).
+        """
         for e in events:
             owned = Owned.of(e.resource)
+            if to_upstream is not None:
+                owned = to_upstream(owned)
             if e.change == "created":
                 self._open[owned.key] = owned
             else:

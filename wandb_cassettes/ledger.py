@@ -358,6 +358,25 @@ class Ledger:
             self._resources.append(found)
         return found
 
+    def run(self, entity: str, project: str, run_id: str) -> Resource:
+        """The run ``entity/project/run_id``; an empty entity is the key's default one.
+
+        wandb-core leaves the entity to the server when the user gave none, so a
+        request (and a lost answer) may name the run without it while a later
+        answer names it with it: both are the same run.
+        """
+        known = self._by_key.get(("run", entity, project, run_id))
+        if known is not None:
+            return known
+        for (kind, e, p, local), found in list(self._by_key.items()):
+            if kind == "run" and p == project and local == run_id and (not e or not entity):
+                if entity and not e:  # adopt the entity an answer taught
+                    del self._by_key[(kind, e, p, local)]
+                    found.entity = entity
+                    self._by_key[("run", entity, project, run_id)] = found
+                return found
+        return self.resource("run", entity, project, run_id)
+
     def by_id(self, server_id: str) -> Resource | None:
         """The resource a server id was seen for, if any."""
         return self._by_id.get(server_id)
@@ -561,7 +580,7 @@ def _run_from_storage_id(ledger: Ledger, server_id: str) -> Resource | None:
     parts = decoded.split(":")
     if len(parts) != 5 or parts[:2] != ["Run", "v1"]:
         return None
-    run = ledger.resource("run", parts[4], parts[3], parts[2])
+    run = ledger.run(parts[4], parts[3], parts[2])
     ledger.learn_id(run, server_id)
     return run
 
@@ -594,7 +613,7 @@ def _upsert_bucket(ledger: Ledger, ex: Exchange) -> None:
     run_id = _get(bucket, "name") or v.get("name")
     if not isinstance(run_id, str) or not run_id:
         return
-    run = ledger.resource("run", *where, run_id)
+    run = ledger.run(*where, run_id)
     ledger.learn_id(run, _get(bucket, "id"))
     if ex.outcome == "refused" or v.get("id"):
         return
@@ -665,7 +684,7 @@ def _describe_artifact(
     artifact.type = collection.type
     run_name = inp.get("runName")
     if isinstance(run_name, str) and run_name:
-        artifact.logged_by = ledger.resource("run", artifact.entity, artifact.project, run_name)
+        artifact.logged_by = ledger.run(artifact.entity, artifact.project, run_name)
 
 
 def _collection_name(inp: dict[str, Any]) -> str:
@@ -694,7 +713,7 @@ def _create_run_files(ledger: Ledger, ex: Exchange) -> None:
     entity, project, run_id = _str(v.get("entity")), _str(v.get("project")), _str(v.get("run"))
     if not run_id:
         return
-    run = ledger.resource("run", entity, project, run_id)
+    run = ledger.run(entity, project, run_id)
     ledger.learn_id(run, _get(ex.payload, "runID"))
     if not run.owned:
         return  # the files of a resumed, pre-existing run belong to that run
@@ -916,7 +935,7 @@ def _run_query(ledger: Ledger, ex: Exchange) -> None:
     v = ex.variables
     name = _get(node, "name") or v.get("name")
     if isinstance(name, str) and name:
-        run = ledger.resource("run", _str(v.get("entity")), _str(v.get("project")), name)
+        run = ledger.run(_str(v.get("entity")), _str(v.get("project")), name)
         ledger.learn_id(run, _get(node, "id"))
 
 

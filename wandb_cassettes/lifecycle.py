@@ -50,6 +50,7 @@ from .errors import (
 from .record_mode import Plan, RecordMode, plan
 
 if TYPE_CHECKING:
+    from .episodes import IdTranslation
     from .ledger import Ledger
     from .process import WandbProcess
     from .relay import Recording, Replay
@@ -254,8 +255,11 @@ class CassetteUse:
             self.seed = str(recorded.metadata.get("seed", ""))
             self.session = relay.replay_session(recorded, self._rules(recorded.metadata))
             if self.plan is Plan.REPLAY_AND_RECORD_MISSES:
-                extra = cassettes.Cassette(metadata=recorded.metadata, path=self.path)
-                self.session.fallback = self._new_recording(extra)
+                from .episodes import IdTranslation
+
+                extra = cassettes.Cassette(metadata=dict(recorded.metadata), path=self.path)
+                self.session.translation = IdTranslation(self._drawn)
+                self.session.fallback = self._new_recording(extra, self.session.translation)
             raw = recorded.metadata.get(SETTINGS_KEY) or {}
             settings = {str(k): str(v) for k, v in raw.items()} if isinstance(raw, dict) else {}
         self._started_at = datetime.datetime.now(datetime.UTC)
@@ -297,7 +301,7 @@ class CassetteUse:
     def _load(self) -> cassettes.Cassette:
         from .cache import load as load_cached
 
-        recorded = load_cached(self.path)
+        recorded = load_cached(self.path, self.process.files / "cache")
         from wandb import __version__ as running
 
         mismatch = sdk_mismatch(str(recorded.metadata.get("wandb") or ""), str(running))
@@ -337,8 +341,14 @@ class CassetteUse:
         metadata = cassettes.new_metadata(self.process.upstream, **extra)
         return cassettes.Cassette(metadata=metadata, path=self.path)
 
-    def _new_recording(self, cassette: cassettes.Cassette) -> Recording:
-        """A recording whose ledger feeds the write-ahead journal as exchanges pass."""
+    def _new_recording(
+        self, cassette: cassettes.Cassette, translation: IdTranslation | None = None
+    ) -> Recording:
+        """A recording whose ledger feeds the write-ahead journal as exchanges pass.
+
+        With ``translation`` (``new_episodes``) the ledger sees the client's ids and
+        the journal the upstream's, where a sweep must look for them.
+        """
         from .ledger import Ledger, Owned, intents
         from .relay import Recording
         from .scrub import Scrubber
@@ -350,9 +360,10 @@ class CassetteUse:
             before_record=self.options.before_record,
         )
         recording = Recording(cassette, scrubber.session())
-        fresh = _FreshRunIds(self._drawn, lambda: self._children)
+        fresh = _FreshRunIds(self._drawn, lambda: self._children, translation)
         ledger = Ledger(self.options.keep, fresh_run_ids=fresh, harmless=self.options.harmless)
         recording.ledger = ledger
+        upstream = translation.owned_to_upstream if translation is not None else None
 
         def before_forward(method: str, url: str, body: bytes) -> None:
             planned = [
@@ -374,7 +385,7 @@ class CassetteUse:
         def observe(ix: Any) -> None:
             seen = len(ledger.events)
             ledger.observe(ix)
-            journal.record(ledger.events[seen:], ledger, self.test_id)
+            journal.record(ledger.events[seen:], ledger, self.test_id, upstream)
 
         recording.before_forward = before_forward
         recording.observers.append(observe)
@@ -570,14 +581,23 @@ class CassetteUse:
 
 
 class _FreshRunIds:
-    """Run ids this recording drew, its children's included (re-read on each miss)."""
+    """Run ids this recording drew, its children's and new_episodes' fresh twins included."""
 
-    def __init__(self, drawn: set[str], folder: Callable[[], Path | None]) -> None:
+    def __init__(
+        self,
+        drawn: set[str],
+        folder: Callable[[], Path | None],
+        translation: IdTranslation | None = None,
+    ) -> None:
         self._drawn = drawn
         self._folder = folder
+        self._translation = translation
 
     def __contains__(self, run_id: object) -> bool:
         if run_id in self._drawn:
+            return True
+        translation = self._translation
+        if translation is not None and isinstance(run_id, str) and translation.is_fresh(run_id):
             return True
         folder = self._folder()
         if folder is None or not isinstance(run_id, str):

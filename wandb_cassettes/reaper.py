@@ -4,7 +4,7 @@ The wandb SDK stops its Go service (``wandb-core``, and ``wandb-symon`` under
 it) from an ``atexit`` hook. Python runs no ``atexit`` hook when SIGTERM's
 default action kills it, and nothing at all on SIGKILL. wandb-core 0.31 is
 started with ``--pid`` and has been seen to exit within a second of its
-parent's death, but also (WANDB_FACTS.md) to keep running, sending
+parent's death, but also (once, on this project's machines) to keep running, sending
 heartbeats, for minutes. Two guards, both set up with the relay (:func:`guard`):
 
 * **SIGTERM** becomes a :class:`KeyboardInterrupt`, as Ctrl-C is: pytest

@@ -40,6 +40,7 @@ from aiohttp import web
 
 from . import scrub as scrubbing
 from .cassette import Body, Cassette, Digest, Interaction
+from .episodes import IdTranslation
 from .errors import NoMatch, RecordingError, ReplayError
 from .matching import DEFAULT_RULES, Matcher, MatchRules, target_of
 from .serve import LOOPBACK, BackgroundServer
@@ -141,6 +142,8 @@ class Replay:
     content: dict[str, bytes] = field(default_factory=dict)
     #: Answers only the file_stream of its own runs (a scoped fixture's, while tests run).
     dormant: bool = False
+    #: new_episodes: the fresh ids the upstream sees for the recorded ones.
+    translation: IdTranslation | None = None
     _rendered: dict[int, tuple[bytes, dict[str, str]]] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
@@ -278,7 +281,19 @@ class Relay:
 
     # -- record -----------------------------------------------------------------
 
-    async def _record(self, rec: Recording, request: web.Request) -> web.StreamResponse:
+    async def _record(
+        self,
+        rec: Recording,
+        request: web.Request,
+        translation: IdTranslation | None = None,
+        body: bytes | None = None,
+    ) -> web.StreamResponse:
+        """Forward ``request`` upstream and record the exchange.
+
+        With ``translation`` (``new_episodes``), the upstream sees fresh ids
+        where the client sent recorded ones, the client sees its own ids in
+        the answer, and the cassette keeps the client's view.
+        """
         url, external = self._upstream_url(request)
         if rec.fatal is not None and not rec.cleaning:
             return _error(400, f"wandb-cassettes: {rec.fatal}", graphql=url.endswith("/graphql"))
@@ -303,29 +318,43 @@ class Relay:
 
             data = stream()
         else:
-            data = await request.read()
+            data = body if body is not None else await request.read()
+        outgoing_url, outgoing = url, data
+        if translation is not None:
+            if isinstance(data, bytes):
+                translation.learn(url + data.decode("utf-8", "replace"))
+                outgoing = translation.body_to_upstream(data)
+            else:
+                translation.learn(url)
+            outgoing_url = translation.to_upstream(url)
+        if isinstance(outgoing, bytes):
             if rec.before_forward is not None and not rec.cleaning:
                 try:
-                    rec.before_forward(request.method, url, data)
+                    rec.before_forward(request.method, outgoing_url, outgoing)
                 except RecordingError as exc:
                     rec.fatal = exc
                     return _error(400, f"wandb-cassettes: {exc}", graphql=url.endswith("/graphql"))
-            m = _FILE_STREAM_RE.match(request.path)
-            if m is None and request.path.endswith("/graphql"):
-                rec.runs.update(_streamed_runs(data))
+            if request.path.endswith("/graphql"):
+                rec.runs.update(_streamed_runs(outgoing if translation is None else data))
         client = await self._client_session()
         try:
             # encoded=True: forward the URL byte for byte (a signed URL's signature covers it).
             async with client.request(
                 request.method,
-                yarl.URL(url, encoded=True),
+                yarl.URL(outgoing_url, encoded=True),
                 headers=headers,
-                data=data,
+                data=outgoing,
                 allow_redirects=False,
             ) as upstream:
                 response_body: Body = await upstream.read()
                 status, reason = upstream.status, upstream.reason or ""
                 response_headers = _recorded_headers(upstream.headers)
+            if translation is not None and isinstance(response_body, bytes):
+                response_body = translation.body_to_client(response_body)
+                response_headers = {
+                    k: [translation.to_client(v) for v in values]
+                    for k, values in response_headers.items()
+                }
         except (aiohttp.ClientError, TimeoutError) as exc:
             message = f"upstream failed for {request.method} {_strip_query(url)}: {exc!r}"
             rec.upstream_errors.append(message)
@@ -364,10 +393,12 @@ class Relay:
     async def _client_session(self) -> aiohttp.ClientSession:
         if self._client is None:
             # auto_decompress: cassettes keep bodies readable; we drop Content-Encoding.
+            # trust_env: recording honours the shell's HTTP(S)_PROXY / NO_PROXY (corporate CI).
             self._client = aiohttp.ClientSession(
                 auto_decompress=True,
                 timeout=aiohttp.ClientTimeout(total=None, sock_connect=30, sock_read=600),
                 skip_auto_headers=("User-Agent",),
+                trust_env=True,
             )
         return self._client
 
@@ -382,12 +413,19 @@ class Relay:
         target = target_of(where, "") if external else where.split("?", 1)[0]
         # Storage requests match on method + URL: their bodies are read after matching.
         body = None if external or not request.can_read_body else await request.read()
+        fallback, translation = rep.fallback, rep.translation
+        if fallback is not None and (
+            fallback.cleaning
+            or (translation is not None and translation.mentions_live(where, body or b""))
+        ):
+            # new_episodes: the cleanup, and whatever concerns what now lives upstream.
+            return await self._record(fallback, request, translation, body)
         key = rep.matcher.key(request.method, target, body)
         try:
             index, ix = rep.matcher.match(key)
         except NoMatch as exc:
-            if rep.fallback is not None:
-                return await self._record(rep.fallback, request)
+            if fallback is not None:
+                return await self._record(fallback, request, translation, body)
             rep.errors.append(exc)
             # 400: never retried by wandb-core, so the test fails now rather than in minutes.
             return _error(400, f"wandb-cassettes: {exc}", graphql=key.kind == "graphql")

@@ -495,7 +495,8 @@ RULES: tuple[SecretRule, ...] = (
         confirm=_is_basic_credential,
         needles=("Basic",),
         # RFC 7617; wandb-core sends "Authorization: Basic base64('api:' + KEY)".
-        source="RFC 7617 (HTTP Basic); WANDB_FACTS.md: wandb-core's Authorization header",
+        source="RFC 7617 (HTTP Basic); wandb-core sends Basic base64('api:' + key) "
+        "(core/internal/api/credentials.go in the wandb repository)",
     ),
     SecretRule(
         "bearer-credential",

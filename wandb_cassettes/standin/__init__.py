@@ -10,7 +10,7 @@ sends and reads, not on W&B's server code, so cassettes meant to prove
 compatibility with W&B must be recorded against W&B.
 
 Why aiohttp: the SDK's Go core keeps connections alive and expects prompt
-small answers (``TCP_NODELAY``, see WANDB_FACTS.md); uploads must stream to
+small answers (``TCP_NODELAY``, see :mod:`wandb_cassettes.serve`); uploads must stream to
 disk; and the project already runs aiohttp servers in background threads
 (:mod:`wandb_cassettes.serve`).
 

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import dataclasses
 import hmac
 import logging
 import secrets
@@ -55,6 +56,10 @@ class Fault:
     drop: bool = False
     headers: dict[str, str] | None = None
     times: int | None = 1
+    #: The request is carried out first, then its answer is lost: ``status``, ``drop``,
+    #: or ``truncate`` (half the body is sent, then the connection closes).
+    after: bool = False
+    truncate: bool = False
 
     def applies(self, path: str, operation: str | None) -> bool:
         if self.match.startswith("/"):
@@ -214,6 +219,8 @@ class StandinBackend:
         drop: bool = False,
         headers: dict[str, str] | None = None,
         times: int | None = 1,
+        after: bool = False,
+        truncate: bool = False,
     ) -> None:
         """Make matching requests fail.
 
@@ -222,8 +229,16 @@ class StandinBackend:
         ``drop`` closes the connection unanswered, ``status`` answers that
         HTTP status (with ``headers``), ``graphql_error`` answers 200 with an
         ``errors`` array. ``times=None`` keeps the fault forever.
+
+        ``after=True`` carries the request out first and then loses its answer
+        (``status``: e.g. a 504 from a gateway; ``drop``; ``truncate``: the
+        answer cut half way, the connection closed): the server did the work,
+        the client cannot know. Real networks do this; a retrying client then
+        sends the request again.
         """
-        fault = Fault(operation_or_path, status, graphql_error, delay, drop, headers, times)
+        fault = Fault(
+            operation_or_path, status, graphql_error, delay, drop, headers, times, after, truncate
+        )
         with self._lock:
             self._faults.append(fault)
 
@@ -259,6 +274,8 @@ class StandinBackend:
             with self._lock:
                 self._seen.append((request.method, request.path, operation))
             fault = self._take_fault(request.path, operation)
+            if fault is not None and fault.after:
+                return await self._lose_answer(fault, request, await handler(request))
             if fault is not None and (answer := await self._apply(fault, request)) is not None:
                 return answer
             if auth and not request.path.startswith("/_standin/"):
@@ -269,6 +286,24 @@ class StandinBackend:
             return await handler(request)
 
         return observe
+
+    async def _lose_answer(
+        self, fault: Fault, request: web.Request, answer: web.StreamResponse
+    ) -> web.StreamResponse:
+        """The work is done (``answer``); what reaches the client is a failure instead."""
+        if fault.truncate and isinstance(answer, web.Response) and answer.body is not None:
+            body = bytes(answer.body)  # type: ignore[arg-type]
+            cut = web.StreamResponse(
+                status=answer.status, headers={"Content-Type": "application/json"}
+            )
+            cut.content_length = len(body)  # promises all of it...
+            await cut.prepare(request)
+            await cut.write(body[: len(body) // 2])  # ...sends half, and hangs up
+            if request.transport is not None:
+                request.transport.abort()
+            return cut
+        applied = await self._apply(dataclasses.replace(fault, after=False), request)
+        return applied if applied is not None else answer
 
     async def _apply(self, fault: Fault, request: web.Request) -> web.StreamResponse | None:
         if fault.delay:

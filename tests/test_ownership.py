@@ -1,0 +1,433 @@
+"""The cleanup deletes only what the test created: a careful user's cases, end to end.
+
+Each case runs pytest in a subprocess (the SDK reads its environment once per
+process) against a stand-in W&B that already holds resources the test did not
+create ("a teammate's"), then checks what is left on the stand-in, what the
+cassette says, and what the audit says.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import signal
+import socket
+import subprocess
+import time
+from pathlib import Path
+
+import pytest
+from conftest import PYTEST, descendants, run_pytest, subprocess_env
+
+from wandb_cassettes import cassette as cs
+from wandb_cassettes.cli import main as cli
+from wandb_cassettes.ledger import Ledger
+
+FAST_RETRIES = {
+    f"WANDB_X_{kind}_{name}": value
+    for kind in ("GRAPHQL", "FILE_STREAM", "FILE_TRANSFER")
+    for name, value in (("RETRY_WAIT_MIN_SECONDS", "0.1"), ("RETRY_WAIT_MAX_SECONDS", "0.3"))
+}
+
+TESTS = """
+import os, time
+import pytest, wandb
+
+PROJECT = "proj"
+
+
+def _log(run, name, content, aliases=()):
+    path = f"{os.environ['TMPDIR_FOR_TEST']}/{name}-{content}.txt"
+    with open(path, "w") as f:
+        f.write(content)
+    art = wandb.Artifact(name, type="model")
+    art.add_file(path, name="weights.txt")
+    return run.log_artifact(art, aliases=list(aliases)).wait()
+
+
+@pytest.mark.wandb_cassette
+def test_adds_a_version_to_the_shared_model():
+    run = wandb.init(project=PROJECT)
+    _log(run, "shared-model", os.environ.get("E2E_CONTENT", "mine"))
+    run.finish()
+
+
+@pytest.mark.wandb_cassette
+def test_killed_after_adding_a_version():
+    run = wandb.init(project=PROJECT)
+    _log(run, "shared-model", "killed")
+    open(os.environ["KILL_FLAG"], "w").close()
+    time.sleep(120)
+
+
+@pytest.mark.wandb_cassette(keep=True)
+def test_keeps_everything():
+    run = wandb.init(project=PROJECT)
+    _log(run, "kept-model", "kept")
+    run.finish()
+
+
+@pytest.mark.wandb_cassette(keep=["*/proj/golden*"])
+def test_keeps_the_golden_checkpoint():
+    run = wandb.init(project=PROJECT)
+    _log(run, "golden-ckpt", "golden")
+    _log(run, "scratch", "scratch")
+    run.finish()
+
+
+@pytest.mark.wandb_cassette
+def test_creates_a_run():
+    with wandb.init(project=PROJECT, config={"lr": float(os.environ.get("E2E_LR", "0.1"))}) as run:
+        run.log({"loss": 1.0})
+
+
+@pytest.mark.wandb_cassette
+def test_resumes_a_teammates_run():
+    with wandb.init(project=PROJECT, id="teammate", resume="must") as run:
+        run.log({"extra": 1})
+
+
+@pytest.mark.wandb_cassette
+def test_logs_an_artifact():
+    run = wandb.init(project=PROJECT)
+    _log(run, "lost-answer", "x")
+    run.finish()
+"""
+
+
+@pytest.fixture
+def project(tmp_path: Path) -> Path:
+    root = tmp_path / "project"
+    root.mkdir()
+    (root / "test_ownership_cases.py").write_text(TESTS)
+    (root / "pytest.ini").write_text("[pytest]\n")
+    return root
+
+
+def record(project: Path, upstream, *args: str, **env: str) -> subprocess.CompletedProcess[str]:
+    tmp = project / "tmp"
+    tmp.mkdir(exist_ok=True)
+    return run_pytest(
+        project,
+        "--record-mode=once",
+        *args,
+        upstream=upstream,
+        env={"TMPDIR_FOR_TEST": str(tmp), **FAST_RETRIES, **env},
+    )
+
+
+def out(result: subprocess.CompletedProcess[str]) -> str:
+    return result.stdout[-12000:] + result.stderr[-4000:]
+
+
+def cassette(project: Path, test: str) -> Path:
+    return project / "cassettes" / "test_ownership_cases" / f"{test}.yaml"
+
+
+def audit_json(path: Path, capsys) -> dict:
+    capsys.readouterr()
+    code = cli(["audit", "--format", "json", str(path)])
+    report = json.loads(capsys.readouterr().out)
+    report["exit"] = code
+    return report
+
+
+def log_versions(entity_project: str, name: str, contents: list[str], tmp_path: Path) -> None:
+    """Versions made outside pytest: a teammate's, with the SDK directly."""
+    import wandb
+
+    run = wandb.init(project=entity_project)
+    for content in contents:
+        path = tmp_path / f"{name}-{content}.txt"
+        path.write_text(content)
+        art = wandb.Artifact(name, type="model")
+        art.add_file(str(path), name="weights.txt")
+        run.log_artifact(art).wait()
+    run.finish()
+
+
+def versions(live: dict, collection: str) -> list[str]:
+    return sorted(a["version"] for a in live["artifacts"] if a["collection"] == collection)
+
+
+# -- 1. a teammate's model ---------------------------------------------------------------
+
+
+def test_a_version_the_test_adds_is_deleted_alone(standin_sdk, project, tmp_path, capsys):
+    log_versions("proj", "shared-model", ["v0", "v1"], tmp_path)
+    result = record(project, standin_sdk, "-k", "adds_a_version")
+    assert result.returncode == 0, out(result)
+    live = standin_sdk.live()
+    assert versions(live, "shared-model") == ["v0", "v1"], live
+    assert [c["name"] for c in live["collections"]] == ["shared-model"]
+    assert len(live["runs"]) == 1  # the teammate's run, never the test's
+    report = audit_json(cassette(project, "test_adds_a_version_to_the_shared_model"), capsys)
+    assert report["exit"] == 0, report
+    (audited,) = report["cassettes"]
+    created = {r["kind"] for r in audited["created"]}
+    assert "collection" not in created and "artifact" in created
+    deletes = _operations(cassette(project, "test_adds_a_version_to_the_shared_model"))
+    assert "DeleteArtifactSequence" not in deletes and deletes.count("DeleteArtifact") == 1
+
+
+def test_the_crash_sweep_also_deletes_only_the_version_it_added(standin_sdk, project, tmp_path):
+    log_versions("proj", "shared-model", ["v0", "v1"], tmp_path)
+    flag = tmp_path / "flag"
+    killed = _killed_mid_test(project, standin_sdk, "killed_after", flag)
+    assert versions(standin_sdk.live(), "shared-model") == ["v0", "v1", "v2"]
+    assert killed
+    result = record(project, standin_sdk, "-k", "test_creates_a_run")
+    assert result.returncode == 0, out(result)
+    assert "swept" in result.stdout
+    live = standin_sdk.live()
+    assert versions(live, "shared-model") == ["v0", "v1"], live
+    assert [c["name"] for c in live["collections"]] == ["shared-model"]
+
+
+# -- 2. and 3. keep means keep -------------------------------------------------------------
+
+
+def test_kept_resources_are_never_swept_later(standin_sdk, project, capsys):
+    result = record(project, standin_sdk, "-k", "keeps_everything")
+    assert result.returncode == 0, out(result)
+    kept = standin_sdk.live()
+    assert versions(kept, "kept-model") == ["v0"] and len(kept["runs"]) == 1
+    # The next recording session of the same project sweeps nothing of it.
+    result = record(project, standin_sdk, "-k", "test_creates_a_run")
+    assert result.returncode == 0, out(result)
+    assert "swept" not in result.stdout
+    assert standin_sdk.live() == kept
+    report = audit_json(cassette(project, "test_keeps_everything"), capsys)
+    (audited,) = report["cassettes"]
+    assert report["exit"] == 0
+    assert {r["kind"] for r in audited["kept"]} >= {"run", "artifact", "collection"}
+    assert all(r["reason"] for r in audited["kept"]), audited["kept"]
+
+
+def test_keeping_an_artifact_keeps_it_when_its_run_is_deleted(standin_sdk, project, capsys):
+    result = record(project, standin_sdk, "-k", "golden")
+    assert result.returncode == 0, out(result)
+    live = standin_sdk.live()
+    assert live["runs"] == []  # the run is not kept...
+    assert versions(live, "golden-ckpt") == ["v0"]  # ...and its kept artifact survives it
+    assert versions(live, "scratch") == []
+    report = audit_json(cassette(project, "test_keeps_the_golden_checkpoint"), capsys)
+    (audited,) = report["cassettes"]
+    assert report["exit"] == 0, report
+    kept = {r["name"].split("/")[-1]: r["reason"] for r in audited["kept"]}
+    assert kept["golden-ckpt:v0"] == "matches keep='*/proj/golden*'"
+    assert kept["golden-ckpt"] == "matches keep='*/proj/golden*'"
+
+
+# -- 4. a lost answer ---------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "fault",
+    [{"status": 504}, {"drop": True}, {"truncate": True}],
+    ids=["504", "dropped", "truncated"],
+)
+def test_a_run_whose_creation_answer_was_lost_is_deleted(standin, project, fault, capsys):
+    standin.inject_fault("UpsertBucket", after=True, **fault)
+    result = record(project, standin, "-k", "test_creates_a_run")
+    assert result.returncode == 0, out(result)
+    assert standin.live()["runs"] == [], out(result)
+    path = cassette(project, "test_creates_a_run")
+    assert audit_json(path, capsys)["exit"] == 0
+    assert not list((project / ".wandb_cassettes" / "journal").glob("*.jsonl"))
+
+
+def test_an_artifact_whose_creation_answer_was_cut_is_deleted_by_its_client_id(standin, project):
+    standin.inject_fault("CreateArtifact", after=True, truncate=True)
+    result = record(project, standin, "-k", "logs_an_artifact")
+    assert result.returncode == 0, out(result)
+    assert standin.live() == {"runs": [], "artifacts": [], "collections": []}, out(result)
+
+
+# -- 5. new_episodes after a change ------------------------------------------------------------
+
+
+def test_new_episodes_records_the_change_under_fresh_ids_and_cleans_it_up(standin, project, capsys):
+    result = record(project, standin, "-k", "test_creates_a_run")
+    assert result.returncode == 0, out(result)
+    path = cassette(project, "test_creates_a_run")
+    first = cs.load(path)
+    assert standin.live()["runs"] == []
+
+    started = time.monotonic()
+    changed = record(project, standin, "--record-mode=new_episodes", "-k", "test_creates_a_run",
+                     E2E_LR="0.2")  # fmt: skip
+    assert changed.returncode == 0, out(changed)
+    assert time.monotonic() - started < 60  # no 409 retried for a minute and a half
+    assert standin.live()["runs"] == [], out(changed)  # created upstream, then cleaned up
+    appended = cs.load(path)
+    assert len(appended.interactions) > len(first.interactions)
+    assert audit_json(path, capsys)["exit"] == 0
+    # The upstream saw a fresh run id; the cassette keeps the recorded one.
+    recorded_run = first.metadata["fresh_run_ids"][0]
+    assert recorded_run in path.read_text()
+
+    # The appended episode replays (the superseded one stays in the file, unplayed: a warning).
+    replayed = run_pytest(project, "--block-network", "-k", "test_creates_a_run",
+                          env={"E2E_LR": "0.2"})  # fmt: skip
+    assert replayed.returncode == 0, out(replayed)
+    assert "recorded interaction(s) never played" in replayed.stdout
+
+
+# -- 6. no journal, no recording -----------------------------------------------------------------
+
+FULL_DISK = """
+import errno, os
+import wandb_cassettes.journal as journal
+
+_fsync, _calls = os.fsync, []
+
+
+def fsync(fd):
+    _calls.append(fd)
+    if len(_calls) > 1:  # the header goes through, then the disk is full
+        raise OSError(errno.ENOSPC, "No space left on device")
+    return _fsync(fd)
+
+
+journal.os.fsync = fsync
+"""
+
+
+def test_a_journal_that_cannot_be_written_stops_recording_at_once(standin, project):
+    (project / "conftest.py").write_text(FULL_DISK)
+    started = time.monotonic()
+    result = record(project, standin, "-k", "test_creates_a_run")
+    took = time.monotonic() - started
+    text = out(result)
+    assert result.returncode == 1, text
+    assert took < 60, f"{took:.0f}s: the SDK must not retry for minutes"
+    journal_dir = project / ".wandb_cassettes" / "journal"
+    assert f"cannot write the recording journal {journal_dir}" in text
+    assert "No space left on device" in text
+    assert "OSError" not in result.stderr, result.stderr
+    # Nothing that could create reached the upstream, so nothing is left there.
+    assert standin.live() == {"runs": [], "artifacts": [], "collections": []}
+    assert "UpsertBucket" not in {op for _, _, op in standin.requests}
+
+
+# -- 7. resumed runs, other hosts, undescribable leftovers ---------------------------------
+
+
+def test_files_of_a_resumed_run_are_not_counted_as_created(standin_sdk, project, capsys):
+    import wandb
+
+    with wandb.init(project="proj", id="teammate") as run:
+        run.log({"theirs": 1})
+    result = record(project, standin_sdk, "-k", "resumes")
+    assert result.returncode == 0, out(result)
+    assert [r["name"] for r in standin_sdk.live()["runs"]] == ["teammate"]
+    report = audit_json(cassette(project, "test_resumes_a_teammates_run"), capsys)
+    assert report["exit"] == 0, report
+    assert report["cassettes"][0]["created"] == []
+
+
+def _journal(project: Path, host: str, upstream: str, event: str, owned: dict) -> Path:
+    path = project / ".wandb_cassettes" / "journal" / f"{host}-4242.jsonl"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    header = {"journal": 2, "pid": 4242, "host": host, "upstream": upstream}
+    lines = [header, {"event": event, "test": "t", "owned": owned}]
+    path.write_text("".join(json.dumps(line) + "\n" for line in lines))
+    return path
+
+
+def test_sweep_takes_another_hosts_journals_only_when_named(
+    standin_sdk, project, monkeypatch, capsys
+):
+    import wandb
+
+    with wandb.init(project="proj", id="leftover") as run:
+        entity = run.entity
+    owned = {"kind": "run", "entity": entity, "project": "proj", "local": "leftover",
+             "name": f"{entity}/proj/leftover", "unconfirmed": True}  # fmt: skip
+    journal = _journal(project, "otherhost", standin_sdk.base_url, "intended", owned)
+    assert socket.gethostname() != "otherhost"
+    monkeypatch.chdir(project)
+    capsys.readouterr()
+    assert cli(["sweep"]) == 0
+    assert "0 journal(s)" in capsys.readouterr().out
+    assert [r["name"] for r in standin_sdk.live()["runs"]] == ["leftover"]
+    assert cli(["sweep", "--host", "otherhost"]) == 0
+    swept = capsys.readouterr().out
+    assert "deleted  run " in swept, swept
+    assert standin_sdk.live()["runs"] == []
+    assert not journal.exists()
+
+
+def test_sweep_without_a_key_or_an_upstream_says_so_in_one_line(
+    project, tmp_path, monkeypatch, capsys
+):
+    owned = {"kind": "run", "entity": "e", "project": "p", "local": "r", "name": "e/p/r"}
+    journal = _journal(project, "otherhost", "http://127.0.0.1:9", "created", owned)
+    monkeypatch.chdir(project)
+    monkeypatch.delenv("WANDB_API_KEY", raising=False)
+    monkeypatch.setenv("NETRC", str(tmp_path / "no-netrc"))
+    capsys.readouterr()
+    assert cli(["sweep", "--host", "otherhost"]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "no API key for http://127.0.0.1:9" in err
+    monkeypatch.setenv("WANDB_API_KEY", "k" * 40)
+    code = cli(["sweep", "--host", "otherhost"])
+    captured = capsys.readouterr()
+    assert code == 2, captured
+    assert "Traceback" not in captured.err and "cannot reach" in captured.err
+    assert journal.exists()  # nothing could be deleted: it stays for the next sweep
+
+
+# -- helpers -------------------------------------------------------------------------------
+
+
+def _killed_mid_test(project: Path, upstream, name: str, flag: Path) -> bool:
+    """Run test ``name`` until it touches ``flag``, then SIGKILL its pytest (and wandb-core)."""
+    tmp = project / "tmp"
+    tmp.mkdir(exist_ok=True)
+    proc = subprocess.Popen(
+        [*PYTEST, "--record-mode=once", "-k", name],
+        cwd=project,
+        env=subprocess_env(upstream, KILL_FLAG=str(flag), TMPDIR_FOR_TEST=str(tmp)),
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    try:
+        deadline = time.monotonic() + 120
+        while not flag.exists():
+            assert proc.poll() is None, "the recording session ended early"
+            assert time.monotonic() < deadline, "the test never reached its checkpoint"
+            time.sleep(0.1)
+        children = descendants(proc.pid)
+        proc.send_signal(signal.SIGKILL)
+        proc.wait(30)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    for pid in children:
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(pid, signal.SIGKILL)
+    return True
+
+
+def _operations(path: Path) -> list[str]:
+    from wandb_cassettes.graphql import parse_request
+
+    ops = []
+    for ix in cs.load(path):
+        gql = parse_request(ix.request_text()) if ix.uri.endswith("/graphql") else None
+        if gql is not None:
+            ops.append(gql.operation)
+    return ops
+
+
+def test_ledger_reads_the_recorded_cases_the_same_way(standin_sdk, project, tmp_path):
+    """The live ledger of a recording and the audit's reading of its file agree."""
+    log_versions("proj", "shared-model", ["v0"], tmp_path)
+    result = record(project, standin_sdk, "-k", "adds_a_version")
+    assert result.returncode == 0, out(result)
+    path = cassette(project, "test_adds_a_version_to_the_shared_model")
+    ledger = Ledger.from_cassette(cs.load(path))
+    assert ledger.leaks() == [] and ledger.foreign_deleted == []
