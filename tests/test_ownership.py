@@ -14,6 +14,7 @@ import os
 import signal
 import socket
 import subprocess
+import sys
 import time
 from pathlib import Path
 
@@ -421,6 +422,39 @@ def _operations(path: Path) -> list[str]:
         if gql is not None:
             ops.append(gql.operation)
     return ops
+
+
+# -- the promise as a property ----------------------------------------------------------------
+
+MACHINE = Path(__file__).with_name("ownership_machine.py")
+
+
+def _machine(*args: str, **env: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, str(MACHINE), *args],
+        env=subprocess_env(**env),
+        capture_output=True,
+        text=True,
+        timeout=900,
+    )
+
+
+@pytest.mark.slow
+def test_random_sessions_never_delete_what_they_did_not_create():
+    """hypothesis drives sessions (teammates' resources, creates, the test's own deletes,
+    keep, lost answers, interruptions) through the real SDK; the promise holds after each."""
+    result = _machine("--examples", "10", "--steps", "5")
+    assert result.returncode == 0, result.stderr[-6000:]
+
+
+@pytest.mark.slow
+def test_the_state_machine_catches_a_cleanup_that_claims_by_name():
+    result = _machine(
+        "--examples", "10", "--steps", "5", "--no-shrink", WANDB_CASSETTES_BREAK_OWNERSHIP="1"
+    )
+    assert result.returncode == 1, result.stderr[-6000:]
+    assert "ownership broken" in result.stderr
+    assert "did not create" in result.stderr
 
 
 def test_ledger_reads_the_recorded_cases_the_same_way(standin_sdk, project, tmp_path):

@@ -91,6 +91,8 @@ class CleanupReport:
     already_gone: list[str] = field(default_factory=list)
     #: Not deleted on purpose, each with the reason (the evidence of ownership was missing).
     skipped: list[str] = field(default_factory=list)
+    #: Not deleted: evidence found on the way showed it was not the recording's.
+    not_ours: list[str] = field(default_factory=list)
     failed: list[CleanupFailure] = field(default_factory=list)
 
     @property
@@ -101,6 +103,10 @@ class CleanupReport:
 
 class _Skip(Exception):
     """A check refused a delete: the resource stays, and the reason is reported."""
+
+
+class _NotOurs(Exception):
+    """Evidence found while cleaning up shows the resource was not the recording's after all."""
 
 
 class _Resource(Protocol):
@@ -337,6 +343,9 @@ class WandbArtifactCleaner:
 @dataclass(frozen=True)
 class _OwnedVersion:
     owned: Owned
+    #: Version indices of the recording's versions, by collection path: evidence for
+    #: the collection's delete (shared by the deleters of one cleanup).
+    indices: dict[str, list[int]]
 
     def describe(self) -> str:
         return f"artifact {self.owned.name}"
@@ -348,6 +357,9 @@ class _OwnedVersion:
         artifact = _artifact_by_id(api, server_id)
         if artifact is None:
             return False
+        version = str(getattr(artifact, "version", "") or "")
+        if version[1:].isdigit():
+            self.indices.setdefault(_collection_path(self.owned), []).append(int(version[1:]))
         artifact.delete(delete_aliases=True)
         return True
 
@@ -357,6 +369,8 @@ class _OwnedCollection:
     owned: Owned
     #: Recording start: a collection created long before it is not the recording's.
     not_before: datetime.datetime | None
+    #: See :class:`_OwnedVersion`.
+    indices: dict[str, list[int]]
 
     def describe(self) -> str:
         return f"artifact collection {self.owned.name}"
@@ -370,6 +384,11 @@ class _OwnedCollection:
             return False
         if o.server_id and collection.id != o.server_id:
             raise _Skip(f"a different collection ({collection.id}) now has this name")
+        ours = self.indices.get(o.path)
+        if ours and min(ours) > 0:
+            # It had versions before the recording's first (W&B does not reuse numbers):
+            # emptied, not new. Not the recording's to delete, and no failure either.
+            raise _NotOurs(f"its versions before this recording's (v{min(ours)}) show it existed")
         created = _parse_time(getattr(collection, "created_at", None))
         too_old = self.not_before is not None and created is not None
         if too_old and created < self.not_before - CLOCK_SKEW:  # type: ignore[operator]
@@ -518,10 +537,11 @@ def delete_owned(
     """
     _check_retries(attempts, backoff)
     pending: list[_Resource] = []
+    indices: dict[str, list[int]] = {}
     for o in sorted(resources, key=lambda o: _ORDER.index(o.kind) if o.kind in _ORDER else 99):
         if o.kind == "run_file":
             continue
-        pending.append(_deleter(o, not_before))
+        pending.append(_deleter(o, not_before, indices))
     holder: list[Any] = [api]
 
     def get_api() -> Any:
@@ -535,11 +555,13 @@ def delete_owned(
     return report
 
 
-def _deleter(o: Owned, not_before: datetime.datetime | None) -> _Resource:
+def _deleter(
+    o: Owned, not_before: datetime.datetime | None, indices: dict[str, list[int]]
+) -> _Resource:
     if o.kind == "artifact":
-        return _OwnedVersion(o)
+        return _OwnedVersion(o, indices)
     if o.kind == "collection":
-        return _OwnedCollection(o, not_before)
+        return _OwnedCollection(o, not_before, indices)
     if o.kind == "run":
         return _OwnedRun(o)
     if o.kind == "link":
@@ -585,6 +607,9 @@ def _delete_with_retries(
             deleted = resource.delete(api, fresh=attempt > 1)
         except _Skip as skip:
             report.skipped.append(f"{description}: not deleted: {skip}")
+            return
+        except _NotOurs as not_ours:
+            report.not_ours.append(f"{description}: not the recording's: {not_ours}")
             return
         except Exception as exc:
             if attempt == attempts:
@@ -645,6 +670,11 @@ def _server_id_of_client_id(api: Any, client_id: str) -> str | None:
     mapping = data.get("clientIDMapping") if isinstance(data, dict) else None
     server_id = mapping.get("serverID") if isinstance(mapping, dict) else None
     return server_id if isinstance(server_id, str) and server_id else None
+
+
+def _collection_path(o: Owned) -> str:
+    """``entity/project/collection`` of an artifact version (its ``local`` is the collection)."""
+    return "/".join(p for p in (o.entity, o.project, o.local) if p)
 
 
 def _parse_time(value: Any) -> datetime.datetime | None:

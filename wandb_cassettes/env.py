@@ -92,6 +92,9 @@ def sdk_env(base_url: str, api_key: str, root: str | os.PathLike[str]) -> dict[s
     }
     for path in dirs.values():
         path.mkdir(parents=True, exist_ok=True)
+    netrc = r / "netrc"
+    if not netrc.exists():  # an empty one: readers that find none complain on stderr
+        netrc.touch(mode=0o600)
     no_proxy = _with_loopback(os.environ.get("NO_PROXY") or os.environ.get("no_proxy") or "")
     return {
         **QUIET_SETTINGS,
@@ -99,7 +102,7 @@ def sdk_env(base_url: str, api_key: str, root: str | os.PathLike[str]) -> dict[s
         "WANDB_API_KEY": api_key,
         "WANDB_DIR": str(r),
         **{name: str(path) for name, path in dirs.items()},
-        "NETRC": str(r / "netrc"),
+        "NETRC": str(netrc),
         "NO_PROXY": no_proxy,
         "no_proxy": no_proxy,
     }

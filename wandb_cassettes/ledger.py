@@ -271,8 +271,25 @@ class Ledger:
 
     @property
     def created(self) -> list[Resource]:
-        """Resources created (owned) by the observed exchanges, in order of creation."""
-        return self._changed("created")
+        """Resources created (owned) by the observed exchanges, in order of creation.
+
+        A collection claimed because the first version logged to it found no
+        latest version is given up when an answer shows that version's index
+        above 0: the collection had versions before (emptied, not new; W&B
+        numbers versions per collection and does not reuse numbers).
+        """
+        return [r for r in self._changed("created") if not self._preexisted(r)]
+
+    def _preexisted(self, collection: Resource) -> bool:
+        if collection.kind != "collection":
+            return False
+        indices = [
+            r.version
+            for r in self._resources
+            if r.kind == "artifact" and r.container is collection and r.owned
+        ]
+        known = [i for i in indices if i is not None]
+        return bool(known) and min(known) > 0
 
     @property
     def deleted(self) -> list[Resource]:
@@ -282,7 +299,7 @@ class Ledger:
     @property
     def foreign_deleted(self) -> list[Resource]:
         """Resources the traffic deleted that it did not create: a reviewer should see them."""
-        return [r for r in self.deleted if not r.owned]
+        return [r for r in self.deleted if not r.owned or self._preexisted(r)]
 
     @property
     def kept(self) -> list[Resource]:
@@ -344,7 +361,8 @@ class Ledger:
         return list(dict.fromkeys(e.resource for e in self.events if e.change == change))
 
     def _leaked(self, r: Resource) -> bool:
-        return r.owned and r.deleted_at is None and not self.is_kept(r)
+        owned = r.owned and not self._preexisted(r)
+        return owned and r.deleted_at is None and not self.is_kept(r)
 
     # -- bookkeeping used by the rules ---------------------------------------------
 

@@ -13,6 +13,7 @@ from __future__ import annotations
 import asyncio
 import base64
 import dataclasses
+import hashlib
 import hmac
 import logging
 import secrets
@@ -202,6 +203,47 @@ class StandinBackend:
             self._state.delete_sweep(sweep)
 
         self._api.call(delete)
+
+    def seed_versions(
+        self, project: str, collection: str, contents: list[str], type: str = "model"
+    ) -> list[str]:
+        """Committed versions made outside any test (a teammate's); returns their ids.
+
+        Test scaffolding, not a W&B API: the same as logging each content as a
+        version of ``collection`` with the SDK, without a run.
+        """
+
+        async def seed() -> list[str]:
+            ids = []
+            for content in contents:
+                digest = hashlib.md5(content.encode()).hexdigest()
+                art = self._state.create_artifact(
+                    {
+                        "entityName": self.entity,
+                        "projectName": project,
+                        "artifactTypeName": type,
+                        "artifactCollectionName": collection,
+                        "digest": digest,
+                        "aliases": [],
+                    }
+                )
+                self._state.commit_artifact(art)
+                ids.append(art.id)
+            return ids
+
+        return self._api.call(seed)
+
+    def seed_run(self, project: str, name: str) -> str:
+        """A finished run made outside any test (a teammate's); returns its storage id."""
+
+        async def seed() -> str:
+            run, _ = self._state.upsert_run(
+                {"entityName": self.entity, "modelName": project, "name": name}
+            )
+            run.state = "finished"
+            return run.id
+
+        return self._api.call(seed)
 
     @property
     def requests(self) -> list[RequestRecord]:

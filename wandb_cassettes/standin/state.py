@@ -586,6 +586,12 @@ class State:
                 status=409,
             )
         aliases = [a["alias"] for a in inp.get("aliases") or [] if a.get("alias")]
+        retried = self.artifact_by_client_id(inp.get("clientID"))
+        if retried is not None and retried.collection is coll:
+            # The same clientID again (wandb-core retrying a request whose answer was lost):
+            # the same artifact. A clientID names one artifact: wandb-core's ClientIDMapping
+            # query (`clientIDMapping(clientID:) { serverID }`) answers a single server id.
+            return retried
         for art in self.versions(coll):
             if art.digest == inp["digest"] and art.state == "COMMITTED":
                 # Same content as an existing version: W&B answers with that version.
