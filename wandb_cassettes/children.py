@@ -92,8 +92,16 @@ def drawn_run_ids(folder: Path) -> set[str]:
 # -- in the child ---------------------------------------------------------------------------
 
 
+_started = False
+
+
 def start_child() -> None:
-    """Called by the ``.pth`` line when ``WANDB_CASSETTES_CHILD`` is set."""
+    """Called by the ``.pth`` line when ``WANDB_CASSETTES_CHILD`` is set (once per process:
+    sessions running side by side, e.g. xdist workers, each leave a ``.pth``)."""
+    global _started
+    if _started:
+        return
+    _started = True
     spec = json.loads(os.environ[ENV])
     folder = Path(spec["dir"])
     number, record = _take_number(folder)

@@ -234,6 +234,12 @@ class WandbProcess:
         if caches is not None:
             for name in ("artifact_instance_cache", "artifact_instance_cache_by_client_id"):
                 getattr(caches, name, {}).clear()
+        file_cache = sys.modules.get("wandb.sdk.artifacts.artifact_file_cache")
+        if file_cache is not None:
+            # ``download(skip_cache=True)`` sets ``_override_cache_path`` on the process-wide
+            # file cache and never unsets it (wandb 0.31, WandbStoragePolicy.load_file): every
+            # later lookup would answer with that file, a later test's download included.
+            file_cache._build_artifact_file_cache.cache_clear()
 
     def check_recording(self) -> None:
         """Raise when recording cannot work: no API key was found for the upstream."""
