@@ -113,3 +113,26 @@ def test_no_match_names_request_and_candidates():
         m.match(key)
     text = str(info.value)
     assert "CreateArtifact" in text and "model-b" in text and "model-a" in text
+
+
+@pytest.mark.parametrize(
+    "folder",
+    [
+        "/tmp/tmpk3j_x9ab",
+        "/var/tmp/tmp0a1b2c3d",
+        "/var/folders/5x/q1w2e3r4t5y6/T/tmpab12cd34",
+        "/private/var/folders/5x/q1w2e3r4t5y6/T/tmpab12cd34",
+    ],
+)
+def test_tempfile_folders_match_any_other_tempfile_folder(folder):
+    # transformers' tests train into TemporaryDirectory(); with 4.x it names the run too.
+    def upsert(out: str) -> str:
+        config = json.dumps({"output_dir": {"value": out}, "logging": {"value": out + "/runs"}})
+        return gql("UpsertBucket", displayName=out, config=config)
+
+    recorded = request_key("POST", "/graphql", upsert(folder))
+    assert recorded == request_key("POST", "/graphql", upsert("/tmp/tmpzz_9y8x7"))
+    assert "<tempfile>" in recorded.detail
+    # Not tempfile's names: compared as they are.
+    for other in ("/tmp/tmpk3j_x9abc", "/tmp/tmpK3J_X9AB", "/tmp/tmp-k3j_x9a", "/data/tmpk3j_x9ab"):
+        assert request_key("POST", "/graphql", upsert(other)) != recorded, other

@@ -14,8 +14,10 @@ be reported as ``config.lr: recorded 0.1, sent 0.2``.
 
 :data:`PRESETS` hold the known volatile fields that popular integrations add
 by themselves (Hugging Face ``transformers``' ``WandbCallback``, PyTorch
-Lightning's ``WandbLogger``); a preset applies to a request only when its
-signature keys are in it, so it never hides a user's own field of that name.
+Lightning's ``WandbLogger``). A preset applies to a cassette only when a run
+of its recording carries the integration's signature (run config keys and
+metrics it declares, :meth:`Preset.applies`), so it never hides a user's own
+field of the same name in a test that does not use the integration.
 """
 
 from __future__ import annotations
@@ -33,6 +35,7 @@ __all__ = [
     "IgnorePath",
     "Preset",
     "apply",
+    "defined_metrics",
     "parse",
     "preset",
     "presets_in",
@@ -112,48 +115,118 @@ def _invalid(what: str, source: str) -> ConfigurationError:
 
 @dataclass(frozen=True)
 class Preset:
-    """Volatile fields an integration adds; applied when ``signature`` keys are in the config."""
+    """Volatile fields an integration adds, and how to tell that it wrote a run.
+
+    A preset applies to a cassette when one run config of its recording carries
+    the whole signature (:meth:`applies`): every key of ``config_keys`` at the
+    config's first level, and every metric of ``metrics`` declared with
+    ``run.define_metric``. The recording lists the presets that apply in its
+    metadata (``presets``); replay ignores their ``paths`` in every request of
+    that cassette, and in no other cassette.
+    """
 
     name: str
     paths: tuple[IgnorePath, ...]
-    #: Config keys (first level) that tell the integration wrote this request.
-    signature: tuple[str, ...]
+    #: First-level run config keys that the integration writes.
+    config_keys: tuple[str, ...] = ()
+    #: Metric names that the integration declares with ``run.define_metric``.
+    metrics: tuple[str, ...] = ()
+
+    @property
+    def signature(self) -> tuple[str, ...]:
+        """The signature, readable: ``("output_dir", "metric:train/global_step")``."""
+        return (*self.config_keys, *(f"metric:{m}" for m in self.metrics))
 
     def applies(self, config: Any) -> bool:
-        return (
-            bool(self.signature)
-            and isinstance(config, dict)
-            and all(k in config for k in self.signature)
+        """Whether the run ``config`` (the parsed ``upsertBucket`` config) carries the signature."""
+        if not self.signature or not isinstance(config, dict):
+            return False
+        return all(k in config for k in self.config_keys) and set(self.metrics) <= (
+            defined_metrics(config)
         )
 
 
+def defined_metrics(config: Any) -> set[str]:
+    """The metric names a run declared with ``run.define_metric``, from its run config.
+
+    wandb-core sends the declarations in the config's ``_wandb`` entry as a list
+    ``m`` of protobuf ``MetricRecord`` messages in JSON keyed by field number:
+    ``{"1": "train/global_step", "6": [3]}`` declares ``train/global_step``
+    (field 1, ``name``); a glob declaration (``define_metric("*", ...)``) has
+    field 2 instead and names nothing here. Measured with wandb 0.31, which
+    every cassette of this library is recorded with.
+    """
+    if not isinstance(config, dict):
+        return set()
+    wandb_entry = config.get("_wandb")
+    if isinstance(wandb_entry, dict) and isinstance(wandb_entry.get("value"), dict):
+        wandb_entry = wandb_entry["value"]
+    records = wandb_entry.get("m") if isinstance(wandb_entry, dict) else None
+    if not isinstance(records, list):
+        return set()
+    return {r["1"] for r in records if isinstance(r, dict) and isinstance(r.get("1"), str)}
+
+
 PRESETS: tuple[Preset, ...] = (
-    # transformers.integrations.WandbCallback.setup() logs TrainingArguments.to_dict() as
-    # the run config (output_dir, logging_dir with a timestamp, ...), and on_train_end with
-    # WANDB_LOG_MODEL logs the model with the numeric summary as metadata, runtime and
-    # throughput included (transformers/integrations/integration_utils.py).
+    # Hugging Face transformers, Trainer(report_to="wandb"): WandbCallback in
+    # transformers/integrations/integration_utils.py. Measured with transformers 5.24 and
+    # 4.53 (record twice and diff; record, then replay later).
     Preset(
         "transformers",
         parse(
             [
+                # WandbCallback.setup() logs TrainingArguments.to_dict() as the run config.
+                # transformers 4.x: TrainingArguments.__post_init__ sets logging_dir to
+                # output_dir/default_logdir(), i.e. runs/<Mon DD_HH-MM-SS>_<hostname>
+                # (training_args.default_logdir; gone in 5.x). output_dir, and run_name
+                # (4.x: output_dir by default, and then the run's name too) are the
+                # caller's folder: pytest's tmp_path and tempfile folders are normalised by
+                # matching (tmp_paths), any other folder is stable or the test's own doing.
                 "config.logging_dir",
-                "config.output_dir",
-                "config.run_name",
-                "metadata.train_runtime",
+                # WandbCallback.on_train_end() (WANDB_LOG_MODEL=end) and on_save()
+                # (=checkpoint) put the run summary's numbers into the model artifact's
+                # metadata; on_log() wrote Trainer's speed_metrics() there
+                # (trainer_utils.speed_metrics: wall-clock runtime, samples/steps/tokens
+                # per second; as train_runtime, train_samples_per_second, ... or, after
+                # rewrite_logs(), eval/runtime, eval/samples_per_second, ...) and
+                # Trainer.evaluate()'s eval_model_preparation_time (wall clock too).
+                "metadata.*runtime",
                 "metadata.*_per_second",
-                "metadata.total_flos",
+                "metadata.*model_preparation_time",
             ],
             source="preset transformers",
         ),
-        signature=("transformers_version", "output_dir"),
+        # WandbCallback.setup(): args.to_dict() into the config (TrainingArguments fields
+        # in every 4.x and 5.x) and define_metric("train/global_step"). Trainers built on
+        # Trainer (TRL's) use the same callback. The model's config keys
+        # (transformers_version) are missing when the model is a plain torch module.
+        config_keys=("output_dir", "per_device_train_batch_size"),
+        metrics=("train/global_step",),
     ),
-    # lightning.pytorch.loggers.WandbLogger: checkpoints logged with log_model carry
-    # their ModelCheckpoint's state and file name; the score is a float of the run
-    # (lightning/pytorch/loggers/wandb.py, _scan_and_log_checkpoints).
+    # PyTorch Lightning, WandbLogger(log_model=True | "all"): lightning/pytorch/loggers/wandb.py.
+    # Measured with lightning 2.6.6 and 2.4.0.
     Preset(
         "lightning",
-        parse(["metadata.original_filename"], source="preset lightning"),
-        signature=(),
+        parse(
+            [
+                # WandbLogger._scan_and_log_checkpoints() puts the checkpoint's file name in
+                # the artifact's metadata. ModelCheckpoint names a checkpoint
+                # "<name>-v1.ckpt", "-v2", ... when the file is already there
+                # (ModelCheckpoint._get_metric_interpolated_filepath_name(),
+                # _save_last_checkpoint(): the version counter), and its folder is, by
+                # default, <save_dir>/<project>/<run id>/checkpoints with save_dir "."
+                # (ModelCheckpoint.__resolve_ckpt_dir()). A cassette replays the recorded
+                # run id, so a replay finds the files of the recording (or of the previous
+                # replay) there and sends "epoch=0-step=2-v1.ckpt" for "epoch=0-step=2.ckpt".
+                "metadata.original_filename",
+            ],
+            source="preset lightning",
+        ),
+        # WandbLogger.experiment: define_metric("trainer/global_step") right after
+        # wandb.init (not with sync_tensorboard=True, nor when it reuses a run that was
+        # already there: then the preset is not detected; declare the ignore by hand).
+        # Lightning writes nothing of its own into the run config.
+        metrics=("trainer/global_step",),
     ),
 )
 
@@ -215,7 +288,7 @@ def preset(name: str) -> Preset:
 
 
 def presets_in(configs: Iterable[Any]) -> list[str]:
-    """The presets whose signature one of the run ``configs`` (parsed) carries."""
+    """The presets whose signature one of the run ``configs`` (parsed) carries, in order."""
     return [p.name for p in PRESETS if any(p.applies(c) for c in configs)]
 
 

@@ -10,7 +10,9 @@ composes matchers by name:
   parsed, lists compared as multisets;
 * ``volatile``: keys that differ on every run, at any depth (:data:`VOLATILE_KEYS`);
 * ``tmp_paths``: pytest's temporary folders (``/tmp/pytest-of-<user>/pytest-<n>``
-  and the session's basetemp) on both sides;
+  and the session's basetemp) on both sides, and folders that Python's
+  ``tempfile`` named (``/tmp/tmpk3j_x9ab``: ``mkdtemp()``, ``TemporaryDirectory()``
+  with the default prefix, in the system's temporary folder);
 * ``content_hashes``: content-derived parts of file names (wandb names media
   files after the first 20 hex characters of their sha256);
 * ``redacted``: a value the recording's scrubber replaced matches whatever
@@ -36,6 +38,7 @@ import difflib
 import hashlib
 import json
 import re
+import tempfile
 from collections import deque
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
@@ -98,6 +101,15 @@ VOLATILE_KEYS = frozenset(
 OPERATIONS_MATCHED_BY_NAME = frozenset({"ServerFeaturesQuery", "Viewer"})
 
 _PYTEST_TMP_RE = re.compile(r"(?:/private)?/tmp/pytest-of-[^/\"'\\]+/pytest-\d+")
+#: A folder or file that ``tempfile`` named: "tmp" and 8 characters of
+#: ``tempfile._RandomNameSequence.characters``, in a system temporary folder (this
+#: machine's, or another's: a cassette may be recorded on macOS and replayed on Linux).
+_TEMPFILE_RE = re.compile(
+    r"(?:(?:/private)?/var/folders/[^/\s\"'\\]+/[^/\s\"'\\]+/T|/tmp|/var/tmp|"
+    + re.escape(tempfile.gettempdir().rstrip("/"))
+    + r")/tmp[a-z0-9_]{8}(?![a-z0-9_])"
+)
+_TEMPFILE_TOKEN = "<tempfile>"
 _CONTENT_HASH_RE = re.compile(r"(?<![0-9a-f])[0-9a-f]{20}(?![0-9a-f])")
 _TMP_TOKEN = "<pytest-tmp>"
 _HASH_TOKEN = "<content-hash>"
@@ -154,6 +166,8 @@ class MatchRules:
                 text = text.replace(root, _TMP_TOKEN)
         if "pytest-of-" in text:
             text = _PYTEST_TMP_RE.sub(_TMP_TOKEN, text)
+        if "/tmp" in text:
+            text = _TEMPFILE_RE.sub(_TEMPFILE_TOKEN, text)
         if len(text) >= 20:
             text = _CONTENT_HASH_RE.sub(_HASH_TOKEN, text)
         return (self.scrubber or DEFAULT_SCRUBBER).scrub_text(text)
