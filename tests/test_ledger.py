@@ -47,8 +47,6 @@ def test_every_rule_has_tests():
         "linkArtifact",
         "unlinkArtifact",
         "upsertSweep",
-        "deleteSweeps",
-        "deleteSweep",
         "addAliases",
         "deleteAliases",
         "upsertModel",

@@ -62,7 +62,8 @@ class CassetteAudit:
     kept_reasons: dict[str, str] = field(default_factory=dict)
     #: Deletes of resources this cassette did not create (foreign).
     foreign_deleted: list[Resource] = field(default_factory=list)
-    #: Created, not deleted on purpose: a project (deleting it would delete everything in it).
+    #: Created and not deletable by design: a project (deleting it would delete everything in
+    #: it), a sweep (W&B's API has none: the cleanup cancels it).
     left_by_design: list[Resource] = field(default_factory=list)
     unknown: list[Unknown] = field(default_factory=list)
     secrets: list[LocatedSecret] = field(default_factory=list)
@@ -219,11 +220,11 @@ def audit_cassette(
         path,
         created=ledger.created,
         deleted=ledger.deleted,
-        leaks=[r for r in leaks if r.kind != "project"],
+        leaks=leaks,
         kept=ledger.kept,
         kept_reasons={r.name: ledger.kept_reason(r) or "" for r in ledger.kept},
         foreign_deleted=ledger.foreign_deleted,
-        left_by_design=[r for r in leaks if r.kind == "project"],
+        left_by_design=ledger.left_by_design(),
         unknown=list(ledger.unknown),
         secrets=list(_secrets(cassette, scrubber)),
         personal=list(_personal(cassette)),
@@ -322,10 +323,17 @@ def _details(c: CassetteAudit) -> list[str]:
         for r in c.foreign_deleted
     ]
     lines += [
-        f"{c.path}: left by design: {r.kind} {r.name} (a cleanup never deletes a project)"
+        f"{c.path}: left by design: {r.kind} {r.name} ({_WHY_LEFT.get(r.kind, '')})"
         for r in c.left_by_design
     ]
     return lines
+
+
+_WHY_LEFT = {
+    "project": "a cleanup never deletes a project: it would delete everything in it",
+    "sweep": "W&B's API has no sweep delete (github.com/wandb/wandb/issues/4536): the "
+    "cleanup cancelled it; delete it in the W&B app",
+}
 
 
 __all__ = [

@@ -60,11 +60,9 @@ CLOCK_SKEW = datetime.timedelta(hours=1)
 _CLIENT_ID_MAPPING_GQL = (
     "query ClientIDMapping($clientID: ID!) { clientIDMapping(clientID: $clientID) { serverID } }"
 )
-# W&B's mutation for deleting sweeps (the web app's "Delete sweep"); the SDK has no method.
-_DELETE_SWEEPS_GQL = (
-    "mutation DeleteSweeps($sweepIDs: [ID!]!) { deleteSweeps(input: {sweepIDs: $sweepIDs})"
-    " { affectedCount } }"
-)
+#: A portfolio created more than this before its first link (W&B's clock for both) was not
+#: created by that link: it was made before (in the web app, say) and is not the recording's.
+LINK_SKEW = datetime.timedelta(seconds=60)
 
 
 @dataclass(frozen=True)
@@ -93,6 +91,8 @@ class CleanupReport:
     skipped: list[str] = field(default_factory=list)
     #: Not deleted: evidence found on the way showed it was not the recording's.
     not_ours: list[str] = field(default_factory=list)
+    #: Not deletable through W&B's API (a sweep: cancelled instead), each with the reason.
+    left_by_design: list[str] = field(default_factory=list)
     failed: list[CleanupFailure] = field(default_factory=list)
 
     @property
@@ -107,6 +107,10 @@ class _Skip(Exception):
 
 class _NotOurs(Exception):
     """Evidence found while cleaning up shows the resource was not the recording's after all."""
+
+
+class _LeftByDesign(Exception):
+    """W&B's API cannot delete it: what could be done was done, the rest is reported."""
 
 
 class _Resource(Protocol):
@@ -393,6 +397,9 @@ class _OwnedCollection:
         too_old = self.not_before is not None and created is not None
         if too_old and created < self.not_before - CLOCK_SKEW:  # type: ignore[operator]
             raise _Skip(f"it was created at {created:%Y-%m-%d %H:%M}, before the recording")
+        linked = _parse_time(o.created_with)
+        if linked is not None and created is not None and created < linked - LINK_SKEW:
+            raise _NotOurs(f"it was created at {created:%Y-%m-%d %H:%M:%S}, before its first link")
         versions = list(collection.artifacts())
         if versions:
             raise _Skip(f"it holds {len(versions)} version(s) this recording did not create")
@@ -481,15 +488,22 @@ class _OwnedSweep:
         return f"sweep {self.owned.name}"
 
     def delete(self, api: Any, *, fresh: bool) -> bool:
+        """Cancel it: W&B's API deletes no sweep (github.com/wandb/wandb/issues/4536)."""
+        from wandb.apis.public.sweeps import _set_sweep_state
+
         o = self.owned
-        sweep_id = o.server_id
-        if not sweep_id:
-            sweep = _find(lambda: api.sweep(o.path))
-            if sweep is None:
+        try:
+            # What `wandb sweep --cancel` does (wandb/cli/cli.py): no agent starts a run of it.
+            _set_sweep_state(api, o.local, "CANCELED", entity=o.entity, project=o.project)
+        except Exception as exc:
+            if _is_not_found(exc):
                 return False
-            sweep_id = sweep.id
-        _graphql(api, _DELETE_SWEEPS_GQL, {"sweepIDs": [sweep_id]})
-        return True
+            if "already" not in str(exc):  # "Sweep already canceled/finished."
+                raise
+        raise _LeftByDesign(
+            "cancelled, not deleted: W&B's API has no sweep delete "
+            "(github.com/wandb/wandb/issues/4536); delete it in the W&B app"
+        )
 
 
 @dataclass(frozen=True)
@@ -610,6 +624,9 @@ def _delete_with_retries(
             return
         except _NotOurs as not_ours:
             report.not_ours.append(f"{description}: not the recording's: {not_ours}")
+            return
+        except _LeftByDesign as left:
+            report.left_by_design.append(f"{description}: {left}")
             return
         except Exception as exc:
             if attempt == attempts:

@@ -122,8 +122,11 @@ def apply_settings(values: Mapping[str, str]) -> None:
     """Make the SDK use ``values`` (of :data:`RECORDED_SETTINGS`), the others unset.
 
     Sets the environment (for code that reads it) and, when wandb is already
-    set up in this process, its settings too (``wandb.setup(settings)``
-    updates them in place; the SDK would ignore a changed environment).
+    set up in this process, the settings of its set-up too: the SDK reads the
+    environment once, and code under test changes those settings (a sweep
+    agent's runs leave ``entity`` set), so each cassette starts from its own.
+    ``wandb.setup(settings)`` cannot unset a value (``Settings.update_from_dict``
+    skips None), hence the attributes of ``wandb.setup().settings``.
     """
     for name in RECORDED_SETTINGS:
         if values.get(name):
@@ -133,17 +136,15 @@ def apply_settings(values: Mapping[str, str]) -> None:
     import sys
 
     setup = sys.modules.get("wandb.sdk.wandb_setup")
-    if setup is None or getattr(setup, "_singleton", None) is None:
+    singleton = getattr(setup, "_singleton", None) if setup is not None else None
+    settings = getattr(singleton, "_settings", None)
+    if settings is None:
         return
-    import wandb
-
-    fields: dict[str, object] = {}
     for name, field in RECORDED_SETTINGS.items():
-        value = values.get(name)
-        fields[field] = (
-            [t for t in value.split(",") if t] if value and field == "run_tags" else value
-        )
-    wandb.setup(wandb.Settings(**fields))  # type: ignore[arg-type]
+        value: object = values.get(name) or None
+        if value is not None and field == "run_tags":
+            value = tuple(t for t in str(value).split(",") if t)
+        setattr(settings, field, value)
 
 
 #: SDK modules that a test would otherwise import in the middle of a W&B call.

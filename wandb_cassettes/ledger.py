@@ -66,8 +66,11 @@ Outcome = Literal["succeeded", "refused", "unknown"]
 
 #: ``__typename`` s of artifact collections in answers (sequences and portfolios).
 COLLECTION_TYPENAMES = frozenset({"ArtifactCollection", "ArtifactSequence", "ArtifactPortfolio"})
+#: Kinds no cleanup deletes: a project (deleting it deletes everything in it) and a sweep
+#: (W&B's API has no sweep delete: github.com/wandb/wandb/issues/4536; the cleanup cancels it).
+LEFT_BY_DESIGN = frozenset({"project", "sweep"})
 #: Containers whose delete takes along what untracked mutations create in them.
-_GOES_WITH = frozenset({"run", "artifact"})
+_GOES_WITH = frozenset({"run", "artifact", "sweep"})
 #: Cassette metadata: run ids drawn fresh by the recording (ownership evidence for lost answers).
 FRESH_RUN_IDS_KEY = "fresh_run_ids"
 
@@ -101,6 +104,8 @@ class Resource:
     unconfirmed: bool = False
     #: For links and aliases: the artifact version they attach to.
     target: Resource | None = None
+    #: A portfolio (registry collection) the recording created: its first link's ``createdAt``.
+    portfolio_of: str | None = None
 
     @property
     def owned(self) -> bool:
@@ -315,8 +320,14 @@ class Ledger:
         return [
             r
             for r in self.created
-            if self._leaked(r) and not (r.container is not None and self._leaked(r.container))
+            if self._leaked(r)
+            and r.kind not in LEFT_BY_DESIGN
+            and not (r.container is not None and self._leaked(r.container))
         ]
+
+    def left_by_design(self) -> list[Resource]:
+        """Created here, not deleted, of a kind no cleanup deletes (:data:`LEFT_BY_DESIGN`)."""
+        return [r for r in self.created if self._leaked(r) and r.kind in LEFT_BY_DESIGN]
 
     def leftovers(self) -> list[Resource]:
         """Everything created here and left, not kept: what the cleanup deletes, one by one.
@@ -809,6 +820,16 @@ def _link_artifact(ledger: Ledger, ex: Exchange) -> None:
     ledger.learn_id(link, _get(membership, "id"))
     if source.owned:
         ledger.mark_created(link, ex.index)
+        # The portfolio (a registry collection) is the recording's when its first link is
+        # this one (v0) and no earlier answer showed it; the cleanup also checks its age
+        # against the link's on W&B's own clock, as a collection made in the UI before the
+        # test gets a v0 too (cleanup._OwnedCollection).
+        portfolio_resource = ledger.resource("collection", *where, portfolio_name)
+        portfolio_resource.type = portfolio_resource.type or source.type
+        if version == 0 and not portfolio_resource.ids and portfolio_resource.created_at is None:
+            portfolio_resource.portfolio_of = _get(membership, "createdAt") or ""
+            ledger.mark_created(portfolio_resource, ex.index)
+        link.container = portfolio_resource
 
 
 def _unlink_artifact(ledger: Ledger, ex: Exchange) -> None:
@@ -845,18 +866,6 @@ def _upsert_sweep(ledger: Ledger, ex: Exchange) -> None:
     ledger.learn_id(resource, _get(sweep, "id"))
     if not inp.get("id"):
         ledger.mark_created(resource, ex.index)
-
-
-def _delete_sweeps(ledger: Ledger, ex: Exchange) -> None:
-    """``deleteSweeps(input: {sweepIDs})`` / ``deleteSweep(input: {id})`` → those sweeps."""
-    if ex.outcome != "succeeded":
-        return
-    inp = _input(ex)
-    ids = inp.get("sweepIDs") or inp.get("ids") or [inp.get("id") or inp.get("sweepID")]
-    for server_id in ids if isinstance(ids, list) else []:
-        sweep = _resolve(ledger, "sweep", server_id)
-        if sweep is not None:
-            ledger.mark_deleted(sweep, ex.index)
 
 
 def _add_aliases(ledger: Ledger, ex: Exchange) -> None:
@@ -935,8 +944,6 @@ RULES: dict[str, Rule] = {
     "linkArtifact": _link_artifact,
     "unlinkArtifact": _unlink_artifact,
     "upsertSweep": _upsert_sweep,
-    "deleteSweeps": _delete_sweeps,
-    "deleteSweep": _delete_sweeps,
     "addAliases": _add_aliases,
     "deleteAliases": _delete_aliases,
     "upsertModel": _upsert_model,
@@ -1036,6 +1043,9 @@ class Owned:
     version: int | None = None
     target_id: str = ""
     unconfirmed: bool = False
+    #: W&B's timestamp of the answer that created it (a portfolio's first link), to compare
+    #: with its ``createdAt`` on the same clock.
+    created_with: str = ""
 
     @classmethod
     def of(cls, r: Resource) -> Owned:
@@ -1052,6 +1062,7 @@ class Owned:
             version=r.version,
             target_id=target or (r.ids[0] if r.kind == "alias" and r.ids else ""),
             unconfirmed=r.unconfirmed,
+            created_with=r.portfolio_of or "",
         )
 
     def to_json(self) -> dict[str, Any]:

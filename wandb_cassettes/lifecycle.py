@@ -203,8 +203,9 @@ class CassetteUse:
     plan: Plan | None = field(default=None, init=False)
     session: Recording | Replay | None = field(default=None, init=False)
     seed: str = field(default="", init=False)
-    #: Problems already reported (the plugin attached them to the test's own failure).
-    reported: bool = field(default=False, init=False)
+    #: How many replay errors were already reported (the plugin attached them to the
+    #: test's own failure); later ones (a run finished at teardown) are still raised.
+    reported: int = field(default=0, init=False)
     _ids: contextlib.ExitStack = field(default_factory=contextlib.ExitStack, init=False)
     _generators: ids.Generators | None = field(default=None, init=False)
     _runs_before: set[int] = field(default_factory=set, init=False)
@@ -265,8 +266,8 @@ class CassetteUse:
         self._started_at = datetime.datetime.now(datetime.UTC)
         from .env import apply_settings
 
-        apply_settings(settings)
         self.process.reset_sdk_state()
+        apply_settings(settings)
         self._runs_before = {id(r) for r in _active_runs()}
         relay.push(self.session)
         self._children = self.process.files / "children" / f"{os.getpid()}-{id(self):x}"
@@ -411,10 +412,11 @@ class CassetteUse:
         cleanup_error: CleanupError | None = None
         try:
             with self._ids:
-                _finish_runs(self._runs_before)
+                self.finish_runs()
                 cleanup_error = self._clean_up()
         finally:
             relay.pop(self.session)
+            self.process.restore_environment()
         recording = self.recording
         problems: list[WandbCassettesError] = []
         if recording is not None:
@@ -426,8 +428,13 @@ class CassetteUse:
         replay = self.replay
         if replay is not None:
             problems += self._check_replay(replay)
-        if problems and not self.reported:
+        if problems:
             raise problems[0]
+
+    def finish_runs(self) -> None:
+        """Finish the runs started since :meth:`start` (integrations leave theirs open):
+        a run left open would keep sending after the cassette is gone. Idempotent."""
+        _finish_runs(self._runs_before)
 
     def _clean_up(self) -> CleanupError | None:
         """Delete, through the relay (so it is recorded), what the recording created and left."""
@@ -508,7 +515,7 @@ class CassetteUse:
     def _check_replay(self, replay: Replay) -> list[WandbCassettesError]:
         """Requests the cassette could not answer; what it holds that was never played."""
         problems: list[WandbCassettesError] = []
-        if replay.errors:
+        if len(replay.errors) > self.reported:
             problems.append(ReplayError(self.mismatch_report(replay)))
         cleanup = set(replay.matcher.cassette.metadata.get(CLEANUP_KEY) or ())
         unplayed = [(i, ix) for i, ix in replay.matcher.unplayed() if i not in cleanup]

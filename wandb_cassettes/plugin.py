@@ -210,7 +210,7 @@ def pytest_runtest_makereport(
             # the refused request only echoes it), or why a test that passed must not.
             report.outcome = "failed"
             report.longrepr = use.mismatch_report()
-            use.reported = True
+            use.reported = len(replay.errors)
     if report.failed:
         _show_upstream_failures(use, report)
     return report
@@ -249,6 +249,19 @@ def pytest_runtest_protocol(item: pytest.Item, nextitem: pytest.Item | None) -> 
     finally:
         current.pop()
         RUNNING.pop(item.nodeid, None)
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_call(item: pytest.Item) -> Iterator[None]:
+    """Runs the test left open are finished as it ends, so that what finishing them sends
+    is judged with the test (one report), not later at teardown."""
+    try:
+        return (yield)
+    finally:
+        use = item.stash.get(_USE, None)
+        if use is not None:
+            with contextlib.suppress(Exception):  # the run's own errors show at teardown
+                use.finish_runs()
 
 
 @pytest.hookimpl(wrapper=True)

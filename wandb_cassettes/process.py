@@ -118,6 +118,8 @@ class WandbProcess:
         self._workdir: Path | None = None
         self._prewarm: threading.Thread | None = None
         self._lock = threading.Lock()
+        #: The WANDB_* environment as the session set it, restored for each cassette.
+        self._baseline: dict[str, str] = {}
 
     # -- lifecycle ----------------------------------------------------------------------
 
@@ -161,6 +163,7 @@ class WandbProcess:
             for name in NEUTRALISED:
                 os.environ.pop(name, None)
             os.environ.update(values)
+            self._baseline = {k: v for k, v in os.environ.items() if k.startswith("WANDB_")}
             self._relay = relay
             children.install_pth()
             self._prewarm = prewarm_sdk()
@@ -222,10 +225,14 @@ class WandbProcess:
     def reset_sdk_state(self) -> None:
         """Forget SDK state that would make one cassette depend on another.
 
-        The artifact caches (files, and the instance caches keyed by server
-        id: two cassettes recorded against different servers can share ids),
-        so that downloads and lookups never depend on test order.
+        The ``WANDB_*`` environment goes back to what the session set (the
+        SDK's own code leaves variables behind: ``wandb.agent`` sets
+        ``WANDB_ENTITY``, ``WANDB_SWEEP_ID``... for its runs and never unsets
+        them); the artifact caches (files, and the instance caches keyed by
+        server id: two cassettes recorded against different servers can share
+        ids) are emptied, so that downloads and lookups never depend on test order.
         """
+        self.restore_environment()
         if self._workdir is not None:
             for sub in ("cache", "artifacts", "data"):
                 shutil.rmtree(self._workdir / sub, ignore_errors=True)
@@ -240,6 +247,16 @@ class WandbProcess:
             # file cache and never unsets it (wandb 0.31, WandbStoragePolicy.load_file): every
             # later lookup would answer with that file, a later test's download included.
             file_cache._build_artifact_file_cache.cache_clear()
+
+    def restore_environment(self) -> None:
+        """The ``WANDB_*`` environment as the session set it (what code under test left goes)."""
+        if not self._baseline:
+            return
+        for name in [k for k in os.environ if k.startswith("WANDB_")]:
+            # WANDB_SERVICE: the SDK's connection to its running service, set after start.
+            if name not in self._baseline and name != "WANDB_SERVICE":
+                del os.environ[name]
+        os.environ.update(self._baseline)
 
     def check_recording(self) -> None:
         """Raise when recording cannot work: no API key was found for the upstream."""

@@ -459,11 +459,14 @@ class Relay:
         else:
             payload = body or b""
         headers = {k: v[0] for k, v in ix.response_headers.items() if v}
-        return self._rewrite(payload), self._rewrite_headers(headers)
+        # The cassette's upstream, not this session's: a cassette recorded against another
+        # server hands out that server's URLs.
+        upstream = rep.matcher.upstream
+        return self._rewrite(payload, upstream), self._rewrite_headers(headers, upstream)
 
     # -- shared -----------------------------------------------------------------
 
-    def _rewrite(self, body: bytes) -> bytes:
+    def _rewrite(self, body: bytes, upstream: str | None = None) -> bytes:
         """Point absolute URLs the SDK will call next at the relay."""
         if b"http" not in body or body.lstrip()[:1] not in (b"{", b"["):
             return body
@@ -471,14 +474,16 @@ class Relay:
             data = json.loads(body)
         except ValueError:
             return body
-        changed = _rewrite_urls(data, self.upstream, self.url)
+        changed = _rewrite_urls(data, upstream or self.upstream, self.url)
         return json.dumps(data).encode() if changed else body
 
-    def _rewrite_headers(self, headers: dict[str, str]) -> dict[str, str]:
+    def _rewrite_headers(
+        self, headers: dict[str, str], upstream: str | None = None
+    ) -> dict[str, str]:
         """A redirect's ``Location`` (and the like) through the relay."""
         for name in list(headers):
             if name.title() in URL_HEADERS:
-                headers[name] = relay_url(headers[name], self.upstream, self.url)
+                headers[name] = relay_url(headers[name], upstream or self.upstream, self.url)
         return headers
 
 

@@ -648,7 +648,9 @@ def _sampled_history(r: Run, specs: list[str]) -> list[list[Json]]:
     """
     out = []
     rows = _rows(r)
-    for spec in specs:
+    # A single value for a list argument is a list of one (GraphQL spec, "Input Coercion"
+    # of List types); wandb/apis/public/sweeps.py sends specs="{}" this way.
+    for spec in specs if isinstance(specs, list) else [specs]:
         want = json.loads(spec)
         keys = list(want.get("keys") or [])
         lo, hi = want.get("minStep"), want.get("maxStep")

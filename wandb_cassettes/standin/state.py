@@ -591,6 +591,11 @@ class State:
             # The same clientID again (wandb-core retrying a request whose answer was lost):
             # the same artifact. A clientID names one artifact: wandb-core's ClientIDMapping
             # query (`clientIDMapping(clientID:) { serverID }`) answers a single server id.
+            for alias in aliases:
+                if retried.state == "COMMITTED":
+                    self.set_alias(coll, alias, retried)
+                elif alias not in retried.pending_aliases:
+                    retried.pending_aliases.append(alias)
             return retried
         for art in self.versions(coll):
             if art.digest == inp["digest"] and art.state == "COMMITTED":
