@@ -137,6 +137,10 @@ def _run_show(args: argparse.Namespace) -> int:
     leaks = ledger.leaks()
     if leaks:
         print("leaked: " + ", ".join(r.name for r in leaks))
+    ignored = [str(p) for p in cassette.metadata.get("ignore") or []]
+    ignored += [f"preset {p}" for p in cassette.metadata.get("presets") or []]
+    if ignored:
+        print("replay does not compare: " + ", ".join(ignored))
     return 0
 
 

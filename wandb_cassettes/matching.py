@@ -159,6 +159,12 @@ class MatchRules:
             paths += ignores.preset(name).paths
         object.__setattr__(self, "paths", tuple(paths))
 
+    def normalise_path(self, path: str) -> str:
+        """A URL path as matching compares it: tmp folders and content hashes only."""
+        if "pytest-of-" in path:
+            path = _PYTEST_TMP_RE.sub(_TMP_TOKEN, path)
+        return _CONTENT_HASH_RE.sub(_HASH_TOKEN, path) if len(path) >= 20 else path
+
     def normalise_text(self, text: str) -> str:
         """A string value as matching compares it (tmp paths, content hashes, redactions)."""
         for root in self.tmp_roots:
@@ -282,7 +288,58 @@ def request_key(
             return RequestKey("graphql", gql.operation, detail, safe)
     if method == "POST" and target.endswith("/file_stream"):
         return RequestKey("file_stream", target, safe=True)
+    # A file named after its content (a media file) or a temporary folder in a storage path.
+    target = rules.normalise_path(target)
     return RequestKey("http", f"{method} {target}", safe=method in ("GET", "HEAD"))
+
+
+def substitutions(
+    recorded: str | bytes | None, live: str | bytes | None, rules: MatchRules
+) -> dict[str, str]:
+    """Recorded strings → the live strings that matching took for them.
+
+    A matched request may differ from its recording in what the normalisers
+    ignore (a media file named after its content, a temporary folder); the
+    recorded answer then names the recorded values (``createRunFiles`` lists
+    the file names it got). The relay puts the live values back into the
+    answer, so that the client finds its own names in it.
+    """
+    text = live.decode("utf-8", "replace") if isinstance(live, bytes) else live or ""
+    # The cheap test first: most requests carry nothing these normalisers change.
+    tmp_roots = any(root and root in text for root in rules.tmp_roots)
+    if "pytest-of-" not in text and not tmp_roots and not _CONTENT_HASH_RE.search(text):
+        return {}
+    recorded_strings, live_strings = _strings(_json(recorded)), _strings(_json(live))
+    if recorded_strings == live_strings:
+        return {}
+    by_form: dict[str, str] = {}
+    for value in live_strings:
+        form = rules.normalise_text(value)
+        if form != value:
+            by_form.setdefault(form, value)
+    found: dict[str, str] = {}
+    for value in recorded_strings:
+        twin = by_form.get(rules.normalise_text(value))
+        if twin is not None and twin != value:
+            found[value] = twin
+    return found
+
+
+def _json(body: str | bytes | None) -> Any:
+    if not body:
+        return None
+    try:
+        return _parsed(json.loads(body))
+    except (ValueError, RecursionError):
+        return None
+
+
+def _strings(value: Any) -> list[str]:
+    if isinstance(value, dict):
+        return [s for v in value.values() for s in _strings(v)]
+    if isinstance(value, list):
+        return [s for v in value for s in _strings(v)]
+    return [value] if isinstance(value, str) else []
 
 
 def interaction_key(

@@ -42,7 +42,7 @@ from . import scrub as scrubbing
 from .cassette import Body, Cassette, Digest, Interaction
 from .episodes import IdTranslation
 from .errors import NoMatch, RecordingError, ReplayError
-from .matching import DEFAULT_RULES, Matcher, MatchRules, target_of
+from .matching import DEFAULT_RULES, Matcher, MatchRules, substitutions, target_of
 from .serve import LOOPBACK, BackgroundServer
 
 EXT_PREFIX = "/_ext/"
@@ -440,6 +440,10 @@ class Relay:
                 return _error(404, f"wandb-cassettes: {exc}")
             rep._rendered[index] = rendered
         payload, headers = rendered
+        if key.kind == "graphql" and body and body.decode("utf-8", "replace") != ix.request_text():
+            live_names = substitutions(ix.request_text(), body, rep.matcher.rules)
+            for recorded_value, live_value in live_names.items():
+                payload = _replace_in_json(payload, recorded_value, live_value)
         return web.Response(
             status=ix.status, reason=ix.reason or None, body=payload, headers=headers
         )
@@ -557,6 +561,13 @@ def relay_url(url: str, upstream: str, relay: str) -> str:
         if url.startswith(prefix):
             return f"{relay}{EXT_PREFIX}{scheme}/{url[len(prefix) :]}"
     return url
+
+
+def _replace_in_json(payload: bytes, old: str, new: str) -> bytes:
+    """``old`` replaced by ``new`` in a JSON body, also where it is escaped in a JSON string."""
+    for a, b in ((old, new), (json.dumps(old)[1:-1], json.dumps(new)[1:-1])):
+        payload = payload.replace(a.encode(), b.encode())
+    return payload
 
 
 def _basic_key(value: str | None) -> str | None:
