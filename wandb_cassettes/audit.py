@@ -26,7 +26,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from .cassette import Cassette, CassetteError, load
+from .cassette import Cassette, CassetteError, Digest, load
 from .env import REPLAY_API_KEY
 from .ledger import Ledger, Resource, Unknown
 from .personal import find_personal_data_in_interaction, find_personal_data_in_metadata
@@ -70,6 +70,8 @@ class CassetteAudit:
     personal: list[LocatedSecret] = field(default_factory=list)
     #: What replay does not compare in this cassette (metadata ``ignore`` and ``presets``).
     ignores: list[str] = field(default_factory=list)
+    #: Large downloads kept beside the cassettes: (path, size in bytes).
+    blobs: list[tuple[str, int]] = field(default_factory=list)
     error: CassetteError | None = None
 
     @property
@@ -104,6 +106,7 @@ class CassetteAudit:
             "secrets": [_secret_json(s) for s in self.secrets],
             "personal": [_secret_json(s) for s in self.personal],
             "ignores": list(self.ignores),
+            "blobs": [{"path": p, "size": n} for p, n in self.blobs],
             "error": None
             if self.error is None
             else {"message": str(self.error), "file": self.error.path, "line": self.error.line},
@@ -210,6 +213,15 @@ def audit_cassette(
     harmless: Sequence[str] = (),
 ) -> CassetteAudit:
     """Audit a loaded cassette (``path`` only names it in the report)."""
+    blobs: list[tuple[str, int]] = []
+    for index, ix in enumerate(cassette.interactions):
+        body = ix.response_body
+        if isinstance(body, Digest) and body.blob:
+            where = path.parent / body.blob
+            if not where.is_file():
+                message = f"interaction {index}: its download is kept in {where}, which is missing"
+                return CassetteAudit(path, error=CassetteError(path, message))
+            blobs.append((str(where), body.size))
     ledger = Ledger.from_cassette(cassette, harmless=harmless)
     scrubber = scrubber if scrubber is not None else audit_scrubber()
     leaks = ledger.leaks()
@@ -229,6 +241,7 @@ def audit_cassette(
         secrets=list(_secrets(cassette, scrubber)),
         personal=list(_personal(cassette)),
         ignores=ignores,
+        blobs=blobs,
     )
 
 
@@ -326,6 +339,7 @@ def _details(c: CassetteAudit) -> list[str]:
         f"{c.path}: left by design: {r.kind} {r.name} ({_WHY_LEFT.get(r.kind, '')})"
         for r in c.left_by_design
     ]
+    lines += [f"{c.path}: keeps a {size / 1e6:.1f} MB download in {p}" for p, size in c.blobs]
     return lines
 
 

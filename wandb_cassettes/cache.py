@@ -147,7 +147,7 @@ def _prune(folder: Path) -> None:
 
 def _cache_body(body: Body) -> Any:
     if isinstance(body, Digest):
-        return {"sha256": body.sha256, "size": body.size}
+        return {"sha256": body.sha256, "size": body.size, "blob": body.blob}
     if isinstance(body, bytes):
         return {"base64": base64.b64encode(body).decode("ascii")}
     return body
@@ -157,7 +157,7 @@ def _uncache_body(raw: Any) -> Body:
     if isinstance(raw, dict):
         if "base64" in raw:
             return base64.b64decode(raw["base64"])
-        return Digest(str(raw["sha256"]), int(raw["size"]))
+        return Digest(str(raw["sha256"]), int(raw["size"]), raw.get("blob"))
     if raw is None or isinstance(raw, str):
         return raw
     raise TypeError(f"bad cached body {raw!r}")

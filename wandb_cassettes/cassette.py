@@ -56,10 +56,17 @@ _DIGEST_RE = re.compile(r"^wandb-cassettes:sha256=([0-9a-f]{64});size=(\d+)$")
 
 @dataclass(frozen=True)
 class Digest:
-    """A body kept as its size and sha256 only (uploads, large downloads)."""
+    """A body kept as its size and sha256 only (uploads, large downloads).
+
+    ``blob``: where the bytes are, relative to the cassette's folder (a large
+    download, :mod:`.blobs`); None when only the digest is kept (an upload, or
+    a download of bytes the same test uploaded, which replay serves from what
+    the test uploads again).
+    """
 
     sha256: str
     size: int
+    blob: str | None = None
 
     @classmethod
     def of(cls, data: bytes) -> Digest:
@@ -326,7 +333,8 @@ def _body_from_vcr(raw: Any) -> Body:
 def _response_body_from_vcr(raw: dict[str, Any], bad: Any) -> Body:
     if "sha256" in raw:
         try:
-            return Digest(str(raw["sha256"]), int(raw["size"]))
+            blob = raw.get("blob")
+            return Digest(str(raw["sha256"]), int(raw["size"]), str(blob) if blob else None)
         except (KeyError, TypeError, ValueError, OverflowError):
             raise bad("response body digest needs 'sha256' and integer 'size'") from None
     value = raw.get("string")
@@ -344,7 +352,10 @@ def _body_to_vcr(body: Body) -> str | bytes | None:
 
 def _response_body_to_vcr(body: Body) -> dict[str, Any]:
     if isinstance(body, Digest):
-        return {"string": "", "sha256": body.sha256, "size": body.size}
+        data: dict[str, Any] = {"string": "", "sha256": body.sha256, "size": body.size}
+        if body.blob:
+            data["blob"] = body.blob
+        return data
     return {"string": body}
 
 

@@ -187,6 +187,7 @@ class CassetteUse:
         tmp_roots: Temporary folders normalised by matching (pytest's basetemp).
         report_dir: Where a mismatch writes the full variables it compared.
         save_empty: Whether a recording with no exchange is saved.
+        blob_dir: Where downloads too large for the YAML go.
     """
 
     path: Path
@@ -199,6 +200,8 @@ class CassetteUse:
     report_dir: Path | None = None
     #: Save a recording with no exchange (a test's: yes; a scoped fixture's: only if it talked).
     save_empty: bool = True
+    #: Where large downloads are kept (:mod:`.blobs`); default ``_blobs`` beside the cassette.
+    blob_dir: Path | None = None
 
     plan: Plan | None = field(default=None, init=False)
     session: Recording | Replay | None = field(default=None, init=False)
@@ -360,7 +363,10 @@ class CassetteUse:
             secrets=tuple(k for k in (self.process.api_key,) if k),
             before_record=self.options.before_record,
         )
+        from .blobs import BLOB_DIR, BlobStore
+
         recording = Recording(cassette, scrubber.session())
+        recording.blobs = BlobStore(self.blob_dir or self.path.parent / BLOB_DIR)
         fresh = _FreshRunIds(self._drawn, lambda: self._children, translation)
         ledger = Ledger(self.options.keep, fresh_run_ids=fresh, harmless=self.options.harmless)
         recording.ledger = ledger
@@ -470,7 +476,7 @@ class CassetteUse:
 
     def _keep_recording(self, recording: Recording, passed: bool) -> None:
         """Save a passed recording as the cassette; keep any other beside it, as ``.failed``."""
-        for message in recording.upstream_errors:
+        for message in [*recording.upstream_errors, *recording.notes]:
             warnings.warn(WandbCassetteWarning(message), stacklevel=3)
         replay = self.replay
         if not recording.cassette.interactions and (replay is not None or not self.save_empty):

@@ -30,6 +30,7 @@ from typing import Any
 import pytest
 
 from . import interop
+from .blobs import BLOB_DIR
 from .epochs import EPOCHS_MARKER_HELP, EpochCheck, make_epoch_check
 from .errors import CassetteError, ConfigurationError, WandbCassettesError
 from .lifecycle import CassetteOptions, CassetteUse
@@ -328,6 +329,7 @@ class ScopedCassette:
             test_id=f"fixture:{self.fixturedef.argname}@{self.request.node.nodeid}",
             record_command=command,
             save_empty=False,
+            blob_dir=cassette_dir(self.config) / BLOB_DIR,
             tmp_roots=_tmp_roots(self.config),
             report_dir=process.files / "mismatch",
         )
@@ -476,6 +478,7 @@ def wandb_cassette(request: pytest.FixtureRequest) -> Iterator[CassetteUse | Non
         record_command=_record_command_for(item.nodeid, mode="{mode}"),
         tmp_roots=_tmp_roots(config),
         report_dir=process.files / "mismatch",
+        blob_dir=cassette_dir(config) / BLOB_DIR,
     )
     failure = None
     try:

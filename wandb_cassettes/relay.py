@@ -29,9 +29,11 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 import re
 from collections.abc import AsyncIterator, Callable, Iterable
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import aiohttp
@@ -39,6 +41,7 @@ import yarl
 from aiohttp import web
 
 from . import scrub as scrubbing
+from .blobs import BLOB_DIR, BLOB_MIN_BYTES, BLOB_WARN_BYTES, BlobStore
 from .cassette import Body, Cassette, Digest, Interaction
 from .episodes import IdTranslation
 from .errors import NoMatch, RecordingError, ReplayError
@@ -104,6 +107,10 @@ class Recording:
     runs: set[str] = field(default_factory=set)
     #: Answers only the file_stream of its own runs (a scoped fixture's, while tests run).
     dormant: bool = False
+    #: Where large downloads go (None: into the cassette, whatever their size).
+    blobs: BlobStore | None = None
+    #: Things the user should hear about once the recording is kept (a large blob).
+    notes: list[str] = field(default_factory=list)
 
     def add(self, ix: Interaction) -> None:
         for observe in self.observers:
@@ -346,9 +353,11 @@ class Relay:
                 data=outgoing,
                 allow_redirects=False,
             ) as upstream:
-                response_body: Body = await upstream.read()
                 status, reason = upstream.status, upstream.reason or ""
                 response_headers = _recorded_headers(upstream.headers)
+                if external and translation is None and _large(rec, request.method, upstream):
+                    return await self._stream_to_blob(rec, request, url, upstream)
+                response_body: Body = await upstream.read()
             if translation is not None and isinstance(response_body, bytes):
                 response_body = translation.body_to_client(response_body)
                 response_headers = {
@@ -389,6 +398,60 @@ class Relay:
         return web.Response(
             status=status, body=self._rewrite(body), headers=self._rewrite_headers(flat)
         )
+
+    async def _stream_to_blob(
+        self,
+        rec: Recording,
+        request: web.Request,
+        url: str,
+        upstream: aiohttp.ClientResponse,
+    ) -> web.StreamResponse:
+        """A large download: to the client and to the blob store, chunk by chunk, never whole."""
+        assert rec.blobs is not None
+        headers = _recorded_headers(upstream.headers)
+        answer = web.StreamResponse(
+            status=upstream.status,
+            reason=upstream.reason,
+            headers={k: v[0] for k, v in headers.items() if v},
+        )
+        if upstream.content_length is not None:
+            answer.content_length = upstream.content_length
+        await answer.prepare(request)
+        writer = rec.blobs.writer()
+        try:
+            async for chunk in upstream.content.iter_chunked(_CHUNK):
+                writer.write(chunk)
+                await answer.write(chunk)
+            await answer.write_eof()
+        except BaseException:
+            writer.discard()
+            raise
+        if writer.sha256 in rec.uploaded:
+            writer.discard()  # the test uploaded these bytes: replay serves its own upload
+            body = Digest(writer.sha256, writer.size)
+        else:
+            path = writer.commit()
+            folder = rec.cassette.path.parent if rec.cassette.path else rec.blobs.root
+            body = Digest(writer.sha256, writer.size, os.path.relpath(path, folder))
+            if writer.size >= BLOB_WARN_BYTES:
+                rec.notes.append(
+                    f"{request.method} {_strip_query(url)}: a {writer.size / 1e6:.0f} MB download "
+                    f"is stored beside the cassettes ({body.blob}) and will be committed with "
+                    "them; a smaller fixture keeps the repository small"
+                )
+        rec.add(
+            Interaction(
+                method=request.method,
+                uri=url,
+                request_headers=_recorded_headers(request.headers),
+                request_body=None,
+                status=upstream.status,
+                reason=upstream.reason or "",
+                response_headers=headers,
+                response_body=body,
+            )
+        )
+        return answer
 
     async def _client_session(self) -> aiohttp.ClientSession:
         if self._client is None:
@@ -431,6 +494,9 @@ class Relay:
             return _error(400, f"wandb-cassettes: {exc}", graphql=key.kind == "graphql")
         if external and request.can_read_body:
             await _absorb_upload(rep, request, ix)
+        stored = ix.response_body
+        if isinstance(stored, Digest) and stored.blob and stored.sha256 not in rep.content:
+            return self._blob_answer(rep, ix, stored)
         rendered = rep._rendered.get(index)
         if rendered is None:
             try:
@@ -447,6 +513,25 @@ class Relay:
         return web.Response(
             status=ix.status, reason=ix.reason or None, body=payload, headers=headers
         )
+
+    def _blob_answer(self, rep: Replay, ix: Interaction, body: Digest) -> web.StreamResponse:
+        """A large recorded download, streamed from the blob store beside the cassettes."""
+        folder = rep.matcher.cassette.path.parent if rep.matcher.cassette.path else Path(".")
+        path = folder / str(body.blob)
+        if not path.is_file():
+            error = RelayError(
+                f"{ix.method} {_strip_query(ix.uri)}: the recorded download is stored in "
+                f"{path}, which is missing (commit the cassette folder's {BLOB_DIR}/ with "
+                "the cassettes)"
+            )
+            rep.errors.append(error)
+            return _error(404, f"wandb-cassettes: {error}")
+        headers = {
+            k: v[0]
+            for k, v in ix.response_headers.items()
+            if v and k.lower() not in ("content-length", "content-type")
+        }
+        return web.FileResponse(path, status=ix.status, headers=headers)
 
     def _render(self, rep: Replay, ix: Interaction) -> tuple[bytes, dict[str, str]]:
         body = ix.response_body
@@ -561,6 +646,16 @@ def relay_url(url: str, upstream: str, relay: str) -> str:
         if url.startswith(prefix):
             return f"{relay}{EXT_PREFIX}{scheme}/{url[len(prefix) :]}"
     return url
+
+
+def _large(rec: Recording, method: str, upstream: aiohttp.ClientResponse) -> bool:
+    """A download to keep outside the YAML: big (or of unknown size) and not JSON."""
+    if rec.blobs is None or method != "GET" or upstream.status != 200:
+        return False
+    if "json" in (upstream.content_type or ""):
+        return False
+    length = upstream.content_length
+    return length is None or length >= BLOB_MIN_BYTES
 
 
 def _replace_in_json(payload: bytes, old: str, new: str) -> bytes:

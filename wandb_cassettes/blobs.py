@@ -1,0 +1,88 @@
+"""Large response bodies outside the YAML: content-addressed, de-duplicated, streamed.
+
+A test that downloads what it did not upload (a model from a registry, a
+dataset) would otherwise store the whole download inside its cassette: a
+256 MB download made a 400 MB YAML file, and loading it took gigabytes. Such
+a body is written once to ``<blob dir>/<sha256[:2]>/<sha256>`` beside the
+cassettes (the cassette keeps its size and sha256, and the path of the blob
+relative to the cassette, in the response body mapping, which vcrpy's loader
+reads past), streamed to disk while recording and from disk while replaying,
+so memory stays bounded both ways. Identical bodies share one file.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import os
+import tempfile
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import IO
+
+__all__ = ["BLOB_DIR", "BLOB_MIN_BYTES", "BLOB_WARN_BYTES", "BlobStore", "BlobWriter"]
+
+#: The folder of blobs, beside the cassettes (under the cassette folder).
+BLOB_DIR = "_blobs"
+#: Bodies at least this large go to the blob store rather than into the YAML.
+BLOB_MIN_BYTES = 64 * 1024
+#: A blob at least this large is worth a warning: it will be committed with the cassettes.
+BLOB_WARN_BYTES = 50 * 1024 * 1024
+
+
+@dataclass
+class BlobStore:
+    """Files named by their sha256 under ``root``."""
+
+    root: Path
+
+    def path(self, sha256: str) -> Path:
+        if len(sha256) != 64 or not all(c in "0123456789abcdef" for c in sha256):
+            raise ValueError(f"not a sha256: {sha256!r}")
+        return self.root / sha256[:2] / sha256
+
+    def has(self, sha256: str) -> bool:
+        return self.path(sha256).is_file()
+
+    def writer(self) -> BlobWriter:
+        """A temporary file that becomes a blob when :meth:`BlobWriter.commit` is called."""
+        self.root.mkdir(parents=True, exist_ok=True)
+        fd, name = tempfile.mkstemp(prefix=".incoming-", dir=self.root)
+        return BlobWriter(self, Path(name), os.fdopen(fd, "wb"))
+
+
+@dataclass
+class BlobWriter:
+    """Writes one body, hashing as it goes; :meth:`commit` files it under its sha256."""
+
+    store: BlobStore
+    temp: Path
+    fh: IO[bytes]
+    size: int = 0
+    _hash: hashlib._Hash = field(default_factory=hashlib.sha256)
+
+    def write(self, chunk: bytes) -> None:
+        self.fh.write(chunk)
+        self._hash.update(chunk)
+        self.size += len(chunk)
+
+    @property
+    def sha256(self) -> str:
+        return self._hash.hexdigest()
+
+    def commit(self) -> Path:
+        """Keep the body as a blob (a copy already there wins: the content is the same)."""
+        self.fh.close()
+        target = self.store.path(self.sha256)
+        if target.exists():
+            self.temp.unlink(missing_ok=True)
+            return target
+        target.parent.mkdir(parents=True, exist_ok=True)
+        os.chmod(self.temp, 0o644)
+        os.replace(self.temp, target)
+        return target
+
+    def discard(self) -> None:
+        with contextlib.suppress(OSError):
+            self.fh.close()
+        self.temp.unlink(missing_ok=True)
