@@ -98,3 +98,43 @@ def run_pytest(
         text=True,
         timeout=timeout,
     )
+
+
+#: What no recording of this suite may hold: the stand-in user's personal data
+#: (W&B's ``User.email``/``name``/``photoUrl``) and the API key's name.
+_PERSONAL = (
+    "ada.lovelace@standin.wandb-cassettes.dev",
+    "Ada Lovelace",
+    "avatars.standin.wandb-cassettes.dev",
+    "ada-laptop",
+)
+
+
+def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
+    """Fail the session if any cassette a test recorded kept the stand-in's personal data.
+
+    A test that plants such values on purpose writes them to a file named
+    ``planted*.yaml``, which the scan skips.
+    """
+    from wandb_cassettes.standin.graphql import STANDIN_EMAIL, STANDIN_FULL_NAME
+
+    assert STANDIN_EMAIL in _PERSONAL and STANDIN_FULL_NAME in _PERSONAL
+    if hasattr(session.config, "workerinput"):
+        return  # xdist: the controller scans every worker's folders once, at the end
+    factory = getattr(session.config, "_tmp_path_factory", None)
+    if factory is None or getattr(factory, "_basetemp", None) is None:
+        return
+    found: list[str] = []
+    for path in Path(factory.getbasetemp()).rglob("*.yaml"):
+        if path.name.startswith("planted"):
+            continue
+        text = path.read_text(errors="replace")
+        found += [f"{path}: {value!r}" for value in _PERSONAL if value in text]
+    if found:
+        session.exitstatus = pytest.ExitCode.TESTS_FAILED
+        reporter = session.config.pluginmanager.get_plugin("terminalreporter")
+        if reporter is not None:
+            reporter.ensure_newline()
+            reporter.write_line("cassettes holding the stand-in user's personal data:", red=True)
+            for line in found:
+                reporter.write_line("  " + line, red=True)

@@ -186,19 +186,38 @@ def org_node(ctx: Context) -> Json:
     }
 
 
+#: The stand-in's user, personal data as W&B's ``User`` carries it (``name`` is the full
+#: name, ``username`` the handle; wandb/apis/_generated/fragments.py UserFragment): a
+#: realistic address, so that tests can show recordings keep none of it.
+STANDIN_EMAIL = "ada.lovelace@standin.wandb-cassettes.dev"
+STANDIN_FULL_NAME = "Ada Lovelace"
+
+
 def user_node(ctx: Context) -> Json:
     name = ctx.viewer
     return {
         "__typename": "User",
         "id": gid("User", name),
-        "name": name,
+        "name": STANDIN_FULL_NAME,
         "username": name,
-        "email": f"{name}@example.invalid",
+        "email": STANDIN_EMAIL,
+        "photoUrl": "https://avatars.standin.wandb-cassettes.dev/ada.png",
         "admin": False,
         "flags": "{}",
         "entity": name,
         "deletedAt": None,
-        "apiKeys": {"edges": []},
+        "apiKeys": {
+            "edges": [
+                {
+                    "node": {
+                        "__typename": "ApiKey",
+                        "id": gid("ApiKey", 1),
+                        "name": "ada-laptop",
+                        "description": None,
+                    }
+                }
+            ]
+        },
         "teams": {"edges": []},
     }
 

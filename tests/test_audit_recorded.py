@@ -1,0 +1,160 @@
+"""The audit on real recordings: secrets and personal data out, every mutation accounted for."""
+
+from __future__ import annotations
+
+import json
+import re
+import subprocess
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+import yaml
+from conftest import run_pytest
+
+from wandb_cassettes import cassette as cs
+from wandb_cassettes.cli import main as cli
+from wandb_cassettes.standin import StandinBackend
+from wandb_cassettes.standin.graphql import STANDIN_EMAIL, STANDIN_FULL_NAME
+
+#: Realistic fakes of the credentials people leak through run configs (none is a real key).
+LEAKS = {
+    "hf_token": "hf_" + "aB3dE5fG7hJ9kL1mN3pQ5rS7tU9vW1xY3z",
+    "github_token": "ghp_" + "0123456789abcdefABCDEF0123456789abcd",
+    "openai_key": "sk-" + "proj-" + "Ab1Cd2Ef3Gh4Ij5Kl6Mn7Op8Qr9St0Uv1Wx2Yz3",
+    "aws_access_key_id": "AKIA" + "IOSFODNN7EXAMPLE",
+    "aws_secret_access_key": "wJalrXUtnFEMI/K7MDENG/" + "bPxRfiCYEXAMPLEKEY",
+    "database_url": "postgresql://trainer:" + "s3cr3t-Pa55w0rd" + "@db.internal:5432/runs",
+}
+SECRET_VALUES = ["aB3dE5fG7hJ9kL1mN3pQ5rS7tU9vW1xY3z", "0123456789abcdefABCDEF0123456789abcd",
+                 "Ab1Cd2Ef3Gh4Ij5Kl6Mn7Op8Qr9St0Uv1Wx2Yz3", "IOSFODNN7EXAMPLE",
+                 "bPxRfiCYEXAMPLEKEY", "s3cr3t-Pa55w0rd"]  # fmt: skip
+
+PROJECT_TESTS = f"""
+import pytest, wandb
+
+LEAKS = {LEAKS!r}
+
+
+@pytest.mark.wandb_cassette
+def test_a_config_full_of_credentials():
+    with wandb.init(project="audit", config=LEAKS) as run:
+        run.log({{"loss": 1.0}})
+    assert wandb.Api().viewer.email  # the recording user's personal data comes back here
+
+
+@pytest.mark.wandb_cassette
+def test_links_a_model_and_leaves_it(tmp_path):
+    weights = tmp_path / "w.bin"
+    weights.write_bytes(b"weights")
+    with wandb.init(project="audit") as run:
+        artifact = wandb.Artifact("clf", type="model")
+        artifact.add_file(str(weights))
+        run.log_artifact(artifact).wait()
+        run.link_artifact(artifact, "wandb-registry-model/audited")
+"""
+
+
+@pytest.fixture(scope="module")
+def recorded(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
+    project = tmp_path_factory.mktemp("audit")
+    (project / "test_audited.py").write_text(PROJECT_TESTS)
+    (project / "pytest.ini").write_text("[pytest]\n")
+    with StandinBackend() as upstream:
+        result = run_pytest(project, "--record-mode=once", upstream=upstream)
+        assert result.returncode == 0, _out(result)
+        assert upstream.live() == {"runs": [], "artifacts": [], "collections": []}
+    yield project / "cassettes" / "test_audited"
+
+
+def _out(result: subprocess.CompletedProcess[str]) -> str:
+    return result.stdout[-8000:] + result.stderr[-3000:]
+
+
+def _audit(path: Path, capsys: pytest.CaptureFixture[str]) -> tuple[int, dict]:
+    capsys.readouterr()
+    code = cli(["audit", "--format", "json", str(path)])
+    return code, json.loads(capsys.readouterr().out)
+
+
+def test_no_credential_and_no_personal_data_is_recorded(recorded: Path, capsys):
+    path = recorded / "test_a_config_full_of_credentials.yaml"
+    text = path.read_text()
+    for value in SECRET_VALUES:
+        assert value not in text, value
+    assert STANDIN_EMAIL not in text and STANDIN_FULL_NAME not in text
+    assert "ada-laptop" not in text  # the API key's name
+    code, report = _audit(path, capsys)
+    assert code == 0, json.dumps(report)[:3000]
+
+
+def test_the_cassette_still_replays(recorded: Path):
+    result = run_pytest(recorded.parent.parent, "--block-network", "--wandb-strict")
+    assert result.returncode == 0, _out(result)
+    assert re.search(r"\b2 passed\b", result.stdout)
+
+
+def test_the_values_planted_back_fail_the_audit_without_being_printed(
+    recorded: Path, tmp_path: Path, capsys
+):
+    path = recorded / "test_a_config_full_of_credentials.yaml"
+    data = yaml.safe_load(path.read_text())
+    first = data["interactions"][0]
+    first["request"]["body"] = first["request"]["body"] + " " + json.dumps(LEAKS)
+    first["response"]["body"]["string"] += json.dumps({"email": STANDIN_EMAIL})
+    planted = tmp_path / "planted.yaml"
+    planted.write_text(yaml.safe_dump(data))
+    capsys.readouterr()
+    code = cli(["audit", str(planted)])
+    out = capsys.readouterr().out
+    assert code == 1, out
+    for value in [*SECRET_VALUES, STANDIN_EMAIL]:
+        assert value not in out  # named by rule and place, never quoted
+    assert "personal data" in out
+    assert len(re.findall(r": secret #0 ", out)) >= len(LEAKS), out
+
+
+def test_a_link_left_by_the_test_is_undone_and_its_removal_fails_the_audit(
+    recorded: Path, tmp_path: Path, capsys
+):
+    path = recorded / "test_links_a_model_and_leaves_it.yaml"
+    code, report = _audit(path, capsys)
+    assert code == 0, report
+    created = {r["kind"] for r in report["cassettes"][0]["created"]}
+    assert {"link", "collection", "artifact", "run"} <= created
+    data = yaml.safe_load(path.read_text())
+    undoing = ("UnlinkArtifact", "DeleteArtifactPortfolio")
+    data["interactions"] = [
+        ix
+        for ix in data["interactions"]
+        if not any(op in (ix["request"].get("body") or "") for op in undoing)
+    ]
+    cut = tmp_path / "cut.yaml"
+    cut.write_text(yaml.safe_dump(data))
+    capsys.readouterr()
+    assert cli(["audit", str(cut)]) == 1
+    out = capsys.readouterr().out
+    assert "leaked collection" in out and "wandb-registry-model/audited" in out
+
+
+def test_a_planted_unknown_mutation_fails_the_audit_naming_it(
+    recorded: Path, tmp_path: Path, capsys
+):
+    path = recorded / "test_a_config_full_of_credentials.yaml"
+    loaded = cs.load(path)
+    ix = loaded.interactions[0]
+    planted = cs.Interaction(
+        "POST",
+        ix.uri,
+        {"Content-Type": ["application/json"]},
+        json.dumps({"query": "mutation Mine { resetEverything(all: true) { ok } }"}),
+        response_body=json.dumps({"data": {"resetEverything": {"ok": True}}}),
+    )
+    loaded.interactions.append(planted)
+    target = cs.save(loaded, tmp_path / "unknown.yaml")
+    capsys.readouterr()
+    assert cli(["audit", str(target)]) == 1
+    out = capsys.readouterr().out
+    assert "unknown mutation resetEverything (operation Mine" in out
+    capsys.readouterr()
+    assert cli(["audit", "--harmless", "resetEverything", str(target)]) == 0
