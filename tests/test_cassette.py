@@ -120,3 +120,15 @@ def test_safe_names_and_traversal(tmp_path):
         cs.cassette_path(tmp_path, "tests/test_mod", "x")
         == tmp_path.resolve() / "tests/test_mod/x.yaml"
     )
+
+
+@pytest.mark.parametrize(("umask", "mode"), [(0o022, 0o644), (0o002, 0o664), (0o077, 0o600)])
+def test_a_cassette_gets_the_mode_the_umask_gives_new_files(tmp_path, umask, mode):
+    old = os.umask(umask)
+    try:
+        cs.save(Cassette(), tmp_path / "t.yaml")
+        cs.save_failed(Cassette(), tmp_path / "u.yaml")
+    finally:
+        os.umask(old)
+    assert (tmp_path / "t.yaml").stat().st_mode & 0o777 == mode
+    assert (tmp_path / "u.yaml.failed").stat().st_mode & 0o777 == mode

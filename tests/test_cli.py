@@ -116,3 +116,42 @@ def test_console_script_is_installed():
     done = subprocess.run([str(script), "--version"], capture_output=True, text=True, check=False)
     assert done.returncode == 0
     assert done.stdout.startswith("wandb-cassettes ")
+
+
+def test_audit_reads_the_cassette_folder_from_the_pytest_config(tmp_path, monkeypatch, capsys):
+    ini = '[tool.pytest.ini_options]\nwandb_cassette_dir = "tapes"\n'
+    (tmp_path / "pyproject.toml").write_text(ini)
+    save(leaky_flow(), tmp_path / "tapes" / "test_x" / "t.yaml")
+    save(b.clean_flow(), tmp_path / "cassettes" / "t.yaml")  # not the configured folder
+    (tmp_path / "tests").mkdir()
+    monkeypatch.chdir(tmp_path / "tests")  # from a subfolder, as pytest finds its rootdir
+    assert main(["audit"]) == 1
+    out = capsys.readouterr().out
+    assert "tapes" in out and "leaked artifact team/proj/ds:v3" in out
+
+
+def test_a_closed_pipe_ends_the_audit_quietly(tmp_path):
+    for i in range(40):
+        save(leaky_flow(), tmp_path / f"t{i}.yaml")
+    reader = subprocess.Popen(
+        [sys.executable, "-c", "import sys; sys.stdin.readline()"], stdin=subprocess.PIPE
+    )
+    assert reader.stdin is not None
+    done = subprocess.run(
+        [sys.executable, "-m", "wandb_cassettes", "audit", "--format", "json", str(tmp_path)],
+        stdout=reader.stdin,
+        stderr=subprocess.PIPE,
+        text=True,
+        check=False,
+    )
+    reader.stdin.close()
+    reader.wait()
+    assert "Traceback" not in done.stderr and "BrokenPipe" not in done.stderr, done.stderr
+
+
+def test_a_yaml_file_that_is_no_cassette_is_named_as_such(tmp_path, capsys):
+    (tmp_path / "config.yaml").write_text("learning_rate: 0.1\nepochs: 2\n")
+    assert main(["audit", str(tmp_path)]) == 2
+    out = capsys.readouterr().out
+    assert "config.yaml" in out and "not a cassette" in out
+    assert "version None" not in out

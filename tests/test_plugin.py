@@ -351,3 +351,32 @@ def test_record_modes(tmp_path: Path) -> None:
     # Replayed with the stand-in gone, the appended episode plays too.
     result = pytest_in(project, "--wandb-strict", "--block-network", env={"E2E_EXTRA": "1"})
     assert result.returncode == 0, _out(result)
+
+
+def test_marker_typos_are_a_usage_error_naming_the_valid_keywords(pytester) -> None:
+    pytester.makepyfile(
+        """
+        import pytest
+
+        @pytest.mark.wandb_cassette(nmae="x", keeep=True)
+        def test_typos():
+            pass
+        """
+    )
+    result = pytester.runpytest_subprocess("-p", "no:randomly")
+    assert result.ret == pytest.ExitCode.USAGE_ERROR
+    result.stderr.fnmatch_lines(
+        [
+            "*test_typos: @pytest.mark.wandb_cassette: unknown argument(s) 'keeep', 'nmae';"
+            " valid: name*"
+        ]
+    )
+
+
+def test_the_marker_help_lists_every_keyword(pytester) -> None:
+    from wandb_cassettes.lifecycle import CassetteOptions
+
+    result = pytester.runpytest_subprocess("--markers")
+    help_line = next(line for line in result.stdout.lines if "@pytest.mark.wandb_cassette(" in line)
+    for key in CassetteOptions.KEYS:
+        assert f"{key}=" in help_line, key

@@ -128,11 +128,15 @@ def validate_epoch_usage(
         origin = f"the limit set by {justification.source}"
     if limit is None or epochs <= limit:
         return
+    remedy = (
+        f"raise its limit: @pytest.mark.{EPOCHS_MARKER}({epochs}, ...)"
+        if justification is not None and justification.source.startswith("@")
+        else f'justify more: mark the test @pytest.mark.{EPOCHS_MARKER}({epochs}, reason="...") '
+        'or pass justification="..." to validate_epoch_usage()'
+    )
     raise EpochLimitError(
         f"{test_name} runs {epochs} epochs, over {origin} of {limit}. Run fewer epochs "
-        f"(get_test_epochs(), {EPOCHS_ENV}), or justify more: mark the test "
-        f'@pytest.mark.{EPOCHS_MARKER}({epochs}, reason="...") or pass '
-        f'justification="..." to validate_epoch_usage().'
+        f"(get_test_epochs(), {EPOCHS_ENV}), or {remedy}."
     )
 
 
