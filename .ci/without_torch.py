@@ -46,6 +46,14 @@ def module(nodeid: str) -> str:
     return nodeid.split("::", 1)[0]
 
 
+def _names_module(arg: str, modules: list[str]) -> bool:
+    """Whether the command-line argument ``arg`` is (a node of) one of ``modules``."""
+    if arg.startswith("-"):
+        return False
+    path = (ROOT / arg.split("::", 1)[0]).resolve()
+    return any(path == (ROOT / m).resolve() for m in modules)
+
+
 def has_torch(python: str) -> bool:
     code = "import importlib.util, sys; sys.exit(importlib.util.find_spec('torch') is None)"
     return subprocess.run([python, "-c", code]).returncode == 0
@@ -74,7 +82,9 @@ def main(argv: list[str] | None = None) -> int:
     torch_per_module = Counter(module(n) for n in torch)
     ignored = sorted(m for m, n in torch_per_module.items() if n == per_module[m])
     marker = both("not torch")
-    narrowed = [*args.pytest_args, *(f"--ignore={m}" for m in ignored)]
+    # --ignore leaves out what a folder holds; a module named on the command line goes too.
+    kept = [a for a in args.pytest_args if not _names_module(a, ignored)]
+    narrowed = [*kept, *(f"--ignore={m}" for m in ignored)]
     here = collect(args.python, marker, narrowed)
 
     version = subprocess.run(
