@@ -3,13 +3,27 @@
 #   make test      the library's test suite
 # Set VENV to use another virtual environment (CI uses a fresh one).
 VENV ?= .venv
+PYTHON ?= python3
 PY := $(VENV)/bin/python
 PYTEST_WORKERS ?= 2
 
-.PHONY: install test example lint audit record-example bench clean
+# CI's other jobs (.ci/run): pytest-recording's suite beside the plugin, the lowest and the
+# newest supported Python, the lowest allowed dependencies, packaging. Their environments
+# live under build/ unless told otherwise.
+PYTHON_LOWEST ?= $(firstword $(wildcard $(HOME)/.pyenv/versions/3.11*/bin/python) python3.11)
+PYTHON_NEWEST ?= $(firstword $(wildcard $(HOME)/.pyenv/versions/3.13*/bin/python) python3.13)
+COMPAT_VENV ?= build/venv-compat
+NEWEST_VENV ?= build/venv-newest
+LOWEST_VENV ?= build/venv-lowest
+# What the other-Python and lowest-dependency runs select (empty: the whole suite).
+NEWEST_MARKER ?=
+LOWEST_MARKER ?=
+
+.PHONY: install test example lint audit record-example bench clean \
+	compat test-newest test-lowest package-check
 
 $(VENV)/.installed: pyproject.toml
-	python3 -m venv $(VENV)
+	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
 	$(PY) -m pip install --quiet -e '.[test]'
 	touch $@
@@ -31,6 +45,40 @@ lint: install
 audit: install
 	$(VENV)/bin/wandb-cassettes audit cassettes/
 
+# pytest-recording's own tests (from its sdist) without and with this plugin: equal outcomes.
+compat: install
+	$(PY) .ci/pytest_recording_compat.py --venv $(COMPAT_VENV) --python $(PYTHON)
+
+# The newest supported Python: no torch there, so the torch tests are deselected and counted.
+$(NEWEST_VENV)/.installed: pyproject.toml
+	$(PYTHON_NEWEST) -m venv $(NEWEST_VENV)
+	$(NEWEST_VENV)/bin/python -m pip install --quiet --upgrade pip
+	$(PY) .ci/requirements.py --output $(NEWEST_VENV)/test-requirements.txt extra test --without torch
+	$(NEWEST_VENV)/bin/python -m pip install --quiet -e . -r $(NEWEST_VENV)/test-requirements.txt
+	touch $@
+
+test-newest: install $(NEWEST_VENV)/.installed
+	$(PY) .ci/without_torch.py --reference $(PY) --python $(NEWEST_VENV)/bin/python \
+		--workers $(PYTEST_WORKERS) --marker '$(NEWEST_MARKER)'
+
+# The lowest supported Python with every dependency at its lower bound.
+$(LOWEST_VENV)/.installed: pyproject.toml
+	$(PYTHON_LOWEST) -m venv $(LOWEST_VENV)
+	$(LOWEST_VENV)/bin/python -m pip install --quiet --upgrade pip
+	$(LOWEST_VENV)/bin/python .ci/requirements.py --output $(LOWEST_VENV)/constraints.txt lowest
+	$(LOWEST_VENV)/bin/python -m pip install --quiet -c $(LOWEST_VENV)/constraints.txt -e '.[test]'
+	touch $@
+
+test-lowest: $(LOWEST_VENV)/.installed
+	cat $(LOWEST_VENV)/constraints.txt
+	$(LOWEST_VENV)/bin/python -m pip check
+	$(LOWEST_VENV)/bin/python -m pytest -n $(PYTEST_WORKERS) -ra -m '$(LOWEST_MARKER)'
+
+# sdist and wheel from a clean copy; the wheel in fresh venvs (lowest and newest Python);
+# the sdist's own tests (a fast part) from the unpacked sdist.
+package-check: install
+	$(PY) .ci/packaging.py --python $(PYTHON_LOWEST) --python $(PYTHON_NEWEST)
+
 # Re-record every example cassette against a stand-in backend started for the purpose.
 record-example: install
 	$(PY) -m wandb_cassettes.standin --run -- $(PY) -m pytest examples/trainer -p no:randomly -q --record-mode=rewrite
@@ -39,4 +87,4 @@ bench: install
 	$(PY) benchmarks/run.py
 
 clean:
-	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache
+	rm -rf $(VENV) $(COMPAT_VENV) $(NEWEST_VENV) $(LOWEST_VENV) .pytest_cache .mypy_cache .ruff_cache

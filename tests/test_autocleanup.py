@@ -22,6 +22,8 @@ from conftest import PYTEST, descendants, run_pytest, subprocess_env
 from wandb_cassettes import cassette as cs
 from wandb_cassettes.cli import main as cli
 
+pytestmark = pytest.mark.torch  # every test records LEAKY_TEST, which saves torch checkpoints
+
 LEAKY_TEST = """
 import os, time
 import pytest, torch, wandb

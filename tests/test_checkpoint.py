@@ -5,6 +5,8 @@ import torch
 
 from wandb_cassettes.checkpoint import create_minimal_checkpoint
 
+pytestmark = pytest.mark.torch
+
 
 def test_checkpoint_has_real_model_and_optimizer_state():
     checkpoint = create_minimal_checkpoint(epoch=3)

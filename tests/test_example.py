@@ -26,6 +26,7 @@ def _run(*args: str, cassettes: Path) -> subprocess.CompletedProcess[str]:
 
 
 @pytest.mark.slow
+@pytest.mark.torch
 def test_rerecorded_example_cassettes_replay_offline_and_audit_clean(tmp_path):
     cassettes = tmp_path / "cassettes"
     pytest_cmd = (sys.executable, "-m", "pytest", "examples/trainer", "-p", "no:randomly", "-q")

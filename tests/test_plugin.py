@@ -152,6 +152,7 @@ def recorded(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Recorded]:
     yield Recorded(project, result, wb.api_key, live)
 
 
+@pytest.mark.torch  # the recorded project's test_flow.py saves torch checkpoints
 def test_recording_writes_one_clean_cassette_per_test(recorded: Recorded) -> None:
     result = recorded.result
     assert result.returncode == 0, _out(result)
@@ -199,6 +200,7 @@ def test_recording_writes_one_clean_cassette_per_test(recorded: Recorded) -> Non
     assert [i["request"]["uri"].split("/", 3)[3] for i in own["interactions"]] == ["hello?who=vcr"]
 
 
+@pytest.mark.torch  # the recorded project's test_flow.py saves torch checkpoints
 def test_replay_is_offline_in_another_order_and_plays_everything(recorded: Recorded) -> None:
     before = _digest(recorded.cassettes)
     # No --record-mode (replay is the default), no API key, no stand-in, no network.
@@ -223,6 +225,7 @@ def test_replay_is_offline_in_another_order_and_plays_everything(recorded: Recor
 
 
 @pytest.mark.slow
+@pytest.mark.torch  # the recorded project's test_flow.py saves torch checkpoints
 def test_replay_with_xdist_warns_of_unplayed_interactions(recorded: Recorded) -> None:
     # One lookup fewer than recorded: not strict, so a warning naming it.
     result = pytest_in(
@@ -239,6 +242,7 @@ def test_replay_with_xdist_warns_of_unplayed_interactions(recorded: Recorded) ->
     assert "GraphQL ArtifactMembershipByName" in result.stdout
 
 
+@pytest.mark.torch  # the recorded project's test_flow.py saves torch checkpoints
 def test_replay_failures_say_what_and_how_to_re_record(recorded: Recorded, tmp_path: Path) -> None:
     project = tmp_path / "changed"
     shutil.copytree(recorded.project, project)

@@ -19,6 +19,8 @@ from wandb.errors import CommError
 
 from wandb_cassettes.standin import StandinBackend, sdk_env
 
+pytestmark = pytest.mark.torch
+
 PROJECT = "standin-sdk"
 
 

@@ -4,87 +4,200 @@ Both patch the process: pytest-recording's network block refuses socket
 connects, vcrpy's cassettes intercept in-process HTTP clients. W&B traffic
 passes neither: the SDK must reach the relay (and wandb-core's Unix socket),
 and W&B exchanges belong in wandb cassettes, not in vcr ones.
+
+A good citizen first: none of this is in place until this process starts a
+relay (:data:`RELAY_PORTS` gets a port), and it is taken back out when the
+last relay stops. A project, or a session, that uses no W&B cassette runs
+pytest-recording and vcrpy exactly as they are. While a relay runs, each
+extension wraps what it extends (``functools.wraps``: the same names, the same
+signatures, the same results for everything that is not W&B traffic).
 """
 
 from __future__ import annotations
 
+import functools
 import os
 import threading
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-#: Ports of this process's relays.
-RELAY_PORTS: set[int] = set()
 #: serve.BackgroundServer names its threads so; the relay calls its upstream from one.
 RELAY_THREAD_PREFIX = "wandb-cassettes-"
+_LOOPBACK = ("127.0.0.1", "localhost")
+#: Set on every function this module wraps, so that it never wraps one twice.
+_MARK = "_wandb_cassettes"
+
+
+class _RelayPorts(set[int]):
+    """The ports of this process's relays; the first one switches the extensions on.
+
+    A plain set for whoever adds and discards ports (``process.WandbProcess``);
+    adding turns :func:`allow_wandb_through_network_block` on, emptying it turns
+    it off again.
+    """
+
+    def add(self, port: int) -> None:
+        super().add(port)
+        allow_wandb_through_network_block()
+
+    def discard(self, port: object) -> None:
+        super().discard(port)
+        if not self:
+            _restore_network_guard()
+
+    def remove(self, port: int) -> None:
+        super().remove(port)
+        if not self:
+            _restore_network_guard()
+
+    def clear(self) -> None:
+        super().clear()
+        _restore_network_guard()
+
+
+#: Ports of this process's relays (empty: this process uses no cassette, interop is off).
+RELAY_PORTS: set[int] = _RelayPorts()
+
+
+# -- --block-network -------------------------------------------------------------------
 
 
 def allow_wandb_through_network_block() -> None:
-    """Let ``--block-network`` pass the relay and wandb-core's socket; it still blocks the rest.
+    """While a relay runs, let ``--block-network`` pass it and wandb-core's socket.
 
-    pytest-recording's guard sees only the address a socket connects to, so
-    the exemption is by address: a relay port of this process, or a
-    ``wandb-*/socket`` Unix socket.
+    Does nothing while :data:`RELAY_PORTS` is empty (no relay in this process).
+    Otherwise wraps pytest-recording's ``network.make_network_guard`` (once) so
+    that each guard it makes lets through, before its own rules, connections to
+    a relay port of this process and to a ``wandb-*/socket`` Unix socket; it
+    still blocks everything else, and keeps its name (``network_guard``). The
+    relay starts at the end of collection, before any test's block is set up.
+    Idempotent; the original comes back when the last relay stops.
     """
-    from pytest_recording import network
-
-    if getattr(network.make_network_guard, "_wandb_cassettes", False):
+    if not RELAY_PORTS:
+        return
+    try:
+        from pytest_recording import network
+    except ImportError:  # pragma: no cover - a dependency; nothing to extend without it
         return
     original = network.make_network_guard
+    if getattr(original, _MARK, False):
+        return
 
+    @functools.wraps(original)
     def make_network_guard(original_func: Any, allowed_hosts: Any = None) -> Any:
         guard = original(original_func, allowed_hosts=allowed_hosts)
+        return _let_wandb_through(guard, original_func)
 
-        def wandb_guard(sock: Any, address: Any, *args: Any, **kwargs: Any) -> Any:
-            if is_wandb_address(address):
-                return original_func(sock, address, *args, **kwargs)
-            return guard(sock, address, *args, **kwargs)
-
-        return wandb_guard
-
-    make_network_guard._wandb_cassettes = True  # type: ignore[attr-defined]
+    setattr(make_network_guard, _MARK, True)
     network.make_network_guard = make_network_guard
 
 
+def _restore_network_guard() -> None:
+    """Put pytest-recording's own ``make_network_guard`` back (no relay runs any more)."""
+    try:
+        from pytest_recording import network
+    except ImportError:  # pragma: no cover
+        return
+    current: Any = network.make_network_guard
+    if getattr(current, _MARK, False):
+        network.make_network_guard = current.__wrapped__
+
+
+def _let_wandb_through(guard: Callable[..., Any], original_func: Callable[..., Any]) -> Any:
+    """pytest-recording's ``network_guard``, passing W&B addresses while a relay runs."""
+
+    @functools.wraps(guard)
+    def network_guard(sock: Any, address: Any, *args: Any, **kwargs: Any) -> Any:
+        if RELAY_PORTS and is_wandb_address(address):
+            return original_func(sock, address, *args, **kwargs)
+        return guard(sock, address, *args, **kwargs)
+
+    setattr(network_guard, _MARK, True)
+    return network_guard
+
+
 def is_wandb_address(address: Any) -> bool:
-    """A relay of this process, or wandb-core's Unix socket."""
-    if isinstance(address, str | bytes):
-        path = Path(os.fsdecode(address))
+    """A relay of this process (``127.0.0.1:<port>``), or wandb-core's Unix socket.
+
+    ``address`` is what ``socket.connect`` gets: a ``(host, port, ...)`` tuple
+    for IP sockets, a path (``str`` or ``bytes``) for Unix sockets; anything
+    else is not W&B's.
+    """
+    if isinstance(address, str | bytes | bytearray):
+        try:
+            path = Path(os.fsdecode(bytes(address) if isinstance(address, bytearray) else address))
+        except (TypeError, ValueError, UnicodeDecodeError):
+            return False
         return path.name == "socket" and path.parent.name.startswith("wandb-")
     if isinstance(address, tuple) and len(address) >= 2:
-        return address[0] in ("127.0.0.1", "localhost") and address[1] in RELAY_PORTS
+        host, port = address[0], address[1]
+        return host in _LOOPBACK and isinstance(port, int) and port in RELAY_PORTS
     return False
 
 
+# -- @pytest.mark.vcr -------------------------------------------------------------------
+
+
 def keep_vcr_out_of_wandb(vcr: Any) -> None:
-    """Make a pytest-recording VCR pass W&B traffic through, unrecorded.
+    """Make a pytest-recording VCR pass W&B traffic through, unrecorded (while a relay runs).
 
-    While its cassette is active vcrpy patches HTTP clients process-wide, so it
+    Called for every VCR pytest-recording makes (its ``pytest_recording_configure``
+    hook). With no relay in this process it does nothing. Otherwise, while
+    the VCR's cassette is active vcrpy patches HTTP clients process-wide, so it
     would see the SDK's in-process downloads from the relay and the relay's own
-    upstream calls (aiohttp, on the relay's thread). Decided per request, as the
-    relay may start after the VCR is configured.
+    upstream calls (aiohttp, on the relay's thread): the cassette's request
+    filter (vcrpy's ``before_record_request``, built from the user's options)
+    is wrapped so that those requests get ``None`` (not recorded, not played,
+    sent for real) and every other request gets exactly what the user's filters
+    return. The user's options are not touched: ``use_cassette`` gets the
+    same arguments, ``vcr.before_record_request`` stays the same.
     """
-    use_cassette = vcr.use_cassette
+    if not RELAY_PORTS or getattr(vcr, _MARK, False):
+        return
+    get_merged_config = vcr.get_merged_config  # a bound method: vcrpy's own
 
-    def use_cassette_without_wandb(*args: Any, **kwargs: Any) -> Any:
-        before = (
-            kwargs.pop("before_record_request", None)
-            or kwargs.pop("before_record", None)
-            or vcr.before_record_request
-            or ()
-        )
-        if not isinstance(before, list | tuple):
-            before = (before,)
-        kwargs["before_record_request"] = (skip_wandb_traffic, *before)
-        return use_cassette(*args, **kwargs)
+    @functools.wraps(get_merged_config)
+    def get_merged_config_without_wandb(**kwargs: Any) -> Any:
+        config = get_merged_config(**kwargs)
+        before = config.get("before_record_request")
+        if callable(before):
+            config["before_record_request"] = _skipping_wandb(before)
+        return config
 
-    vcr.use_cassette = use_cassette_without_wandb
+    vcr.get_merged_config = get_merged_config_without_wandb
+    setattr(vcr, _MARK, True)
+
+
+def _skipping_wandb(before: Callable[[Any], Any]) -> Callable[[Any], Any]:
+    @functools.wraps(before)
+    def before_record_request(request: Any) -> Any:
+        if skip_wandb_traffic(request) is None:
+            return None
+        return before(request)
+
+    return before_record_request
 
 
 def skip_wandb_traffic(request: Any) -> Any:
-    """vcrpy request filter: None (not recorded, sent for real) for the relay's traffic."""
+    """vcrpy request filter: None (not recorded, sent for real) for the relay's traffic.
+
+    Anything else, whatever its shape (vcrpy hands filters its ``Request``;
+    tests hand them strings and stand-ins), comes back unchanged.
+    """
+    if not RELAY_PORTS:
+        return request
     if threading.current_thread().name.startswith(RELAY_THREAD_PREFIX):
         return None  # the relay calling its upstream
-    if request.host in ("127.0.0.1", "localhost") and request.port in RELAY_PORTS:
+    host = _attribute(request, "host")
+    port = _attribute(request, "port")
+    if host in _LOOPBACK and isinstance(port, int) and port in RELAY_PORTS:
         return None  # the SDK downloading through the relay
     return request
+
+
+def _attribute(request: Any, name: str) -> Any:
+    try:
+        return getattr(request, name, None)
+    except Exception:  # a property that cannot answer (a half-built request): not W&B's
+        return None
