@@ -29,6 +29,9 @@ from flows import write_project
 from wandb_cassettes import cassette as cs
 from wandb_cassettes.standin import StandinBackend
 
+#: The projects these tests run train with torch (transformers' Trainer, Lightning).
+pytestmark = pytest.mark.torch
+
 #: Nothing from a hub, CPU only; wandb's own noise off (no system metrics, no console capture).
 ENV = {
     "HF_HUB_OFFLINE": "1",

@@ -384,3 +384,17 @@ def test_the_marker_help_lists_every_keyword(pytester) -> None:
     help_line = next(line for line in result.stdout.lines if "@pytest.mark.wandb_cassette(" in line)
     for key in CassetteOptions.KEYS:
         assert f"{key}=" in help_line, key
+
+
+def test_a_run_without_cassettes_does_not_import_wandb(pytester) -> None:
+    """The plugin costs a project that does not use it nothing: not even ``import wandb``."""
+    pytester.makepyfile(
+        """
+        import sys
+
+        def test_plain():
+            assert "wandb" not in sys.modules
+        """
+    )
+    result = pytester.runpytest_subprocess("-p", "no:randomly")
+    result.assert_outcomes(passed=1)

@@ -112,11 +112,15 @@ def pytest_configure(config: pytest.Config) -> None:
         "markers", "integration: a test of real W&B behaviour (replayed in CI)."
     )
     config.addinivalue_line("markers", EPOCHS_MARKER_HELP)
-    from .process import WandbProcess, check_upstream, default_upstream, set_shared
+    from .process import UPSTREAM_ENV, WandbProcess, check_upstream, explicit_upstream, set_shared
 
     option = config.getoption("--wandb-upstream")
+    explicit = option or explicit_upstream()
+    source = "--wandb-upstream" if option else f"{UPSTREAM_ENV} or WANDB_BASE_URL"
     try:
-        upstream = check_upstream(option or default_upstream(), source="--wandb-upstream")
+        # None: the SDK's default, looked up when a cassette first needs it (no wandb
+        # import for a run without cassettes).
+        upstream = check_upstream(explicit, source=source) if explicit else None
     except ConfigurationError as exc:
         raise pytest.UsageError(str(exc)) from None
     process = WandbProcess(upstream, config.rootpath, report=lambda m: _report(config, m))

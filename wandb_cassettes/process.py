@@ -40,17 +40,23 @@ UPSTREAM_ENV = "WANDB_CASSETTES_UPSTREAM"
 WORKDIR_NAME = ".wandb_cassettes"
 
 
+def explicit_upstream(environ: dict[str, str] | None = None) -> str | None:
+    """``WANDB_CASSETTES_UPSTREAM``, else the shell's ``WANDB_BASE_URL``, else None."""
+    env = os.environ if environ is None else environ
+    explicit = env.get(UPSTREAM_ENV) or env.get("WANDB_BASE_URL")
+    return explicit.rstrip("/") if explicit else None
+
+
 def default_upstream(environ: dict[str, str] | None = None) -> str:
     """The upstream a recording uses when none is given: where the SDK itself would go.
 
-    ``WANDB_CASSETTES_UPSTREAM``, else the shell's ``WANDB_BASE_URL``, else
-    the SDK's own default (``wandb.sdk.lib.urls.DEFAULT_BASE_URL``; in wandb
-    0.31 the CoreWeave Forge API host, with ``api.wandb.ai`` behind it).
+    :func:`explicit_upstream`, else the SDK's own default
+    (``wandb.sdk.lib.urls.DEFAULT_BASE_URL``; in wandb 0.31 the CoreWeave
+    Forge API host, with ``api.wandb.ai`` behind it).
     """
-    env = os.environ if environ is None else environ
-    explicit = env.get(UPSTREAM_ENV) or env.get("WANDB_BASE_URL")
+    explicit = explicit_upstream(environ)
     if explicit:
-        return explicit.rstrip("/")
+        return explicit
     from wandb.sdk.lib import urls
 
     return str(urls.DEFAULT_BASE_URL).rstrip("/")
@@ -97,13 +103,17 @@ class WandbProcess:
     """The relay and everything it replaced in this process; :meth:`stop` puts it back.
 
     Args:
-        upstream: The W&B base URL recordings go to (:func:`default_upstream`).
+        upstream: The W&B base URL recordings go to; None: :func:`default_upstream`,
+            looked up when first needed (the SDK's default costs a ``wandb`` import,
+            which a pytest run without cassettes should not pay).
         rootdir: The project's root: working files go under ``<rootdir>/.wandb_cassettes``.
         report: Where to say things the user must see (the terminal).
     """
 
-    def __init__(self, upstream: str, rootdir: Path, report: Callable[[str], None] = print) -> None:
-        self.upstream = upstream
+    def __init__(
+        self, upstream: str | None, rootdir: Path, report: Callable[[str], None] = print
+    ) -> None:
+        self._upstream = upstream
         self.rootdir = rootdir
         self.report = report
         #: Cassettes written in this session (``--wandb-audit``, shared names).
@@ -120,6 +130,13 @@ class WandbProcess:
         self._lock = threading.Lock()
         #: The WANDB_* environment as the session set it, restored for each cassette.
         self._baseline: dict[str, str] = {}
+
+    @property
+    def upstream(self) -> str:
+        """The W&B base URL recordings go to (checked: https, or http on loopback)."""
+        if self._upstream is None:
+            self._upstream = check_upstream(default_upstream(), source="the SDK's default")
+        return self._upstream
 
     # -- lifecycle ----------------------------------------------------------------------
 
@@ -306,6 +323,10 @@ def set_shared(process: WandbProcess | None) -> None:
     _shared = process
 
 
+def _checked(upstream: str | None) -> str | None:
+    return check_upstream(upstream, source=UPSTREAM_ENV) if upstream else None
+
+
 def shared_process(upstream: str | None, rootdir: Path) -> WandbProcess:
     """This process's runtime: the pytest plugin's, or one made now and stopped at exit.
 
@@ -317,7 +338,7 @@ def shared_process(upstream: str | None, rootdir: Path) -> WandbProcess:
     if _shared is None:
         import atexit
 
-        _shared = WandbProcess(wanted or check_upstream(default_upstream()), rootdir)
+        _shared = WandbProcess(wanted or _checked(explicit_upstream()), rootdir)
         atexit.register(_shared.stop)
     elif wanted and wanted != _shared.upstream:
         raise ConfigurationError(
