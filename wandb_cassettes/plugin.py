@@ -425,7 +425,7 @@ def cassette_path_for(item: pytest.Item) -> Path:
 
 
 def _record_command_for(nodeid: str, *, mode: str) -> str:
-    return f"pytest {shlex.quote(nodeid)} --record-mode={mode} --wandb-upstream URL"
+    return f"pytest {shlex.quote(nodeid)} --record-mode={mode}"
 
 
 def _tmp_roots(config: pytest.Config) -> tuple[str, ...]:
