@@ -44,12 +44,14 @@ RESULTS = ROOT / "benchmarks" / "results" / "latest.json"
 PROJECT = "wandb-cassettes-bench"
 UPLOAD_MB = 200
 LOAD_INTERACTIONS = 1000
-SECTIONS = ("cycles", "suite", "rps", "load", "upload")
+SECTIONS = ("cycles", "module", "suite", "rps", "load", "upload")
+MODULE_TESTS = 100
 
 TARGETS = {
     "replay_cycle_ratio": 1.5,  # median replay cycle (after the first) / offline
     "first_cycle_extra_s": 0.2,  # first replay cycle - first offline cycle
     "suite_speedup": 20.0,  # record wall time / replay wall time of the example suite
+    "module_per_test_ratio": 1.5,  # per-test time, replayed module / the same offline
     "relay_rps": 2000.0,
     "load_ms": 50.0,
     "upload_growth_mb": 50.0,
@@ -449,10 +451,30 @@ def _latency(wb: Any, ms: float) -> Iterator[None]:
             wb.clear_faults()
 
 
-def _junit_times(path: Path) -> dict[str, float]:
-    root = ET.parse(path).getroot()
+def _pytest_session(
+    command: list[str], cwd: Path, env: dict[str, str], junit: Path, what: str
+) -> tuple[float, ET.Element]:
+    """Run a pytest session with ``--junitxml``: its wall time (s) and its ``testsuite``."""
+    t0 = time.perf_counter()
+    proc = subprocess.run(
+        [*command, f"--junitxml={junit}"],
+        cwd=cwd,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=1800,
+    )
+    wall = time.perf_counter() - t0
+    if proc.returncode != 0:
+        print(proc.stdout[-4000:], proc.stderr[-2000:])
+        raise SystemExit(f"{what} failed")
+    root = ET.parse(junit).getroot()
     suite = root if root.tag == "testsuite" else root.find("testsuite")
     assert suite is not None
+    return wall, suite
+
+
+def _junit_times(suite: ET.Element) -> dict[str, float]:
     cases = suite.findall("testcase")
     marked = [
         float(c.get("time", 0)) for c in cases if c.get("classname", "").endswith("TestWithWandb")
@@ -480,21 +502,11 @@ def bench_suite(ns: argparse.Namespace, wb: Any, tmp: Path) -> dict[str, Any]:
         junit = tmp / f"suite-{name}.xml"
         run_env = dict(env, WANDB_API_KEY=wb.api_key) if with_key else env
         print(f"[suite] {name} examples/trainer ...", flush=True)
-        t0 = time.perf_counter()
         with _latency(wb, ns.latency_ms if with_key else 0):
-            proc = subprocess.run(
-                [*base, *extra, f"--junitxml={junit}"],
-                env=run_env,
-                cwd=ROOT,
-                capture_output=True,
-                text=True,
-                timeout=900,
+            wall, suite = _pytest_session(
+                [*base, *extra], ROOT, run_env, junit, f"example suite {name}"
             )
-        wall = time.perf_counter() - t0
-        if proc.returncode != 0:
-            print(proc.stdout[-4000:], proc.stderr[-2000:])
-            raise SystemExit(f"example suite {name} failed")
-        out[name] = {"wall_s": wall, **_junit_times(junit)}
+        out[name] = {"wall_s": wall, **_junit_times(suite)}
     # What bounds the wall time outside the tests: interpreter + imports + collection.
     t0 = time.perf_counter()
     subprocess.run(
@@ -509,6 +521,63 @@ def bench_suite(ns: argparse.Namespace, wb: Any, tmp: Path) -> dict[str, Any]:
     )
     out["collect_s"] = time.perf_counter() - t0
     return out
+
+
+#: A module of many small W&B tests, the way a suite grows: one run each. The same file
+#: runs offline (unmarked, WANDB_MODE=offline: the floor) and marked (recorded, replayed).
+MODULE = """
+import os
+
+import pytest
+import wandb
+
+pytestmark = [pytest.mark.wandb_cassette] if os.environ.get("BENCH_MARKED") else []
+
+
+@pytest.mark.parametrize("i", range({n}))
+def test_flow(i):
+    run = wandb.init(project="bench-module", config={{"i": i}})
+    run.log({{"loss": 1.0 / (i + 1)}})
+    run.finish()
+"""
+
+
+def bench_module(ns: argparse.Namespace, wb: Any, tmp: Path) -> dict[str, Any]:
+    """Per-test cost in a module of :data:`MODULE_TESTS` tests: offline, replayed, recorded.
+
+    Offline and replay alternate for ``--rounds`` rounds (load from other work skews
+    both); the per-test figure is the median of the tests after each session's first
+    (junit time: set-up, call and teardown).
+    """
+    project = tmp / "module"
+    project.mkdir()
+    (project / "pyproject.toml").write_text("[tool.pytest.ini_options]\n")
+    (project / "test_module.py").write_text(MODULE.format(n=MODULE_TESTS))
+    base = [sys.executable, "-m", "pytest", "-p", "no:randomly", "-p", "no:cacheprovider", "-q"]
+    env = _clean_env()
+    runs: dict[str, dict[str, Any]] = {}
+
+    def session(name: str, extra: list[str], run_env: dict[str, str]) -> None:
+        junit = tmp / f"module-{name}.xml"
+        wall, suite = _pytest_session([*base, *extra], project, run_env, junit, f"module {name}")
+        times = [float(c.get("time", 0)) for c in suite.findall("testcase")]
+        entry = runs.setdefault(name, {"wall_s": [], "first_s": [], "later_s": []})
+        entry["wall_s"].append(wall)
+        entry["first_s"].append(times[0])
+        entry["later_s"] += times[1:]
+
+    marked = dict(env, BENCH_MARKED="1")
+    print(f"[module] record {MODULE_TESTS} tests ...", flush=True)
+    session(
+        "record",
+        ["--record-mode=rewrite", "--wandb-upstream", wb.base_url],
+        dict(marked, WANDB_API_KEY=wb.api_key),
+    )
+    for r in range(ns.rounds):
+        print(f"[module] round {r + 1}/{ns.rounds}: offline, replay ...", flush=True)
+        session("offline", [], dict(env, WANDB_MODE="offline", WANDB_SILENT="true"))
+        session("replay", ["--record-mode=none", "--block-network"], marked)
+    return {"tests": MODULE_TESTS, **runs}
 
 
 def _graphql_bodies(cassette_path: Path, dest: Path) -> int:
@@ -668,6 +737,8 @@ def orchestrate(ns: argparse.Namespace) -> dict[str, Any]:
                 env=_clean_env(),
             ).stdout.strip()
             results["modes"] = bench_cycles(ns, wb, cassettes, "cycles" in only)
+            if "module" in only:
+                results["module"] = bench_module(ns, wb, tmp)
             if "suite" in only:
                 results["suite"] = bench_suite(ns, wb, tmp)
             if "rps" in only:
@@ -710,6 +781,18 @@ def summarize(r: dict[str, Any]) -> dict[str, Any]:
         extra = rep["first_s"] - off_first
         checks["replay_cycle_ratio"] = (rep["ratio_median"], rep["ratio_median"] <= 1.5)
         checks["first_cycle_extra_s"] = (extra, extra <= TARGETS["first_cycle_extra_s"])
+    if "module" in r:
+        mo = r["module"]
+        s["module"] = {
+            name: {
+                "wall_s": _median(mo[name]["wall_s"]),
+                "first_s": _median(mo[name]["first_s"]),
+                "per_test_s": _median(mo[name]["later_s"]),
+            }
+            for name in ("offline", "replay", "record")
+        }
+        ratio = s["module"]["replay"]["per_test_s"] / s["module"]["offline"]["per_test_s"]
+        checks["module_per_test_ratio"] = (ratio, ratio <= TARGETS["module_per_test_ratio"])
     if "suite" in r:
         su = r["suite"]
         wall = su["record"]["wall_s"] / su["replay"]["wall_s"]
@@ -761,6 +844,20 @@ def render(r: dict[str, Any]) -> str:
             f"first cycle = median of their first cycles, later = median of all later cycles. "
             f"replay: cassette load per cycle (median) {1000 * _median(loads):.1f} ms"
         )
+    if "module" in s:
+        lines += [
+            "",
+            f"| module of {r['module']['tests']} tests | wall | first test | per test (median "
+            "of the others) | x offline per test |",
+            "| --- | --- | --- | --- | --- |",
+        ]
+        off = s["module"]["offline"]["per_test_s"]
+        for name in ("offline", "replay", "record"):
+            m = s["module"][name]
+            lines.append(
+                f"| {name} | {m['wall_s']:.2f} s | {m['first_s']:.3f} s | "
+                f"{1000 * m['per_test_s']:.1f} ms | {m['per_test_s'] / off:.2f} |"
+            )
     if "suite" in r:
         su = r["suite"]
         lines += [
@@ -814,6 +911,7 @@ def render(r: dict[str, Any]) -> str:
     fmt = {
         "replay_cycle_ratio": ("replay later cycle / offline", "{:.2f}x", "<= {}x"),
         "first_cycle_extra_s": ("first replay - first offline", "{:+.3f} s", "<= {} s"),
+        "module_per_test_ratio": ("module: replayed / offline per test", "{:.2f}x", "<= {}x"),
         "suite_speedup": ("suite record / replay wall", "{:.2f}x", ">= {}x"),
         "relay_rps": ("relay replayed req/s", "{:.0f}", ">= {:.0f}"),
         "load_ms": ("1,000-interaction load (cached)", "{:.1f} ms", "< {} ms"),

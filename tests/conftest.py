@@ -100,6 +100,43 @@ def run_pytest(
     )
 
 
+def kill_when_flagged(
+    project: Path, upstream: StandinBackend, flag: Path, *args: str, **env: str
+) -> None:
+    """Record ``args`` in ``project`` until a test touches ``flag``; SIGKILL pytest then.
+
+    wandb-core outlives a SIGKILLed parent for a moment: the descendants this
+    started are killed too (by PID), so that none outlives the test.
+    """
+    import contextlib
+    import signal
+    import time
+
+    proc = subprocess.Popen(
+        [*PYTEST, "--record-mode=once", *args],
+        cwd=project,
+        env=subprocess_env(upstream, KILL_FLAG=str(flag), **env),
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    children: dict[int, int] = {}
+    try:
+        deadline = time.monotonic() + 120
+        while not flag.exists():
+            assert proc.poll() is None, "the recording session ended early"
+            assert time.monotonic() < deadline, "the test never reached its checkpoint"
+            time.sleep(0.1)
+        children = descendants(proc.pid)
+        proc.send_signal(signal.SIGKILL)
+        proc.wait(30)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    for pid in children:
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(pid, signal.SIGKILL)
+
+
 #: What no recording of this suite may hold: the stand-in user's personal data
 #: (W&B's ``User.email``/``name``/``photoUrl``) and the API key's name.
 _PERSONAL = (

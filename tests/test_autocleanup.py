@@ -6,18 +6,13 @@ per process) against a stand-in W&B, then inspects the stand-in and the cassette
 
 from __future__ import annotations
 
-import contextlib
 import json
-import os
 import re
-import signal
-import subprocess
-import time
 from pathlib import Path
 
 import pytest
 import yaml
-from conftest import PYTEST, descendants, run_pytest, subprocess_env
+from conftest import kill_when_flagged, run_pytest
 
 from wandb_cassettes import cassette as cs
 from wandb_cassettes.cli import main as cli
@@ -167,28 +162,7 @@ def test_failing_cleanup_is_an_error_naming_the_resource(project, standin):
 @pytest.mark.slow
 def test_session_killed_mid_recording_is_swept_by_the_next(project, standin, tmp_path):
     flag = tmp_path / "flag"
-    proc = subprocess.Popen(
-        [*PYTEST, "--record-mode=once", "-k", "killed_midway"],
-        cwd=project,
-        env=subprocess_env(standin, KILL_FLAG=str(flag)),
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-    try:
-        deadline = time.monotonic() + 120
-        while not flag.exists():
-            assert proc.poll() is None, "the recording session ended early"
-            assert time.monotonic() < deadline, "the test never reached its checkpoint"
-            time.sleep(0.1)
-        children = descendants(proc.pid)
-        proc.send_signal(signal.SIGKILL)
-        proc.wait(30)
-    finally:
-        if proc.poll() is None:
-            proc.kill()
-    for pid in children:  # wandb-core outlives a SIGKILLed parent: stop what this test started
-        with contextlib.suppress(ProcessLookupError):
-            os.kill(pid, signal.SIGKILL)
+    kill_when_flagged(project, standin, flag, "-k", "killed_midway")
     assert standin.live()["runs"], "the killed session should have left its run"
     journals = list((project / ".wandb_cassettes" / "journal").glob("*.jsonl"))
     assert journals

@@ -8,10 +8,7 @@ cassette says, and what the audit says.
 
 from __future__ import annotations
 
-import contextlib
 import json
-import os
-import signal
 import socket
 import subprocess
 import sys
@@ -19,7 +16,7 @@ import time
 from pathlib import Path
 
 import pytest
-from conftest import PYTEST, descendants, run_pytest, subprocess_env
+from conftest import kill_when_flagged, run_pytest, subprocess_env
 
 from wandb_cassettes import cassette as cs
 from wandb_cassettes.cli import main as cli
@@ -388,28 +385,7 @@ def _killed_mid_test(project: Path, upstream, name: str, flag: Path) -> bool:
     """Run test ``name`` until it touches ``flag``, then SIGKILL its pytest (and wandb-core)."""
     tmp = project / "tmp"
     tmp.mkdir(exist_ok=True)
-    proc = subprocess.Popen(
-        [*PYTEST, "--record-mode=once", "-k", name],
-        cwd=project,
-        env=subprocess_env(upstream, KILL_FLAG=str(flag), TMPDIR_FOR_TEST=str(tmp)),
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-    try:
-        deadline = time.monotonic() + 120
-        while not flag.exists():
-            assert proc.poll() is None, "the recording session ended early"
-            assert time.monotonic() < deadline, "the test never reached its checkpoint"
-            time.sleep(0.1)
-        children = descendants(proc.pid)
-        proc.send_signal(signal.SIGKILL)
-        proc.wait(30)
-    finally:
-        if proc.poll() is None:
-            proc.kill()
-    for pid in children:
-        with contextlib.suppress(ProcessLookupError):
-            os.kill(pid, signal.SIGKILL)
+    kill_when_flagged(project, upstream, flag, "-k", name, TMPDIR_FOR_TEST=str(tmp))
     return True
 
 

@@ -28,7 +28,7 @@ from typing import Any
 
 from .cassette import Cassette, CassetteError, Digest, load
 from .env import REPLAY_API_KEY
-from .ledger import Ledger, Resource, Unknown
+from .ledger import Ledger, Resource, Unknown, describe_json
 from .personal import find_personal_data_in_interaction, find_personal_data_in_metadata
 from .scrub import DEFAULT, Scrubber, SecretFinding
 
@@ -91,15 +91,14 @@ class CassetteAudit:
         return {
             "path": str(self.path),
             "status": self.status,
-            "created": [_resource_json(r) for r in self.created],
-            "deleted": [_resource_json(r) for r in self.deleted],
-            "leaks": [_resource_json(r) for r in self.leaks],
+            "created": [describe_json(r) for r in self.created],
+            "deleted": [describe_json(r) for r in self.deleted],
+            "leaks": [describe_json(r) for r in self.leaks],
             "kept": [
-                {**_resource_json(r), "reason": self.kept_reasons.get(r.name, "")}
-                for r in self.kept
+                {**describe_json(r), "reason": self.kept_reasons.get(r.name, "")} for r in self.kept
             ],
-            "foreign_deleted": [_resource_json(r) for r in self.foreign_deleted],
-            "left_by_design": [_resource_json(r) for r in self.left_by_design],
+            "foreign_deleted": [describe_json(r) for r in self.foreign_deleted],
+            "left_by_design": [describe_json(r) for r in self.left_by_design],
             "unknown_mutations": [
                 {"index": u.index, "field": u.field, "operation": u.operation} for u in self.unknown
             ],
@@ -275,16 +274,6 @@ def _cassette_files(paths: Sequence[str | os.PathLike[str]]) -> list[Path]:
 
 
 # -- rendering -------------------------------------------------------------------
-
-
-def _resource_json(r: Resource) -> dict[str, Any]:
-    return {
-        "kind": r.kind,
-        "name": r.name,
-        "ids": list(r.ids),
-        "created_at": r.created_at,
-        "deleted_at": r.deleted_at,
-    }
 
 
 def _secret_json(s: LocatedSecret) -> dict[str, Any]:

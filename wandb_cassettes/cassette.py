@@ -100,10 +100,10 @@ class Interaction:
 
     def request_text(self) -> str | None:
         """The request body as text, or None if it has none or is binary."""
-        return _as_text(self.request_body)
+        return body_text(self.request_body)
 
     def response_text(self) -> str | None:
-        return _as_text(self.response_body)
+        return body_text(self.response_body)
 
     def response_json(self) -> Any:
         """The response body parsed as JSON, or None when it is not JSON."""
@@ -417,7 +417,8 @@ def failed_path(path: str | os.PathLike[str]) -> Path:
     return p.with_name(p.name + FAILED_SUFFIX)
 
 
-def _as_text(body: Body) -> str | None:
+def body_text(body: Body) -> str | None:
+    """A body as text: ``str`` as is, UTF-8 ``bytes`` decoded, anything else None."""
     if isinstance(body, str):
         return body
     if isinstance(body, bytes):
@@ -426,6 +427,17 @@ def _as_text(body: Body) -> str | None:
         except UnicodeDecodeError:
             return None
     return None
+
+
+def json_or_none(text: str) -> Any:
+    """``text`` parsed as a JSON object or array; None for anything else or too deep."""
+    stripped = text.lstrip()
+    if not stripped.startswith(("{", "[")):
+        return None
+    try:
+        return json.loads(stripped)
+    except (ValueError, RecursionError):
+        return None
 
 
 # -- naming --------------------------------------------------------------------

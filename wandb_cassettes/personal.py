@@ -46,7 +46,7 @@ import re
 from collections.abc import Callable, Iterator, Mapping
 from typing import Any
 
-from .cassette import Body, Headers, Interaction
+from .cassette import Body, Headers, Interaction, body_text, json_or_none
 from .scrub import SecretFinding, _escaped_forms, _json_forms, _map_strings, api_key_names
 
 EMAIL_PLACEHOLDER = "user@example.invalid"
@@ -199,9 +199,9 @@ class PersonalData:
                         self._email(value.strip())
                     elif lowered == USERNAME_HEADER and value:
                         self._username(value.strip())
-        text = _text(ix.response_body)
+        text = body_text(ix.response_body)
         if text and any(n in text for n in ('"email"', '"username"', '"photoUrl"', "apiKey")):
-            data = _json(text)
+            data = json_or_none(text)
             if data is not None:
                 self.learn_answer(data)
 
@@ -411,27 +411,6 @@ def _home_match(m: re.Match[str]) -> str:
     return m.group() if m.group() in _HOME_EXCEPTIONS else HOME_PLACEHOLDER
 
 
-def _text(body: Body) -> str | None:
-    if isinstance(body, str):
-        return body
-    if isinstance(body, bytes):
-        try:
-            return body.decode("utf-8")
-        except UnicodeDecodeError:
-            return None
-    return None
-
-
-def _json(text: str) -> Any:
-    stripped = text.lstrip()
-    if not stripped.startswith(("{", "[")):
-        return None
-    try:
-        return json.loads(stripped)
-    except (ValueError, RecursionError):
-        return None
-
-
 def _walk(data: Any) -> Iterator[dict[str, Any]]:
     """Every dict in ``data``, in document order (placeholders are numbered in it)."""
     stack = [data]
@@ -492,7 +471,7 @@ def find_personal_data_in_interaction(ix: Interaction) -> list[SecretFinding]:
                 else:
                     found += find_personal_data(value, where)
     for where, body in (("request body", ix.request_body), ("response body", ix.response_body)):
-        text = _text(body)
+        text = body_text(body)
         if text:
             found += find_personal_data(text, where)
             found += _user_node_findings(text, where)
@@ -509,7 +488,7 @@ def _user_node_findings(text: str, where: str) -> list[SecretFinding]:
     """Full names and photo URLs of user nodes that are not placeholders."""
     if not any(n in text for n in ('"email"', '"username"', '"photoUrl"')):
         return []
-    data = _json(text)
+    data = json_or_none(text)
     found: list[SecretFinding] = []
     for node in _walk(data) if data is not None else ():
         if not _is_user_node(node):

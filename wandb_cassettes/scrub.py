@@ -47,7 +47,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 from urllib.parse import quote
 
-from .cassette import Body, Cassette, Headers, Interaction
+from .cassette import Body, Cassette, Headers, Interaction, json_or_none
 
 if TYPE_CHECKING:
     from .personal import PersonalData
@@ -448,18 +448,8 @@ def api_key_names(data: Any) -> list[str]:
     return [n for n in found if n and not _PLACEHOLDER_VALUE_RE.fullmatch(n)]
 
 
-def _json_of(text: str) -> Any:
-    stripped = text.lstrip()
-    if not stripped.startswith(("{", "[")):
-        return None
-    try:
-        return json.loads(stripped)
-    except (ValueError, RecursionError):
-        return None
-
-
 def _api_key_name_spans(text: str) -> Iterator[Span]:
-    data = _json_of(text)
+    data = json_or_none(text)
     if data is None:
         return
     for name in set(api_key_names(data)):
