@@ -164,3 +164,56 @@ def test_parts_keep_their_number_in_the_matching_target() -> None:
     url = "https://s.example/b/f?partNumber=3&uploadId=u1&X-Goog-Signature=abc"
     assert target_of(url, "https://api.wandb.ai") == "https://s.example/b/f?partNumber=3"
     assert urllib.parse.urlsplit(target_of(url, "")).query == "partNumber=3"
+
+
+RANGED = """
+import functools
+import os
+
+import pytest
+import wandb
+from wandb.sdk.artifacts.storage_policies import wandb_storage_policy as policy
+
+# The SDK downloads files of 2 GiB and more in 100 MiB parts, concurrently, one HTTP
+# Range each (wandb/sdk/artifacts/storage_policies/_multipart.py). The same code with
+# 128 KiB parts, and multipart=True, makes that flow from a 1 MiB file.
+policy.multipart_download = functools.partial(policy.multipart_download, part_size=128 << 10)
+
+
+@pytest.mark.wandb_cassette
+def test_downloads_in_parts(tmp_path):
+    artifact = wandb.Api().artifact(os.environ["E2E_MODEL"])
+    folder = artifact.download(root=str(tmp_path / "d"), multipart=True, skip_cache=True)
+    data = open(os.path.join(folder, "big.bin"), "rb").read()
+    assert data == open(os.environ["E2E_FILE"], "rb").read()
+"""
+
+
+def test_a_download_in_concurrent_ranges_replays_each_part_by_its_range(
+    standin_sdk: StandinBackend, tmp_path: Path
+) -> None:
+    import wandb
+
+    big = tmp_path / "big.bin"
+    big.write_bytes(os.urandom(1 << 20))
+    with wandb.init(project="ranges") as run:  # a teammate's model, made outside pytest
+        artifact = wandb.Artifact("teammate-model", type="model")
+        artifact.add_file(str(big))
+        run.log_artifact(artifact).wait()
+    project = tmp_path / "project"
+    project.mkdir()
+    (project / "test_ranged.py").write_text(RANGED)
+    (project / "pytest.ini").write_text("[pytest]\n")
+    env = {"E2E_MODEL": f"{run.entity}/ranges/teammate-model:v0", "E2E_FILE": str(big)}
+    recorded = run_pytest(project, "--record-mode=once", upstream=standin_sdk, env=env)
+    assert recorded.returncode == 0, _out(recorded)
+    path = project / "cassettes" / "test_ranged" / "test_downloads_in_parts.yaml"
+    ranges = [
+        ix.request_headers.get("Range") or ix.request_headers.get("range")
+        for ix in cs.load(path)
+        if ix.method == "GET" and ix.status == 206
+    ]
+    assert len(ranges) == 8, ranges  # 1 MiB in 128 KiB parts, each answered 206
+    for _ in range(3):  # the parts arrive in another order each time
+        replayed = run_pytest(project, "--block-network", "--wandb-strict", env=env)
+        assert replayed.returncode == 0, _out(replayed)

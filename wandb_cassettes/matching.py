@@ -40,7 +40,7 @@ import json
 import re
 import tempfile
 from collections import deque
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
@@ -269,9 +269,19 @@ def target_of(uri: str, upstream: str) -> str:
 
 
 def request_key(
-    method: str, target: str, body: str | bytes | None, rules: MatchRules = DEFAULT_RULES
+    method: str,
+    target: str,
+    body: str | bytes | None,
+    rules: MatchRules = DEFAULT_RULES,
+    byte_range: str | None = None,
 ) -> RequestKey:
-    """The key of a request to ``target`` (see :func:`target_of`)."""
+    """The key of a request to ``target`` (see :func:`target_of`).
+
+    ``byte_range`` is the request's ``Range`` header: the SDK downloads a large
+    file in parts, concurrently, one ``Range`` each on the same URL
+    (wandb/sdk/artifacts/storage_policies/_multipart.py), so a part is matched
+    by its range, not by the order in which the parts arrive.
+    """
     method = method.upper()
     if method == "POST" and target.endswith("/graphql"):
         # The recording scrubbed the body as one text, where a rule sees a value with
@@ -297,7 +307,8 @@ def request_key(
         return RequestKey("file_stream", target, safe=True)
     # A file named after its content (a media file) or a temporary folder in a storage path.
     target = rules.normalise_path(target)
-    return RequestKey("http", f"{method} {target}", safe=method in ("GET", "HEAD"))
+    name = f"{method} {target}" if not byte_range else f"{method} {target} [{byte_range}]"
+    return RequestKey("http", name, safe=method in ("GET", "HEAD"))
 
 
 def substitutions(
@@ -352,7 +363,16 @@ def _strings(value: Any) -> list[str]:
 def interaction_key(
     ix: Interaction, upstream: str, rules: MatchRules = DEFAULT_RULES
 ) -> RequestKey:
-    return request_key(ix.method, target_of(ix.uri, upstream), ix.request_text(), rules)
+    byte_range = _header(ix.request_headers, "range") if ix.method == "GET" else None
+    target = target_of(ix.uri, upstream)
+    return request_key(ix.method, target, ix.request_text(), rules, byte_range)
+
+
+def _header(headers: Mapping[str, Any], name: str) -> str | None:
+    for key, value in headers.items():
+        if key.lower() == name:
+            return str(value[0] if isinstance(value, list) and value else value)
+    return None
 
 
 def succeeded(ix: Interaction) -> bool:
@@ -380,9 +400,11 @@ class Matcher:
         for index, key in enumerate(self._keys):
             self._queues.setdefault(key, deque()).append(index)
 
-    def key(self, method: str, target: str, body: str | bytes | None) -> RequestKey:
+    def key(
+        self, method: str, target: str, body: str | bytes | None, byte_range: str | None = None
+    ) -> RequestKey:
         """The key of a live request, under this cassette's rules."""
-        return request_key(method, target, body, self.rules)
+        return request_key(method, target, body, self.rules, byte_range)
 
     def match(self, key: RequestKey) -> tuple[int, Interaction]:
         """The next recorded interaction for ``key``; raises :class:`NoMatch`.

@@ -483,7 +483,8 @@ class Relay:
         ):
             # new_episodes: the cleanup, and whatever concerns what now lives upstream.
             return await self._record(fallback, request, translation, body)
-        key = rep.matcher.key(request.method, target, body)
+        byte_range = request.headers.get("Range") if request.method == "GET" else None
+        key = rep.matcher.key(request.method, target, body, byte_range)
         try:
             index, ix = rep.matcher.match(key)
         except NoMatch as exc:
