@@ -52,6 +52,8 @@ TARGETS = {
     "first_cycle_extra_s": 0.2,  # first replay cycle - first offline cycle
     "suite_speedup": 20.0,  # record wall time / replay wall time of the example suite
     "module_per_test_ratio": 1.5,  # per-test time, replayed module / the same offline
+    "one_test_wall_ratio": 1.1,  # `pytest one_test` wall, replayed / offline
+    "module_flat_ratio": 1.2,  # replayed per-test time, last 10 tests / tests 2-11
     "relay_rps": 2000.0,
     "load_ms": 50.0,
     "upload_growth_mb": 50.0,
@@ -561,10 +563,14 @@ def bench_module(ns: argparse.Namespace, wb: Any, tmp: Path) -> dict[str, Any]:
         junit = tmp / f"module-{name}.xml"
         wall, suite = _pytest_session([*base, *extra], project, run_env, junit, f"module {name}")
         times = [float(c.get("time", 0)) for c in suite.findall("testcase")]
-        entry = runs.setdefault(name, {"wall_s": [], "first_s": [], "later_s": []})
+        entry = runs.setdefault(
+            name, {"wall_s": [], "first_s": [], "later_s": [], "early_s": [], "late_s": []}
+        )
         entry["wall_s"].append(wall)
         entry["first_s"].append(times[0])
         entry["later_s"] += times[1:]
+        entry["early_s"] += times[1:11]  # tests 2-11 and the last 10: is the cost flat?
+        entry["late_s"] += times[-10:] if len(times) > 20 else []
 
     marked = dict(env, BENCH_MARKED="1")
     print(f"[module] record {MODULE_TESTS} tests ...", flush=True)
@@ -573,10 +579,16 @@ def bench_module(ns: argparse.Namespace, wb: Any, tmp: Path) -> dict[str, Any]:
         ["--record-mode=rewrite", "--wandb-upstream", wb.base_url],
         dict(marked, WANDB_API_KEY=wb.api_key),
     )
+    offline = dict(env, WANDB_MODE="offline", WANDB_SILENT="true")
+    replay = ["--record-mode=none", "--block-network"]
+    one = ["test_module.py::test_flow[0]"]
     for r in range(ns.rounds):
         print(f"[module] round {r + 1}/{ns.rounds}: offline, replay ...", flush=True)
-        session("offline", [], dict(env, WANDB_MODE="offline", WANDB_SILENT="true"))
-        session("replay", ["--record-mode=none", "--block-network"], marked)
+        session("offline", [], offline)
+        session("replay", replay, marked)
+        # One test alone: the whole session's wall time is what a developer waits for.
+        session("offline_one", one, offline)
+        session("replay_one", [*replay, *one], marked)
     return {"tests": MODULE_TESTS, **runs}
 
 
@@ -796,11 +808,19 @@ def summarize(r: dict[str, Any]) -> dict[str, Any]:
                 "wall_s": _median(mo[name]["wall_s"]),
                 "first_s": _median(mo[name]["first_s"]),
                 "per_test_s": _median(mo[name]["later_s"]),
+                "early_s": _median(mo[name]["early_s"]),
+                "late_s": _median(mo[name]["late_s"]),
             }
-            for name in ("offline", "replay", "record")
+            for name in ("offline", "replay", "record", "offline_one", "replay_one")
+            if name in mo
         }
-        ratio = s["module"]["replay"]["per_test_s"] / s["module"]["offline"]["per_test_s"]
+        sm = s["module"]
+        ratio = sm["replay"]["per_test_s"] / sm["offline"]["per_test_s"]
         checks["module_per_test_ratio"] = (ratio, ratio <= TARGETS["module_per_test_ratio"])
+        one = sm["replay_one"]["wall_s"] / sm["offline_one"]["wall_s"]
+        checks["one_test_wall_ratio"] = (one, one <= TARGETS["one_test_wall_ratio"])
+        drift = sm["replay"]["late_s"] / sm["replay"]["early_s"]
+        checks["module_flat_ratio"] = (drift, drift <= TARGETS["module_flat_ratio"])
     if "suite" in r:
         su = r["suite"]
         wall = su["record"]["wall_s"] / su["replay"]["wall_s"]
@@ -866,6 +886,20 @@ def render(r: dict[str, Any]) -> str:
                 f"| {name} | {m['wall_s']:.2f} s | {m['first_s']:.3f} s | "
                 f"{1000 * m['per_test_s']:.1f} ms | {m['per_test_s'] / off:.2f} |"
             )
+        rep = s["module"]["replay"]
+        lines.append(
+            f"replayed per test: tests 2-11 {1000 * rep['early_s']:.1f} ms, last 10 "
+            f"{1000 * rep['late_s']:.1f} ms"
+        )
+        lines += [
+            "",
+            "| one test alone (pytest session) | wall | x offline |",
+            "| --- | --- | --- |",
+        ]
+        off_one = s["module"]["offline_one"]["wall_s"]
+        for name in ("offline_one", "replay_one"):
+            wall = s["module"][name]["wall_s"]
+            lines.append(f"| {name.replace('_one', '')} | {wall:.2f} s | {wall / off_one:.2f} |")
     if "suite" in r:
         su = r["suite"]
         lines += [
@@ -920,6 +954,8 @@ def render(r: dict[str, Any]) -> str:
         "replay_cycle_ratio": ("replay later cycle / offline", "{:.2f}x", "<= {}x"),
         "first_cycle_extra_s": ("first replay - first offline", "{:+.3f} s", "<= {} s"),
         "module_per_test_ratio": ("module: replayed / offline per test", "{:.2f}x", "<= {}x"),
+        "one_test_wall_ratio": ("one test: replayed / offline wall", "{:.2f}x", "<= {}x"),
+        "module_flat_ratio": ("module: last 10 / tests 2-11 (replay)", "{:.2f}x", "<= {}x"),
         "suite_speedup": ("suite record / replay wall", "{:.2f}x", ">= {}x"),
         "relay_rps": ("relay replayed req/s", "{:.0f}", ">= {:.0f}"),
         "load_ms": ("1,000-interaction load (cached)", "{:.1f} ms", "< {} ms"),
