@@ -91,6 +91,20 @@ def test_logs_an_artifact():
     run = wandb.init(project=PROJECT)
     _log(run, "lost-answer", "x")
     run.finish()
+
+
+@pytest.mark.wandb_cassette
+def test_tags_a_teammates_version():
+    artifact = wandb.Api().artifact(f"{PROJECT}/shared-model:v1")
+    artifact.aliases.append("reviewed")
+    artifact.save()
+
+
+@pytest.mark.wandb_cassette
+def test_logs_a_version_as_prod():
+    run = wandb.init(project=PROJECT)
+    _log(run, "shared-model", "mine", aliases=["prod"])
+    run.finish()
 """
 
 
@@ -131,7 +145,13 @@ def audit_json(path: Path, capsys) -> dict:
     return report
 
 
-def log_versions(entity_project: str, name: str, contents: list[str], tmp_path: Path) -> None:
+def log_versions(
+    entity_project: str,
+    name: str,
+    contents: list[str],
+    tmp_path: Path,
+    aliases: dict[str, list[str]] | None = None,
+) -> None:
     """Versions made outside pytest: a teammate's, with the SDK directly."""
     import wandb
 
@@ -141,8 +161,16 @@ def log_versions(entity_project: str, name: str, contents: list[str], tmp_path: 
         path.write_text(content)
         art = wandb.Artifact(name, type="model")
         art.add_file(str(path), name="weights.txt")
-        run.log_artifact(art).wait()
+        run.log_artifact(art, aliases=(aliases or {}).get(content, [])).wait()
     run.finish()
+
+
+def aliases_of(live: dict, collection: str) -> dict[str, list[str]]:
+    return {
+        a["version"]: sorted(a["aliases"])
+        for a in live["artifacts"]
+        if a["collection"] == collection
+    }
 
 
 def versions(live: dict, collection: str) -> list[str]:
@@ -167,6 +195,43 @@ def test_a_version_the_test_adds_is_deleted_alone(standin_sdk, project, tmp_path
     assert "collection" not in created and "artifact" in created
     deletes = _operations(cassette(project, "test_adds_a_version_to_the_shared_model"))
     assert "DeleteArtifactSequence" not in deletes and deletes.count("DeleteArtifact") == 1
+
+
+def test_an_alias_the_test_adds_to_a_teammates_version_is_removed(
+    standin_sdk, project, tmp_path, capsys
+):
+    log_versions("proj", "shared-model", ["v0", "v1"], tmp_path)
+    result = record(project, standin_sdk, "-k", "tags_a_teammates")
+    assert result.returncode == 0, out(result)
+    live = standin_sdk.live()
+    assert aliases_of(live, "shared-model") == {"v0": [], "v1": ["latest"]}, live
+    report = audit_json(cassette(project, "test_tags_a_teammates_version"), capsys)
+    assert report["exit"] == 0, report
+    (audited,) = report["cassettes"]
+    assert [r["name"] for r in audited["created"]] == [
+        f"{standin_sdk.entity}/proj/shared-model:reviewed"
+    ]
+
+
+def test_an_alias_taken_from_a_teammates_version_is_reported(
+    standin_sdk, project, tmp_path, capsys
+):
+    log_versions("proj", "shared-model", ["v0", "v1"], tmp_path, aliases={"v0": ["prod"]})
+    result = record(project, standin_sdk, "-k", "as_prod")
+    assert result.returncode == 0, out(result)
+    assert "took alias" in result.stdout and "shared-model:prod" in result.stdout, out(result)
+    live = standin_sdk.live()
+    assert versions(live, "shared-model") == ["v0", "v1"], live  # the test's v2 is gone
+    path = cassette(project, "test_logs_a_version_as_prod")
+    report = audit_json(path, capsys)
+    assert report["exit"] == 1, report
+    (audited,) = report["cassettes"]
+    assert [a["name"] for a in audited["taken_aliases"]] == [
+        f"{standin_sdk.entity}/proj/shared-model:prod"
+    ]
+    capsys.readouterr()
+    cli(["audit", str(path)])
+    assert "took alias" in capsys.readouterr().out
 
 
 def test_the_crash_sweep_also_deletes_only_the_version_it_added(standin_sdk, project, tmp_path):

@@ -65,6 +65,8 @@ class CassetteAudit:
     #: Created and not deletable by design: a project (deleting it would delete everything in
     #: it), a sweep (W&B's API has none: the cleanup cancels it).
     left_by_design: list[Resource] = field(default_factory=list)
+    #: Aliases a new version took from a collection the cassette did not create.
+    taken_aliases: list[tuple[str, int]] = field(default_factory=list)
     unknown: list[Unknown] = field(default_factory=list)
     secrets: list[LocatedSecret] = field(default_factory=list)
     personal: list[LocatedSecret] = field(default_factory=list)
@@ -80,7 +82,7 @@ class CassetteAudit:
         or ``clean``."""
         if self.error is not None:
             return "unreadable"
-        dirty = self.leaks or self.unknown or self.secrets or self.personal
+        dirty = self.leaks or self.unknown or self.secrets or self.personal or self.taken_aliases
         return "dirty" if dirty else "clean"
 
     @property
@@ -99,6 +101,7 @@ class CassetteAudit:
             ],
             "foreign_deleted": [describe_json(r) for r in self.foreign_deleted],
             "left_by_design": [describe_json(r) for r in self.left_by_design],
+            "taken_aliases": [{"name": n, "index": i} for n, i in self.taken_aliases],
             "unknown_mutations": [
                 {"index": u.index, "field": u.field, "operation": u.operation} for u in self.unknown
             ],
@@ -236,6 +239,7 @@ def audit_cassette(
         kept_reasons={r.name: ledger.kept_reason(r) or "" for r in ledger.kept},
         foreign_deleted=ledger.foreign_deleted,
         left_by_design=ledger.left_by_design(),
+        taken_aliases=ledger.taken_aliases(),
         unknown=list(ledger.unknown),
         secrets=list(_secrets(cassette, scrubber)),
         personal=list(_personal(cassette)),
@@ -312,6 +316,12 @@ def _details(c: CassetteAudit) -> list[str]:
         "effect is not known, so nothing says it was undone; declare it harmless "
         "(--harmless / ini wandb_cassette_harmless) if it changes nothing"
         for u in c.unknown
+    ]
+    lines += [
+        f"{c.path}: took alias {name} (#{index}) in a collection it did not create: W&B "
+        "moved it from the version that held it, and no cleanup can give it back; use an "
+        "alias or a collection of the test's own (or keep=[...] the alias on purpose)"
+        for name, index in c.taken_aliases
     ]
     lines += [f"{c.path}: secret {s}" for s in c.secrets]
     lines += [f"{c.path}: personal data {s}" for s in c.personal]

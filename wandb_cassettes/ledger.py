@@ -201,6 +201,9 @@ class Ledger:
         self._by_client_id: dict[str, Resource] = {}
         #: Aliases an answer showed each artifact (by server id) to have.
         self._seen_aliases: dict[str, set[str]] = {}
+        #: ``(entity/project/collection:alias, index)``: aliases a version the recording
+        #: created took in a collection it did not create (see :meth:`taken_aliases`).
+        self._taken_aliases: list[tuple[str, int]] = []
 
     @classmethod
     def from_cassette(cls, cassette: Cassette, *, harmless: Iterable[str] = ()) -> Ledger:
@@ -323,6 +326,22 @@ class Ledger:
             if self._leaked(r)
             and r.kind not in LEFT_BY_DESIGN
             and not (r.container is not None and self._leaked(r.container))
+        ]
+
+    def taken_aliases(self) -> list[tuple[str, int]]:
+        """Aliases moved away from versions the recording did not create, not kept.
+
+        W&B gives an alias to one version of a collection at a time: a new version
+        logged with ``aliases=["prod"]`` takes ``prod`` from the version that held
+        it (wandb docs, "Create an artifact alias"). In a collection the recording did
+        not create, that version was someone else's, and deleting the new version
+        does not give the alias back (the answer never says which version held it).
+        Returns ``(name, index of the exchange)``; ``keep`` patterns accept them.
+        """
+        return [
+            (name, index)
+            for name, index in self._taken_aliases
+            if not any(fnmatch.fnmatchcase(name, p) for p in self.keep)
         ]
 
     def left_by_design(self) -> list[Resource]:
@@ -567,6 +586,7 @@ def _learn_ids(ledger: Ledger, data: dict[str, Any]) -> None:
         server_id = node.get("id")
         if not isinstance(server_id, str):
             continue
+        _learn_membership_aliases(ledger, node)
         sequence = node.get("artifactSequence")
         if isinstance(sequence, dict):
             _learn_artifact(ledger, node, server_id, sequence)
@@ -592,6 +612,22 @@ def _learn_artifact(
     if isinstance(aliases, list):
         seen = ledger._seen_aliases.setdefault(server_id, set())
         seen.update(a["alias"] for a in aliases if isinstance(a, dict) and "alias" in a)
+
+
+def _learn_membership_aliases(ledger: Ledger, node: dict[str, Any]) -> None:
+    """The aliases of a collection membership: ``Api().artifact(name)`` reads them there.
+
+    wandb 0.31 asks ``ArtifactMembershipByName`` with ``includeAliases: false``, so
+    the aliases come on the ``ArtifactCollectionMembership`` node, beside its
+    ``artifact`` (wandb/sdk/artifacts/_generated/operations.py,
+    ``ArtifactMembershipFragment``), not on the artifact node.
+    """
+    artifact, aliases = node.get("artifact"), node.get("aliases")
+    if isinstance(artifact, dict) and isinstance(aliases, list):
+        artifact_id = artifact.get("id")
+        if isinstance(artifact_id, str):
+            seen = ledger._seen_aliases.setdefault(artifact_id, set())
+            seen.update(a["alias"] for a in aliases if isinstance(a, dict) and "alias" in a)
 
 
 def _learn_collection(ledger: Ledger, node: dict[str, Any], server_id: str) -> None:
@@ -704,6 +740,13 @@ def _create_artifact(ledger: Ledger, ex: Exchange) -> None:
     if isinstance(sequence, dict) and sequence.get("latestArtifact", True) is None:
         ledger.mark_created(collection, ex.index)
     ledger.mark_created(artifact, ex.index)
+    if not collection.owned:
+        # "latest" is W&B's own: the server keeps it on the newest version.
+        ledger._taken_aliases += [
+            (f"{collection.name}:{a['alias']}", ex.index)
+            for a in _aliases(inp)
+            if a["alias"] != "latest"
+        ]
 
 
 def _describe_artifact(

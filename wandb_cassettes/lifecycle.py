@@ -455,6 +455,12 @@ class CassetteUse:
         kept = [(Owned.of(r), ledger.kept_reason(r) or "") for r in ledger.kept]
         with contextlib.suppress(RecordingError):
             journal.keep(kept, self.test_id)
+        for name, index in ledger.taken_aliases():
+            recording.notes.append(
+                f"{self.test_id}: took alias {name} (#{index}) in a collection it did not "
+                "create: W&B moved it from the version that held it, and no cleanup can "
+                "give it back; use an alias or a collection of the test's own"
+            )
         leaks = ledger.leftovers()
         if not leaks:
             return None
