@@ -158,3 +158,44 @@ def test_a_planted_unknown_mutation_fails_the_audit_naming_it(
     assert "unknown mutation resetEverything (operation Mine" in out
     capsys.readouterr()
     assert cli(["audit", "--harmless", "resetEverything", str(target)]) == 0
+
+
+TOKEN = "hf_" + "AbCdEfGhIjKlMnOpQrStUvWxYz0123456789"
+AWS_SECRET = LEAKS["aws_secret_access_key"]
+
+ECHOED = f"""
+import os
+import pytest, wandb
+
+
+@pytest.mark.parametrize("token", [{TOKEN!r}])
+@pytest.mark.wandb_cassette
+def test_echoes_its_secrets(token):
+    config = {{"hf_token": token, "aws_secret_access_key": {AWS_SECRET!r}}}
+    config["lr"] = float(os.environ.get("E2E_LR", "0.1"))
+    with wandb.init(project="audit", config=config) as run:
+        run.log({{"note": {AWS_SECRET!r}}})  # no key names it a secret here
+        run.summary["copy"] = {AWS_SECRET!r}
+"""
+
+
+def test_a_secret_found_once_is_scrubbed_everywhere_and_a_secret_test_id_replays(tmp_path):
+    """A value a rule found by its context (a config key) is a secret wherever it appears;
+    a parametrized test whose id holds a token replays; no message prints the token."""
+    (tmp_path / "test_echo.py").write_text(ECHOED)
+    (tmp_path / "pytest.ini").write_text("[pytest]\n")
+    with StandinBackend() as upstream:
+        result = run_pytest(tmp_path, "--record-mode=once", upstream=upstream)
+        assert result.returncode == 0, _out(result)
+    [path] = (tmp_path / "cassettes").rglob("*.yaml")
+    text = path.read_text()
+    assert TOKEN not in text and TOKEN not in path.name
+    assert "bPxRfiCYEXAMPLEKEY" not in text
+    replayed = run_pytest(tmp_path, "--block-network", "--wandb-strict")
+    assert replayed.returncode == 0, _out(replayed)
+    changed = run_pytest(tmp_path, "--block-network", env={"E2E_LR": "0.2"})
+    assert changed.returncode == 1
+    lines = changed.stdout.splitlines()
+    command = lines[lines.index("if the test changed on purpose, re-record it:") + 1]
+    assert "--record-mode=rewrite" in command and TOKEN not in command
+    assert "config.lr: recorded 0.1, sent 0.2" in changed.stdout

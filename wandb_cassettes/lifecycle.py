@@ -296,11 +296,22 @@ class CassetteUse:
             self._enter_ids()
 
     def _id_source(self) -> str:
-        """Client ids derive from the test that recorded the cassette (shared names replay)."""
+        """Client ids derive from the test that recorded the cassette (shared names replay).
+
+        The test id as the cassette stores it, scrubbed: a parametrized test whose id
+        holds a token (``test_x[hf_...]``) draws the same ids in replay as when recorded.
+        """
         replay = self.replay
         if replay is not None:
-            return str(replay.matcher.cassette.metadata.get("test") or self.test_id)
-        return self.test_id
+            return str(replay.matcher.cassette.metadata.get("test") or self._scrubbed(self.test_id))
+        return self._scrubbed(self.test_id)
+
+    def _scrubbed(self, text: str) -> str:
+        """``text`` as a cassette or a message may hold it: secrets replaced."""
+        from .scrub import Scrubber
+
+        secrets = tuple(k for k in (os.environ.get("WANDB_API_KEY"),) if k)
+        return Scrubber.build(self.options.secret_patterns, secrets=secrets).scrub_text(text)
 
     def _load(self) -> cassettes.Cassette:
         from .cache import load as load_cached
@@ -335,7 +346,7 @@ class CassetteUse:
         )
 
     def _fresh_cassette(self) -> cassettes.Cassette:
-        extra: dict[str, Any] = {"seed": self.seed, "test": self.test_id}
+        extra: dict[str, Any] = {"seed": self.seed, "test": self._scrubbed(self.test_id)}
         if self.options.keep:
             extra["keep"] = list(self.options.keep)
         if self.options.ignore:
@@ -596,7 +607,7 @@ class CassetteUse:
 
     def _command(self, mode: str = "rewrite") -> str:
         default = f"pytest --record-mode={{mode}} -k {shlex.quote(self.path.stem)}"
-        return (self.record_command or default).format(mode=mode)
+        return self._scrubbed((self.record_command or default).format(mode=mode))
 
 
 class _FreshRunIds:

@@ -34,6 +34,7 @@ retrying client cannot loop on it.
 
 from __future__ import annotations
 
+import dataclasses
 import difflib
 import hashlib
 import json
@@ -274,13 +275,16 @@ def request_key(
     body: str | bytes | None,
     rules: MatchRules = DEFAULT_RULES,
     byte_range: str | None = None,
+    *,
+    scrubbed: bool = False,
 ) -> RequestKey:
     """The key of a request to ``target`` (see :func:`target_of`).
 
     ``byte_range`` is the request's ``Range`` header: the SDK downloads a large
     file in parts, concurrently, one ``Range`` each on the same URL
     (wandb/sdk/artifacts/storage_policies/_multipart.py), so a part is matched
-    by its range, not by the order in which the parts arrive.
+    by its range, not by the order in which the parts arrive. ``scrubbed``: the
+    body was scrubbed already (:meth:`Matcher.key`).
     """
     method = method.upper()
     if method == "POST" and target.endswith("/graphql"):
@@ -289,7 +293,7 @@ def request_key(
         # body is scrubbed the same way, before parsing, to compare like with like.
         if isinstance(body, bytes):
             body = body.decode("utf-8", "replace")
-        if body:
+        if body and not scrubbed:
             body = (rules.scrubber or DEFAULT_SCRUBBER).scrub_text(body)
         gql = parse_request(body)
         if gql is not None:
@@ -403,7 +407,18 @@ class Matcher:
     def key(
         self, method: str, target: str, body: str | bytes | None, byte_range: str | None = None
     ) -> RequestKey:
-        """The key of a live request, under this cassette's rules."""
+        """The key of a live request, under this cassette's rules.
+
+        A GraphQL body is scrubbed the way recording scrubbed it, learning as it
+        goes (:meth:`.scrub.Scrubber.scrub_learning`): call it in arrival order.
+        """
+        if method.upper() == "POST" and target.endswith("/graphql") and body:
+            text = body.decode("utf-8", "replace") if isinstance(body, bytes) else body
+            scrubber = self.rules.scrubber or DEFAULT_SCRUBBER
+            text, learned = scrubber.scrub_learning(text)
+            if learned is not scrubber:
+                self.rules = dataclasses.replace(self.rules, scrubber=learned)
+            return request_key(method, target, text, self.rules, byte_range, scrubbed=True)
         return request_key(method, target, body, self.rules, byte_range)
 
     def match(self, key: RequestKey) -> tuple[int, Interaction]:

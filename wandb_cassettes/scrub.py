@@ -47,7 +47,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 from urllib.parse import quote
 
-from .cassette import Body, Cassette, Headers, Interaction, json_or_none
+from .cassette import Body, Cassette, Headers, Interaction, body_text, json_or_none
 
 if TYPE_CHECKING:
     from .personal import PersonalData
@@ -712,6 +712,11 @@ Finding = SecretFinding
 # -- the scrubber -------------------------------------------------------------------------------
 
 
+#: The shortest value a rule found that :meth:`Scrubber.scrub_learning` replaces everywhere
+#: (shorter ones, a 6-character password, would also hit innocent text).
+LEARNED_MIN = 12
+
+
 @dataclass(frozen=True)
 class Scrubber:
     """A rule set (defaults + the user's), the known secrets, and the record-time hooks.
@@ -831,20 +836,45 @@ class Scrubber:
 
     def scrub_text(self, text: str) -> str:
         """``text`` with the known secrets and everything the rules find replaced."""
+        return self._scrub(text, None)
+
+    def scrub_learning(self, text: str) -> tuple[str, Scrubber]:
+        """:meth:`scrub_text`, and this scrubber knowing what the rules found in ``text``.
+
+        A rule often recognises a secret by its context (``"aws_secret_access_key":
+        "..."`` in a run's config); the same value elsewhere (logged in the history,
+        copied to the summary) has none. Values of :data:`LEARNED_MIN` characters
+        or more that a rule found become known secrets: replaced in the rest of
+        ``text`` now, and wherever the returned scrubber sees them later. Recording
+        and replay's matching both scrub each request body this way, in order, so
+        that they replace the same values the same way.
+        """
+        found: set[str] = set()
+        out = self._scrub(text, found)
+        new = [v for v in found if v not in self.secrets]
+        if not new:
+            return out, self
+        learned = self.with_secrets(sorted(new))
+        return learned.scrub_text(out), learned
+
+    def _scrub(self, text: str, found: set[str] | None) -> str:
         for _ in range(4):  # a replacement never makes a new match; bounded all the same
-            out = self._scrub_once(text)
+            out = self._scrub_once(text, found)
             if out == text:
                 return out
             text = out
         return text
 
-    def _scrub_once(self, text: str) -> str:
+    def _scrub_once(self, text: str, found: set[str] | None = None) -> str:
         replaced: list[tuple[int, int, str]] = [
             (s, e, API_KEY_PLACEHOLDER) for s, e in self._known_spans(text)
         ]
         probe = _Probe(text)
         for rule in self.rules:
-            replaced += [(s, e, rule.replacement) for s, e in rule.spans(text, probe) if e > s]
+            spans = [(s, e) for s, e in rule.spans(text, probe) if e > s]
+            replaced += [(s, e, rule.replacement) for s, e in spans]
+            if found is not None:
+                found.update(text[s:e] for s, e in spans if e - s >= LEARNED_MIN)
         if not replaced:
             return text
         replaced.sort(key=lambda r: (r[0], -r[1]))
@@ -999,17 +1029,32 @@ class CassetteScrubber:
 
         self.scrubber = scrubber
         self.personal = personal if personal is not None else PersonalData()
+        self._learned = False
 
     def record(self, ix: Interaction) -> Interaction | None:
-        """``ix`` as the cassette keeps it, or None when a hook left it out."""
+        """``ix`` as the cassette keeps it, or None when a hook left it out.
+
+        Secrets a rule finds in a request body are learned (:meth:`Scrubber.scrub_learning`)
+        and replaced wherever they appear in this cassette.
+        """
         hooked = self.scrubber.run_hooks(ix)
         if hooked is None:
             return None
-        return self.scrubber.scrub_interaction(self.personal.scrub(hooked))
+        personal = self.personal.scrub(hooked)
+        text = body_text(personal.request_body)
+        if text:
+            before = self.scrubber
+            scrubbed, self.scrubber = before.scrub_learning(text)
+            self._learned = self._learned or self.scrubber is not before
+            body: Body = scrubbed if isinstance(personal.request_body, str) else scrubbed.encode()
+            personal = dataclasses.replace(personal, request_body=body)
+        return self.scrubber.scrub_interaction(personal)
 
     def finish(self, cassette: Cassette) -> Cassette:
-        """``cassette`` with late-learned personal data replaced and its metadata scrubbed."""
+        """``cassette`` with late-learned personal data and secrets replaced, metadata scrubbed."""
         interactions = [self.personal.replace_in(ix) for ix in cassette.interactions]
+        if self._learned:  # a secret learned late may sit in an exchange recorded before
+            interactions = [self.scrubber.scrub_interaction(ix) for ix in interactions]
         metadata = self.scrubber.scrub_metadata(self.personal.scrub_metadata(cassette.metadata))
         return Cassette(interactions, metadata, cassette.path)
 
