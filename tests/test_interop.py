@@ -154,6 +154,20 @@ def test_block_network_passes_the_relay_and_wandb_core_only(
             server.close()
 
 
+def test_block_network_passes_a_multiprocessing_listener_while_a_relay_runs(
+    relay_port: int,
+) -> None:
+    """torch's DataLoader workers talk to the test through one: local IPC, not network."""
+    from multiprocessing.connection import Client, Listener
+
+    with network.blocking_context(), Listener(family="AF_UNIX") as listener:
+        assert interop.is_worker_ipc(listener.address)
+        client = Client(listener.address, family="AF_UNIX")  # refused before the fix
+        client.close()
+    assert not interop.is_worker_ipc("/tmp/other/listener-x")
+    assert not interop.is_worker_ipc(("127.0.0.1", 80))
+
+
 @pytest.mark.parametrize(
     ("address", "expected"),
     [

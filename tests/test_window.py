@@ -258,6 +258,8 @@ def test_a_child_process_replays_its_own_runs(recorded: Recorded):
     # Two children, two runs: ids drawn from the cassette's seed, one per child.
     runs = set(re.findall(r"/files/standin-user/window/(\w+)/file_stream", text))
     assert len(runs) == 2, runs
+    # The children's working files go with their cassette: sessions leave none behind.
+    assert not list((recorded.project / ".wandb_cassettes" / "children").glob("*"))
 
 
 UNITTEST = """
@@ -306,3 +308,48 @@ def test_a_unittest_suite_records_and_replays_with_use_cassette(tmp_path: Path):
     replayed = run("none", None)  # the upstream is gone
     assert replayed.returncode == 0, replayed.stderr[-4000:]
     assert "Ran 2 tests" in replayed.stderr and "OK" in replayed.stderr
+
+
+SHARED_API = """
+import os
+import pytest, wandb
+
+
+@pytest.fixture(scope="session")
+def api():
+    return wandb.Api()
+
+
+def _logged(name, tmp_path):
+    run = wandb.init(project="window")
+    path = tmp_path / "f.txt"
+    path.write_text(name)
+    artifact = wandb.Artifact(name, type="dataset")
+    artifact.add_file(str(path))
+    run.log_artifact(artifact).wait()
+    run.finish()
+    return f"{run.entity}/window/{name}:latest"
+
+
+@pytest.mark.wandb_cassette
+def test_a(api, tmp_path):
+    api.artifact(_logged("blob-a", tmp_path)).download(root=str(tmp_path / "d"))
+
+
+@pytest.mark.wandb_cassette
+def test_b(api, tmp_path):
+    api.artifact(_logged("blob-b", tmp_path)).download(root=str(tmp_path / "d"))
+"""
+
+
+def test_a_session_scoped_api_replays_in_any_order(tmp_path: Path):
+    """What the SDK caches per ``wandb.Api()`` object is asked again by every cassette."""
+    (tmp_path / "test_shared_api.py").write_text(SHARED_API)
+    (tmp_path / "pytest.ini").write_text("[pytest]\n")
+    with StandinBackend() as upstream:
+        recorded = run_pytest(tmp_path, "--record-mode=once", upstream=upstream)
+        assert recorded.returncode == 0, _out(recorded)
+    reverse = ["test_shared_api.py::test_b", "test_shared_api.py::test_a"]
+    for order in (reverse, ["test_shared_api.py::test_a"], ["test_shared_api.py::test_b"]):
+        replayed = run_pytest(tmp_path, *order, "--block-network", "--wandb-strict")
+        assert replayed.returncode == 0, _out(replayed)

@@ -69,7 +69,8 @@ def allow_wandb_through_network_block() -> None:
     Does nothing while :data:`RELAY_PORTS` is empty (no relay in this process).
     Otherwise wraps pytest-recording's ``network.make_network_guard`` (once) so
     that each guard it makes lets through, before its own rules, connections to
-    a relay port of this process and to a ``wandb-*/socket`` Unix socket; it
+    a relay port of this process, to a ``wandb-*/socket`` Unix socket and to a
+    worker process's ``multiprocessing`` listener (:func:`is_worker_ipc`); it
     still blocks everything else, and keeps its name (``network_guard``). The
     relay starts at the end of collection, before any test's block is set up.
     Idempotent; the original comes back when the last relay stops.
@@ -109,7 +110,7 @@ def _let_wandb_through(guard: Callable[..., Any], original_func: Callable[..., A
 
     @functools.wraps(guard)
     def network_guard(sock: Any, address: Any, *args: Any, **kwargs: Any) -> Any:
-        if RELAY_PORTS and is_wandb_address(address):
+        if RELAY_PORTS and (is_wandb_address(address) or is_worker_ipc(address)):
             return original_func(sock, address, *args, **kwargs)
         return guard(sock, address, *args, **kwargs)
 
@@ -134,6 +135,24 @@ def is_wandb_address(address: Any) -> bool:
         host, port = address[0], address[1]
         return host in _LOOPBACK and isinstance(port, int) and port in RELAY_PORTS
     return False
+
+
+def is_worker_ipc(address: Any) -> bool:
+    """A ``multiprocessing`` listener's Unix socket: a test's own worker processes.
+
+    ``multiprocessing.connection`` names its listeners ``<tmp>/pymp-*/listener-*``
+    (CPython Lib/multiprocessing/connection.py ``arbitrary_address``, util.py
+    ``get_temp_dir``); torch's DataLoader workers hand tensors to the test
+    through one (torch/multiprocessing/reductions.py, the resource sharer). It is
+    local IPC, no network: a marked test's DataLoader workers must not be refused.
+    """
+    if not isinstance(address, str | bytes):
+        return False
+    try:
+        path = Path(os.fsdecode(address))
+    except (TypeError, ValueError, UnicodeDecodeError):
+        return False
+    return path.name.startswith("listener-") and path.parent.name.startswith("pymp-")
 
 
 # -- @pytest.mark.vcr -------------------------------------------------------------------

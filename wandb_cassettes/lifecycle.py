@@ -28,6 +28,7 @@ import json
 import os
 import re
 import shlex
+import shutil
 import sys
 import warnings
 from collections.abc import Callable, Iterable, Iterator, Sequence
@@ -445,6 +446,10 @@ class CassetteUse:
         replay = self.replay
         if replay is not None:
             problems += self._check_replay(replay)
+        if self._children is not None:  # the children's run ids: read, no longer needed
+            shutil.rmtree(self._children, ignore_errors=True)
+            with contextlib.suppress(OSError):
+                self._children.parent.rmdir()  # when no other cassette's children remain
         if problems:
             raise problems[0]
 

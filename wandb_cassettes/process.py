@@ -264,6 +264,15 @@ class WandbProcess:
             # file cache and never unsets it (wandb 0.31, WandbStoragePolicy.load_file): every
             # later lookup would answer with that file, a later test's download included.
             file_cache._build_artifact_file_cache.cache_clear()
+        gqlutils = sys.modules.get("wandb.sdk.artifacts._gqlutils")
+        if gqlutils is not None:
+            # Server features and an entity's organization are cached per public-API
+            # object (wandb 0.31, _gqlutils.py lru_cache): with a ``wandb.Api()`` shared by
+            # a session fixture, only the first test would ask, whichever it is.
+            for name in ("_server_features", "org_info_from_entity"):
+                cached = getattr(gqlutils, name, None)
+                if cached is not None and hasattr(cached, "cache_clear"):
+                    cached.cache_clear()
 
     def restore_environment(self) -> None:
         """The ``WANDB_*`` environment as the session set it (what code under test left goes)."""
