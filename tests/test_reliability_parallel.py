@@ -82,14 +82,19 @@ SHARED = (
     FLOW
     + """
 
+# Sessions recording at once use projects of their own (here: one per xdist worker): in a
+# collection two sessions share, neither may delete it while the other's version is in it.
+PROJECT = "shared" + os.environ.get("PYTEST_XDIST_WORKER", "")
+
+
 @pytest.mark.wandb_cassette("same")
 def test_a(tmp_path):
-    flow(tmp_path, project="shared")
+    flow(tmp_path, project=PROJECT)
 
 
 @pytest.mark.wandb_cassette("same")
 def test_b(tmp_path):
-    flow(tmp_path, project="shared")
+    flow(tmp_path, project=PROJECT)
 
 
 @pytest.mark.wandb_cassette("different")
@@ -129,14 +134,14 @@ def test_tests_sharing_a_cassette_name_share_one_recording(tmp_path, standin):
     # Two workers recording the same name at once (--dist each: every worker runs test_a, then
     # test_b): all pass, and the file is one whole recording, the last one written.
     (folder / "same.yaml").unlink()
-    runs_before = _runs_started(standin, "shared")
     result = run_pytest(
         project, "-n", "2", "--dist", "each", "--record-mode=rewrite", "-k", "test_a or test_b",
         upstream=standin, env=FAST_RETRIES,
     )  # fmt: skip
     assert result.returncode == 0, output(result)
     assert "4 passed" in result.stdout
-    assert len(_runs_started(standin, "shared") - runs_before) == 2  # both workers recorded
+    for worker in ("gw0", "gw1"):  # both workers recorded
+        assert len(_runs_started(standin, "shared" + worker)) == 1
     shared = cs.load(folder / "same.yaml")
     assert shared.metadata["test"] == "test_shared.py::test_a"
     ops = [name for name, _ in operations(folder / "same.yaml")]
