@@ -15,6 +15,9 @@ PYTHON_NEWEST ?= $(firstword $(wildcard $(HOME)/.pyenv/versions/3.13*/bin/python
 COMPAT_VENV ?= build/venv-compat
 NEWEST_VENV ?= build/venv-newest
 LOWEST_VENV ?= build/venv-lowest
+# The test extra's packages that need torch (none installs on the newest Python: pip
+# would fetch a multi-GB CUDA torch for them); tests/test_packaging.py checks the list.
+NEEDS_TORCH ?= torch accelerate lightning transformers
 # What the other-Python and lowest-dependency runs select (empty: the whole suite).
 NEWEST_MARKER ?=
 LOWEST_MARKER ?=
@@ -53,7 +56,7 @@ compat: install
 $(NEWEST_VENV)/.installed: pyproject.toml
 	$(PYTHON_NEWEST) -m venv $(NEWEST_VENV)
 	$(NEWEST_VENV)/bin/python -m pip install --quiet --upgrade pip
-	$(PY) .ci/requirements.py --output $(NEWEST_VENV)/test-requirements.txt extra test --without torch
+	$(PY) .ci/requirements.py --output $(NEWEST_VENV)/test-requirements.txt extra test --without $(NEEDS_TORCH)
 	$(NEWEST_VENV)/bin/python -m pip install --quiet -e . -r $(NEWEST_VENV)/test-requirements.txt
 	touch $@
 

@@ -94,10 +94,22 @@ def test_every_dependency_has_a_lower_bound_ci_installs() -> None:
 
 
 def test_the_newest_python_gets_the_test_extra_without_torch() -> None:
+    """Nothing left in it pulls torch in (pip would fetch a multi-GB CUDA build for it)."""
+    import importlib.metadata as metadata
+
+    makefile = (ROOT / "Makefile").read_text()
+    (needs,) = re.findall(r"^NEEDS_TORCH \?= (.+)$", makefile, flags=re.M)
+    assert "extra test --without $(NEEDS_TORCH)" in makefile
+    assert f"--without {needs}" in (ROOT / "tox.ini").read_text()
     requirements = _ci_module("requirements")
-    without = requirements.extra("test", ["torch"], ROOT)
-    assert without == [r for r in PROJECT["optional-dependencies"]["test"] if "torch" not in r]
-    assert "torch" in str(PROJECT["optional-dependencies"]["test"])
+    left = requirements.extra("test", needs.split(), ROOT)
+    assert "torch" in str(PROJECT["optional-dependencies"]["test"]) and left
+    for requirement in left:
+        name = re.split(r"[<>=!~;\[ ]", requirement, maxsplit=1)[0]
+        wanted = [
+            r for r in metadata.requires(name) or [] if "extra ==" not in r.replace('"', " ")
+        ]
+        assert not [r for r in wanted if re.match(r"torch\b", r)], (name, wanted)
 
 
 # -- the sdist ---------------------------------------------------------------------------------
