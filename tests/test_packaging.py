@@ -106,9 +106,7 @@ def test_the_newest_python_gets_the_test_extra_without_torch() -> None:
     assert "torch" in str(PROJECT["optional-dependencies"]["test"]) and left
     for requirement in left:
         name = re.split(r"[<>=!~;\[ ]", requirement, maxsplit=1)[0]
-        wanted = [
-            r for r in metadata.requires(name) or [] if "extra ==" not in r.replace('"', " ")
-        ]
+        wanted = [r for r in metadata.requires(name) or [] if "extra ==" not in r.replace('"', " ")]
         assert not [r for r in wanted if re.match(r"torch\b", r)], (name, wanted)
 
 
