@@ -51,11 +51,16 @@ PYTEST = (sys.executable, "-m", "pytest", "-p", "no:randomly", "-p", "no:cachepr
 
 
 def subprocess_env(upstream: StandinBackend | None = None, **extra: str) -> dict[str, str]:
-    """This process's environment without its WANDB_/PYTEST_ variables, plus ``extra``.
+    """This process's environment without its WANDB_/PYTEST_/CI variables, plus ``extra``.
 
     With ``upstream``, recording goes to that stand-in with its API key.
     """
     env = {k: v for k, v in os.environ.items() if not k.startswith(("WANDB_", "PYTEST_"))}
+    # pytest prints whole failure messages in its short summary when it believes it runs
+    # on CI (``CI`` or ``BUILD_NUMBER`` set: _pytest/terminal.py running_on_ci), trimmed
+    # to the terminal otherwise: the tests that count messages see one output everywhere.
+    for name in ("CI", "BUILD_NUMBER"):
+        env.pop(name, None)
     env[FIDELITY_ENV] = os.environ[FIDELITY_ENV]
     if upstream is not None:
         env.update(WANDB_API_KEY=upstream.api_key, WANDB_CASSETTES_UPSTREAM=upstream.base_url)
