@@ -353,3 +353,48 @@ def test_a_session_scoped_api_replays_in_any_order(tmp_path: Path):
     for order in (reverse, ["test_shared_api.py::test_a"], ["test_shared_api.py::test_b"]):
         replayed = run_pytest(tmp_path, *order, "--block-network", "--wandb-strict")
         assert replayed.returncode == 0, _out(replayed)
+
+
+SHARED_RUN = """
+import time
+import pytest, wandb
+
+
+@pytest.fixture(scope="module")
+def shared_run():
+    run = wandb.init(project="window", name="module-shared")  # no entity: the server's default
+    yield run
+    run.finish()
+
+
+@pytest.mark.wandb_cassette
+def test_a(shared_run):
+    shared_run.log({"from_test_a": 1})
+    time.sleep(1.5)  # wandb-core streams the row while this test's cassette is innermost
+
+
+@pytest.mark.wandb_cassette
+def test_b(shared_run):
+    shared_run.log({"from_test_b": 2})
+    time.sleep(1.5)
+"""
+
+
+def test_a_scoped_runs_file_stream_goes_to_the_fixtures_cassette(tmp_path: Path):
+    """A run started without an entity is known by its answer: its file_stream, whenever
+    wandb-core sends it, belongs to the fixture's cassette, never to the test running then."""
+    (tmp_path / "test_shared_run.py").write_text(SHARED_RUN)
+    (tmp_path / "pytest.ini").write_text("[pytest]\n")
+    with StandinBackend() as upstream:
+        fast_stream = {"WANDB_X_FILE_STREAM_TRANSMIT_INTERVAL": "0.2"}
+        recorded = run_pytest(tmp_path, "--record-mode=once", upstream=upstream, env=fast_stream)
+        assert recorded.returncode == 0, _out(recorded)
+        assert upstream.live()["runs"] == [], _out(recorded)
+    folder = tmp_path / "cassettes" / "test_shared_run"
+    fixture = (folder / "fixture.shared_run.yaml").read_text()
+    assert "from_test_a" in fixture and "from_test_b" in fixture
+    for name in ("test_a.yaml", "test_b.yaml"):
+        assert "file_stream" not in (folder / name).read_text(), name
+    for order in ([], ["test_shared_run.py::test_b", "test_shared_run.py::test_a"]):
+        replayed = run_pytest(tmp_path, *order, "--block-network")
+        assert replayed.returncode == 0, _out(replayed)

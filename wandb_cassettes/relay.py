@@ -394,6 +394,8 @@ class Relay:
         )
         rec.add(ix)
         body = response_body if isinstance(response_body, bytes) else b""
+        if request.path.endswith("/graphql") and b"upsertBucket" in body:
+            rec.runs.update(_answered_runs(body))
         flat = {k: v[0] for k, v in response_headers.items() if v}
         return web.Response(
             status=status, body=self._rewrite(body), headers=self._rewrite_headers(flat)
@@ -603,6 +605,24 @@ def _streamed_runs(body: bytes) -> set[str]:
     if all(isinstance(v.get(k), str) for k in ("entity", "project", "name")):
         return {f"{v['entity']}/{v['project']}/{v['name']}"}
     return set()
+
+
+def _answered_runs(body: bytes) -> set[str]:
+    """``entity/project/run`` of the run an ``upsertBucket`` answer describes.
+
+    The request names the entity only when the user gave one (wandb-core leaves
+    it to the server otherwise, which answers with the key's default entity:
+    ``bucket { name project { name entity { name } } }``, wandb-core's
+    ``UpsertBucket`` document), so the file_stream of a run started without an
+    entity is routed by the answer.
+    """
+    try:
+        data = json.loads(body)
+        bucket = data["data"]["upsertBucket"]["bucket"]
+        path = (bucket["project"]["entity"]["name"], bucket["project"]["name"], bucket["name"])
+    except (ValueError, KeyError, TypeError):
+        return set()
+    return {"/".join(path)} if all(isinstance(p, str) and p for p in path) else set()
 
 
 async def _absorb_upload(rep: Replay, request: web.Request, ix: Interaction) -> None:
