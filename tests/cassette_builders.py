@@ -435,6 +435,30 @@ def unlink_artifact(id: str, portfolio_id: str) -> Interaction:
     return _public("UnlinkArtifact", UNLINK_ARTIFACT_GQL, variables, {"result": {"success": True}})
 
 
+def cancel_sweep(entity: str, project: str, sweep: str) -> Interaction:
+    """``_set_sweep_state(..., "CANCELED")`` (wandb/apis/public/sweeps.py), as the cleanup sends."""
+    query = (
+        "mutation UpsertSweep($id: ID, $state: String, $entityName: String, $projectName: "
+        "String) { upsertSweep(input: {id: $id, state: $state, entityName: $entityName, "
+        "projectName: $projectName}) { sweep { name } } }"
+    )
+    variables = {"id": _b64(f"Sweep:{sweep}"), "state": "CANCELED", "entityName": entity,
+                 "projectName": project}  # fmt: skip
+    return _public("UpsertSweep", query, variables, {"upsertSweep": {"sweep": {"name": sweep}}})
+
+
+def sweep_state(entity: str, project: str, sweep: str, state: str) -> Interaction:
+    """``SweepWithRuns``: the sweep's state, as ``_set_sweep_state`` reads it first."""
+    query = (
+        "query SweepWithRuns($entity: String, $project: String, $name: String!) "
+        "{ project(name: $project, entityName: $entity) { sweep(sweepName: $name) "
+        "{ id name state } } }"
+    )
+    node = {"id": _b64(f"Sweep:{sweep}"), "name": sweep, "state": state}
+    variables = {"entity": entity, "project": project, "name": sweep}
+    return _public("SweepWithRuns", query, variables, {"project": {"sweep": node}})
+
+
 def upsert_sweep(entity: str, project: str, sweep: str, *, id: str | None = None) -> Interaction:
     """``wandb.sweep(config)``: wandb/apis/public/sweeps.py's UpsertSweep (no ``id``: new)."""
     query = (

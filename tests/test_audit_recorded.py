@@ -199,3 +199,54 @@ def test_a_secret_found_once_is_scrubbed_everywhere_and_a_secret_test_id_replays
     command = lines[lines.index("if the test changed on purpose, re-record it:") + 1]
     assert "--record-mode=rewrite" in command and TOKEN not in command
     assert "config.lr: recorded 0.1, sent 0.2" in changed.stdout
+
+
+UNSHAPED = """
+import pytest, wandb
+
+
+@pytest.mark.wandb_cassette
+@pytest.mark.parametrize("value", [
+    "mysql://root:toor-Pass-99@10.0.0.5/db",  # a password, and the host after it
+    "10.0.0.7",  # replaced as personal data
+    "bob.smith@corp-example.com",
+    "/home/bob/data/train.csv",
+])
+def test_personal_values(value):
+    wandb.init(project="audit", config={"v": value}).finish()
+
+
+@pytest.mark.wandb_cassette
+@pytest.mark.parametrize("url", ["https://user:hunter2x@example.com/d",
+                                 "https://user:other99x@example.com/d"])
+def test_a_password_in_the_id(url):
+    wandb.init(project="audit", config={"u": url}).finish()
+
+
+@pytest.mark.wandb_cassette
+@pytest.mark.parametrize("token", ["zz-live-abcdef0123456789abcdef0123456789"])
+def test_a_secret_only_its_context_reveals(token):
+    wandb.init(project="audit", config={"api_token": token}).finish()
+"""
+
+
+def test_what_recording_redacts_never_makes_a_cassette_unmatchable(tmp_path: Path):
+    """Personal data and secrets replaced in a recording, in its config or its test id: the
+    live request still carries them, and replay matches; no file name holds them."""
+    (tmp_path / "test_unshaped.py").write_text(UNSHAPED)
+    (tmp_path / "pytest.ini").write_text("[pytest]\n")
+    with StandinBackend() as upstream:
+        recorded = run_pytest(tmp_path, "--record-mode=once", upstream=upstream)
+    out = _out(recorded)
+    assert recorded.returncode == 1, out  # the last test: refused, not saved
+    assert re.search(r"\b7 passed, 1 error\b", out), out
+    names = sorted(p.name for p in (tmp_path / "cassettes").rglob("*.yaml*"))
+    assert len(names) == 6, names  # two distinct password ids: two files
+    for secret in ("hunter2x", "other99x", "zz-live-abcdef", "toor-Pass-99"):
+        assert not any(secret in n for n in names), names
+    (refusal,) = [line for line in out.splitlines() if "recording not saved" in line]
+    assert "zz-live-abcdef" not in refusal  # it names the test without the value
+    assert "test_a_secret_only_its_context_reveals[REDACTED]" in refusal
+    replayed = run_pytest(tmp_path, "--block-network", "-k", "not only_its_context")
+    assert replayed.returncode == 0, _out(replayed)
+    assert re.search(r"\b6 passed\b", replayed.stdout), _out(replayed)

@@ -277,6 +277,52 @@ def test_delete_artifact_portfolio_deletes_the_collection():
     assert names(ledger.deleted) == [f"{E}/{P}/linked"]
 
 
+# -- a document's inline arguments count as much as its variables -----------------------
+
+
+def _inline_upsert(selection: str) -> str:
+    """``upsertBucket`` of run ``inline-made`` with every argument written in the document."""
+    arguments = f'name: "inline-made", modelName: "{P}", entityName: "{E}"'
+    return "mutation Mine { upsertBucket(input: {" + arguments + "}) { " + selection + " } }"
+
+
+def test_an_inline_delete_of_a_run_is_read_from_the_document():
+    """A user's own ``execute_graphql`` with the id written into the document."""
+    query = 'mutation Mine { deleteRun(input: {id: "' + RUN_ID + '"}) { clientMutationId } }'
+    inline = b.gql_exchange("Mine", query, {}, {"deleteRun": {"clientMutationId": None}})
+    ledger = ledger_of(b.run_query(E, P, R), inline)
+    assert names(ledger.deleted) == [f"{E}/{P}/{R}"]
+    assert names(ledger.foreign_deleted) == [f"{E}/{P}/{R}"]
+
+
+def test_an_inline_upsert_bucket_creates_a_run_named_by_its_input():
+    query = _inline_upsert("bucket { id name } inserted")
+    answer = {"upsertBucket": {"bucket": {"id": RUN_ID, "name": "inline-made"}, "inserted": True}}
+    ledger = ledger_of(b.gql_exchange("Mine", query, {}, answer))
+    assert names(ledger.created) == [f"{E}/{P}/inline-made"]
+
+
+def test_a_variable_default_is_an_argument_too():
+    query = (
+        "mutation Mine($id: ID!, $all: Boolean = true) "
+        "{ deleteRun(input: {id: $id, deleteArtifacts: $all}) { clientMutationId } }"
+    )
+    ledger = ledger_of(
+        b.upsert_bucket(E, P, R),
+        b.create_artifact(E, P, "ds", id=A1, run=R, latest=b.artifact_id(9)),
+        b.gql_exchange("Mine", query, {"id": RUN_ID}, {"deleteRun": {"clientMutationId": None}}),
+    )
+    assert ledger.leaks() == []  # deleteArtifacts defaulted to true: the artifact went too
+
+
+def test_intents_read_inline_arguments():
+    from wandb_cassettes.ledger import intents
+
+    query = _inline_upsert("bucket { id }")
+    body = json.dumps({"query": query, "variables": {}})
+    assert intents(body) == [{"kind": "run", "entity": E, "project": P, "local": "inline-made"}]
+
+
 # -- leaks, keep, events ---------------------------------------------------------------
 
 
@@ -574,14 +620,43 @@ def test_link_of_an_owned_version_is_owned_and_unlink_deletes_it():
     assert link.deleted_at == 3
 
 
-def test_link_of_a_foreign_version_is_not_owned():
+def test_link_of_a_foreign_version_is_not_owned_but_reported():
     ledger = ledger_of(b.artifact_by_id(E, P, "ds", A1, 0), b.link_artifact(A1, "my-models"))
-    assert ledger.created == []
+    assert ledger.created == [] and ledger.leftovers() == []  # the cleanup never unlinks it
+    ((name, index),) = ledger.uncertain_links()
+    assert index == 1 and "my-models" in name
+    assert (
+        ledger_of(b.link_artifact(A1, "my-models"), keep=("*my-models*",)).uncertain_links() == []
+    )
+
+
+def test_an_unlinked_foreign_link_is_a_foreign_delete_not_a_finding():
+    portfolio = b.collection_id(30)
+    ledger = ledger_of(
+        b.artifact_by_id(E, P, "ds", A1, 0),
+        b.link_artifact(A1, "my-models"),
+        b.project_artifact_collection("org-entity", "wandb-registry-model", "my-models", portfolio),
+        b.unlink_artifact(A1, portfolio),
+    )
+    assert ledger.uncertain_links() == []
+    assert [r.kind for r in ledger.foreign_deleted] == ["link"]
 
 
 def test_a_new_sweep_is_created_an_update_is_not():
     ledger = ledger_of(b.upsert_sweep(E, P, "sw1"), b.upsert_sweep(E, P, "sw2", id="U3dlZXA6Mg=="))
     assert names(ledger.created) == [f"{E}/{P}/sw1"]
+
+
+def test_a_sweep_left_running_is_a_leak_a_stopped_one_is_left_by_design():
+    running = ledger_of(b.upsert_sweep(E, P, "sw1"))
+    assert names(running.leaks()) == [f"{E}/{P}/sw1"] and running.left_by_design() == []
+    cancelled = ledger_of(b.upsert_sweep(E, P, "sw1"), b.cancel_sweep(E, P, "sw1"))
+    assert cancelled.leaks() == [] and names(cancelled.left_by_design()) == [f"{E}/{P}/sw1"]
+    # Finished on its own: the SDK then sends no cancel ("Sweep already finished").
+    finished = ledger_of(b.upsert_sweep(E, P, "sw1"), b.sweep_state(E, P, "sw1", "FINISHED"))
+    assert finished.leaks() == [] and names(finished.left_by_design()) == [f"{E}/{P}/sw1"]
+    still = ledger_of(b.upsert_sweep(E, P, "sw1"), b.sweep_state(E, P, "sw1", "RUNNING"))
+    assert names(still.leaks()) == [f"{E}/{P}/sw1"]
 
 
 def test_an_alias_added_to_a_foreign_version_is_owned_only_if_seen_absent():

@@ -136,3 +136,55 @@ def test_tempfile_folders_match_any_other_tempfile_folder(folder):
     # Not tempfile's names: compared as they are.
     for other in ("/tmp/tmpk3j_x9abc", "/tmp/tmpK3J_X9AB", "/tmp/tmp-k3j_x9a", "/data/tmpk3j_x9ab"):
         assert request_key("POST", "/graphql", upsert(other)) != recorded, other
+
+
+@pytest.mark.parametrize(
+    ("recorded", "live"),
+    [
+        ("192.0.2.1", "10.0.0.7"),  # recording replaces IP addresses...
+        ("user@example.invalid", "bob.smith@corp-example.com"),  # ...email addresses...
+        ("user-2@example.invalid", "ana@corp-example.com"),
+        ("~/data/train.csv", "/home/bob/data/train.csv"),  # ...and home folders
+        ("mysql://root:<WANDB_API_KEY>@10.0.0.5/db", "mysql://root:<WANDB_API_KEY>@10.0.0.5/db"),
+    ],
+)
+def test_personal_data_the_recording_replaced_matches_the_live_value(recorded, live):
+    """A redaction never makes a cassette unmatchable (the live side still sends the value)."""
+
+    def upsert(value: str) -> str:
+        return gql("UpsertBucket", config=json.dumps({"v": {"value": value}}))
+
+    assert request_key("POST", "/graphql", upsert(recorded)) == request_key(
+        "POST", "/graphql", upsert(live)
+    )
+
+
+def test_what_recording_leaves_alone_is_still_compared():
+    def upsert(value: str) -> str:
+        return gql("UpsertBucket", config=json.dumps({"v": {"value": value}}))
+
+    for a, b in [
+        ("http://10.1.2.3:8080/x", "http://10.9.9.9:8080/x"),  # a URL's host is a server
+        ("someone@example.com", "other@example.com"),  # reserved domains are kept
+        ("127.0.0.1", "10.0.0.7"),  # loopback is kept
+    ]:
+        assert request_key("POST", "/graphql", upsert(a)) != request_key(
+            "POST", "/graphql", upsert(b)
+        ), (a, b)
+
+
+def test_a_tmp_path_recorded_under_xdist_matches_one_without():
+    from wandb_cassettes.matching import MatchRules
+
+    def upsert(value: str) -> str:
+        return gql("UpsertBucket", config=json.dumps({"output_dir": {"value": value}}))
+
+    worker = "/tmp/pytest-of-ada/pytest-5/popen-gw1/test_x0/out"
+    serial = "/tmp/pytest-of-ada/pytest-9/test_x0/out"
+    assert request_key("POST", "/graphql", upsert(worker)) == request_key(
+        "POST", "/graphql", upsert(serial)
+    )
+    custom = MatchRules(tmp_roots=("/scratch/bt",))  # a --basetemp of the user's
+    assert request_key("POST", "/graphql", upsert("/scratch/bt/popen-gw0/test_x0"), custom) == (
+        request_key("POST", "/graphql", upsert("/scratch/bt/test_x0"), custom)
+    )

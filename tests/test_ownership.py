@@ -105,6 +105,31 @@ def test_logs_a_version_as_prod():
     run = wandb.init(project=PROJECT)
     _log(run, "shared-model", "mine", aliases=["prod"])
     run.finish()
+
+
+@pytest.mark.wandb_cassette(keep=True)
+def test_killed_while_keeping():
+    run = wandb.init(project=PROJECT)
+    _log(run, "kept-before-kill", "k")
+    open(os.environ["KILL_FLAG"], "w").close()
+    time.sleep(120)
+
+
+@pytest.mark.wandb_cassette
+def test_sends_its_own_graphql():
+    # A user's own mutations, arguments written into the document (no variables).
+    api = wandb.Api()
+    teammate = api.run(f"{PROJECT}/teammate")
+    execute = api._service_api.execute_graphql
+    execute('mutation Mine { deleteRun(input: {id: "' + teammate.storage_id + '"}) '
+            "{ clientMutationId } }")
+    execute('mutation Made { upsertBucket(input: {name: "inline-made", modelName: "' + PROJECT
+            + '", entityName: "' + teammate.entity + '"}) { bucket { id name } inserted } }')
+
+
+@pytest.mark.wandb_cassette
+def test_links_a_teammates_version():
+    wandb.Api().artifact(f"{PROJECT}/shared-model:v0").link("wandb-registry-model/theirs")
 """
 
 
@@ -281,6 +306,45 @@ def test_keeping_an_artifact_keeps_it_when_its_run_is_deleted(standin_sdk, proje
     kept = {r["name"].split("/")[-1]: r["reason"] for r in audited["kept"]}
     assert kept["golden-ckpt:v0"] == "matches keep='*/proj/golden*'"
     assert kept["golden-ckpt"] == "matches keep='*/proj/golden*'"
+
+
+def test_keep_holds_even_when_the_session_is_killed_mid_test(standin_sdk, project, tmp_path):
+    """keep= is journalled when the recording starts, not at the test's end."""
+    killed = _killed_mid_test(project, standin_sdk, "killed_while_keeping", tmp_path / "flag")
+    assert killed
+    before = standin_sdk.live()
+    assert versions(before, "kept-before-kill") == ["v0"] and len(before["runs"]) == 1
+    result = record(project, standin_sdk, "-k", "test_creates_a_run")  # sweeps dead sessions
+    assert result.returncode == 0, out(result)
+    assert standin_sdk.live() == before, out(result)
+
+
+def test_the_users_own_inline_mutations_are_read_from_the_document(standin_sdk, project, capsys):
+    import wandb
+
+    with wandb.init(project="proj", id="teammate") as run:
+        run.log({"theirs": 1})
+    result = record(project, standin_sdk, "-k", "sends_its_own_graphql")
+    assert result.returncode == 0, out(result)
+    assert standin_sdk.live()["runs"] == []  # the test deleted the teammate's, cleanup its own
+    report = audit_json(cassette(project, "test_sends_its_own_graphql"), capsys)
+    (audited,) = report["cassettes"]
+    assert report["exit"] == 0, report
+    assert [r["name"].split("/")[-1] for r in audited["foreign_deleted"]] == ["teammate"]
+    assert [r["name"].split("/")[-1] for r in audited["created"]] == ["inline-made"]
+
+
+def test_a_link_of_a_teammates_version_is_left_and_reported(standin_sdk, project, tmp_path, capsys):
+    log_versions("proj", "shared-model", ["v0"], tmp_path)
+    result = record(project, standin_sdk, "-k", "links_a_teammates_version")
+    assert result.returncode == 0, out(result)
+    assert "linked" in out(result) and "theirs" in out(result)  # a warning names it
+    names = [c["name"] for c in standin_sdk.live()["collections"]]
+    assert "theirs" in names  # maybe a teammate's link: never undone by the cleanup
+    capsys.readouterr()
+    assert cli(["audit", str(cassette(project, "test_links_a_teammates_version"))]) == 1
+    audit = capsys.readouterr().out
+    assert "a version it did not create" in audit and "theirs" in audit, audit
 
 
 # -- 4. a lost answer ---------------------------------------------------------------------

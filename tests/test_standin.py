@@ -233,13 +233,29 @@ def test_unknown_operation_is_an_error_naming_it(
     wb: StandinBackend, caplog: pytest.LogCaptureFixture
 ) -> None:
     with caplog.at_level(logging.WARNING, logger="wandb_cassettes.standin"):
-        status, answer = graphql(wb, "query NoSuchThing { viewer { id } }")
+        status, answer = graphql(wb, "query NoSuchThing { noSuchField { id } }")
         assert status == 200
-        assert "'NoSuchThing'" in answer["errors"][0]["message"]
+        message = answer["errors"][0]["message"]
+        assert "'NoSuchThing'" in message and "'noSuchField'" in message
         # operationName, when given, wins over the text
         status, answer = graphql(wb, "query A { x } query B { y }", operation_name="B")
         assert "'B'" in answer["errors"][0]["message"]
     assert "NoSuchThing" in caplog.text
+
+
+def test_an_operation_of_another_name_is_answered_by_its_root_field(wb: StandinBackend) -> None:
+    """W&B executes a document by its fields, whatever its operation is called."""
+    status, answer = graphql(wb, "query Mine { viewer { username } }")
+    assert status == 200 and answer["data"]["viewer"]["username"] == wb.entity
+    run = start_run(wb, name="inline-made")
+    status, answer = graphql(
+        wb,
+        'mutation Mine { deleteRun(input: {id: "'
+        + run["bucket"]["id"]
+        + '"}) { clientMutationId } }',
+    )
+    assert status == 200 and "errors" not in answer, answer
+    assert wb.live()["runs"] == []
 
 
 def test_upsert_bucket_tells_inserted_from_updated(wb: StandinBackend) -> None:

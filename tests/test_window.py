@@ -398,3 +398,62 @@ def test_a_scoped_runs_file_stream_goes_to_the_fixtures_cassette(tmp_path: Path)
     for order in ([], ["test_shared_run.py::test_b", "test_shared_run.py::test_a"]):
         replayed = run_pytest(tmp_path, *order, "--block-network")
         assert replayed.returncode == 0, _out(replayed)
+
+
+SETTINGS_IN_TESTS = """
+import pytest, wandb
+
+
+@pytest.mark.wandb_cassette
+def test_a_explicit_project():
+    with wandb.init(project="explicit") as run:
+        assert run.project == "explicit"
+
+
+@pytest.mark.wandb_cassette
+def test_b_project_from_env(monkeypatch):
+    monkeypatch.setenv("WANDB_PROJECT", "from-env-b")
+    with wandb.init() as run:
+        assert run.project == "from-env-b"  # read although another test set wandb up first
+
+
+def test_c_unmarked_offline(tmp_path):
+    with wandb.init(mode="offline", dir=str(tmp_path)) as run:
+        assert run.project != "from-env-b"  # what test_b set is gone
+"""
+
+
+def test_settings_a_test_sets_are_read_whatever_ran_before(tmp_path: Path):
+    """wandb reads WANDB_* once per process; each cassette makes it read them again."""
+    (tmp_path / "test_settings.py").write_text(SETTINGS_IN_TESTS)
+    (tmp_path / "pytest.ini").write_text("[pytest]\n")
+    with StandinBackend() as upstream:
+        for test in ("test_a_explicit_project", "test_b_project_from_env"):  # one by one
+            alone = run_pytest(tmp_path, f"test_settings.py::{test}", "--record-mode=once",
+                               upstream=upstream)  # fmt: skip
+            assert alone.returncode == 0, _out(alone)
+        together = run_pytest(tmp_path, "--record-mode=rewrite", upstream=upstream)
+        assert together.returncode == 0, _out(together)
+    replayed = run_pytest(tmp_path, "--block-network")
+    assert replayed.returncode == 0, _out(replayed)
+    assert re.search(r"\b3 passed\b", replayed.stdout), _out(replayed)
+
+
+SET_UP_AT_IMPORT = """
+import wandb
+
+wandb.setup()  # a conftest that sets wandb up before any test
+"""
+
+
+def test_wandb_set_up_by_a_conftest_before_the_relay_starts(tmp_path: Path):
+    (tmp_path / "conftest.py").write_text(SET_UP_AT_IMPORT)
+    (tmp_path / "test_settings.py").write_text(SETTINGS_IN_TESTS)
+    (tmp_path / "pytest.ini").write_text("[pytest]\n")
+    with StandinBackend() as upstream:
+        recorded = run_pytest(tmp_path, "--record-mode=once", upstream=upstream)
+        assert recorded.returncode == 0, _out(recorded)
+        assert upstream.live()["runs"] == []
+    replayed = run_pytest(tmp_path, "--block-network")
+    assert replayed.returncode == 0, _out(replayed)
+    assert re.search(r"\b3 passed\b", replayed.stdout), _out(replayed)

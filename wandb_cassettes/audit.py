@@ -28,7 +28,7 @@ from typing import Any
 
 from .cassette import Cassette, CassetteError, Digest, load
 from .env import REPLAY_API_KEY
-from .ledger import Ledger, Resource, Unknown, describe_json
+from .ledger import Ledger, Resource, Unknown, describe_json, unresolved
 from .personal import find_personal_data_in_interaction, find_personal_data_in_metadata
 from .scrub import DEFAULT, Scrubber, SecretFinding
 
@@ -67,6 +67,10 @@ class CassetteAudit:
     left_by_design: list[Resource] = field(default_factory=list)
     #: Aliases a new version took from a collection the cassette did not create.
     taken_aliases: list[tuple[str, int]] = field(default_factory=list)
+    #: Links of versions the cassette did not create, left linked (maybe not its own).
+    uncertain_links: list[tuple[str, int]] = field(default_factory=list)
+    #: One sentence per taken alias and uncertain link (:func:`.ledger.unresolved`).
+    unresolved: list[str] = field(default_factory=list)
     unknown: list[Unknown] = field(default_factory=list)
     secrets: list[LocatedSecret] = field(default_factory=list)
     personal: list[LocatedSecret] = field(default_factory=list)
@@ -82,7 +86,7 @@ class CassetteAudit:
         or ``clean``."""
         if self.error is not None:
             return "unreadable"
-        dirty = self.leaks or self.unknown or self.secrets or self.personal or self.taken_aliases
+        dirty = self.leaks or self.unknown or self.secrets or self.personal or self.unresolved
         return "dirty" if dirty else "clean"
 
     @property
@@ -102,6 +106,7 @@ class CassetteAudit:
             "foreign_deleted": [describe_json(r) for r in self.foreign_deleted],
             "left_by_design": [describe_json(r) for r in self.left_by_design],
             "taken_aliases": [{"name": n, "index": i} for n, i in self.taken_aliases],
+            "uncertain_links": [{"name": n, "index": i} for n, i in self.uncertain_links],
             "unknown_mutations": [
                 {"index": u.index, "field": u.field, "operation": u.operation} for u in self.unknown
             ],
@@ -240,6 +245,8 @@ def audit_cassette(
         foreign_deleted=ledger.foreign_deleted,
         left_by_design=ledger.left_by_design(),
         taken_aliases=ledger.taken_aliases(),
+        uncertain_links=ledger.uncertain_links(),
+        unresolved=unresolved(ledger),
         unknown=list(ledger.unknown),
         secrets=list(_secrets(cassette, scrubber)),
         personal=list(_personal(cassette)),
@@ -303,8 +310,8 @@ def format_table(rows: Sequence[Sequence[str]]) -> list[str]:
 def _row_counts(c: CassetteAudit) -> list[str]:
     if c.error is not None:
         return ["-"] * 7  # nothing known, which is not "0"
-    # LEAKS: what the test left behind, an alias taken from another version included.
-    leaks = [*c.leaks, *c.taken_aliases]
+    # LEAKS: what the test left behind, taken aliases and uncertain links included.
+    leaks = [*c.leaks, *c.unresolved]
     counted = (c.created, c.deleted, leaks, c.kept, c.unknown, c.secrets, c.personal)
     return [str(len(x)) for x in counted]
 
@@ -319,12 +326,7 @@ def _details(c: CassetteAudit) -> list[str]:
         "(--harmless / ini wandb_cassette_harmless) if it changes nothing"
         for u in c.unknown
     ]
-    lines += [
-        f"{c.path}: took alias {name} (#{index}) in a collection it did not create: W&B "
-        "moved it from the version that held it, and no cleanup can give it back; use an "
-        "alias or a collection of the test's own (or keep=[...] the alias on purpose)"
-        for name, index in c.taken_aliases
-    ]
+    lines += [f"{c.path}: {line}" for line in c.unresolved]
     lines += [f"{c.path}: secret {s}" for s in c.secrets]
     lines += [f"{c.path}: personal data {s}" for s in c.personal]
     lines += [
@@ -346,8 +348,8 @@ def _details(c: CassetteAudit) -> list[str]:
 
 _WHY_LEFT = {
     "project": "a cleanup never deletes a project: it would delete everything in it",
-    "sweep": "W&B's API has no sweep delete (github.com/wandb/wandb/issues/4536): the "
-    "cleanup cancelled it; delete it in the W&B app",
+    "sweep": "W&B's API has no sweep delete (github.com/wandb/wandb/issues/4536): it is "
+    "stopped (the cleanup cancelled it, or it finished); delete it in the W&B app",
 }
 
 

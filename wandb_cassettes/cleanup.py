@@ -358,7 +358,13 @@ class _OwnedVersion:
         server_id = self.owned.server_id or _server_id_of_client_id(api, self.owned.client_id)
         if not server_id:
             return False  # its creation never happened (the lost answer was a refusal)
-        artifact = _artifact_by_id(api, server_id)
+        try:
+            artifact = _artifact_by_id(api, server_id)
+        except AssertionError:
+            # A version never committed (recording stopped before its CommitArtifact): wandb
+            # 0.31 cannot build an Artifact of a PENDING version (artifact.py _from_attrs
+            # asserts its id, which a draft hides), so it is deleted by its id directly.
+            return _delete_artifact_by_id(api, server_id)
         if artifact is None:
             return False
         version = str(getattr(artifact, "version", "") or "")
@@ -669,6 +675,24 @@ def _graphql(api: Any, document: str, variables: dict[str, Any]) -> Any:
     # operations (delete by id, sweeps, aliases of a version); wandb is pinned to 0.31.x
     # and tests/test_cleanup.py drives each path against the stand-in.
     return api._service_api.execute_graphql(document, variables)
+
+
+def _delete_artifact_by_id(api: Any, server_id: str) -> bool:
+    """``deleteArtifact`` of the version ``server_id`` (with its aliases); False: it is gone.
+
+    The SDK's own document (``DELETE_ARTIFACT_GQL``, which ``Artifact.delete`` sends).
+    """
+    from wandb.sdk.artifacts._generated import DELETE_ARTIFACT_GQL
+
+    try:
+        _graphql(
+            api, DELETE_ARTIFACT_GQL, {"input": {"artifactID": server_id, "deleteAliases": True}}
+        )
+    except Exception as exc:
+        if _is_not_found(exc):
+            return False
+        raise
+    return True
 
 
 def _artifact_by_id(api: Any, server_id: str) -> Any:

@@ -162,7 +162,8 @@ def prewarm_sdk(modules: Iterable[str] = LAZY_SDK_MODULES) -> threading.Thread:
 
     Call it once per process before the first test that uses wandb (the
     process runtime does so when it starts the relay) and ``join()`` the
-    thread before the first cassette. Modules the installed SDK lacks are
+    thread before anything else runs: a fresh thread for its shallow stack,
+    not to overlap (see :meth:`.process.WandbProcess.start`). Modules the installed SDK lacks are
     skipped: this only moves import time, never changes behaviour; an import
     that fails is left for the test to hit.
     """

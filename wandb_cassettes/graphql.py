@@ -30,6 +30,10 @@ class GraphQLRequest:
         """What the document does: its operation type and top-level fields (parsed, cached)."""
         return document_of(self.query, self.operation_name)
 
+    def arguments(self) -> tuple[dict[str, Any], ...]:
+        """Each root field's arguments as the server reads them (see :meth:`Document.arguments`)."""
+        return self.document.arguments(self.variables)
+
 
 @dataclass(frozen=True)
 class Document:
@@ -43,10 +47,47 @@ class Document:
 
     kind: str
     fields: tuple[str, ...] = ()
+    #: Per root field, its argument nodes (graphql-core ``ArgumentNode`` s).
+    argument_nodes: tuple[tuple[Any, ...], ...] = field(default=(), compare=False, repr=False)
+    #: Default values of the operation's variables (graphql-core value nodes), by name.
+    variable_defaults: tuple[tuple[str, Any], ...] = field(default=(), compare=False, repr=False)
 
     @property
     def is_mutation(self) -> bool:
         return self.kind == "mutation"
+
+    def arguments(self, variables: dict[str, Any]) -> tuple[dict[str, Any], ...]:
+        """Each root field's arguments with ``variables`` substituted, as a server reads them.
+
+        ``deleteRun(input: {id: $id})`` with ``{"id": "x"}``, ``deleteRun(input: $input)``
+        with ``{"input": {"id": "x"}}`` and ``deleteRun(input: {id: "x"})`` all give
+        ``({"input": {"id": "x"}},)``: what a request does does not depend on how its
+        client spelled it. A variable neither sent nor defaulted is left out. Empty
+        dicts when the document does not parse.
+        """
+        if not self.argument_nodes:
+            return tuple({} for _ in self.fields)
+        from graphql import value_from_ast_untyped
+
+        values = {name: value_from_ast_untyped(node) for name, node in self.variable_defaults}
+        values.update(variables)
+        return tuple(
+            {a.name.value: _defined(value_from_ast_untyped(a.value, values)) for a in nodes}
+            for nodes in self.argument_nodes
+        )
+
+
+def _defined(value: Any) -> Any:
+    """``value`` without graphql-core's ``Undefined`` (an unsent variable): None, or left out."""
+    from graphql import Undefined
+
+    if value is Undefined:
+        return None
+    if isinstance(value, dict):
+        return {k: _defined(v) for k, v in value.items() if v is not Undefined}
+    if isinstance(value, list):
+        return [_defined(v) for v in value if v is not Undefined]
+    return value
 
 
 @functools.lru_cache(maxsize=512)
@@ -73,10 +114,18 @@ def document_of(query: str, operation_name: str | None = None) -> Document:
     )
     if chosen is None:
         return Document("")
-    fields = tuple(
-        s.name.value for s in chosen.selection_set.selections if isinstance(s, FieldNode)
+    roots = [s for s in chosen.selection_set.selections if isinstance(s, FieldNode)]
+    defaults = tuple(
+        (d.variable.name.value, d.default_value)
+        for d in chosen.variable_definitions or ()
+        if d.default_value is not None
     )
-    return Document(chosen.operation.value, fields)
+    return Document(
+        chosen.operation.value,
+        tuple(s.name.value for s in roots),
+        tuple(tuple(s.arguments or ()) for s in roots),
+        defaults,
+    )
 
 
 def parse_request(body: str | bytes | None) -> GraphQLRequest | None:

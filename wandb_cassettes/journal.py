@@ -11,6 +11,8 @@ change is appended (flushed and fsynced) to a JSON-lines journal under
   artifact's ``clientID``);
 * ``created`` / ``deleted``: what the answers confirmed, with server ids;
 * ``absent``: an intent whose request was refused (nothing was created);
+* ``keep``: a test's ``keep=`` patterns, written when its recording starts,
+  so that what they name is kept even if the session dies before the test ends;
 * ``kept``: created and kept on purpose (``keep=``): never swept.
 
 No journal, no recording: a journal that cannot be opened or written raises
@@ -23,6 +25,7 @@ journal once nothing is left open; the next recording session (or
 from __future__ import annotations
 
 import datetime
+import fnmatch
 import json
 import os
 import socket
@@ -144,6 +147,16 @@ class Journal:
             if self._open.pop(owned.key, None) is not None:
                 self._write({"event": "absent", "owned": owned.to_json()})
 
+    def keep_patterns(self, patterns: Iterable[str], test: str = "") -> None:
+        """``test``'s ``keep=`` patterns: what they name is never swept, even after a crash.
+
+        Written when the recording starts, before anything is created: the
+        ``kept`` entries that :meth:`keep` writes come only at the test's end.
+        """
+        listed = list(patterns)
+        if listed:
+            self._write({"event": "keep", "test": test, "patterns": listed})
+
     def keep(self, kept: Iterable[tuple[Owned, str]], test: str = "") -> None:
         """Resources kept on purpose: listed as kept, never swept."""
         for owned, reason in kept:
@@ -156,10 +169,22 @@ class Journal:
         return list(self._open.values())
 
     def close(self) -> None:
-        """Close; remove the file when nothing is left open (kept resources are not open)."""
-        if self._fh is not None:
-            self._fh.close()
-            self._fh = None
+        """Close; remove the file when nothing is left open (kept resources are not open).
+
+        Raises:
+            JournalError: The file could not be closed (its last entries may be
+                missing; the file stays for ``wandb-cassettes sweep``).
+        """
+        fh, self._fh = self._fh, None
+        if fh is not None:
+            try:
+                fh.close()
+            except OSError as exc:
+                raise JournalError(
+                    f"the recording journal {self.path} could not be closed: "
+                    f"{exc.strerror or exc}; it stays for `wandb-cassettes sweep`, which "
+                    "deletes what it lists"
+                ) from exc
         if not self._open:
             self.path.unlink(missing_ok=True)
 
@@ -174,8 +199,11 @@ class Journal:
             raise JournalError(self._message(exc)) from exc
 
     def _message(self, exc: OSError) -> str:
+        why = exc.strerror or str(exc)
+        if isinstance(exc, FileExistsError | NotADirectoryError):
+            why = f"{self.directory} is not a folder"
         return (
-            f"cannot write the recording journal {self.path}: {exc.strerror or exc}; "
+            f"cannot write the recording journal {self.path}: {why}; "
             "recording stopped before anything more reached the upstream (free space, or "
             "make the folder writable, then record again)"
         )
@@ -187,6 +215,7 @@ def read(path: str | os.PathLike[str]) -> JournalFile:
     header: dict[str, Any] = {}
     open_: dict[tuple[str, ...], Leftover] = {}
     kept: dict[tuple[str, ...], Leftover] = {}
+    patterns: dict[str, list[str]] = {}
     for line in p.read_text(encoding="utf-8").splitlines():
         try:
             entry = json.loads(line)
@@ -196,6 +225,10 @@ def read(path: str | os.PathLike[str]) -> JournalFile:
             continue
         if "journal" in entry:
             header = entry
+            continue
+        if entry.get("event") == "keep" and isinstance(entry.get("patterns"), list):
+            test = str(entry.get("test") or "")
+            patterns.setdefault(test, []).extend(str(p) for p in entry["patterns"])
             continue
         owned = Owned.from_json(entry.get("owned") or {})
         if owned is None:
@@ -208,6 +241,11 @@ def read(path: str | os.PathLike[str]) -> JournalFile:
         elif event == "kept":
             open_.pop(owned.key, None)
             kept[owned.key] = Leftover(owned, test)
+    # Two passes: a collection is kept when it holds a version a pattern keeps.
+    for pass_ in range(2):
+        for key, left in list(open_.items()):
+            if kept_by(left, patterns.get(left.test, ()), kept.values() if pass_ else ()):
+                kept[key] = open_.pop(key)
     return JournalFile(
         p,
         int(header.get("pid", 0)),
@@ -216,6 +254,21 @@ def read(path: str | os.PathLike[str]) -> JournalFile:
         float(header.get("started", 0.0) or 0.0),
         list(open_.values()),
         list(kept.values()),
+    )
+
+
+def kept_by(left: Leftover, patterns: Sequence[str], kept: Iterable[Leftover]) -> bool:
+    """Whether a test's ``keep`` patterns keep ``left``, as the ledger would have.
+
+    A name matching a pattern is kept; so is a collection that holds a kept
+    version (the version's path is ``entity/project/collection``, like the
+    collection's).
+    """
+    if any(fnmatch.fnmatchcase(left.owned.name, p) for p in patterns):
+        return True
+    path = left.owned.path
+    return left.owned.kind == "collection" and any(
+        k.owned.kind == "artifact" and k.owned.path == path for k in kept
     )
 
 

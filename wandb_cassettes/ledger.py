@@ -23,7 +23,9 @@ this recording, so the cleanup may delete it) only on evidence, per kind:
 * a run file: only inside an owned run (files a test re-uploads to a
   resumed, pre-existing run are that run's, not the test's);
 * a sweep: ``upsertSweep`` without an ``id`` (a new sweep) that succeeded;
-* a registry link: ``linkArtifact`` of an owned artifact version;
+* a registry link: ``linkArtifact`` of an owned artifact version (a link of
+  any other version may have existed before: never deleted, always reported,
+  :meth:`Ledger.uncertain_links`);
 * an alias: ``addAliases`` of an alias that an earlier answer showed the
   artifact did not have.
 
@@ -49,6 +51,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import dataclasses
 import fnmatch
 from collections.abc import Callable, Container, Iterable, Iterator
 from dataclasses import dataclass, field
@@ -106,6 +109,11 @@ class Resource:
     target: Resource | None = None
     #: A portfolio (registry collection) the recording created: its first link's ``createdAt``.
     portfolio_of: str | None = None
+    #: A link the traffic made that may have existed before (of a version the recording did
+    #: not create): the index of the ``linkArtifact`` (see :meth:`Ledger.uncertain_links`).
+    uncertain_at: int | None = None
+    #: A sweep: the index of the exchange that shows it stopped (cancelled, finished).
+    stopped_at: int | None = None
 
     @property
     def owned(self) -> bool:
@@ -153,6 +161,9 @@ class Exchange:
     outcome: Outcome
     #: The root answer of ``field`` (``data[alias or field]``).
     payload: Any = None
+    #: ``field``'s arguments as the server reads them, inline values and variables alike
+    #: (:meth:`.graphql.Document.arguments`); empty when the document does not parse.
+    arguments: dict[str, Any] = dataclasses.field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -243,13 +254,27 @@ class Ledger:
         document = request.document
         if not document.is_mutation:
             return
-        for name in document.fields or ("<unreadable>",):
-            exchange = Exchange(index, name, request.variables, data, outcome, _payload(data, name))
+        arguments = request.arguments()
+        for i, name in enumerate(document.fields or ("<unreadable>",)):
+            exchange = Exchange(
+                index,
+                name,
+                request.variables,
+                data,
+                outcome,
+                _payload(data, name),
+                arguments[i] if i < len(arguments) else {},
+            )
             rule = RULES.get(name)
             if rule is not None:
                 rule(self, exchange)
             elif outcome == "succeeded":
                 self._untracked(exchange, request.operation)
+
+    @property
+    def current(self) -> int:
+        """The index of the exchange being observed (the last one, between observations)."""
+        return self._count - 1
 
     def _untracked(self, ex: Exchange, operation: str) -> None:
         """A successful mutation no rule reads: harmless, part of a tracked thing, or reported.
@@ -324,7 +349,7 @@ class Ledger:
             r
             for r in self.created
             if self._leaked(r)
-            and r.kind not in LEFT_BY_DESIGN
+            and not _by_design(r)
             and not (r.container is not None and self._leaked(r.container))
         ]
 
@@ -344,9 +369,30 @@ class Ledger:
             if not any(fnmatch.fnmatchcase(name, p) for p in self.keep)
         ]
 
+    def uncertain_links(self) -> list[tuple[str, int]]:
+        """Links of versions the recording did not create, left linked and not kept.
+
+        W&B answers a ``linkArtifact`` of a version already in the portfolio with the
+        existing membership, so nothing in the exchange says whether the test made
+        the link or found it: the cleanup leaves it (it could be a teammate's) and
+        the audit reports it. Returns ``(name, index of the linkArtifact)``.
+        """
+        return [
+            (r.name, r.uncertain_at)
+            for r in self._resources
+            if r.kind == "link"
+            and r.uncertain_at is not None
+            and r.deleted_at is None
+            and not any(fnmatch.fnmatchcase(r.name, p) for p in self.keep)
+        ]
+
     def left_by_design(self) -> list[Resource]:
-        """Created here, not deleted, of a kind no cleanup deletes (:data:`LEFT_BY_DESIGN`)."""
-        return [r for r in self.created if self._leaked(r) and r.kind in LEFT_BY_DESIGN]
+        """Created here, not deleted, of a kind no cleanup deletes (:data:`LEFT_BY_DESIGN`).
+
+        A sweep counts only once the traffic shows it stopped (the cleanup cancels
+        it): a sweep left running is a leak, its agents could still start runs.
+        """
+        return [r for r in self.created if self._leaked(r) and _by_design(r)]
 
     def leftovers(self) -> list[Resource]:
         """Everything created here and left, not kept: what the cleanup deletes, one by one.
@@ -505,6 +551,33 @@ class Ledger:
         return self._seen_aliases.get(artifact_id)
 
 
+def unresolved(ledger: Ledger) -> list[str]:
+    """What the traffic changed that no cleanup undoes, one sentence each (audit, recording).
+
+    An alias taken from a version the recording did not create, and a link of
+    such a version that may have existed before (:meth:`Ledger.taken_aliases`,
+    :meth:`Ledger.uncertain_links`).
+    """
+    lines = [
+        f"took alias {name} (#{index}) in a collection it did not create: W&B moved it "
+        "from the version that held it, and no cleanup can give it back; use an alias or "
+        "a collection of the test's own (or keep=[...] the alias on purpose)"
+        for name, index in ledger.taken_aliases()
+    ]
+    lines += [
+        f"linked {name} (#{index}), a version it did not create: W&B answers a link that "
+        "existed before like a new one, so the cleanup leaves it (it may be a teammate's); "
+        "unlink it in the test, link a version of the test's own, or keep=[...] it"
+        for name, index in ledger.uncertain_links()
+    ]
+    return lines
+
+
+def _by_design(r: Resource) -> bool:
+    """Left by design: a project, or a sweep the traffic stopped (:data:`LEFT_BY_DESIGN`)."""
+    return r.kind == "project" or (r.kind == "sweep" and r.stopped_at is not None)
+
+
 def keep_names(metadata: dict[str, Any]) -> list[str]:
     """The ``keep`` names in a cassette's metadata (a string or a list of strings)."""
     keep = metadata.get("keep") or []
@@ -551,7 +624,18 @@ def _str(value: Any) -> str:
 
 
 def _input(ex: Exchange) -> dict[str, Any]:
-    """The mutation's ``input`` variable, or the variables themselves (inline arguments)."""
+    """The mutation's ``input`` argument as the server reads it (schema field names).
+
+    Read from the document with the variables substituted, so that inline values
+    (``deleteRun(input: {id: "..."})``, a user's own ``execute_graphql``) count as
+    much as the SDK's variables. A document that does not parse falls back to the
+    ``input`` variable, or the variables themselves.
+    """
+    inp = ex.arguments.get("input")
+    if isinstance(inp, dict):
+        return inp
+    if ex.arguments:
+        return ex.arguments
     inp = ex.variables.get("input")
     return inp if isinstance(inp, dict) else ex.variables
 
@@ -574,6 +658,16 @@ def _walk(data: Any) -> Iterator[dict[str, Any]]:
             yield from _walk(value)
 
 
+#: Sweep states in which agents may still start runs; any other (CANCELED, FINISHED...) is
+#: stopped (wandb/apis/public/sweeps.py: ``_set_sweep_state`` cancels only these, and says
+#: "Sweep already canceled/finished" of the others).
+ACTIVE_SWEEP_STATES = frozenset({"RUNNING", "PAUSED", "PENDING"})
+
+
+def _stopped(state: Any) -> bool:
+    return isinstance(state, str) and bool(state) and state.upper() not in ACTIVE_SWEEP_STATES
+
+
 def _learn_ids(ledger: Ledger, data: dict[str, Any]) -> None:
     """Map the ids of every artifact and collection an answer describes.
 
@@ -587,6 +681,12 @@ def _learn_ids(ledger: Ledger, data: dict[str, Any]) -> None:
         if not isinstance(server_id, str):
             continue
         _learn_membership_aliases(ledger, node)
+        if _stopped(node.get("state")):
+            # A sweep an answer shows stopped (SweepWithRuns, before a cancel that the SDK
+            # then refuses to send: "Sweep already finished").
+            known = ledger.by_id(server_id)
+            if known is not None and known.kind == "sweep" and known.stopped_at is None:
+                known.stopped_at = ledger.current
         sequence = node.get("artifactSequence")
         if isinstance(sequence, dict):
             _learn_artifact(ledger, node, server_id, sequence)
@@ -672,15 +772,15 @@ def _upsert_bucket(ledger: Ledger, ex: Exchange) -> None:
     An upsert naming the run by storage ``id`` updates an existing run (a
     resume, ``run.finish``): never a creation.
     """
-    v = ex.variables
+    inp = _run_input(ex)
     bucket = _get(ex.payload, "bucket")
-    where = _project_of(bucket) or (_str(v.get("entity")), _str(v.get("project")))
-    run_id = _get(bucket, "name") or v.get("name")
+    where = _project_of(bucket) or (inp["entity"], inp["project"])
+    run_id = _get(bucket, "name") or inp["name"]
     if not isinstance(run_id, str) or not run_id:
         return
     run = ledger.run(*where, run_id)
     ledger.learn_id(run, _get(bucket, "id"))
-    if ex.outcome == "refused" or v.get("id"):
+    if ex.outcome == "refused" or inp["id"]:
         return
     inserted = _get(ex.payload, "inserted") is True
     if ex.outcome == "succeeded" and inserted:
@@ -688,6 +788,18 @@ def _upsert_bucket(ledger: Ledger, ex: Exchange) -> None:
     elif run_id in ledger.fresh_run_ids:
         # Our own fresh id: if the run exists, this recording made it (an answer was lost).
         ledger.mark_created(run, ex.index, unconfirmed=ex.outcome == "unknown")
+
+
+def _run_input(ex: Exchange) -> dict[str, str]:
+    """``upsertBucket``'s ``id``, ``name``, ``entity`` and ``project`` (``""`` when absent).
+
+    The schema's names (``input: {name, modelName, entityName}``) first, then
+    wandb-core's variable names (``$name``, ``$project``, ``$entity``) for a
+    document that does not parse.
+    """
+    inp, v = _input(ex), ex.variables
+    pairs = {"id": "id", "name": "name", "entity": "entityName", "project": "modelName"}
+    return {key: _str(inp.get(arg)) or _str(v.get(key)) for key, arg in pairs.items()}
 
 
 def _create_artifact(ledger: Ledger, ex: Exchange) -> None:
@@ -781,8 +893,10 @@ def _create_run_files(ledger: Ledger, ex: Exchange) -> None:
     """``createRunFiles`` → one run file per file, inside the run when the run is owned."""
     if ex.outcome != "succeeded":
         return
-    v = ex.variables
-    entity, project, run_id = _str(v.get("entity")), _str(v.get("project")), _str(v.get("run"))
+    inp, v = _input(ex), ex.variables
+    entity = _str(inp.get("entityName")) or _str(v.get("entity"))
+    project = _str(inp.get("projectName")) or _str(v.get("project"))
+    run_id = _str(inp.get("runName")) or _str(v.get("run"))
     if not run_id:
         return
     run = ledger.run(entity, project, run_id)
@@ -799,7 +913,7 @@ def _run_file_names(ex: Exchange) -> list[str]:
     files = _get(ex.payload, "files")
     if isinstance(files, list):
         return [f["name"] for f in files if isinstance(f, dict) and isinstance(f.get("name"), str)]
-    asked = ex.variables.get("files")
+    asked = _input(ex).get("files") or ex.variables.get("files")
     return [f for f in asked if isinstance(f, str)] if isinstance(asked, list) else []
 
 
@@ -851,9 +965,11 @@ def _link_artifact(ledger: Ledger, ex: Exchange) -> None:
     portfolio = _get(membership, "artifactCollection")
     where = _project_of(portfolio) or (_str(inp.get("entityName")), _str(inp.get("projectName")))
     portfolio_name = _get(portfolio, "name") or inp.get("artifactPortfolioName")
-    source = ledger.by_id(_str(inp.get("artifactID"))) or ledger.by_client_id(
-        _str(inp.get("clientID"))
-    )
+    artifact_id = _str(inp.get("artifactID"))
+    source = ledger.by_id(artifact_id) or ledger.by_client_id(_str(inp.get("clientID")))
+    if source is None and artifact_id:  # a version no answer described: known by its id
+        source = ledger.resource("artifact", "", "", artifact_id)
+        ledger.learn_id(source, artifact_id)
     if not isinstance(portfolio_name, str) or source is None:
         return
     version = _get(ex.payload, "versionIndex")
@@ -861,7 +977,9 @@ def _link_artifact(ledger: Ledger, ex: Exchange) -> None:
     if isinstance(version, int):
         link.version = version
     ledger.learn_id(link, _get(membership, "id"))
-    if source.owned:
+    if not source.owned:
+        link.uncertain_at = ex.index  # maybe the test's, maybe there before: reported
+    else:
         ledger.mark_created(link, ex.index)
         # The portfolio (a registry collection) is the recording's when its first link is
         # this one (v0) and no earlier answer showed it; the cleanup also checks its age
@@ -905,10 +1023,14 @@ def _upsert_sweep(ledger: Ledger, ex: Exchange) -> None:
         return
     inp = _input(ex)
     where = _project_of(sweep) or (_str(inp.get("entityName")), _str(inp.get("projectName")))
-    resource = ledger.resource("sweep", *where, name)
+    known = ledger.by_id(_str(inp.get("id")))
+    resource = known if known is not None and known.kind == "sweep" else None
+    resource = resource or ledger.resource("sweep", *where, name)
     ledger.learn_id(resource, _get(sweep, "id"))
     if not inp.get("id"):
         ledger.mark_created(resource, ex.index)
+    elif _stopped(inp.get("state")):
+        resource.stopped_at = ex.index  # what `wandb sweep --cancel` and the cleanup send
 
 
 def _add_aliases(ledger: Ledger, ex: Exchange) -> None:
@@ -1036,20 +1158,22 @@ def intents(body: str | bytes | None) -> list[dict[str, Any]]:
     if request is None or not request.document.is_mutation:
         return []
     found: list[dict[str, Any]] = []
-    for name in request.document.fields:
-        v = request.variables
-        if name == "upsertBucket" and not v.get("id") and isinstance(v.get("name"), str):
-            found.append(
-                {
-                    "kind": "run",
-                    "entity": _str(v.get("entity")),
-                    "project": _str(v.get("project")),
-                    "local": v["name"],
-                }
-            )
+    arguments = request.arguments()
+    for i, name in enumerate(request.document.fields):
+        ex = Exchange(-1, name, request.variables, {}, "unknown", None, arguments[i])
+        if name == "upsertBucket":
+            run = _run_input(ex)
+            if not run["id"] and run["name"]:
+                found.append(
+                    {
+                        "kind": "run",
+                        "entity": run["entity"],
+                        "project": run["project"],
+                        "local": run["name"],
+                    }
+                )
         elif name == "createArtifact":
-            raw = v.get("input")
-            inp: dict[str, Any] = raw if isinstance(raw, dict) else v
+            inp = _input(ex)
             if isinstance(inp.get("clientID"), str):
                 found.append(
                     {
@@ -1162,4 +1286,5 @@ __all__ = [
     "describe_json",
     "intents",
     "keep_names",
+    "unresolved",
 ]

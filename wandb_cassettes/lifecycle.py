@@ -24,6 +24,7 @@ from __future__ import annotations
 import contextlib
 import datetime
 import functools
+import hashlib
 import json
 import os
 import re
@@ -62,6 +63,14 @@ __all__ = ["CLEANUP_KEY", "CassetteOptions", "CassetteUse", "use_cassette"]
 CLEANUP_KEY = "cleanup_interactions"
 #: Metadata: the SDK settings the recording ran with (``WANDB_ENTITY``...), applied in replay.
 SETTINGS_KEY = "sdk_settings"
+#: Metadata: what the recording's client ids derive from (with the seed): a digest of its test.
+IDS_KEY = "ids_from"
+
+
+def ids_digest(test_id: str) -> str:
+    """The id source of a recording of ``test_id`` (16 hex characters of its sha256)."""
+    return hashlib.sha256(test_id.encode("utf-8")).hexdigest()[:16]
+
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -249,7 +258,6 @@ class CassetteUse:
         if self.plan is Plan.MISSING:
             raise MissingCassette(self.path, self._command("once"))
         relay = self.process.relay()
-        self.process.ready()
         settings: dict[str, str]
         if self.plan is Plan.RECORD:
             self.seed = ids.new_seed()
@@ -299,13 +307,17 @@ class CassetteUse:
     def _id_source(self) -> str:
         """Client ids derive from the test that recorded the cassette (shared names replay).
 
-        The test id as the cassette stores it, scrubbed: a parametrized test whose id
-        holds a token (``test_x[hf_...]``) draws the same ids in replay as when recorded.
+        A recording draws them from a digest of its test id (scrubbed) and stores the
+        digest in the metadata (:data:`IDS_KEY`); replay reads it back, so the ids never
+        depend on how the stored test id was scrubbed later (a secret learned from the
+        traffic, an email address in a parametrize id). Cassettes without the digest
+        derive them from the stored test id, as they were recorded.
         """
         replay = self.replay
         if replay is not None:
-            return str(replay.matcher.cassette.metadata.get("test") or self._scrubbed(self.test_id))
-        return self._scrubbed(self.test_id)
+            meta = replay.matcher.cassette.metadata
+            return str(meta.get(IDS_KEY) or meta.get("test") or self._scrubbed(self.test_id))
+        return ids_digest(self._scrubbed(self.test_id))
 
     def _scrubbed(self, text: str) -> str:
         """``text`` as a cassette or a message may hold it: secrets replaced."""
@@ -347,7 +359,8 @@ class CassetteUse:
         )
 
     def _fresh_cassette(self) -> cassettes.Cassette:
-        extra: dict[str, Any] = {"seed": self.seed, "test": self._scrubbed(self.test_id)}
+        scrubbed = self._scrubbed(self.test_id)
+        extra: dict[str, Any] = {"seed": self.seed, "test": scrubbed, IDS_KEY: ids_digest(scrubbed)}
         if self.options.keep:
             extra["keep"] = list(self.options.keep)
         if self.options.ignore:
@@ -370,6 +383,7 @@ class CassetteUse:
         from .scrub import Scrubber
 
         journal = self.process.journal()  # JournalError: no journal, no recording
+        journal.keep_patterns(self.options.keep, self.test_id)  # kept even if the session dies
         scrubber = Scrubber.build(
             self.options.secret_patterns,
             secrets=tuple(k for k in (self.process.api_key,) if k),
@@ -440,7 +454,11 @@ class CassetteUse:
         if recording is not None:
             if recording.fatal is not None:
                 problems.append(recording.fatal)
-            self._keep_recording(recording, passed and cleanup_error is None and not problems)
+            exposed = self._secret_in_name(recording)
+            if exposed is not None:
+                problems.append(exposed)  # nothing is written under that name, .failed neither
+            else:
+                self._keep_recording(recording, passed and cleanup_error is None and not problems)
         if cleanup_error is not None:
             problems.insert(0, cleanup_error)
         replay = self.replay
@@ -461,7 +479,7 @@ class CassetteUse:
     def _clean_up(self) -> CleanupError | None:
         """Delete, through the relay (so it is recorded), what the recording created and left."""
         from .cleanup import delete_owned
-        from .ledger import Owned
+        from .ledger import Owned, unresolved
 
         recording = self.recording
         if recording is None or recording.ledger is None:
@@ -471,12 +489,7 @@ class CassetteUse:
         kept = [(Owned.of(r), ledger.kept_reason(r) or "") for r in ledger.kept]
         with contextlib.suppress(RecordingError):
             journal.keep(kept, self.test_id)
-        for name, index in ledger.taken_aliases():
-            recording.notes.append(
-                f"{self.test_id}: took alias {name} (#{index}) in a collection it did not "
-                "create: W&B moved it from the version that held it, and no cleanup can "
-                "give it back; use an alias or a collection of the test's own"
-            )
+        recording.notes += [f"{self.test_id}: {line}" for line in unresolved(ledger)]
         leaks = ledger.leftovers()
         if not leaks:
             return None
@@ -495,6 +508,24 @@ class CassetteUse:
             meta = recording.cassette.metadata
             meta[CLEANUP_KEY] = [*meta.get(CLEANUP_KEY, ()), *cleanup]
         return None
+
+    def _secret_in_name(self, recording: Recording) -> RecordingError | None:
+        """The cassette's file name holds a value the recording learned to be a secret.
+
+        A parametrize id is scrubbed by the rules' shapes before it names a file;
+        a value recognised only by its context in the traffic (``"api_token": ...``
+        in a run config) is known only once recorded: then nothing is saved.
+        """
+        scrubber = recording.scrub.scrubber
+        scrubbed = scrubber.scrub_text(self.path.name)
+        if scrubbed == self.path.name:
+            return None
+        return RecordingError(
+            f"{scrubber.scrub_text(self.test_id)}: recording not saved: its cassette's file name "
+            f"({self.path.parent / scrubbed}) would hold a value this recording found to be "
+            "a secret; give the parametrized test ids without it "
+            "(@pytest.mark.parametrize(..., ids=[...]))"
+        )
 
     def _keep_recording(self, recording: Recording, passed: bool) -> None:
         """Save a passed recording as the cassette; keep any other beside it, as ``.failed``."""

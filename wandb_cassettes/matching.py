@@ -16,7 +16,9 @@ composes matchers by name:
 * ``content_hashes``: content-derived parts of file names (wandb names media
   files after the first 20 hex characters of their sha256);
 * ``redacted``: a value the recording's scrubber replaced matches whatever
-  live value the same scrubber would replace there;
+  live value the same scrubber would replace there; so do the email and IP
+  addresses and home folders that recording replaces as personal data
+  (:func:`.personal.matching_form`);
 * ``ignore``: the user's ignore paths (:mod:`.ignore`), and the presets of
   integrations whose signature the request carries.
 
@@ -50,6 +52,7 @@ from . import ignore as ignores
 from .cassette import Cassette, Interaction
 from .errors import NoMatch
 from .graphql import parse_request, response_errors
+from .personal import matching_form
 from .scrub import DEFAULT as DEFAULT_SCRUBBER
 from .scrub import Scrubber
 
@@ -113,6 +116,9 @@ _TEMPFILE_RE = re.compile(
 _TEMPFILE_TOKEN = "<tempfile>"
 _CONTENT_HASH_RE = re.compile(r"(?<![0-9a-f])[0-9a-f]{20}(?![0-9a-f])")
 _TMP_TOKEN = "<pytest-tmp>"
+#: pytest-xdist gives each worker ``<basetemp>/popen-gw<n>`` (xdist's ``workerinput``
+#: ``workerid``): a path recorded by a worker matches the same path recorded without.
+_WORKER_TMP_RE = re.compile(re.escape(_TMP_TOKEN) + r"/popen-gw\d+")
 _HASH_TOKEN = "<content-hash>"
 
 
@@ -175,9 +181,11 @@ class MatchRules:
             text = _PYTEST_TMP_RE.sub(_TMP_TOKEN, text)
         if "/tmp" in text:
             text = _TEMPFILE_RE.sub(_TEMPFILE_TOKEN, text)
+        if "popen-gw" in text:  # an xdist worker's basetemp is <basetemp>/popen-gw<n>
+            text = _WORKER_TMP_RE.sub(_TMP_TOKEN, text)
         if len(text) >= 20:
             text = _CONTENT_HASH_RE.sub(_HASH_TOKEN, text)
-        return text
+        return matching_form(text)
 
 
 DEFAULT_RULES = MatchRules()

@@ -47,7 +47,14 @@ from collections.abc import Callable, Iterator, Mapping
 from typing import Any
 
 from .cassette import Body, Headers, Interaction, body_text, json_or_none
-from .scrub import SecretFinding, _escaped_forms, _json_forms, _map_strings, api_key_names
+from .scrub import (
+    API_KEY_PLACEHOLDER,
+    SecretFinding,
+    _escaped_forms,
+    _json_forms,
+    _map_strings,
+    api_key_names,
+)
 
 EMAIL_PLACEHOLDER = "user@example.invalid"
 NAME_PLACEHOLDER = "Recording User"
@@ -150,16 +157,70 @@ def _may_have_home(text: str) -> bool:
 
 
 def _in_url_authority(text: str, start: int) -> bool:
-    """Whether ``start`` lies in the ``user:pass@host:port`` part of a URL."""
+    """Whether ``start`` lies in the ``user:pass@host:port`` part of a URL.
+
+    A password the secret rules replaced (``mysql://root:<WANDB_API_KEY>@10.0.0.5/db``)
+    is still userinfo: whichever ran first, the host is read the same way.
+    """
     j = text.rfind("://", max(0, start - 256), start)
     if j == -1:
         return False
-    between = text[j + 3 : start]
+    between = text[j + 3 : start].replace(API_KEY_PLACEHOLDER, "")
     return not any(c in between for c in "/ \t\r\n\"'<>\\")
 
 
 def _looks_like_version(text: str, start: int) -> bool:
     return "version" in text[max(0, start - 32) : start].lower()
+
+
+# -- the matching side -------------------------------------------------------------------
+
+#: What an email address and an IP address become on both sides of a match.
+EMAIL_TOKEN = "<email>"
+IP_TOKEN = "<ip>"
+_EMAIL_PLACEHOLDER_RE = re.compile(r"user(?:-\d+)?@example\.invalid")
+
+
+def matching_form(text: str) -> str:
+    """``text`` as replay compares it: what recording replaces whatever it learned, as one token.
+
+    Recording replaces every email address, IP address and home folder it sees
+    (fail-closed), also where the test itself put one (a config value); the live
+    request still carries the real value. Here a placeholder and any value that
+    recording would have replaced by one become the same token (``<email>``,
+    ``<ip>``, ``~``), so that a redaction never makes a cassette unmatchable.
+    What recording leaves alone (reserved domains, loopback, a URL's host, versions)
+    is left alone here too.
+    """
+    if "@" in text or "%40" in text:
+        text = EMAIL_RE.sub(_email_token, text)
+    if _may_have_ipv4(text):
+        text = IPV4_RE.sub(_ip_token, text)
+    if _may_have_ipv6(text):
+        text = IPV6_RE.sub(_ip_token, text)
+    if _may_have_home(text):
+        text = HOME_RE.sub(_home_match, text)
+    return text
+
+
+def _email_token(m: re.Match[str]) -> str:
+    address = m.group("local") + "@" + m.group("domain")
+    if _EMAIL_PLACEHOLDER_RE.fullmatch(address):
+        return EMAIL_TOKEN
+    if is_reserved_email(address) or _in_url_authority(m.string, m.start()):
+        return m.group()
+    return EMAIL_TOKEN
+
+
+def _ip_token(m: re.Match[str]) -> str:
+    ip = m.group("ip")
+    if _in_url_authority(m.string, m.start()) or _looks_like_version(m.string, m.start()):
+        return m.group()
+    # Recording's placeholders are documentation addresses, which it exempts itself.
+    placeholder = any(ipaddress.ip_address(ip) in net for net in _DOC_NETWORKS)
+    if is_exempt_ip(ip) and not placeholder:
+        return m.group()
+    return m.group()[: m.start("ip") - m.start()] + IP_TOKEN
 
 
 # -- the recording side ------------------------------------------------------------------

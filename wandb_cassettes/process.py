@@ -30,7 +30,7 @@ from urllib.parse import urlsplit
 
 from . import children, interop, reaper
 from .env import NEUTRALISED, REPLAY_API_KEY, prewarm_sdk, recorded_settings, sdk_env
-from .errors import ConfigurationError, RecordingError
+from .errors import ConfigurationError, JournalError, RecordingError
 
 if TYPE_CHECKING:
     from .journal import Journal
@@ -126,7 +126,6 @@ class WandbProcess:
         self._journal: Journal | None = None
         self._saved_env: dict[str, str | None] = {}
         self._workdir: Path | None = None
-        self._prewarm: threading.Thread | None = None
         self._lock = threading.Lock()
         #: The WANDB_* environment as the session set it, restored for each cassette.
         self._baseline: dict[str, str] = {}
@@ -180,10 +179,19 @@ class WandbProcess:
             for name in NEUTRALISED:
                 os.environ.pop(name, None)
             os.environ.update(values)
-            self._baseline = {k: v for k, v in os.environ.items() if k.startswith("WANDB_")}
+            # WANDB_SERVICE is the SDK's own connection to its service (set, and cleared by
+            # wandb.teardown(), by the SDK): never part of what each cassette starts from.
+            self._baseline = {
+                k: v for k, v in os.environ.items() if k.startswith("WANDB_") and k != SERVICE_ENV
+            }
             self._relay = relay
             children.install_pth()
-            self._prewarm = prewarm_sdk()
+            # Joined at once: while that thread imports, pydantic parses class sources
+            # (ast.parse, its use_attribute_docstrings), and an ast.parse in another thread
+            # at the same time (pytest's assertion rewriting of a lazily imported module)
+            # can fail with "SystemError: AST constructor recursion depth mismatch":
+            # CPython 3.11 keeps that depth per interpreter (python/cpython#106905).
+            prewarm_sdk().join()
         self._reset_sdk_setup(relay.url)
         return relay
 
@@ -194,9 +202,12 @@ class WandbProcess:
     def stop(self) -> None:
         """Close the journal, stop the relay, restore the environment. Idempotent."""
         reaper.unguard()
-        if self._journal is not None:
-            self._journal.close()
-            self._journal = None
+        journal, self._journal = self._journal, None
+        if journal is not None:
+            try:
+                journal.close()
+            except JournalError as exc:
+                self.report(str(exc))  # the session is over: said, not raised
         if self._relay is not None:
             interop.RELAY_PORTS.discard(urlsplit(self._relay.url).port or 0)
             self._relay.stop()
@@ -211,12 +222,6 @@ class WandbProcess:
         if self._workdir is not None:
             shutil.rmtree(self._workdir, ignore_errors=True)
             self._workdir = None
-
-    def ready(self) -> None:
-        """Wait for the SDK imports started in the background (before the first cassette)."""
-        if self._prewarm is not None:
-            self._prewarm.join()
-            self._prewarm = None
 
     # -- per cassette ---------------------------------------------------------------------
 
@@ -279,10 +284,10 @@ class WandbProcess:
         if not self._baseline:
             return
         for name in [k for k in os.environ if k.startswith("WANDB_")]:
-            # WANDB_SERVICE: the SDK's connection to its running service, set after start.
-            if name not in self._baseline and name != "WANDB_SERVICE":
+            if name not in self._baseline and name != SERVICE_ENV:
                 del os.environ[name]
         os.environ.update(self._baseline)
+        _forget_sdk_settings()
 
     def check_recording(self) -> None:
         """Raise when recording cannot work: no API key was found for the upstream."""
@@ -321,6 +326,28 @@ class WandbProcess:
         import wandb
 
         wandb.teardown()  # the next wandb.setup() reads the relay's environment
+
+
+#: The SDK's connection to its running service (``wandb.env.SERVICE``).
+SERVICE_ENV = "WANDB_SERVICE"
+
+
+def _forget_sdk_settings() -> None:
+    """Make the SDK read its settings from the environment again at its next ``wandb.init``.
+
+    wandb 0.31 reads ``WANDB_*`` once, into the process's setup singleton
+    (wandb/sdk/wandb_setup.py, ``_WandbSetup._load_settings``), and ignores later
+    changes ("Changes to your wandb environment variables will be ignored", its
+    wandb_init.py): a test that sets ``WANDB_PROJECT`` with ``monkeypatch`` would run
+    differently after another test's ``wandb.init``. The singleton reloads them when
+    its settings are unset (its ``settings`` property and ``_update``); its service
+    connection, and the settings each open run keeps, are left as they are.
+    """
+    setup = sys.modules.get("wandb.sdk.wandb_setup")
+    singleton = getattr(setup, "_singleton", None) if setup is not None else None
+    if singleton is not None and getattr(singleton, "_pid", None) == os.getpid():
+        singleton._settings = None
+        singleton._settings_environ = None
 
 
 _shared: WandbProcess | None = None

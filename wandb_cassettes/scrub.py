@@ -728,10 +728,20 @@ class Scrubber:
     rules: tuple[SecretRule, ...] = RULES
     secrets: tuple[str, ...] = ()
     before_record: tuple[Hook, ...] = ()
+    #: Values a rule found by their context, replaced wherever else they occur
+    #: (:meth:`scrub_learning`): with ``REDACTED``, like the rule did; ``secrets`` (the
+    #: API key) become ``<WANDB_API_KEY>``, so a reader can tell the two apart.
+    learned: tuple[str, ...] = ()
     _forms: tuple[str, ...] = field(init=False, default=(), repr=False, compare=False)
+    _replacements: tuple[str, ...] = field(init=False, default=(), repr=False, compare=False)
 
     def __post_init__(self) -> None:
-        object.__setattr__(self, "_forms", tuple(_secret_forms(self.secrets)))
+        keys = _secret_forms(self.secrets)
+        learned = [f for f in _secret_forms(self.learned) if f not in keys]
+        forms = [(f, API_KEY_PLACEHOLDER) for f in keys] + [(f, REDACTED) for f in learned]
+        forms.sort(key=lambda pair: len(pair[0]), reverse=True)  # longest first
+        object.__setattr__(self, "_forms", tuple(f for f, _ in forms))
+        object.__setattr__(self, "_replacements", tuple(r for _, r in forms))
 
     @classmethod
     def build(
@@ -779,8 +789,8 @@ class Scrubber:
     def find(self, text: str, where: str = "") -> list[SecretFinding]:
         """Every secret in ``text``, in order of position (overlapping findings kept)."""
         found = [
-            SecretFinding("wandb-api-key", where, start, end - start)
-            for start, end in self._known_spans(text)
+            SecretFinding(self._known_rule(n), where, start, end - start)
+            for n, (start, end) in self._known_spans_by_form(text)
         ]
         probe = _Probe(text)
         found += [
@@ -826,8 +836,8 @@ class Scrubber:
                 return self.find(body.decode("utf-8"), where)
             except UnicodeDecodeError:
                 return [
-                    SecretFinding("wandb-api-key", where, i, len(form))
-                    for form in self._forms
+                    SecretFinding(self._known_rule(n), where, i, len(form))
+                    for n, form in enumerate(self._forms)
                     for i in _all_indexes(body, form.encode())
                 ]
         return []
@@ -851,10 +861,10 @@ class Scrubber:
         """
         found: set[str] = set()
         out = self._scrub(text, found)
-        new = [v for v in found if v not in self.secrets]
+        new = [v for v in found if v not in self.secrets and v not in self.learned]
         if not new:
             return out, self
-        learned = self.with_secrets(sorted(new))
+        learned = dataclasses.replace(self, learned=self.learned + tuple(sorted(new)))
         return learned.scrub_text(out), learned
 
     def _scrub(self, text: str, found: set[str] | None) -> str:
@@ -867,7 +877,7 @@ class Scrubber:
 
     def _scrub_once(self, text: str, found: set[str] | None = None) -> str:
         replaced: list[tuple[int, int, str]] = [
-            (s, e, API_KEY_PLACEHOLDER) for s, e in self._known_spans(text)
+            (s, e, self._replacements[i]) for i, (s, e) in self._known_spans_by_form(text)
         ]
         probe = _Probe(text)
         for rule in self.rules:
@@ -889,14 +899,22 @@ class Scrubber:
         parts.append(text[last:])
         return "".join(parts)
 
+    def _known_rule(self, n: int) -> str:
+        """The finding's rule for known form ``n``: the API key, or a learned secret."""
+        return "wandb-api-key" if self._replacements[n] == API_KEY_PLACEHOLDER else "learned-secret"
+
     def _known_spans(self, text: str) -> Iterator[Span]:
+        return (span for _, span in self._known_spans_by_form(text))
+
+    def _known_spans_by_form(self, text: str) -> Iterator[tuple[int, Span]]:
+        """``(index of the form in _forms, span)`` of each known secret in ``text``."""
         covered: list[Span] = []  # forms are longest first: a shorter one inside is no news
-        for form in self._forms:
+        for n, form in enumerate(self._forms):
             for i in _all_indexes(text, form):
                 span = (i, i + len(form))
                 if not any(s <= span[0] and span[1] <= e for s, e in covered):
                     covered.append(span)
-                    yield span
+                    yield n, span
 
     def scrub_interaction(self, ix: Interaction) -> Interaction:
         """A copy of ``ix`` fit for a cassette (no hooks; see :meth:`record`).
@@ -962,9 +980,8 @@ class Scrubber:
         return body
 
     def _replace_bytes(self, body: bytes) -> bytes:
-        placeholder = API_KEY_PLACEHOLDER.encode()
-        for form in self._forms:
-            body = body.replace(form.encode(), placeholder)
+        for form, placeholder in zip(self._forms, self._replacements, strict=True):
+            body = body.replace(form.encode(), placeholder.encode())
         return body
 
 

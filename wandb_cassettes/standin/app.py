@@ -32,7 +32,7 @@ from wandb_cassettes.serve import LOOPBACK, BackgroundServer
 from . import gql
 from .fidelity import check as fidelity_check
 from .fidelity import enabled as fidelity_enabled
-from .graphql import DEFAULT_FEATURES, OPERATIONS, Context
+from .graphql import DEFAULT_FEATURES, Context, handler_for
 from .state import GraphQLError, State
 from .storage import BlobStore, Signer, storage_routes
 
@@ -391,10 +391,14 @@ class StandinBackend:
             doc.operation(op_name)
         except gql.GraphQLSyntaxError as exc:
             return _errors(f"wandb-cassettes stand-in: cannot parse {operation!r}: {exc}", 400)
-        handler = OPERATIONS.get(operation or "")
+        root = gql.root_field(doc, op_name)
+        handler = handler_for(operation, root)
         if handler is None:
-            log.warning("unsupported GraphQL operation %r", operation)
-            return _errors(f"wandb-cassettes stand-in: unsupported operation {operation!r}")
+            log.warning("unsupported GraphQL operation %r (root field %r)", operation, root)
+            return _errors(
+                f"wandb-cassettes stand-in: unsupported operation {operation!r} "
+                f"(root field {root!r})"
+            )
         variables = body.get("variables") or {}
         try:
             data = handler(self._ctx, gql.root_arguments(doc, op_name, variables))

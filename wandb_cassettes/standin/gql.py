@@ -45,6 +45,7 @@ __all__ = [
     "parse",
     "project",
     "root_arguments",
+    "root_field",
 ]
 
 Json = dict[str, Any]
@@ -202,6 +203,14 @@ class _Projector:
         if not isinstance(value, Mapping):
             raise TypeError(f"expected an object for a selection set, got {type(value).__name__}")
         return self.selections(nodes, value)
+
+
+def root_field(doc: Document, operation: str | None) -> str:
+    """The name of the operation's first root field (``""`` when it selects none)."""
+    for node in doc.operation(operation).selection_set.selections:
+        if isinstance(node, FieldNode) and node.name.value != "__typename":
+            return node.name.value
+    return ""
 
 
 def root_arguments(doc: Document, operation: str | None, variables: Mapping[str, Any]) -> Json:

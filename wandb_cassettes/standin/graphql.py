@@ -3,8 +3,10 @@
 A handler reads the variables, changes :class:`~.state.State` if it is a
 mutation, and returns a superset of the answer built from the node builders
 below; :func:`.gql.project` then cuts it to the fields the document selects.
-The table :data:`OPERATIONS` is the list of everything the stand-in answers;
-any other operation name gets a GraphQL error that names it.
+The table :data:`OPERATIONS` lists the operations the SDK sends by name; a
+document of another name is answered by its root field (:data:`ROOT_FIELDS`,
+as W&B executes any document), and one whose root field the stand-in does not
+serve gets a GraphQL error that names both.
 
 The operations are those wandb 0.31 sends: the Go core's (seen on the wire,
 their documents are embedded in ``wandb-core``) and the Python public API's
@@ -47,7 +49,7 @@ from .state import (
 from .storage import Signer, part_key
 from .sweeps import dumps, next_commands
 
-__all__ = ["DEFAULT_FEATURES", "OPERATIONS", "Context", "Handler"]
+__all__ = ["DEFAULT_FEATURES", "OPERATIONS", "ROOT_FIELDS", "Context", "Handler", "handler_for"]
 
 Json = dict[str, Any]
 
@@ -1351,3 +1353,54 @@ OPERATIONS: dict[str, Handler] = {
     "DeleteArtifactSequence": delete_artifact_sequence,
     "DeleteArtifactPortfolio": delete_artifact_portfolio,
 }
+
+
+ROOT_FIELDS: dict[str, Handler] = {
+    # queries
+    "viewer": viewer,
+    "serverInfo": server_features,
+    "entity": entity_query,
+    "organization": organization,
+    "project": project_query,
+    "model": model_query,
+    "artifact": artifact_by_id,
+    "artifactCollection": collection_by_id,
+    "clientIDMapping": client_id_mapping,
+    # mutations
+    "upsertBucket": upsert_bucket,
+    "createRunFiles": create_run_files,
+    "markRunFilesUploaded": mark_run_files_uploaded,
+    "stopRun": stop_run,
+    "deleteFiles": delete_files,
+    "deleteRun": delete_run,
+    "createArtifact": create_artifact,
+    "createArtifactFiles": create_artifact_files,
+    "createArtifactManifest": create_artifact_manifest,
+    "completeMultipartUploadArtifact": complete_multipart_upload_artifact,
+    "updateArtifactManifest": update_artifact_manifest,
+    "commitArtifact": commit_artifact,
+    "useArtifact": use_artifact,
+    "updateArtifact": update_artifact,
+    "addAliases": add_aliases,
+    "deleteAliases": delete_aliases,
+    "upsertSweep": upsert_sweep,
+    "createAgent": create_agent,
+    "agentHeartbeat": agent_heartbeat,
+    "linkArtifact": link_artifact,
+    "unlinkArtifact": unlink_artifact,
+    "deleteArtifact": delete_artifact,
+    "deleteArtifactSequence": delete_artifact_sequence,
+    "deleteArtifactPortfolio": delete_artifact_portfolio,
+}
+"""Root field → handler: how an operation of a name the SDK does not use is answered.
+
+W&B's server executes a document by its fields, whatever the operation is called
+(the GraphQL spec: the operation name only selects among a document's operations),
+so a user's own ``execute_graphql("mutation Mine { deleteRun(...) }")`` works
+there; here too, as long as its root field is one the stand-in serves.
+"""
+
+
+def handler_for(operation: str | None, root_field: str) -> Handler | None:
+    """The handler of a request: by the SDK's operation name, else by its root field."""
+    return OPERATIONS.get(operation or "") or ROOT_FIELDS.get(root_field)

@@ -1,0 +1,81 @@
+"""The write-ahead journal: what a dead session's file says, and how it fails."""
+
+from __future__ import annotations
+
+import errno
+from pathlib import Path
+
+import pytest
+
+from wandb_cassettes import journal
+from wandb_cassettes.errors import JournalError
+from wandb_cassettes.ledger import Owned
+
+UP = "https://api.example.invalid"
+
+
+def owned(kind: str, local: str, **extra: object) -> Owned:
+    name = f"team/proj/{local}" + (":v0" if kind == "artifact" else "")
+    return Owned(kind, "team", "proj", local, name, unconfirmed=True, **extra)  # type: ignore[arg-type]
+
+
+def test_keep_patterns_are_written_first_and_keep_what_a_crash_left(tmp_path: Path):
+    """keep= is known when the recording starts: a session killed mid-test still keeps."""
+    j = journal.Journal(tmp_path, UP)
+    j.keep_patterns(["*/proj/golden*"], "t::kept")
+    j.intend([owned("run", "r1")], "t::kept")
+    j.intend([owned("artifact", "golden-ckpt", client_id="c1")], "t::kept")
+    j.intend([owned("collection", "golden-ckpt")], "t::kept")
+    j.intend([owned("artifact", "scratch", client_id="c2")], "t::other")
+    # (no close: the session died)
+    read = journal.read(j.path)
+    assert sorted(left.name for left in read.kept) == [
+        "team/proj/golden-ckpt",
+        "team/proj/golden-ckpt:v0",
+    ]
+    assert sorted(left.name for left in read.leftovers) == [
+        "team/proj/r1",
+        "team/proj/scratch:v0",
+    ]
+
+
+def test_a_collection_holding_a_kept_version_is_kept():
+    kept = journal.Leftover(owned("artifact", "model", client_id="c"), "t")
+    collection = journal.Leftover(owned("collection", "model"), "t")
+    other = journal.Leftover(owned("collection", "other"), "t")
+    assert journal.kept_by(collection, [], [kept])
+    assert not journal.kept_by(other, [], [kept])
+    assert journal.kept_by(other, ["*/other"], [])
+
+
+def test_keep_true_keeps_everything_its_test_made(tmp_path: Path):
+    j = journal.Journal(tmp_path, UP)
+    j.keep_patterns(["*"], "t::all")
+    j.intend([owned("run", "r1")], "t::all")
+    j.intend([owned("run", "r2")], "t::another")
+    read = journal.read(j.path)
+    assert [left.name for left in read.kept] == ["team/proj/r1"]
+    assert [left.name for left in read.leftovers] == ["team/proj/r2"]
+
+
+def test_a_journal_that_cannot_be_closed_says_so(tmp_path: Path):
+    j = journal.Journal(tmp_path, UP)
+    j.intend([owned("run", "r1")])
+
+    class Full:
+        def close(self) -> None:
+            raise OSError(errno.ENOSPC, "No space left on device")
+
+    j._fh = Full()  # type: ignore[assignment]
+    with pytest.raises(JournalError, match=r"could not be closed: No space left on device"):
+        j.close()
+    assert j.path.exists()  # it stays for the sweep
+
+
+def test_a_file_where_the_journal_folder_should_be_is_named_as_such(tmp_path: Path):
+    folder = tmp_path / "journal"
+    folder.write_text("not a folder")
+    with pytest.raises(JournalError) as caught:
+        journal.Journal(folder, UP)
+    assert f"{folder} is not a folder" in str(caught.value)
+    assert "File exists" not in str(caught.value)
