@@ -147,6 +147,7 @@ def test_a_sweep_runs_one_trial_attached_to_it_then_is_deleted(
     api = wandb.Api()
     api_run = api.run(_path(wb, run["name"]))
     assert api_run.sweep_name == sweep_id
+    assert [r.id for r in api.sweep(_path(wb, sweep_id)).runs] == [run["name"]]
 
     wb.delete_sweep(f"{wb.entity}/{PROJECT}/{sweep_id}")
     assert "sweeps" not in wb.live()

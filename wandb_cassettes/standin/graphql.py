@@ -737,6 +737,8 @@ def _run_fields(r: Run) -> Json:
         "created_at": r.created_at,
         "host": r.host,
         "username": r.entity,
+        # Sweep.runs filters {"$and": [{"sweep": <sweep id>}]} (wandb/apis/public/sweeps.py).
+        "sweep": r.sweep_name,
     }
     for key, value in _config(r).items():
         fields[f"config.{key}"] = value.get("value") if isinstance(value, dict) else value
