@@ -478,13 +478,28 @@ def test_sweep_takes_another_hosts_journals_only_when_named(
     monkeypatch.chdir(project)
     capsys.readouterr()
     assert cli(["sweep"]) == 0
-    assert "0 journal(s)" in capsys.readouterr().out
+    first = capsys.readouterr().out
+    assert "0 journal(s)" in first and "other hosts are not swept from here (otherhost)" in first
+    assert "--host NAME" in first
     assert [r["name"] for r in standin_sdk.live()["runs"]] == ["leftover"]
     assert cli(["sweep", "--host", "otherhost"]) == 0
     swept = capsys.readouterr().out
     assert "deleted  run " in swept, swept
     assert standin_sdk.live()["runs"] == []
     assert not journal.exists()
+
+
+def test_sweep_with_a_refused_key_says_so_in_one_line(standin, project, monkeypatch, capsys):
+    owned = {"kind": "run", "entity": "e", "project": "p", "local": "r", "name": "e/p/r"}
+    journal = _journal(project, "otherhost", standin.base_url, "created", owned)
+    monkeypatch.chdir(project)
+    monkeypatch.setenv("WANDB_API_KEY", "wrong-" + "k" * 34)
+    capsys.readouterr()
+    assert cli(["sweep", "--host", "otherhost"]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and f"the API key for {standin.base_url} was refused" in err
+    assert "Traceback" not in err
+    assert journal.exists()
 
 
 def test_sweep_without_a_key_or_an_upstream_says_so_in_one_line(

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import argparse
 import re
+import socket
 import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
@@ -210,6 +211,9 @@ def _run_sweep(args: argparse.Namespace) -> int:
     orphans = journal.orphaned(directory, dead_hosts=args.host)
     listed = sum(len(j.leftovers) for j in orphans)
     print(f"{len(orphans)} journal(s) of finished sessions, {listed} leftover(s)")
+    note = _other_hosts_note(directory, args.host)
+    if note:
+        print(note)
     if not listed:
         journal.sweep(orphans)  # removes the empty journals
         return 0
@@ -222,30 +226,65 @@ def _run_sweep(args: argparse.Namespace) -> int:
                 file=sys.stderr,
             )
             return 2
-        problem = _unreachable(upstream)
+        problem = _unreachable(upstream) or _refused(upstream, upstream_api_key(upstream))
         if problem:
-            print(f"error: cannot reach {upstream}: {problem}", file=sys.stderr)
+            print(f"error: {problem}", file=sys.stderr)
             return 2
     result = journal.sweep(orphans, upstream=args.upstream)
     for name in result.deleted:
         print(f"deleted  {name}")
+    for name in result.already_gone:
+        print(f"gone     {name} (already deleted)")
     for line in result.skipped:
         print(f"SKIPPED  {line}")
     for line in result.failed:
         print(f"FAILED   {line}")
+    if result.kept_journals:
+        print(
+            "the journal(s) stay for the next sweep: "
+            + ", ".join(str(p) for p in result.kept_journals)
+            + " (remove one by hand once you have dealt with what it lists)"
+        )
     return 1 if result.failed or result.skipped else 0
+
+
+def _other_hosts_note(directory: Path, named: list[str]) -> str | None:
+    """A hint when journals of other hosts were left alone (``--host`` names them)."""
+    from . import journal
+
+    here = socket.gethostname()
+    hosts = sorted(
+        {j.host for j in journal.journals(directory) if j.host != here and j.host not in named}
+    )
+    if not hosts or "*" in named:
+        return None
+    return (
+        f"journals of other hosts are not swept from here ({', '.join(hosts)}): "
+        "add --host NAME once that host's recording sessions are over"
+    )
+
+
+def _refused(url: str, api_key: str | None) -> str | None:
+    """Why ``url`` refuses ``api_key`` (the SDK's AuthenticationError), or None."""
+    from . import journal
+
+    try:
+        journal.api_for(url, api_key)
+    except Exception as exc:
+        if type(exc).__name__ == "AuthenticationError":
+            return f"the API key for {url} was refused: {exc}"
+        return f"cannot use {url}: {type(exc).__name__}: {exc}"
+    return None
 
 
 def _unreachable(url: str, timeout: float = 10) -> str | None:
     """Why nothing listens at ``url`` (a TCP connect), or None when something does."""
-    import socket
-
     parts = urlsplit(url)
     port = parts.port or (443 if parts.scheme == "https" else 80)
     try:
         socket.create_connection((parts.hostname or "", port), timeout=timeout).close()
     except OSError as exc:
-        return exc.strerror or str(exc)
+        return f"cannot reach {url}: {exc.strerror or exc}"
     return None
 
 

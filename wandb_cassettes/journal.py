@@ -276,16 +276,21 @@ def orphaned(
     directory: str | os.PathLike[str], dead_hosts: Sequence[str] = ()
 ) -> list[JournalFile]:
     """Journals of sessions that are no longer running (other hosts only if named)."""
+    return [j for j in journals(directory) if not j.owner_alive(dead_hosts)]
+
+
+def journals(directory: str | os.PathLike[str]) -> list[JournalFile]:
+    """Every readable journal in ``directory``, in file name order."""
     d = Path(directory)
     if not d.is_dir():
         return []
-    journals = []
+    found = []
     for p in sorted(d.glob("*.jsonl")):
         try:
-            journals.append(read(p))
+            found.append(read(p))
         except (OSError, UnicodeDecodeError):
             continue
-    return [j for j in journals if not j.owner_alive(dead_hosts)]
+    return found
 
 
 @dataclass
@@ -293,8 +298,12 @@ class SweepResult:
     """What a sweep did; ``failed`` and ``skipped`` lines name each resource and why."""
 
     deleted: list[str] = field(default_factory=list)
+    #: Listed, and found deleted already (by the test, or by hand).
+    already_gone: list[str] = field(default_factory=list)
     skipped: list[str] = field(default_factory=list)
     failed: list[str] = field(default_factory=list)
+    #: Journals left in place: something they list could not be deleted.
+    kept_journals: list[Path] = field(default_factory=list)
 
 
 def sweep(
@@ -314,7 +323,7 @@ def sweep(
         if j.leftovers:
             started = datetime.datetime.fromtimestamp(j.started, datetime.UTC)
             try:
-                api = _api(upstream or j.upstream, api_key)
+                api = api_for(upstream or j.upstream, api_key)
                 report = delete_owned(
                     [left.owned for left in j.leftovers],
                     api=api,
@@ -327,16 +336,21 @@ def sweep(
                 result.failed += [
                     f"{left.name}: {type(exc).__name__}: {exc}" for left in j.leftovers
                 ]
+                result.kept_journals.append(j.path)
                 continue
-            result.deleted += report.deleted + report.already_gone
+            result.deleted += report.deleted
+            result.already_gone += report.already_gone
             result.skipped += report.skipped
             if report.failed:
+                result.kept_journals.append(j.path)
                 continue
         j.path.unlink(missing_ok=True)
     return result
 
 
-def _api(base_url: str, api_key: str | None) -> Any:
+def api_for(base_url: str, api_key: str | None) -> Any:
+    """A ``wandb.Api`` for ``base_url`` with ``api_key`` (the SDK checks the key: it raises
+    its ``AuthenticationError`` for a refused one)."""
     import wandb
 
     return wandb.Api(overrides={"base_url": base_url}, api_key=api_key)
