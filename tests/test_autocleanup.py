@@ -205,3 +205,4 @@ def test_wandb_audit_fails_the_session_on_a_leak(project, standin):
     assert leaky.returncode == 1, leaky.stdout + leaky.stderr
     assert "1 passed" in leaky.stdout
     assert "leak" in leaky.stdout and "autoclean/ckpt" in leaky.stdout
+    assert "wandb-cassettes audit FAILED: 1 of the 1 cassette(s)" in leaky.stdout

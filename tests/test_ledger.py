@@ -242,7 +242,7 @@ def test_delete_of_an_artifact_seen_only_in_an_answer_is_named():
 
 def test_delete_of_an_unknown_artifact_is_named_by_its_id():
     ledger = ledger_of(b.delete_artifact(A1))
-    assert names(ledger.deleted) == [f"artifact {A1}"]
+    assert names(ledger.deleted) == [A1]
 
 
 # -- DeleteArtifactSequence / DeleteArtifactPortfolio ------------------------------------------

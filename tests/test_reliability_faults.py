@@ -158,5 +158,7 @@ def test_upstream_dying_mid_test_fails_it_saying_the_upstream_failed(tmp_path):
     assert path.read_bytes() == good
     failed = cs.failed_path(path)
     assert failed.exists()
-    assert 502 in [ix.status for ix in cs.load(failed)]
+    # What the SDK was answered: a 400 it does not retry, saying the upstream is unreachable.
+    refused = [ix for ix in cs.load(failed) if ix.status == 400]
+    assert refused and "cannot reach the upstream" in (refused[0].response_text() or "")
     audit_secrets(failed)

@@ -91,3 +91,8 @@ def __getattr__(name: str) -> Any:
     if module is None:
         raise AttributeError(f"module 'wandb_cassettes' has no attribute {name!r}")
     return getattr(importlib.import_module(f".{module}", __name__), name)
+
+
+def __dir__() -> list[str]:
+    # The lazy names too (PEP 562): dir() and tab completion list the public API.
+    return sorted({*globals(), *__all__})

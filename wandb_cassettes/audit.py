@@ -224,7 +224,7 @@ def audit_cassette(
     for index, ix in enumerate(cassette.interactions):
         body = ix.response_body
         if isinstance(body, Digest) and body.blob:
-            where = path.parent / body.blob
+            where = Path(os.path.normpath(path.parent / body.blob))  # no "x/../../_blobs"
             if not where.is_file():
                 message = f"interaction {index}: its download is kept in {where}, which is missing"
                 return CassetteAudit(path, error=CassetteError(path, message))

@@ -124,6 +124,8 @@ def _run_show(args: argparse.Namespace) -> int:
             for e in ledger.events_at(index)
         ]
         marks += [f"error: {message}" for message in _errors(ix)]
+        if 300 <= ix.status < 400:
+            marks.append("redirect")
         rows.append(
             (
                 str(index),
@@ -158,7 +160,8 @@ def _what(ix: Interaction, upstream: str) -> str:
 
 def _errors(ix: Interaction) -> list[str]:
     messages = graphql.response_errors(ix.response_json())
-    if not 200 <= ix.status < 300 and not messages:
+    # 3xx: a redirect W&B answers on purpose (run files, artifactsV2), no error.
+    if not 200 <= ix.status < 400 and not messages:
         messages = [f"HTTP {ix.status} {ix.reason}".rstrip()]
     return messages
 

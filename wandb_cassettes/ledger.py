@@ -123,8 +123,8 @@ class Resource:
     @property
     def name(self) -> str:
         """The human name: ``entity/project/run_id``, ``entity/project/collection:v3``..."""
-        if not self.entity and not self.project:
-            return f"{self.kind} {self.ids[0] if self.ids else self.local}"
+        if not self.entity and not self.project:  # known by its id only (callers add the kind)
+            return self.ids[0] if self.ids else self.local
         if self.kind == "project":
             return f"{self.entity}/{self.project}"
         base = f"{self.entity}/{self.project}/{self.local}"

@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
+import os
 import re
 import shlex
 from collections.abc import Generator, Iterator
@@ -327,7 +328,7 @@ class ScopedCassette:
     def begin(self) -> None:
         process = self.config.stash[_PROCESS]
         mode = record_mode(self.config)
-        command = _record_command_for(self.request.node.nodeid or ".", mode="{mode}")
+        command = _record_command_for(self.config, self.request.node.nodeid or ".", mode="{mode}")
         use = CassetteUse(
             self.path,
             process,
@@ -434,8 +435,17 @@ def cassette_path_for(item: pytest.Item) -> Path:
     return path
 
 
-def _record_command_for(nodeid: str, *, mode: str) -> str:
-    return f"pytest {shlex.quote(nodeid)} --record-mode={mode}"
+def _record_command_for(config: pytest.Config, nodeid: str, *, mode: str) -> str:
+    """The pytest command that records ``nodeid`` again, from the folder pytest was run in.
+
+    Node ids are relative to the rootdir; run from a subfolder (``cd tests``), the
+    command names the file relative to where the user is.
+    """
+    where = Path(config.invocation_params.dir)
+    file, sep, rest = nodeid.partition("::")
+    if where != config.rootpath:
+        file = os.path.relpath(config.rootpath / file, where)
+    return f"pytest {shlex.quote(file + sep + rest)} --record-mode={mode}"
 
 
 def _tmp_roots(config: pytest.Config) -> tuple[str, ...]:
@@ -495,7 +505,7 @@ def wandb_cassette(request: pytest.FixtureRequest) -> Iterator[CassetteUse | Non
         record_mode(config),
         test_id=item.nodeid,
         options=options,
-        record_command=_record_command_for(item.nodeid, mode="{mode}"),
+        record_command=_record_command_for(item.config, item.nodeid, mode="{mode}"),
         tmp_roots=_tmp_roots(config),
         report_dir=process.files / "mismatch",
         blob_dir=cassette_dir(config) / BLOB_DIR,
@@ -600,3 +610,12 @@ def pytest_terminal_summary(terminalreporter: Any, exitstatus: int, config: pyte
         return
     for line in report.render_text().splitlines():
         terminalreporter.write_line(line)
+    if report.exit_code:
+        written = len(report.cassettes)
+        dirty = sum(1 for c in report.cassettes if c.exit_code)
+        terminalreporter.write_line(
+            f"wandb-cassettes audit FAILED: {dirty} of the {written} cassette(s) written in "
+            "this session have findings (above); the session fails",
+            red=True,
+            bold=True,
+        )

@@ -364,6 +364,21 @@ class Relay:
                     k: [translation.to_client(v) for v in values]
                     for k, values in response_headers.items()
                 }
+        except aiohttp.ClientConnectorError as exc:
+            # Nothing could be sent (no such host, connection refused): answered with a
+            # 400, which wandb-core does not retry (core/internal/clients/retry_policy.go),
+            # so the test fails in seconds instead of retrying a dead address for minutes.
+            # What the client is answered is what the cassette keeps (as for a 502 below).
+            message = f"upstream failed for {request.method} {_strip_query(url)}: {exc!r}"
+            rec.upstream_errors.append(message)
+            said = f"wandb-cassettes: {message}; cannot reach the upstream: check "
+            said += "--wandb-upstream and the network"
+            status, reason, response_headers = 400, "Bad Request", {}
+            if url.endswith("/graphql"):
+                response_headers = {"Content-Type": ["application/json"]}
+                response_body = json.dumps({"errors": [{"message": said}], "data": None}).encode()
+            else:
+                response_body = said.encode()
         except (aiohttp.ClientError, TimeoutError) as exc:
             message = f"upstream failed for {request.method} {_strip_query(url)}: {exc!r}"
             rec.upstream_errors.append(message)
