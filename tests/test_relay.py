@@ -272,16 +272,20 @@ def test_record_rewrites_storage_urls_and_stores_scrubbed_readable_exchanges(
     assert from_vcr.responses[0]["status"]["code"] == 200
 
 
-def test_upstream_failure_is_answered_502_and_reported(relay_factory: Any) -> None:
+def test_an_unreachable_upstream_is_answered_400_at_once_and_reported(relay_factory: Any) -> None:
+    """Nothing listens there: a 400 (wandb-core does not retry it), not minutes of retries
+    of a 5xx; a dropped connection mid-answer stays a 502 (tests/test_reliability_faults.py)."""
     dead = BackgroundServer(web.Application()).start()
     url = dead.url
     dead.stop()
     relay = relay_factory(url)
     rec = relay.record(Cassette())
     answer = gql(relay.url, "Viewer", {})
-    assert answer.status == 502
+    assert answer.status == 400
+    assert "cannot reach the upstream" in answer.json()["errors"][0]["message"]
     assert len(rec.upstream_errors) == 1
     assert f"POST {url}/graphql" in rec.upstream_errors[0]
+    assert [ix.status for ix in rec.cassette.interactions] == [400]
 
 
 # -- replay ---------------------------------------------------------------------------
