@@ -30,6 +30,22 @@ class GraphQLRequest:
         """What the document does: its operation type and top-level fields (parsed, cached)."""
         return document_of(self.query, self.operation_name)
 
+    @property
+    def is_mutation(self) -> bool:
+        """Whether the selected operation is a mutation (replay's question, asked per request).
+
+        Without a parser where the text settles it: no ``mutation`` in it at all (no
+        parse, and no fallback of :func:`document_of`, could find one), or a scan of
+        its definitions finds the selected one a mutation (:func:`operation_kind`);
+        parsed (:attr:`document`) otherwise. Never less careful than parsing: a
+        document that does not parse but reads as a mutation is one.
+        """
+        if "mutation" not in self.query:
+            return False
+        if operation_kind(self.query, self.operation_name) == "mutation":
+            return True
+        return self.document.is_mutation
+
     def arguments(self) -> tuple[dict[str, Any], ...]:
         """Each root field's arguments as the server reads them (see :meth:`Document.arguments`)."""
         return self.document.arguments(self.variables)
@@ -88,6 +104,57 @@ def _defined(value: Any) -> Any:
     if isinstance(value, list):
         return [_defined(v) for v in value if v is not Undefined]
     return value
+
+
+# What a lexer skips (GraphQL spec, "Ignored Tokens"), strings included: block strings,
+# strings, comments. What is left is searched for definitions and brackets.
+_SKIPPED_RE = re.compile(r'"""(?:\\"""|[^"]|"(?!""))*"""|"(?:\\.|[^"\\\n\r])*"|#[^\n\r]*')
+_TOKEN_RE = re.compile(
+    r"[{}()]|(?<![$\w])(query|mutation|subscription|fragment)(?!\w)\s*([A-Za-z_]\w*)?"
+)
+
+
+@functools.lru_cache(maxsize=512)
+def operation_kind(query: str, operation_name: str | None = None) -> str | None:
+    """``"query"``, ``"mutation"`` or ``"subscription"``: the kind of the selected operation.
+
+    A scan of the definitions at the document's top level (outside braces and
+    parentheses, strings and comments skipped), so that replay need not load a
+    GraphQL parser. None when the scan cannot tell (no operation, several and
+    none selected, unbalanced brackets): the caller then parses the document
+    (:func:`document_of`). tests/test_graphql.py checks it against graphql-core
+    on every document the SDK sends.
+    """
+    text = _SKIPPED_RE.sub(" ", query)
+    operations: list[tuple[str, str | None]] = []
+    braces = parens = 0
+    opened = False  # a definition's keyword was read: the next top-level "{" is its selection
+    for m in _TOKEN_RE.finditer(text):
+        token = m.group()
+        if token == "(":
+            parens += 1
+        elif token == ")":
+            parens -= 1
+        elif token == "{":
+            if braces == 0 and parens == 0:
+                if not opened:
+                    operations.append(("query", None))  # the shorthand "{ ... }" is a query
+                opened = False
+            braces += 1
+        elif token == "}":
+            braces -= 1
+        elif braces == 0 and parens == 0:
+            if m.group(1) != "fragment":
+                operations.append((m.group(1), m.group(2)))
+            opened = True
+        if braces < 0 or parens < 0:
+            return None
+    if braces or parens:
+        return None
+    if operation_name:
+        chosen = [kind for kind, name in operations if name == operation_name]
+        return chosen[0] if len(chosen) == 1 else None
+    return operations[0][0] if len(operations) == 1 else None
 
 
 @functools.lru_cache(maxsize=512)

@@ -478,12 +478,12 @@ class CassetteUse:
 
     def _clean_up(self) -> CleanupError | None:
         """Delete, through the relay (so it is recorded), what the recording created and left."""
-        from .cleanup import delete_owned
-        from .ledger import Owned, unresolved
-
         recording = self.recording
         if recording is None or recording.ledger is None:
             return None
+        from .cleanup import delete_owned
+        from .ledger import Owned, unresolved
+
         ledger: Ledger = recording.ledger
         journal = self.process.journal()
         kept = [(Owned.of(r), ledger.kept_reason(r) or "") for r in ledger.kept]

@@ -305,7 +305,7 @@ def request_key(
             body = (rules.scrubber or DEFAULT_SCRUBBER).scrub_text(body)
         gql = parse_request(body)
         if gql is not None:
-            safe = not gql.document.is_mutation
+            safe = not gql.is_mutation
             if gql.operation in OPERATIONS_MATCHED_BY_NAME:
                 return RequestKey("graphql", gql.operation, safe=safe)
             try:
