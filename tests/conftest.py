@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import atexit
 import os
+import shutil
 import subprocess
 import sys
+import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -46,6 +49,9 @@ def standin_sdk(standin: StandinBackend, tmp_path, monkeypatch) -> Iterator[Stan
         wandb.teardown()
 
 
+_EMPTY_CONFIG_DIR = tempfile.mkdtemp(prefix="wandb-cassettes-tests-config-")
+atexit.register(shutil.rmtree, _EMPTY_CONFIG_DIR, ignore_errors=True)
+
 #: ``python -m pytest`` as the subprocess tests run it: fixed order, no cache files.
 PYTEST = (sys.executable, "-m", "pytest", "-p", "no:randomly", "-p", "no:cacheprovider")
 
@@ -61,6 +67,9 @@ def subprocess_env(upstream: StandinBackend | None = None, **extra: str) -> dict
     # to the terminal otherwise: the tests that count messages see one output everywhere.
     for name in ("CI", "BUILD_NUMBER"):
         env.pop(name, None)
+    # The SDK's settings files (~/.config/wandb/settings: `wandb login --host` writes a
+    # base_url there, which recording then uses) are this machine's, never the tests'.
+    env["WANDB_CONFIG_DIR"] = _EMPTY_CONFIG_DIR
     env[FIDELITY_ENV] = os.environ[FIDELITY_ENV]
     if upstream is not None:
         env.update(WANDB_API_KEY=upstream.api_key, WANDB_CASSETTES_UPSTREAM=upstream.base_url)

@@ -244,6 +244,8 @@ def test_what_recording_redacts_never_makes_a_cassette_unmatchable(tmp_path: Pat
     assert len(names) == 6, names  # two distinct password ids: two files
     for secret in ("hunter2x", "other99x", "zz-live-abcdef", "toor-Pass-99"):
         assert not any(secret in n for n in names), names
+    for personal in ("10.0.0.7", "bob.smith", "home-bob"):  # replaced in file names too
+        assert not any(personal in n for n in names), names
     (refusal,) = [line for line in out.splitlines() if "recording not saved" in line]
     assert "zz-live-abcdef" not in refusal  # it names the test without the value
     assert "test_a_secret_only_its_context_reveals[REDACTED]" in refusal

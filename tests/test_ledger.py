@@ -625,9 +625,10 @@ def test_link_of_a_foreign_version_is_not_owned_but_reported():
     assert ledger.created == [] and ledger.leftovers() == []  # the cleanup never unlinks it
     ((name, index),) = ledger.uncertain_links()
     assert index == 1 and "my-models" in name
-    assert (
-        ledger_of(b.link_artifact(A1, "my-models"), keep=("*my-models*",)).uncertain_links() == []
-    )
+    kept = ledger_of(b.link_artifact(A1, "my-models"), keep=("*my-models*",))
+    assert kept.uncertain_links() == []
+    assert [r.kind for r in kept.kept] == ["link"]  # listed as kept, with its reason
+    assert kept.kept_reason(kept.kept[0]) == "matches keep='*my-models*'"
 
 
 def test_an_unlinked_foreign_link_is_a_foreign_delete_not_a_finding():

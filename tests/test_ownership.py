@@ -585,3 +585,26 @@ def test_ledger_reads_the_recorded_cases_the_same_way(standin_sdk, project, tmp_
     path = cassette(project, "test_adds_a_version_to_the_shared_model")
     ledger = Ledger.from_cassette(cs.load(path))
     assert ledger.leaks() == [] and ledger.foreign_deleted == []
+
+
+def test_a_recording_against_an_unreachable_upstream_leaves_no_journal_behind(project):
+    """What a refused request was to create was not: the next session has nothing to sweep,
+    so it does not wait for an upstream that is not there."""
+    import socket as sockets
+
+    with sockets.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        dead = f"http://127.0.0.1:{s.getsockname()[1]}"  # nothing listens there once closed
+    for attempt in range(2):
+        started = time.monotonic()
+        result = run_pytest(
+            project, "--record-mode=once", "--wandb-upstream", dead, "-k", "test_creates_a_run",
+            env={"WANDB_API_KEY": "k" * 40},
+        )  # fmt: skip
+        took = time.monotonic() - started
+        assert result.returncode == 1, out(result)
+        assert "cannot reach the upstream" in out(result)
+        assert took < 30, f"attempt {attempt + 1}: {took:.0f} s"
+        assert "not swept" not in out(result) and "could not sweep" not in out(result)
+        journal_dir = project / ".wandb_cassettes" / "journal"
+        assert not list(journal_dir.glob("*.jsonl")), [p.read_text() for p in journal_dir.iterdir()]

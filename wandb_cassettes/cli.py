@@ -229,7 +229,7 @@ def _run_sweep(args: argparse.Namespace) -> int:
                 file=sys.stderr,
             )
             return 2
-        problem = _unreachable(upstream) or _refused(upstream, upstream_api_key(upstream))
+        problem = journal.unreachable(upstream) or _refused(upstream, upstream_api_key(upstream))
         if problem:
             print(f"error: {problem}", file=sys.stderr)
             return 2
@@ -277,17 +277,6 @@ def _refused(url: str, api_key: str | None) -> str | None:
         if type(exc).__name__ == "AuthenticationError":
             return f"the API key for {url} was refused: {exc}"
         return f"cannot use {url}: {type(exc).__name__}: {exc}"
-    return None
-
-
-def _unreachable(url: str, timeout: float = 10) -> str | None:
-    """Why nothing listens at ``url`` (a TCP connect), or None when something does."""
-    parts = urlsplit(url)
-    port = parts.port or (443 if parts.scheme == "https" else 80)
-    try:
-        socket.create_connection((parts.hostname or "", port), timeout=timeout).close()
-    except OSError as exc:
-        return f"cannot reach {url}: {exc.strerror or exc}"
     return None
 
 

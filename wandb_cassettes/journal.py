@@ -34,6 +34,7 @@ from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, Any
+from urllib.parse import urlsplit
 
 from .errors import CleanupError, JournalError
 from .ledger import Event, Ledger, Owned
@@ -346,6 +347,17 @@ def sweep(
                 continue
         j.path.unlink(missing_ok=True)
     return result
+
+
+def unreachable(url: str, timeout: float = 10) -> str | None:
+    """Why nothing listens at ``url`` (a TCP connect), or None when something does."""
+    parts = urlsplit(url)
+    port = parts.port or (443 if parts.scheme == "https" else 80)
+    try:
+        socket.create_connection((parts.hostname or "", port), timeout=timeout).close()
+    except OSError as exc:
+        return f"cannot reach {url}: {exc.strerror or exc}"
+    return None
 
 
 def api_for(base_url: str, api_key: str | None) -> Any:

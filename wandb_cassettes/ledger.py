@@ -242,14 +242,14 @@ class Ledger:
         if request is None:
             return
         body = ix.response_json()
-        outcome = _outcome(ix.status, body)
+        result = outcome(ix.status, body)
         data = body.get("data") if isinstance(body, dict) else None
         data = data if isinstance(data, dict) else {}
-        if outcome == "succeeded":
+        if result == "succeeded":
             _learn_ids(self, data)
             query_rule = QUERY_RULES.get(request.operation)
             if query_rule is not None:
-                query = Exchange(index, request.operation, request.variables, data, outcome)
+                query = Exchange(index, request.operation, request.variables, data, result)
                 query_rule(self, query)
         document = request.document
         if not document.is_mutation:
@@ -261,14 +261,14 @@ class Ledger:
                 name,
                 request.variables,
                 data,
-                outcome,
+                result,
                 _payload(data, name),
                 arguments[i] if i < len(arguments) else {},
             )
             rule = RULES.get(name)
             if rule is not None:
                 rule(self, exchange)
-            elif outcome == "succeeded":
+            elif result == "succeeded":
                 self._untracked(exchange, request.operation)
 
     @property
@@ -336,8 +336,14 @@ class Ledger:
 
     @property
     def kept(self) -> list[Resource]:
-        """Resources created, not deleted, and kept on purpose (``keep``)."""
-        return [r for r in self.created if r.deleted_at is None and self.is_kept(r)]
+        """Resources created, not deleted, and kept on purpose (``keep``); and links the
+        traffic made of versions it did not create, kept so (:meth:`uncertain_links`)."""
+        links = [
+            r
+            for r in self._resources
+            if r.kind == "link" and r.uncertain_at is not None and r.deleted_at is None
+        ]
+        return [r for r in [*self.created, *links] if r.deleted_at is None and self.is_kept(r)]
 
     def leaks(self) -> list[Resource]:
         """Resources created here and left behind, not kept.
@@ -589,7 +595,7 @@ def keep_names(metadata: dict[str, Any]) -> list[str]:
 # -- reading exchanges -------------------------------------------------------------------
 
 
-def _outcome(status: int, body: Any) -> Outcome:
+def outcome(status: int, body: Any) -> Outcome:
     """Succeeded, refused (nothing happened), or unknown (the answer was lost or cut)."""
     if 200 <= status < 300:
         if not isinstance(body, dict):
@@ -1286,5 +1292,6 @@ __all__ = [
     "describe_json",
     "intents",
     "keep_names",
+    "outcome",
     "unresolved",
 ]

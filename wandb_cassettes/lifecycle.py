@@ -378,7 +378,7 @@ class CassetteUse:
         With ``translation`` (``new_episodes``) the ledger sees the client's ids and
         the journal the upstream's, where a sweep must look for them.
         """
-        from .ledger import Ledger, Owned, intents
+        from .ledger import Ledger, Owned, intents, outcome
         from .relay import Recording
         from .scrub import Scrubber
 
@@ -398,8 +398,8 @@ class CassetteUse:
         recording.ledger = ledger
         upstream = translation.owned_to_upstream if translation is not None else None
 
-        def before_forward(method: str, url: str, body: bytes) -> None:
-            planned = [
+        def planned(body: str | bytes | None) -> list[Owned]:
+            return [
                 Owned(
                     kind=i["kind"],
                     entity=i["entity"],
@@ -413,12 +413,19 @@ class CassetteUse:
                 for i in intents(body)
                 if i["kind"] != "run" or i["local"] in fresh
             ]
-            journal.intend(planned, self.test_id)
+
+        def before_forward(method: str, url: str, body: bytes) -> None:
+            journal.intend(planned(body), self.test_id)
 
         def observe(ix: Any) -> None:
             seen = len(ledger.events)
             ledger.observe(ix)
             journal.record(ledger.events[seen:], ledger, self.test_id, upstream)
+            if outcome(ix.status, ix.response_json()) == "refused":
+                # Refused (a 4xx, GraphQL errors, an upstream nothing answered at): what
+                # the request was to create was not, and no later sweep must look for it.
+                refused = planned(ix.request_text())
+                journal.absent([upstream(o) for o in refused] if upstream else refused)
 
         recording.before_forward = before_forward
         recording.observers.append(observe)

@@ -19,11 +19,12 @@ outlives a test (artifact caches) is reset between cassettes.
 from __future__ import annotations
 
 import os
+import re
 import shutil
 import sys
 import tempfile
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING
 from urllib.parse import urlsplit
@@ -40,26 +41,39 @@ UPSTREAM_ENV = "WANDB_CASSETTES_UPSTREAM"
 WORKDIR_NAME = ".wandb_cassettes"
 
 
-def explicit_upstream(environ: dict[str, str] | None = None) -> str | None:
+def explicit_upstream(environ: Mapping[str, str] | None = None) -> str | None:
     """``WANDB_CASSETTES_UPSTREAM``, else the shell's ``WANDB_BASE_URL``, else None."""
     env = os.environ if environ is None else environ
     explicit = env.get(UPSTREAM_ENV) or env.get("WANDB_BASE_URL")
     return explicit.rstrip("/") if explicit else None
 
 
-def default_upstream(environ: dict[str, str] | None = None) -> str:
+def default_upstream(environ: Mapping[str, str] | None = None) -> str:
     """The upstream a recording uses when none is given: where the SDK itself would go.
 
-    :func:`explicit_upstream`, else the SDK's own default
-    (``wandb.sdk.lib.urls.DEFAULT_BASE_URL``; in wandb 0.31 the CoreWeave
-    Forge API host, with ``api.wandb.ai`` behind it).
+    :func:`explicit_upstream`, else the ``base_url`` of the user's wandb settings
+    files (``wandb login --host`` writes it to ``$WANDB_CONFIG_DIR/settings`` or
+    ``~/.config/wandb/settings``; a project's ``wandb/settings`` too), read the way
+    the SDK reads them (wandb/sdk/wandb_setup.py, ``_load_settings``), else the
+    SDK's own default (``wandb.sdk.lib.urls.DEFAULT_BASE_URL``; in wandb 0.31 the
+    CoreWeave Forge API host, with ``api.wandb.ai`` behind it).
     """
-    explicit = explicit_upstream(environ)
+    env = os.environ if environ is None else environ
+    explicit = explicit_upstream(env)
     if explicit:
         return explicit
     from wandb.sdk.lib import urls
+    from wandb.sdk.wandb_settings import Settings
 
-    return str(urls.DEFAULT_BASE_URL).rstrip("/")
+    settings = Settings(silent=True)
+    config_dir = env.get("WANDB_CONFIG_DIR")
+    folder = Path(config_dir).expanduser() if config_dir else Path("~/.config/wandb").expanduser()
+    settings.settings_system = str(folder / "settings")
+    try:
+        settings.update_from_system_settings()
+    except Exception:  # an unreadable settings file: the SDK reports and ignores it too
+        return str(urls.DEFAULT_BASE_URL).rstrip("/")
+    return str(settings.base_url or urls.DEFAULT_BASE_URL).rstrip("/")
 
 
 def check_upstream(url: str, *, source: str = "--wandb-upstream") -> str:
@@ -174,10 +188,15 @@ class WandbProcess:
             self.api_key = upstream_api_key(self.upstream)
             self.user_settings = recorded_settings(os.environ)
             values = sdk_env(relay.url, self.api_key or REPLAY_API_KEY, self._workdir)
-            touched = {*values, *NEUTRALISED}
+            touched = {*values, *NEUTRALISED, SERVICE_ENV}
             self._saved_env = {k: os.environ.get(k) for k in touched}
             for name in NEUTRALISED:
                 os.environ.pop(name, None)
+            if _inherited_service(os.environ.get(SERVICE_ENV)):
+                # Another process's wandb-core (pytest-xdist's controller, whose conftest
+                # called wandb.setup()): started with that process's settings, not the
+                # relay's quiet ones; this process starts its own.
+                os.environ.pop(SERVICE_ENV, None)
             os.environ.update(values)
             # WANDB_SERVICE is the SDK's own connection to its service (set, and cleared by
             # wandb.teardown(), by the SDK): never part of what each cassette starts from.
@@ -236,7 +255,15 @@ class WandbProcess:
 
             directory = self.files / "journal"
             orphans = [j for j in journal.orphaned(directory) if j.upstream == self.upstream]
-            if orphans:
+            left = sum(len(j.leftovers) for j in orphans)
+            problem = journal.unreachable(self.upstream) if left else None
+            if problem:
+                # Checked first: the SDK would retry each delete for many seconds.
+                self.report(
+                    f"not swept: {left} leftover(s) of interrupted recordings ({problem}); "
+                    "they stay in the journal for the next session or `wandb-cassettes sweep`"
+                )
+            elif orphans:
                 result = journal.sweep(orphans, api_key=self.api_key)
                 self.report(f"swept {len(result.deleted)} leftover(s) of interrupted recordings")
                 for line in result.failed + result.skipped:
@@ -330,6 +357,16 @@ class WandbProcess:
 
 #: The SDK's connection to its running service (``wandb.env.SERVICE``).
 SERVICE_ENV = "WANDB_SERVICE"
+
+
+def _inherited_service(token: str | None) -> bool:
+    """Whether a ``WANDB_SERVICE`` token names a service another process started.
+
+    The token is ``<version>-<pid of the process that started it>-unix|tcp-...``
+    (wandb/sdk/lib/service/service_token.py, ``_as_env_string``).
+    """
+    match = re.match(r"\d+-(\d+)-", token or "")
+    return match is not None and int(match.group(1)) != os.getpid()
 
 
 def _forget_sdk_settings() -> None:

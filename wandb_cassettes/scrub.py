@@ -1118,8 +1118,12 @@ def scrub_interaction(
 
 
 def scrub_name(name: str, secrets: Sequence[str] = ()) -> str:
-    """A cassette or test name with secrets and email addresses replaced (for file names)."""
-    from .personal import EMAIL_RE, is_reserved_email
+    """A cassette or test name with secrets and personal data replaced (for file names).
 
-    out = scrub_text(name, secrets)
-    return EMAIL_RE.sub(lambda m: m.group() if is_reserved_email(m.group()) else "EMAIL", out)
+    Email and IP addresses become ``EMAIL`` and ``IP``, home folders ``~``: what
+    recording replaces in a cassette stays out of its file name too.
+    """
+    from .personal import EMAIL_TOKEN, IP_TOKEN, matching_form
+
+    out = matching_form(scrub_text(name, secrets))
+    return out.replace(EMAIL_TOKEN, "EMAIL").replace(IP_TOKEN, "IP")

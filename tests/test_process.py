@@ -1,0 +1,115 @@
+"""The process runtime: where recording goes, with which key, and the SDK state it replaces."""
+
+from __future__ import annotations
+
+import os
+import re
+from pathlib import Path
+
+import pytest
+from conftest import run_pytest
+
+from wandb_cassettes.process import _inherited_service, default_upstream, upstream_api_key
+from wandb_cassettes.standin import StandinBackend
+
+KEY = "abcdef0123456789abcdef0123456789abcdef01"
+
+
+def _settings(folder: Path, base_url: str) -> Path:
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / "settings").write_text(f"[default]\nbase_url = {base_url}\n")
+    return folder
+
+
+def _netrc(path: Path, host: str, key: str = KEY) -> Path:
+    path.write_text(f"machine {host}\n  login user\n  password {key}\n")
+    path.chmod(0o600)
+    return path
+
+
+def test_the_default_upstream_is_where_the_sdk_would_go(tmp_path: Path):
+    from wandb.sdk.lib import urls
+
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    assert default_upstream({"WANDB_CONFIG_DIR": str(empty)}) == urls.DEFAULT_BASE_URL.rstrip("/")
+    # `wandb login --host` writes the host into the settings file: the SDK goes there.
+    logged_in = _settings(tmp_path / "cfg", "https://wandb.corp.example/")
+    assert default_upstream({"WANDB_CONFIG_DIR": str(logged_in)}) == "https://wandb.corp.example"
+    # The shell and the plugin's own variable come first.
+    env = {"WANDB_CONFIG_DIR": str(logged_in), "WANDB_BASE_URL": "https://other.example"}
+    assert default_upstream(env) == "https://other.example"
+    env["WANDB_CASSETTES_UPSTREAM"] = "https://mine.example/"
+    assert default_upstream(env) == "https://mine.example"
+
+
+def test_the_key_is_found_where_the_sdk_finds_it(tmp_path: Path, monkeypatch):
+    monkeypatch.delenv("WANDB_API_KEY", raising=False)
+    monkeypatch.setenv("NETRC", str(_netrc(tmp_path / "netrc", "wandb.corp.example")))
+    assert upstream_api_key("https://wandb.corp.example") == KEY
+    assert upstream_api_key("https://elsewhere.example") is None
+    assert upstream_api_key("https://elsewhere.example", {"WANDB_API_KEY": "k" * 40}) == "k" * 40
+
+
+def test_a_service_another_process_started_is_told_apart():
+    mine, other = os.getpid(), os.getpid() + 1
+    assert not _inherited_service(f"3-{mine}-unix-/tmp/wandb-1/socket")
+    assert _inherited_service(f"3-{other}-unix-/tmp/wandb-1/socket")
+    assert _inherited_service(f"3-{other}-tcp-localhost-5555")
+    assert not _inherited_service(None) and not _inherited_service("garbage")
+
+
+TEST = """
+import pytest, wandb
+
+
+@pytest.mark.wandb_cassette
+def test_logs():
+    with wandb.init(project="from-settings") as run:
+        run.log({"x": 1})
+"""
+
+
+def test_recording_needs_nothing_but_what_wandb_login_left(tmp_path: Path):
+    """No WANDB_API_KEY, no --wandb-upstream: the settings file's host and the netrc's key;
+    and nothing outside the project is written (HOME's netrc, the settings file)."""
+    project = tmp_path / "project"
+    project.mkdir()
+    (project / "test_login.py").write_text(TEST)
+    (project / "pytest.ini").write_text("[pytest]\n")
+    home = tmp_path / "home"
+    home.mkdir()
+    with StandinBackend() as upstream:
+        host = upstream.base_url.split("://", 1)[1]
+        config = _settings(tmp_path / "cfg", upstream.base_url)
+        netrc = _netrc(tmp_path / "netrc", host, upstream.api_key)
+        before = {p: p.read_bytes() for p in (config / "settings", netrc)}
+        result = run_pytest(
+            project,
+            "--record-mode=once",
+            env={"WANDB_CONFIG_DIR": str(config), "NETRC": str(netrc), "HOME": str(home)},
+        )
+        assert result.returncode == 0, result.stdout[-6000:] + result.stderr[-2000:]
+        assert re.search(r"\b1 passed\b", result.stdout)
+        assert any(op == "UpsertBucket" for _m, _p, op in upstream.requests)
+        assert upstream.live()["runs"] == []
+    assert {p: p.read_bytes() for p in before} == before
+    assert sorted(p.name for p in home.iterdir()) == [], "something was written to HOME"
+
+
+@pytest.mark.parametrize("workers", ["0", "2"])
+def test_a_conftest_that_sets_wandb_up_under_xdist(tmp_path: Path, workers: str):
+    """xdist's controller imports the conftest too: its wandb-core (started without the
+    relay's quiet settings) must not serve the workers."""
+    pytest.importorskip("xdist")
+    (tmp_path / "conftest.py").write_text("import wandb\n\nwandb.setup()\n")
+    (tmp_path / "test_login.py").write_text(TEST)
+    (tmp_path / "pytest.ini").write_text("[pytest]\n")
+    with StandinBackend() as upstream:
+        recorded = run_pytest(tmp_path, "--record-mode=once", "-n", workers, upstream=upstream)
+        assert recorded.returncode == 0, recorded.stdout[-6000:]
+    text = next((tmp_path / "cassettes").rglob("*.yaml")).read_text()
+    assert "/sdk/otel/" not in text  # the controller's service would have sent telemetry
+    for replay_workers in ("0", "2"):
+        replayed = run_pytest(tmp_path, "--block-network", "--wandb-strict", "-n", replay_workers)
+        assert replayed.returncode == 0, replayed.stdout[-6000:]
