@@ -254,6 +254,15 @@ def test_interrupted_recording(tmp_path, standin, sig):
         assert survivors == {}, {p: _stat(p) for p in survivors}
     finally:
         _kill(processes)  # never leave a core behind, even when the assertion fails
+    # Nothing of the session is left in site-packages (the child-process hook), SIGKILL
+    # included: the watchdog removes it once the session is gone.
+    from wandb_cassettes import children
+
+    pth = [d / f"wandb_cassettes_child_{proc.pid}.pth" for d in children.site_dirs()]
+    deadline = time.monotonic() + 5
+    while any(p.exists() for p in pth) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert not any(p.exists() for p in pth), pth
 
     if sig == signal.SIGKILL:
         assert proc.returncode == -signal.SIGKILL

@@ -11,6 +11,7 @@ random order, ``-n 2``, with a proxy and without the recording's
 
 from __future__ import annotations
 
+import os
 import re
 import subprocess
 import sys
@@ -457,3 +458,19 @@ def test_wandb_set_up_by_a_conftest_before_the_relay_starts(tmp_path: Path):
     replayed = run_pytest(tmp_path, "--block-network")
     assert replayed.returncode == 0, _out(replayed)
     assert re.search(r"\b3 passed\b", replayed.stdout), _out(replayed)
+
+
+def test_a_dead_sessions_child_hook_is_removed_by_the_next(tmp_path: Path, monkeypatch):
+    from wandb_cassettes import children
+
+    monkeypatch.setattr(children, "site_dirs", lambda: [tmp_path])
+    dead = subprocess.Popen([sys.executable, "-c", "pass"])
+    dead.wait()
+    stale = tmp_path / f"wandb_cassettes_child_{dead.pid}.pth"
+    stale.write_text("import os\n")
+    alive = tmp_path / f"wandb_cassettes_child_{os.getppid()}.pth"  # a session still running
+    alive.write_text("import os\n")
+    (written,) = children.install_pth()
+    assert written.exists() and alive.exists() and not stale.exists()
+    children.remove_pth()
+    assert not written.exists()

@@ -10,7 +10,8 @@ an environment variable that turns it on. While a cassette is in use:
 
 * :func:`install_pth` has written ``wandb_cassettes_child_<pid>.pth`` into
   the interpreter's site-packages (removed at the end of the session; the
-  reaper removes it if the session is killed);
+  reaper's watchdog removes it if the session is killed, and the next session
+  removes any a dead session left);
 * ``WANDB_CASSETTES_CHILD`` holds the cassette's seed, its test id and a
   folder in which each child takes the next number (``O_EXCL`` files).
 
@@ -54,9 +55,14 @@ def site_dirs() -> list[Path]:
 
 
 def install_pth(pid: int | None = None) -> list[Path]:
-    """Write this session's ``.pth`` file wherever it can; returns the files written."""
+    """Write this session's ``.pth`` file wherever it can; returns the files written.
+
+    The files of sessions that are gone (killed before they could remove theirs)
+    are removed first.
+    """
     written = []
     for directory in site_dirs():
+        _remove_stale(directory)
         path = directory / _PTH_NAME.format(pid=pid or os.getpid())
         try:
             path.write_text(_PTH_TEXT, encoding="utf-8")
@@ -64,6 +70,26 @@ def install_pth(pid: int | None = None) -> list[Path]:
             continue
         written.append(path)
     return written
+
+
+def _remove_stale(directory: Path) -> None:
+    """Remove the ``.pth`` files in ``directory`` whose session process no longer runs."""
+    with contextlib.suppress(OSError):
+        for path in directory.glob(_PTH_NAME.format(pid="*")):
+            pid = path.stem.rsplit("_", 1)[-1]
+            if pid.isdigit() and not _running(int(pid)):
+                with contextlib.suppress(OSError):
+                    path.unlink()
+
+
+def _running(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True  # another user's process: alive
+    return True
 
 
 def remove_pth(pid: int | None = None) -> None:

@@ -221,6 +221,7 @@ class WandbProcess:
     def stop(self) -> None:
         """Close the journal, stop the relay, restore the environment. Idempotent."""
         reaper.unguard()
+        children.remove_pth()  # first: nothing below may leave it in site-packages
         journal, self._journal = self._journal, None
         if journal is not None:
             try:
@@ -231,7 +232,6 @@ class WandbProcess:
             interop.RELAY_PORTS.discard(urlsplit(self._relay.url).port or 0)
             self._relay.stop()
             self._relay = None
-            children.remove_pth()
         for k, v in self._saved_env.items():
             if v is None:
                 os.environ.pop(k, None)

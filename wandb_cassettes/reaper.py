@@ -195,6 +195,9 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     with contextlib.suppress(KeyboardInterrupt):
         watch(int(args[0]))
+    from .children import remove_pth
+
+    remove_pth(int(args[0]))  # a killed session leaves nothing in site-packages either
     return 0
 
 
