@@ -338,12 +338,11 @@ class Ledger:
     def kept(self) -> list[Resource]:
         """Resources created, not deleted, and kept on purpose (``keep``); and links the
         traffic made of versions it did not create, kept so (:meth:`uncertain_links`)."""
-        links = [
+        return [
             r
-            for r in self._resources
-            if r.kind == "link" and r.uncertain_at is not None and r.deleted_at is None
+            for r in [*self.created, *self._uncertain_links()]
+            if r.deleted_at is None and self.is_kept(r)
         ]
-        return [r for r in [*self.created, *links] if r.deleted_at is None and self.is_kept(r)]
 
     def leaks(self) -> list[Resource]:
         """Resources created here and left behind, not kept.
@@ -385,11 +384,16 @@ class Ledger:
         """
         return [
             (r.name, r.uncertain_at)
+            for r in self._uncertain_links()
+            if r.uncertain_at is not None and not self.is_kept(r)
+        ]
+
+    def _uncertain_links(self) -> list[Resource]:
+        """Links of versions the recording did not create, still linked."""
+        return [
+            r
             for r in self._resources
-            if r.kind == "link"
-            and r.uncertain_at is not None
-            and r.deleted_at is None
-            and not any(fnmatch.fnmatchcase(r.name, p) for p in self.keep)
+            if r.kind == "link" and r.uncertain_at is not None and r.deleted_at is None
         ]
 
     def left_by_design(self) -> list[Resource]:

@@ -36,6 +36,7 @@ from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
+from urllib.parse import urlsplit
 
 from . import cassette as cassettes
 from . import children, ids
@@ -359,8 +360,11 @@ class CassetteUse:
         )
 
     def _fresh_cassette(self) -> cassettes.Cassette:
-        scrubbed = self._scrubbed(self.test_id)
-        extra: dict[str, Any] = {"seed": self.seed, "test": scrubbed, IDS_KEY: ids_digest(scrubbed)}
+        extra: dict[str, Any] = {
+            "seed": self.seed,
+            "test": self._scrubbed(self.test_id),
+            IDS_KEY: self._id_source(),  # recording: the digest of that test id
+        }
         if self.options.keep:
             extra["keep"] = list(self.options.keep)
         if self.options.ignore:
@@ -421,7 +425,9 @@ class CassetteUse:
             seen = len(ledger.events)
             ledger.observe(ix)
             journal.record(ledger.events[seen:], ledger, self.test_id, upstream)
-            if outcome(ix.status, ix.response_json()) == "refused":
+            # Only GraphQL mutations have intents (as the ledger, checked before any body).
+            graphql = urlsplit(ix.uri).path.endswith("/graphql")
+            if graphql and outcome(ix.status, ix.response_json()) == "refused":
                 # Refused (a 4xx, GraphQL errors, an upstream nothing answered at): what
                 # the request was to create was not, and no later sweep must look for it.
                 refused = planned(ix.request_text())

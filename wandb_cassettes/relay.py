@@ -364,26 +364,20 @@ class Relay:
                     k: [translation.to_client(v) for v in values]
                     for k, values in response_headers.items()
                 }
-        except aiohttp.ClientConnectorError as exc:
-            # Nothing could be sent (no such host, connection refused): answered with a
-            # 400, which wandb-core does not retry (core/internal/clients/retry_policy.go),
-            # so the test fails in seconds instead of retrying a dead address for minutes.
-            # What the client is answered is what the cassette keeps (as for a 502 below).
-            message = f"upstream failed for {request.method} {_strip_query(url)}: {exc!r}"
-            rec.upstream_errors.append(message)
-            said = f"wandb-cassettes: {message}; cannot reach the upstream: check "
-            said += "--wandb-upstream and the network"
-            status, reason, response_headers = 400, "Bad Request", {}
-            if url.endswith("/graphql"):
-                response_headers = {"Content-Type": ["application/json"]}
-                response_body = json.dumps({"errors": [{"message": said}], "data": None}).encode()
-            else:
-                response_body = said.encode()
         except (aiohttp.ClientError, TimeoutError) as exc:
             message = f"upstream failed for {request.method} {_strip_query(url)}: {exc!r}"
             rec.upstream_errors.append(message)
             status, reason, response_headers = 502, "Bad Gateway", {}
             response_body = message.encode()
+            if isinstance(exc, aiohttp.ClientConnectorError):
+                # Nothing could be sent (no such host, connection refused): a 400, which
+                # wandb-core does not retry (core/internal/clients/retry_policy.go), so the
+                # test fails in seconds instead of retrying a dead address for minutes. What
+                # the client is answered is what the cassette keeps, as for the 502.
+                said = f"wandb-cassettes: {message}; cannot reach the upstream: check "
+                said += "--wandb-upstream and the network"
+                status, reason = 400, "Bad Request"
+                response_headers, response_body = _error_body(said, url.endswith("/graphql"))
         request_body: Body
         if external and request.method in ("PUT", "POST") and size:
             request_body = Digest(digest.hexdigest(), size)
@@ -740,7 +734,14 @@ def _strip_query(url: str) -> str:
     return url.split("?", 1)[0]
 
 
-def _error(status: int, message: str, *, graphql: bool = False) -> web.Response:
+def _error_body(message: str, graphql: bool) -> tuple[dict[str, list[str]], bytes]:
+    """The headers and body of the relay's own error answer: GraphQL ``errors``, or text."""
     if graphql:
-        return web.json_response({"errors": [{"message": message}], "data": None}, status=status)
-    return web.Response(status=status, text=message)
+        body = json.dumps({"errors": [{"message": message}], "data": None}).encode()
+        return {"Content-Type": ["application/json; charset=utf-8"]}, body
+    return {"Content-Type": ["text/plain; charset=utf-8"]}, message.encode()
+
+
+def _error(status: int, message: str, *, graphql: bool = False) -> web.Response:
+    headers, body = _error_body(message, graphql)
+    return web.Response(status=status, body=body, headers={k: v[0] for k, v in headers.items()})
