@@ -587,6 +587,8 @@ class CassetteUse:
     def _check_replay(self, replay: Replay) -> list[WandbCassettesError]:
         """Requests the cassette could not answer; what it holds that was never played."""
         problems: list[WandbCassettesError] = []
+        if replay.fatal is not None:
+            problems.append(replay.fatal)
         if len(replay.errors) > self.reported:
             problems.append(ReplayError(self.mismatch_report(replay)))
         cleanup = set(replay.matcher.cassette.metadata.get(CLEANUP_KEY) or ())

@@ -27,6 +27,7 @@ retry) with a message naming the test or fixture that sent it.
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import json
 import os
@@ -39,6 +40,7 @@ from typing import Any
 import aiohttp
 import yarl
 from aiohttp import web
+from aiohttp.web_protocol import RequestHandler
 
 from . import scrub as scrubbing
 from .blobs import BLOB_DIR, BLOB_MIN_BYTES, BLOB_WARN_BYTES, BlobStore
@@ -70,6 +72,8 @@ _HOP_BY_HOP = frozenset(
     )
 )
 _CHUNK = 256 * 1024
+#: How long a connection being closed may still take a request already on its way (s).
+_CLOSE_GRACE_S = 0.05
 _FILE_STREAM_RE = re.compile(r"^/files/([^/]+)/([^/]+)/([^/]+)/file_stream$")
 
 #: Says who sent a request that no cassette answers ("test x.py::t", "fixture 'f'...").
@@ -151,6 +155,8 @@ class Replay:
     dormant: bool = False
     #: new_episodes: the fresh ids the upstream sees for the recorded ones.
     translation: IdTranslation | None = None
+    #: Why the relay could not serve this replay at all (it ran out of descriptors).
+    fatal: ReplayError | None = None
     _rendered: dict[int, tuple[bytes, dict[str, str]]] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
@@ -171,6 +177,14 @@ class Replay:
 Session = Recording | Replay
 
 
+def _fail(session: Session, message: str) -> None:
+    """Make ``session``'s test fail with ``message`` (once), whatever it does next."""
+    if isinstance(session, Recording):
+        session.fatal = session.fatal or RecordingError(message)
+    else:
+        session.fatal = session.fatal or RelayError(message)
+
+
 class Relay:
     """The loopback relay. Start it once, then :meth:`push` a session per cassette.
 
@@ -187,8 +201,13 @@ class Relay:
         app = web.Application(client_max_size=0)
         app.router.add_route("*", "/{tail:.*}", self._handle)
         app.on_cleanup.append(self._close_client)
-        self._server = BackgroundServer(app, LOOPBACK, port)
+        self._server = BackgroundServer(app, LOOPBACK, port, on_exhausted=self._exhausted)
         self._client: aiohttp.ClientSession | None = None
+        #: Each client connection (aiohttp's handler) -> the session it served last.
+        self._served: dict[object, Session | None] = {}
+        #: Set when a connection could not be accepted (descriptors ran out): what ran out.
+        self.exhaustion: str | None = None
+        self._closing: set[asyncio.Task[None]] = set()
 
     @property
     def url(self) -> str:
@@ -217,12 +236,76 @@ class Relay:
         self.sessions.append(session)
 
     def pop(self, session: Session) -> None:
-        """Remove ``session`` wherever it is in the stack (idempotent)."""
+        """Remove ``session`` wherever it is in the stack (idempotent).
+
+        The connections that served it last are closed (see :meth:`_release`); if
+        the relay ran out of descriptors while it was active, its test fails.
+        """
+        if self.exhaustion is not None:
+            _fail(session, f"wandb-cassettes relay: {self.exhaustion}")
         self.sessions = [s for s in self.sessions if s is not session]
+        self._release()
 
     def activate(self, session: Session | None) -> None:
         """Make ``session`` the only active session (None: answer nothing)."""
         self.sessions = [session] if session is not None else []
+        self._release()
+
+    def _release(self) -> None:
+        """Close the client connections whose last session has ended; clear an exhaustion.
+
+        wandb-core opens new HTTP clients for each run and keeps their connections
+        alive for aiohttp's 75 s: a replayed suite held ~4 idle connections per test,
+        1,105 after 281 tests, until the descriptor limit (``ulimit -n``) stopped
+        it. A connection is closed when the session it served last is gone, which is
+        after its test finished its runs (:meth:`.lifecycle.CassetteUse.stop`), so
+        nothing of that test can still be on it; a session still active (a scoped
+        fixture's) keeps its connections.
+        """
+        if not self._server.port:
+            return
+        if not self.sessions:
+            self.exhaustion = None  # said to every session it concerned; measured anew
+        self._server.loop.call_soon_threadsafe(self._close_finished)
+
+    def _close_finished(self) -> None:
+        active = [id(s) for s in self.sessions]
+        served, self._served = self._served, {}
+        for handler in self._server.connections():
+            if handler not in served:
+                continue  # connected, nothing asked yet: its request is on the way
+            session = served[handler]
+            if session is not None and id(session) in active:
+                self._served[handler] = session
+            else:
+                self._close(handler)
+
+    def _close(self, handler: RequestHandler) -> None:
+        """Close a client connection gracefully, without waiting for it here.
+
+        aiohttp's ``RequestHandler.shutdown`` (what its server does at exit) lets a
+        request already on the connection be answered, then closes it: within
+        :data:`_CLOSE_GRACE_S` when idle. (``close()`` alone leaves an idle
+        connection open, with no reader, in aiohttp 3.14.)
+        """
+        task = self._server.loop.create_task(handler.shutdown(_CLOSE_GRACE_S))
+        self._closing.add(task)
+        task.add_done_callback(self._closing.discard)
+
+    def _exhausted(self, message: str) -> None:
+        """On the loop: a connection could not be accepted (asyncio retries in 1 s).
+
+        Every active session's test fails, naming what ran out; idle connections are
+        closed to give descriptors back, so that the requests still waiting are
+        accepted and answered at once with that message (a 400, which wandb-core does
+        not retry) rather than waiting for the SDK's timeouts.
+        """
+        self.exhaustion = message
+        for session in self.sessions:
+            _fail(session, f"wandb-cassettes relay: {message}")
+        self._served = {}
+        for handler in self._server.connections():
+            self._close(handler)
 
     def record(self, cassette: Cassette, secrets: Iterable[str] = ()) -> Recording:
         """Start recording into ``cassette`` as the only session; returns it."""
@@ -247,6 +330,15 @@ class Relay:
         if request.remote not in (LOOPBACK, "::1"):
             return web.Response(status=403, text="wandb-cassettes relay: loopback clients only")
         session = self._route(request)
+        self._served[request.protocol] = session
+        if self.exhaustion is not None:
+            if session is not None:
+                _fail(session, f"wandb-cassettes relay: {self.exhaustion}")
+            return _error(
+                400,
+                f"wandb-cassettes relay: {self.exhaustion}",
+                graphql=request.path.endswith("/graphql"),
+            )
         if session is None:
             return self._refuse(request)
         if isinstance(session, Recording):

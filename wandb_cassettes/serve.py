@@ -11,16 +11,29 @@ RFC 896 and RFC 1122 section 4.2.3.2; measured here at ~43 ms per GraphQL round 
 from __future__ import annotations
 
 import asyncio
+import errno
+import os
+import resource
 import threading
 from collections.abc import Callable, Coroutine
 from concurrent.futures import Future
 from typing import Any, TypeVar
 
 from aiohttp import web
+from aiohttp.web_protocol import RequestHandler
 
 T = TypeVar("T")
 
 LOOPBACK = "127.0.0.1"
+
+#: What asyncio's accept loop says when ``accept()`` fails for want of a resource
+#: (``BaseSelectorEventLoop._accept_connection`` in CPython's ``asyncio/selector_events.py``):
+#: it stops accepting for ``constants.ACCEPT_RETRY_DELAY`` (1 s), then tries again.
+_ACCEPT_EXHAUSTED = "socket.accept() out of system resource"
+_RESOURCE_ERRNOS = frozenset({errno.EMFILE, errno.ENFILE, errno.ENOBUFS, errno.ENOMEM})
+
+#: Called on the server's loop with a message naming the resource that ran out.
+ResourceHandler = Callable[[str], None]
 
 
 class BackgroundServer:
@@ -29,11 +42,25 @@ class BackgroundServer:
     Use as a context manager, or call :meth:`start` and :meth:`stop`.
     ``on_loop`` coroutines given to :meth:`call` run on the server's loop,
     which is how callers touch server state without locks.
+
+    ``on_exhausted`` is told, on the loop, when a connection cannot be accepted for
+    want of a resource (``EMFILE``: the descriptor limit; ``ENFILE``, ``ENOBUFS``,
+    ``ENOMEM``), with a message that names it and the limit. asyncio itself then
+    stops accepting for a second and tries again (never a busy loop); without the
+    handler, asyncio's own log record says so each second.
     """
 
-    def __init__(self, app: web.Application, host: str = LOOPBACK, port: int = 0) -> None:
+    def __init__(
+        self,
+        app: web.Application,
+        host: str = LOOPBACK,
+        port: int = 0,
+        *,
+        on_exhausted: ResourceHandler | None = None,
+    ) -> None:
         self.app = app
         self.host = host
+        self._on_exhausted = on_exhausted
         self._requested_port = port
         self.port = 0
         self._loop: asyncio.AbstractEventLoop | None = None
@@ -83,6 +110,12 @@ class BackgroundServer:
         """Run coroutine function ``fn`` on the server loop and return its result."""
         return asyncio.run_coroutine_threadsafe(fn(), self.loop).result(timeout)
 
+    def connections(self) -> list[RequestHandler]:
+        """The open client connections (aiohttp's handlers); call it on the loop."""
+        runner = self._runner
+        server = runner.server if runner is not None else None
+        return server.connections if server is not None else []
+
     def __enter__(self) -> BackgroundServer:
         return self.start()
 
@@ -93,6 +126,7 @@ class BackgroundServer:
         loop = asyncio.new_event_loop()
         self._loop = loop
         asyncio.set_event_loop(loop)
+        loop.set_exception_handler(self._exception)
         try:
             port = loop.run_until_complete(self._bind())
         except BaseException as exc:  # reported to start(), which re-raises it
@@ -120,6 +154,39 @@ class BackgroundServer:
     async def _cleanup(self) -> None:
         if self._runner is not None:
             await self._runner.cleanup()
+
+    def _exception(self, loop: asyncio.AbstractEventLoop, context: dict[str, Any]) -> None:
+        exc = context.get("exception")
+        if (
+            self._on_exhausted is not None
+            and context.get("message") == _ACCEPT_EXHAUSTED
+            and isinstance(exc, OSError)
+            and exc.errno in _RESOURCE_ERRNOS
+        ):
+            self._on_exhausted(exhausted_message(exc))
+            return
+        loop.default_exception_handler(context)
+
+
+def exhausted_message(exc: OSError) -> str:
+    """What ran out, said so that the user can act: the error, the limit, how many are open.
+
+    >>> exhausted_message(OSError(errno.ENOMEM, "Cannot allocate memory"))[:47]
+    'cannot accept a connection: ENOMEM (Cannot allo'
+    """
+    name = errno.errorcode.get(exc.errno or 0, str(exc.errno))
+    said = f"cannot accept a connection: {name} ({exc.strerror})"
+    if exc.errno in (errno.EMFILE, errno.ENFILE):
+        soft, _hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+        try:
+            count = f"{len(os.listdir('/proc/self/fd'))} are open, "
+        except OSError:
+            count = ""
+        said += (
+            f": this process has run out of file descriptors ({count}the limit is {soft}, "
+            "`ulimit -n`); raise the limit, or look for what keeps files or sockets open"
+        )
+    return said
 
 
 async def run_in_thread(fn: Callable[[], T]) -> T:
