@@ -13,6 +13,7 @@ from pathlib import Path
 
 import pytest
 
+from wandb_cassettes.catalogue import CACHE_ENV as RULE_CACHE_ENV
 from wandb_cassettes.standin import StandinBackend, sdk_env
 from wandb_cassettes.standin.fidelity import ENV as FIDELITY_ENV
 
@@ -21,6 +22,13 @@ pytest_plugins = ["pytester"]
 # Every stand-in of this suite, subprocess ones included, checks each of its
 # GraphQL answers against the SDK's own types and fails loudly on a violation.
 os.environ[FIDELITY_ENV] = "1"
+
+# The credential catalogue compiles its rules in seconds: this process and every pytest
+# it starts (without pytest's cache) share one compiled copy, in this checkout's cache.
+os.environ.setdefault(
+    RULE_CACHE_ENV,
+    str(Path(__file__).resolve().parent.parent / ".pytest_cache" / "d" / "wandb-cassettes-rules"),
+)
 
 
 @pytest.fixture
