@@ -192,10 +192,13 @@ def audit_paths(
     return AuditReport(audits)
 
 
-def audit_scrubber(environ: Mapping[str, str] | None = None) -> Scrubber:
-    """The default rules, knowing the API key of ``WANDB_API_KEY`` (unless the replay dummy)."""
+def audit_scrubber(
+    environ: Mapping[str, str] | None = None, *, base: Scrubber = DEFAULT
+) -> Scrubber:
+    """``base`` (the default rules), knowing the API key of ``WANDB_API_KEY`` (unless the
+    replay dummy): in all the forms recording replaces it in."""
     key = (os.environ if environ is None else environ).get("WANDB_API_KEY", "").strip()
-    return DEFAULT.with_secrets([key]) if key and key != REPLAY_API_KEY else DEFAULT
+    return base.with_secrets([key]) if key and key != REPLAY_API_KEY else base
 
 
 def audit_file(
