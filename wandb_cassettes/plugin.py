@@ -49,7 +49,8 @@ __all__ = [
 MARKER = "wandb_cassette"
 MARKER_HELP = (
     f"{MARKER}(name=None, *, ignore=[...], keep=False|[...], record_mode=None, "
-    "before_record=[...], secret_patterns=[...], harmless=[...], strict=False): "
+    "before_record=[...], secret_patterns=[...], harmless=[...], strict=False, "
+    "entropy=None): "
     "record this test's W&B traffic into cassettes/<module>/<name>.yaml once, "
     "replay it offline. ignore: values replay does not compare (name, group, "
     "config.<key>, metadata.<key>...); keep: resources the automatic cleanup "

@@ -562,8 +562,9 @@ def _decoded_view(text: str) -> str:
 
 
 # What may end a token without being a catalogue's terminator (a quote, a space, ";"):
-# brackets and commas of a test id or a list, a URL's "?", "&", "#", a file extension.
-_SEPARATORS = str.maketrans({c: " " for c in "[](){}<>,?&#|!"})
+# brackets and commas of a test id or a list, a path's "/", a URL's "?", "&", "#", a file
+# extension.
+_SEPARATORS = str.maketrans({c: " " for c in "[](){}<>,/?&#|!"})
 _EXTENSION_DOT_RE = re.compile(r"\.(?=[A-Za-z0-9]{1,8}(?:[^A-Za-z0-9_.-]|$))")
 _DASHES = str.maketrans({"-": " "})
 
@@ -574,10 +575,10 @@ def _split_views(view: str) -> tuple[str, ...]:
 
     Catalogue rules made for source files end a credential at a quote, a space or a
     ``;`` (``AIza...`` in ``key = "AIza..."``); in a cassette one also ends a file
-    name before its extension (``AIza....txt``), a URL path before its query, a test
-    id's parameter before ``]`` or ``-``. A format holding such a character is found
-    in the first view, the others in the later ones; the views are as long as the
-    text, so that a span means the same in each.
+    name before its extension (``AIza....txt``) or a folder's at ``/``, a URL path
+    before its query, a test id's parameter before ``]`` or ``-``. A format holding
+    such a character is found in the first view, the others in the later ones; the
+    views are as long as the text, so that a span means the same in each.
     """
     views = [view]
     split = _EXTENSION_DOT_RE.sub(" ", view.translate(_SEPARATORS))
