@@ -76,6 +76,9 @@ class Catalogue:
         self._lock = threading.Lock()
         self._rules: Any = None
         self._scanner: Any = None
+        # Short texts recur (header values, URLs, small GraphQL bodies): their findings are
+        # kept, a bounded number of them.
+        self._seen: dict[str, tuple[tuple[str, int, int], ...]] = {}
 
     @property
     def loaded(self) -> bool:
@@ -104,7 +107,7 @@ class Catalogue:
             key=lambda r: r.id,
         )
 
-    def spans(self, text: str) -> Iterator[tuple[str, int, int]]:
+    def spans(self, text: str) -> tuple[tuple[str, int, int], ...]:
         """``(rule id, start, end)`` of each credential in ``text``, in ``str`` offsets.
 
         A span is the credential itself (the rule's secret group), not its context.
@@ -112,7 +115,17 @@ class Catalogue:
         whole encoded run, where it sits in ``text``.
         """
         if not text:
-            return
+            return ()
+        found = self._seen.get(text)
+        if found is None:
+            found = tuple(self._scan(text))
+            if len(text) <= _REMEMBERED_LEN:
+                if len(self._seen) >= _REMEMBERED:
+                    self._seen.clear()
+                self._seen[text] = found
+        return found
+
+    def _scan(self, text: str) -> Iterator[tuple[str, int, int]]:
         scanner = self._load()
         data = text.encode("utf-8", "surrogatepass")
         ascii_only = len(data) == len(text)
@@ -144,6 +157,10 @@ class Catalogue:
                     self._rules = rules
                     self._scanner = Scanner(rules)
         return self._scanner
+
+
+_REMEMBERED = 4096
+_REMEMBERED_LEN = 1024
 
 
 def _chars(data: bytes, offset: int) -> int:

@@ -182,10 +182,7 @@ class SecretRule:
         if not self.applies(text, probe):
             return
         if self.catalogue is not None:
-            found = dict.fromkeys(
-                (rule, (s, e)) for view in probe.views for rule, s, e in self.catalogue.spans(view)
-            )
-            yield from _widened(found, probe)
+            yield from _widened(_catalogue_found(self.catalogue, probe.views), probe)
         if self.find is not None:
             if self.decoded:
                 yield from _widened(((self.name, sp) for sp in self.find(probe.view)), probe)
@@ -537,8 +534,7 @@ def _decoded_escape(token: str) -> str:
     return " " * (len(token) - 1) + char
 
 
-def _decode_match(m: re.Match[str]) -> str:
-    token = m.group()
+def _decoded(token: str) -> str:
     decoded = _DECODED.get(token)
     if decoded is None:
         decoded = _decoded_escape(token)
@@ -558,7 +554,15 @@ def _decoded_view(text: str) -> str:
     """
     if "\\" not in text and "%" not in text:
         return text
+    if "%" not in text and text.count("\\") == text.count('\\"'):
+        # Every backslash escapes a quote (JSON inside JSON, as history rows are): one
+        # str.replace, not a Python call per escape.
+        return text.replace('\\"', ' "')
     return _ENCODED_RE.sub(_decode_match, text)
+
+
+def _decode_match(m: re.Match[str]) -> str:
+    return _decoded(m.group())
 
 
 # What may end a token without being a catalogue's terminator (a quote, a space, ";"):
@@ -588,6 +592,20 @@ def _split_views(view: str) -> tuple[str, ...]:
     if dashed != split:
         views.append(dashed)
     return tuple(views)
+
+
+def _catalogue_found(catalogue: Catalogue, views: tuple[str, ...]) -> list[tuple[str, Span]]:
+    """The catalogue's findings in any of ``views`` (of one length), scanned as one text:
+    one call into the catalogue, the views apart on lines of their own."""
+    if len(views) == 1:
+        return [(rule, (s, e)) for rule, s, e in catalogue.spans(views[0])]
+    step = len(views[0]) + 1
+    found = {
+        (rule, (s % step, s % step + e - s))
+        for rule, s, e in catalogue.spans("\n".join(views))
+        if s % step + e - s <= len(views[0])  # not across two views (a base64 run may be)
+    }
+    return sorted(found, key=lambda f: (f[1], f[0]))
 
 
 def _widened(found: Iterable[tuple[str, Span]], probe: _Probe) -> Iterator[tuple[str, Span]]:
