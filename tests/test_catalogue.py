@@ -70,6 +70,16 @@ def test_spans_are_str_offsets_of_the_value_itself():
     assert list(CATALOGUE.spans("")) == []
 
 
+def test_a_catalogue_that_cannot_load_is_a_clear_error_never_a_pass(monkeypatch):
+    import sys
+
+    from wandb_cassettes.errors import WandbCassettesError
+
+    monkeypatch.setitem(sys.modules, "kingfisher_sdk", None)  # as if no wheel installed
+    with pytest.raises(WandbCassettesError, match=f"cannot be loaded.*pip install {PACKAGE}"):
+        Catalogue().spans("anything")
+
+
 @pytest.mark.parametrize("name", sorted(FORMATS))
 def test_scrubbed_json_stays_json_at_every_depth(name):
     """A span found in the decoded view is widened to whole escapes: REDACTED replaces

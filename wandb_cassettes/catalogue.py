@@ -44,6 +44,8 @@ from importlib import metadata
 from pathlib import Path
 from typing import Any, Final
 
+from .errors import WandbCassettesError
+
 PACKAGE = "kingfisher-secret-scanner"
 #: Kingfisher's confidence level: ``medium`` loads its whole default catalogue.
 CONFIDENCE: Final = "medium"
@@ -146,7 +148,13 @@ class Catalogue:
         if self._scanner is None:
             with self._lock:
                 if self._scanner is None:
-                    from kingfisher_sdk import Rules, Scanner
+                    try:
+                        from kingfisher_sdk import Rules, Scanner
+                    except ImportError as exc:  # no wheel for this platform, a broken install
+                        raise WandbCassettesError(
+                            f"the credential catalogue ({PACKAGE}) cannot be loaded: {exc}; "
+                            f"nothing is recorded or audited without it (pip install {PACKAGE})"
+                        ) from exc
 
                     if os.environ.get(CACHE_ENV):  # Kingfisher reads it itself
                         rules = Rules(confidence=CONFIDENCE)
