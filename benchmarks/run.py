@@ -12,7 +12,9 @@ SDK reads its environment once):
    vs replaying those cassettes, wall time and in-test time;
 5. the relay alone: replayed GraphQL requests/s on one core, loading a
    1,000-interaction cassette, and relay memory growth while recording a
-   200 MB upload.
+   200 MB upload;
+6. scrubbing: the record path's scrubbing (hooks, personal data, secrets) of
+   recorded bodies, per MB, against parsing the same bodies as JSON.
 
 Each cycle is the same flow: ``wandb.init``, two ``run.log``, one checkpoint
 artifact (a tiny torch ``state_dict``), ``run.finish``. A table is printed and
@@ -44,7 +46,7 @@ RESULTS = ROOT / "benchmarks" / "results" / "latest.json"
 PROJECT = "wandb-cassettes-bench"
 UPLOAD_MB = 200
 LOAD_INTERACTIONS = 1000
-SECTIONS = ("cycles", "module", "suite", "rps", "load", "upload")
+SECTIONS = ("cycles", "module", "suite", "rps", "load", "upload", "scrub")
 MODULE_TESTS = 100
 
 TARGETS = {
@@ -389,6 +391,63 @@ def worker_upload_mem(ns: argparse.Namespace) -> dict[str, Any]:
         "growth_bytes": hwm - base_rss,
         "recorded_body": repr(last.request_body),
         "interactions": len(rec.cassette),
+    }
+
+
+def worker_scrub(ns: argparse.Namespace) -> dict[str, Any]:
+    """Scrub recorded cassettes as recording does (one session per cassette), pass after pass.
+
+    The bodies: the cycles recorded in this run and the example suite's cassettes. The
+    first pass (loading the secret rules, e.g. compiling a rule catalogue) is reported
+    apart from the median pass; the yardstick is ``json.loads`` of the same bodies.
+    """
+    from wandb_cassettes import cassette as cas
+    from wandb_cassettes.scrub import Scrubber
+
+    paths = sorted(Path(ns.cassettes).glob("cycle-*.yaml"))
+    paths += sorted((ROOT / "cassettes").rglob("*.yaml"))
+    loaded = [cas.load(p) for p in paths]
+    texts = [
+        t
+        for c in loaded
+        for ix in c.interactions
+        for t in (ix.uri, ix.request_text() or "", cas.body_text(ix.response_body) or "")
+        if t
+    ]
+    size = sum(len(t.encode()) for t in texts)
+    scrubber = Scrubber(secrets=(ns.api_key,))
+
+    def scrub_all() -> float:
+        t0 = time.perf_counter()
+        for c in loaded:
+            session = scrubber.session()
+            for ix in c.interactions:
+                session.record(ix)
+            session.finish(c)
+        return time.perf_counter() - t0
+
+    def parse_all() -> float:
+        t0 = time.perf_counter()
+        for t in texts:
+            with contextlib.suppress(ValueError):
+                json.loads(t)
+        return time.perf_counter() - t0
+
+    first = scrub_all()
+    passes: list[float] = []
+    parses: list[float] = []
+    deadline = time.perf_counter() + ns.seconds
+    while len(passes) < 3 or (time.perf_counter() < deadline and len(passes) < 50):
+        passes.append(scrub_all())
+        parses.append(parse_all())
+    return {
+        "cassettes": len(loaded),
+        "interactions": sum(len(c.interactions) for c in loaded),
+        "bytes": size,
+        "first_pass_s": first,
+        "pass_s": _median(passes),
+        "json_s": _median(parses),
+        "passes": len(passes),
     }
 
 
@@ -750,6 +809,7 @@ def orchestrate(ns: argparse.Namespace) -> dict[str, Any]:
         cassettes = tmp / "cycles"
         cassettes.mkdir()
         with StandinBackend() as wb:
+            api_key = wb.api_key
             results["wandb"] = subprocess.run(
                 [sys.executable, "-c", "import wandb; print(wandb.__version__)"],
                 capture_output=True,
@@ -771,6 +831,11 @@ def orchestrate(ns: argparse.Namespace) -> dict[str, Any]:
         if "upload" in only:
             print(f"[relay] recording a {UPLOAD_MB} MB upload ...", flush=True)
             results["upload"] = bench_upload(tmp)
+        if "scrub" in only:
+            print("[scrub] scrubbing recorded bodies ...", flush=True)
+            results["scrub"] = _worker(
+                ["scrub", "--cassettes", str(cassettes), "--api-key", api_key]
+            )
     results["summary"] = summarize(results)
     return results
 
@@ -836,6 +901,15 @@ def summarize(r: dict[str, Any]) -> dict[str, Any]:
     if "upload" in r:
         growth = r["upload"]["growth_bytes"] / 2**20
         checks["upload_growth_mb"] = (growth, growth < TARGETS["upload_growth_mb"])
+    if "scrub" in r:
+        sc = r["scrub"]
+        mb = sc["bytes"] / 1e6
+        s["scrub"] = {
+            "ms_per_mb": 1000 * sc["pass_s"] / mb,
+            "json_ms_per_mb": 1000 * sc["json_s"] / mb,
+            "x_json": sc["pass_s"] / sc["json_s"],
+            "first_pass_s": sc["first_pass_s"],
+        }
     s["targets"] = {
         k: {"value": v, "target": TARGETS[k], "met": ok} for k, (v, ok) in checks.items()
     }
@@ -949,6 +1023,16 @@ def render(r: dict[str, Any]) -> str:
             f"+{up['growth_bytes'] / 2**20:.1f} MB ({up['upload_s']:.2f} s, "
             f"{up['upstream_received'] / 2**20:.0f} MB reached upstream)"
         )
+    if "scrub" in r:
+        sc, ss = r["scrub"], s["scrub"]
+        lines.append(
+            f"scrubbing recorded bodies ({sc['interactions']} interactions of "
+            f"{sc['cassettes']} cassettes, {sc['bytes'] / 1e6:.2f} MB): "
+            f"{ss['ms_per_mb']:.1f} ms per MB (median of {sc['passes']} passes), "
+            f"{ss['x_json']:.1f}x a json.loads of the same bodies "
+            f"({ss['json_ms_per_mb']:.1f} ms per MB); first pass "
+            f"{1000 * ss['first_pass_s']:.0f} ms (loads the rules)"
+        )
     lines += ["", "| target | value | goal | met |", "| --- | --- | --- | --- |"]
     fmt = {
         "replay_cycle_ratio": ("replay later cycle / offline", "{:.2f}x", "<= {}x"),
@@ -1011,6 +1095,7 @@ def main(argv: list[str] | None = None) -> int:
             "rps-client": worker_rps_client,
             "load": worker_load,
             "upload-mem": worker_upload_mem,
+            "scrub": worker_scrub,
         }
         result = workers[ns.worker](ns)
         Path(ns.result).write_text(json.dumps(result, indent=1))

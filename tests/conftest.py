@@ -8,11 +8,13 @@ import shutil
 import subprocess
 import sys
 import tempfile
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
+from wandb_cassettes.catalogue import CACHE_ENV as RULE_CACHE_ENV
 from wandb_cassettes.standin import StandinBackend, sdk_env
 from wandb_cassettes.standin.fidelity import ENV as FIDELITY_ENV
 
@@ -21,6 +23,13 @@ pytest_plugins = ["pytester"]
 # Every stand-in of this suite, subprocess ones included, checks each of its
 # GraphQL answers against the SDK's own types and fails loudly on a violation.
 os.environ[FIDELITY_ENV] = "1"
+
+# The credential catalogue compiles its rules in seconds: this process and every pytest
+# it starts (without pytest's cache) share one compiled copy, in this checkout's cache.
+os.environ.setdefault(
+    RULE_CACHE_ENV,
+    str(Path(__file__).resolve().parent.parent / ".pytest_cache" / "d" / "wandb-cassettes-rules"),
+)
 
 
 @pytest.fixture
@@ -102,16 +111,41 @@ def run_pytest(
 ) -> subprocess.CompletedProcess[str]:
     """Run pytest in ``project`` in a fresh process (the SDK reads its env once per process).
 
-    With ``upstream``, recording goes to that stand-in with its API key.
+    With ``upstream``, recording goes to that stand-in with its API key. Every cassette the
+    run writes is then searched for secrets (:func:`assert_no_secret_recorded`).
     """
-    return subprocess.run(
+    started = time.time()
+    run_env = subprocess_env(upstream, **(env or {}))
+    result = subprocess.run(
         [*PYTEST, *args],
         cwd=project,
-        env=subprocess_env(upstream, **(env or {})),
+        env=run_env,
         capture_output=True,
         text=True,
         timeout=timeout,
     )
+    assert_no_secret_recorded(project, since=started, key=run_env.get("WANDB_API_KEY", ""))
+    return result
+
+
+def assert_no_secret_recorded(project: Path, *, since: float, key: str) -> None:
+    """No cassette written under ``project`` since ``since`` holds a secret, by any rule.
+
+    Every recording this suite makes passes through here: the rule catalogue must not
+    take what its flows record (digests, ids, shas, the stand-in's storage URLs) for
+    credentials, and recording must have left none of the real ones, the stand-in's
+    ``key`` included. Findings name the rule, the place and the file, never the value.
+    """
+    from wandb_cassettes.audit import audit_file, audit_scrubber
+
+    scrubber = audit_scrubber({"WANDB_API_KEY": key} if key else {})
+    found = [
+        f"{path}: {secret}"
+        for path in sorted(project.rglob("*.yaml"))
+        if path.stat().st_mtime >= since - 1
+        for secret in audit_file(path, scrubber).secrets
+    ]
+    assert not found, "secrets found in recorded cassettes:\n" + "\n".join(found)
 
 
 def kill_when_flagged(

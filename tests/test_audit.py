@@ -140,9 +140,9 @@ def test_every_credential_format_is_flagged_and_no_report_quotes_one(tmp_path):
     (audit,) = report.cassettes
     assert {s.index for s in audit.secrets} == {0, 1}
     assert {s.finding.rule for s in audit.secrets} >= {
-        "huggingface-token", "github-token", "openai-api-key", "aws-access-key-id",
-        "aws-secret-access-key", "url-password", "private-key", "slack-token", "jwt",
-        "wandb-api-key",
+        "betterleaks.huggingface-access-token", "betterleaks.github-pat",
+        "betterleaks.openai-api-key", "betterleaks.private-key", "betterleaks.slack-bot-token",
+        "betterleaks.jwt", "url-password", "named-secret", "wandb-api-key",
     }  # fmt: skip
     rendered = report.render_text() + report.render_json()
     for name, (_, random_part) in SECRETS.items():

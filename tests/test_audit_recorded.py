@@ -8,6 +8,7 @@ import subprocess
 from collections.abc import Iterator
 from pathlib import Path
 
+import credentials
 import pytest
 import yaml
 from conftest import run_pytest
@@ -17,18 +18,18 @@ from wandb_cassettes.cli import main as cli
 from wandb_cassettes.standin import StandinBackend
 from wandb_cassettes.standin.graphql import STANDIN_EMAIL, STANDIN_FULL_NAME
 
-#: Realistic fakes of the credentials people leak through run configs (none is a real key).
+#: Made-up, well-formed credentials of the kinds people leak through run configs (none is a
+#: real key: tests/credentials.py), under the names they usually have.
+_FORMATS = credentials.formats()
 LEAKS = {
-    "hf_token": "hf_" + "aB3dE5fG7hJ9kL1mN3pQ5rS7tU9vW1xY3z",
-    "github_token": "ghp_" + "0123456789abcdefABCDEF0123456789abcd",
-    "openai_key": "sk-" + "proj-" + "Ab1Cd2Ef3Gh4Ij5Kl6Mn7Op8Qr9St0Uv1Wx2Yz3",
-    "aws_access_key_id": "AKIA" + "IOSFODNN7EXAMPLE",
-    "aws_secret_access_key": "wJalrXUtnFEMI/K7MDENG/" + "bPxRfiCYEXAMPLEKEY",
+    "hf_token": _FORMATS["huggingface-token"],
+    "github_token": _FORMATS["github-pat"],
+    "openai_key": _FORMATS["openai-project-key"],
+    "aws_secret_access_key": "wJalrXUtnFEMI/K7MDENG/" + "bPxRfiCY" + _FORMATS["github-pat"][4:14],
     "database_url": "postgresql://trainer:" + "s3cr3t-Pa55w0rd" + "@db.internal:5432/runs",
 }
-SECRET_VALUES = ["aB3dE5fG7hJ9kL1mN3pQ5rS7tU9vW1xY3z", "0123456789abcdefABCDEF0123456789abcd",
-                 "Ab1Cd2Ef3Gh4Ij5Kl6Mn7Op8Qr9St0Uv1Wx2Yz3", "IOSFODNN7EXAMPLE",
-                 "bPxRfiCYEXAMPLEKEY", "s3cr3t-Pa55w0rd"]  # fmt: skip
+#: The part of each that must not survive.
+SECRET_VALUES = [v[8:] for k, v in LEAKS.items() if k != "database_url"] + ["s3cr3t-Pa55w0rd"]
 
 PROJECT_TESTS = f"""
 import pytest, wandb
@@ -160,7 +161,7 @@ def test_a_planted_unknown_mutation_fails_the_audit_naming_it(
     assert cli(["audit", "--harmless", "resetEverything", str(target)]) == 0
 
 
-TOKEN = "hf_" + "AbCdEfGhIjKlMnOpQrStUvWxYz0123456789"
+TOKEN = _FORMATS["huggingface-token"]
 AWS_SECRET = LEAKS["aws_secret_access_key"]
 
 ECHOED = f"""
@@ -190,7 +191,7 @@ def test_a_secret_found_once_is_scrubbed_everywhere_and_a_secret_test_id_replays
     [path] = (tmp_path / "cassettes").rglob("*.yaml")
     text = path.read_text()
     assert TOKEN not in text and TOKEN not in path.name
-    assert "bPxRfiCYEXAMPLEKEY" not in text
+    assert AWS_SECRET[12:] not in text
     replayed = run_pytest(tmp_path, "--block-network", "--wandb-strict")
     assert replayed.returncode == 0, _out(replayed)
     changed = run_pytest(tmp_path, "--block-network", env={"E2E_LR": "0.2"})

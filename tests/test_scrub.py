@@ -8,8 +8,10 @@ import hashlib
 import json
 import re
 import time
+from urllib.parse import quote
 
 import cassette_builders as b
+import credentials
 import pytest
 from hypothesis import assume, given, settings
 from hypothesis import strategies as st
@@ -173,34 +175,26 @@ def test_token_query_parameters_are_redacted(param):
 
 # -- credential formats ---------------------------------------------------------------------
 
-# Realistic fakes, assembled at run time so that no secret scanner reads this file
-# as a leak. Each is the format's real shape; none is a live credential.
-HF = "hf" + "_" + "QmXkTrVbNpLsDfGhJkWeRtYuIoPaZxCvBn"  # "hf_" + 34 letters
-GHP = "gh" + "p_" + "A1b2C3d4E5f6G7h8I9j0K1l2M3n4O5p6Q7r8"  # "ghp_" + 36
-GHS = "gh" + "s_" + "Z9y8X7w6V5u4T3s2R1q0P9o8N7m6L5k4J3i2"
-PAT = (
-    "github"
-    + "_pat_"
-    + "11ABCDEFG0aBcDeFgHiJkL_Zx9Yw8Vu7Ts6Rq5Po4Nm3Lk2Ji1Hg0FeDcBaZyXwVuTsRqPoNmLkJiHgFe1"
-)
-SK_PROJ = "sk" + "-proj-" + "Ab1Cd2Ef3Gh4Ij5Kl6Mn7Op8Qr9St0UvWxYz12T3BlbkFJZz9Yy8Xx7Ww6Vv5Uu4Tt3Ss2"
-SK_OLD = "sk" + "-" + "Ab1Cd2Ef3Gh4Ij5Kl6MnT3BlbkFJ7Op8Qr9St0UvWxYz1234"  # "sk-" + 48
-AKID = "AKIA" + "IOSFODNN7EXAMPLE"  # AWS's documented example
+# Made-up, well-formed values (tests/credentials.py): each has its format's real shape
+# and random characters; none is a live credential.
+FORMATS = credentials.formats()
+HF = FORMATS["huggingface-token"]
+GHP = FORMATS["github-pat"]
+GHS = FORMATS["github-app-token"]
+PAT = FORMATS["github-fine-grained-pat"]
+SK_PROJ = FORMATS["openai-project-key"]
+SK_OLD = "sk" + "-" + GHP[4:24] + "T3Blbk" + "FJ" + GHP[20:40]  # "sk-" + 20 + marker + 20
+# Made up, of the shape of an AWS access key id: an id, no secret by itself (the catalogue
+# flags it next to its secret, test_aws_credentials_under_their_names), so not in SECRETS.
+AKID = "AKIA" + "QWB5PDKH" + "XMN2RTZ7"
 ASEC = "wJalrXUtnFEMI/K7MDENG/" + "bPxRfiCYEXAMPLEKEY"
-SLACK = "xox" + "b-" + "123456789012-1234567890123-AbCdEfGhIjKlMnOpQrStUvWx"
-JWT = (
-    "eyJ" + "hbGciOiJSUzI1NiIsInR5cCI6IkpXVCJ9"
-    ".eyJ" + "zdWIiOiJ1c2VyLTEyMyIsImV4cCI6MTcwMDAwMDAwMH0"
-    ".c2lnbmF0dXJlLW5vdC1yZWFsLWF0LWFsbA"
-)
+SLACK = FORMATS["slack-bot-token"]
+JWT = FORMATS["jwt"]
 WKEY = "9f3c2a7b5e1d4c8a" + "6b0e2f4a8c1d3e5f7a9b2c4d"  # a legacy W&B key: 40 hex
-WKEY_V1 = "wandb" + "_v1_" + "Qw7_" * 19 + "z"
+WKEY_V1 = FORMATS["wandb-v1-key"]
 DB_PASSWORD = "Sup3r" + "&Secret!pw"
-PEM_BODY = (
-    "MIIEvQIBADANBgkqhkiG9w0BAQEFAASCBKcwggSjAgEAAoIBAQC7\n"
-    "q1w2e3r4t5y6u7i8o9p0AbCdEfGhIjKlMnOpQrStUvWxYz==\n"
-)
-PEM = "-----BEGIN PRIVATE KEY-----\n" + PEM_BODY + "-----END PRIVATE KEY-----\n"
+PEM = FORMATS["private-key"]
+PEM_BODY = PEM.split("-----\n", 1)[1].rsplit("\n-----", 1)[0] + "\n"
 
 #: Each secret with the part of it that must not survive (the random part).
 SECRETS = {
@@ -210,7 +204,6 @@ SECRETS = {
     "github_pat": (PAT, PAT[11:]),
     "sk-proj": (SK_PROJ, SK_PROJ[8:]),
     "sk": (SK_OLD, SK_OLD[3:]),
-    "aws-id": (AKID, AKID[4:]),
     "aws-secret": (ASEC, ASEC),
     "slack": (SLACK, SLACK[5:]),
     "jwt": (JWT, JWT[3:]),
@@ -347,20 +340,18 @@ def test_what_a_cassette_must_keep_survives_byte_for_byte(depth):
 def test_the_audit_names_each_credential_and_never_its_value(depth):
     found = find_secrets_in_interaction(config_exchange(depth))
     rules = {f.rule for f in found}
-    assert {
-        "huggingface-token",
-        "github-token",
-        "openai-api-key",
-        "aws-access-key-id",
-        "aws-secret-access-key",
-        "url-password",
-        "private-key",
-        "slack-token",
-        "jwt",
-        "bearer-credential",
-        "wandb-api-key",
-        "named-secret",
+    assert {  # the catalogue's rules, by their ids
+        "betterleaks.huggingface-access-token",
+        "betterleaks.github-pat",
+        "betterleaks.github-app-token",
+        "betterleaks.github-fine-grained-pat",
+        "betterleaks.openai-api-key",
+        "betterleaks.private-key",
+        "betterleaks.slack-bot-token",
+        "betterleaks.jwt",
     } <= rules
+    # ours: W&B keys, HTTP credentials, values under credential-like names
+    assert {"url-password", "bearer-credential", "wandb-api-key", "named-secret"} <= rules
     assert {f.where for f in found} == {"request body", "response body"}
     report = "\n".join(str(f) for f in found) + json.dumps([f.__dict__ for f in found])
     for name, (_, random_part) in SECRETS.items():
@@ -371,21 +362,23 @@ def test_the_audit_names_each_credential_and_never_its_value(depth):
     )
 
 
-def test_every_format_is_found_alone():
-    cases = {
-        "huggingface-token": [HF, "api_org_" + "QmXkTrVbNpLsDfGhJkWeRtYuIoPaZxCvBn"],
-        "github-token": [GHP, GHS, PAT, "gh" + "o_" + GHP[4:], "gh" + "u_" + GHP[4:]],
-        "openai-api-key": [SK_PROJ, SK_OLD],
-        "aws-access-key-id": [AKID, "ASIA" + "Y34FZKBOKMUTVV7A"],
-        "slack-token": [SLACK, "xox" + "p-" + "1234-5678-9012-AbCdEfGhIjKl"],
-        "jwt": [JWT],
-        "wandb-api-key": [WKEY_V1, "local-" + WKEY],
-    }
-    for rule, values in cases.items():
-        for value in values:
-            for text in (f"x {value} y", json.dumps({"v": value}), f"\\n{value}\\n"):
-                assert rule in rules_found(text), (rule, text)
-                assert value not in scrub_text(text), (rule, text)
+@pytest.mark.parametrize("name", sorted(FORMATS))
+def test_every_format_is_found_alone(name):
+    """By its shape alone, wherever a cassette holds it: plain, JSON-escaped at any depth,
+    in a URL (percent-encoded, before a query), as a file name with an extension."""
+    value = FORMATS[name]
+    texts = [f"x {value} y", json.dumps({"v": value}), f"\\n{value}\\n"]
+    texts += [go_json({"c": go_json({"c": go_json({"v07": {"value": value}})})})]
+    if "\n" not in value:
+        texts += [f"https://storage.example/b/{quote(value, safe='')}?sig=REDACTED"]
+        texts += [json.dumps({"path": f"{value}.txt"}), f"https://s.example/up/{value}.bin?x=1"]
+    for text in texts:
+        found = find_secrets(text)
+        assert found, (name, text)
+        assert all("wandb-api-key" in f.rule or "." in f.rule for f in found), found
+        out = scrub_text(text)
+        assert recognisable(value[8:], out, width=12) == [], (name, text)
+        assert find_secrets(out) == [] and scrub_text(out) == out
 
 
 @pytest.mark.parametrize(
@@ -404,7 +397,7 @@ def test_a_password_in_a_url_goes_and_user_and_host_stay(url, kept):
         out = scrub_text(text)
         assert f"{kept}REDACTED@{host}" in unescaped(out), out
         assert find_secrets(out) == []
-    assert rules_found(url) == ["url-password"]
+    assert "url-password" in rules_found(url)  # and often the catalogue's rule too
 
 
 def test_a_url_password_with_go_escaped_characters():
@@ -427,15 +420,15 @@ def test_urls_without_a_password_are_left_alone():
         assert scrub_text(text) == text
 
 
-def test_aws_secret_next_to_its_key_id():
-    credentials = f"[default]\naws_access_key_id = {AKID}\naws_secret_access_key = {ASEC}\n"
-    boto = f"boto3.client('s3', aws_access_key_id='{AKID}', aws_secret_access_key='{ASEC}')"
-    unnamed = json.dumps({"id": AKID, "s": ASEC})
-    for text in (credentials, boto, unnamed):
+def test_aws_credentials_under_their_names():
+    akid, asec = AKID, GHP[4:] + "/+" + GHP[4:6]  # a made-up secret: 40 base64 characters
+    files = f"[default]\naws_access_key_id = {akid}\naws_secret_access_key = {asec}\n"
+    boto = f"boto3.client('s3', aws_access_key_id='{akid}', aws_secret_access_key='{asec}')"
+    for text in (files, boto):
         out = scrub_text(text)
-        assert AKID not in out and ASEC not in out, text
-        assert "aws-secret-access-key" in rules_found(text) or "named-secret" in rules_found(text)
-    # A 40-character mixed string with no key id near it is not a secret by shape.
+        assert akid not in out and asec not in out, text
+        assert {"betterleaks.aws-access-token", "named-secret"} <= set(rules_found(text))
+    # A 40-character mixed string with nothing around it is not a secret by shape.
     alone = json.dumps({"s": ASEC})
     assert find_secrets(alone) == [] and scrub_text(alone) == alone
 
@@ -462,7 +455,7 @@ def test_gcp_service_account_key_file():
     for text in (json.dumps(key_file), json.dumps({"v": json.dumps(key_file)}), PEM):
         out = scrub_text(text)
         assert recognisable(PEM_BODY.strip(), out) == [], text
-        assert "private-key" in rules_found(text)
+        assert "betterleaks.private-key" in rules_found(text)
         assert find_secrets(out) == []
 
 
@@ -540,8 +533,9 @@ def test_a_40_hex_value_after_a_key_name_is_a_wandb_key(text):
         ("Authorization: Bearer abcdefghijklmnop.qrstu", "bearer-credential"),
         (b.signed_url("x"), "url-credential"),
         ("Cookie: session=abc123", "cookie"),
-        ("tok eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiIxMjM0NSJ9.c2lnbmF0dXJlX18 end", "jwt"),
-        ("https://hooks.slack.com/services/T0000/B0000/" + "Xy1" * 8, "slack-webhook"),
+        ("tok eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiIxMjM0NSJ9.c2lnbmF0dXJlX18 end", "betterleaks.jwt"),
+        ("https://hooks.slack.com/services/TUL44LDQBWZ/BB90XYA2CLM/" + GHP[4:28],
+         "betterleaks.slack-webhook-url"),
     ],
 )  # fmt: skip
 def test_secrets_are_found(text, rule):
@@ -674,7 +668,7 @@ def test_user_patterns_extend_the_defaults():
     assert [f.rule for f in scrubber.find(text)] == [
         "user-pattern",
         "user-pattern",
-        "huggingface-token",
+        "betterleaks.huggingface-access-token",
     ]
     out = scrubber.scrub_text(text)
     assert out == "token REDACTED and pin=REDACTED and REDACTED"
@@ -807,7 +801,7 @@ def test_a_bare_40_hex_value_is_left_alone(before, after, key):
 # a password outside a URL need their context, which other tests give them).
 _SHAPED = {
     name: SECRETS[name]
-    for name in ("hf", "ghp", "ghs", "github_pat", "sk-proj", "sk", "aws-id", "slack", "jwt")
+    for name in ("hf", "ghp", "ghs", "github_pat", "sk-proj", "sk", "slack", "jwt")
 } | {
     "wandb-v1": SECRETS["wandb-v1"],
     "pem": (PEM, PEM_BODY.strip()),

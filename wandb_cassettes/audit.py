@@ -11,10 +11,12 @@ needs: 0 clean, 1 a leak, an unknown mutation, a secret or personal data, 2 an
 unreadable cassette (2 wins, since an unreadable file may hide anything).
 
 Findings name the rule, the interaction and the place (``request header X``,
-``response body``, ``metadata``...), the offset and the length: never the
-value, not even a prefix of it. The API key in ``WANDB_API_KEY`` (unless it is
-the replay dummy) is looked for too, in any form, since a bare 40-hex value is
-no secret by shape alone.
+``response body``, ``metadata``, the cassette's ``file name``...), the offset and
+the length: never the value, not even a prefix of it. The rules are the
+scrubber's (:mod:`.scrub`: a maintained catalogue of credential formats, our W&B
+rules on top; ``wandb-cassettes audit --list-rules`` prints them). The API key in
+``WANDB_API_KEY`` (unless it is the replay dummy) is looked for too, in any form,
+since a bare 40-hex value is no secret by shape alone.
 """
 
 from __future__ import annotations
@@ -39,14 +41,15 @@ EXIT_UNREADABLE = 2
 
 @dataclass(frozen=True)
 class LocatedSecret:
-    """A secret (or personal data) in a cassette: the interaction (None: the metadata), where."""
+    """A secret (or personal data) in a cassette: the interaction (None: the metadata or the
+    file name, as the finding's ``where`` says), where."""
 
     index: int | None
     finding: SecretFinding
 
     def __str__(self) -> str:
-        at = "metadata" if self.index is None else f"#{self.index}"
-        return f"{at} {self.finding}"
+        at = f"#{self.index} " if self.index is not None else ""
+        return f"{at}{self.finding}"
 
 
 @dataclass
@@ -192,10 +195,13 @@ def audit_paths(
     return AuditReport(audits)
 
 
-def audit_scrubber(environ: Mapping[str, str] | None = None) -> Scrubber:
-    """The default rules, knowing the API key of ``WANDB_API_KEY`` (unless the replay dummy)."""
+def audit_scrubber(
+    environ: Mapping[str, str] | None = None, *, base: Scrubber = DEFAULT
+) -> Scrubber:
+    """``base`` (the default rules), knowing the API key of ``WANDB_API_KEY`` (unless the
+    replay dummy): in all the forms recording replaces it in."""
     key = (os.environ if environ is None else environ).get("WANDB_API_KEY", "").strip()
-    return DEFAULT.with_secrets([key]) if key and key != REPLAY_API_KEY else DEFAULT
+    return base.with_secrets([key]) if key and key != REPLAY_API_KEY else base
 
 
 def audit_file(
@@ -248,14 +254,16 @@ def audit_cassette(
         uncertain_links=ledger.uncertain_links(),
         unresolved=unresolved(ledger),
         unknown=list(ledger.unknown),
-        secrets=list(_secrets(cassette, scrubber)),
+        secrets=list(_secrets(cassette, scrubber, path)),
         personal=list(_personal(cassette)),
         ignores=ignores,
         blobs=blobs,
     )
 
 
-def _secrets(cassette: Cassette, scrubber: Scrubber) -> Iterator[LocatedSecret]:
+def _secrets(cassette: Cassette, scrubber: Scrubber, path: Path) -> Iterator[LocatedSecret]:
+    for finding in scrubber.find(path.name, "file name"):
+        yield LocatedSecret(None, finding)
     for finding in scrubber.find_in_metadata(cassette.metadata):
         yield LocatedSecret(None, finding)
     for index, ix in enumerate(cassette.interactions):

@@ -445,17 +445,18 @@ def json_or_none(text: str) -> Any:
 _UNSAFE_RE = re.compile(r"[^\w.\-\[\]=]+")
 
 
-def safe_name(name: str, secrets: Sequence[str] = ()) -> str:
+def safe_name(name: str, secrets: Sequence[str] = (), *, catalogue: bool = True) -> str:
     """``name`` made safe as a file name; a short hash keeps distinct names distinct.
 
     A parametrize id can carry a credential (``test_x[hf_…]``) or an email:
     both are replaced (:func:`.scrub.scrub_name`, with ``secrets`` the known
-    ones, e.g. the API key) before the name reaches the file system; the hash
-    of the whole original name still tells such names apart.
+    ones, e.g. the API key; ``catalogue``: with the rule catalogue's formats)
+    before the name reaches the file system; the hash of the whole original
+    name still tells such names apart.
     """
     from .scrub import scrub_name  # scrub imports this module
 
-    public = scrub_name(name, secrets)
+    public = scrub_name(name, secrets, catalogue=catalogue)
     cleaned = _UNSAFE_RE.sub("_", public).strip(".") or "_"
     if cleaned != name:
         # The suffix survives the length cap: cut the name, not the hash.
@@ -463,15 +464,18 @@ def safe_name(name: str, secrets: Sequence[str] = ()) -> str:
     return cleaned[:200]
 
 
-def cassette_path(root: str | os.PathLike[str], group: str, name: str) -> Path:
+def cassette_path(
+    root: str | os.PathLike[str], group: str, name: str, *, catalogue: bool = True
+) -> Path:
     """``root/group/name.yaml``, refusing any result outside ``root``.
 
     ``group`` is the test module's path relative to the rootdir (no suffix);
-    ``name`` the test (or marker-given) name.
+    ``name`` the test (or marker-given) name; ``catalogue``: see :func:`safe_name`.
     """
     base = Path(root).resolve()
-    parts = [safe_name(p) for p in Path(group).parts if p not in ("", ".", "..", "/")]
-    path = base.joinpath(*parts, safe_name(name) + ".yaml").resolve()
+    parts = [p for p in Path(group).parts if p not in ("", ".", "..", "/")]
+    parts = [safe_name(p, catalogue=catalogue) for p in parts]
+    path = base.joinpath(*parts, safe_name(name, catalogue=catalogue) + ".yaml").resolve()
     if base not in path.parents:
         raise CassetteError(path, f"cassette name {name!r} escapes the cassette folder {base}")
     return path

@@ -16,7 +16,6 @@ writing that function and listing it in :data:`SUBCOMMANDS`.
 from __future__ import annotations
 
 import argparse
-import re
 import socket
 import sys
 from collections.abc import Callable, Sequence
@@ -25,10 +24,11 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from . import __version__, graphql
-from .audit import audit_paths, format_table
+from .audit import audit_paths, audit_scrubber, format_table
 from .cassette import Body, CassetteError, Digest, Interaction, load
 from .ledger import Ledger
 from .project import find_project
+from .scrub import Scrubber
 
 Subparsers = Any  # argparse's _SubParsersAction is private
 Register = Callable[[Subparsers], None]
@@ -66,20 +66,43 @@ def _add_audit(sub: Subparsers) -> None:
         metavar="REGEX",
         help="a secret of your own to look for (also: ini wandb_cassette_secret_patterns)",
     )
+    p.add_argument(
+        "--entropy",
+        metavar="BITS",
+        help="also flag strings of 20+ token characters whose Shannon entropy reaches BITS "
+        "per character (4.5 flags random base64, not hex); off by default, since digests "
+        "and ids are that random too (also: ini wandb_cassette_entropy)",
+    )
+    p.add_argument(
+        "--list-rules",
+        action="store_true",
+        help="print the secret rules in force, each with where it comes from (package and "
+        "version), and exit",
+    )
     p.set_defaults(run=_run_audit)
 
 
 def _run_audit(args: argparse.Namespace) -> int:
-    from .scrub import Scrubber
+    from .catalogue import CATALOGUE
+    from .errors import ConfigurationError
+    from .lifecycle import CassetteOptions
 
     project = find_project()
+    CATALOGUE.use_cache_dir(project.rule_cache)  # where the plugin keeps it too
     paths = args.paths or [project.cassette_dir]
     patterns = [*project.secret_patterns, *args.secret_pattern]
+    entropy = args.entropy if args.entropy is not None else project.entropy
     try:
-        scrubber = Scrubber.build(patterns)
-    except re.error as exc:
-        print(f"error: --secret-pattern: {exc}", file=sys.stderr)
+        options = CassetteOptions.from_mapping(
+            {"secret_patterns": patterns, "entropy": entropy}, source="audit"
+        )
+    except ConfigurationError as exc:
+        print(f"error: {exc}", file=sys.stderr)
         return 2
+    scrubber = audit_scrubber(base=options.scrubber())
+    if args.list_rules:
+        print(_rules_text(scrubber, options.entropy))
+        return 0
     report = audit_paths(
         paths,
         scrubber,
@@ -88,6 +111,30 @@ def _run_audit(args: argparse.Namespace) -> int:
     )
     print(report.render_json() if args.format == "json" else report.render_text())
     return report.exit_code
+
+
+def _rules_text(scrubber: Scrubber, entropy: float | None) -> str:
+    """``audit --list-rules``: where the rules come from, then one line per rule."""
+    from .catalogue import CATALOGUE, CONFIDENCE
+
+    rules = scrubber.rules_in_force()
+    by_source: dict[str, int] = {}
+    for rule in rules:
+        by_source[rule.source] = by_source.get(rule.source, 0) + 1
+    lines = ["secret rules in force:"]
+    for source, count in by_source.items():
+        what = ""
+        if source == CATALOGUE.source:
+            what = f" (Kingfisher's catalogue of credential formats, confidence {CONFIDENCE})"
+        lines.append(f"  {source}{what}: {count} rule(s)")
+    lines.append(
+        f"  entropy check: at {entropy:g} bits per character"
+        if entropy is not None
+        else "  entropy check: off (--entropy BITS or ini wandb_cassette_entropy turns it on)"
+    )
+    lines.append("")
+    rows = [("RULE", "SOURCE", "WHAT")] + [(r.name, r.source, r.about) for r in rules]
+    return "\n".join(lines + format_table(rows))
 
 
 def _progress() -> Callable[[int, int, Path], None] | None:

@@ -57,6 +57,7 @@ if TYPE_CHECKING:
     from .ledger import Ledger
     from .process import WandbProcess
     from .relay import Recording, Replay
+    from .scrub import Scrubber
 
 __all__ = ["CLEANUP_KEY", "CassetteOptions", "CassetteUse", "use_cassette"]
 
@@ -98,6 +99,9 @@ class CassetteOptions:
             flagged by the audit, beside the built-in rules (:mod:`.scrub`).
         harmless: Mutation fields declared harmless (the audit ignores them).
         strict: Fail a replay that leaves recorded interactions unplayed.
+        entropy: Also treat as secrets runs of 20+ token characters with this much
+            Shannon entropy per character, or more (bits, 0 < x <= 8; off: None).
+            Off by default: digests and ids are as random (:func:`.scrub.entropy_rule`).
     """
 
     ignore: tuple[str, ...] = ()
@@ -107,6 +111,7 @@ class CassetteOptions:
     secret_patterns: tuple[str, ...] = ()
     harmless: tuple[str, ...] = ()
     strict: bool = False
+    entropy: float | None = None
 
     #: The keyword names, as marker validation lists them.
     KEYS = (
@@ -118,6 +123,7 @@ class CassetteOptions:
         "secret_patterns",
         "harmless",
         "strict",
+        "entropy",
     )
 
     @classmethod
@@ -161,6 +167,7 @@ class CassetteOptions:
             secret_patterns=patterns,
             harmless=_strings(values.get("harmless", ()), f"{source}: harmless"),
             strict=bool(values.get("strict", False)),
+            entropy=_entropy(values.get("entropy"), f"{source}: entropy"),
         )
 
     def merged(self, other: CassetteOptions) -> CassetteOptions:
@@ -173,7 +180,34 @@ class CassetteOptions:
             secret_patterns=tuple(dict.fromkeys((*self.secret_patterns, *other.secret_patterns))),
             harmless=tuple(dict.fromkeys((*self.harmless, *other.harmless))),
             strict=self.strict or other.strict,
+            entropy=other.entropy if other.entropy is not None else self.entropy,
         )
+
+    def scrubber(self, secrets: Iterable[str] = (), *, hooks: bool = False) -> Scrubber:
+        """The default rules, these patterns and entropy check, ``secrets`` known; with
+        ``hooks``, the ``before_record`` filters too."""
+        from .scrub import Scrubber
+
+        before = self.before_record if hooks else ()
+        return Scrubber.build(
+            self.secret_patterns,
+            secrets=tuple(s for s in secrets if s),
+            before_record=before,
+            entropy=self.entropy,
+        )
+
+
+def _entropy(value: Any, what: str) -> float | None:
+    """A number of bits per character in (0, 8], from a number or its text; None: off."""
+    if value is None or (isinstance(value, str) and not value.strip()):
+        return None
+    try:
+        bits = float(value)
+    except (TypeError, ValueError):
+        raise ConfigurationError(f"{what}: expected bits per character, got {value!r}") from None
+    if not 0 < bits <= 8:
+        raise ConfigurationError(f"{what}: {bits} bits per character is not in (0, 8]")
+    return bits
 
 
 def _strings(value: Any, what: str) -> tuple[str, ...]:
@@ -322,10 +356,7 @@ class CassetteUse:
 
     def _scrubbed(self, text: str) -> str:
         """``text`` as a cassette or a message may hold it: secrets replaced."""
-        from .scrub import Scrubber
-
-        secrets = tuple(k for k in (os.environ.get("WANDB_API_KEY"),) if k)
-        return Scrubber.build(self.options.secret_patterns, secrets=secrets).scrub_text(text)
+        return self.options.scrubber([os.environ.get("WANDB_API_KEY") or ""]).scrub_text(text)
 
     def _load(self) -> cassettes.Cassette:
         from .cache import load as load_cached
@@ -344,14 +375,9 @@ class CassetteUse:
         recorded_ignore = metadata.get("ignore") or []
         presets = metadata.get("presets") or []
         ignore = (*self.options.ignore, *(str(p) for p in recorded_ignore))
-        from .scrub import Scrubber
-
         # The live request is scrubbed as the recording was, so that a value the
         # recording redacted matches whatever value the test sends in its place.
-        scrubber = Scrubber.build(
-            self.options.secret_patterns,
-            secrets=tuple(k for k in (os.environ.get("WANDB_API_KEY"),) if k),
-        )
+        scrubber = self.options.scrubber([os.environ.get("WANDB_API_KEY") or ""])
         return MatchRules(
             ignore=tuple(dict.fromkeys(ignore)),
             presets=tuple(str(p) for p in presets),
@@ -384,15 +410,10 @@ class CassetteUse:
         """
         from .ledger import Ledger, Owned, intents, outcome
         from .relay import Recording
-        from .scrub import Scrubber
 
         journal = self.process.journal()  # JournalError: no journal, no recording
         journal.keep_patterns(self.options.keep, self.test_id)  # kept even if the session dies
-        scrubber = Scrubber.build(
-            self.options.secret_patterns,
-            secrets=tuple(k for k in (self.process.api_key,) if k),
-            before_record=self.options.before_record,
-        )
+        scrubber = self.options.scrubber([self.process.api_key or ""], hooks=True)
         from .blobs import BLOB_DIR, BlobStore
 
         recording = Recording(cassette, scrubber.session())

@@ -26,7 +26,7 @@ import hashlib
 import os
 import re
 import shlex
-from collections.abc import Generator, Iterator
+from collections.abc import Callable, Generator, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -49,7 +49,8 @@ __all__ = [
 MARKER = "wandb_cassette"
 MARKER_HELP = (
     f"{MARKER}(name=None, *, ignore=[...], keep=False|[...], record_mode=None, "
-    "before_record=[...], secret_patterns=[...], harmless=[...], strict=False): "
+    "before_record=[...], secret_patterns=[...], harmless=[...], strict=False, "
+    "entropy=None): "
     "record this test's W&B traffic into cassettes/<module>/<name>.yaml once, "
     "replay it offline. ignore: values replay does not compare (name, group, "
     "config.<key>, metadata.<key>...); keep: resources the automatic cleanup "
@@ -106,6 +107,13 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         type="linelist",
         default=[],
     )
+    parser.addini(
+        "wandb_cassette_entropy",
+        "Also treat as secrets strings of 20+ token characters whose Shannon entropy reaches "
+        "this many bits per character (e.g. 4.5), when recording and in the audit. Off when "
+        "empty (the default): digests and ids are that random too.",
+        default="",
+    )
 
 
 def pytest_configure(config: pytest.Config) -> None:
@@ -131,6 +139,22 @@ def pytest_configure(config: pytest.Config) -> None:
     config.stash[_CURRENT] = []
     set_shared(process)
     interop.allow_wandb_through_network_block()
+    _keep_compiled_rules(config)
+
+
+def _keep_compiled_rules(config: pytest.Config) -> None:
+    """Keep the credential catalogue's compiled rules in pytest's cache folder, in the
+    project (compiling takes seconds; a cached load about 0.3 s). Without pytest's cache
+    (``-p no:cacheprovider``, a read-only folder) they are compiled in each process."""
+    cache = getattr(config, "cache", None)
+    if cache is None:
+        return
+    from .catalogue import CACHE_FOLDER, CATALOGUE
+
+    try:
+        CATALOGUE.use_cache_dir(cache.mkdir(CACHE_FOLDER))
+    except OSError:
+        return
 
 
 def pytest_unconfigure(config: pytest.Config) -> None:
@@ -179,6 +203,7 @@ def _ini_options(config: pytest.Config) -> CassetteOptions:
         {
             "harmless": config.getini("wandb_cassette_harmless"),
             "secret_patterns": config.getini("wandb_cassette_secret_patterns"),
+            "entropy": config.getini("wandb_cassette_entropy"),
         },
         source="ini",
     )
@@ -388,7 +413,21 @@ def scoped_cassette_path(
         group = _relative(config, Path(node.path)).parent
     else:  # session: where the fixture is defined
         group = Path(fixturedef.baseid.split("::")[0] or ".")
-    return cassettes.cassette_path(cassette_dir(config), str(group), name)
+    root = cassette_dir(config)
+    return _named(lambda full: cassettes.cassette_path(root, str(group), name, catalogue=full))
+
+
+def _named(path: Callable[[bool], Path]) -> Path:
+    """``path(False)`` (named without the rule catalogue's formats) if a cassette is there,
+    else ``path(True)``.
+
+    A name holding no credential is the same either way, and a replay then never loads
+    the catalogue (compiled on first use: seconds). A name the catalogue would change
+    was recorded under the changed name, unless an older version of the catalogue
+    recorded it: that cassette replays, and the audit flags its file name.
+    """
+    quick = path(False)
+    return quick if quick.exists() else path(True)
 
 
 def _relative(config: pytest.Config, path: Path) -> Path:
@@ -408,6 +447,10 @@ def cassette_dir(config: pytest.Config) -> Path:
 
 def cassette_path_for(item: pytest.Item) -> Path:
     """Where the cassette of ``item`` lives: ``<dir>/<module path>/<name>.yaml``."""
+    return _named(lambda full: _cassette_path_for(item, catalogue=full))
+
+
+def _cassette_path_for(item: pytest.Item, *, catalogue: bool) -> Path:
     from pytest_recording.plugin import get_default_cassette_name
 
     from . import cassette as cassettes
@@ -422,11 +465,12 @@ def cassette_path_for(item: pytest.Item) -> Path:
         # digest of the real id keeps ids that differ only in a secret apart.
         cls = getattr(item, "cls", None)
         name = get_default_cassette_name(cls, item.name)
-        public = get_default_cassette_name(cls, scrub_name(item.name))
+        public = get_default_cassette_name(cls, scrub_name(item.name, catalogue=catalogue))
         if public != name:
             name = f"{public}-{hashlib.sha1(name.encode()).hexdigest()[:8]}"
     group = _relative(item.config, item.path).with_suffix("")
-    path = cassettes.cassette_path(cassette_dir(item.config), str(group), name)
+    root = cassette_dir(item.config)
+    path = cassettes.cassette_path(root, str(group), name, catalogue=catalogue)
     # pytest-recording keeps a @pytest.mark.vcr test's own cassettes in
     # <test dir>/cassettes/<module>/: for a module in the rootdir that is this folder.
     vcr_dir = Path(item.path.parent, "cassettes", item.path.stem).resolve()
@@ -590,11 +634,9 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
     if not config.getoption("--wandb-audit"):
         return
     from .audit import audit_paths
-    from .scrub import Scrubber
 
     options = _ini_options(config)
-    scrubber = Scrubber.build(options.secret_patterns)
-    report = audit_paths(process.written, scrubber, harmless=options.harmless)
+    report = audit_paths(process.written, options.scrubber(), harmless=options.harmless)
     config.stash[_AUDIT] = report
     if report.exit_code != 0 and session.exitstatus == pytest.ExitCode.OK:
         session.exitstatus = pytest.ExitCode.TESTS_FAILED

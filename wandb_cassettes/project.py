@@ -51,6 +51,19 @@ class Project:
         return [str(v) for v in value]
 
     @property
+    def entropy(self) -> str:
+        """The ini ``wandb_cassette_entropy`` as written (empty: off)."""
+        return str(self.ini.get("wandb_cassette_entropy") or "").strip()
+
+    @property
+    def rule_cache(self) -> Path:
+        """Where the plugin keeps the compiled credential catalogue: pytest's cache folder
+        (ini ``cache_dir``, default ``.pytest_cache``), ``d/wandb-cassettes-rules``."""
+        from .catalogue import CACHE_FOLDER
+
+        return self.rootdir / str(self.ini.get("cache_dir") or ".pytest_cache") / "d" / CACHE_FOLDER
+
+    @property
     def files(self) -> Path:
         """The library's working files: ``<rootdir>/.wandb_cassettes``."""
         return self.rootdir / ".wandb_cassettes"

@@ -6,13 +6,28 @@ exactly what scrubbing would have removed. A :class:`Scrubber` is that table
 plus the user's own patterns, the secrets the caller knows (the API key) and
 the user's record-time hooks; the module-level functions use the defaults.
 
-Fail-closed: every credential format people actually leak from a training
-config has a rule of its own (:data:`RULES`, each citing the public definition
-of its format), and a value under a credential-like name (``password``,
-``api_key``, ``hf_token``, ``aws_secret_access_key``...) is a secret whatever
-its shape. Rules work on the raw text of headers, URLs and bodies, JSON-escaped
-or not: W&B sends the run config and artifact metadata as JSON *strings* inside
-GraphQL variables, so a value can sit behind ``\\"`` or ``\\\\u0026``.
+Where the rules come from:
+
+* credential formats (Google, GitHub, GitLab, Stripe, PyPI, Slack, AWS, private
+  keys... 488 in kingfisher-secret-scanner 1.5.0): a maintained catalogue, installed
+  as a dependency and never copied here (:mod:`.catalogue` says which and why);
+* our own rules on top, for what W&B traffic carries: wandb-core's Basic
+  credential, W&B API keys (40 hex after a key-like name, ``wandb_v1_``, on-prem
+  ``local-``), ApiKey nodes in answers, signed storage URLs, passwords in URLs,
+  cookies;
+* context: a value under a credential-like name (``password``, ``api_key``,
+  ``hf_token``, ``aws_secret_access_key``...) is a secret whatever its shape;
+* the API key the caller knows (``secrets=``), in any case, as wandb-core's Basic
+  credential, in base64, base64url and hex, and as a piece of 16 characters or more
+  (a key split across two values);
+* a value a rule found once is replaced wherever else it occurs
+  (:meth:`Scrubber.scrub_learning`);
+* opt-in, high-entropy strings (:func:`entropy_rule`).
+
+Rules see the text of headers, URLs, bodies and file names; the catalogue reads
+each with its escapes undone (:func:`_decoded_view`): W&B sends the run config
+and artifact metadata as JSON *strings* inside GraphQL variables, so a value can
+sit behind ``\\"`` or ``\\\\u0026``, and a file name in a URL behind ``%2F``.
 
 No false positives on what a cassette must keep byte for byte: git commit
 shas (40 hex), sha256/md5 digests (hex or base64), W&B storage ids (base64 of
@@ -39,6 +54,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import bisect
 import dataclasses
 import json
 import re
@@ -48,6 +64,7 @@ from typing import TYPE_CHECKING, Any
 from urllib.parse import quote
 
 from .cassette import Body, Cassette, Headers, Interaction, body_text, json_or_none
+from .catalogue import CATALOGUE, PACKAGE, Catalogue
 
 if TYPE_CHECKING:
     from .personal import PersonalData
@@ -95,7 +112,6 @@ gets the exchange, returns it (changed or not), or None to leave it out."""
 # character would otherwise glue onto the token.
 _START = r"(?:(?<![A-Za-z0-9_])|(?<=\\[nrtbf])|(?<=\\u[0-9A-Fa-f]{4})|(?<=%[0-9A-Fa-f]{2}))"
 _START_DASH = r"(?:(?<![A-Za-z0-9_-])|(?<=\\[nrtbf])|(?<=\\u[0-9A-Fa-f]{4})|(?<=%[0-9A-Fa-f]{2}))"
-_END = r"(?![A-Za-z0-9_])"
 
 # Values that are already placeholders: what scrubbing wrote, or a reference to
 # a secret rather than the secret ("${HF_TOKEN}", "$HF_TOKEN", "<API_KEY>").
@@ -114,13 +130,16 @@ class SecretRule:
 
     Either ``pattern`` (with a ``secret`` group: only that span is replaced,
     so the context that made the match, ``Bearer `` or ``?sig=``, stays
-    readable; ``confirm`` may reject matches that only look like the secret)
+    readable; ``confirm`` may reject matches that only look like the secret),
     or ``find`` (a function giving the spans itself, for rules a regex
-    cannot express). ``needles``: cheap substrings of which one must occur
-    for the rule to run at all (``ci_needles``: lowercase ones, looked for
-    in the lowercased text). ``source``: where the format is defined.
-    A rule must never match a replacement: scrubbing is idempotent and a
-    scrubbed text audits clean.
+    cannot express), or ``catalogue`` (a :class:`~.catalogue.Catalogue`: each
+    finding is named by the catalogue's rule id, see :meth:`found`). ``decoded``:
+    ``find`` reads the text with its JSON and URL escapes undone
+    (:func:`_decoded_view`, as a catalogue does); its spans are widened to
+    whole escapes. ``needles``: cheap substrings of which one must occur for the rule to run
+    at all (``ci_needles``: lowercase ones, looked for in the lowercased text).
+    ``source``: where the format is defined. A rule must never match a
+    replacement: scrubbing is idempotent and a scrubbed text audits clean.
     """
 
     name: str
@@ -131,6 +150,8 @@ class SecretRule:
     find: Callable[[str], Iterable[Span]] | None = None
     source: str = ""
     ci_needles: tuple[str, ...] = ()
+    catalogue: Catalogue | None = field(default=None, compare=False)
+    decoded: bool = False
 
     def applies(self, text: str, probe: _Probe | None = None) -> bool:
         """Whether one of the needles occurs (always, without needles)."""
@@ -149,15 +170,33 @@ class SecretRule:
 
     def spans(self, text: str, probe: _Probe | None = None) -> Iterator[Span]:
         """The ``(start, end)`` of every secret this rule finds in ``text``."""
+        return (span for _, span in self.found(text, probe))
+
+    def found(self, text: str, probe: _Probe | None = None) -> Iterator[tuple[str, Span]]:
+        """``(rule name, span)`` of every secret this rule finds in ``text``.
+
+        The name is this rule's, or for a catalogue rule the catalogue's rule id
+        (``betterleaks.gcp-api-key``).
+        """
         probe = probe if probe is not None else _Probe(text)
         if not self.applies(text, probe):
             return
+        if self.catalogue is not None:
+            yield from _widened(_catalogue_found(self.catalogue, probe.views), probe)
         if self.find is not None:
-            yield from self.find(text)
+            if self.decoded:
+                yield from _widened(((self.name, sp) for sp in self.find(probe.view)), probe)
+            else:
+                yield from ((self.name, span) for span in self.find(text))
         if self.pattern is not None:
             for m in self.pattern.finditer(text):
                 if self.confirm is None or self.confirm(m):
-                    yield m.span("secret")
+                    yield self.name, m.span("secret")
+
+    @property
+    def pattern_text(self) -> str:
+        """The regex this rule matches with, as written (empty for other rules)."""
+        return self.pattern.pattern if self.pattern is not None else ""
 
     @classmethod
     def from_pattern(cls, pattern: str | re.Pattern[str], name: str = "user-pattern") -> SecretRule:
@@ -169,14 +208,53 @@ class SecretRule:
 
 
 class _Probe:
-    """Needle lookups in one text, each done once for all rules (a lookup reads the text)."""
+    """One text's derived forms and needle lookups, each computed once for all rules."""
 
-    __slots__ = ("_lower", "_seen", "text")
+    __slots__ = ("_lower", "_seen", "_split", "_tokens", "_view", "text")
 
     def __init__(self, text: str) -> None:
         self.text = text
         self._lower: str | None = None
+        self._view: str | None = None
+        self._split: tuple[str, ...] | None = None
+        self._tokens: list[Span] | None = None
         self._seen: dict[str, bool] = {}
+
+    @property
+    def lower(self) -> str:
+        """The text with ASCII letters lowercased: the same length, the same offsets."""
+        if self._lower is None:
+            text = self.text
+            self._lower = text.lower() if text.isascii() else text.translate(_ASCII_LOWER)
+        return self._lower
+
+    @property
+    def view(self) -> str:
+        """The text as it reads once its escapes are undone, same length (:func:`_decoded_view`)."""
+        if self._view is None:
+            self._view = _decoded_view(self.text)
+        return self._view
+
+    @property
+    def views(self) -> tuple[str, ...]:
+        """:attr:`view`, then (when they differ) the same with a token's likely ends made
+        spaces (:func:`_split_views`): each as long as the text."""
+        if self._split is None:
+            self._split = _split_views(self.view)
+        return self._split
+
+    def widen(self, start: int, end: int) -> Span:
+        """``(start, end)`` widened to whole escapes of the text (a span of :attr:`view`)."""
+        if self._tokens is None:
+            self._tokens = [m.span() for m in _ENCODED_RE.finditer(self.text)]
+        tokens = self._tokens
+        i = bisect.bisect_right(tokens, (start, len(self.text))) - 1
+        if i >= 0 and tokens[i][1] > start:
+            start = tokens[i][0]
+        j = bisect.bisect_right(tokens, (end - 1, len(self.text))) - 1
+        if j >= 0 and tokens[j][1] > end - 1:
+            end = max(end, tokens[j][1])
+        return start, end
 
     def has(self, needles: Iterable[str]) -> bool:
         return any(self._in(n, self.text) for n in needles)
@@ -184,9 +262,7 @@ class _Probe:
     def has_ci(self, needles: Iterable[str]) -> bool:
         if not needles:
             return False
-        if self._lower is None:
-            self._lower = self.text.lower()
-        lower = self._lower
+        lower = self.lower
         return any(self._in("\0" + n, lower, n) for n in needles)
 
     def _in(self, key: str, text: str, needle: str | None = None) -> bool:
@@ -194,6 +270,9 @@ class _Probe:
         if found is None:
             found = self._seen[key] = (needle if needle is not None else key) in text
         return found
+
+
+_ASCII_LOWER = {c: c + 32 for c in range(ord("A"), ord("Z") + 1)}
 
 
 def _not_a_placeholder(m: re.Match[str]) -> bool:
@@ -208,24 +287,6 @@ def _is_basic_credential(m: re.Match[str]) -> bool:
     except (binascii.Error, ValueError):
         return False
     return b":" in decoded
-
-
-def _mixed(value: str, *, digits: bool = True) -> bool:
-    """Random-looking: upper and lower case letters (and a digit): rules out words and hex."""
-    has = (
-        any(c.isupper() for c in value),
-        any(c.islower() for c in value),
-        not digits or any(c.isdigit() for c in value),
-    )
-    return all(has)
-
-
-def _mixed_secret(m: re.Match[str]) -> bool:
-    return _mixed(m.group("secret"))
-
-
-def _mixed_letters(m: re.Match[str]) -> bool:
-    return _mixed(m.group("secret"), digits=False)
 
 
 def _param_alternatives(names: Iterable[str]) -> str:
@@ -243,7 +304,7 @@ _PARAM_VALUE = r"(?!REDACTED(?:[&#\s\"'\\<>;]|$))[^&#\s\"'\\<>;]+"
 # A name (JSON key, YAML key, NAME=, --name=) that ends in a credential word, then
 # the separator. The name's start and the value are found by _named_values().
 _NAME_END_RE = re.compile(
-    r"(?i)(?:key|token|secret|password|passwd|pwd|passphrase|credentials?|auth)"
+    r"(?i)(?P<word>key|token|secret|password|passwd|pwd|passphrase|credentials?|auth)"
     r"(?P<close>\\*[\"'])?[ \t]*(?P<sep>[:=])[ \t]*"
 )
 _NAME_CHARS = frozenset("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_.-")
@@ -354,7 +415,7 @@ def _named_value_spans(text: str, *, hex_only: bool) -> Iterator[Span]:
         # The name runs back to the first character that cannot be in one ("WANDB_API_KEY",
         # "--api-key", "aws.secret"); glued to a JSON escape ("\napi_key") it keeps the
         # escape's letter, which only its ending is judged by anyway.
-        name = _name_before(text, m.start("close") if m.group("close") else m.start("sep"))
+        name = _name_before(text, m.end("word"))  # "aws_secret_access_key = ..." too
         norm = re.sub(r"[^a-z0-9]", "", name.lower())
         found = _value_after(text, m.end(), m.group("sep")) if norm else None
         if found is None:
@@ -387,31 +448,6 @@ def _named_secrets(text: str) -> Iterator[Span]:
 
 
 _NAME_NEEDLES = ("key", "token", "secret", "passw", "pwd", "passphrase", "credential", "auth")
-
-
-# -- AWS secret access keys next to their key id -----------------------------------------
-
-_AWS_KEY_ID_RE = re.compile(
-    _START + r"(?P<secret>(?:AKIA|ASIA|ABIA|ACCA|A3T[A-Z0-9])[A-Z0-9]{16})(?![A-Za-z0-9])"
-)
-_AWS_SECRET_RE = re.compile(r"(?<![A-Za-z0-9/+=])[A-Za-z0-9/+]{40}(?![A-Za-z0-9/+=])")
-_AWS_NEAR = 300
-_AWS_NEEDLES = ("AKIA", "ASIA", "ABIA", "ACCA", "A3T")
-_SIGNED_URL_PARAM_RE = re.compile(r"(?i)(?:Credential|AccessKeyId)(?:=|%3D)$")
-
-
-def _aws_secrets_near_key_ids(text: str) -> Iterator[Span]:
-    """40-character secrets within a few hundred characters of an access key id."""
-    seen: set[Span] = set()
-    for key_id in _AWS_KEY_ID_RE.finditer(text):
-        if _SIGNED_URL_PARAM_RE.search(text, max(0, key_id.start() - 24), key_id.start()):
-            continue  # X-Amz-Credential=AKIA…: a signed URL, whose secret is not in it
-        lo, hi = max(0, key_id.start() - _AWS_NEAR), key_id.end() + _AWS_NEAR
-        for m in _AWS_SECRET_RE.finditer(text, lo, hi):
-            value = m.group()
-            if m.span() not in seen and _mixed(value.replace("/", "0").replace("+", "0")):
-                seen.add(m.span())
-                yield m.span()
 
 
 # -- API keys listed in answers (ApiKey nodes) -------------------------------------------
@@ -474,6 +510,144 @@ def _escaped_forms(value: str) -> list[str]:
 def _json_forms(value: str) -> list[str]:
     """The distinct :func:`_escaped_forms` of ``value``, longest first."""
     return sorted({f for f in _escaped_forms(value) if f}, key=len, reverse=True)
+
+
+# -- the catalogue, on what a text says once its escapes are undone ------------------------
+
+# One escape: JSON's (at any depth, the backslashes double with each level; Go writes
+# "&" as \u0026) or a URL's (%2F).
+_ENCODED_RE = re.compile(r"\\+(?:u[0-9A-Fa-f]{4}|[\s\S])|%[0-9A-Fa-f]{2}")
+_SIMPLE_ESCAPES = {"n": "\n", "r": "\r", "t": "\t", "b": "\b", "f": "\f"}
+_DECODED: dict[str, str] = {}
+
+
+def _decoded_escape(token: str) -> str:
+    """An escape as the character it stands for, after spaces: as long as the escape."""
+    if token[0] == "%":
+        char = chr(int(token[1:], 16))
+    else:
+        body = token.lstrip("\\")
+        if len(body) == 5:  # u + 4 hex digits
+            char = chr(int(body[1:], 16))
+        else:  # a run of backslashes ends the text: one stands for itself
+            char = _SIMPLE_ESCAPES.get(body, body) if body else "\\"
+    return " " * (len(token) - 1) + char
+
+
+def _decoded(token: str) -> str:
+    decoded = _DECODED.get(token)
+    if decoded is None:
+        decoded = _decoded_escape(token)
+        if len(_DECODED) < 4096:
+            _DECODED[token] = decoded
+    return decoded
+
+
+def _decoded_view(text: str) -> str:
+    """``text`` with each JSON or URL escape replaced by the character it stands for.
+
+    The character comes last, after spaces, so that the view is exactly as long as
+    ``text`` and every offset means the same in both: a catalogue made for plain
+    text (where ``"AIza..."`` ends at a quote) reads a credential inside a
+    JSON-escaped GraphQL variable (``\\\"AIza...\\\"``) or a URL (``%2FAIza...``)
+    as it reads it in a file.
+    """
+    if "\\" not in text and "%" not in text:
+        return text
+    if "%" not in text and text.count("\\") == text.count('\\"'):
+        # Every backslash escapes a quote (JSON inside JSON, as history rows are): one
+        # str.replace, not a Python call per escape.
+        return text.replace('\\"', ' "')
+    return _ENCODED_RE.sub(_decode_match, text)
+
+
+def _decode_match(m: re.Match[str]) -> str:
+    return _decoded(m.group())
+
+
+# What may end a token without being a catalogue's terminator (a quote, a space, ";"):
+# brackets and commas of a test id or a list, a path's "/", a URL's "?", "&", "#", a file
+# extension.
+_SEPARATORS = str.maketrans({c: " " for c in "[](){}<>,/?&#|!"})
+_EXTENSION_DOT_RE = re.compile(r"\.(?=[A-Za-z0-9]{1,8}(?:[^A-Za-z0-9_.-]|$))")
+_DASHES = str.maketrans({"-": " "})
+
+
+def _split_views(view: str) -> tuple[str, ...]:
+    """``view``, then ``view`` with separators and file extensions' dots made spaces, then
+    that with dashes made spaces too (only those that differ).
+
+    Catalogue rules made for source files end a credential at a quote, a space or a
+    ``;`` (``AIza...`` in ``key = "AIza..."``); in a cassette one also ends a file
+    name before its extension (``AIza....txt``) or a folder's at ``/``, a URL path
+    before its query, a test id's parameter before ``]`` or ``-``. A format holding
+    such a character is found in the first view, the others in the later ones; the
+    views are as long as the text, so that a span means the same in each.
+    """
+    views = [view]
+    split = _EXTENSION_DOT_RE.sub(" ", view.translate(_SEPARATORS))
+    if split != view:
+        views.append(split)
+    dashed = split.translate(_DASHES)
+    if dashed != split:
+        views.append(dashed)
+    return tuple(views)
+
+
+def _catalogue_found(catalogue: Catalogue, views: tuple[str, ...]) -> list[tuple[str, Span]]:
+    """The catalogue's findings in any of ``views`` (of one length), scanned as one text:
+    one call into the catalogue, the views apart on lines of their own."""
+    if len(views) == 1:
+        return [(rule, (s, e)) for rule, s, e in catalogue.spans(views[0])]
+    step = len(views[0]) + 1
+    found = {
+        (rule, (s % step, s % step + e - s))
+        for rule, s, e in catalogue.spans("\n".join(views))
+        if s % step + e - s <= len(views[0])  # not across two views (a base64 run may be)
+    }
+    return sorted(found, key=lambda f: (f[1], f[0]))
+
+
+def _widened(found: Iterable[tuple[str, Span]], probe: _Probe) -> Iterator[tuple[str, Span]]:
+    """Findings in the probe's decoded view, as spans of its text: whole escapes."""
+    if probe.view is probe.text:
+        yield from found
+    else:
+        yield from ((name, probe.widen(*span)) for name, span in found)
+
+
+# -- opt-in: high-entropy strings ----------------------------------------------------------
+
+# A run of the characters random tokens are made of (base64, base64url, hex, JWT dots).
+_TOKEN_RUN_RE = re.compile(r"[A-Za-z0-9+/=_.-]{20,}")
+
+
+def entropy_rule(bits: float) -> SecretRule:
+    """A rule finding every run of 20+ token characters (``[A-Za-z0-9+/=_.-]``, in the
+    decoded view of a text) whose Shannon entropy is ``bits`` per character or more.
+
+    Off by default (``Scrubber.build(entropy=...)``, ini ``wandb_cassette_entropy``, audit
+    ``--entropy``): commit shas, digests and W&B ids are as random as credentials (a
+    sha256 in hex reaches about 3.9 bits per character, in base64 about 5), and a
+    cassette must keep them. Raises :class:`ValueError` outside 0 < bits <= 8.
+    """
+    if not 0 < bits <= 8:
+        raise ValueError(f"entropy: {bits} bits per character is not in (0, 8]")
+    from kingfisher_sdk import shannon_entropy
+
+    def find(view: str) -> Iterator[Span]:
+        for m in _TOKEN_RUN_RE.finditer(view):
+            run = m.group()
+            if REDACTED not in run and shannon_entropy(run.encode()) >= bits:
+                yield m.span()
+
+    return SecretRule(
+        "high-entropy-string",
+        find=find,
+        decoded=True,
+        source=f"opt-in: Shannon entropy >= {bits:g} bits per character "
+        "(kingfisher_sdk.shannon_entropy)",
+    )
 
 
 # -- the rule table ---------------------------------------------------------------------------
@@ -549,106 +723,11 @@ RULES: tuple[SecretRule, ...] = (
         source="wandb/sdk/lib/wbauth/validation.py: on-prem keys are 'prefix-' + secret",
     ),
     SecretRule(
-        "huggingface-token",
-        # User access tokens "hf_" + 34 letters; organisation tokens "api_org_" + 34.
-        re.compile(_START + r"(?P<secret>(?:hf_|api_org_)[A-Za-z0-9]{30,})" + _END),
-        confirm=_mixed_letters,
-        needles=("hf_", "api_org_"),
-        source=(
-            "huggingface.co/docs/hub/security-tokens (tokens start with 'hf_'); "
-            "gitleaks rule huggingface-access-token: hf_[a-zA-Z]{34}"
-        ),
-    ),
-    SecretRule(
-        "github-token",
-        # Classic: ghp_ (personal), gho_ (OAuth), ghu_ (user-to-server), ghs_
-        # (server-to-server), ghr_ (refresh) + 36 base62 characters (30 random + CRC32).
-        re.compile(_START + r"(?P<secret>gh[pousr]_[A-Za-z0-9]{36,255})" + _END),
-        needles=("gh",),
-        source=(
-            "github.blog/engineering/platform-security/behind-githubs-new-authentication-"
-            "token-formats/ (2021)"
-        ),
-    ),
-    SecretRule(
-        "github-token",
-        # Fine-grained personal access tokens: "github_pat_" + 22 + "_" + 59.
-        re.compile(_START + r"(?P<secret>github_pat_[A-Za-z0-9_]{36,255})" + _END),
-        needles=("github_pat_",),
-        source=(
-            "docs.github.com/en/authentication/keeping-your-account-and-data-secure/"
-            "about-authentication-to-github#githubs-token-formats; gitleaks github-fine-grained-pat"
-        ),
-    ),
-    SecretRule(
-        "openai-api-key",
-        # sk-<48>, sk-proj-…, sk-svcacct-…, sk-admin-… (and Anthropic's sk-ant-…):
-        # random base62, so mixed case and digits, which names like "sk-learn-…" lack.
-        re.compile(_START_DASH + r"(?P<secret>sk-[A-Za-z0-9_-]{32,})" + _END),
-        confirm=_mixed_secret,
-        needles=("sk-",),
-        source=(
-            "platform.openai.com/docs/api-reference/authentication (keys 'sk-', project keys "
-            "'sk-proj-'); gitleaks rule openai-api-key"
-        ),
-    ),
-    SecretRule(
-        "aws-access-key-id",
-        _AWS_KEY_ID_RE,
-        needles=_AWS_NEEDLES,
-        source=(
-            "docs.aws.amazon.com/IAM/latest/UserGuide/reference_identifiers.html#identifiers-"
-            "unique-ids (AKIA: access key, ASIA: temporary key); gitleaks rule aws-access-token"
-        ),
-    ),
-    SecretRule(
-        "aws-secret-access-key",
-        # 40 base64 characters next to a key id (boto3 kwargs, credentials files);
-        # under an aws_secret_access_key-like name the named-secret rule takes it.
-        find=_aws_secrets_near_key_ids,
-        needles=_AWS_NEEDLES,
-        source=(
-            "docs.aws.amazon.com/IAM/latest/UserGuide/id_credentials_access-keys.html "
-            "(secret access keys: 40 characters, e.g. wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY)"
-        ),
-    ),
-    SecretRule(
-        "private-key",
-        # A PEM private key (RSA, EC, OpenSSH, PKCS#8...), with real or JSON-escaped
-        # newlines: a GCP service-account key file's "private_key" is one.
-        re.compile(
-            r"-----BEGIN (?P<label>[A-Z0-9 ]*PRIVATE KEY)-----"
-            r"(?P<secret>(?!REDACTED(?:[^A-Za-z0-9+/=]|$))(?:[A-Za-z0-9+/=\s:,.]|\\+[nrt]|-(?!----))+)"
-        ),
-        needles=("PRIVATE KEY-----",),
-        source=(
-            "RFC 7468 (PEM); cloud.google.com/iam/docs/keys-create-delete (service-account "
-            'JSON key: "private_key": "-----BEGIN PRIVATE KEY-----\\n...")'
-        ),
-    ),
-    SecretRule(
-        "slack-token",
-        # xoxb- bot, xoxp- user, xoxa-/xoxr- (refresh), xoxs-, xoxo-; xapp- app-level.
-        re.compile(
-            _START_DASH + r"(?P<secret>(?:xox[abposr]|xapp)-[A-Za-z0-9-]{10,})(?![A-Za-z0-9_])"
-        ),
-        needles=("xox", "xapp-"),
-        source="api.slack.com/authentication/token-types; gitleaks rules slack-*-token",
-    ),
-    SecretRule(
-        "slack-webhook",
-        re.compile(
-            r"hooks\.slack\.com/(?:services|workflows|triggers)/(?P<secret>(?!REDACTED)"
-            r"[A-Za-z0-9_/+-]{20,})"
-        ),
-        needles=("hooks.slack.com",),
-        source="api.slack.com/messaging/webhooks (the URL is the credential)",
-    ),
-    SecretRule(
-        "jwt",
-        re.compile(_START + r"(?P<secret>eyJ[\w-]{8,}\.eyJ[\w-]{8,}\.[\w-]{8,})"),
-        needles=("eyJ",),
-        source="RFC 7519 (base64url JSON header, '{\"' = 'eyJ'); W&B identity tokens",
+        "catalogue",
+        # Every credential format of a maintained catalogue (see .catalogue: why this one);
+        # a finding is named by the catalogue's rule id, e.g. betterleaks.gcp-api-key.
+        catalogue=CATALOGUE,
+        source=f"the {PACKAGE} catalogue (wandb-cassettes audit --list-rules lists its rules)",
     ),
     SecretRule(
         "api-key-name",
@@ -679,6 +758,24 @@ RULES: tuple[SecretRule, ...] = (
 
 
 # -- findings ---------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class RuleInForce:
+    """A rule as ``wandb-cassettes audit --list-rules`` shows it: its name, where it comes
+    from (a package and its version, or ``your pattern``) and what defines it."""
+
+    name: str
+    source: str
+    about: str
+
+
+_KNOWN_KEY_SOURCE = (
+    "the API key in use (WANDB_API_KEY), in any case, as wandb-core's Basic credential, in "
+    "base64, base64url and hex, and as a piece of 16+ characters"
+)
+_LEARNED_SOURCE = "a value another rule found once, wherever else the cassette holds it"
+_HEADER_SOURCE = "Authorization, Cookie, Set-Cookie, X-Api-Key... headers, dropped whole"
 
 
 @dataclass(frozen=True)
@@ -716,6 +813,12 @@ Finding = SecretFinding
 #: (shorter ones, a 6-character password, would also hit innocent text).
 LEARNED_MIN = 12
 
+#: The shortest piece of a known API key found on its own, as when a key is cut in two
+#: (split across two history rows): a 40-character key cut anywhere from its 16th to its
+#: 24th character has both halves found, and the longer half of any cut is.
+KEY_PIECE_MIN = 16
+_CHUNK = 8  # any piece of 2 * _CHUNK - 1 characters holds an aligned chunk: <= KEY_PIECE_MIN
+
 
 @dataclass(frozen=True)
 class Scrubber:
@@ -732,16 +835,25 @@ class Scrubber:
     #: (:meth:`scrub_learning`): with ``REDACTED``, like the rule did; ``secrets`` (the
     #: API key) become ``<WANDB_API_KEY>``, so a reader can tell the two apart.
     learned: tuple[str, ...] = ()
-    _forms: tuple[str, ...] = field(init=False, default=(), repr=False, compare=False)
-    _replacements: tuple[str, ...] = field(init=False, default=(), repr=False, compare=False)
+    #: The known secrets' forms (lowercase, longest first) and what replaces each.
+    _forms: tuple[tuple[str, str], ...] = field(init=False, default=(), repr=False, compare=False)
+    #: Each API key (lowercase) and its aligned chunks, to find pieces of it (a split).
+    _pieces: tuple[tuple[str, tuple[tuple[int, str], ...]], ...] = field(
+        init=False, default=(), repr=False, compare=False
+    )
+    #: What a replacement of this scrubber looks like (:meth:`marks`).
+    _marks: tuple[str, ...] = field(init=False, default=(), repr=False, compare=False)
 
     def __post_init__(self) -> None:
-        keys = _secret_forms(self.secrets)
-        learned = [f for f in _secret_forms(self.learned) if f not in keys]
+        keys = {f.lower() for k in _long_enough(self.secrets) for f in _key_forms(k)}
+        learned = {f.lower() for v in _long_enough(self.learned) for f in _json_forms(v)} - keys
         forms = [(f, API_KEY_PLACEHOLDER) for f in keys] + [(f, REDACTED) for f in learned]
-        forms.sort(key=lambda pair: len(pair[0]), reverse=True)  # longest first
-        object.__setattr__(self, "_forms", tuple(f for f, _ in forms))
-        object.__setattr__(self, "_replacements", tuple(r for _, r in forms))
+        forms.sort(key=lambda pair: (-len(pair[0]), pair[0]))  # longest first
+        object.__setattr__(self, "_forms", tuple(forms))
+        pieces = tuple((k.lower(), _chunks(k.lower())) for k in _long_enough(self.secrets))
+        object.__setattr__(self, "_pieces", tuple(p for p in pieces if p[1]))
+        marks = {REDACTED, API_KEY_PLACEHOLDER, *(r.replacement for r in self.rules)}
+        object.__setattr__(self, "_marks", tuple(sorted(m for m in marks if m)))
 
     @classmethod
     def build(
@@ -751,21 +863,28 @@ class Scrubber:
         secrets: Iterable[str] = (),
         before_record: Iterable[Hook] = (),
         defaults: bool = True,
+        entropy: float | None = None,
     ) -> Scrubber:
         """The default rules (unless ``defaults=False``) plus the user's ``patterns``.
 
         A pattern is a regex string or compiled regex (an optional named group
         ``secret`` picks the part to replace, else the whole match is), or a
-        ready :class:`SecretRule`. ``secrets``: exact values to replace
-        wherever they occur (the API key: also as its Basic credential).
-        ``before_record``: hooks run on each exchange before any scrubbing,
-        like vcrpy's ``before_record_request`` / ``before_record_response``
-        (the built-in scrubbing still runs after them: they cannot let a
-        secret through).
+        ready :class:`SecretRule`. ``secrets``: the API key(s), replaced
+        wherever they occur, in any case, as the Basic credential wandb-core
+        builds, in base64, base64url and hex, and as pieces of
+        :data:`KEY_PIECE_MIN` characters or more. ``before_record``: hooks run
+        on each exchange before any scrubbing, like vcrpy's
+        ``before_record_request`` / ``before_record_response`` (the built-in
+        scrubbing still runs after them: they cannot let a secret through).
+        ``entropy``: also treat as a secret every run of 20+ token characters
+        whose Shannon entropy reaches this many bits per character
+        (:func:`entropy_rule`; off by default: digests and ids reach 4 and more).
         """
         extra = tuple(
             p if isinstance(p, SecretRule) else SecretRule.from_pattern(p) for p in patterns
         )
+        if entropy is not None:
+            extra += (entropy_rule(entropy),)
         return cls(
             (RULES if defaults else ()) + extra,
             tuple(secrets),
@@ -775,6 +894,41 @@ class Scrubber:
     def with_secrets(self, secrets: Iterable[str]) -> Scrubber:
         """This scrubber with more known secrets."""
         return dataclasses.replace(self, secrets=self.secrets + tuple(secrets))
+
+    def rules_in_force(self) -> list[RuleInForce]:
+        """Every rule this scrubber applies, in reporting order, each with where it comes from.
+
+        The catalogue's rules are listed one by one (this compiles it), with its package
+        and version; ours with this library's version and the public definition of the
+        format; the user's patterns as such. Rules that work on known values come first:
+        the API key (when known), values learned from the traffic, credential headers.
+        """
+        from . import __version__
+
+        ours = f"wandb-cassettes {__version__}"
+        found: list[RuleInForce] = []
+        if self.secrets:
+            found.append(RuleInForce("wandb-api-key", ours, _KNOWN_KEY_SOURCE))
+        found.append(RuleInForce("learned-secret", ours, _LEARNED_SOURCE))
+        found.append(RuleInForce("sensitive-header", ours, _HEADER_SOURCE))
+        for rule in self.rules:
+            if rule.catalogue is not None:
+                source = rule.catalogue.source
+                found += [RuleInForce(r.id, source, r.description) for r in rule.catalogue.rules()]
+            elif rule.name == "user-pattern":
+                found.append(RuleInForce(rule.name, "your pattern", rule.pattern_text))
+            else:
+                found.append(RuleInForce(rule.name, ours, rule.source))
+        return list(dict.fromkeys(found))
+
+    def marks(self, text: str) -> bool:
+        """Whether ``text`` holds something this scrubber writes (``REDACTED``...).
+
+        Scrubbing a text without one changes nothing that scrubbing another text
+        could have changed into it: replay compares such a cassette's requests as
+        they are (:class:`~.matching.Matcher`), without loading the catalogue.
+        """
+        return any(m in text for m in self._marks)
 
     def session(self, personal: PersonalData | None = None) -> CassetteScrubber:
         """A pipeline for one cassette (hooks, personal data, secrets), fed in recording order.
@@ -788,15 +942,15 @@ class Scrubber:
 
     def find(self, text: str, where: str = "") -> list[SecretFinding]:
         """Every secret in ``text``, in order of position (overlapping findings kept)."""
-        found = [
-            SecretFinding(self._known_rule(n), where, start, end - start)
-            for n, (start, end) in self._known_spans_by_form(text)
-        ]
         probe = _Probe(text)
+        found = [
+            SecretFinding(_known_rule(replacement), where, start, end - start)
+            for replacement, (start, end) in self._known(probe)
+        ]
         found += [
-            SecretFinding(rule.name, where, start, end - start)
+            SecretFinding(name, where, start, end - start)
             for rule in self.rules
-            for start, end in rule.spans(text, probe)
+            for name, (start, end) in rule.found(text, probe)
         ]
         return sorted(found, key=lambda f: (f.offset, f.rule))
 
@@ -836,9 +990,8 @@ class Scrubber:
                 return self.find(body.decode("utf-8"), where)
             except UnicodeDecodeError:
                 return [
-                    SecretFinding(self._known_rule(n), where, i, len(form))
-                    for n, form in enumerate(self._forms)
-                    for i in _all_indexes(body, form.encode())
+                    SecretFinding(_known_rule(replacement), where, start, end - start)
+                    for replacement, (start, end) in self._known(_Probe(body.decode("latin-1")))
                 ]
         return []
 
@@ -876,45 +1029,41 @@ class Scrubber:
         return text
 
     def _scrub_once(self, text: str, found: set[str] | None = None) -> str:
-        replaced: list[tuple[int, int, str]] = [
-            (s, e, self._replacements[i]) for i, (s, e) in self._known_spans_by_form(text)
-        ]
         probe = _Probe(text)
+        replaced: list[tuple[int, int, str]] = [
+            (s, e, replacement) for replacement, (s, e) in self._known(probe)
+        ]
         for rule in self.rules:
-            spans = [(s, e) for s, e in rule.spans(text, probe) if e > s]
+            spans = [(s, e) for _, (s, e) in rule.found(text, probe) if e > s]
             replaced += [(s, e, rule.replacement) for s, e in spans]
             if found is not None:
                 found.update(text[s:e] for s, e in spans if e - s >= LEARNED_MIN)
-        if not replaced:
-            return text
-        replaced.sort(key=lambda r: (r[0], -r[1]))
-        parts: list[str] = []
-        last = 0
-        for start, end, replacement in replaced:
-            if start < last:  # overlaps the span just replaced: that replacement covers it
-                last = max(last, end)
-                continue
-            parts += (text[last:start], replacement)
-            last = end
-        parts.append(text[last:])
-        return "".join(parts)
+        return _replace_spans(text, replaced)
 
-    def _known_rule(self, n: int) -> str:
-        """The finding's rule for known form ``n``: the API key, or a learned secret."""
-        return "wandb-api-key" if self._replacements[n] == API_KEY_PLACEHOLDER else "learned-secret"
+    def _known(self, probe: _Probe) -> Iterator[tuple[str, Span]]:
+        """``(replacement, span)`` of each known secret in the probe's text, in any case.
 
-    def _known_spans(self, text: str) -> Iterator[Span]:
-        return (span for _, span in self._known_spans_by_form(text))
-
-    def _known_spans_by_form(self, text: str) -> Iterator[tuple[int, Span]]:
-        """``(index of the form in _forms, span)`` of each known secret in ``text``."""
-        covered: list[Span] = []  # forms are longest first: a shorter one inside is no news
-        for n, form in enumerate(self._forms):
-            for i in _all_indexes(text, form):
+        A form of one (longest first: a shorter one inside a longer one is no news),
+        then the pieces of an API key not inside those: the longest run of the key
+        around each of its chunks, when :data:`KEY_PIECE_MIN` characters or more.
+        """
+        if not self._forms:
+            return
+        lower = probe.lower
+        covered: list[Span] = []
+        for form, replacement in self._forms:
+            for i in _all_indexes(lower, form):
                 span = (i, i + len(form))
-                if not any(s <= span[0] and span[1] <= e for s, e in covered):
+                if not _inside(span, covered):
                     covered.append(span)
-                    yield n, span
+                    yield replacement, span
+        for key, chunks in self._pieces:
+            for at, chunk in chunks:
+                for i in _all_indexes(lower, chunk):
+                    span = _piece_around(lower, i, key, at)
+                    if span[1] - span[0] >= KEY_PIECE_MIN and not _inside(span, covered):
+                        covered.append(span)
+                        yield API_KEY_PLACEHOLDER, span
 
     def scrub_interaction(self, ix: Interaction) -> Interaction:
         """A copy of ``ix`` fit for a cassette (no hooks; see :meth:`record`).
@@ -980,9 +1129,11 @@ class Scrubber:
         return body
 
     def _replace_bytes(self, body: bytes) -> bytes:
-        for form, placeholder in zip(self._forms, self._replacements, strict=True):
-            body = body.replace(form.encode(), placeholder.encode())
-        return body
+        # latin-1 maps each byte to one character: offsets stay byte offsets.
+        text = body.decode("latin-1")
+        return _replace_spans(text, [(s, e, r) for r, (s, e) in self._known(_Probe(text))]).encode(
+            "latin-1"
+        )
 
 
 def _is_secret_header_name(name: str) -> bool:
@@ -1011,20 +1162,78 @@ def _map_strings(value: Any, fn: Callable[[str], str]) -> Any:
     return value
 
 
-def _secret_forms(secrets: Iterable[str]) -> list[str]:
-    """Each secret as itself and as the Basic credential wandb-core builds from it."""
-    forms: list[str] = []
-    for secret in secrets:
-        if len(secret) < _MIN_SECRET_LEN:
+def _known_rule(replacement: str) -> str:
+    """The finding's rule for a known secret: the API key, or a learned secret."""
+    return "wandb-api-key" if replacement == API_KEY_PLACEHOLDER else "learned-secret"
+
+
+def _replace_spans(text: str, replaced: list[tuple[int, int, str]]) -> str:
+    """``text`` with each ``(start, end, replacement)``; of overlapping spans, the first wins
+    and covers the rest."""
+    if not replaced:
+        return text
+    replaced.sort(key=lambda r: (r[0], -r[1]))
+    parts: list[str] = []
+    last = 0
+    for start, end, replacement in replaced:
+        if start < last:  # overlaps the span just replaced: that replacement covers it
+            last = max(last, end)
             continue
-        basic = base64.b64encode(f"api:{secret}".encode()).decode()
-        forms += (secret, basic, basic.rstrip("="), *_json_forms(secret))
-    # Longest first, so a secret inside another form is not replaced half-way.
-    return sorted(set(forms), key=len, reverse=True)
+        parts += (text[last:start], replacement)
+        last = end
+    parts.append(text[last:])
+    return "".join(parts)
+
+
+def _inside(span: Span, covered: list[Span]) -> bool:
+    return any(s <= span[0] and span[1] <= e for s, e in covered)
+
+
+def _long_enough(secrets: Iterable[str]) -> list[str]:
+    return [s for s in secrets if len(s) >= _MIN_SECRET_LEN]
+
+
+def _key_forms(key: str) -> list[str]:
+    """``key`` as itself, JSON-escaped, URL-encoded, in the Basic credential wandb-core
+    builds (``base64("api:" + key)``), in hex, and in base64 and base64url: alone, at the
+    start of a longer encoded text, or after one or two other bytes (its characters
+    only: an encoded text holding the key holds one of these).
+    """
+    raw = key.encode()
+    basic = base64.b64encode(b"api:" + raw).decode()
+    forms = [basic, basic.rstrip("="), *_json_forms(key), raw.hex()]
+    for encode in (base64.b64encode, base64.urlsafe_b64encode):
+        alone = encode(raw).decode()
+        forms += (alone, alone.rstrip("="), alone[: 8 * len(raw) // 6])
+        for shift in (1, 2):  # character j holds bits 6j..6j+5 of the encoded bytes
+            shifted = encode(bytes(shift) + raw).decode()
+            forms.append(shifted[-(-8 * shift // 6) : 8 * (shift + len(raw)) // 6])
+    return forms
+
+
+def _chunks(key: str) -> tuple[tuple[int, str], ...]:
+    """Chunks of ``key`` at every multiple of :data:`_CHUNK` and at its end: a piece of
+    ``2 * _CHUNK - 1`` characters or more always holds one of them whole."""
+    if len(key) < KEY_PIECE_MIN:
+        return ()
+    starts = {*range(0, len(key) - _CHUNK + 1, _CHUNK), len(key) - _CHUNK}
+    return tuple((at, key[at : at + _CHUNK]) for at in sorted(starts))
+
+
+def _piece_around(text: str, i: int, key: str, at: int) -> Span:
+    """The longest run of ``text`` equal to a piece of ``key``, around ``key[at:]`` at ``i``."""
+    start, k = i, at
+    while start > 0 and k > 0 and text[start - 1] == key[k - 1]:
+        start, k = start - 1, k - 1
+    end, k = i + _CHUNK, at + _CHUNK
+    while end < len(text) and k < len(key) and text[end] == key[k]:
+        end, k = end + 1, k + 1
+    return start, end
 
 
 DEFAULT = Scrubber()
 """The default rules, no known secret, no hook."""
+_QUICK = Scrubber(tuple(r for r in RULES if r.catalogue is None))
 
 
 # -- the per-cassette pipeline -------------------------------------------------------------------
@@ -1117,13 +1326,16 @@ def scrub_interaction(
     return _scrubber(scrubber, secrets).scrub_interaction(ix)
 
 
-def scrub_name(name: str, secrets: Sequence[str] = ()) -> str:
+def scrub_name(name: str, secrets: Sequence[str] = (), *, catalogue: bool = True) -> str:
     """A cassette or test name with secrets and personal data replaced (for file names).
 
     Email and IP addresses become ``EMAIL`` and ``IP``, home folders ``~``: what
-    recording replaces in a cassette stays out of its file name too.
+    recording replaces in a cassette stays out of its file name too. ``catalogue``:
+    False leaves out the catalogue's formats (no compilation): the name a cassette
+    has when none of them is in it (see :func:`.plugin.cassette_path_for`).
     """
     from .personal import EMAIL_TOKEN, IP_TOKEN, matching_form
 
-    out = matching_form(scrub_text(name, secrets))
+    scrubber = DEFAULT if catalogue else _QUICK
+    out = matching_form(scrub_text(name, secrets, scrubber))
     return out.replace(EMAIL_TOKEN, "EMAIL").replace(IP_TOKEN, "IP")
