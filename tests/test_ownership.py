@@ -391,13 +391,37 @@ def test_the_users_own_inline_mutations_are_read_from_the_document(standin_sdk, 
     assert "cannot bring back what was deleted" in text
 
 
-def test_a_link_of_a_teammates_version_is_left_and_reported(standin_sdk, project, tmp_path, capsys):
+@pytest.mark.parametrize("linked_before", [False, True], ids=["new", "there-before"])
+def test_a_link_of_a_teammates_version_is_undone_only_if_the_test_made_it(
+    standin_sdk, project, tmp_path, capsys, linked_before
+):
+    """The relay reads the version's collections before the link (issue 18): a link the
+    test made is unlinked by the cleanup; one that was there before is left."""
+    import wandb
+
     log_versions("proj", "shared-model", ["v0"], tmp_path)
+    if linked_before:
+        wandb.Api().artifact("proj/shared-model:v0").link("wandb-registry-model/theirs")
+    before = standin_sdk.live()
     result = record(project, standin_sdk, "-k", "links_a_teammates_version")
     assert result.returncode == 0, out(result)
-    assert "linked" in out(result) and "theirs" in out(result)  # a warning names it
-    names = [c["name"] for c in standin_sdk.live()["collections"]]
-    assert "theirs" in names  # maybe a teammate's link: never undone by the cleanup
+    assert standin_sdk.live() == before  # the test's link is gone, a teammate's stays
+    report = audit_json(cassette(project, "test_links_a_teammates_version"), capsys)
+    assert report["exit"] == 0, report
+    (audited,) = report["cassettes"]
+    assert audited["uncertain_links"] == []
+    assert [r["kind"] for r in audited["created"]] == (
+        [] if linked_before else ["link", "collection"]
+    )
+
+
+def test_a_link_whose_state_before_was_not_read_is_reported(standin_sdk, project, tmp_path, capsys):
+    log_versions("proj", "shared-model", ["v0"], tmp_path)
+    # The read of the version's collections before the link fails: nothing tells.
+    standin_sdk.inject_fault("WandbCassettesPriorLinks", graphql_error="denied", times=None)
+    result = record(project, standin_sdk, "-k", "links_a_teammates_version")
+    assert result.returncode == 0, out(result)
+    assert "theirs" in [c["name"] for c in standin_sdk.live()["collections"]]  # left
     capsys.readouterr()
     assert cli(["audit", str(cassette(project, "test_links_a_teammates_version"))]) == 1
     audit = capsys.readouterr().out
@@ -767,9 +791,22 @@ def _machine(*args: str, **env: str) -> subprocess.CompletedProcess[str]:
 @pytest.mark.slow
 def test_random_sessions_never_delete_what_they_did_not_create():
     """hypothesis drives sessions (teammates' resources, creates, the test's own deletes,
-    keep, lost answers, interruptions) through the real SDK; the promise holds after each."""
-    result = _machine("--examples", "10", "--steps", "5")
+    keep, lost answers, interruptions, changes of the teammates' aliases, metadata,
+    descriptions and run configs) through the real SDK; the promise holds after each:
+    nothing foreign deleted, and everything that existed before is as it was, or the
+    session's audit fails."""
+    result = _machine("--examples", "20", "--steps", "5")
     assert result.returncode == 0, result.stderr[-6000:]
+
+
+@pytest.mark.slow
+def test_the_state_machine_catches_a_cleanup_that_does_not_restore():
+    result = _machine(
+        "--examples", "10", "--steps", "5", "--no-shrink", WANDB_CASSETTES_BREAK_RESTORE="1"
+    )
+    assert result.returncode == 1, result.stderr[-6000:]
+    assert "ownership broken" in result.stderr
+    assert "foreign changes not restored" in result.stderr
 
 
 @pytest.mark.slow

@@ -587,7 +587,9 @@ class CassetteUse:
         if not recording.cassette.interactions and (replay is not None or not self.save_empty):
             return  # nothing new (new_episodes), or nothing at all to keep
         if not passed:
-            kept = cassettes.save_failed(recording.finished(), self.path)
+            failed = recording.finished()
+            self._describe(failed, recording)  # auditable as it is (its fresh run ids)
+            kept = cassettes.save_failed(failed, self.path)
             warnings.warn(
                 WandbCassetteWarning(
                     f"test failed or was interrupted while recording: {self.path} left as "
