@@ -712,3 +712,16 @@ def file_stream_rows(
         json.dumps({"files": files}),
         response_body='{"exitcode": null, "limits": {}}',
     )
+
+
+def prior_links(id: str, collections: list[tuple[str, str, str]]) -> Interaction:
+    """The collections (entity, project, name) a version is in, read before a link of it."""
+    from wandb_cassettes.foreign import prior_links_read
+
+    edges = [
+        {"node": {"artifactCollection": {"__typename": "ArtifactPortfolio", "name": name,
+                                         "project": {"name": p, "entity": {"name": e}}}}}
+        for e, p, name in collections
+    ]  # fmt: skip
+    data = {"artifact": {"id": id, "artifactMemberships": {"edges": edges}}}
+    return _read(prior_links_read(id), data)

@@ -200,6 +200,36 @@ def test_a_declared_change_is_left_and_listed():
         assert statuses(ledger) == {PROD: "declared"} and unresolved(ledger) == []
 
 
+# -- links ------------------------------------------------------------------------------------
+
+REGISTRY = ("org-entity", "wandb-registry-model", "my-models")
+
+
+def test_a_link_the_read_shows_new_is_the_tests_and_the_cleanup_unlinks_it():
+    ledger = ledger_of(
+        b.artifact_by_id(E, P, "shared", V0, 0),
+        b.prior_links(V0, [(E, P, "shared")]),
+        b.link_artifact(V0, "my-models", version=3),
+    )
+    assert ledger.uncertain_links() == []
+    assert [r.kind for r in ledger.leftovers()] == ["link"]
+
+
+def test_a_link_that_was_there_before_is_left_alone():
+    ledger = ledger_of(
+        b.artifact_by_id(E, P, "shared", V0, 0),
+        b.prior_links(V0, [(E, P, "shared"), REGISTRY]),
+        b.link_artifact(V0, "my-models", version=3),
+    )
+    assert ledger.uncertain_links() == [] and ledger.leftovers() == []
+    assert ledger.foreign_changes() == []
+
+
+def test_a_link_whose_collections_were_not_read_stays_uncertain():
+    ledger = ledger_of(b.artifact_by_id(E, P, "shared", V0, 0), b.link_artifact(V0, "my-models"))
+    assert len(ledger.uncertain_links()) == 1 and ledger.leftovers() == []
+
+
 # -- a version's fields ---------------------------------------------------------------------
 
 

@@ -37,6 +37,7 @@ __all__ = [
     "Restore",
     "prior_alias_read",
     "prior_artifact_read",
+    "prior_links_read",
     "prior_run_read",
 ]
 
@@ -50,6 +51,8 @@ PRIOR = "WandbCassettesPrior"
 #   wandb/sdk/artifacts/_generated/operations.py);
 # - a version's description, metadata, TTL and tags: the fields of ``ArtifactFragment``
 #   (ArtifactByID, the same file), which ``Artifact._assign_attrs`` reads;
+# - the collections a version is linked to: ``artifact { artifactMemberships }``, as
+#   ``Artifact.linked_artifacts`` asks it (FetchLinkedArtifacts, the same file);
 # - a run's fields: ``model(name:, entityName:) { bucket(name:, missingOk: true) }``, as
 #   wandb-core's RunResumeStatus asks it (a null entity is the key's default one), with
 #   the fields of the public API's ``RunFragment`` (wandb/apis/public/runs.py).
@@ -62,6 +65,10 @@ _ARTIFACT_GQL = (
     f"query {PRIOR}Artifact($id: ID!) {{ artifact(id: $id) {{ id versionIndex "
     "artifactSequence { name project { name entity { name } } } "
     "description metadata ttlDurationSeconds ttlIsInherited tags { name } } }"
+)
+_LINKS_GQL = (
+    f"query {PRIOR}Links($id: ID!) {{ artifact(id: $id) {{ id artifactMemberships {{ edges "
+    "{ node { artifactCollection { __typename name project { name entity { name } } } } } } } }"
 )
 _RUN_GQL = (
     f"query {PRIOR}Run($project: String, $entity: String, $name: String!) "
@@ -200,6 +207,11 @@ def prior_artifact_read(artifact_id: str) -> bytes:
     return _body(_ARTIFACT_GQL, {"id": artifact_id})
 
 
+def prior_links_read(artifact_id: str) -> bytes:
+    """The body of a read of the collections a version is in (its registry links)."""
+    return _body(_LINKS_GQL, {"id": artifact_id})
+
+
 def prior_run_read(entity: str, project: str, name: str) -> bytes:
     """The body of a read of a run's config, summary and the fields UpsertBucket sets."""
     return _body(_RUN_GQL, {"entity": entity or None, "project": project, "name": name})
@@ -317,6 +329,8 @@ class ForeignState:
         self.declared = declared
         self.warn = warn
         self.tracked: dict[tuple[str, ...], Tracked] = {}
+        #: A version's collections (entity, project, name), read before the first link of it.
+        self.memberships: dict[str, frozenset[tuple[str, str, str]]] = {}
         #: Changes no API undoes, by (resource name, aspect): kind, what, the exchanges.
         self.lasting: dict[tuple[str, str], tuple[str, str, list[tuple[int, str]]]] = {}
 
@@ -357,6 +371,17 @@ class ForeignState:
         if tracked.prior is UNREAD and not tracked.changes:
             tracked.prior = value
 
+    def learn_memberships(
+        self, artifact_id: str, collections: Iterable[tuple[str, str, str]]
+    ) -> None:
+        """A read of the collections a version is in, before a link of it: the first wins."""
+        self.memberships.setdefault(artifact_id, frozenset(collections))
+
+    def linked_before(self, artifact_id: str, where: tuple[str, str, str]) -> bool | None:
+        """Whether the version was in collection ``where`` before (None: not read)."""
+        found = self.memberships.get(artifact_id)
+        return None if found is None else where in found
+
     # -- changes ----------------------------------------------------------------------
 
     def change(
@@ -371,6 +396,7 @@ class ForeignState:
         """A change of a tracked state: ``apply`` maps its value now to its value after."""
         tracked = self._track(key, kind, name)
         tracked.ident.update({k: v for k, v in ident.items() if v})
+        tracked.name = name or tracked.name  # later answers name it better (its entity)
         if tracked.prior is ABSENT:
             return  # it did not exist before: the recording made it, nothing foreign
         if not tracked.changes:

@@ -31,8 +31,14 @@ this recording, so the cleanup may delete it) only on evidence, per kind:
 
 Everything else the traffic mentions (a teammate's versions, a collection
 that had a latest version, a run resumed by a given id) is *foreign*: the
-cleanup never deletes it, and a delete of it that the test itself sent is
-listed by the audit (:attr:`Ledger.foreign_deleted`).
+cleanup never deletes it. **What the traffic changes of it** is judged by the
+mutation table (:attr:`.mutations.Effect.changes`), for every successful (or
+maybe successful) mutation: a change to something not proven created is a
+foreign change, fail closed (:meth:`Ledger.foreign_changes`). The relay reads
+the state before the first such change (:meth:`Ledger.prior_reads`); the
+cleanup puts it back (:meth:`Ledger.restores`); whatever is not as it was, or
+cannot be put back (a delete, history rows...), is a finding unless declared
+(``keep`` or ``foreign_changes``), see :mod:`.foreign`.
 
 Mutations are read from the GraphQL document (``deleteArtifact``,
 ``upsertBucket``...), not from the operation name the client chose. One
@@ -78,6 +84,7 @@ from .foreign import (
     json_value,
     prior_alias_read,
     prior_artifact_read,
+    prior_links_read,
     prior_run_read,
     run_fields,
     run_value,
@@ -351,6 +358,8 @@ class Ledger:
         for aspect in effect.changes:
             if aspect == "aliases":
                 self._change_aliases(ex, effect.action == "delete", subject)
+            elif aspect == "membership":
+                continue  # the link's rule judges it: owned, found, or uncertain (reported)
             elif self._owns(subject):
                 continue
             elif aspect == "artifact_fields" and subject is not None and subject.ids:
@@ -525,11 +534,15 @@ class Ledger:
                 collection = self._by_key.get(("collection", *slot[:3]))
                 if not self._owns(collection) and self.foreign.needs_read(key):
                     reads.append(prior_alias_read(*slot))
-        if "artifact_fields" in aspects and target:
+        for aspect, read in (
+            ("artifact_fields", prior_artifact_read),
+            ("membership", prior_links_read),
+        ):
+            if aspect not in aspects or not target:
+                continue
             for artifact_id in _find(_input(ex), target):
-                known = self.by_id(artifact_id)
-                if not self._owns(known) and self.foreign.needs_read(("artifact", artifact_id)):
-                    reads.append(prior_artifact_read(artifact_id))
+                if not self._owns(self.by_id(artifact_id)) and self._unread(aspect, artifact_id):
+                    reads.append(read(artifact_id))
         if "run_fields" in aspects:
             run = _run_input(ex)
             if run["id"]:
@@ -537,6 +550,11 @@ class Ledger:
                 run = _run_path(named) if named is not None else run
             reads += self._run_read(run["entity"], run["project"], run["name"])
         return reads
+
+    def _unread(self, aspect: str, artifact_id: str) -> bool:
+        if aspect == "membership":
+            return artifact_id not in self.foreign.memberships
+        return self.foreign.needs_read(("artifact", artifact_id))
 
     def _run_read(self, entity: str, project: str, name: str) -> list[bytes]:
         if not project or not name or name in self.fresh_run_ids:
@@ -1015,6 +1033,10 @@ def _learn_artifact(
         artifact.version = node["versionIndex"]
     if artifact.container is None:
         artifact.container = ledger.resource("collection", *where, name)
+    type_name = _get(node, "artifactType", "name")  # ArtifactFragment's artifactType { name }
+    if isinstance(type_name, str) and type_name:
+        artifact.type = artifact.type or type_name
+        artifact.container.type = artifact.container.type or type_name
     aliases = node.get("aliases")
     if isinstance(aliases, list):
         seen = ledger._seen_aliases.setdefault(server_id, set())
@@ -1283,9 +1305,13 @@ def _link_artifact(ledger: Ledger, ex: Exchange) -> Resource | None:
     if isinstance(version, int):
         link.version = version
     ledger.learn_id(link, _get(membership, "id"))
-    if not source.owned:
+    before = ledger.foreign.linked_before(artifact_id, (*where, portfolio_name))
+    if before is True:
+        return source  # it was linked before (the relay read it): nothing new
+    if not source.owned and before is None:
         link.uncertain_at = ex.index  # maybe the test's, maybe there before: reported
     else:
+        # Of the test's version, or of another version that the read showed unlinked there.
         ledger.mark_created(link, ex.index)
         # The portfolio (a registry collection) is the recording's when its first link is
         # this one (v0) and no earlier answer showed it; the cleanup also checks its age
@@ -1510,6 +1536,26 @@ def _prior_artifact(ledger: Ledger, ex: Exchange) -> Resource | None:
     return None
 
 
+def _prior_links(ledger: Ledger, ex: Exchange) -> Resource | None:
+    """The relay's read of the collections a version was in, before a link of it."""
+    node = _get(ex.data, "artifact")
+    edges = _get(node, "artifactMemberships", "edges")
+    if not isinstance(node, dict) or not isinstance(edges, list):
+        return None
+    where = [_get(e, "node", "artifactCollection") for e in edges]
+    if not _str(node.get("id")):
+        return None
+    ledger.foreign.learn_memberships(
+        _str(node.get("id")),
+        [
+            (*p, c["name"])
+            for c in where
+            if (p := _project_of(c)) and isinstance(c.get("name"), str)
+        ],
+    )
+    return None
+
+
 def _prior_run(ledger: Ledger, ex: Exchange) -> Resource | None:
     """The relay's read of a run's fields before a change (:mod:`.foreign`); null: no such run."""
     v = ex.variables
@@ -1533,6 +1579,7 @@ QUERY_RULES: dict[str, Rule] = {
     "ClientIDMapping": _client_id_mapping,
     f"{PRIOR}Alias": _prior_alias,
     f"{PRIOR}Artifact": _prior_artifact,
+    f"{PRIOR}Links": _prior_links,
     f"{PRIOR}Run": _prior_run,
 }
 

@@ -120,8 +120,8 @@ NOT_RESTORABLE: Mapping[str, str] = {
     "state": "W&B's API cannot set a state back",
     "run_other": "W&B's API cannot set a run's host, program, commit, repository or state back",
     "artifact_other": "no restore is known for these fields of UpdateArtifact",
-    "membership": "W&B answers a link that existed before like a new one, so whether the "
-    "test made it is unknown",
+    "membership": "W&B answers a link that existed before like a new one: only a read of the "
+    "version's collections before the link tells whether the test made it",
     "collection_fields": "the collection's state before the change was not read",
     "project_fields": "the project's or registry's state before the change was not read",
     "members": "registry members before the change were not read",
@@ -299,7 +299,7 @@ MUTATIONS: Mapping[str, Effect] = {
         contained_in="collection",
         cleanup="unlinkArtifact",
         target="artifactID",
-        changes=("aliases",),
+        changes=("aliases", "membership"),
     ),
     "unlinkArtifact": _delete("portfolio_link", "Artifact.unlink(): UnlinkArtifact"),
     "deleteArtifactSequence": _delete(
