@@ -559,7 +559,7 @@ class Ledger:
     def _run_read(self, entity: str, project: str, name: str) -> list[bytes]:
         if not project or not name or name in self.fresh_run_ids:
             return []
-        known = self._by_key.get(("run", entity, project, name))
+        known = self.run(entity, project, name)  # the key's default entity may be left out
         if self._owns(known) or not self.foreign.needs_read(ForeignState.run_key(project, name)):
             return []
         return [prior_run_read(entity, project, name)]
