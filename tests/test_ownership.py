@@ -509,6 +509,19 @@ def test_without_the_restore_the_audit_fails_naming_what_was_left(
     assert "not undone: the cleanup did not put it back" in text, text
 
 
+def test_a_restore_that_fails_is_an_error_naming_it(standin_sdk, project, tmp_path):
+    """Like a delete that fails: the test errors at teardown, the recording is kept aside."""
+    _shared(tmp_path)
+    # The test removes the alias (DeleteAliases); the restore (AddAliases) is refused.
+    standin_sdk.inject_fault("AddAliases", graphql_error="backend says no", times=None)
+    result = record(project, standin_sdk, "-k", "removes_a_teammates_alias")
+    text = out(result)
+    assert result.returncode == 1, text
+    assert "could not restore 1 change(s) to W&B resources the test did not create" in text
+    assert "shared:staging" in text and "backend says no" in text, text
+    assert not cassette(project, "test_removes_a_teammates_alias").exists()
+
+
 def test_an_alias_the_test_removes_from_a_teammates_version_comes_back(
     standin_sdk, project, tmp_path, capsys
 ):
