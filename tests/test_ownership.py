@@ -149,6 +149,19 @@ def test_promotes_its_version_to_prod():
 
 
 @pytest.mark.wandb_cassette
+def test_killed_after_promoting():
+    run = wandb.init(project=PROJECT)
+    art = _log(run, "shared", "killed")
+    art.aliases.append("prod")
+    art.save()
+    v0 = wandb.Api().artifact(f"{PROJECT}/shared:v0")
+    v0.metadata["touched"] = True
+    v0.save()
+    open(os.environ["KILL_FLAG"], "w").close()
+    time.sleep(120)
+
+
+@pytest.mark.wandb_cassette
 def test_edits_a_teammates_metadata():
     v0 = wandb.Api().artifact(f"{PROJECT}/shared:v0")
     v0.metadata["reviewed_by"] = "ci"
@@ -507,6 +520,27 @@ def test_without_the_restore_the_audit_fails_naming_what_was_left(
     text = capsys.readouterr().out
     assert changed in text and "which it did not create" in text, text
     assert "not undone: the cleanup did not put it back" in text, text
+
+
+def test_a_session_killed_after_changing_a_teammates_data_is_put_back_by_the_next(
+    standin_sdk, project, tmp_path
+):
+    """SIGKILL: no cleanup ran. The journal holds what puts the changes back; the next
+    recording session's sweep sends it, after deleting what the killed test created."""
+    import wandb
+
+    _shared(tmp_path)
+    assert _killed_mid_test(project, standin_sdk, "killed_after_promoting", tmp_path / "flag")
+    live = standin_sdk.live()
+    assert aliases_of(live, "shared")["v0"] == [] and len(versions(live, "shared")) == 3
+    journal = "".join(p.read_text() for p in (project / ".wandb_cassettes/journal").iterdir())
+    assert '"event": "restore"' in journal and "shared:prod" in journal
+    result = record(project, standin_sdk, "-k", "test_creates_a_run")
+    assert result.returncode == 0, out(result)
+    assert "restored 2 change(s)" in result.stdout, out(result)
+    assert aliases_of(standin_sdk.live(), "shared") == SHARED_BEFORE
+    assert wandb.Api().artifact(f"{standin_sdk.entity}/proj/shared:v0").metadata == {}
+    assert not list((project / ".wandb_cassettes" / "journal").glob("*.jsonl"))
 
 
 def test_a_restore_that_fails_is_an_error_naming_it(standin_sdk, project, tmp_path):

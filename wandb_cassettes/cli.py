@@ -212,7 +212,7 @@ def _run_sweep(args: argparse.Namespace) -> int:
 
     directory = Path(args.journal_dir) if args.journal_dir else find_project().files / "journal"
     orphans = journal.orphaned(directory, dead_hosts=args.host)
-    listed = sum(len(j.leftovers) for j in orphans)
+    listed = sum(j.pending for j in orphans)
     print(f"{len(orphans)} journal(s) of finished sessions, {listed} leftover(s)")
     note = _other_hosts_note(directory, args.host)
     if note:
@@ -220,7 +220,7 @@ def _run_sweep(args: argparse.Namespace) -> int:
     if not listed:
         journal.sweep(orphans)  # removes the empty journals
         return 0
-    upstreams = {args.upstream or j.upstream for j in orphans if j.leftovers}
+    upstreams = {args.upstream or j.upstream for j in orphans if j.pending}
     for upstream in sorted(upstreams):
         if not upstream_api_key(upstream):
             print(
@@ -236,6 +236,8 @@ def _run_sweep(args: argparse.Namespace) -> int:
     result = journal.sweep(orphans, upstream=args.upstream)
     for name in result.deleted:
         print(f"deleted  {name}")
+    for name in result.restored:
+        print(f"restored {name}")
     for name in result.already_gone:
         print(f"gone     {name} (already deleted)")
     for line in result.skipped:

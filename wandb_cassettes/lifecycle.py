@@ -461,6 +461,7 @@ class CassetteUse:
             seen = len(ledger.events)
             ledger.observe(ix)
             journal.record(ledger.events[seen:], ledger, self.test_id, upstream)
+            journal.restores(ledger.restores(), self.test_id)
             # Only GraphQL mutations have intents (as the ledger, checked before any body).
             graphql = urlsplit(ix.uri).path.endswith("/graphql")
             if graphql and outcome(ix.status, ix.response_json()) == "refused":
