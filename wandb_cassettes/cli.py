@@ -6,7 +6,8 @@ Subcommands:
   files in cassettes (exit 0 clean, 1 leak or secret, 2 unreadable);
 * ``show CASSETTE``: one line per exchange, with what it created or deleted;
 * ``sweep [--upstream URL]``: delete what interrupted recordings left on W&B,
-  as listed by their journals (exit 0 all gone, 1 something could not be deleted).
+  and put back what they changed of others' resources, as listed by their
+  journals (exit 0 all done, 1 something could not be deleted or put back).
 
 Each subcommand is a ``_add_<name>(subparsers)`` function that declares its
 arguments and sets ``run`` (``Namespace -> exit code``); adding one means
@@ -183,7 +184,8 @@ def _add_sweep(sub: Subparsers) -> None:
         "sweep",
         help="delete W&B resources that interrupted recordings left behind",
         description="Reads the journals of recording sessions that are no longer running "
-        "and deletes what they created (by identity) and neither deleted nor kept. "
+        "and deletes what they created (by identity) and neither deleted nor kept, then "
+        "puts back what they changed of resources they did not create. "
         "Needs an API key for the upstream (WANDB_API_KEY or `wandb login`). "
         "Exit 0: all gone; 1: something could not be deleted; 2: no key or no upstream.",
     )
