@@ -213,11 +213,12 @@ def create_artifact(
     state: str = "PENDING",
     type: str = "dataset",
     error: str | None = None,
+    aliases: tuple[str, ...] = ("latest",),
 ) -> Interaction:
     """``run.log_artifact``'s CreateArtifact; ``latest`` is the collection's latest version id."""
     variables = {
         "input": {
-            "aliases": [{"alias": "latest", "artifactCollectionName": collection}],
+            "aliases": [{"alias": a, "artifactCollectionName": collection} for a in aliases],
             "artifactCollectionName": collection,
             "artifactCollectionNames": None,
             "artifactTypeName": type,
@@ -583,3 +584,144 @@ def clean_flow(entity: str = "team", project: str = "proj", run: str = "run00001
 
 def _one(error: str | None) -> list[str] | None:
     return [error] if error else None
+
+
+# -- changes to what the test did not create, and the reads before them (issue 18) -------
+
+
+def _read(body: bytes, data: dict[str, Any]) -> Interaction:
+    """The relay's read of a state before a change (``foreign.prior_*_read``), answered."""
+    sent = json.loads(body)
+    return gql_exchange(sent["operationName"], sent["query"], sent["variables"], data)
+
+
+def prior_alias(
+    entity: str, project: str, collection: str, alias: str, holder: str | None
+) -> Interaction:
+    """Which version holds ``collection:alias`` (None: none), read before a change."""
+    from wandb_cassettes.foreign import prior_alias_read
+
+    membership = {"artifact": {"id": holder}} if holder else None
+    data = {"project": {"artifactCollectionMembership": membership}}
+    return _read(prior_alias_read(entity, project, collection, alias), data)
+
+
+def prior_artifact(
+    entity: str,
+    project: str,
+    collection: str,
+    id: str,
+    version: int,
+    *,
+    description: str | None = None,
+    metadata: dict[str, Any] | None = None,
+    tags: tuple[str, ...] = (),
+) -> Interaction:
+    """A version's description, metadata, TTL and tags, read before a change."""
+    from wandb_cassettes.foreign import prior_artifact_read
+
+    node = {
+        "id": id,
+        "versionIndex": version,
+        "artifactSequence": {"name": collection, "project": project_node(entity, project)},
+        "description": description,
+        "metadata": json.dumps(metadata or {}),
+        "ttlDurationSeconds": -1,
+        "ttlIsInherited": True,
+        "tags": [{"name": t} for t in tags],
+    }
+    return _read(prior_artifact_read(id), {"artifact": node})
+
+
+def prior_run(
+    entity: str,
+    project: str,
+    run: str,
+    *,
+    config: dict[str, Any] | None = None,
+    summary: dict[str, Any] | None = None,
+    exists: bool = True,
+) -> Interaction:
+    """A run's config, summary and the fields UpsertBucket sets, read before a change."""
+    from wandb_cassettes.foreign import prior_run_read
+
+    node = {
+        "id": run_storage_id(entity, project, run),
+        "name": run,
+        "config": json.dumps(config or {}),
+        "summaryMetrics": json.dumps(summary or {}),
+        "tags": [],
+        "notes": None,
+        "displayName": f"{run}-display",
+        "description": None,
+        "group": None,
+        "jobType": None,
+    }
+    data = {"model": {"bucket": node if exists else None}}
+    return _read(prior_run_read(entity, project, run), data)
+
+
+def update_artifact(
+    id: str,
+    *,
+    description: str | None = None,
+    metadata: dict[str, Any] | None = None,
+    tags_to_add: tuple[str, ...] = (),
+    tags_to_delete: tuple[str, ...] = (),
+    ttl: int | None = None,
+) -> Interaction:
+    """``Artifact.save()`` of a logged version: UpdateArtifact (wandb/sdk/artifacts/artifact.py)."""
+    from wandb.sdk.artifacts._generated import UPDATE_ARTIFACT_GQL
+
+    variables = {
+        "input": {
+            "artifactID": id,
+            "description": description,
+            "metadata": json.dumps(metadata) if metadata is not None else None,
+            "ttlDurationSeconds": ttl,
+            "tagsToAdd": [{"tagName": t} for t in tags_to_add],
+            "tagsToDelete": [{"tagName": t} for t in tags_to_delete],
+        }
+    }
+    return _public(
+        "UpdateArtifact", UPDATE_ARTIFACT_GQL, variables, {"result": {"artifact": {"id": id}}}
+    )
+
+
+def update_run(storage_id: str, **fields: Any) -> Interaction:
+    """``Run.update()`` / ``run.summary.update()`` of the public API (``config``,
+    ``summaryMetrics`` as JSON strings), the document the cleanup restores runs with."""
+    from wandb_cassettes.cleanup import RESTORE_RUN_GQL
+
+    variables = {"id": storage_id, **fields}
+    data = {"upsertBucket": {"bucket": {"id": storage_id}}}
+    return _public("UpsertBucket", RESTORE_RUN_GQL, variables, data)
+
+
+def file_stream_rows(
+    entity: str, project: str, run: str, *, summary: dict[str, Any], history: bool = True
+) -> Interaction:
+    """A file_stream post with a summary line (and a history row)."""
+    files: dict[str, Any] = {"wandb-summary.json": {"offset": 0, "content": [json.dumps(summary)]}}
+    if history:
+        files["wandb-history.jsonl"] = {"offset": 0, "content": ['{"_step": 0}']}
+    return Interaction(
+        "POST",
+        f"{BASE}/files/{entity}/{project}/{run}/file_stream",
+        {"Content-Type": ["application/json"], "User-Agent": [CORE_AGENT]},
+        json.dumps({"files": files}),
+        response_body='{"exitcode": null, "limits": {}}',
+    )
+
+
+def prior_links(id: str, collections: list[tuple[str, str, str]]) -> Interaction:
+    """The collections (entity, project, name) a version is in, read before a link of it."""
+    from wandb_cassettes.foreign import prior_links_read
+
+    edges = [
+        {"node": {"artifactCollection": {"__typename": "ArtifactPortfolio", "name": name,
+                                         "project": {"name": p, "entity": {"name": e}}}}}
+        for e, p, name in collections
+    ]  # fmt: skip
+    data = {"artifact": {"id": id, "artifactMemberships": {"edges": edges}}}
+    return _read(prior_links_read(id), data)

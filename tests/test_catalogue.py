@@ -216,7 +216,9 @@ def test_list_rules_prints_each_rule_with_its_source_and_version(capsys, monkeyp
 def test_the_audit_flags_the_key_in_use_in_its_encodings(tmp_path, capsys, monkeypatch):
     monkeypatch.chdir(tmp_path)
     config = {f"v{i}": v for i, v in enumerate(credentials.key_encodings(KEY).values())}
-    ix = b.gql_exchange("UpsertBucket", b.UPSERT_BUCKET_GQL, {"config": go_json(config)}, {})
+    # A query carries them: a mutation here would be a finding of its own (a change to a run
+    # the cassette does not show it created).
+    ix = b.gql_exchange("Run", b.RUN_GQL, {"config": go_json(config)}, {})
     from wandb_cassettes.cassette import save
 
     path = save(Cassette([ix], {"upstream": b.BASE}), tmp_path / "c.yaml")

@@ -79,3 +79,23 @@ def test_a_file_where_the_journal_folder_should_be_is_named_as_such(tmp_path: Pa
         journal.Journal(folder, UP)
     assert f"{folder} is not a folder" in str(caught.value)
     assert "File exists" not in str(caught.value)
+
+
+def test_what_puts_back_a_foreign_change_is_journalled_until_it_is_back(tmp_path: Path):
+    """Issue 18: a session killed before its cleanup is put back by the next sweep."""
+    from wandb_cassettes.foreign import Restore
+
+    back = {"input": {"artifactID": "QXJ0aWZhY3Q6MQ==", "aliases": []}}
+    prod = Restore("team/proj/shared:prod", "alias prod back", "addAliases", back)
+    meta = Restore("team/proj/shared:v0", "fields back", "updateArtifact", {"input": {}})
+    j = journal.Journal(tmp_path, UP)
+    j.restores([prod], "t")
+    j.restores([prod, meta], "t")  # written when the set changes, once per change
+    assert [r.name for r in journal.read(j.path).restores] == [prod.name, meta.name]
+    assert journal.read(j.path).pending == 2 and journal.read(j.path).restores[0] == prod
+    j.restores([meta], "t")  # prod is back as it was
+    assert [r.name for r in journal.read(j.path).restores] == [meta.name]
+    j.close()
+    assert j.path.exists()  # still to put back: kept for the next sweep
+    lines = j.path.read_text().splitlines()
+    assert sum('"event": "restore"' in line for line in lines) == 2

@@ -50,6 +50,12 @@ def test_every_rule_has_tests():
         "addAliases",
         "deleteAliases",
         "upsertModel",
+        # they name the run (or sweep) they touch: tests/test_foreign.py
+        "createAgent",
+        "useArtifact",
+        "markRunFilesUploaded",
+        "notifyScriptableRunAlert",
+        "rewindRun",
     }
     assert set(RULES) == tested
 
@@ -631,7 +637,9 @@ def test_link_of_a_foreign_version_is_not_owned_but_reported():
     assert kept.kept_reason(kept.kept[0]) == "matches keep='*my-models*'"
 
 
-def test_an_unlinked_foreign_link_is_a_foreign_delete_not_a_finding():
+def test_an_unlinked_foreign_link_is_a_foreign_delete_and_a_finding():
+    # Linked, then unlinked: if the link was there before (a teammate's), the test removed
+    # it; nothing read before tells (issue 18: a foreign delete is a finding unless declared).
     portfolio = b.collection_id(30)
     ledger = ledger_of(
         b.artifact_by_id(E, P, "ds", A1, 0),
@@ -641,6 +649,7 @@ def test_an_unlinked_foreign_link_is_a_foreign_delete_not_a_finding():
     )
     assert ledger.uncertain_links() == []
     assert [r.kind for r in ledger.foreign_deleted] == ["link"]
+    assert [(c.change, c.status) for c in ledger.foreign_changes()] == [("deleted", "unrestored")]
 
 
 def test_a_new_sweep_is_created_an_update_is_not():

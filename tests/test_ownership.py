@@ -130,6 +130,70 @@ def test_sends_its_own_graphql():
 @pytest.mark.wandb_cassette
 def test_links_a_teammates_version():
     wandb.Api().artifact(f"{PROJECT}/shared-model:v0").link("wandb-registry-model/theirs")
+
+
+# -- issue 18: what the test changes of a teammate's ------------------------------------------
+
+
+def _promote():
+    run = wandb.init(project=PROJECT)
+    art = _log(run, "shared", "mine")  # evaluate, then promote
+    art.aliases.append("prod")
+    art.save()
+    run.finish()
+
+
+@pytest.mark.wandb_cassette
+def test_promotes_its_version_to_prod():
+    _promote()
+
+
+@pytest.mark.wandb_cassette
+def test_killed_after_promoting():
+    run = wandb.init(project=PROJECT)
+    art = _log(run, "shared", "killed")
+    art.aliases.append("prod")
+    art.save()
+    v0 = wandb.Api().artifact(f"{PROJECT}/shared:v0")
+    v0.metadata["touched"] = True
+    v0.save()
+    open(os.environ["KILL_FLAG"], "w").close()
+    time.sleep(120)
+
+
+@pytest.mark.wandb_cassette
+def test_edits_a_teammates_metadata():
+    v0 = wandb.Api().artifact(f"{PROJECT}/shared:v0")
+    v0.metadata["reviewed_by"] = "ci"
+    v0.description = "touched by a test"
+    v0.tags = ["ci"]
+    v0.save()
+
+
+@pytest.mark.wandb_cassette
+def test_removes_a_teammates_alias():
+    v1 = wandb.Api().artifact(f"{PROJECT}/shared:v1")
+    v1.aliases.remove("staging")
+    v1.save()
+
+
+@pytest.mark.wandb_cassette(foreign_changes=["*/proj/shared:prod"])
+def test_moves_prod_on_purpose():
+    v1 = wandb.Api().artifact(f"{PROJECT}/shared:v1")
+    v1.aliases.append("prod")
+    v1.save()
+
+
+@pytest.mark.wandb_cassette
+def test_updates_a_teammates_run_config():
+    run = wandb.Api().run(f"{PROJECT}/teammate")
+    run.config["lr"] = 0.5
+    run.update()
+
+
+@pytest.mark.wandb_cassette(foreign_changes=["*/proj/teammate"])
+def test_deletes_a_teammates_run_on_purpose():
+    wandb.Api().run(f"{PROJECT}/teammate").delete()
 """
 
 
@@ -238,25 +302,24 @@ def test_an_alias_the_test_adds_to_a_teammates_version_is_removed(
     ]
 
 
-def test_an_alias_taken_from_a_teammates_version_is_reported(
+def test_an_alias_taken_by_a_new_version_goes_back_to_the_teammates(
     standin_sdk, project, tmp_path, capsys
 ):
     log_versions("proj", "shared-model", ["v0", "v1"], tmp_path, aliases={"v0": ["prod"]})
     result = record(project, standin_sdk, "-k", "as_prod")
     assert result.returncode == 0, out(result)
-    assert "took alias" in result.stdout and "shared-model:prod" in result.stdout, out(result)
+    # Warned as it happened, naming the test and the alias.
+    assert "test_logs_a_version_as_prod: changes alias" in result.stdout, out(result)
+    assert "shared-model:prod" in result.stdout, out(result)
     live = standin_sdk.live()
     assert versions(live, "shared-model") == ["v0", "v1"], live  # the test's v2 is gone
-    path = cassette(project, "test_logs_a_version_as_prod")
-    report = audit_json(path, capsys)
-    assert report["exit"] == 1, report
+    assert aliases_of(live, "shared-model") == {"v0": ["prod"], "v1": ["latest"]}, live
+    report = audit_json(cassette(project, "test_logs_a_version_as_prod"), capsys)
+    assert report["exit"] == 0, report
     (audited,) = report["cassettes"]
-    assert [a["name"] for a in audited["taken_aliases"]] == [
-        f"{standin_sdk.entity}/proj/shared-model:prod"
+    assert [(c["name"], c["status"]) for c in audited["foreign_changes"]] == [
+        (f"{standin_sdk.entity}/proj/shared-model:prod", "restored")
     ]
-    capsys.readouterr()
-    cli(["audit", str(path)])
-    assert "took alias" in capsys.readouterr().out
 
 
 def test_the_crash_sweep_also_deletes_only_the_version_it_added(standin_sdk, project, tmp_path):
@@ -327,24 +390,226 @@ def test_the_users_own_inline_mutations_are_read_from_the_document(standin_sdk, 
     result = record(project, standin_sdk, "-k", "sends_its_own_graphql")
     assert result.returncode == 0, out(result)
     assert standin_sdk.live()["runs"] == []  # the test deleted the teammate's, cleanup its own
-    report = audit_json(cassette(project, "test_sends_its_own_graphql"), capsys)
+    path = cassette(project, "test_sends_its_own_graphql")
+    report = audit_json(path, capsys)
     (audited,) = report["cassettes"]
-    assert report["exit"] == 0, report
+    # Deleting what it did not create is a finding unless declared (issue 18).
+    assert report["exit"] == 1, report
     assert [r["name"].split("/")[-1] for r in audited["foreign_deleted"]] == ["teammate"]
     assert [r["name"].split("/")[-1] for r in audited["created"]] == ["inline-made"]
+    capsys.readouterr()
+    assert cli(["audit", str(path)]) == 1
+    text = capsys.readouterr().out
+    assert f"deleted run {standin_sdk.entity}/proj/teammate, which it did not create" in text
+    assert "cannot bring back what was deleted" in text
 
 
-def test_a_link_of_a_teammates_version_is_left_and_reported(standin_sdk, project, tmp_path, capsys):
+@pytest.mark.parametrize("linked_before", [False, True], ids=["new", "there-before"])
+def test_a_link_of_a_teammates_version_is_undone_only_if_the_test_made_it(
+    standin_sdk, project, tmp_path, capsys, linked_before
+):
+    """The relay reads the version's collections before the link (issue 18): a link the
+    test made is unlinked by the cleanup; one that was there before is left."""
+    import wandb
+
     log_versions("proj", "shared-model", ["v0"], tmp_path)
+    if linked_before:
+        wandb.Api().artifact("proj/shared-model:v0").link("wandb-registry-model/theirs")
+    before = standin_sdk.live()
     result = record(project, standin_sdk, "-k", "links_a_teammates_version")
     assert result.returncode == 0, out(result)
-    assert "linked" in out(result) and "theirs" in out(result)  # a warning names it
-    names = [c["name"] for c in standin_sdk.live()["collections"]]
-    assert "theirs" in names  # maybe a teammate's link: never undone by the cleanup
+    assert standin_sdk.live() == before  # the test's link is gone, a teammate's stays
+    report = audit_json(cassette(project, "test_links_a_teammates_version"), capsys)
+    assert report["exit"] == 0, report
+    (audited,) = report["cassettes"]
+    assert audited["uncertain_links"] == []
+    assert [r["kind"] for r in audited["created"]] == (
+        [] if linked_before else ["link", "collection"]
+    )
+
+
+def test_a_link_whose_state_before_was_not_read_is_reported(standin_sdk, project, tmp_path, capsys):
+    log_versions("proj", "shared-model", ["v0"], tmp_path)
+    # The read of the version's collections before the link fails: nothing tells.
+    standin_sdk.inject_fault("WandbCassettesPriorLinks", graphql_error="denied", times=None)
+    result = record(project, standin_sdk, "-k", "links_a_teammates_version")
+    assert result.returncode == 0, out(result)
+    assert "theirs" in [c["name"] for c in standin_sdk.live()["collections"]]  # left
     capsys.readouterr()
     assert cli(["audit", str(cassette(project, "test_links_a_teammates_version"))]) == 1
     audit = capsys.readouterr().out
     assert "a version it did not create" in audit and "theirs" in audit, audit
+
+
+# -- issue 18: a teammate's data is never changed for good -----------------------------------
+
+
+def _shared(tmp_path: Path) -> None:
+    """The issue's teammate collection: v0 holds prod, v1 staging, made outside pytest."""
+    log_versions("proj", "shared", ["v0", "v1"], tmp_path, {"v0": ["prod"], "v1": ["staging"]})
+
+
+SHARED_BEFORE = {"v0": ["prod"], "v1": ["latest", "staging"]}
+
+
+def test_promoting_its_version_gives_prod_back_to_the_teammates(
+    standin_sdk, project, tmp_path, capsys
+):
+    """Issue 18, flow 1: "evaluate, then promote" no longer takes prod from the team."""
+    _shared(tmp_path)
+    result = record(project, standin_sdk, "-k", "promotes_its_version")
+    assert result.returncode == 0, out(result)
+    assert "test_promotes_its_version_to_prod: changes alias" in result.stdout, out(result)
+    live = standin_sdk.live()
+    assert aliases_of(live, "shared") == SHARED_BEFORE, live
+    path = cassette(project, "test_promotes_its_version_to_prod")
+    report = audit_json(path, capsys)
+    assert report["exit"] == 0, report
+    (audited,) = report["cassettes"]
+    assert [(c["name"].split("/")[-1], c["status"]) for c in audited["foreign_changes"]] == [
+        ("shared:prod", "restored")
+    ]
+    # The relay's read of the state before is never asked for in replay.
+    replayed = run_pytest(
+        project, "--block-network", "--wandb-strict", "-k", "promotes_its",
+        env={"TMPDIR_FOR_TEST": str(project / "tmp")},
+    )  # fmt: skip
+    assert replayed.returncode == 0, out(replayed)
+
+
+def test_a_teammates_metadata_description_and_tags_come_back(
+    standin_sdk, project, tmp_path, capsys
+):
+    """Issue 18, flow 2: an UpdateArtifact of a version the test did not create is undone."""
+    import wandb
+
+    _shared(tmp_path)
+    result = record(project, standin_sdk, "-k", "edits_a_teammates_metadata")
+    assert result.returncode == 0, out(result)
+    assert "shared:v0, which it did not create" in result.stdout, out(result)
+    v0 = wandb.Api().artifact(f"{standin_sdk.entity}/proj/shared:v0")
+    assert (v0.metadata, v0.description or "", v0.tags) == ({}, "", [])
+    report = audit_json(cassette(project, "test_edits_a_teammates_metadata"), capsys)
+    assert report["exit"] == 0, report
+
+
+@pytest.mark.parametrize(
+    ("test", "changed"),
+    [("promotes_its_version", "shared:prod"), ("edits_a_teammates_metadata", "shared:v0")],
+)
+def test_without_the_restore_the_audit_fails_naming_what_was_left(
+    standin_sdk, project, tmp_path, capsys, test, changed
+):
+    """The restore switched off (patched out here): the teammate's data stays changed, and
+    the audit fails naming the resource, the change and why."""
+    import wandb
+
+    _shared(tmp_path)
+    (project / "conftest.py").write_text(
+        "import wandb_cassettes.ledger as ledger\nledger.Ledger.restores = lambda self: []\n"
+    )
+    result = record(project, standin_sdk, "-k", test)
+    assert result.returncode == 0, out(result)
+    if test == "promotes_its_version":
+        assert aliases_of(standin_sdk.live(), "shared") == {"v0": [], "v1": ["latest", "staging"]}
+    else:
+        assert wandb.Api().artifact(f"{standin_sdk.entity}/proj/shared:v0").metadata
+    (path,) = (project / "cassettes" / "test_ownership_cases").glob(f"*{test}*.yaml")
+    capsys.readouterr()
+    assert cli(["audit", str(path)]) == 1
+    text = capsys.readouterr().out
+    assert changed in text and "which it did not create" in text, text
+    assert "not undone: the cleanup did not put it back" in text, text
+
+
+def test_a_session_killed_after_changing_a_teammates_data_is_put_back_by_the_next(
+    standin_sdk, project, tmp_path
+):
+    """SIGKILL: no cleanup ran. The journal holds what puts the changes back; the next
+    recording session's sweep sends it, after deleting what the killed test created."""
+    import wandb
+
+    _shared(tmp_path)
+    assert _killed_mid_test(project, standin_sdk, "killed_after_promoting", tmp_path / "flag")
+    live = standin_sdk.live()
+    assert aliases_of(live, "shared")["v0"] == [] and len(versions(live, "shared")) == 3
+    journal = "".join(p.read_text() for p in (project / ".wandb_cassettes/journal").iterdir())
+    assert '"event": "restore"' in journal and "shared:prod" in journal
+    result = record(project, standin_sdk, "-k", "test_creates_a_run")
+    assert result.returncode == 0, out(result)
+    assert "restored 2 change(s)" in result.stdout, out(result)
+    assert aliases_of(standin_sdk.live(), "shared") == SHARED_BEFORE
+    assert wandb.Api().artifact(f"{standin_sdk.entity}/proj/shared:v0").metadata == {}
+    assert not list((project / ".wandb_cassettes" / "journal").glob("*.jsonl"))
+
+
+def test_a_restore_that_fails_is_an_error_naming_it(standin_sdk, project, tmp_path):
+    """Like a delete that fails: the test errors at teardown, the recording is kept aside."""
+    _shared(tmp_path)
+    # The test removes the alias (DeleteAliases); the restore (AddAliases) is refused.
+    standin_sdk.inject_fault("AddAliases", graphql_error="backend says no", times=None)
+    result = record(project, standin_sdk, "-k", "removes_a_teammates_alias")
+    text = out(result)
+    assert result.returncode == 1, text
+    assert "could not restore 1 change(s) to W&B resources the test did not create" in text
+    assert "shared:staging" in text and "backend says no" in text, text
+    assert not cassette(project, "test_removes_a_teammates_alias").exists()
+
+
+def test_an_alias_the_test_removes_from_a_teammates_version_comes_back(
+    standin_sdk, project, tmp_path, capsys
+):
+    """Issue 18, 3: the test removing a teammate's alias."""
+    _shared(tmp_path)
+    result = record(project, standin_sdk, "-k", "removes_a_teammates_alias")
+    assert result.returncode == 0, out(result)
+    assert aliases_of(standin_sdk.live(), "shared") == SHARED_BEFORE
+    assert audit_json(cassette(project, "test_removes_a_teammates_alias"), capsys)["exit"] == 0
+
+
+def test_a_foreign_change_declared_on_purpose_stays_and_is_listed(
+    standin_sdk, project, tmp_path, capsys
+):
+    _shared(tmp_path)
+    result = record(project, standin_sdk, "-k", "moves_prod_on_purpose")
+    assert result.returncode == 0, out(result)
+    assert "changes alias" not in result.stdout  # declared: no warning
+    assert aliases_of(standin_sdk.live(), "shared") == {
+        "v0": [],
+        "v1": ["latest", "prod", "staging"],
+    }
+    report = audit_json(cassette(project, "test_moves_prod_on_purpose"), capsys)
+    assert report["exit"] == 0, report
+    (audited,) = report["cassettes"]
+    assert [c["status"] for c in audited["foreign_changes"]] == ["declared"]
+
+
+def test_a_teammates_run_config_changed_through_the_api_comes_back(standin_sdk, project, capsys):
+    import wandb
+
+    with wandb.init(project="proj", id="teammate", config={"lr": 0.1}) as run:
+        run.log({"theirs": 1})
+    result = record(project, standin_sdk, "-k", "updates_a_teammates_run_config")
+    assert result.returncode == 0, out(result)
+    assert wandb.Api().run(f"{standin_sdk.entity}/proj/teammate").config == {"lr": 0.1}
+    report = audit_json(cassette(project, "test_updates_a_teammates_run_config"), capsys)
+    assert report["exit"] == 0, report
+
+
+def test_a_delete_of_a_teammates_run_declared_on_purpose_passes_the_audit(
+    standin_sdk, project, capsys
+):
+    import wandb
+
+    with wandb.init(project="proj", id="teammate") as run:
+        run.log({"theirs": 1})
+    result = record(project, standin_sdk, "-k", "deletes_a_teammates_run_on_purpose")
+    assert result.returncode == 0, out(result)
+    assert standin_sdk.live()["runs"] == []
+    report = audit_json(cassette(project, "test_deletes_a_teammates_run_on_purpose"), capsys)
+    assert report["exit"] == 0, report
+    (audited,) = report["cassettes"]
+    assert [c["status"] for c in audited["foreign_changes"]] == ["declared"]
 
 
 # -- 4. a lost answer ---------------------------------------------------------------------
@@ -442,17 +707,28 @@ def test_a_journal_that_cannot_be_written_stops_recording_at_once(standin, proje
 # -- 7. resumed runs, other hosts, undescribable leftovers ---------------------------------
 
 
-def test_files_of_a_resumed_run_are_not_counted_as_created(standin_sdk, project, capsys):
+def test_a_resumed_run_is_restored_where_it_can_be_and_reported_where_not(
+    standin_sdk, project, capsys
+):
     import wandb
 
-    with wandb.init(project="proj", id="teammate") as run:
+    with wandb.init(project="proj", id="teammate", config={"lr": 0.1}) as run:
         run.log({"theirs": 1})
     result = record(project, standin_sdk, "-k", "resumes")
     assert result.returncode == 0, out(result)
     assert [r["name"] for r in standin_sdk.live()["runs"]] == ["teammate"]
+    teammate = wandb.Api().run(f"{standin_sdk.entity}/proj/teammate")
+    assert "extra" not in teammate.summary and teammate.summary["theirs"] == 1  # restored
+    assert teammate.config == {"lr": 0.1}
     report = audit_json(cassette(project, "test_resumes_a_teammates_run"), capsys)
-    assert report["exit"] == 0, report
-    assert report["cassettes"][0]["created"] == []
+    (audited,) = report["cassettes"]
+    assert audited["created"] == []  # its files are the run's, not the test's
+    # Its history and files cannot be taken back: the audit fails, naming them.
+    assert report["exit"] == 1, report
+    verdicts = {c["change"]: c["status"] for c in audited["foreign_changes"]}
+    assert verdicts["changed"] == "restored"  # summary (and config) back as they were
+    assert verdicts["appended history to"] == "unrestored"
+    assert verdicts["uploaded files to"] == "unrestored"
 
 
 def _journal(project: Path, host: str, upstream: str, event: str, owned: dict) -> Path:
@@ -562,9 +838,22 @@ def _machine(*args: str, **env: str) -> subprocess.CompletedProcess[str]:
 @pytest.mark.slow
 def test_random_sessions_never_delete_what_they_did_not_create():
     """hypothesis drives sessions (teammates' resources, creates, the test's own deletes,
-    keep, lost answers, interruptions) through the real SDK; the promise holds after each."""
-    result = _machine("--examples", "10", "--steps", "5")
+    keep, lost answers, interruptions, changes of the teammates' aliases, metadata,
+    descriptions and run configs) through the real SDK; the promise holds after each:
+    nothing foreign deleted, and everything that existed before is as it was, or the
+    session's audit fails."""
+    result = _machine("--examples", "20", "--steps", "5")
     assert result.returncode == 0, result.stderr[-6000:]
+
+
+@pytest.mark.slow
+def test_the_state_machine_catches_a_cleanup_that_does_not_restore():
+    result = _machine(
+        "--examples", "10", "--steps", "5", "--no-shrink", WANDB_CASSETTES_BREAK_RESTORE="1"
+    )
+    assert result.returncode == 1, result.stderr[-6000:]
+    assert "ownership broken" in result.stderr
+    assert "foreign changes not restored" in result.stderr
 
 
 @pytest.mark.slow

@@ -371,3 +371,39 @@ def test_a_gzipped_file_stream_body_is_read() -> None:
              "pageSize": 2},
         )["project"]["run"]["history"]  # fmt: skip
         assert [json.loads(h)["x"] for h in history] == [1, 2]
+
+
+def test_version_tags_and_a_deleted_summary_key_round_trip(
+    standin_sdk: StandinBackend, tmp_path: Path
+) -> None:
+    """What the cleanup's restores rely on (issue 18): ``Artifact.save()`` sends the tags
+    added and removed, and the public API deletes a summary key by sending the summary
+    without it (UpsertBucket's summaryMetrics replaces the summary)."""
+    wb = standin_sdk
+    path = tmp_path / "t.txt"
+    path.write_text("tags")
+    with wandb.init(project=PROJECT) as run:
+        art = wandb.Artifact("tagged", type="model")
+        art.add_file(str(path))
+        run.log_artifact(art).wait()
+        run.summary["keep"] = 1
+        run.summary["drop"] = 2
+        run_id = run.id
+    api = wandb.Api()
+    version = api.artifact(f"{wb.entity}/{PROJECT}/tagged:v0")
+    version.tags = ["a", "b"]
+    version.save()
+    # The SDK sends the tags added as a set: in any order.
+    assert sorted(wandb.Api().artifact(f"{wb.entity}/{PROJECT}/tagged:v0").tags) == ["a", "b"]
+    version.tags = ["b"]
+    version.save()
+    assert wandb.Api().artifact(f"{wb.entity}/{PROJECT}/tagged:v0").tags == ["b"]
+    api_run = api.run(_path(wb, run_id))
+    del api_run.summary["drop"]
+    api_run.summary.update()
+    summary = wandb.Api().run(_path(wb, run_id)).summary
+    assert summary["keep"] == 1 and "drop" not in summary
+    version.delete(delete_aliases=True)
+    api.artifact_collection("model", f"{wb.entity}/{PROJECT}/tagged").delete()
+    api_run.delete()
+    assert wb.live() == EMPTY

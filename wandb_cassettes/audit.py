@@ -3,11 +3,13 @@
 ``audit_paths`` reads every cassette under the given files and folders and
 reports, per cassette, what its traffic created and deleted
 (:mod:`.ledger`), the leaks, the resources kept on purpose (and why), the
-deletes of resources the cassette did not create (a reviewer should see
-them), successful mutations whose effect nobody knows, the secrets
+changes to resources the cassette did not create (restored by its cleanup,
+declared, or findings: a delete of one is a finding unless declared),
+successful mutations whose effect nobody knows, the secrets
 (:mod:`.scrub`) and the personal data (:mod:`.personal`) found, what replay
 does not compare, and the files that cannot be read. The exit code is what CI
-needs: 0 clean, 1 a leak, an unknown mutation, a secret or personal data, 2 an
+needs: 0 clean, 1 a leak, a change to someone else's resource left undone, an
+unknown mutation, a secret or personal data, 2 an
 unreadable cassette (2 wins, since an unreadable file may hide anything).
 
 Findings name the rule, the interaction and the place (``request header X``,
@@ -30,6 +32,7 @@ from typing import Any
 
 from .cassette import Cassette, CassetteError, Digest, load
 from .env import REPLAY_API_KEY
+from .foreign import ForeignChange
 from .ledger import Ledger, Resource, Unknown, describe_json, unresolved
 from .personal import find_personal_data_in_interaction, find_personal_data_in_metadata
 from .scrub import DEFAULT, Scrubber, SecretFinding
@@ -65,14 +68,16 @@ class CassetteAudit:
     kept_reasons: dict[str, str] = field(default_factory=dict)
     #: Deletes of resources this cassette did not create (foreign).
     foreign_deleted: list[Resource] = field(default_factory=list)
+    #: Changes to resources this cassette did not create, each restored, declared or not
+    #: undone (:meth:`.ledger.Ledger.foreign_changes`).
+    foreign_changes: list[ForeignChange] = field(default_factory=list)
     #: Created and not deletable by design: a project (deleting it would delete everything in
     #: it), a sweep (W&B's API has none: the cleanup cancels it).
     left_by_design: list[Resource] = field(default_factory=list)
-    #: Aliases a new version took from a collection the cassette did not create.
-    taken_aliases: list[tuple[str, int]] = field(default_factory=list)
     #: Links of versions the cassette did not create, left linked (maybe not its own).
     uncertain_links: list[tuple[str, int]] = field(default_factory=list)
-    #: One sentence per taken alias and uncertain link (:func:`.ledger.unresolved`).
+    #: One sentence per foreign change not undone and uncertain link
+    #: (:func:`.ledger.unresolved`).
     unresolved: list[str] = field(default_factory=list)
     unknown: list[Unknown] = field(default_factory=list)
     secrets: list[LocatedSecret] = field(default_factory=list)
@@ -107,8 +112,8 @@ class CassetteAudit:
                 {**describe_json(r), "reason": self.kept_reasons.get(r.name, "")} for r in self.kept
             ],
             "foreign_deleted": [describe_json(r) for r in self.foreign_deleted],
+            "foreign_changes": [_change_json(c) for c in self.foreign_changes],
             "left_by_design": [describe_json(r) for r in self.left_by_design],
-            "taken_aliases": [{"name": n, "index": i} for n, i in self.taken_aliases],
             "uncertain_links": [{"name": n, "index": i} for n, i in self.uncertain_links],
             "unknown_mutations": [
                 {"index": u.index, "field": u.field, "operation": u.operation} for u in self.unknown
@@ -249,8 +254,8 @@ def audit_cassette(
         kept=ledger.kept,
         kept_reasons={r.name: ledger.kept_reason(r) or "" for r in ledger.kept},
         foreign_deleted=ledger.foreign_deleted,
+        foreign_changes=ledger.foreign_changes(),
         left_by_design=ledger.left_by_design(),
-        taken_aliases=ledger.taken_aliases(),
         uncertain_links=ledger.uncertain_links(),
         unresolved=unresolved(ledger),
         unknown=list(ledger.unknown),
@@ -293,6 +298,17 @@ def _cassette_files(paths: Sequence[str | os.PathLike[str]]) -> list[Path]:
 
 
 # -- rendering -------------------------------------------------------------------
+
+
+def _change_json(c: ForeignChange) -> dict[str, Any]:
+    return {
+        "name": c.name,
+        "kind": c.kind,
+        "change": c.change,
+        "status": c.status,
+        "why": c.why,
+        "at": [{"index": i, "field": f} for i, f in c.changes],
+    }
 
 
 def _secret_json(s: LocatedSecret) -> dict[str, Any]:
@@ -342,10 +358,8 @@ def _details(c: CassetteAudit) -> list[str]:
         f"{c.kept_reasons.get(r.name) or 'kept'})"
         for r in c.kept
     ]
-    lines += [
-        f"{c.path}: deleted {r.kind} {r.name}, which this cassette did not create (#{r.deleted_at})"
-        for r in c.foreign_deleted
-    ]
+    # Not undone and undeclared, they are findings above (c.unresolved); the rest is listed.
+    lines += [f"{c.path}: {f.describe()}" for f in c.foreign_changes if f.status != "unrestored"]
     lines += [
         f"{c.path}: left by design: {r.kind} {r.name} ({_WHY_LEFT.get(r.kind, '')})"
         for r in c.left_by_design

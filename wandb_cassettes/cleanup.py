@@ -10,6 +10,10 @@ Two ways in, one retry loop:
   alone, a collection only if it is empty and not older than the recording,
   a run without its artifacts (``deleteArtifacts`` off: kept artifacts stay).
   Whatever the checks refuse is *skipped*, with the reason, never deleted.
+* :func:`delete_owned` also puts back what the recording changed of resources it
+  did not create (an alias moved, a teammate's metadata, a resumed run's config):
+  each :class:`~.foreign.Restore` the ledger computes from the state read before
+  the change, sent after the deletes (a deleted version takes its aliases along).
 * :class:`WandbArtifactCleaner` (the ``wandb_artifact_cleaner`` fixture) is
   the user's explicit list: every version of a tracked artifact, a tracked
   run and its logged artifacts. The user named them, so they go.
@@ -30,6 +34,7 @@ from dataclasses import dataclass, field
 from typing import Any, Protocol, TypeVar
 
 from .errors import CleanupError
+from .foreign import Restore
 from .ledger import Owned
 
 __all__ = [
@@ -94,11 +99,15 @@ class CleanupReport:
     #: Not deletable through W&B's API (a sweep: cancelled instead), each with the reason.
     left_by_design: list[str] = field(default_factory=list)
     failed: list[CleanupFailure] = field(default_factory=list)
+    #: Changes to resources the recording did not create, put back as they were.
+    restored: list[str] = field(default_factory=list)
+    #: Such changes that could not be put back.
+    restore_failed: list[CleanupFailure] = field(default_factory=list)
 
     @property
     def ok(self) -> bool:
-        """True when nothing that was to be deleted is left in W&B."""
-        return not self.failed and not self.skipped
+        """True when nothing that was to be deleted is left in W&B, and all is restored."""
+        return not self.failed and not self.skipped and not self.restore_failed
 
 
 class _Skip(Exception):
@@ -524,6 +533,60 @@ class _Undeletable:
         raise _Skip(self.reason)
 
 
+@dataclass(frozen=True)
+class _Restorer:
+    """Puts a foreign state back: sends the :class:`~.foreign.Restore`'s mutation."""
+
+    restore: Restore
+
+    def describe(self) -> str:
+        return f"{self.restore.name}: {self.restore.change}"
+
+    def delete(self, api: Any, *, fresh: bool) -> bool:
+        _graphql(api, restore_document(self.restore.field), self.restore.variables)
+        return True
+
+
+#: A run's fields back, as the public API sets them: ``Run.update()`` (config, tags,
+#: notes...) and ``HTTPSummary._write`` (the whole summary; W&B replaces it, since a key
+#: deleted there is gone after), both in wandb/apis/public/. A null variable leaves a
+#: field as it is.
+RESTORE_RUN_GQL = """
+mutation UpsertBucket($id: String, $config: JSONString, $summaryMetrics: JSONString,
+    $tags: [String!], $notes: String, $description: String, $displayName: String,
+    $groupName: String, $jobType: String) {
+  upsertBucket(input: {id: $id, config: $config, summaryMetrics: $summaryMetrics,
+      tags: $tags, notes: $notes, description: $description, displayName: $displayName,
+      groupName: $groupName, jobType: $jobType}) {
+    bucket { id }
+  }
+}
+"""
+
+
+def restore_document(field: str) -> str:
+    """The document a restore of ``field`` sends: the SDK's own where it has one.
+
+    Raises:
+        ValueError: No restore sends ``field``.
+    """
+    from wandb.sdk.artifacts._generated import (
+        ADD_ALIASES_GQL,
+        DELETE_ALIASES_GQL,
+        UPDATE_ARTIFACT_GQL,
+    )
+
+    documents = {
+        "addAliases": ADD_ALIASES_GQL,
+        "deleteAliases": DELETE_ALIASES_GQL,
+        "updateArtifact": UPDATE_ARTIFACT_GQL,
+        "upsertBucket": RESTORE_RUN_GQL,
+    }
+    if field not in documents:
+        raise ValueError(f"no restore sends {field!r}")
+    return documents[field]
+
+
 #: Deletion order: what points at a version, the versions, sweeps, runs, then containers.
 _ORDER = ("link", "alias", "artifact", "sweep", "run", "collection", "project", "other")
 
@@ -535,12 +598,16 @@ def delete_owned(
     attempts: int = DEFAULT_ATTEMPTS,
     backoff: float = DEFAULT_BACKOFF,
     not_before: datetime.datetime | None = None,
+    restores: Callable[[], Iterable[Restore]] | None = None,
 ) -> CleanupReport:
-    """Delete resources a recording created, each found by its identity and checked first.
+    """Delete resources a recording created, each found by its identity and checked first;
+    then put back what it changed of others'.
 
     Args:
         resources: What the ledger (or a journal) shows as created and left.
             Run files go with their run and are not deleted one by one.
+        restores: Called once the deletes are done: the restores to send then
+            (:meth:`.ledger.Ledger.restores`, which sees the deletes go by).
         api: A ``wandb.Api``; one is made on the first delete otherwise.
         attempts: Tries per resource.
         backoff: Seconds before the second try, doubled for each later one.
@@ -553,7 +620,7 @@ def delete_owned(
     Raises:
         CleanupError: After trying every resource, when any could not be deleted,
             or was not because a check refused it (``skipped``, each with its reason):
-            either way it is still in W&B.
+            either way it is still in W&B; or a restore failed.
     """
     _check_retries(attempts, backoff)
     pending: list[_Resource] = []
@@ -570,8 +637,13 @@ def delete_owned(
         return holder[0]
 
     report = _run_deletions(pending, get_api, attempts, backoff)
+    if restores is not None:
+        restorers: list[_Resource] = [_Restorer(r) for r in restores()]
+        restored = _run_deletions(restorers, get_api, attempts, backoff)
+        report.restored, report.restore_failed = restored.deleted, restored.failed
     if not report.ok:
-        raise CleanupError(report) from (report.failed[0].error if report.failed else None)
+        failed = [*report.failed, *report.restore_failed]
+        raise CleanupError(report) from (failed[0].error if failed else None)
     return report
 
 

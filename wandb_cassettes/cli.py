@@ -6,7 +6,8 @@ Subcommands:
   files in cassettes (exit 0 clean, 1 leak or secret, 2 unreadable);
 * ``show CASSETTE``: one line per exchange, with what it created or deleted;
 * ``sweep [--upstream URL]``: delete what interrupted recordings left on W&B,
-  as listed by their journals (exit 0 all gone, 1 something could not be deleted).
+  and put back what they changed of others' resources, as listed by their
+  journals (exit 0 all done, 1 something could not be deleted or put back).
 
 Each subcommand is a ``_add_<name>(subparsers)`` function that declares its
 arguments and sets ``run`` (``Namespace -> exit code``); adding one means
@@ -230,7 +231,8 @@ def _add_sweep(sub: Subparsers) -> None:
         "sweep",
         help="delete W&B resources that interrupted recordings left behind",
         description="Reads the journals of recording sessions that are no longer running "
-        "and deletes what they created (by identity) and neither deleted nor kept. "
+        "and deletes what they created (by identity) and neither deleted nor kept, then "
+        "puts back what they changed of resources they did not create. "
         "Needs an API key for the upstream (WANDB_API_KEY or `wandb login`). "
         "Exit 0: all gone; 1: something could not be deleted; 2: no key or no upstream.",
     )
@@ -259,7 +261,7 @@ def _run_sweep(args: argparse.Namespace) -> int:
 
     directory = Path(args.journal_dir) if args.journal_dir else find_project().files / "journal"
     orphans = journal.orphaned(directory, dead_hosts=args.host)
-    listed = sum(len(j.leftovers) for j in orphans)
+    listed = sum(j.pending for j in orphans)
     print(f"{len(orphans)} journal(s) of finished sessions, {listed} leftover(s)")
     note = _other_hosts_note(directory, args.host)
     if note:
@@ -267,7 +269,7 @@ def _run_sweep(args: argparse.Namespace) -> int:
     if not listed:
         journal.sweep(orphans)  # removes the empty journals
         return 0
-    upstreams = {args.upstream or j.upstream for j in orphans if j.leftovers}
+    upstreams = {args.upstream or j.upstream for j in orphans if j.pending}
     for upstream in sorted(upstreams):
         if not upstream_api_key(upstream):
             print(
@@ -283,6 +285,8 @@ def _run_sweep(args: argparse.Namespace) -> int:
     result = journal.sweep(orphans, upstream=args.upstream)
     for name in result.deleted:
         print(f"deleted  {name}")
+    for name in result.restored:
+        print(f"restored {name}")
     for name in result.already_gone:
         print(f"gone     {name} (already deleted)")
     for line in result.skipped:

@@ -99,13 +99,26 @@ class NoMatch(WandbCassettesError, LookupError):
 
 
 class CleanupError(WandbCassettesError):
-    """Some W&B resources could not be deleted. ``report`` (a ``CleanupReport``) has the details."""
+    """Some W&B resources could not be deleted, or changes to others' not restored.
+
+    ``report`` (a ``CleanupReport``) has the details.
+    """
 
     def __init__(self, report: Any) -> None:
         self.report = report
         skipped = list(getattr(report, "skipped", ()))
-        lines = "\n".join(f"  - {item}" for item in [*report.failed, *skipped])
-        super().__init__(
-            f"could not delete {len(report.failed) + len(skipped)} W&B resource(s); "
-            f"they are still in W&B:\n{lines}"
-        )
+        unrestored = list(getattr(report, "restore_failed", ()))
+        parts = []
+        if report.failed or skipped:
+            lines = "\n".join(f"  - {item}" for item in [*report.failed, *skipped])
+            parts.append(
+                f"could not delete {len(report.failed) + len(skipped)} W&B resource(s); "
+                f"they are still in W&B:\n{lines}"
+            )
+        if unrestored:
+            lines = "\n".join(f"  - {item}" for item in unrestored)
+            parts.append(
+                f"could not restore {len(unrestored)} change(s) to W&B resources the test "
+                f"did not create; they stay as the test left them:\n{lines}"
+            )
+        super().__init__("\n".join(parts))

@@ -13,7 +13,10 @@ change is appended (flushed and fsynced) to a JSON-lines journal under
 * ``absent``: an intent whose request was refused (nothing was created);
 * ``keep``: a test's ``keep=`` patterns, written when its recording starts,
   so that what they name is kept even if the session dies before the test ends;
-* ``kept``: created and kept on purpose (``keep=``): never swept.
+* ``kept``: created and kept on purpose (``keep=``): never swept;
+* ``restore`` / ``restored``: what puts back a resource the test did not create
+  but changed (:class:`~.foreign.Restore`, rewritten whenever it changes), and
+  that it is back as it was; the sweep sends what is still listed.
 
 No journal, no recording: a journal that cannot be opened or written raises
 :class:`~.errors.JournalError` naming its path, and the relay then forwards
@@ -26,6 +29,7 @@ from __future__ import annotations
 
 import datetime
 import fnmatch
+import functools
 import json
 import os
 import socket
@@ -37,6 +41,7 @@ from typing import IO, Any
 from urllib.parse import urlsplit
 
 from .errors import CleanupError, JournalError
+from .foreign import Restore
 from .ledger import Event, Ledger, Owned
 
 JOURNAL_DIR = Path(".wandb_cassettes") / "journal"
@@ -66,6 +71,13 @@ class JournalFile:
     started: float = 0.0
     leftovers: list[Leftover] = field(default_factory=list)
     kept: list[Leftover] = field(default_factory=list)
+    #: Changes to resources the session did not create, not yet put back.
+    restores: list[Restore] = field(default_factory=list)
+
+    @property
+    def pending(self) -> int:
+        """How many things a sweep has to do: leftovers to delete, changes to put back."""
+        return len(self.leftovers) + len(self.restores)
 
     def owner_alive(self, dead_hosts: Sequence[str] = ()) -> bool:
         """Whether the session that wrote it still runs.
@@ -97,6 +109,7 @@ class Journal:
         self.directory = Path(directory)
         self.path = self.directory / f"{socket.gethostname()}-{os.getpid()}.jsonl"
         self._open: dict[tuple[str, ...], Owned] = {}
+        self._restores: dict[str, Restore] = {}
         self._fh: IO[str] | None = None
         try:
             self.directory.mkdir(parents=True, exist_ok=True)
@@ -164,6 +177,19 @@ class Journal:
             self._open.pop(owned.key, None)
             self._write({"event": "kept", "test": test, "reason": reason, "owned": owned.to_json()})
 
+    def restores(self, pending: Iterable[Restore], test: str = "") -> None:
+        """What puts back the resources ``test`` changed but did not create, as of now
+        (:meth:`.ledger.Ledger.restores`): written when it changes, so that a session killed
+        before its cleanup is put back by the next sweep."""
+        now = {r.name: r for r in pending}
+        for name, restore in now.items():
+            if self._restores.get(name) != restore:
+                self._restores[name] = restore
+                self._write({"event": "restore", "test": test, "restore": restore.__dict__})
+        for name in [n for n in self._restores if n not in now]:
+            del self._restores[name]
+            self._write({"event": "restored", "test": test, "name": name})
+
     @property
     def open(self) -> list[Owned]:
         """What this session created (or may have) and has neither deleted nor kept."""
@@ -186,7 +212,7 @@ class Journal:
                     f"{exc.strerror or exc}; it stays for `wandb-cassettes sweep`, which "
                     "deletes what it lists"
                 ) from exc
-        if not self._open:
+        if not self._open and not self._restores:
             self.path.unlink(missing_ok=True)
 
     def _write(self, entry: dict[str, Any]) -> None:
@@ -217,6 +243,7 @@ def read(path: str | os.PathLike[str]) -> JournalFile:
     open_: dict[tuple[str, ...], Leftover] = {}
     kept: dict[tuple[str, ...], Leftover] = {}
     patterns: dict[str, list[str]] = {}
+    restores: dict[str, Restore] = {}
     for line in p.read_text(encoding="utf-8").splitlines():
         try:
             entry = json.loads(line)
@@ -226,6 +253,9 @@ def read(path: str | os.PathLike[str]) -> JournalFile:
             continue
         if "journal" in entry:
             header = entry
+            continue
+        if entry.get("event") in ("restore", "restored"):
+            _restore_entry(entry, restores)
             continue
         if entry.get("event") == "keep" and isinstance(entry.get("patterns"), list):
             test = str(entry.get("test") or "")
@@ -255,7 +285,22 @@ def read(path: str | os.PathLike[str]) -> JournalFile:
         float(header.get("started", 0.0) or 0.0),
         list(open_.values()),
         list(kept.values()),
+        list(restores.values()),
     )
+
+
+def _restore_entry(entry: dict[str, Any], restores: dict[str, Restore]) -> None:
+    """A ``restore`` line (what puts a change back) or a ``restored`` one (it is back)."""
+    if entry["event"] == "restored":
+        restores.pop(str(entry.get("name")), None)
+        return
+    data = entry.get("restore")
+    try:
+        restore = Restore(**data) if isinstance(data, dict) else None
+    except TypeError:
+        restore = None
+    if restore is not None and isinstance(restore.variables, dict):
+        restores[restore.name] = restore
 
 
 def kept_by(left: Leftover, patterns: Sequence[str], kept: Iterable[Leftover]) -> bool:
@@ -299,6 +344,8 @@ class SweepResult:
     """What a sweep did; ``failed`` and ``skipped`` lines name each resource and why."""
 
     deleted: list[str] = field(default_factory=list)
+    #: Changes to resources the sessions did not create, put back.
+    restored: list[str] = field(default_factory=list)
     #: Listed, and found deleted already (by the test, or by hand).
     already_gone: list[str] = field(default_factory=list)
     skipped: list[str] = field(default_factory=list)
@@ -310,10 +357,11 @@ class SweepResult:
 def sweep(
     journals: Iterable[JournalFile], *, upstream: str | None = None, api_key: str | None = None
 ) -> SweepResult:
-    """Delete every leftover of ``journals`` on its upstream (or ``upstream``), by identity.
+    """Delete every leftover of ``journals`` on its upstream (or ``upstream``), by identity,
+    then put back what they changed of others' resources.
 
-    A journal whose leftovers are all gone is removed (what it lists as kept is
-    never touched); one with failures stays for the next sweep.
+    A journal whose leftovers are all gone and changes all put back is removed
+    (what it lists as kept is never touched); one with failures stays for the next sweep.
     Never raises for a resource: each one that could not be deleted is a line
     of ``failed``.
     """
@@ -321,7 +369,7 @@ def sweep(
 
     result = SweepResult()
     for j in journals:
-        if j.leftovers:
+        if j.pending:
             started = datetime.datetime.fromtimestamp(j.started, datetime.UTC)
             try:
                 api = api_for(upstream or j.upstream, api_key)
@@ -329,20 +377,21 @@ def sweep(
                     [left.owned for left in j.leftovers],
                     api=api,
                     not_before=started if j.started else None,
+                    restores=functools.partial(list, j.restores),
                 )
             except CleanupError as exc:
                 report = exc.report
-                result.failed += [str(f) for f in report.failed]
+                result.failed += [str(f) for f in [*report.failed, *report.restore_failed]]
             except Exception as exc:  # the API cannot even be made: no key, no upstream
-                result.failed += [
-                    f"{left.name}: {type(exc).__name__}: {exc}" for left in j.leftovers
-                ]
+                names = [left.name for left in j.leftovers] + [r.name for r in j.restores]
+                result.failed += [f"{name}: {type(exc).__name__}: {exc}" for name in names]
                 result.kept_journals.append(j.path)
                 continue
             result.deleted += report.deleted
+            result.restored += report.restored
             result.already_gone += report.already_gone
             result.skipped += report.skipped
-            if report.failed:
+            if report.failed or report.restore_failed:
                 result.kept_journals.append(j.path)
                 continue
         j.path.unlink(missing_ok=True)

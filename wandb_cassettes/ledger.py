@@ -31,8 +31,14 @@ this recording, so the cleanup may delete it) only on evidence, per kind:
 
 Everything else the traffic mentions (a teammate's versions, a collection
 that had a latest version, a run resumed by a given id) is *foreign*: the
-cleanup never deletes it, and a delete of it that the test itself sent is
-listed by the audit (:attr:`Ledger.foreign_deleted`).
+cleanup never deletes it. **What the traffic changes of it** is judged by the
+mutation table (:attr:`.mutations.Effect.changes`), for every successful (or
+maybe successful) mutation: a change to something not proven created is a
+foreign change, fail closed (:meth:`Ledger.foreign_changes`). The relay reads
+the state before the first such change (:meth:`Ledger.prior_reads`); the
+cleanup puts it back (:meth:`Ledger.restores`); whatever is not as it was, or
+cannot be put back (a delete, history rows...), is a finding unless declared
+(``keep`` or ``foreign_changes``), see :mod:`.foreign`.
 
 Mutations are read from the GraphQL document (``deleteArtifact``,
 ``upsertBucket``...), not from the operation name the client chose. One
@@ -53,6 +59,8 @@ import base64
 import binascii
 import dataclasses
 import fnmatch
+import json
+import re
 from collections.abc import Callable, Container, Iterable, Iterator
 from dataclasses import dataclass, field
 from typing import Any, Literal
@@ -60,6 +68,27 @@ from urllib.parse import urlsplit
 
 from . import graphql
 from .cassette import Cassette, Interaction
+from .foreign import (
+    ABSENT,
+    ARTIFACT_FIELDS,
+    ARTIFACT_IDENTITY,
+    PRIOR,
+    RUN_FIELDS,
+    RUN_IDENTITY,
+    UNKNOWN,
+    ForeignChange,
+    ForeignState,
+    Restore,
+    apply_artifact,
+    artifact_fields,
+    json_value,
+    prior_alias_read,
+    prior_artifact_read,
+    prior_links_read,
+    prior_run_read,
+    run_fields,
+    run_value,
+)
 
 Kind = Literal[
     "run", "artifact", "collection", "run_file", "sweep", "link", "alias", "project", "other"
@@ -76,6 +105,9 @@ LEFT_BY_DESIGN = frozenset({"project", "sweep"})
 _GOES_WITH = frozenset({"run", "artifact", "sweep"})
 #: Cassette metadata: run ids drawn fresh by the recording (ownership evidence for lost answers).
 FRESH_RUN_IDS_KEY = "fresh_run_ids"
+#: Cassette metadata: names of resources the test did not create that it changes on purpose.
+FOREIGN_CHANGES_KEY = "foreign_changes"
+_FILE_STREAM_RE = re.compile(r"/files/([^/]+)/([^/]+)/([^/]+)/file_stream$")
 
 
 @dataclass(eq=False)
@@ -175,7 +207,9 @@ class Unknown:
     operation: str
 
 
-Rule = Callable[["Ledger", Exchange], None]
+#: Reads one exchange; returns the resource it touched (for a create in a container, the
+#: container; None when it cannot tell).
+Rule = Callable[["Ledger", Exchange], "Resource | None"]
 
 
 class Ledger:
@@ -188,6 +222,11 @@ class Ledger:
             and what it holds (a kept run keeps its files).
         fresh_run_ids: Run ids this recording drew itself (a live set may grow).
         harmless: Mutation fields declared harmless by the user.
+        foreign_changes: Names (``fnmatch`` patterns) of resources the test did not create
+            that it changes on purpose: not restored, listed as declared by the audit
+            (``keep`` patterns declare too).
+        on_foreign: Told, in one sentence, of each change to a resource the recording did
+            not create as it is observed (the live recording warns with it).
     """
 
     def __init__(
@@ -196,8 +235,11 @@ class Ledger:
         *,
         fresh_run_ids: Container[str] | Iterable[str] | None = None,
         harmless: Iterable[str] = (),
+        foreign_changes: Iterable[str] = (),
+        on_foreign: Callable[[str], None] | None = None,
     ) -> None:
         self.keep: tuple[str, ...] = tuple(keep)
+        self.foreign_patterns: tuple[str, ...] = tuple(foreign_changes)
         #: A live container (``in`` is all that is asked of it) or a fixed set.
         self.fresh_run_ids: Container[str] = (
             fresh_run_ids if isinstance(fresh_run_ids, Container) else set(fresh_run_ids or ())
@@ -212,18 +254,19 @@ class Ledger:
         self._by_client_id: dict[str, Resource] = {}
         #: Aliases an answer showed each artifact (by server id) to have.
         self._seen_aliases: dict[str, set[str]] = {}
-        #: ``(entity/project/collection:alias, index)``: aliases a version the recording
-        #: created took in a collection it did not create (see :meth:`taken_aliases`).
-        self._taken_aliases: list[tuple[str, int]] = []
+        #: What the traffic changed of resources it did not create (:mod:`.foreign`).
+        self.foreign = ForeignState(self.is_declared, on_foreign or (lambda _: None))
 
     @classmethod
     def from_cassette(cls, cassette: Cassette, *, harmless: Iterable[str] = ()) -> Ledger:
-        """The ledger of a recorded cassette, honouring its metadata's ``keep`` and fresh ids."""
+        """The ledger of a recorded cassette, honouring its metadata's ``keep``,
+        ``foreign_changes`` and fresh ids."""
         fresh = cassette.metadata.get(FRESH_RUN_IDS_KEY) or []
         ledger = cls(
             keep_names(cassette.metadata),
             fresh_run_ids=[str(r) for r in fresh] if isinstance(fresh, list) else (),
             harmless=harmless,
+            foreign_changes=keep_names(cassette.metadata, FOREIGN_CHANGES_KEY),
         )
         for ix in cassette.interactions:
             ledger.observe(ix)
@@ -236,7 +279,10 @@ class Ledger:
         index = self._count
         self._count += 1
         # Checked first: parsing every file_stream body as JSON would slow recording down.
-        if not urlsplit(ix.uri).path.endswith("/graphql"):
+        path = urlsplit(ix.uri).path
+        if not path.endswith("/graphql"):
+            if path.endswith("/file_stream"):
+                self._file_stream(ix, index, path)
             return
         request = graphql.parse_request(ix.request_text())
         if request is None:
@@ -266,10 +312,11 @@ class Ledger:
                 arguments[i] if i < len(arguments) else {},
             )
             rule = RULES.get(name)
-            if rule is not None:
-                rule(self, exchange)
-            elif result == "succeeded":
+            subject = rule(self, exchange) if rule is not None else None
+            if rule is None and result == "succeeded":
                 self._untracked(exchange, request.operation)
+            if result != "refused":  # a lost answer may have changed it: judged too
+                self._judge(exchange, subject)
 
     @property
     def current(self) -> int:
@@ -294,6 +341,248 @@ class Ledger:
         elif effect.action == "create" and effect.contained_in not in _GOES_WITH:
             what = f"{effect.kind} created by {ex.field} #{ex.index}"
             self.mark_created(self.resource("other", "", "", what), ex.index)
+
+    # -- what the traffic changed of resources it did not create ----------------------
+
+    def _judge(self, ex: Exchange, subject: Resource | None) -> None:
+        """Whatever ``ex`` changes (:attr:`.mutations.Effect.changes`) on a resource the
+        recording is not proven to have created is a foreign change (fail closed)."""
+        from .mutations import RESTORABLE, classify
+
+        effect = classify(ex.field)
+        if effect is None or ex.field in self.harmless or not effect.changes:
+            return
+        if subject is None and effect.target is not None:
+            subject = self._target(ex, effect.target)
+        at = (ex.index, ex.field)
+        for aspect in effect.changes:
+            if aspect == "aliases":
+                self._change_aliases(ex, effect.action == "delete", subject)
+            elif aspect == "membership":
+                continue  # the link's rule judges it: owned, found, or uncertain (reported)
+            elif self._owns(subject):
+                continue
+            elif aspect == "artifact_fields" and subject is not None and subject.ids:
+                self._change_artifact(ex, subject)
+            elif aspect == "run_fields" and subject is not None and subject.kind == "run":
+                self._change_run(at, subject, _run_changes(_input(ex), ex.outcome))
+            else:
+                what = subject.name if subject is not None else f"{effect.kind} (unresolved)"
+                kind = subject.kind if subject is not None else str(effect.kind)
+                # A restorable aspect of something the traffic does not name: unresolved.
+                known = aspect if aspect not in RESTORABLE else "unresolved"
+                self.foreign.lasting_change(what, kind, known, at)
+
+    def _owns(self, resource: Resource | None) -> bool:
+        """Created by the observed traffic, and new (a collection emptied is not)."""
+        return resource is not None and resource.owned and not self._preexisted(resource)
+
+    def _target(self, ex: Exchange, argument: str) -> Resource | None:
+        """What ``argument`` (anywhere in the input) names by server id; one resource or None."""
+        found = {id(r): r for r in (self.by_id(i) for i in _find(_input(ex), argument)) if r}
+        if len(found) != 1:
+            return None
+        return next(iter(found.values()))
+
+    def _change_aliases(self, ex: Exchange, remove: bool, subject: Resource | None) -> None:
+        """Aliases set on (or removed from) a version, in collections the test did not create."""
+        named = _find(_input(ex), "artifactID")
+        holder: Any = UNKNOWN
+        if subject is not None and subject.ids:
+            holder = subject.ids[0]
+        elif len(named) == 1:
+            holder = named[0]  # a version no answer described: known by its id
+        if ex.outcome != "succeeded":
+            holder = UNKNOWN
+
+        def removed(now: Any) -> Any:
+            # Off the version only if it held it (who holds it may be unknown).
+            if now is UNKNOWN or holder is UNKNOWN:
+                return UNKNOWN
+            return None if now == holder else now
+
+        for slot in self._slots(ex, subject):
+            if not all(slot):  # fail closed: an alias of a collection nothing names
+                name = f"{'/'.join(slot[:3])}:{slot[3]}"
+                self.foreign.lasting_change(name, "alias", "unresolved", (ex.index, ex.field))
+                continue
+            if self._owns(self._by_key.get(("collection", *slot[:3]))):
+                continue
+            entity, project, collection, alias = slot
+            self.foreign.change(
+                ForeignState.alias_key(*slot),
+                "alias",
+                f"{entity}/{project}/{collection}:{alias}",
+                (ex.index, ex.field),
+                removed if remove else (lambda _now: holder),
+                entity=entity,
+                project=project,
+                collection=collection,
+                alias=alias,
+            )
+
+    def _slots(self, ex: Exchange, subject: Resource | None) -> list[tuple[str, str, str, str]]:
+        """``(entity, project, collection, alias)`` of each alias in the input (``latest`` and
+        version names are W&B's own); a part the traffic does not name is ``""``."""
+        inp = _input(ex)
+        found = []
+        for a in _aliases(inp):
+            collection = (
+                _str(inp.get("artifactPortfolioName"))
+                or a.get("artifactCollectionName")
+                or _collection_name(inp)
+                or (subject.local if subject is not None else "")
+            )
+            entity = a.get("entityName") or _str(inp.get("entityName"))
+            project = a.get("projectName") or _str(inp.get("projectName"))
+            if subject is not None:
+                entity, project = entity or subject.entity, project or subject.project
+            if not _w_and_b_alias(a["alias"]):
+                found.append((entity, project, collection, a["alias"]))
+        return found
+
+    def _change_artifact(self, ex: Exchange, artifact: Resource) -> None:
+        inp = _input(ex)
+        changed = {k for k, v in inp.items() if v not in (None, [])}
+        other = changed - ARTIFACT_FIELDS - ARTIFACT_IDENTITY
+        if other:
+            self.foreign.lasting_change(
+                artifact.name, "artifact", "artifact_other", (ex.index, ex.field)
+            )
+        server_id = artifact.ids[0]
+        self.foreign.change(
+            ("artifact", server_id),
+            "artifact",
+            artifact.name,
+            (ex.index, ex.field),
+            lambda now: apply_artifact(now, inp, ex.outcome == "succeeded"),
+            id=server_id,
+        )
+
+    def _change_run(self, at: tuple[int, str], run: Resource, values: dict[str, Any]) -> None:
+        """``values``: the run's fields the exchange set (upsertBucket input names)."""
+        if any(k not in RUN_FIELDS for k in values):
+            self.foreign.lasting_change(run.name, "run", "run_other", at)
+        modelled = {k: v for k, v in values.items() if k in RUN_FIELDS}
+        if modelled:
+            self.foreign.change(
+                ForeignState.run_key(run.project, run.local),
+                "run",
+                run.name,
+                at,
+                lambda now: {**now, **modelled},
+                id=run.ids[0] if run.ids else "",
+            )
+
+    def _file_stream(self, ix: Interaction, index: int, path: str) -> None:
+        """A file_stream post to a run the recording did not create: its summary is followed
+        (restorable), its history, console and state are not (W&B cannot take them back)."""
+        m = _FILE_STREAM_RE.search(path)
+        if m is None or outcome(ix.status, {}) == "refused":
+            return
+        run = self.run(*m.groups())
+        if self._owns(run):
+            return
+        try:
+            body = json.loads(ix.request_text() or "{}")
+        except ValueError:
+            body = None
+        files = body.get("files") if isinstance(body, dict) else None
+        files = files if isinstance(files, dict) else {}
+        at = (index, "file_stream")
+        summary = _get(files, "wandb-summary.json", "content")
+        if isinstance(summary, list) and summary:
+            # W&B keeps the last summary line as the run's summary (wandb-core sends it whole).
+            self._change_run(at, run, {"summaryMetrics": _json_line(summary[-1])})
+        if set(files) - {"wandb-summary.json"} or not isinstance(body, dict) or "complete" in body:
+            self.foreign.lasting_change(run.name, "run", "history", at)
+
+    def prior_reads(self, url: str, body: bytes | str | None) -> list[bytes]:
+        """What the relay reads upstream before forwarding this request: the state before of
+        each foreign state it may change that nothing read yet (:mod:`.foreign`).
+
+        Called on the record path with the request as the client sent it; the reads'
+        answers come back through :meth:`observe` before the request is forwarded.
+        """
+        path = urlsplit(url).path
+        if path.endswith("/file_stream"):
+            m = _FILE_STREAM_RE.search(path)
+            return self._run_read(*m.groups()) if m else []
+        if not path.endswith("/graphql"):
+            return []
+        request = graphql.parse_request(body)
+        if request is None or not request.is_mutation:
+            return []
+        from .mutations import classify
+
+        reads: list[bytes] = []
+        arguments = request.arguments()
+        for i, name in enumerate(request.document.fields):
+            effect = classify(name)
+            if effect is None or not effect.changes:
+                continue
+            ex = Exchange(-1, name, request.variables, {}, "unknown", None, arguments[i])
+            reads += self._reads_for(ex, effect.changes, effect.target)
+        return list(dict.fromkeys(reads))
+
+    def _reads_for(self, ex: Exchange, aspects: tuple[str, ...], target: str | None) -> list[bytes]:
+        subject = self._target(ex, target) if target else None
+        reads: list[bytes] = []
+        if "aliases" in aspects:
+            for slot in filter(all, self._slots(ex, subject)):
+                key = ForeignState.alias_key(*slot)
+                collection = self._by_key.get(("collection", *slot[:3]))
+                if not self._owns(collection) and self.foreign.needs_read(key):
+                    reads.append(prior_alias_read(*slot))
+        for aspect, read in (
+            ("artifact_fields", prior_artifact_read),
+            ("membership", prior_links_read),
+        ):
+            if aspect not in aspects or not target:
+                continue
+            for artifact_id in _find(_input(ex), target):
+                if not self._owns(self.by_id(artifact_id)) and self._unread(aspect, artifact_id):
+                    reads.append(read(artifact_id))
+        if "run_fields" in aspects:
+            run = _run_input(ex)
+            if run["id"]:
+                named = _run_from_storage_id(self, run["id"])
+                run = _run_path(named) if named is not None else run
+            reads += self._run_read(run["entity"], run["project"], run["name"])
+        return reads
+
+    def _unread(self, aspect: str, artifact_id: str) -> bool:
+        if aspect == "membership":
+            return artifact_id not in self.foreign.memberships
+        return self.foreign.needs_read(("artifact", artifact_id))
+
+    def _run_read(self, entity: str, project: str, name: str) -> list[bytes]:
+        if not project or not name or name in self.fresh_run_ids:
+            return []
+        known = self.run(entity, project, name)  # the key's default entity may be left out
+        if self._owns(known) or not self.foreign.needs_read(ForeignState.run_key(project, name)):
+            return []
+        return [prior_run_read(entity, project, name)]
+
+    def is_declared(self, name: str) -> bool:
+        """Whether ``keep`` or ``foreign_changes`` names ``name`` (a change to it is intended)."""
+        patterns = (*self.keep, *self.foreign_patterns)
+        return any(fnmatch.fnmatchcase(name, p) for p in patterns)
+
+    def foreign_changes(self) -> list[ForeignChange]:
+        """Every change to a resource the recording did not create, with its verdict:
+        restored (as it was before), declared, or not undone (and why)."""
+        return self.foreign.changes(self._exists)
+
+    def restores(self) -> list[Restore]:
+        """What the cleanup sends now to put back every foreign state the traffic changed,
+        from the state read before (after the deletes: a version deleted takes its aliases)."""
+        return self.foreign.restores(self._exists)
+
+    def _exists(self, server_id: str) -> bool:
+        """Not deleted by the observed traffic (as far as it shows)."""
+        found = self.by_id(server_id)
+        return bool(server_id) and (found is None or found.deleted_at is None)
 
     # -- results ---------------------------------------------------------------------
 
@@ -331,8 +620,9 @@ class Ledger:
 
     @property
     def foreign_deleted(self) -> list[Resource]:
-        """Resources the traffic deleted that it did not create: a reviewer should see them."""
-        return [r for r in self.deleted if not r.owned or self._preexisted(r)]
+        """Resources the traffic deleted that it did not create (aliases: see
+        :meth:`foreign_changes`, which judges them by the version that held them)."""
+        return [r for r in self.deleted if not self._owns(r) and r.kind != "alias"]
 
     @property
     def kept(self) -> list[Resource]:
@@ -358,22 +648,6 @@ class Ledger:
             and not (r.container is not None and self._leaked(r.container))
         ]
 
-    def taken_aliases(self) -> list[tuple[str, int]]:
-        """Aliases moved away from versions the recording did not create, not kept.
-
-        W&B gives an alias to one version of a collection at a time: a new version
-        logged with ``aliases=["prod"]`` takes ``prod`` from the version that held
-        it (wandb docs, "Create an artifact alias"). In a collection the recording did
-        not create, that version was someone else's, and deleting the new version
-        does not give the alias back (the answer never says which version held it).
-        Returns ``(name, index of the exchange)``; ``keep`` patterns accept them.
-        """
-        return [
-            (name, index)
-            for name, index in self._taken_aliases
-            if not any(fnmatch.fnmatchcase(name, p) for p in self.keep)
-        ]
-
     def uncertain_links(self) -> list[tuple[str, int]]:
         """Links of versions the recording did not create, left linked and not kept.
 
@@ -385,7 +659,7 @@ class Ledger:
         return [
             (r.name, r.uncertain_at)
             for r in self._uncertain_links()
-            if r.uncertain_at is not None and not self.is_kept(r)
+            if r.uncertain_at is not None and not self.is_kept(r) and not self.is_declared(r.name)
         ]
 
     def _uncertain_links(self) -> list[Resource]:
@@ -523,6 +797,13 @@ class Ledger:
             return
         resource.deleted_at = index
         self.events.append(Event(index, "deleted", resource))
+        where = (resource.entity, resource.project, resource.local)
+        if resource.kind == "artifact":
+            self.foreign.gone(resource.ids)
+        elif resource.kind == "collection":
+            self.foreign.gone((), where)
+        elif resource.kind == "link" and resource.target is not None:
+            self.foreign.gone(resource.target.ids, where, only_there=True)
         for inner in self._resources:
             if inner.container is resource or inner.target is resource:
                 self.mark_deleted(inner, index)
@@ -562,18 +843,13 @@ class Ledger:
 
 
 def unresolved(ledger: Ledger) -> list[str]:
-    """What the traffic changed that no cleanup undoes, one sentence each (audit, recording).
+    """What the traffic changed that is not as it was, one sentence each (audit, recording).
 
-    An alias taken from a version the recording did not create, and a link of
-    such a version that may have existed before (:meth:`Ledger.taken_aliases`,
-    :meth:`Ledger.uncertain_links`).
+    Each change to a resource the recording did not create that was neither
+    restored nor declared (:meth:`Ledger.foreign_changes`), and each link of such a
+    version that may have existed before (:meth:`Ledger.uncertain_links`).
     """
-    lines = [
-        f"took alias {name} (#{index}) in a collection it did not create: W&B moved it "
-        "from the version that held it, and no cleanup can give it back; use an alias or "
-        "a collection of the test's own (or keep=[...] the alias on purpose)"
-        for name, index in ledger.taken_aliases()
-    ]
+    lines = [c.describe() for c in ledger.foreign_changes() if c.status == "unrestored"]
     lines += [
         f"linked {name} (#{index}), a version it did not create: W&B answers a link that "
         "existed before like a new one, so the cleanup leaves it (it may be a teammate's); "
@@ -588,9 +864,9 @@ def _by_design(r: Resource) -> bool:
     return r.kind == "project" or (r.kind == "sweep" and r.stopped_at is not None)
 
 
-def keep_names(metadata: dict[str, Any]) -> list[str]:
-    """The ``keep`` names in a cassette's metadata (a string or a list of strings)."""
-    keep = metadata.get("keep") or []
+def keep_names(metadata: dict[str, Any], key: str = "keep") -> list[str]:
+    """The ``keep`` (or other ``key``) names in a cassette's metadata (a string or a list)."""
+    keep = metadata.get(key) or []
     if isinstance(keep, str):
         return [keep]
     return [str(k) for k in keep] if isinstance(keep, list) else []
@@ -648,6 +924,45 @@ def _input(ex: Exchange) -> dict[str, Any]:
         return ex.arguments
     inp = ex.variables.get("input")
     return inp if isinstance(inp, dict) else ex.variables
+
+
+def _find(data: Any, key: str) -> list[str]:
+    """Every string under ``key`` anywhere in ``data`` (an input object), in order."""
+    found = []
+    if isinstance(data, dict):
+        for k, value in data.items():
+            if k == key and isinstance(value, str) and value:
+                found.append(value)
+            else:
+                found += _find(value, key)
+    elif isinstance(data, list):
+        for value in data:
+            found += _find(value, key)
+    return list(dict.fromkeys(found))
+
+
+def _w_and_b_alias(alias: str) -> bool:
+    """``latest`` (W&B keeps it on the newest version, after deletes too) and version names
+    (``v3``) are not aliases a test moves."""
+    return alias == "latest" or re.fullmatch(r"v\d+", alias) is not None
+
+
+def _run_changes(inp: dict[str, Any], result: Outcome) -> dict[str, Any]:
+    """The run fields an upsertBucket input sets (null: unchanged), as the model compares
+    them; a lost answer leaves their values unknown."""
+    changed = {k: v for k, v in inp.items() if k not in RUN_IDENTITY and v is not None}
+    if result != "succeeded":
+        return dict.fromkeys(changed, UNKNOWN)
+    return {k: run_value(k, v) if k in RUN_FIELDS else v for k, v in changed.items()}
+
+
+def _json_line(line: Any) -> Any:
+    value = json_value(line)
+    return value if isinstance(value, dict) else UNKNOWN
+
+
+def _run_path(run: Resource) -> dict[str, str]:
+    return {"entity": run.entity, "project": run.project, "name": run.local, "id": ""}
 
 
 def _project_of(node: Any) -> tuple[str, str] | None:
@@ -718,6 +1033,10 @@ def _learn_artifact(
         artifact.version = node["versionIndex"]
     if artifact.container is None:
         artifact.container = ledger.resource("collection", *where, name)
+    type_name = _get(node, "artifactType", "name")  # ArtifactFragment's artifactType { name }
+    if isinstance(type_name, str) and type_name:
+        artifact.type = artifact.type or type_name
+        artifact.container.type = artifact.container.type or type_name
     aliases = node.get("aliases")
     if isinstance(aliases, list):
         seen = ledger._seen_aliases.setdefault(server_id, set())
@@ -776,7 +1095,7 @@ def _resolve(ledger: Ledger, kind: Kind, server_id: Any) -> Resource | None:
 # -- the rules: one per mutation field -------------------------------------------------
 
 
-def _upsert_bucket(ledger: Ledger, ex: Exchange) -> None:
+def _upsert_bucket(ledger: Ledger, ex: Exchange) -> Resource | None:
     """A run is created by ``inserted: true``, or by a sent upsert of a run id drawn fresh here.
 
     An upsert naming the run by storage ``id`` updates an existing run (a
@@ -786,18 +1105,21 @@ def _upsert_bucket(ledger: Ledger, ex: Exchange) -> None:
     bucket = _get(ex.payload, "bucket")
     where = _project_of(bucket) or (inp["entity"], inp["project"])
     run_id = _get(bucket, "name") or inp["name"]
+    if (not isinstance(run_id, str) or not run_id) and inp["id"]:
+        return _resolve(ledger, "run", inp["id"])  # public Run.update(): by storage id alone
     if not isinstance(run_id, str) or not run_id:
-        return
+        return None
     run = ledger.run(*where, run_id)
-    ledger.learn_id(run, _get(bucket, "id"))
+    ledger.learn_id(run, _get(bucket, "id") or inp["id"])
     if ex.outcome == "refused" or inp["id"]:
-        return
+        return run
     inserted = _get(ex.payload, "inserted") is True
     if ex.outcome == "succeeded" and inserted:
         ledger.mark_created(run, ex.index)
     elif run_id in ledger.fresh_run_ids:
         # Our own fresh id: if the run exists, this recording made it (an answer was lost).
         ledger.mark_created(run, ex.index, unconfirmed=ex.outcome == "unknown")
+    return run
 
 
 def _run_input(ex: Exchange) -> dict[str, str]:
@@ -812,7 +1134,7 @@ def _run_input(ex: Exchange) -> dict[str, str]:
     return {key: _str(inp.get(arg)) or _str(v.get(key)) for key, arg in pairs.items()}
 
 
-def _create_artifact(ledger: Ledger, ex: Exchange) -> None:
+def _create_artifact(ledger: Ledger, ex: Exchange) -> Resource | None:
     """``createArtifact`` answered PENDING → a new version; its collection if it had no latest.
 
     With digest deduplication the server answers an unchanged artifact with the
@@ -823,7 +1145,7 @@ def _create_artifact(ledger: Ledger, ex: Exchange) -> None:
     entity, project = _str(inp.get("entityName")), _str(inp.get("projectName"))
     collection_name = _collection_name(inp)
     if not collection_name or ex.outcome == "refused":
-        return
+        return None
     client_id = inp.get("clientID")
     collection = ledger.resource("collection", entity, project, collection_name)
     type_name = inp.get("artifactTypeName")
@@ -833,14 +1155,14 @@ def _create_artifact(ledger: Ledger, ex: Exchange) -> None:
     server_id = _get(node, "id")
     if ex.outcome == "unknown" or not isinstance(server_id, str):
         if ex.outcome == "succeeded" or not isinstance(client_id, str):
-            return  # answered without an id: nothing to go by
+            return None  # answered without an id: nothing to go by
         artifact = ledger.by_client_id(client_id) or ledger.new_artifact(
             entity, project, collection_name
         )
         ledger.learn_client_id(artifact, client_id)
         _describe_artifact(ledger, artifact, collection, inp)
         ledger.mark_created(artifact, ex.index, unconfirmed=True)
-        return
+        return artifact
     existing = ledger.by_id(server_id)
     # Else the version a lost answer left unconfirmed, now answered; else a new one (the
     # same clientID answered with another id is another version).
@@ -855,20 +1177,14 @@ def _create_artifact(ledger: Ledger, ex: Exchange) -> None:
     ledger.learn_client_id(artifact, client_id)
     _describe_artifact(ledger, artifact, collection, inp)
     if _get(node, "state") not in (None, "PENDING"):
-        return  # deduplicated: the existing, committed version
+        return artifact  # deduplicated: the existing, committed version
     if existing is not None and existing.owned and not existing.unconfirmed:
-        return
+        return artifact
     sequence = _get(node, "artifactSequence")
     if isinstance(sequence, dict) and sequence.get("latestArtifact", True) is None:
         ledger.mark_created(collection, ex.index)
     ledger.mark_created(artifact, ex.index)
-    if not collection.owned:
-        # "latest" is W&B's own: the server keeps it on the newest version.
-        ledger._taken_aliases += [
-            (f"{collection.name}:{a['alias']}", ex.index)
-            for a in _aliases(inp)
-            if a["alias"] != "latest"
-        ]
+    return artifact
 
 
 def _describe_artifact(
@@ -890,33 +1206,38 @@ def _collection_name(inp: dict[str, Any]) -> str:
     return names[0] if isinstance(names, list) and names and isinstance(names[0], str) else ""
 
 
-def _commit_artifact(ledger: Ledger, ex: Exchange) -> None:
+def _commit_artifact(ledger: Ledger, ex: Exchange) -> Resource | None:
     """``commitArtifact`` → the pending version is committed (still to delete)."""
-    if ex.outcome != "succeeded":
-        return
     artifact = ledger.by_id(_str(_input(ex).get("artifactID") or ex.variables.get("artifactID")))
-    if artifact is not None and artifact.committed_at is None:
+    if ex.outcome == "succeeded" and artifact is not None and artifact.committed_at is None:
         artifact.committed_at = ex.index
+    return artifact
 
 
-def _create_run_files(ledger: Ledger, ex: Exchange) -> None:
+def _create_run_files(ledger: Ledger, ex: Exchange) -> Resource | None:
     """``createRunFiles`` → one run file per file, inside the run when the run is owned."""
-    if ex.outcome != "succeeded":
-        return
-    inp, v = _input(ex), ex.variables
-    entity = _str(inp.get("entityName")) or _str(v.get("entity"))
-    project = _str(inp.get("projectName")) or _str(v.get("project"))
-    run_id = _str(inp.get("runName")) or _str(v.get("run"))
-    if not run_id:
-        return
-    run = ledger.run(entity, project, run_id)
+    run = _named_run(ledger, ex)
+    if run is None or ex.outcome != "succeeded":
+        return run
     ledger.learn_id(run, _get(ex.payload, "runID"))
     if not run.owned:
-        return  # the files of a resumed, pre-existing run belong to that run
+        return run  # the files of a resumed, pre-existing run belong to that run: foreign
+    entity, project, run_id = run.entity, run.project, run.local
     for name in _run_file_names(ex):
         run_file = ledger.resource("run_file", entity, project, f"{run_id}/{name}")
         run_file.container = run
         ledger.mark_created(run_file, ex.index)
+    return run
+
+
+def _named_run(ledger: Ledger, ex: Exchange) -> Resource | None:
+    """The run a mutation names by ``entityName``/``projectName``/``runName`` (wandb-core's
+    CreateRunFiles, UseArtifact, MarkRunFilesUploaded, NotifyScriptableRunAlert, RewindRun)."""
+    inp, v = _input(ex), ex.variables
+    entity = _str(inp.get("entityName")) or _str(v.get("entity"))
+    project = _str(inp.get("projectName")) or _str(v.get("project"))
+    run_id = _str(inp.get("runName")) or _str(v.get("run"))
+    return ledger.run(entity, project, run_id) if run_id else None
 
 
 def _run_file_names(ex: Exchange) -> list[str]:
@@ -927,69 +1248,70 @@ def _run_file_names(ex: Exchange) -> list[str]:
     return [f for f in asked if isinstance(f, str)] if isinstance(asked, list) else []
 
 
-def _delete_run(ledger: Ledger, ex: Exchange) -> None:
+def _delete_run(ledger: Ledger, ex: Exchange) -> Resource | None:
     """``deleteRun`` → the run and its files; with ``deleteArtifacts`` its artifacts too."""
-    if ex.outcome != "succeeded":
-        return
     run = _resolve(ledger, "run", _input(ex).get("id"))
-    if run is None:
-        return
+    if run is None or ex.outcome != "succeeded":
+        return run
     ledger.mark_deleted(run, ex.index)
     if _input(ex).get("deleteArtifacts") is True:
         for artifact in ledger.logged_by(run):
             ledger.mark_deleted(artifact, ex.index)
+    return run
 
 
-def _delete_artifact(ledger: Ledger, ex: Exchange) -> None:
+def _delete_artifact(ledger: Ledger, ex: Exchange) -> Resource | None:
     """``deleteArtifact`` → that artifact version (and, with ``deleteAliases``, its aliases)."""
-    if ex.outcome != "succeeded":
-        return
     artifact = _resolve(ledger, "artifact", _input(ex).get("artifactID"))
-    if artifact is not None:
+    if artifact is not None and ex.outcome == "succeeded":
         ledger.mark_deleted(artifact, ex.index)
+    return artifact
 
 
-def _delete_collection(ledger: Ledger, ex: Exchange) -> None:
+def _delete_collection(ledger: Ledger, ex: Exchange) -> Resource | None:
     """``deleteArtifactSequence`` / ``deleteArtifactPortfolio`` → the collection, its versions."""
-    if ex.outcome != "succeeded":
-        return
     inp = _input(ex)
     server_id = (
         ex.variables.get("id") or inp.get("artifactSequenceID") or inp.get("artifactPortfolioID")
     )
     collection = _resolve(ledger, "collection", server_id)
-    if collection is not None:
+    if collection is not None and ex.outcome == "succeeded":
         ledger.mark_deleted(collection, ex.index)
+    return collection
 
 
-def _link_artifact(ledger: Ledger, ex: Exchange) -> None:
+def _link_artifact(ledger: Ledger, ex: Exchange) -> Resource | None:
     """``linkArtifact`` → a registry link (portfolio membership), owned when the version is ours.
 
     Linking a pre-existing version may find it linked already (W&B answers the
     existing membership), so only links of owned versions are owned.
     """
-    if ex.outcome != "succeeded":
-        return
     inp = _input(ex)
+    artifact_id = _str(inp.get("artifactID"))
+    source = ledger.by_id(artifact_id) or ledger.by_client_id(_str(inp.get("clientID")))
+    if ex.outcome != "succeeded":
+        return source
     membership = _get(ex.payload, "artifactMembership")
     portfolio = _get(membership, "artifactCollection")
     where = _project_of(portfolio) or (_str(inp.get("entityName")), _str(inp.get("projectName")))
     portfolio_name = _get(portfolio, "name") or inp.get("artifactPortfolioName")
-    artifact_id = _str(inp.get("artifactID"))
-    source = ledger.by_id(artifact_id) or ledger.by_client_id(_str(inp.get("clientID")))
     if source is None and artifact_id:  # a version no answer described: known by its id
         source = ledger.resource("artifact", "", "", artifact_id)
         ledger.learn_id(source, artifact_id)
     if not isinstance(portfolio_name, str) or source is None:
-        return
+        return source
     version = _get(ex.payload, "versionIndex")
     link = ledger.link(*where, portfolio_name, source)
     if isinstance(version, int):
         link.version = version
     ledger.learn_id(link, _get(membership, "id"))
-    if not source.owned:
+    before = ledger.foreign.linked_before(artifact_id, (*where, portfolio_name))
+    if before is True:
+        return source  # it was linked before (the relay read it): nothing new
+    if not source.owned and before is None:
         link.uncertain_at = ex.index  # maybe the test's, maybe there before: reported
     else:
+        # Of the test's version, or of another version that the read showed unlinked there.
         ledger.mark_created(link, ex.index)
         # The portfolio (a registry collection) is the recording's when its first link is
         # this one (v0) and no earlier answer showed it; the cleanup also checks its age
@@ -1001,76 +1323,96 @@ def _link_artifact(ledger: Ledger, ex: Exchange) -> None:
             portfolio_resource.portfolio_of = _get(membership, "createdAt") or ""
             ledger.mark_created(portfolio_resource, ex.index)
         link.container = portfolio_resource
+    return source
 
 
-def _unlink_artifact(ledger: Ledger, ex: Exchange) -> None:
+def _unlink_artifact(ledger: Ledger, ex: Exchange) -> Resource | None:
     """``unlinkArtifact`` → the link of that version in that portfolio."""
-    if ex.outcome != "succeeded":
-        return
     inp = _input(ex)
     source = ledger.by_id(_str(inp.get("artifactID")))
     portfolio = ledger.by_id(_str(inp.get("artifactPortfolioID")))
-    for r in ledger.resources:
-        if (
-            r.kind == "link"
-            and r.target is source
-            and (
-                portfolio is None
-                or (r.entity, r.project, r.local)
-                == (portfolio.entity, portfolio.project, portfolio.local)
-            )
-        ):
-            ledger.mark_deleted(r, ex.index)
+    links = [
+        r
+        for r in ledger.resources
+        if r.kind == "link"
+        and r.target is source
+        and (
+            portfolio is None
+            or (r.entity, r.project, r.local)
+            == (portfolio.entity, portfolio.project, portfolio.local)
+        )
+    ]
+    if ex.outcome == "succeeded":
+        for link in links:
+            ledger.mark_deleted(link, ex.index)
+    return links[0] if len(links) == 1 else None
 
 
-def _upsert_sweep(ledger: Ledger, ex: Exchange) -> None:
+def _upsert_sweep(ledger: Ledger, ex: Exchange) -> Resource | None:
     """``upsertSweep`` without an ``id`` → a new sweep (with one, an update)."""
-    if ex.outcome != "succeeded":
-        return
+    inp = _input(ex)
+    known = ledger.by_id(_str(inp.get("id")))
+    known = known if known is not None and known.kind == "sweep" else None
     sweep = _get(ex.payload, "sweep")
     name = _get(sweep, "name")
-    if not isinstance(name, str):
-        return
-    inp = _input(ex)
+    if ex.outcome != "succeeded" or not isinstance(name, str):
+        return known
     where = _project_of(sweep) or (_str(inp.get("entityName")), _str(inp.get("projectName")))
-    known = ledger.by_id(_str(inp.get("id")))
-    resource = known if known is not None and known.kind == "sweep" else None
-    resource = resource or ledger.resource("sweep", *where, name)
+    resource = known or ledger.resource("sweep", *where, name)
     ledger.learn_id(resource, _get(sweep, "id"))
     if not inp.get("id"):
         ledger.mark_created(resource, ex.index)
     elif _stopped(inp.get("state")):
         resource.stopped_at = ex.index  # what `wandb sweep --cancel` and the cleanup send
+    return resource
 
 
-def _add_aliases(ledger: Ledger, ex: Exchange) -> None:
-    """``addAliases`` to a version: an alias is owned when an answer showed it absent before."""
-    if ex.outcome != "succeeded":
-        return
+def _create_agent(ledger: Ledger, ex: Exchange) -> Resource | None:
+    """``createAgent`` → the sweep it joins, named by ``sweep`` (its name) in its project
+    (wandb/apis/public/sweeps.py ``_register_agent``)."""
+    inp = _input(ex)
+    name = _str(inp.get("sweep"))
+    where = (_str(inp.get("entityName")), _str(inp.get("projectName")))
+    return ledger.resource("sweep", *where, name) if name else None
+
+
+def _add_aliases(ledger: Ledger, ex: Exchange) -> Resource | None:
+    """``addAliases`` to a version: an alias is owned when an answer showed it absent before
+    (from the version, and from every other version of the collection when that was read)."""
     inp = _input(ex)
     artifact_id = _str(inp.get("artifactID"))
     target = ledger.by_id(artifact_id)
+    if ex.outcome != "succeeded":
+        return target
     before = ledger.seen_aliases(artifact_id)
     for alias in _aliases(inp):
         resource = _alias(ledger, target, artifact_id, alias)
-        if before is not None and alias["alias"] not in before and not (target and target.owned):
+        where = (resource.entity, resource.project, *resource.local.rsplit(":", 1))
+        slot = ledger.foreign.get(ForeignState.alias_key(*where))
+        # Held by another version before (the relay read it): moved, not created; the
+        # cleanup gives it back to that version (:mod:`.foreign`).
+        moved = slot is not None and isinstance(slot.prior, str)
+        new = before is not None and alias["alias"] not in before and not moved
+        if new and not (target and target.owned):
             ledger.mark_created(resource, ex.index)
         if before is not None:
             before.add(alias["alias"])
+    return target
 
 
-def _delete_aliases(ledger: Ledger, ex: Exchange) -> None:
+def _delete_aliases(ledger: Ledger, ex: Exchange) -> Resource | None:
     """``deleteAliases`` → those aliases of that version."""
-    if ex.outcome != "succeeded":
-        return
     inp = _input(ex)
     artifact_id = _str(inp.get("artifactID"))
     target = ledger.by_id(artifact_id)
+    if ex.outcome != "succeeded":
+        return target
     for alias in _aliases(inp):
         ledger.mark_deleted(_alias(ledger, target, artifact_id, alias), ex.index)
         seen = ledger.seen_aliases(artifact_id)
         if seen is not None:
             seen.discard(alias["alias"])
+    return target
 
 
 def _aliases(inp: dict[str, Any]) -> list[dict[str, str]]:
@@ -1093,17 +1435,18 @@ def _alias(
     return resource
 
 
-def _upsert_model(ledger: Ledger, ex: Exchange) -> None:
+def _upsert_model(ledger: Ledger, ex: Exchange) -> Resource | None:
     """``upsertModel`` (``api.create_project``) answered ``inserted: true`` → a new project."""
-    if ex.outcome != "succeeded" or _get(ex.payload, "inserted") is not True:
-        return
     project = _get(ex.payload, "project") or _get(ex.payload, "model")
     name = _get(project, "name")
     entity = _get(project, "entityName") or _get(project, "entity", "name")
-    if isinstance(name, str):
-        resource = ledger.resource("project", _str(entity), name, name)
-        ledger.learn_id(resource, _get(project, "id"))
+    if ex.outcome != "succeeded" or not isinstance(name, str):
+        return None
+    resource = ledger.resource("project", _str(entity), name, name)
+    ledger.learn_id(resource, _get(project, "id"))
+    if _get(ex.payload, "inserted") is True:
         ledger.mark_created(resource, ex.index)
+    return resource
 
 
 RULES: dict[str, Rule] = {
@@ -1122,6 +1465,12 @@ RULES: dict[str, Rule] = {
     "addAliases": _add_aliases,
     "deleteAliases": _delete_aliases,
     "upsertModel": _upsert_model,
+    "createAgent": _create_agent,
+    # Name the run they touch (a resumed run's is not the test's).
+    "useArtifact": _named_run,
+    "markRunFilesUploaded": _named_run,
+    "notifyScriptableRunAlert": _named_run,
+    "rewindRun": _named_run,
 }
 """Mutation field → the rule that reads its exchange (whatever its outcome)."""
 
@@ -1129,7 +1478,7 @@ RULES: dict[str, Rule] = {
 # -- queries that name what later mutations refer to ------------------------------------
 
 
-def _run_query(ledger: Ledger, ex: Exchange) -> None:
+def _run_query(ledger: Ledger, ex: Exchange) -> Resource | None:
     """``project { run(name:) { id } }`` (``api.run(path)``) → the run's storage id."""
     node = _get(ex.data, "project", "run")
     v = ex.variables
@@ -1137,6 +1486,7 @@ def _run_query(ledger: Ledger, ex: Exchange) -> None:
     if isinstance(name, str) and name:
         run = ledger.run(_str(v.get("entity")), _str(v.get("project")), name)
         ledger.learn_id(run, _get(node, "id"))
+    return None
 
 
 def _client_id_mapping(ledger: Ledger, ex: Exchange) -> None:
@@ -1144,17 +1494,94 @@ def _client_id_mapping(ledger: Ledger, ex: Exchange) -> None:
     client_id = _str(ex.variables.get("clientID"))
     artifact = ledger.by_client_id(client_id)
     if artifact is None:
-        return
+        return None
     server_id = _get(ex.data, "clientIDMapping", "serverID")
     if isinstance(server_id, str):
         ledger.learn_id(artifact, server_id)
         artifact.unconfirmed = False
     elif "clientIDMapping" in ex.data:
         ledger.mark_absent(artifact)
+    return None
 
 
-#: Queries by operation name: only to learn ids (a query changes nothing).
-QUERY_RULES: dict[str, Rule] = {"Run": _run_query, "ClientIDMapping": _client_id_mapping}
+def _prior_alias(ledger: Ledger, ex: Exchange) -> Resource | None:
+    """The relay's read of which version held an alias before a change (:mod:`.foreign`)."""
+    v = ex.variables
+    collection, _, alias = _str(v.get("name")).rpartition(":")
+    where = (_str(v.get("entity")), _str(v.get("project")), collection, alias)
+    if all(where):
+        holder = _get(ex.data, "project", "artifactCollectionMembership", "artifact", "id")
+        ledger.foreign.learn(
+            ForeignState.alias_key(*where),
+            "alias",
+            f"{where[0]}/{where[1]}/{collection}:{alias}",
+            holder if isinstance(holder, str) else None,
+            **dict(zip(("entity", "project", "collection", "alias"), where, strict=True)),
+        )
+    return None
+
+
+def _prior_artifact(ledger: Ledger, ex: Exchange) -> Resource | None:
+    """The relay's read of a version's fields before a change (:mod:`.foreign`)."""
+    node = _get(ex.data, "artifact")
+    artifact = ledger.by_id(_str(_get(node, "id")))
+    if isinstance(node, dict) and artifact is not None:
+        ledger.foreign.learn(
+            ("artifact", node["id"]),
+            "artifact",
+            artifact.name,
+            artifact_fields(node),
+            id=node["id"],
+        )
+    return None
+
+
+def _prior_links(ledger: Ledger, ex: Exchange) -> Resource | None:
+    """The relay's read of the collections a version was in, before a link of it."""
+    node = _get(ex.data, "artifact")
+    edges = _get(node, "artifactMemberships", "edges")
+    if not isinstance(node, dict) or not isinstance(edges, list):
+        return None
+    where = [_get(e, "node", "artifactCollection") for e in edges]
+    if not _str(node.get("id")):
+        return None
+    ledger.foreign.learn_memberships(
+        _str(node.get("id")),
+        [
+            (*p, c["name"])
+            for c in where
+            if (p := _project_of(c)) and isinstance(c.get("name"), str)
+        ],
+    )
+    return None
+
+
+def _prior_run(ledger: Ledger, ex: Exchange) -> Resource | None:
+    """The relay's read of a run's fields before a change (:mod:`.foreign`); null: no such run."""
+    v = ex.variables
+    project, name = _str(v.get("project")), _str(v.get("name"))
+    if not project or not name or "model" not in ex.data:
+        return None
+    node = _get(ex.data, "model", "bucket")
+    run = _run_from_storage_id(ledger, _str(_get(node, "id"))) if node else None
+    label = run.name if run is not None else f"{_str(v.get('entity'))}/{project}/{name}"
+    value = run_fields(node) if isinstance(node, dict) else ABSENT
+    ledger.foreign.learn(
+        ForeignState.run_key(project, name), "run", label, value, id=_str(_get(node, "id"))
+    )
+    return None
+
+
+#: Queries by operation name: to learn ids (a query changes nothing), and the relay's reads
+#: of the state before a foreign change.
+QUERY_RULES: dict[str, Rule] = {
+    "Run": _run_query,
+    "ClientIDMapping": _client_id_mapping,
+    f"{PRIOR}Alias": _prior_alias,
+    f"{PRIOR}Artifact": _prior_artifact,
+    f"{PRIOR}Links": _prior_links,
+    f"{PRIOR}Run": _prior_run,
+}
 
 
 def intents(body: str | bytes | None) -> list[dict[str, Any]]:

@@ -88,7 +88,12 @@ class CassetteOptions:
         ignore: Values replay does not compare, in W&B's terms (``config.lr``,
             ``name``, ``metadata.*``; see :mod:`.ignore`).
         keep: Names (``fnmatch`` patterns) of resources the test keeps on purpose;
-            ``("*",)`` keeps everything.
+            ``("*",)`` keeps everything. A change to a resource the test did not create
+            whose name it matches is kept too (not restored).
+        foreign_changes: Names (``fnmatch`` patterns) of resources the test did not
+            create that it changes on purpose (an alias moved to a teammate's version, a
+            shared run's config): the cleanup leaves them as the test left them and the
+            audit lists them as declared; ``("*",)``: any.
         record_mode: Overrides the session's record mode for this cassette.
         before_record: Filters applied to each exchange before it is stored
             (vcrpy's ``before_record_request``/``before_record_response``): each
@@ -106,6 +111,7 @@ class CassetteOptions:
 
     ignore: tuple[str, ...] = ()
     keep: tuple[str, ...] = ()
+    foreign_changes: tuple[str, ...] = ()
     record_mode: RecordMode | None = None
     before_record: tuple[Filter, ...] = ()
     secret_patterns: tuple[str, ...] = ()
@@ -118,6 +124,7 @@ class CassetteOptions:
         "name",
         "ignore",
         "keep",
+        "foreign_changes",
         "record_mode",
         "before_record",
         "secret_patterns",
@@ -144,8 +151,8 @@ class CassetteOptions:
 
         ignore = _strings(values.get("ignore", ()), f"{source}: ignore")
         ignores.parse(ignore, source=f"{source}: ignore")
-        keep_value = values.get("keep", ())
-        keep = ("*",) if keep_value is True else _strings(keep_value or (), f"{source}: keep")
+        keep = _patterns(values.get("keep", ()), f"{source}: keep")
+        foreign = _patterns(values.get("foreign_changes", ()), f"{source}: foreign_changes")
         mode = values.get("record_mode")
         before = values.get("before_record", ())
         before = (before,) if callable(before) else tuple(before or ())
@@ -162,6 +169,7 @@ class CassetteOptions:
         return cls(
             ignore=ignore,
             keep=keep,
+            foreign_changes=foreign,
             record_mode=RecordMode.parse(mode) if mode is not None else None,
             before_record=before,
             secret_patterns=patterns,
@@ -175,6 +183,7 @@ class CassetteOptions:
         return CassetteOptions(
             ignore=tuple(dict.fromkeys((*self.ignore, *other.ignore))),
             keep=tuple(dict.fromkeys((*self.keep, *other.keep))),
+            foreign_changes=tuple(dict.fromkeys((*self.foreign_changes, *other.foreign_changes))),
             record_mode=other.record_mode or self.record_mode,
             before_record=(*self.before_record, *other.before_record),
             secret_patterns=tuple(dict.fromkeys((*self.secret_patterns, *other.secret_patterns))),
@@ -208,6 +217,15 @@ def _entropy(value: Any, what: str) -> float | None:
     if not 0 < bits <= 8:
         raise ConfigurationError(f"{what}: {bits} bits per character is not in (0, 8]")
     return bits
+
+
+def _patterns(value: Any, what: str) -> tuple[str, ...]:
+    """Name patterns: ``True`` is every name, ``False``/``None`` none, else strings."""
+    if value is True:
+        return ("*",)
+    if value is False or value is None:
+        return ()
+    return _strings(value, what)
 
 
 def _strings(value: Any, what: str) -> tuple[str, ...]:
@@ -393,6 +411,10 @@ class CassetteUse:
         }
         if self.options.keep:
             extra["keep"] = list(self.options.keep)
+        if self.options.foreign_changes:
+            from .ledger import FOREIGN_CHANGES_KEY
+
+            extra[FOREIGN_CHANGES_KEY] = list(self.options.foreign_changes)
         if self.options.ignore:
             extra["ignore"] = list(self.options.ignore)
         if self.process.user_settings:
@@ -419,8 +441,22 @@ class CassetteUse:
         recording = Recording(cassette, scrubber.session())
         recording.blobs = BlobStore(self.blob_dir or self.path.parent / BLOB_DIR)
         fresh = _FreshRunIds(self._drawn, lambda: self._children, translation)
-        ledger = Ledger(self.options.keep, fresh_run_ids=fresh, harmless=self.options.harmless)
+        who = self._scrubbed(self.test_id)
+
+        def warn(change: str) -> None:
+            # As it happens (on the relay's thread, while the test waits for the answer).
+            warnings.warn(WandbCassetteWarning(f"{who}: {change}"), stacklevel=2)
+
+        ledger = Ledger(
+            self.options.keep,
+            fresh_run_ids=fresh,
+            harmless=self.options.harmless,
+            foreign_changes=self.options.foreign_changes,
+            on_foreign=warn,
+        )
         recording.ledger = ledger
+        # The state before a change to something the test did not create, read first.
+        recording.prior_reads = ledger.prior_reads
         upstream = translation.owned_to_upstream if translation is not None else None
 
         def planned(body: str | bytes | None) -> list[Owned]:
@@ -446,6 +482,7 @@ class CassetteUse:
             seen = len(ledger.events)
             ledger.observe(ix)
             journal.record(ledger.events[seen:], ledger, self.test_id, upstream)
+            journal.restores(ledger.restores(), self.test_id)
             # Only GraphQL mutations have intents (as the ledger, checked before any body).
             graphql = urlsplit(ix.uri).path.endswith("/graphql")
             if graphql and outcome(ix.status, ix.response_json()) == "refused":
@@ -523,24 +560,27 @@ class CassetteUse:
         kept = [(Owned.of(r), ledger.kept_reason(r) or "") for r in ledger.kept]
         with contextlib.suppress(RecordingError):
             journal.keep(kept, self.test_id)
-        recording.notes += [f"{self.test_id}: {line}" for line in unresolved(ledger)]
         leaks = ledger.leftovers()
-        if not leaks:
-            return None
         first = len(recording.cassette.interactions)
         recording.cleaning = True
         try:
-            delete_owned([Owned.of(r) for r in leaks], not_before=self._started_at)
+            # The deletes first: a version deleted takes the aliases it held, which the
+            # restores (computed from what the ledger saw of the deletes) then put back.
+            delete_owned(
+                [Owned.of(r) for r in leaks], not_before=self._started_at, restores=ledger.restores
+            )
         except CleanupError as exc:
             return exc
         finally:
             recording.cleaning = False
+            recording.notes += [f"{self.test_id}: {line}" for line in unresolved(ledger)]
             # Replay runs no cleanup: list its exchanges so they do not count as unplayed.
             replay = self.replay
             offset = len(replay.matcher.cassette) if replay is not None else 0
             cleanup = range(offset + first, offset + len(recording.cassette.interactions))
             meta = recording.cassette.metadata
-            meta[CLEANUP_KEY] = [*meta.get(CLEANUP_KEY, ()), *cleanup]
+            if leaks or cleanup:
+                meta[CLEANUP_KEY] = [*meta.get(CLEANUP_KEY, ()), *cleanup]
         return None
 
     def _secret_in_name(self, recording: Recording) -> RecordingError | None:
@@ -569,7 +609,9 @@ class CassetteUse:
         if not recording.cassette.interactions and (replay is not None or not self.save_empty):
             return  # nothing new (new_episodes), or nothing at all to keep
         if not passed:
-            kept = cassettes.save_failed(recording.finished(), self.path)
+            failed = recording.finished()
+            self._describe(failed, recording)  # auditable as it is (its fresh run ids)
+            kept = cassettes.save_failed(failed, self.path)
             warnings.warn(
                 WandbCassetteWarning(
                     f"test failed or was interrupted while recording: {self.path} left as "
@@ -613,7 +655,11 @@ class CassetteUse:
         if len(replay.errors) > self.reported:
             problems.append(ReplayError(self.mismatch_report(replay)))
         cleanup = set(replay.matcher.cassette.metadata.get(CLEANUP_KEY) or ())
-        unplayed = [(i, ix) for i, ix in replay.matcher.unplayed() if i not in cleanup]
+        unplayed = [
+            (i, ix)
+            for i, ix in replay.matcher.unplayed()
+            if i not in cleanup and not _read_before_a_change(ix)
+        ]
         if unplayed and not replay.errors:
             from .matching import interaction_key
 
@@ -712,6 +758,19 @@ class _FreshRunIds:
         return iter(self._drawn)
 
 
+def _read_before_a_change(ix: cassettes.Interaction) -> bool:
+    """The relay's own read of a state before a foreign change: the SDK never sends it."""
+    from .foreign import PRIOR
+
+    text = ix.request_text() or ""
+    if PRIOR not in text:
+        return False
+    from .graphql import parse_request
+
+    request = parse_request(text)
+    return request is not None and request.operation.startswith(PRIOR)
+
+
 def _pretty(detail: str) -> str:
     try:
         return json.dumps(json.loads(detail), indent=2, sort_keys=True)
@@ -800,6 +859,8 @@ class use_cassette:
             process fixes it for the process.
         ignore: Values replay does not compare (:mod:`.ignore`).
         keep: Resources kept on purpose (``True``: everything).
+        foreign_changes: Resources the block did not create that it changes on
+            purpose: not restored by the cleanup (``True``: any).
         before_record: Filters of exchanges before they are stored.
 
     Raises:
@@ -817,13 +878,19 @@ class use_cassette:
         upstream: str | None = None,
         ignore: Sequence[str] = (),
         keep: Sequence[str] | bool = (),
+        foreign_changes: Sequence[str] | bool = (),
         before_record: Sequence[Filter] | Filter = (),
     ) -> None:
         self.path = Path(path).resolve()
         self.mode = RecordMode.parse(record_mode)
         self.upstream = upstream
         self.options = CassetteOptions.from_mapping(
-            {"ignore": ignore, "keep": keep, "before_record": before_record},
+            {
+                "ignore": ignore,
+                "keep": keep,
+                "foreign_changes": foreign_changes,
+                "before_record": before_record,
+            },
             source=f"use_cassette({str(path)!r})",
         )
         self._use: CassetteUse | None = None

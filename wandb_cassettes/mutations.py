@@ -38,6 +38,15 @@ exchange; :func:`mutation_fields` caches parsed documents by text)::
 The per-field rules that read ids out of variables and answers stay in the
 ledger; this table says which fields need a rule at all and which kind they
 concern.
+
+**What it changes of someone else's.** Each effect also says what it changes
+on the resource it touches (:attr:`Effect.changes`, an *aspect* per entry) and
+which argument names that resource (:attr:`Effect.target`). When that resource
+is not one the recording is proven to have created, the change is *foreign*:
+the ledger restores it from the state read before the change (the aspects of
+:data:`RESTORABLE`) or reports it with the reason of :data:`NOT_RESTORABLE`. An
+update or delete whose target cannot be resolved to something created is
+foreign too, so an entry added here is judged by construction (fail closed).
 """
 
 from __future__ import annotations
@@ -73,6 +82,11 @@ class Effect:
     when nothing by that name existed (the answer tells which). ``contained_in``:
     the kind whose delete takes this along. ``cleanup``: the mutation field
     that undoes a create, if the SDK has one. ``reason``: the evidence.
+    ``target``: the input argument holding the server id of what it changes
+    (searched at any depth of the input; None: a ledger rule, or the run or
+    sweep it names, says). ``changes``: the aspects it changes on that resource
+    (or, for a create, on its container) when the recording did not create it:
+    keys of :data:`RESTORABLE` or :data:`NOT_RESTORABLE`.
     """
 
     action: Action
@@ -81,6 +95,47 @@ class Effect:
     upsert: bool = False
     contained_in: str | None = None
     cleanup: str | None = None
+    target: str | None = None
+    changes: tuple[str, ...] = ()
+
+
+#: Aspects of a resource the recording did not create that the automatic cleanup puts
+#: back, from the state read just before the change went upstream, and how.
+RESTORABLE: Mapping[str, str] = {
+    "aliases": "which version of a collection holds each alias the test set or removed "
+    "(AddAliases / DeleteAliases)",
+    "artifact_fields": "a version's description, metadata, TTL and tags (UpdateArtifact)",
+    "run_fields": "a run's config, summary, tags, notes, display name, description, group "
+    "and job type (UpsertBucket)",
+}
+
+#: Aspects no W&B API puts back, with the reason the audit gives.
+NOT_RESTORABLE: Mapping[str, str] = {
+    "existence": "W&B's API cannot bring back what was deleted",
+    "history": "W&B's API cannot take back logged history rows, console output or system "
+    "metrics, nor the run's state",
+    "files": "W&B's API cannot give a file its earlier content back",
+    "lineage": "W&B's API cannot remove a usage edge from a run the test did not create",
+    "alerts": "an alert's notification cannot be taken back",
+    "state": "W&B's API cannot set a state back",
+    "run_other": "W&B's API cannot set a run's host, program, commit, repository or state back",
+    "artifact_other": "no restore is known for these fields of UpdateArtifact",
+    "membership": "W&B answers a link that existed before like a new one: only a read of the "
+    "version's collections before the link tells whether the test made it",
+    "collection_fields": "the collection's state before the change was not read",
+    "project_fields": "the project's or registry's state before the change was not read",
+    "members": "registry members before the change were not read",
+    "sweep": "the sweep's state before the change was not read",
+    "launch": "launch queues and agents before the change were not read",
+    "automation": "automations before the change were not read",
+    "account": "users, teams and keys before the change were not read",
+    "unresolved": "the traffic does not show which resource it changed",
+}
+
+
+def why_not_restorable(aspect: str) -> str:
+    """The reason an aspect is not restored (one for an aspect nobody described, too)."""
+    return NOT_RESTORABLE.get(aspect, f"no restore is known for {aspect!r}")
 
 
 def _create(
@@ -90,16 +145,20 @@ def _create(
     cleanup: str | None = None,
     contained_in: str | None = None,
     upsert: bool = False,
+    target: str | None = None,
+    changes: tuple[str, ...] = (),
 ) -> Effect:
-    return Effect("create", kind, reason, upsert, contained_in, cleanup)
+    return Effect("create", kind, reason, upsert, contained_in, cleanup, target, changes)
 
 
-def _delete(kind: str, reason: str) -> Effect:
-    return Effect("delete", kind, reason)
+def _delete(kind: str, reason: str, *, target: str | None = None) -> Effect:
+    return Effect("delete", kind, reason, target=target, changes=("existence",))
 
 
-def _update(kind: str, reason: str) -> Effect:
-    return Effect("update", kind, reason)
+def _update(
+    kind: str, reason: str, *, changes: tuple[str, ...], target: str | None = None
+) -> Effect:
+    return Effect("update", kind, reason, target=target, changes=changes)
 
 
 MUTATIONS: Mapping[str, Effect] = {
@@ -110,28 +169,42 @@ MUTATIONS: Mapping[str, Effect] = {
         "sends it with an existing id",
         upsert=True,
         cleanup="deleteRun",
+        changes=("run_fields",),
     ),
     "deleteRun": _delete("run", "public Run.delete(): deleteRun(input: {id, deleteArtifacts})"),
-    "updateRunState": _update("run", "public Run.update_state(): sets a run's state"),
-    "stopRun": _update("run", "public Run.stop() via wandb-core StopRun: sets the stop flag"),
+    "updateRunState": _update(
+        "run", "public Run.update_state(): sets a run's state", changes=("state",), target="id"
+    ),
+    "stopRun": _update(
+        "run",
+        "public Run.stop() via wandb-core StopRun: sets the stop flag",
+        changes=("state",),
+        target="id",
+    ),
     "rewindRun": _update(
-        "run", "wandb-core RewindRun (init resume_from): truncates an existing run's history"
+        "run",
+        "wandb-core RewindRun (init resume_from): truncates an existing run's history",
+        changes=("history",),
     ),
     "createRunFiles": _create(
         "run_file",
         "wandb-core / public CreateRunFiles: registers files and returns upload URLs",
         contained_in="run",
         cleanup="deleteFiles",
+        changes=("files",),
     ),
     "deleteFiles": _delete("run_file", "public File.delete(): deleteFiles(input: {files})"),
     "markRunFilesUploaded": _update(
-        "run_file", "wandb-core MarkRunFilesUploaded: flags files createRunFiles registered"
+        "run_file",
+        "wandb-core MarkRunFilesUploaded: flags files createRunFiles registered",
+        changes=("files",),
     ),
     "notifyScriptableRunAlert": _create(
         "run_alert",
         "run.alert() via wandb-core: an alert recorded on the run (the notification it sends "
         "cannot be undone)",
         contained_in="run",
+        changes=("alerts",),
     ),
     "createCustomChart": _create(
         "custom_chart",
@@ -141,46 +214,77 @@ MUTATIONS: Mapping[str, Effect] = {
     "createArtifact": _create(
         "artifact",
         "wandb-core CreateArtifact: a PENDING version (and its collection when new); an "
-        "unchanged digest answers the existing version",
+        "unchanged digest answers the existing version; its aliases move to it",
         upsert=True,
         contained_in="collection",
         cleanup="deleteArtifact",
+        changes=("aliases",),
     ),
     "deleteArtifact": _delete(
-        "artifact", "Artifact.delete(): deleteArtifact(input: {artifactID, deleteAliases})"
+        "artifact",
+        "Artifact.delete(): deleteArtifact(input: {artifactID, deleteAliases})",
+        target="artifactID",
     ),
-    "commitArtifact": _update("artifact", "wandb-core CommitArtifact: PENDING -> COMMITTED"),
+    "commitArtifact": _update(
+        "artifact",
+        "wandb-core CommitArtifact: PENDING -> COMMITTED",
+        changes=("state",),
+        target="artifactID",
+    ),
     "updateArtifact": _update(
-        "artifact", "Artifact.save() / wandb-core UpdateArtifact: description, metadata, ttl"
+        "artifact",
+        "Artifact.save() / wandb-core UpdateArtifact: description, metadata, ttl, tags",
+        changes=("artifact_fields",),
+        target="artifactID",
     ),
     "useArtifact": _create(
         "artifact_usage",
         "run.use_artifact() via wandb-core UseArtifact: a lineage edge run -> artifact",
         contained_in="run",
+        changes=("lineage",),
     ),
     "createArtifactFiles": _create(
         "artifact_file",
         "wandb-core CreateArtifactFiles: file records and upload URLs of a pending version",
         contained_in="artifact",
+        target="artifactID",
+        changes=("files",),
     ),
     "createArtifactManifest": _create(
         "artifact_manifest",
         "wandb-core CreateArtifactManifest: the manifest record of a pending version",
         contained_in="artifact",
+        target="artifactID",
+        changes=("files",),
     ),
     "updateArtifactManifest": _update(
-        "artifact_manifest", "wandb-core UpdateArtifactManifest: a new manifest digest"
+        "artifact_manifest",
+        "wandb-core UpdateArtifactManifest: a new manifest digest",
+        changes=("files",),
+        target="artifactManifestID",
     ),
     "completeMultipartUploadArtifact": _update(
-        "artifact_file", "wandb-core CompleteMultipartUploadArtifact: finishes a file's upload"
+        "artifact_file",
+        "wandb-core CompleteMultipartUploadArtifact: finishes a file's upload",
+        changes=("files",),
+        target="artifactID",
     ),
     "addAliases": _create(
         "alias",
-        "Artifact.save() with new aliases: AddAliases",
+        "Artifact.save() with new aliases: AddAliases (an alias held by another version of "
+        "the collection moves)",
         contained_in="artifact",
         cleanup="deleteAliases",
+        target="artifactID",
+        changes=("aliases",),
     ),
-    "deleteAliases": _delete("alias", "Artifact.save() with aliases removed: DeleteAliases"),
+    "deleteAliases": Effect(
+        "delete",
+        "alias",
+        "Artifact.save() with aliases removed: DeleteAliases",
+        target="artifactID",
+        changes=("aliases",),
+    ),
     "createArtifactType": _create(
         "artifact_type",
         "wandb 0.28 internal_api.py create_artifact_type (a project's artifact type)",
@@ -191,9 +295,11 @@ MUTATIONS: Mapping[str, Effect] = {
     "linkArtifact": _create(
         "portfolio_link",
         "Artifact.link() / wandb-core LinkArtifact: a version's membership in a portfolio or "
-        "registry collection (creates the portfolio when new)",
+        "registry collection (creates the portfolio when new); its aliases move to it",
         contained_in="collection",
         cleanup="unlinkArtifact",
+        target="artifactID",
+        changes=("aliases", "membership"),
     ),
     "unlinkArtifact": _delete("portfolio_link", "Artifact.unlink(): UnlinkArtifact"),
     "deleteArtifactSequence": _delete(
@@ -203,13 +309,22 @@ MUTATIONS: Mapping[str, Effect] = {
         "collection", "ArtifactCollection.delete() of a portfolio: DeleteArtifactPortfolio"
     ),
     "updateArtifactSequence": _update(
-        "collection", "ArtifactCollection.save(): name, description of a sequence"
+        "collection",
+        "ArtifactCollection.save(): name, description of a sequence",
+        changes=("collection_fields",),
+        target="artifactSequenceID",
     ),
     "updateArtifactPortfolio": _update(
-        "collection", "ArtifactCollection.save(): name, description of a portfolio"
+        "collection",
+        "ArtifactCollection.save(): name, description of a portfolio",
+        changes=("collection_fields",),
+        target="artifactPortfolioID",
     ),
     "moveArtifactSequence": _update(
-        "collection", "ArtifactCollection.save() with a new type: UpdateArtifactSequenceType"
+        "collection",
+        "ArtifactCollection.save() with a new type: UpdateArtifactSequenceType",
+        changes=("collection_fields",),
+        target="artifactSequenceID",
     ),
     "createArtifactCollectionTagAssignments": _create(
         "collection_tag",
@@ -217,9 +332,11 @@ MUTATIONS: Mapping[str, Effect] = {
         contained_in="collection",
         cleanup="deleteArtifactCollectionTagAssignments",
     ),
-    "deleteArtifactCollectionTagAssignments": _delete(
+    "deleteArtifactCollectionTagAssignments": Effect(
+        "delete",
         "collection_tag",
         "ArtifactCollection.save() with tags removed: DeleteArtifactCollectionTags",
+        changes=("collection_fields",),
     ),
     "upsertModel": _create(
         "project",
@@ -227,9 +344,12 @@ MUTATIONS: Mapping[str, Effect] = {
         "(UpsertRegistry): a project or registry, or an update of an existing one",
         upsert=True,
         cleanup="deleteModel",
+        changes=("project_fields",),
     ),
-    "deleteModel": _delete("project", "Registry.delete(): DeleteRegistry"),
-    "renameProject": _update("project", "Registry.save() with a new name: RenameRegistry"),
+    "deleteModel": _delete("project", "Registry.delete(): DeleteRegistry", target="id"),
+    "renameProject": _update(
+        "project", "Registry.save() with a new name: RenameRegistry", changes=("project_fields",)
+    ),
     "createProjectMembers": _create(
         "registry_member",
         "Registry.add_members(): CreateRegistryMembers",
@@ -240,10 +360,14 @@ MUTATIONS: Mapping[str, Effect] = {
         "registry_member", "Registry.remove_members(): DeleteRegistryMembers"
     ),
     "updateProjectMember": _update(
-        "registry_member", "Registry.update_member() for a user: UpdateUserRegistryRole"
+        "registry_member",
+        "Registry.update_member() for a user: UpdateUserRegistryRole",
+        changes=("members",),
     ),
     "updateProjectTeamMember": _update(
-        "registry_member", "Registry.update_member() for a team: UpdateTeamRegistryRole"
+        "registry_member",
+        "Registry.update_member() for a team: UpdateTeamRegistryRole",
+        changes=("members",),
     ),
     # -- sweeps ----------------------------------------------------------------------------
     "upsertSweep": _create(
@@ -251,9 +375,13 @@ MUTATIONS: Mapping[str, Effect] = {
         "wandb.sweep() / public UpsertSweep; wandb-core UpsertSweepState updates an existing "
         "sweep's state (no sweep delete mutation in the SDK)",
         upsert=True,
+        changes=("sweep",),
     ),
     "createAgent": _create(
-        "sweep_agent", "wandb.agent(): CreateAgent (public sweeps.py)", contained_in="sweep"
+        "sweep_agent",
+        "wandb.agent(): CreateAgent (public sweeps.py)",
+        contained_in="sweep",
+        changes=("sweep",),
     ),
     "agentHeartbeat": Effect(
         "harmless", None, "sweep agent Heartbeat: polls for commands, records liveness"
@@ -296,24 +424,32 @@ MUTATIONS: Mapping[str, Effect] = {
         "run_queue_item", "public QueuedRun.delete(): DeleteFromRunQueue"
     ),
     "popFromRunQueue": _update(
-        "run_queue_item", "launch agent popFromRunQueue: claims a queued item"
+        "run_queue_item", "launch agent popFromRunQueue: claims a queued item", changes=("launch",)
     ),
     "ackRunQueueItem": _update(
-        "run_queue_item", "launch agent ackRunQueueItem: binds the item to its run"
+        "run_queue_item",
+        "launch agent ackRunQueueItem: binds the item to its run",
+        changes=("launch",),
     ),
-    "failRunQueueItem": _update("run_queue_item", "launch agent failRunQueueItem"),
+    "failRunQueueItem": _update(
+        "run_queue_item", "launch agent failRunQueueItem", changes=("launch",)
+    ),
     "updateRunQueueItemWarning": _update(
-        "run_queue_item", "launch agent updateRunQueueItemWarning"
+        "run_queue_item", "launch agent updateRunQueueItemWarning", changes=("launch",)
     ),
     "createLaunchAgent": _create(
         "launch_agent", "launch agent start: createLaunchAgent (sdk/launch/api.py)"
     ),
-    "updateLaunchAgent": _update("launch_agent", "launch agent status: updateLaunchAgent"),
+    "updateLaunchAgent": _update(
+        "launch_agent", "launch agent status: updateLaunchAgent", changes=("launch",)
+    ),
     # -- automations ----------------------------------------------------------------------------
     "createFilterTrigger": _create(
         "automation", "Api.create_automation(): CreateAutomation", cleanup="deleteTrigger"
     ),
-    "updateFilterTrigger": _update("automation", "Api.update_automation(): UpdateAutomation"),
+    "updateFilterTrigger": _update(
+        "automation", "Api.update_automation(): UpdateAutomation", changes=("automation",)
+    ),
     "deleteTrigger": _delete("automation", "Api.delete_automation(): DeleteAutomation"),
     "createGenericWebhookIntegration": _create(
         "integration",

@@ -48,13 +48,14 @@ __all__ = [
 
 MARKER = "wandb_cassette"
 MARKER_HELP = (
-    f"{MARKER}(name=None, *, ignore=[...], keep=False|[...], record_mode=None, "
-    "before_record=[...], secret_patterns=[...], harmless=[...], strict=False, "
-    "entropy=None): "
-    "record this test's W&B traffic into cassettes/<module>/<name>.yaml once, "
-    "replay it offline. ignore: values replay does not compare (name, group, "
+    f"{MARKER}(name=None, *, ignore=[...], keep=False|[...], foreign_changes=False|[...], "
+    "record_mode=None, before_record=[...], secret_patterns=[...], harmless=[...], "
+    "strict=False, entropy=None): record this test's W&B traffic into "
+    "cassettes/<module>/<name>.yaml once, replay it offline. ignore: values replay does "
+    "not compare (name, group, "
     "config.<key>, metadata.<key>...); keep: resources the automatic cleanup "
-    "leaves (True: all)."
+    "leaves (True: all); foreign_changes: resources the test did not create that it "
+    "changes on purpose (not restored; True: all)."
 )
 
 _PROCESS = pytest.StashKey["Any"]()

@@ -255,7 +255,7 @@ class WandbProcess:
 
             directory = self.files / "journal"
             orphans = [j for j in journal.orphaned(directory) if j.upstream == self.upstream]
-            left = sum(len(j.leftovers) for j in orphans)
+            left = sum(j.pending for j in orphans)
             problem = journal.unreachable(self.upstream) if left else None
             if problem:
                 # Checked first: the SDK would retry each delete for many seconds.
@@ -265,7 +265,10 @@ class WandbProcess:
                 )
             elif orphans:
                 result = journal.sweep(orphans, api_key=self.api_key)
-                self.report(f"swept {len(result.deleted)} leftover(s) of interrupted recordings")
+                restored = f", restored {len(result.restored)} change(s)" if result.restored else ""
+                self.report(
+                    f"swept {len(result.deleted)} leftover(s) of interrupted recordings{restored}"
+                )
                 for line in result.failed + result.skipped:
                     self.report(f"could not sweep {line}")
             self._journal = journal.Journal(directory, self.upstream)

@@ -94,12 +94,16 @@ class Recording:
     ``before_forward`` sees each request before it is forwarded and may refuse
     it by raising :class:`~.errors.RecordingError` (the write-ahead journal):
     recording then stops, and only the cleanup may reach the upstream again.
+    ``prior_reads(url, body)`` names GraphQL reads to send upstream, and record,
+    before the request: the state before a change to something the test did not
+    create (:meth:`.ledger.Ledger.prior_reads`).
     """
 
     cassette: Cassette
     scrub: scrubbing.CassetteScrubber = field(default_factory=lambda: scrubbing.DEFAULT.session())
     observers: list[Callable[[Interaction], None]] = field(default_factory=list)
     before_forward: Callable[[str, str, bytes], None] | None = None
+    prior_reads: Callable[[str, bytes], list[bytes]] | None = None
     upstream_errors: list[str] = field(default_factory=list)
     uploaded: set[str] = field(default_factory=set)  # sha256 of bodies sent upstream
     ledger: Any = None  # the live ledger (wandb_cassettes.ledger.Ledger)
@@ -435,6 +439,9 @@ class Relay:
                     return _error(400, f"wandb-cassettes: {exc}", graphql=url.endswith("/graphql"))
             if request.path.endswith("/graphql"):
                 rec.runs.update(_streamed_runs(outgoing if translation is None else data))
+            if rec.prior_reads is not None and not rec.cleaning and isinstance(data, bytes):
+                for read in rec.prior_reads(url, data):
+                    await self._read_before(rec, request, headers, url, read, translation)
         client = await self._client_session()
         try:
             # encoded=True: forward the URL byte for byte (a signed URL's signature covers it).
@@ -500,6 +507,53 @@ class Relay:
         flat = {k: v[0] for k, v in response_headers.items() if v}
         return web.Response(
             status=status, body=self._rewrite(body), headers=self._rewrite_headers(flat)
+        )
+
+    async def _read_before(
+        self,
+        rec: Recording,
+        request: web.Request,
+        headers: dict[str, str],
+        url: str,
+        body: bytes,
+        translation: IdTranslation | None,
+    ) -> None:
+        """Send one read of the state before a change upstream, and record the exchange.
+
+        Recorded as the client's view (``translation``: the upstream sees fresh ids), with
+        the headers of the request that triggered it; the ledger learns the state from it.
+        A read that fails is recorded as failed: no state before is then known.
+        """
+        outgoing = translation.body_to_upstream(body) if translation is not None else body
+        target = translation.to_upstream(url) if translation is not None else url
+        client = await self._client_session()
+        sent = {**headers, "Content-Type": "application/json"}
+        try:
+            async with client.post(
+                yarl.URL(target, encoded=True), headers=sent, data=outgoing
+            ) as r:
+                status, reason = r.status, r.reason or ""
+                response_headers, answer = _recorded_headers(r.headers), await r.read()
+        except (aiohttp.ClientError, TimeoutError) as exc:
+            message = f"upstream failed for POST {_strip_query(url)}: {exc!r}"
+            rec.upstream_errors.append(message)
+            status, reason = 502, "Bad Gateway"
+            response_headers, answer = _error_body(message, graphql=True)
+        if translation is not None:
+            answer = translation.body_to_client(answer)
+        request_headers = _recorded_headers(request.headers)
+        request_headers["Content-Type"] = ["application/json"]
+        rec.add(
+            Interaction(
+                method="POST",
+                uri=url,
+                request_headers=request_headers,
+                request_body=body.decode("utf-8"),
+                status=status,
+                reason=reason,
+                response_headers=response_headers,
+                response_body=_text_or_bytes(answer),
+            )
         )
 
     async def _stream_to_blob(

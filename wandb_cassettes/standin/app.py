@@ -205,12 +205,18 @@ class StandinBackend:
         self._api.call(delete)
 
     def seed_versions(
-        self, project: str, collection: str, contents: list[str], type: str = "model"
+        self,
+        project: str,
+        collection: str,
+        contents: list[str],
+        type: str = "model",
+        aliases: dict[str, list[str]] | None = None,
     ) -> list[str]:
         """Committed versions made outside any test (a teammate's); returns their ids.
 
         Test scaffolding, not a W&B API: the same as logging each content as a
-        version of ``collection`` with the SDK, without a run.
+        version of ``collection`` with the SDK, without a run (``aliases``: by
+        content, the aliases it is logged with).
         """
 
         async def seed() -> list[str]:
@@ -224,7 +230,7 @@ class StandinBackend:
                         "artifactTypeName": type,
                         "artifactCollectionName": collection,
                         "digest": digest,
-                        "aliases": [],
+                        "aliases": [{"alias": a} for a in (aliases or {}).get(content, [])],
                     }
                 )
                 self._state.commit_artifact(art)
@@ -233,17 +239,32 @@ class StandinBackend:
 
         return self._api.call(seed)
 
-    def seed_run(self, project: str, name: str) -> str:
-        """A finished run made outside any test (a teammate's); returns its storage id."""
+    def seed_run(self, project: str, name: str, config: str | None = None) -> str:
+        """A finished run made outside any test (a teammate's); returns its storage id.
+
+        ``config``: as UpsertBucket sends it (``{"key": {"value": ...}}`` JSON).
+        """
 
         async def seed() -> str:
             run, _ = self._state.upsert_run(
-                {"entityName": self.entity, "modelName": project, "name": name}
+                {"entityName": self.entity, "modelName": project, "name": name, "config": config}
             )
             run.state = "finished"
             return run.id
 
         return self._api.call(seed)
+
+    def details(self, project: str) -> dict[str, dict[str, Any]]:
+        """What a test may change of a project's resources: each version's aliases,
+        description, metadata and tags (by id), each run's config and summary (by name).
+
+        Test scaffolding, not a W&B API (the state machine of ``tests/`` compares it).
+        """
+
+        async def read() -> dict[str, dict[str, Any]]:
+            return self._state.details(project)
+
+        return self._api.call(read)
 
     @property
     def requests(self) -> list[RequestRecord]:

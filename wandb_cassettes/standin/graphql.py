@@ -506,7 +506,11 @@ def artifact_node(ctx: Context, a: Artifact) -> Json:
         "metadata": a.metadata,
         "ttlDurationSeconds": a.ttl_duration_seconds,
         "ttlIsInherited": a.ttl_duration_seconds <= 0,
-        "tags": [],
+        # TagFragment (wandb/sdk/artifacts/_generated/operations.py): what _assign_attrs reads.
+        "tags": [
+            {"__typename": "Tag", "id": gid("Tag", a.num, i), "name": t}
+            for i, t in enumerate(a.tags)
+        ],
         "historyStep": a.history_step,
         "state": a.state,
         "size": a.size,
@@ -1097,6 +1101,13 @@ def update_artifact(ctx: Context, args: Json) -> Json:
             setattr(art, key, inp[key])
     if inp.get("ttlDurationSeconds") is not None:
         art.ttl_duration_seconds = int(inp["ttlDurationSeconds"])
+    # Artifact.save() sends the tags added and removed since the version was read
+    # (wandb/sdk/artifacts/artifact.py: _update, tags_to_add / tags_to_delete).
+    for tag in inp.get("tagsToAdd") or []:
+        if tag.get("tagName") not in art.tags:
+            art.tags.append(tag["tagName"])
+    removed = {tag.get("tagName") for tag in inp.get("tagsToDelete") or []}
+    art.tags = [t for t in art.tags if t not in removed]
     if inp.get("aliases") is not None:
         coll = art.collection
         wanted = {a["alias"] for a in inp["aliases"]}

@@ -205,6 +205,8 @@ class Artifact:
     file_count: int = 0
     history_step: int | None = None
     ttl_duration_seconds: int = -2
+    #: Version tags (``Artifact.tags``): set by UpdateArtifact's ``tagsToAdd``/``tagsToDelete``.
+    tags: list[str] = field(default_factory=list)
     created_at: str = field(default_factory=now_iso)
     updated_at: str = field(default_factory=now_iso)
 
@@ -358,7 +360,10 @@ class State:
             if inp.get(name) is not None:
                 setattr(run, attr, inp[name])
         if inp.get("summaryMetrics"):
-            run.summary.update(json.loads(inp["summaryMetrics"]))
+            # The whole summary, replaced: the public API deletes a key by sending the
+            # summary without it (wandb/apis/public/summary.py: HTTPSummary.__delitem__
+            # drops it locally, _write sends the whole dict as summaryMetrics).
+            run.summary = json.loads(inp["summaryMetrics"])
         run.heartbeat_at = now_iso()
         return run, inserted
 
@@ -693,6 +698,26 @@ class State:
             self.blobs.delete(gone.manifest_key)
 
     # -- reporting -----------------------------------------------------------------
+
+    def details(self, project: str) -> dict[str, dict[str, Any]]:
+        """The fields a test may change, of one project's versions and runs (see
+        ``StandinBackend.details``)."""
+        artifacts = {
+            a.id: {
+                "aliases": sorted(a.aliases),
+                "description": a.description or "",
+                "metadata": json.loads(a.metadata or "{}"),
+                "tags": sorted(a.tags),
+            }
+            for a in self.artifacts.values()
+            if a.collection.project == project
+        }
+        runs = {
+            r.name: {"config": json.loads(r.config or "{}"), "summary": dict(r.summary)}
+            for r in self.runs.values()
+            if r.project == project
+        }
+        return {"artifacts": artifacts, "runs": runs}
 
     def live(self) -> dict[str, list[dict[str, Any]]]:
         """Every live run, artifact version and collection, as JSON-able dicts."""
