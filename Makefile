@@ -25,10 +25,10 @@ LOWEST_MARKER ?=
 .PHONY: install test example lint audit record-example bench clean \
 	compat test-newest test-lowest package-check
 
-$(VENV)/.installed: pyproject.toml
+$(VENV)/.installed: pyproject.toml standin/pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
-	$(PY) -m pip install --quiet -e '.[test]'
+	$(PY) -m pip install --quiet -e '.[test]' -e ./standin
 	touch $@
 
 install: $(VENV)/.installed
@@ -57,7 +57,7 @@ $(NEWEST_VENV)/.installed: pyproject.toml
 	$(PYTHON_NEWEST) -m venv $(NEWEST_VENV)
 	$(NEWEST_VENV)/bin/python -m pip install --quiet --upgrade pip
 	$(PY) .ci/requirements.py --output $(NEWEST_VENV)/test-requirements.txt extra test --without $(NEEDS_TORCH)
-	$(NEWEST_VENV)/bin/python -m pip install --quiet -e . -r $(NEWEST_VENV)/test-requirements.txt
+	$(NEWEST_VENV)/bin/python -m pip install --quiet -e . -e ./standin -r $(NEWEST_VENV)/test-requirements.txt
 	touch $@
 
 test-newest: install $(NEWEST_VENV)/.installed
@@ -69,7 +69,7 @@ $(LOWEST_VENV)/.installed: pyproject.toml
 	$(PYTHON_LOWEST) -m venv $(LOWEST_VENV)
 	$(LOWEST_VENV)/bin/python -m pip install --quiet --upgrade pip
 	$(LOWEST_VENV)/bin/python .ci/requirements.py --output $(LOWEST_VENV)/constraints.txt lowest
-	$(LOWEST_VENV)/bin/python -m pip install --quiet -c $(LOWEST_VENV)/constraints.txt -e '.[test]'
+	$(LOWEST_VENV)/bin/python -m pip install --quiet -c $(LOWEST_VENV)/constraints.txt -e '.[test]' -e ./standin
 	touch $@
 
 test-lowest: $(LOWEST_VENV)/.installed
@@ -84,7 +84,7 @@ package-check: install
 
 # Re-record every example cassette against a stand-in backend started for the purpose.
 record-example: install
-	$(PY) -m wandb_cassettes.standin --run -- $(PY) -m pytest examples/trainer -p no:randomly -q --record-mode=rewrite
+	$(PY) -m wandb_cassettes_standin --run -- $(PY) -m pytest examples/trainer -p no:randomly -q --record-mode=rewrite
 
 bench: install
 	$(PY) benchmarks/run.py

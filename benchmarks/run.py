@@ -143,9 +143,8 @@ def worker_cycles(ns: argparse.Namespace) -> dict[str, Any]:
     t_proc = time.perf_counter()
     import torch  # noqa: F401  (before timing: the test process has it anyway)
 
-    from wandb_cassettes import cassette as cas
-    from wandb_cassettes.env import REPLAY_API_KEY, sdk_env
-    from wandb_cassettes.ids import new_seed, seeded_ids
+    from wandb_cassettes import store as cas
+    from wandb_cassettes.runtime import REPLAY_API_KEY, new_seed, sdk_env, seeded_ids
 
     mode = ns.mode
     cassettes = Path(ns.cassettes)
@@ -157,7 +156,7 @@ def worker_cycles(ns: argparse.Namespace) -> dict[str, Any]:
         env = sdk_env("http://127.0.0.1:9", REPLAY_API_KEY, workdir)
         env["WANDB_MODE"] = "offline"
     else:
-        from wandb_cassettes.relay import Relay
+        from wandb_cassettes.record import Relay
 
         original = Relay._handle
 
@@ -239,10 +238,10 @@ def worker_cycles(ns: argparse.Namespace) -> dict[str, Any]:
 def worker_relay_serve(ns: argparse.Namespace) -> dict[str, Any]:
     """A replaying relay pinned to CPU 0; serves until stdin says stop."""
     _pin(0)
-    from wandb_cassettes import cache
-    from wandb_cassettes.relay import Relay
+    from wandb_cassettes import store as cache
+    from wandb_cassettes.record import Relay
 
-    recorded = cache.load(ns.cassette)
+    recorded = cache.load_cached(ns.cassette)
     relay = Relay(ns.upstream).start()
     rep = relay.replay(recorded)
     print(relay.url, flush=True)
@@ -333,8 +332,8 @@ def worker_load(ns: argparse.Namespace) -> dict[str, Any]:
     """Load a 1,000-interaction cassette: parsing the YAML, then from the parsed-cassette cache."""
     from vcr.serializers import yamlserializer
 
-    from wandb_cassettes import cache
-    from wandb_cassettes import cassette as cas
+    from wandb_cassettes import store as cache
+    from wandb_cassettes import store as cas
 
     path = Path(ns.cassette)
     text = path.read_text()
@@ -347,12 +346,12 @@ def worker_load(ns: argparse.Namespace) -> dict[str, Any]:
     yaml_only = time.perf_counter() - t0
     os.environ[cache.CACHE_ENV] = str(path.parent / "cache")
     t0 = time.perf_counter()
-    cache.load(path)  # a miss: parses, then writes the entry
+    cache.load_cached(path)  # a miss: parses, then writes the entry
     miss = time.perf_counter() - t0
     cached = []
     for _ in range(7):
         t0 = time.perf_counter()
-        again = cache.load(path)
+        again = cache.load_cached(path)
         cached.append(time.perf_counter() - t0)
     if again != parsed:
         raise SystemExit("the cached cassette differs from the parsed one")
@@ -369,8 +368,8 @@ def worker_load(ns: argparse.Namespace) -> dict[str, Any]:
 
 def worker_upload_mem(ns: argparse.Namespace) -> dict[str, Any]:
     """A recording relay; reports its peak RSS growth around an upload driven by the parent."""
-    from wandb_cassettes.cassette import Cassette
-    from wandb_cassettes.relay import Relay
+    from wandb_cassettes.record import Relay
+    from wandb_cassettes.store import Cassette
 
     relay = Relay(ns.upstream).start()
     rec = relay.record(Cassette(metadata={"upstream": ns.upstream}), secrets=["x" * 40])
@@ -401,8 +400,8 @@ def worker_scrub(ns: argparse.Namespace) -> dict[str, Any]:
     first pass (loading the secret rules, e.g. compiling a rule catalogue) is reported
     apart from the median pass; the yardstick is ``json.loads`` of the same bodies.
     """
-    from wandb_cassettes import cassette as cas
-    from wandb_cassettes.scrub import Scrubber
+    from wandb_cassettes import store as cas
+    from wandb_cassettes.redact import Scrubber
 
     paths = sorted(Path(ns.cassettes).glob("cycle-*.yaml"))
     paths += sorted((ROOT / "cassettes").rglob("*.yaml"))
@@ -656,8 +655,8 @@ def _is_mutation(gql: Any) -> bool:
 
 
 def _graphql_bodies(cassette_path: Path, dest: Path) -> int:
-    from wandb_cassettes import cassette as cas
-    from wandb_cassettes.graphql import parse_request
+    from wandb_cassettes import store as cas
+    from wandb_cassettes.protocol import parse_request
 
     c = cas.load(cassette_path)
     bodies = [
@@ -718,7 +717,7 @@ def bench_rps(ns: argparse.Namespace, upstream: str, cassette: Path, tmp: Path) 
 
 
 def _thousand(cassettes: Path, dest: Path) -> Path:
-    from wandb_cassettes import cassette as cas
+    from wandb_cassettes import store as cas
 
     pool = [ix for p in sorted(cassettes.glob("cycle-*.yaml")) for ix in cas.load(p)]
     first = cas.load(next(iter(sorted(cassettes.glob("cycle-*.yaml")))))
@@ -729,7 +728,7 @@ def _thousand(cassettes: Path, dest: Path) -> Path:
 def bench_upload(tmp: Path) -> dict[str, Any]:
     from aiohttp import web
 
-    from wandb_cassettes.serve import BackgroundServer
+    from wandb_cassettes.record import BackgroundServer
 
     received = {"bytes": 0}
 
@@ -790,7 +789,7 @@ def bench_upload(tmp: Path) -> dict[str, Any]:
 
 def orchestrate(ns: argparse.Namespace) -> dict[str, Any]:
     sys.path.insert(0, str(ROOT))
-    from wandb_cassettes.standin import StandinBackend
+    from wandb_cassettes_standin import StandinBackend
 
     results: dict[str, Any] = {
         "command": "python benchmarks/run.py " + " ".join(sys.argv[1:]),

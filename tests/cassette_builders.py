@@ -30,8 +30,8 @@ from wandb.sdk.artifacts._generated import (
     UNLINK_ARTIFACT_GQL,
 )
 
-from wandb_cassettes.cassette import Cassette, Digest, Interaction
-from wandb_cassettes.scrub import scrub_interaction
+from wandb_cassettes.redact import scrub_interaction
+from wandb_cassettes.store import Cassette, Digest, Interaction
 
 BASE = "https://api.wandb.ai"
 STORAGE = "https://storage.googleapis.com/wandb-production.appspot.com"
@@ -599,7 +599,7 @@ def prior_alias(
     entity: str, project: str, collection: str, alias: str, holder: str | None
 ) -> Interaction:
     """Which version holds ``collection:alias`` (None: none), read before a change."""
-    from wandb_cassettes.foreign import prior_alias_read
+    from wandb_cassettes.ownership import prior_alias_read
 
     membership = {"artifact": {"id": holder}} if holder else None
     data = {"project": {"artifactCollectionMembership": membership}}
@@ -618,7 +618,7 @@ def prior_artifact(
     tags: tuple[str, ...] = (),
 ) -> Interaction:
     """A version's description, metadata, TTL and tags, read before a change."""
-    from wandb_cassettes.foreign import prior_artifact_read
+    from wandb_cassettes.ownership import prior_artifact_read
 
     node = {
         "id": id,
@@ -643,7 +643,7 @@ def prior_run(
     exists: bool = True,
 ) -> Interaction:
     """A run's config, summary and the fields UpsertBucket sets, read before a change."""
-    from wandb_cassettes.foreign import prior_run_read
+    from wandb_cassettes.ownership import prior_run_read
 
     node = {
         "id": run_storage_id(entity, project, run),
@@ -716,7 +716,7 @@ def file_stream_rows(
 
 def prior_links(id: str, collections: list[tuple[str, str, str]]) -> Interaction:
     """The collections (entity, project, name) a version is in, read before a link of it."""
-    from wandb_cassettes.foreign import prior_links_read
+    from wandb_cassettes.ownership import prior_links_read
 
     edges = [
         {"node": {"artifactCollection": {"__typename": "ArtifactPortfolio", "name": name,

@@ -13,10 +13,11 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from wandb_cassettes_standin import StandinBackend
+from wandb_cassettes_standin.fidelity import ENV as FIDELITY_ENV
 
-from wandb_cassettes.catalogue import CACHE_ENV as RULE_CACHE_ENV
-from wandb_cassettes.standin import StandinBackend, sdk_env
-from wandb_cassettes.standin.fidelity import ENV as FIDELITY_ENV
+from wandb_cassettes.redact import CACHE_ENV as RULE_CACHE_ENV
+from wandb_cassettes.runtime import sdk_env
 
 pytest_plugins = ["pytester"]
 
@@ -88,7 +89,7 @@ def subprocess_env(upstream: StandinBackend | None = None, **extra: str) -> dict
 
 def descendants(pid: int) -> dict[int, int]:
     """``{pid: start time}`` of every descendant of ``pid`` (Linux /proc)."""
-    from wandb_cassettes import reaper
+    from wandb_cassettes.runtime import _watchdog as reaper
 
     table = reaper._table()
     found: dict[int, int] = {}
@@ -201,7 +202,7 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
     A test that plants such values on purpose writes them to a file named
     ``planted*.yaml``, which the scan skips.
     """
-    from wandb_cassettes.standin.graphql import STANDIN_EMAIL, STANDIN_FULL_NAME
+    from wandb_cassettes_standin.graphql import STANDIN_EMAIL, STANDIN_FULL_NAME
 
     assert STANDIN_EMAIL in _PERSONAL and STANDIN_FULL_NAME in _PERSONAL
     if hasattr(session.config, "workerinput"):

@@ -21,7 +21,7 @@ import pytest
 import torch
 import wandb
 
-from wandb_cassettes.env import REPLAY_API_KEY
+from wandb_cassettes.runtime import REPLAY_API_KEY
 
 PROJECT = "e2e"
 
@@ -129,7 +129,7 @@ import pytest
 import wandb
 from aiohttp import web
 
-from wandb_cassettes.serve import BackgroundServer
+from wandb_cassettes.record import BackgroundServer
 
 
 @pytest.fixture(scope="module")

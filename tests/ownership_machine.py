@@ -52,8 +52,7 @@ from hypothesis.stateful import (
     rule,
     run_state_machine_as_test,
 )
-
-from wandb_cassettes.standin import StandinBackend
+from wandb_cassettes_standin import StandinBackend
 
 PROJECT = "machine"
 _names = itertools.count()
@@ -352,14 +351,14 @@ def _theirs(value: object) -> object:
 
 def _break_restore() -> None:
     """The restore switched off: the cleanup deletes what the test made, restores nothing."""
-    from wandb_cassettes import ledger
+    from wandb_cassettes.ownership import _ledger as ledger
 
     ledger.Ledger.restores = lambda self: []  # type: ignore[method-assign]
 
 
 def _break_ownership() -> None:
     """A name-based cleanup: every version an answer names is claimed as created here."""
-    from wandb_cassettes import ledger
+    from wandb_cassettes.ownership import _ledger as ledger
 
     learn = ledger._learn_artifact
 
@@ -407,7 +406,7 @@ def main(argv: list[str] | None = None) -> int:
             print(f"ownership broken: {exc!r}", file=sys.stderr)
             return 1
         finally:
-            from wandb_cassettes.process import shared_process
+            from wandb_cassettes.runtime import shared_process
 
             shared_process(None, workdir).stop()
             shutil.rmtree(workdir, ignore_errors=True)

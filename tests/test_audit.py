@@ -10,9 +10,9 @@ import pytest
 from test_scrub import SECRETS, config_exchange, recognisable
 
 from wandb_cassettes.audit import AuditReport, audit_paths, audit_scrubber
-from wandb_cassettes.cassette import Cassette, Interaction, dumps, save
-from wandb_cassettes.env import REPLAY_API_KEY
-from wandb_cassettes.scrub import Scrubber
+from wandb_cassettes.redact import Scrubber
+from wandb_cassettes.runtime import REPLAY_API_KEY
+from wandb_cassettes.store import Cassette, Interaction, dumps, save
 
 LEAKED_ARTIFACT = "team/proj/ds:v3"
 

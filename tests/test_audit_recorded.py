@@ -12,11 +12,11 @@ import credentials
 import pytest
 import yaml
 from conftest import run_pytest
+from wandb_cassettes_standin import StandinBackend
+from wandb_cassettes_standin.graphql import STANDIN_EMAIL, STANDIN_FULL_NAME
 
-from wandb_cassettes import cassette as cs
+from wandb_cassettes import store as cs
 from wandb_cassettes.cli import main as cli
-from wandb_cassettes.standin import StandinBackend
-from wandb_cassettes.standin.graphql import STANDIN_EMAIL, STANDIN_FULL_NAME
 
 #: Made-up, well-formed credentials of the kinds people leak through run configs (none is a
 #: real key: tests/credentials.py), under the names they usually have.

@@ -14,7 +14,7 @@ import pytest
 import yaml
 from conftest import kill_when_flagged, run_pytest
 
-from wandb_cassettes import cassette as cs
+from wandb_cassettes import store as cs
 from wandb_cassettes.cli import main as cli
 
 pytestmark = pytest.mark.torch  # every test records LEAKY_TEST, which saves torch checkpoints
@@ -175,7 +175,7 @@ def test_session_killed_mid_recording_is_swept_by_the_next(project, standin, tmp
 
 
 def _operations(path: Path) -> list[str | None]:
-    from wandb_cassettes.graphql import parse_request
+    from wandb_cassettes.protocol import parse_request
 
     ops = []
     for ix in cs.load(path):
@@ -196,7 +196,8 @@ def test_wandb_audit_fails_the_session_on_a_leak(project, standin):
 
     # Without the automatic cleanup (patched out here), the recording leaks: the audit says so.
     (project / "conftest.py").write_text(
-        "import wandb_cassettes.lifecycle as lc\nlc.CassetteUse._clean_up = lambda self: None\n"
+        "import wandb_cassettes.runtime._lifecycle as lc\n"
+        "lc.CassetteUse._clean_up = lambda self: None\n"
     )
     leaky = run_pytest(
         project, "--record-mode=rewrite", "--wandb-audit", "-k", "leaves_everything",

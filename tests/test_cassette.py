@@ -3,8 +3,8 @@ import os
 import pytest
 import vcr
 
-from wandb_cassettes import cassette as cs
-from wandb_cassettes.cassette import Cassette, CassetteError, Digest, Interaction
+from wandb_cassettes import store as cs
+from wandb_cassettes.store import Cassette, CassetteError, Digest, Interaction
 
 
 def _sample() -> Cassette:

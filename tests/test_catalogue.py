@@ -19,25 +19,29 @@ import cassette_builders as b
 import credentials
 import pytest
 from conftest import PYTEST, subprocess_env
+from wandb_cassettes_standin import StandinBackend
 
-from wandb_cassettes.cassette import Cassette, Interaction
-from wandb_cassettes.catalogue import CACHE_ENV, CACHE_FOLDER, CATALOGUE, PACKAGE, Catalogue
 from wandb_cassettes.cli import main as cli
 from wandb_cassettes.errors import ConfigurationError
-from wandb_cassettes.lifecycle import CassetteOptions
-from wandb_cassettes.matching import Matcher, MatchRules, target_of
-from wandb_cassettes.scrub import (
+from wandb_cassettes.redact import (
     API_KEY_PLACEHOLDER,
+    CACHE_ENV,
+    CACHE_FOLDER,
+    CATALOGUE,
     KEY_PIECE_MIN,
+    PACKAGE,
     REDACTED,
     RULES,
+    Catalogue,
     Scrubber,
     SecretRule,
     entropy_rule,
     find_secrets,
     scrub_text,
 )
-from wandb_cassettes.standin import StandinBackend
+from wandb_cassettes.replay import Matcher, MatchRules, target_of
+from wandb_cassettes.runtime import CassetteOptions
+from wandb_cassettes.store import Cassette, Interaction
 
 FORMATS = credentials.formats()
 KEY = "standin-" + hashlib.sha1(b"the key in use").hexdigest()
@@ -219,7 +223,7 @@ def test_the_audit_flags_the_key_in_use_in_its_encodings(tmp_path, capsys, monke
     # A query carries them: a mutation here would be a finding of its own (a change to a run
     # the cassette does not show it created).
     ix = b.gql_exchange("Run", b.RUN_GQL, {"config": go_json(config)}, {})
-    from wandb_cassettes.cassette import save
+    from wandb_cassettes.store import save
 
     path = save(Cassette([ix], {"upstream": b.BASE}), tmp_path / "c.yaml")
     monkeypatch.delenv("WANDB_API_KEY", raising=False)

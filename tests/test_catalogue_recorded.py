@@ -23,9 +23,9 @@ import credentials
 import pytest
 import yaml
 from conftest import run_pytest
+from wandb_cassettes_standin import StandinBackend
 
 from wandb_cassettes.cli import main as cli
-from wandb_cassettes.standin import StandinBackend
 
 FORMATS = credentials.formats()
 NAMED = credentials.file_name_safe(FORMATS)

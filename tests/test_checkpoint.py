@@ -3,7 +3,7 @@ import sys
 import pytest
 import torch
 
-from wandb_cassettes.checkpoint import create_minimal_checkpoint
+from wandb_cassettes.helpers import create_minimal_checkpoint
 
 pytestmark = pytest.mark.torch
 

@@ -136,7 +136,7 @@ def _log_run(tmp_path, artifacts=(), project=PROJECT):
     """A finished run that logged one version per name in ``artifacts``."""
     import wandb
 
-    from wandb_cassettes.fast import quiet_settings
+    from wandb_cassettes.helpers import quiet_settings
 
     run = wandb.init(project=project, settings=quiet_settings())
     for i, name in enumerate(artifacts):
@@ -175,7 +175,7 @@ def test_deletes_every_version_the_run_and_its_artifacts(standin_sdk, tmp_path):
 def test_defaults_come_from_the_active_run(standin_sdk, tmp_path):
     import wandb
 
-    from wandb_cassettes.fast import quiet_settings
+    from wandb_cassettes.helpers import quiet_settings
 
     cleaner = WandbArtifactCleaner(backoff=0)
     with wandb.init(project="from-run", settings=quiet_settings()) as run:
@@ -225,7 +225,7 @@ def test_a_failed_delete_is_retried(standin_sdk, tmp_path):
 
 
 def test_backoff_doubles_between_tries(standin_sdk, tmp_path, monkeypatch):
-    import wandb_cassettes.cleanup as cleanup
+    import wandb_cassettes.cleanup._deleters as cleanup
 
     slept = []
     monkeypatch.setattr(cleanup.time, "sleep", slept.append)
@@ -274,7 +274,7 @@ def test_fixture_cleans_up_after_a_failing_test_and_reports_what_it_could_not(
         f"""
         import wandb
 
-        from wandb_cassettes.fast import quiet_settings
+        from wandb_cassettes.helpers import quiet_settings
 
         def test_fails_after_creating_a_run(wandb_artifact_cleaner):
             run = wandb.init(project="{PROJECT}", settings=quiet_settings())

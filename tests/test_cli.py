@@ -9,8 +9,8 @@ from pathlib import Path
 
 import cassette_builders as b
 
-from wandb_cassettes.cassette import Cassette, save
 from wandb_cassettes.cli import SUBCOMMANDS, main
+from wandb_cassettes.store import Cassette, save
 
 
 def leaky_flow() -> Cassette:

@@ -2,7 +2,7 @@ from types import SimpleNamespace
 
 import pytest
 
-from wandb_cassettes.epochs import (
+from wandb_cassettes.helpers import (
     EPOCHS_ENV,
     MAX_TEST_EPOCHS,
     EpochJustification,
@@ -127,7 +127,7 @@ def test_fixture_binds_test_name_and_marker(pytester, monkeypatch):
     monkeypatch.delenv(EPOCHS_ENV, raising=False)
     pytester.makeconftest(
         """
-        from wandb_cassettes.epochs import EPOCHS_MARKER_HELP
+        from wandb_cassettes.helpers import EPOCHS_MARKER_HELP
         from wandb_cassettes.plugin import wandb_epochs
 
         def pytest_configure(config):

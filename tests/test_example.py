@@ -31,7 +31,7 @@ def test_rerecorded_example_cassettes_replay_offline_and_audit_clean(tmp_path):
     cassettes = tmp_path / "cassettes"
     pytest_cmd = (sys.executable, "-m", "pytest", "examples/trainer", "-p", "no:randomly", "-q")
     recorded = _run(
-        sys.executable, "-m", "wandb_cassettes.standin", "--run", "--",
+        sys.executable, "-m", "wandb_cassettes_standin", "--run", "--",
         *pytest_cmd, "--record-mode=rewrite",
         cassettes=cassettes,
     )  # fmt: skip

@@ -1,9 +1,9 @@
 import pytest
 import wandb
 
-import wandb_cassettes.cleanup as cleanup
+import wandb_cassettes.cleanup._deleters as cleanup
 from wandb_cassettes.cleanup import CleanupError, WandbArtifactCleaner
-from wandb_cassettes.fast import QUIET_SETTINGS, fast_wandb_test, quiet_settings
+from wandb_cassettes.helpers import QUIET_SETTINGS, fast_wandb_test, quiet_settings
 
 PROJECT = "fast-tests"
 

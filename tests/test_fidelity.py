@@ -14,10 +14,10 @@ from typing import Any
 
 import pytest
 from test_standin import core_document, data, graphql, log_artifact, start_run
+from wandb_cassettes_standin import StandinBackend
+from wandb_cassettes_standin.fidelity import ENV, check, check_cassette, generated_models
 
-from wandb_cassettes.cassette import load, save
-from wandb_cassettes.standin import StandinBackend
-from wandb_cassettes.standin.fidelity import ENV, check, check_cassette, generated_models
+from wandb_cassettes.store import load, save
 
 EXAMPLE = next(
     Path(__file__).parent.parent.glob(
@@ -113,7 +113,7 @@ def test_core_only_operations_are_checked_against_wandb_cores_types() -> None:
 
 
 def test_a_violation_is_a_loud_error_answer(monkeypatch: pytest.MonkeyPatch) -> None:
-    import wandb_cassettes.standin.graphql as handlers
+    import wandb_cassettes_standin.graphql as handlers
 
     def broken_viewer(ctx: Any, args: Any) -> Any:
         node = handlers.user_node(ctx)

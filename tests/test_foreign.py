@@ -13,12 +13,11 @@ import cassette_builders as b
 import pytest
 
 from wandb_cassettes.audit import audit_cassette
-from wandb_cassettes.cassette import Interaction
 from wandb_cassettes.errors import ConfigurationError
-from wandb_cassettes.foreign import PRIOR, Restore
-from wandb_cassettes.ledger import Ledger, unresolved
-from wandb_cassettes.lifecycle import CassetteOptions
-from wandb_cassettes.mutations import MUTATIONS, NOT_RESTORABLE, RESTORABLE
+from wandb_cassettes.ownership import PRIOR, Ledger, Restore, unresolved
+from wandb_cassettes.protocol import MUTATIONS, NOT_RESTORABLE, RESTORABLE
+from wandb_cassettes.runtime import CassetteOptions
+from wandb_cassettes.store import Interaction
 
 E, P, RUN = "team", "proj", "teammate"
 RUN_ID = b.run_storage_id(E, P, RUN)

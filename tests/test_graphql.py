@@ -10,8 +10,8 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from wandb_cassettes import cassette as cs
-from wandb_cassettes.graphql import document_of, operation_kind, parse_request
+from wandb_cassettes import store as cs
+from wandb_cassettes.protocol import document_of, operation_kind, parse_request
 
 ROOT = Path(__file__).resolve().parents[1]
 

@@ -7,9 +7,9 @@ from typing import Any
 
 import pytest
 
-from wandb_cassettes import ignore
+from wandb_cassettes import replay as ignore
 from wandb_cassettes.errors import ConfigurationError
-from wandb_cassettes.matching import MatchRules, request_key
+from wandb_cassettes.replay import MatchRules, request_key
 
 
 def run_config(*metrics: str, **keys: Any) -> dict[str, Any]:

@@ -7,7 +7,7 @@ stand-in W&B; then, in new processes and later (wall-clock values differ):
 
 * replays it offline (``--block-network``, stand-in stopped, ``--wandb-strict``):
   every request matches and every recorded interaction plays, thanks to the
-  integration's built-in preset (:data:`wandb_cassettes.ignore.PRESETS`),
+  integration's built-in preset (:data:`wandb_cassettes.replay._ignore.PRESETS`),
   which the recording detected by itself and listed in the cassette;
 * audits the cassettes clean (``wandb-cassettes audit``);
 * replays once more with the preset taken out of the cassette's metadata:
@@ -25,9 +25,9 @@ from pathlib import Path
 import pytest
 from conftest import run_pytest
 from flows import write_project
+from wandb_cassettes_standin import StandinBackend
 
-from wandb_cassettes import cassette as cs
-from wandb_cassettes.standin import StandinBackend
+from wandb_cassettes import store as cs
 
 #: The projects these tests run train with torch (transformers' Trainer, Lightning).
 pytestmark = pytest.mark.torch

@@ -22,9 +22,9 @@ from conftest import run_pytest
 from flows import VCR_AND_WANDB, write_project
 from pytest_recording import network
 from vcr.request import Request
+from wandb_cassettes_standin import StandinBackend
 
-from wandb_cassettes import interop
-from wandb_cassettes.standin import StandinBackend
+from wandb_cassettes import runtime as interop
 
 #: pytest-recording's own ``make_network_guard``, as its module defines it.
 ORIGINAL_MAKE_GUARD = getattr(network.make_network_guard, "__wrapped__", network.make_network_guard)

@@ -7,9 +7,9 @@ from pathlib import Path
 
 import pytest
 
-from wandb_cassettes import journal
+from wandb_cassettes import cleanup as journal
 from wandb_cassettes.errors import JournalError
-from wandb_cassettes.ledger import Owned
+from wandb_cassettes.ownership import Owned
 
 UP = "https://api.example.invalid"
 
@@ -83,7 +83,7 @@ def test_a_file_where_the_journal_folder_should_be_is_named_as_such(tmp_path: Pa
 
 def test_what_puts_back_a_foreign_change_is_journalled_until_it_is_back(tmp_path: Path):
     """Issue 18: a session killed before its cleanup is put back by the next sweep."""
-    from wandb_cassettes.foreign import Restore
+    from wandb_cassettes.ownership import Restore
 
     back = {"input": {"artifactID": "QXJ0aWZhY3Q6MQ==", "aliases": []}}
     prod = Restore("team/proj/shared:prod", "alias prod back", "addAliases", back)

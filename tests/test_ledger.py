@@ -12,8 +12,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from wandb_cassettes.audit import audit_paths
-from wandb_cassettes.cassette import Interaction, load
-from wandb_cassettes.ledger import RULES, Ledger, Resource
+from wandb_cassettes.ownership import RULES, Ledger, Resource
+from wandb_cassettes.store import Interaction, load
 
 E, P, R = "team", "proj", "run00001"
 RUN_ID = b.run_storage_id(E, P, R)
@@ -322,7 +322,7 @@ def test_a_variable_default_is_an_argument_too():
 
 
 def test_intents_read_inline_arguments():
-    from wandb_cassettes.ledger import intents
+    from wandb_cassettes.ownership import intents
 
     query = _inline_upsert("bucket { id }")
     body = json.dumps({"query": query, "variables": {}})
@@ -399,11 +399,11 @@ def test_non_graphql_traffic_is_ignored_but_counted():
 _SDK_FLOW = """
 import json, os, sys, tempfile
 from pathlib import Path
-from wandb_cassettes.cassette import Cassette, save
-from wandb_cassettes.ledger import Ledger
-from wandb_cassettes.relay import Relay
-from wandb_cassettes.standin.app import StandinBackend
-from wandb_cassettes.env import sdk_env
+from wandb_cassettes.store import Cassette, save
+from wandb_cassettes.ownership import Ledger
+from wandb_cassettes.record import Relay
+from wandb_cassettes_standin.app import StandinBackend
+from wandb_cassettes.runtime import sdk_env
 
 out, tmp = sys.argv[1], tempfile.mkdtemp()
 with StandinBackend() as wb, Relay(upstream=wb.base_url) as relay:

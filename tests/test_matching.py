@@ -2,8 +2,8 @@ import json
 
 import pytest
 
-from wandb_cassettes.cassette import Cassette, Interaction
-from wandb_cassettes.matching import Matcher, NoMatch, canonical, request_key, target_of
+from wandb_cassettes.replay import Matcher, NoMatch, canonical, request_key, target_of
+from wandb_cassettes.store import Cassette, Interaction
 
 UP = "https://api.wandb.ai"
 
@@ -174,7 +174,7 @@ def test_what_recording_leaves_alone_is_still_compared():
 
 
 def test_a_tmp_path_recorded_under_xdist_matches_one_without():
-    from wandb_cassettes.matching import MatchRules
+    from wandb_cassettes.replay import MatchRules
 
     def upsert(value: str) -> str:
         return gql("UpsertBucket", config=json.dumps({"output_dir": {"value": value}}))

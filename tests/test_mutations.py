@@ -1,6 +1,6 @@
 """The mutation table covers every mutation the installed wandb SDK can send.
 
-The fields are extracted here independently of ``wandb_cassettes.mutations``:
+The fields are extracted here independently of ``wandb_cassettes.protocol._mutations``:
 from every string literal of the SDK's Python sources that holds a ``mutation``
 document (parsed with graphql-core, or read with a tolerant regex when it is a
 template such as ``DeleteRun``'s ``.format`` text), and from the documents
@@ -19,14 +19,8 @@ import pytest
 import wandb
 from graphql import GraphQLError, OperationDefinitionNode, OperationType, parse
 
-from wandb_cassettes import mutations
-from wandb_cassettes.mutations import (
-    MUTATIONS,
-    classify,
-    effects,
-    fields_by_action,
-    mutation_fields,
-)
+from wandb_cassettes.protocol import MUTATIONS, classify, effects, fields_by_action, mutation_fields
+from wandb_cassettes.protocol import _mutations as mutations
 
 SDK = Path(wandb.__file__).parent
 CORE = SDK / "bin" / "wandb-core"

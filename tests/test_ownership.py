@@ -18,9 +18,9 @@ from pathlib import Path
 import pytest
 from conftest import kill_when_flagged, run_pytest, subprocess_env
 
-from wandb_cassettes import cassette as cs
+from wandb_cassettes import store as cs
 from wandb_cassettes.cli import main as cli
-from wandb_cassettes.ledger import Ledger
+from wandb_cassettes.ownership import Ledger
 
 FAST_RETRIES = {
     f"WANDB_X_{kind}_{name}": value
@@ -506,7 +506,8 @@ def test_without_the_restore_the_audit_fails_naming_what_was_left(
 
     _shared(tmp_path)
     (project / "conftest.py").write_text(
-        "import wandb_cassettes.ledger as ledger\nledger.Ledger.restores = lambda self: []\n"
+        "import wandb_cassettes.ownership._ledger as ledger\n"
+        "ledger.Ledger.restores = lambda self: []\n"
     )
     result = record(project, standin_sdk, "-k", test)
     assert result.returncode == 0, out(result)
@@ -810,7 +811,7 @@ def _killed_mid_test(project: Path, upstream, name: str, flag: Path) -> bool:
 
 
 def _operations(path: Path) -> list[str]:
-    from wandb_cassettes.graphql import parse_request
+    from wandb_cassettes.protocol import parse_request
 
     ops = []
     for ix in cs.load(path):

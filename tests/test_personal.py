@@ -10,20 +10,20 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from test_scrub import all_text, go_json
 
-from wandb_cassettes.cassette import Cassette, Interaction
-from wandb_cassettes.personal import (
+from wandb_cassettes.redact import (
     EMAIL_PLACEHOLDER,
     NAME_PLACEHOLDER,
     PHOTO_PLACEHOLDER,
     USERNAME_PLACEHOLDER,
     PersonalData,
+    Scrubber,
     find_personal_data,
     find_personal_data_in_interaction,
     find_personal_data_in_metadata,
     is_exempt_ip,
     is_reserved_email,
 )
-from wandb_cassettes.scrub import Scrubber
+from wandb_cassettes.store import Cassette, Interaction
 
 EMAIL = "jane.doe@acme-research.io"
 NAME = "Jane Doe"

@@ -27,9 +27,9 @@ import vcr
 import yaml
 from conftest import run_pytest
 from flows import FLOW, MODES, MODULE_MARKED, VCR_AND_WANDB, write_project
+from wandb_cassettes_standin import StandinBackend
 
-from wandb_cassettes import cassette as cs
-from wandb_cassettes.standin import StandinBackend
+from wandb_cassettes import store as cs
 
 pytestmark = pytest.mark.skipif(not Path("/proc/self/environ").exists(), reason="needs /proc")
 
@@ -292,7 +292,7 @@ def test_replay_failures_say_what_and_how_to_re_record(recorded: Recorded, tmp_p
 
 def _interactions(path: Path) -> list[str]:
     """The GraphQL operations (or "METHOD url") of a cassette, in order."""
-    from wandb_cassettes.matching import interaction_key
+    from wandb_cassettes.replay import interaction_key
 
     loaded = cs.load(path)
     upstream = loaded.metadata["upstream"]
@@ -376,7 +376,7 @@ def test_marker_typos_are_a_usage_error_naming_the_valid_keywords(pytester) -> N
 
 
 def test_the_marker_help_lists_every_keyword(pytester) -> None:
-    from wandb_cassettes.lifecycle import CassetteOptions
+    from wandb_cassettes.runtime import CassetteOptions
 
     result = pytester.runpytest_subprocess("--markers")
     help_line = next(line for line in result.stdout.lines if "@pytest.mark.wandb_cassette(" in line)

@@ -8,9 +8,9 @@ from pathlib import Path
 
 import pytest
 from conftest import run_pytest
+from wandb_cassettes_standin import StandinBackend
 
-from wandb_cassettes.process import _inherited_service, default_upstream, upstream_api_key
-from wandb_cassettes.standin import StandinBackend
+from wandb_cassettes.runtime._process import _inherited_service, default_upstream, upstream_api_key
 
 KEY = "abcdef0123456789abcdef0123456789abcdef01"
 

@@ -26,8 +26,9 @@ from pathlib import Path
 
 import pytest
 from conftest import run_pytest, subprocess_env
+from wandb_cassettes_standin import StandinBackend
 
-from wandb_cassettes.standin import StandinBackend, sdk_env
+from wandb_cassettes.runtime import sdk_env
 
 README = Path(__file__).resolve().parents[1] / "README.md"
 BIN = str(Path(sys.executable).parent)

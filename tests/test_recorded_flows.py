@@ -21,9 +21,9 @@ from pathlib import Path
 
 import pytest
 from conftest import run_pytest, subprocess_env
+from wandb_cassettes_standin import StandinBackend
 
 from wandb_cassettes.cli import main as cli
-from wandb_cassettes.standin import StandinBackend
 
 FLOWS = """
 import base64

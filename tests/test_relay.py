@@ -25,10 +25,9 @@ import vcr
 from aiohttp import web
 from aiohttp.test_utils import make_mocked_request
 
-from wandb_cassettes import cassette as cs
-from wandb_cassettes.cassette import Cassette, Digest
-from wandb_cassettes.relay import Relay
-from wandb_cassettes.serve import BackgroundServer
+from wandb_cassettes import store as cs
+from wandb_cassettes.record import BackgroundServer, Relay
+from wandb_cassettes.store import Cassette, Digest
 
 API_KEY = "relaytest-" + "5f" * 15  # 40 characters, not hex-shaped: only `secrets=` finds it
 BASIC = "Basic " + base64.b64encode(f"api:{API_KEY}".encode()).decode()

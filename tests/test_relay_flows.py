@@ -16,11 +16,11 @@ from typing import Any
 import pytest
 from conftest import run_pytest
 from test_standin import auth, core_document, send
+from wandb_cassettes_standin import StandinBackend
 
-from wandb_cassettes import cassette as cs
+from wandb_cassettes import store as cs
 from wandb_cassettes.cli import main as cli
-from wandb_cassettes.relay import Relay
-from wandb_cassettes.standin import StandinBackend
+from wandb_cassettes.record import Relay
 
 
 def _gql(base: str, key: str, document: str, variables: dict[str, Any]) -> dict[str, Any]:
@@ -159,7 +159,7 @@ def _out(result: subprocess.CompletedProcess[str]) -> str:
 
 
 def test_parts_keep_their_number_in_the_matching_target() -> None:
-    from wandb_cassettes.matching import target_of
+    from wandb_cassettes.replay import target_of
 
     url = "https://s.example/b/f?partNumber=3&uploadId=u1&X-Goog-Signature=abc"
     assert target_of(url, "https://api.wandb.ai") == "https://s.example/b/f?partNumber=3"

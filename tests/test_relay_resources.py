@@ -16,8 +16,8 @@ import textwrap
 import time
 from pathlib import Path
 
-from wandb_cassettes.cassette import Cassette
-from wandb_cassettes.relay import Relay
+from wandb_cassettes.record import Relay
+from wandb_cassettes.store import Cassette
 
 
 def _closed_by_peer(conn: http.client.HTTPConnection, deadline: float = 5.0) -> bool:
@@ -60,8 +60,8 @@ def test_connections_of_an_ended_cassette_are_closed_and_a_scoped_ones_kept() ->
 _EXHAUST = textwrap.dedent(
     """
     import json, os, resource, subprocess, sys, time
-    from wandb_cassettes.cassette import Cassette
-    from wandb_cassettes.relay import Relay
+    from wandb_cassettes.store import Cassette
+    from wandb_cassettes.record import Relay
 
     relay = Relay("https://api.wandb.ai").start()
     session = relay.replay_session(Cassette())

@@ -24,10 +24,10 @@ from aiohttp import web
 from aiohttp.test_utils import make_mocked_request
 from conftest import run_pytest
 
-from wandb_cassettes import cassette as cs
-from wandb_cassettes.cassette import CassetteError
-from wandb_cassettes.graphql import parse_request
-from wandb_cassettes.relay import Relay
+from wandb_cassettes import store as cs
+from wandb_cassettes.protocol import parse_request
+from wandb_cassettes.record import Relay
+from wandb_cassettes.store import CassetteError
 
 #: Settings that keep the SDK's retries of an injected fault short (defaults wait ~1 s and up).
 FAST_RETRIES = {

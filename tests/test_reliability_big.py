@@ -26,10 +26,10 @@ from cassette_builders import (
 from conftest import run_pytest
 from test_reliability import FAST_RETRIES, audit_secrets, make_project, output, statuses
 
-from wandb_cassettes import cache
-from wandb_cassettes import cassette as cs
-from wandb_cassettes.matching import Matcher
-from wandb_cassettes.relay import Relay
+from wandb_cassettes import store as cache
+from wandb_cassettes import store as cs
+from wandb_cassettes.record import Relay
+from wandb_cassettes.replay import Matcher
 
 BIG = """
 import json, os
@@ -127,9 +127,9 @@ def test_a_cassette_of_5000_interactions_loads_matches_and_replays(tmp_path, mon
     assert len(loaded) == 5000
 
     monkeypatch.setenv("WANDB_CASSETTES_CACHE_DIR", str(tmp_path / "cache"))
-    cache.load(path)  # parses, and fills the parsed-cassette cache (what replay uses)
+    cache.load_cached(path)  # parses, and fills the parsed-cassette cache (what replay uses)
     start = time.perf_counter()
-    cached = cache.load(path)
+    cached = cache.load_cached(path)
     timings["load (cached)"] = time.perf_counter() - start
     assert cached.interactions == loaded.interactions
 

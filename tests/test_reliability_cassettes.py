@@ -19,7 +19,7 @@ from cassette_builders import clean_flow
 from conftest import run_pytest
 from test_reliability import make_project, output
 
-from wandb_cassettes import cassette as cs
+from wandb_cassettes import store as cs
 
 VALID = cs.dumps(clean_flow())
 

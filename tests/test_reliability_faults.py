@@ -16,9 +16,9 @@ import time
 import pytest
 from conftest import PYTEST, run_pytest, subprocess_env
 from test_reliability import FAST_RETRIES, FLOW, audit_secrets, make_project, output, statuses
+from wandb_cassettes_standin import StandinBackend
 
-from wandb_cassettes import cassette as cs
-from wandb_cassettes.standin import StandinBackend
+from wandb_cassettes import store as cs
 
 FAULTY = (
     FLOW

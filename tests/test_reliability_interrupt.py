@@ -6,7 +6,7 @@ recording is kept as ``.failed`` at most); and what the killed session left on
 the upstream is swept by the next recording session, thanks to the journal.
 
 The wandb SDK stops ``wandb-core`` from an ``atexit`` hook, which neither
-SIGTERM's default action nor SIGKILL lets run; ``wandb_cassettes.reaper``
+SIGTERM's default action nor SIGKILL lets run; ``wandb_cassettes.runtime._watchdog``
 turns SIGTERM into a KeyboardInterrupt and reaps the SDK's processes after a
 SIGKILL (see its docstring). The first tests here check the reaper itself on
 stand-in processes: it must kill exactly what it remembered, nothing else.
@@ -32,8 +32,8 @@ from cassette_builders import clean_flow
 from conftest import PYTEST, descendants, run_pytest, subprocess_env
 from test_reliability import FAST_RETRIES, FLOW, audit_secrets, make_project, output
 
-from wandb_cassettes import cassette as cs
-from wandb_cassettes import reaper
+from wandb_cassettes import store as cs
+from wandb_cassettes.runtime import _watchdog as reaper
 
 pytestmark = pytest.mark.skipif(not sys.platform.startswith("linux"), reason="reads /proc")
 
@@ -256,7 +256,7 @@ def test_interrupted_recording(tmp_path, standin, sig):
         _kill(processes)  # never leave a core behind, even when the assertion fails
     # Nothing of the session is left in site-packages (the child-process hook), SIGKILL
     # included: the watchdog removes it once the session is gone.
-    from wandb_cassettes import children
+    from wandb_cassettes import runtime as children
 
     pth = [d / f"wandb_cassettes_child_{proc.pid}.pth" for d in children.site_dirs()]
     deadline = time.monotonic() + 5

@@ -23,7 +23,7 @@ import pytest
 from conftest import run_pytest
 from test_reliability import FAST_RETRIES, FLOW, audit_secrets, make_project, operations, output
 
-from wandb_cassettes import cassette as cs
+from wandb_cassettes import store as cs
 
 WORKER_TEST = (
     FLOW
@@ -40,7 +40,7 @@ def test_parallel(tmp_path, n):
 
 def _projects(path: Path) -> set[str]:
     """The W&B projects named anywhere in the GraphQL variables of a cassette."""
-    from wandb_cassettes.graphql import parse_request
+    from wandb_cassettes.protocol import parse_request
 
     names = set()
     for ix in cs.load(path):

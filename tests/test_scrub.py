@@ -16,8 +16,7 @@ import pytest
 from hypothesis import assume, given, settings
 from hypothesis import strategies as st
 
-from wandb_cassettes.cassette import Cassette, Digest, Interaction, safe_name
-from wandb_cassettes.scrub import (
+from wandb_cassettes.redact import (
     API_KEY_PLACEHOLDER,
     REDACTED,
     RULES,
@@ -31,6 +30,7 @@ from wandb_cassettes.scrub import (
     scrub_interaction,
     scrub_text,
 )
+from wandb_cassettes.store import Cassette, Digest, Interaction, safe_name
 
 KEY = b.API_KEY
 NEW_KEY = "wandb_v1_" + "Ab3_" * 19 + "x"  # 86 characters, like keys issued since 2025

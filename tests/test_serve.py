@@ -2,7 +2,7 @@ import urllib.request
 
 from aiohttp import web
 
-from wandb_cassettes.serve import BackgroundServer
+from wandb_cassettes.record import BackgroundServer
 
 
 def _app() -> web.Application:

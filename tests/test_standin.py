@@ -33,9 +33,8 @@ import wandb
 import wandb.apis._generated as api_gen
 import wandb.sdk.artifacts._generated as art_gen
 import wandb.sdk.internal._generated as internal_gen
-
-from wandb_cassettes.standin import StandinBackend, gql
-from wandb_cassettes.standin.storage import Signer
+from wandb_cassettes_standin import StandinBackend, gql
+from wandb_cassettes_standin.storage import Signer
 
 # -- helpers -----------------------------------------------------------------------
 
@@ -232,7 +231,7 @@ def test_api_key_passes_the_sdk_format_check() -> None:
 def test_unknown_operation_is_an_error_naming_it(
     wb: StandinBackend, caplog: pytest.LogCaptureFixture
 ) -> None:
-    with caplog.at_level(logging.WARNING, logger="wandb_cassettes.standin"):
+    with caplog.at_level(logging.WARNING, logger="wandb_cassettes_standin"):
         status, answer = graphql(wb, "query NoSuchThing { noSuchField { id } }")
         assert status == 200
         message = answer["errors"][0]["message"]
@@ -550,7 +549,7 @@ def test_a_document_that_does_not_parse_is_a_400(wb: StandinBackend) -> None:
 
 def test_main_prints_the_env_and_exits_on_sigterm() -> None:
     proc = subprocess.Popen(
-        [sys.executable, "-m", "wandb_cassettes.standin", "--port", "0"],
+        [sys.executable, "-m", "wandb_cassettes_standin", "--port", "0"],
         stdout=subprocess.PIPE,
         text=True,
         env={**os.environ, "PYTHONUNBUFFERED": "1"},
@@ -583,7 +582,7 @@ sys.exit(3)
 
 
 def test_run_serves_the_child_then_exits_with_its_code() -> None:
-    standin = [sys.executable, "-m", "wandb_cassettes.standin", "--entity", "ci"]
+    standin = [sys.executable, "-m", "wandb_cassettes_standin", "--entity", "ci"]
     cmd = [*standin, "--run", "--", sys.executable, "-c", _CHILD, core_document("Viewer")]
     proc = subprocess.run(
         cmd, stdin=subprocess.DEVNULL, capture_output=True, text=True, timeout=60, check=False
@@ -605,7 +604,7 @@ def test_run_forwards_signals_to_the_child(signum: int) -> None:
         "print('ready', flush=True)\n"
         "time.sleep(60)\n"
     )
-    run = [sys.executable, "-m", "wandb_cassettes.standin", "--run", "--"]
+    run = [sys.executable, "-m", "wandb_cassettes_standin", "--run", "--"]
     proc = subprocess.Popen(
         [*run, sys.executable, "-c", child],
         stdin=subprocess.DEVNULL,

@@ -18,8 +18,7 @@ from pathlib import Path
 import pytest
 import wandb
 from test_standin import auth, core_document, data, send, start_run
-
-from wandb_cassettes.standin import StandinBackend
+from wandb_cassettes_standin import StandinBackend
 
 PROJECT = "flows"
 EMPTY = {"runs": [], "artifacts": [], "collections": []}

@@ -16,8 +16,9 @@ import pytest
 import torch
 import wandb
 from wandb.errors import CommError
+from wandb_cassettes_standin import StandinBackend
 
-from wandb_cassettes.standin import StandinBackend, sdk_env
+from wandb_cassettes.runtime import sdk_env
 
 pytestmark = pytest.mark.torch
 

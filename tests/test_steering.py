@@ -17,10 +17,10 @@ from pathlib import Path
 import pytest
 import yaml
 from conftest import run_pytest
+from wandb_cassettes_standin import StandinBackend
 
-from wandb_cassettes import cassette as cs
+from wandb_cassettes import store as cs
 from wandb_cassettes.cli import main as cli
-from wandb_cassettes.standin import StandinBackend
 
 VOLATILE = """
 import datetime, os, uuid

@@ -19,9 +19,7 @@ from typing import TYPE_CHECKING, Any
 __version__ = "0.2.0"
 
 if TYPE_CHECKING:
-    from .checkpoint import create_minimal_checkpoint
     from .cleanup import CleanupReport, WandbArtifactCleaner
-    from .epochs import EpochLimitError, get_test_epochs, validate_epoch_usage
     from .errors import (
         CassetteError,
         CleanupError,
@@ -34,17 +32,26 @@ if TYPE_CHECKING:
         WandbCassettesError,
         WandbCassetteWarning,
     )
-    from .fast import fast_wandb_test
-    from .lifecycle import CassetteUse, use_cassette
-    from .record_mode import RecordMode
+    from .helpers import (
+        EpochLimitError,
+        create_minimal_checkpoint,
+        fast_wandb_test,
+        get_test_epochs,
+        validate_epoch_usage,
+    )
+    from .record import BackgroundServer
+    from .runtime import CassetteUse, RecordMode, use_cassette
+    from .store import BACKEND_HEADER
 
 _LAZY = {
-    "create_minimal_checkpoint": "checkpoint",
+    "BACKEND_HEADER": "store",
+    "BackgroundServer": "record",
+    "create_minimal_checkpoint": "helpers",
     "CleanupReport": "cleanup",
     "WandbArtifactCleaner": "cleanup",
-    "EpochLimitError": "epochs",
-    "get_test_epochs": "epochs",
-    "validate_epoch_usage": "epochs",
+    "EpochLimitError": "helpers",
+    "get_test_epochs": "helpers",
+    "validate_epoch_usage": "helpers",
     "CassetteError": "errors",
     "CleanupError": "errors",
     "ConfigurationError": "errors",
@@ -55,13 +62,15 @@ _LAZY = {
     "ReplayError": "errors",
     "WandbCassettesError": "errors",
     "WandbCassetteWarning": "errors",
-    "fast_wandb_test": "fast",
-    "CassetteUse": "lifecycle",
-    "use_cassette": "lifecycle",
-    "RecordMode": "record_mode",
+    "fast_wandb_test": "helpers",
+    "CassetteUse": "runtime",
+    "use_cassette": "runtime",
+    "RecordMode": "runtime",
 }
 
 __all__ = [
+    "BACKEND_HEADER",
+    "BackgroundServer",
     "CassetteError",
     "CassetteUse",
     "CleanupError",

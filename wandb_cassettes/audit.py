@@ -30,12 +30,16 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from .cassette import Cassette, CassetteError, Digest, load
-from .env import REPLAY_API_KEY
-from .foreign import ForeignChange
-from .ledger import Ledger, Resource, Unknown, describe_json, unresolved
-from .personal import find_personal_data_in_interaction, find_personal_data_in_metadata
-from .scrub import DEFAULT, Scrubber, SecretFinding
+from .ownership import ForeignChange, Ledger, Resource, Unknown, describe_json, unresolved
+from .redact import (
+    DEFAULT,
+    Scrubber,
+    SecretFinding,
+    find_personal_data_in_interaction,
+    find_personal_data_in_metadata,
+)
+from .runtime import REPLAY_API_KEY
+from .store import Cassette, CassetteError, Digest, load
 
 EXIT_CLEAN = 0
 EXIT_DIRTY = 1

@@ -24,12 +24,13 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
-from . import __version__, graphql
+from . import __version__
+from . import protocol as graphql
 from .audit import audit_paths, audit_scrubber, format_table
-from .cassette import Body, CassetteError, Digest, Interaction, load
-from .ledger import Ledger
-from .project import find_project
-from .scrub import Scrubber
+from .ownership import Ledger
+from .redact import Scrubber
+from .runtime import find_project
+from .store import Body, CassetteError, Digest, Interaction, load
 
 Subparsers = Any  # argparse's _SubParsersAction is private
 Register = Callable[[Subparsers], None]
@@ -84,9 +85,9 @@ def _add_audit(sub: Subparsers) -> None:
 
 
 def _run_audit(args: argparse.Namespace) -> int:
-    from .catalogue import CATALOGUE
     from .errors import ConfigurationError
-    from .lifecycle import CassetteOptions
+    from .redact import CATALOGUE
+    from .runtime import CassetteOptions
 
     project = find_project()
     CATALOGUE.use_cache_dir(project.rule_cache)  # where the plugin keeps it too
@@ -116,7 +117,7 @@ def _run_audit(args: argparse.Namespace) -> int:
 
 def _rules_text(scrubber: Scrubber, entropy: float | None) -> str:
     """``audit --list-rules``: where the rules come from, then one line per rule."""
-    from .catalogue import CATALOGUE, CONFIDENCE
+    from .redact import CATALOGUE, CONFIDENCE
 
     rules = scrubber.rules_in_force()
     by_source: dict[str, int] = {}
@@ -256,8 +257,8 @@ def _add_sweep(sub: Subparsers) -> None:
 
 
 def _run_sweep(args: argparse.Namespace) -> int:
-    from . import journal
-    from .process import upstream_api_key
+    from . import cleanup as journal
+    from .runtime import upstream_api_key
 
     directory = Path(args.journal_dir) if args.journal_dir else find_project().files / "journal"
     orphans = journal.orphaned(directory, dead_hosts=args.host)
@@ -304,7 +305,7 @@ def _run_sweep(args: argparse.Namespace) -> int:
 
 def _other_hosts_note(directory: Path, named: list[str]) -> str | None:
     """A hint when journals of other hosts were left alone (``--host`` names them)."""
-    from . import journal
+    from . import cleanup as journal
 
     here = socket.gethostname()
     hosts = sorted(
@@ -320,7 +321,7 @@ def _other_hosts_note(directory: Path, named: list[str]) -> str | None:
 
 def _refused(url: str, api_key: str | None) -> str | None:
     """Why ``url`` refuses ``api_key`` (the SDK's AuthenticationError), or None."""
-    from . import journal
+    from . import cleanup as journal
 
     try:
         journal.api_for(url, api_key)

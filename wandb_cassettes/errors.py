@@ -88,7 +88,7 @@ class WandbCassetteWarning(UserWarning):
 class NoMatch(WandbCassettesError, LookupError):
     """A live request has no recorded interaction; the message says what was asked and why not.
 
-    ``key`` is the request's :class:`~wandb_cassettes.matching.RequestKey`;
+    ``key`` is the request's :class:`~wandb_cassettes.replay._matching.RequestKey`;
     ``candidates`` the recorded requests most like it, described.
     """
 

@@ -32,12 +32,11 @@ from typing import Any
 
 import pytest
 
-from . import interop
-from .blobs import BLOB_DIR
-from .epochs import EPOCHS_MARKER_HELP, EpochCheck, make_epoch_check
+from . import runtime as interop
 from .errors import CassetteError, ConfigurationError, WandbCassettesError
-from .lifecycle import CassetteOptions, CassetteUse
-from .record_mode import RecordMode
+from .helpers import EPOCHS_MARKER_HELP, EpochCheck, make_epoch_check
+from .runtime import CassetteOptions, CassetteUse, RecordMode
+from .store import BLOB_DIR
 
 __all__ = [
     "wandb_artifact_cleaner",
@@ -124,7 +123,7 @@ def pytest_configure(config: pytest.Config) -> None:
         "markers", "integration: a test of real W&B behaviour (replayed in CI)."
     )
     config.addinivalue_line("markers", EPOCHS_MARKER_HELP)
-    from .process import UPSTREAM_ENV, WandbProcess, check_upstream, explicit_upstream, set_shared
+    from .runtime import UPSTREAM_ENV, WandbProcess, check_upstream, explicit_upstream, set_shared
 
     option = config.getoption("--wandb-upstream")
     explicit = option or explicit_upstream()
@@ -150,7 +149,7 @@ def _keep_compiled_rules(config: pytest.Config) -> None:
     cache = getattr(config, "cache", None)
     if cache is None:
         return
-    from .catalogue import CACHE_FOLDER, CATALOGUE
+    from .redact import CACHE_FOLDER, CATALOGUE
 
     try:
         CATALOGUE.use_cache_dir(cache.mkdir(CACHE_FOLDER))
@@ -162,7 +161,7 @@ def pytest_unconfigure(config: pytest.Config) -> None:
     process = config.stash.get(_PROCESS, None)
     if process is not None:
         process.stop()
-        from .process import set_shared
+        from .runtime import set_shared
 
         set_shared(None)
 
@@ -398,7 +397,7 @@ def scoped_cassette_path(
 ) -> Path:
     """``<cassette dir>/<module path>/[<Class>.]fixture.<name>.yaml`` (the conftest's folder
     for session and package scope)."""
-    from . import cassette as cassettes
+    from . import store as cassettes
 
     config = request.config
     node = request.node
@@ -454,8 +453,8 @@ def cassette_path_for(item: pytest.Item) -> Path:
 def _cassette_path_for(item: pytest.Item, *, catalogue: bool) -> Path:
     from pytest_recording.plugin import get_default_cassette_name
 
-    from . import cassette as cassettes
-    from .scrub import scrub_name
+    from . import store as cassettes
+    from .redact import scrub_name
 
     marker = item.get_closest_marker(MARKER)
     if marker is not None and (marker.args or marker.kwargs.get("name")):

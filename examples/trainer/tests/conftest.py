@@ -7,8 +7,12 @@ wandb-cassettes pytest plugin, which pip registers when it installs the package.
 import pytest
 from trainer import WandbCheckpointLogger
 
-from wandb_cassettes.epochs import get_test_epochs, justification_from_marker, validate_epoch_usage
-from wandb_cassettes.fast import quiet_settings
+from wandb_cassettes.helpers import (
+    get_test_epochs,
+    justification_from_marker,
+    quiet_settings,
+    validate_epoch_usage,
+)
 
 PROJECT = "wandb-cassettes-trainer-example"
 

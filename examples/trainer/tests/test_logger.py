@@ -9,7 +9,7 @@ from trainer import TinyRegressor, sanitize_artifact_name
 from trainer.train import TrainConfig, train
 from trainer.wandb_logger import CHECKPOINT_FILE, CHECKPOINT_TYPE
 
-from wandb_cassettes.fast import fast_wandb_test
+from wandb_cassettes.helpers import fast_wandb_test
 
 # --- naming: pure ---------------------------------------------------------------
 

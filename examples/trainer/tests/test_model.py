@@ -5,7 +5,7 @@ import torch
 from trainer import TinyRegressor, make_loader, make_regression_data
 from trainer.train import TrainConfig, train, train_one_epoch
 
-from wandb_cassettes.epochs import get_test_epochs, validate_epoch_usage
+from wandb_cassettes.helpers import get_test_epochs, validate_epoch_usage
 
 pytestmark = pytest.mark.fast
 

@@ -1,0 +1,416 @@
+"""A write-ahead journal of what recording may create upstream, and the sweep of leftovers.
+
+The ledger knows what a test created, but only in memory: a pytest process
+killed mid-recording (SIGKILL, a CI timeout), or an answer lost on the way,
+would forget runs and artifacts left on W&B. So while recording, every
+change is appended (flushed and fsynced) to a JSON-lines journal under
+``.wandb_cassettes/journal/<host>-<pid>.jsonl``:
+
+* ``intended``: **before** a request that can create something is forwarded,
+  what it may create, by the ids the client chose (a fresh run id, an
+  artifact's ``clientID``);
+* ``created`` / ``deleted``: what the answers confirmed, with server ids;
+* ``absent``: an intent whose request was refused (nothing was created);
+* ``keep``: a test's ``keep=`` patterns, written when its recording starts,
+  so that what they name is kept even if the session dies before the test ends;
+* ``kept``: created and kept on purpose (``keep=``): never swept;
+* ``restore`` / ``restored``: what puts back a resource the test did not create
+  but changed (:class:`~.foreign.Restore`, rewritten whenever it changes), and
+  that it is back as it was; the sweep sends what is still listed.
+
+No journal, no recording: a journal that cannot be opened or written raises
+:class:`~.errors.JournalError` naming its path, and the relay then forwards
+nothing more that could create. A session that ends normally removes its
+journal once nothing is left open; the next recording session (or
+``wandb-cassettes sweep``) deletes what a dead session's journal still lists.
+"""
+
+from __future__ import annotations
+
+import datetime
+import fnmatch
+import functools
+import json
+import os
+import socket
+import time
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import IO, Any
+from urllib.parse import urlsplit
+
+from ..errors import CleanupError, JournalError
+from ..ownership import Event, Ledger, Owned, Restore
+
+JOURNAL_DIR = Path(".wandb_cassettes") / "journal"
+JOURNAL_VERSION = 2
+
+
+@dataclass
+class Leftover:
+    """A resource a journal lists as (maybe) created and not deleted."""
+
+    owned: Owned
+    test: str = ""
+
+    @property
+    def name(self) -> str:
+        return self.owned.name
+
+
+@dataclass
+class JournalFile:
+    """One session's journal: its header and what it still lists."""
+
+    path: Path
+    pid: int
+    host: str
+    upstream: str
+    started: float = 0.0
+    leftovers: list[Leftover] = field(default_factory=list)
+    kept: list[Leftover] = field(default_factory=list)
+    #: Changes to resources the session did not create, not yet put back.
+    restores: list[Restore] = field(default_factory=list)
+
+    @property
+    def pending(self) -> int:
+        """How many things a sweep has to do: leftovers to delete, changes to put back."""
+        return len(self.leftovers) + len(self.restores)
+
+    def owner_alive(self, dead_hosts: Sequence[str] = ()) -> bool:
+        """Whether the session that wrote it still runs.
+
+        A journal of another host cannot be checked from here: it counts as
+        alive (its own host sweeps it) unless that host is named in
+        ``dead_hosts`` (``wandb-cassettes sweep --host NAME``).
+        """
+        if self.host != socket.gethostname():
+            return self.host not in dead_hosts and "*" not in dead_hosts
+        try:
+            os.kill(self.pid, 0)
+        except ProcessLookupError:
+            return False
+        except PermissionError:
+            return True
+        return True
+
+
+class Journal:
+    """Appends one session's changes to ``<dir>/<host>-<pid>.jsonl``.
+
+    Raises:
+        JournalError: The folder or the file cannot be created or written (the
+            message names the path).
+    """
+
+    def __init__(self, directory: str | os.PathLike[str], upstream: str) -> None:
+        self.directory = Path(directory)
+        self.path = self.directory / f"{socket.gethostname()}-{os.getpid()}.jsonl"
+        self._open: dict[tuple[str, ...], Owned] = {}
+        self._restores: dict[str, Restore] = {}
+        self._fh: IO[str] | None = None
+        try:
+            self.directory.mkdir(parents=True, exist_ok=True)
+            self._fh = self.path.open("a", encoding="utf-8")
+        except OSError as exc:
+            raise JournalError(self._message(exc)) from exc
+        self._write(
+            {
+                "journal": JOURNAL_VERSION,
+                "pid": os.getpid(),
+                "host": socket.gethostname(),
+                "upstream": upstream,
+                "started": time.time(),
+            }
+        )
+
+    def intend(self, intents: Iterable[Owned], test: str = "") -> None:
+        """Write what a request about to be forwarded may create (before forwarding it)."""
+        for owned in intents:
+            if owned.key not in self._open:
+                self._open[owned.key] = owned
+                self._write({"event": "intended", "test": test, "owned": owned.to_json()})
+
+    def record(
+        self,
+        events: Iterable[Event],
+        ledger: Ledger,
+        test: str = "",
+        to_upstream: Callable[[Owned], Owned] | None = None,
+    ) -> None:
+        """Append ledger ``events`` (created/deleted resources) for ``test``.
+
+        ``to_upstream`` turns a resource into the ids the upstream knows it by
+        (``new_episodes``: the ledger sees the client's ids).
+        """
+        for e in events:
+            owned = Owned.of(e.resource)
+            if to_upstream is not None:
+                owned = to_upstream(owned)
+            if e.change == "created":
+                self._open[owned.key] = owned
+            else:
+                self._open.pop(owned.key, None)
+            self._write({"event": e.change, "test": test, "owned": owned.to_json()})
+
+    def absent(self, intents: Iterable[Owned]) -> None:
+        """Intents whose requests were refused: nothing was created."""
+        for owned in intents:
+            if self._open.pop(owned.key, None) is not None:
+                self._write({"event": "absent", "owned": owned.to_json()})
+
+    def keep_patterns(self, patterns: Iterable[str], test: str = "") -> None:
+        """``test``'s ``keep=`` patterns: what they name is never swept, even after a crash.
+
+        Written when the recording starts, before anything is created: the
+        ``kept`` entries that :meth:`keep` writes come only at the test's end.
+        """
+        listed = list(patterns)
+        if listed:
+            self._write({"event": "keep", "test": test, "patterns": listed})
+
+    def keep(self, kept: Iterable[tuple[Owned, str]], test: str = "") -> None:
+        """Resources kept on purpose: listed as kept, never swept."""
+        for owned, reason in kept:
+            self._open.pop(owned.key, None)
+            self._write({"event": "kept", "test": test, "reason": reason, "owned": owned.to_json()})
+
+    def restores(self, pending: Iterable[Restore], test: str = "") -> None:
+        """What puts back the resources ``test`` changed but did not create, as of now
+        (:meth:`.ledger.Ledger.restores`): written when it changes, so that a session killed
+        before its cleanup is put back by the next sweep."""
+        now = {r.name: r for r in pending}
+        for name, restore in now.items():
+            if self._restores.get(name) != restore:
+                self._restores[name] = restore
+                self._write({"event": "restore", "test": test, "restore": restore.__dict__})
+        for name in [n for n in self._restores if n not in now]:
+            del self._restores[name]
+            self._write({"event": "restored", "test": test, "name": name})
+
+    @property
+    def open(self) -> list[Owned]:
+        """What this session created (or may have) and has neither deleted nor kept."""
+        return list(self._open.values())
+
+    def close(self) -> None:
+        """Close; remove the file when nothing is left open (kept resources are not open).
+
+        Raises:
+            JournalError: The file could not be closed (its last entries may be
+                missing; the file stays for ``wandb-cassettes sweep``).
+        """
+        fh, self._fh = self._fh, None
+        if fh is not None:
+            try:
+                fh.close()
+            except OSError as exc:
+                raise JournalError(
+                    f"the recording journal {self.path} could not be closed: "
+                    f"{exc.strerror or exc}; it stays for `wandb-cassettes sweep`, which "
+                    "deletes what it lists"
+                ) from exc
+        if not self._open and not self._restores:
+            self.path.unlink(missing_ok=True)
+
+    def _write(self, entry: dict[str, Any]) -> None:
+        if self._fh is None:
+            raise JournalError(f"the recording journal {self.path} is closed")
+        try:
+            self._fh.write(json.dumps(entry) + "\n")
+            self._fh.flush()
+            os.fsync(self._fh.fileno())
+        except OSError as exc:
+            raise JournalError(self._message(exc)) from exc
+
+    def _message(self, exc: OSError) -> str:
+        why = exc.strerror or str(exc)
+        if isinstance(exc, FileExistsError | NotADirectoryError):
+            why = f"{self.directory} is not a folder"
+        return (
+            f"cannot write the recording journal {self.path}: {why}; "
+            "recording stopped before anything more reached the upstream (free space, or "
+            "make the folder writable, then record again)"
+        )
+
+
+def read(path: str | os.PathLike[str]) -> JournalFile:
+    """Parse one journal; a torn last line (the writer was killed) is ignored."""
+    p = Path(path)
+    header: dict[str, Any] = {}
+    open_: dict[tuple[str, ...], Leftover] = {}
+    kept: dict[tuple[str, ...], Leftover] = {}
+    patterns: dict[str, list[str]] = {}
+    restores: dict[str, Restore] = {}
+    for line in p.read_text(encoding="utf-8").splitlines():
+        try:
+            entry = json.loads(line)
+        except ValueError:
+            continue
+        if not isinstance(entry, dict):
+            continue
+        if "journal" in entry:
+            header = entry
+            continue
+        if entry.get("event") in ("restore", "restored"):
+            _restore_entry(entry, restores)
+            continue
+        if entry.get("event") == "keep" and isinstance(entry.get("patterns"), list):
+            test = str(entry.get("test") or "")
+            patterns.setdefault(test, []).extend(str(p) for p in entry["patterns"])
+            continue
+        owned = Owned.from_json(entry.get("owned") or {})
+        if owned is None:
+            continue
+        event, test = entry.get("event"), str(entry.get("test") or "")
+        if event in ("intended", "created"):
+            open_[owned.key] = Leftover(owned, test)
+        elif event in ("deleted", "absent"):
+            open_.pop(owned.key, None)
+        elif event == "kept":
+            open_.pop(owned.key, None)
+            kept[owned.key] = Leftover(owned, test)
+    # Two passes: a collection is kept when it holds a version a pattern keeps.
+    for pass_ in range(2):
+        for key, left in list(open_.items()):
+            if kept_by(left, patterns.get(left.test, ()), kept.values() if pass_ else ()):
+                kept[key] = open_.pop(key)
+    return JournalFile(
+        p,
+        int(header.get("pid", 0)),
+        str(header.get("host", "")),
+        str(header.get("upstream", "")),
+        float(header.get("started", 0.0) or 0.0),
+        list(open_.values()),
+        list(kept.values()),
+        list(restores.values()),
+    )
+
+
+def _restore_entry(entry: dict[str, Any], restores: dict[str, Restore]) -> None:
+    """A ``restore`` line (what puts a change back) or a ``restored`` one (it is back)."""
+    if entry["event"] == "restored":
+        restores.pop(str(entry.get("name")), None)
+        return
+    data = entry.get("restore")
+    try:
+        restore = Restore(**data) if isinstance(data, dict) else None
+    except TypeError:
+        restore = None
+    if restore is not None and isinstance(restore.variables, dict):
+        restores[restore.name] = restore
+
+
+def kept_by(left: Leftover, patterns: Sequence[str], kept: Iterable[Leftover]) -> bool:
+    """Whether a test's ``keep`` patterns keep ``left``, as the ledger would have.
+
+    A name matching a pattern is kept; so is a collection that holds a kept
+    version (the version's path is ``entity/project/collection``, like the
+    collection's).
+    """
+    if any(fnmatch.fnmatchcase(left.owned.name, p) for p in patterns):
+        return True
+    path = left.owned.path
+    return left.owned.kind == "collection" and any(
+        k.owned.kind == "artifact" and k.owned.path == path for k in kept
+    )
+
+
+def orphaned(
+    directory: str | os.PathLike[str], dead_hosts: Sequence[str] = ()
+) -> list[JournalFile]:
+    """Journals of sessions that are no longer running (other hosts only if named)."""
+    return [j for j in journals(directory) if not j.owner_alive(dead_hosts)]
+
+
+def journals(directory: str | os.PathLike[str]) -> list[JournalFile]:
+    """Every readable journal in ``directory``, in file name order."""
+    d = Path(directory)
+    if not d.is_dir():
+        return []
+    found = []
+    for p in sorted(d.glob("*.jsonl")):
+        try:
+            found.append(read(p))
+        except (OSError, UnicodeDecodeError):
+            continue
+    return found
+
+
+@dataclass
+class SweepResult:
+    """What a sweep did; ``failed`` and ``skipped`` lines name each resource and why."""
+
+    deleted: list[str] = field(default_factory=list)
+    #: Changes to resources the sessions did not create, put back.
+    restored: list[str] = field(default_factory=list)
+    #: Listed, and found deleted already (by the test, or by hand).
+    already_gone: list[str] = field(default_factory=list)
+    skipped: list[str] = field(default_factory=list)
+    failed: list[str] = field(default_factory=list)
+    #: Journals left in place: something they list could not be deleted.
+    kept_journals: list[Path] = field(default_factory=list)
+
+
+def sweep(
+    journals: Iterable[JournalFile], *, upstream: str | None = None, api_key: str | None = None
+) -> SweepResult:
+    """Delete every leftover of ``journals`` on its upstream (or ``upstream``), by identity,
+    then put back what they changed of others' resources.
+
+    A journal whose leftovers are all gone and changes all put back is removed
+    (what it lists as kept is never touched); one with failures stays for the next sweep.
+    Never raises for a resource: each one that could not be deleted is a line
+    of ``failed``.
+    """
+    from ._deleters import delete_owned
+
+    result = SweepResult()
+    for j in journals:
+        if j.pending:
+            started = datetime.datetime.fromtimestamp(j.started, datetime.UTC)
+            try:
+                api = api_for(upstream or j.upstream, api_key)
+                report = delete_owned(
+                    [left.owned for left in j.leftovers],
+                    api=api,
+                    not_before=started if j.started else None,
+                    restores=functools.partial(list, j.restores),
+                )
+            except CleanupError as exc:
+                report = exc.report
+                result.failed += [str(f) for f in [*report.failed, *report.restore_failed]]
+            except Exception as exc:  # the API cannot even be made: no key, no upstream
+                names = [left.name for left in j.leftovers] + [r.name for r in j.restores]
+                result.failed += [f"{name}: {type(exc).__name__}: {exc}" for name in names]
+                result.kept_journals.append(j.path)
+                continue
+            result.deleted += report.deleted
+            result.restored += report.restored
+            result.already_gone += report.already_gone
+            result.skipped += report.skipped
+            if report.failed or report.restore_failed:
+                result.kept_journals.append(j.path)
+                continue
+        j.path.unlink(missing_ok=True)
+    return result
+
+
+def unreachable(url: str, timeout: float = 10) -> str | None:
+    """Why nothing listens at ``url`` (a TCP connect), or None when something does."""
+    parts = urlsplit(url)
+    port = parts.port or (443 if parts.scheme == "https" else 80)
+    try:
+        socket.create_connection((parts.hostname or "", port), timeout=timeout).close()
+    except OSError as exc:
+        return f"cannot reach {url}: {exc.strerror or exc}"
+    return None
+
+
+def api_for(base_url: str, api_key: str | None) -> Any:
+    """A ``wandb.Api`` for ``base_url`` with ``api_key`` (the SDK checks the key: it raises
+    its ``AuthenticationError`` for a refused one)."""
+    import wandb
+
+    return wandb.Api(overrides={"base_url": base_url}, api_key=api_key)

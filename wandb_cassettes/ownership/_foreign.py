@@ -1,0 +1,605 @@
+"""What a recording changes of W&B resources it did not create: before, now, and back.
+
+The ledger (:mod:`.ledger`) judges every successful mutation by what it changes
+(:attr:`.mutations.Effect.changes`) on what it touches. A change to something the
+recording is not proven to have created is *foreign*. For the aspects of
+:data:`.mutations.RESTORABLE` this module keeps a model per touched state:
+
+* **before**: read by the relay just before the first change of it goes upstream,
+  with the documents of :func:`prior_alias_read`, :func:`prior_artifact_read` and
+  :func:`prior_run_read` (operation names starting with :data:`PRIOR`); the reads
+  are recorded in the cassette like any exchange, so the audit judges from the same
+  evidence, offline;
+* **now**: the state before with every change applied, the test's and the
+  cleanup's alike (an alias moved to a version, then that version deleted: the
+  alias is on no version);
+* **back**: the mutation that puts it back (:class:`Restore`), which the automatic
+  cleanup sends through the relay, recorded too.
+
+After the session a tracked state equal to its state before is restored (or was
+never really changed). Any other, and every change of an aspect no W&B API undoes
+(:data:`.mutations.NOT_RESTORABLE`), is a finding unless the test declares it
+(``keep`` or ``foreign_changes`` patterns on the resource's name).
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+__all__ = [
+    "PRIOR",
+    "ForeignChange",
+    "ForeignState",
+    "Restore",
+    "prior_alias_read",
+    "prior_artifact_read",
+    "prior_links_read",
+    "prior_run_read",
+]
+
+#: Operation names of the relay's reads of the state before a foreign change. The SDK
+#: never sends them, so replay never expects them (see ``CassetteUse._check_replay``).
+PRIOR = "WandbCassettesPrior"
+
+# The selections are the SDK's own, so W&B's schema has them:
+# - which version holds an alias: ``project { artifactCollectionMembership(name:) }``, as
+#   ``Api().artifact("entity/project/collection:alias")`` asks it (ArtifactMembershipByName,
+#   wandb/sdk/artifacts/_generated/operations.py);
+# - a version's description, metadata, TTL and tags: the fields of ``ArtifactFragment``
+#   (ArtifactByID, the same file), which ``Artifact._assign_attrs`` reads;
+# - the collections a version is linked to: ``artifact { artifactMemberships }``, as
+#   ``Artifact.linked_artifacts`` asks it (FetchLinkedArtifacts, the same file);
+# - a run's fields: ``model(name:, entityName:) { bucket(name:, missingOk: true) }``, as
+#   wandb-core's RunResumeStatus asks it (a null entity is the key's default one), with
+#   the fields of the public API's ``RunFragment`` (wandb/apis/public/runs.py).
+_ALIAS_GQL = (
+    f"query {PRIOR}Alias($entity: String!, $project: String!, $name: String!) "
+    "{ project(name: $project, entityName: $entity) "
+    "{ artifactCollectionMembership(name: $name) { artifact { id } } } }"
+)
+_ARTIFACT_GQL = (
+    f"query {PRIOR}Artifact($id: ID!) {{ artifact(id: $id) {{ id versionIndex "
+    "artifactSequence { name project { name entity { name } } } "
+    "description metadata ttlDurationSeconds ttlIsInherited tags { name } } }"
+)
+_LINKS_GQL = (
+    f"query {PRIOR}Links($id: ID!) {{ artifact(id: $id) {{ id artifactMemberships {{ edges "
+    "{ node { artifactCollection { __typename name project { name entity { name } } } } } } } }"
+)
+_RUN_GQL = (
+    f"query {PRIOR}Run($project: String, $entity: String, $name: String!) "
+    "{ model(name: $project, entityName: $entity) { bucket(name: $name, missingOk: true) "
+    "{ id name config summaryMetrics tags notes displayName description group jobType } } }"
+)
+
+#: upsertBucket's input field -> the Run field a read answers it as (wandb/apis/public/runs.py
+#: ``Run.update`` sends the first, ``RunFragment`` reads the second).
+RUN_FIELDS = {
+    "config": "config",
+    "summaryMetrics": "summaryMetrics",
+    "tags": "tags",
+    "notes": "notes",
+    "displayName": "displayName",
+    "description": "description",
+    "groupName": "group",
+    "jobType": "jobType",
+}
+#: upsertBucket's input fields that name the run rather than change it.
+RUN_IDENTITY = frozenset({"id", "name", "modelName", "entityName", "clientMutationId"})
+#: UpdateArtifactInput's fields the model follows (wandb/sdk/artifacts/_generated/input_types.py).
+ARTIFACT_FIELDS = frozenset(
+    {"description", "metadata", "ttlDurationSeconds", "tagsToAdd", "tagsToDelete"}
+)
+ARTIFACT_IDENTITY = frozenset({"artifactID", "clientMutationId"})
+#: ``latest`` is W&B's own: the server keeps it on the newest version (after deletes too).
+_VERSION_NAME = re.compile(r"v\d+")
+
+
+class _Marker:
+    def __init__(self, name: str) -> None:
+        self.name = name
+
+    def __repr__(self) -> str:
+        return self.name
+
+
+#: No read came before the first change: the state before is not known.
+UNREAD: Any = _Marker("unread")
+#: The read found nothing there (a run that did not exist yet): nothing foreign to restore.
+ABSENT: Any = _Marker("absent")
+#: A value no exchange showed (a lost answer): never equal to anything.
+UNKNOWN: Any = _Marker("unknown")
+
+Kind = Literal["alias", "artifact", "run"]
+Status = Literal["restored", "declared", "unrestored"]
+
+
+@dataclass
+class Tracked:
+    """One foreign state the traffic touched: its value before, now, and the changes."""
+
+    kind: Kind
+    name: str
+    #: What a restore needs: an alias's entity/project/collection/alias, a version's or a
+    #: run's server id.
+    ident: dict[str, str] = field(default_factory=dict)
+    prior: Any = UNREAD
+    current: Any = UNREAD
+    #: ``(index, mutation field)`` of each change.
+    changes: list[tuple[int, str]] = field(default_factory=list)
+    #: A change left it unlike its state before (a save that set the same fields did not).
+    differed: bool = False
+
+    @property
+    def known(self) -> bool:
+        """Whether the state before was read (and was there)."""
+        return self.prior is not UNREAD and self.prior is not ABSENT
+
+    @property
+    def as_before(self) -> bool:
+        return self.known and self.current == self.prior
+
+
+@dataclass(frozen=True)
+class Restore:
+    """A mutation the cleanup sends to put a foreign state back.
+
+    ``field`` is the mutation field (``addAliases``, ``deleteAliases``,
+    ``updateArtifact``, ``upsertBucket``), ``variables`` its variables as the
+    SDK's own document for it takes them (see ``cleanup.restore_document``).
+    """
+
+    name: str
+    change: str
+    field: str
+    variables: dict[str, Any]
+
+
+@dataclass(frozen=True)
+class ForeignChange:
+    """A change to a resource the recording did not create, and what became of it."""
+
+    name: str
+    kind: str
+    #: What changed ("alias moved", "history rows appended", "deleted"...).
+    change: str
+    #: ``(index, mutation field)`` of the exchanges that changed it.
+    changes: tuple[tuple[int, str], ...]
+    status: Status
+    #: Why it was not undone (empty when restored).
+    why: str = ""
+
+    def describe(self) -> str:
+        """One line: the resource, the change, the exchanges, the verdict."""
+        at = ", ".join(f"#{i} {f}" for i, f in self.changes)
+        what = f"{self.change} {self.kind} {self.name}, which it did not create ({at})"
+        if self.status == "restored":
+            return f"{what}: restored by the cleanup from the state read before"
+        if self.status == "declared":
+            return f"{what}: declared ({self.why})"
+        return (
+            f"{what}: not undone: {self.why}; undo it in the test, or declare it "
+            "(foreign_changes=[...] or keep=[...])"
+        )
+
+
+# -- the reads of the state before ---------------------------------------------------------
+
+
+def _body(query: str, variables: dict[str, Any]) -> bytes:
+    operation = query.split("(", 1)[0].split()[-1]
+    return json.dumps({"query": query, "variables": variables, "operationName": operation}).encode()
+
+
+def prior_alias_read(entity: str, project: str, collection: str, alias: str) -> bytes:
+    """The body of a read of which version holds ``collection:alias`` now."""
+    return _body(
+        _ALIAS_GQL, {"entity": entity, "project": project, "name": f"{collection}:{alias}"}
+    )
+
+
+def prior_artifact_read(artifact_id: str) -> bytes:
+    """The body of a read of a version's description, metadata, TTL and tags."""
+    return _body(_ARTIFACT_GQL, {"id": artifact_id})
+
+
+def prior_links_read(artifact_id: str) -> bytes:
+    """The body of a read of the collections a version is in (its registry links)."""
+    return _body(_LINKS_GQL, {"id": artifact_id})
+
+
+def prior_run_read(entity: str, project: str, name: str) -> bytes:
+    """The body of a read of a run's config, summary and the fields UpsertBucket sets."""
+    return _body(_RUN_GQL, {"entity": entity or None, "project": project, "name": name})
+
+
+# -- values as the model compares them ------------------------------------------------------
+
+
+def json_value(value: Any) -> Any:
+    """A JSON string's value (``None`` and ``""``: an empty object); other values as they are."""
+    if value is None or value == "":
+        return {}
+    if isinstance(value, str):
+        try:
+            return json.loads(value)
+        except ValueError:
+            return value
+    return value
+
+
+def _text(value: Any) -> Any:
+    """A string field: ``None`` and ``""`` are the same (W&B reads a null input as "unchanged",
+    so a restore of "none" sends ``""``)."""
+    return "" if value is None else value
+
+
+def _tags(value: Any) -> Any:
+    if value is None:
+        return frozenset()
+    if isinstance(value, list):
+        return frozenset(t.get("name") if isinstance(t, dict) else t for t in value)
+    return UNKNOWN
+
+
+def _ttl(seconds: Any, inherited: Any = False) -> Any:
+    """A TTL as the SDK reads it (``Artifact._ttl_duration_seconds_to_gql``): inherited (-1),
+    disabled (-2 or not positive) or a number of seconds."""
+    if inherited is True or seconds == -1:
+        return "inherit"
+    if isinstance(seconds, int):
+        return seconds if seconds > 0 else "disabled"
+    return UNKNOWN
+
+
+def _ttl_to_input(ttl: Any) -> int:
+    """The ``ttlDurationSeconds`` input of a TTL (-1 inherit, -2 disabled: the SDK's values)."""
+    if ttl == "inherit":
+        return -1
+    return -2 if ttl == "disabled" else int(ttl)
+
+
+def artifact_fields(node: dict[str, Any]) -> dict[str, Any]:
+    """The fields of an ``Artifact`` answer the model follows."""
+    return {
+        "description": _text(node.get("description")),
+        "metadata": json_value(node.get("metadata")),
+        "ttl": _ttl(node.get("ttlDurationSeconds"), node.get("ttlIsInherited")),
+        "tags": _tags(node.get("tags")),
+    }
+
+
+def apply_artifact(now: dict[str, Any], inp: dict[str, Any], succeeded: bool) -> dict[str, Any]:
+    """A version's fields after an UpdateArtifact input (null: unchanged; a lost answer: the
+    fields it set are unknown)."""
+    after = dict(now)
+    for key, value in inp.items():
+        if value is None or key not in ARTIFACT_FIELDS:
+            continue
+        if not succeeded:
+            after["tags" if key.startswith("tags") else _FIELD_OF.get(key, key)] = UNKNOWN
+        elif key == "description":
+            after["description"] = _text(value)
+        elif key == "metadata":
+            after["metadata"] = json_value(value)
+        elif key == "ttlDurationSeconds":
+            after["ttl"] = _ttl(value)
+        elif isinstance(after.get("tags"), frozenset) and isinstance(value, list):
+            names = {t.get("tagName") for t in value if isinstance(t, dict)}
+            tags = after["tags"]
+            after["tags"] = tags | names if key == "tagsToAdd" else tags - names
+        else:
+            after["tags"] = UNKNOWN
+    return after
+
+
+_FIELD_OF = {"ttlDurationSeconds": "ttl"}
+
+
+def run_fields(node: dict[str, Any]) -> dict[str, Any]:
+    """The fields of a ``Run`` answer the model follows, by their upsertBucket input names."""
+    return {inp: run_value(inp, node.get(read)) for inp, read in RUN_FIELDS.items()}
+
+
+def run_value(name: str, value: Any) -> Any:
+    """An upsertBucket input value as the model compares it."""
+    if name in ("config", "summaryMetrics"):
+        return json_value(value)
+    if name == "tags":
+        return _tags(value)
+    return _text(value)
+
+
+# -- the model -------------------------------------------------------------------------
+
+
+class ForeignState:
+    """Every foreign state the traffic touched or read, with its value before and now.
+
+    Args:
+        declared: Whether a resource name is declared (``keep`` or ``foreign_changes``).
+        warn: Told once per change as it is observed (the live recording warns with it).
+    """
+
+    def __init__(self, declared: Callable[[str], bool], warn: Callable[[str], None]) -> None:
+        self.declared = declared
+        self.warn = warn
+        self.tracked: dict[tuple[str, ...], Tracked] = {}
+        #: A version's collections (entity, project, name), read before the first link of it.
+        self.memberships: dict[str, frozenset[tuple[str, str, str]]] = {}
+        #: Changes no API undoes, by (resource name, aspect): kind, what, the exchanges.
+        self.lasting: dict[tuple[str, str], tuple[str, str, list[tuple[int, str]]]] = {}
+
+    # -- keys ----------------------------------------------------------------------
+
+    @staticmethod
+    def alias_key(entity: str, project: str, collection: str, alias: str) -> tuple[str, ...]:
+        return ("alias", entity, project, collection, alias)
+
+    @staticmethod
+    def run_key(project: str, name: str) -> tuple[str, ...]:
+        # The SDK may leave the entity to the server; run ids are unique per project
+        # (as ledger.Owned.key).
+        return ("run", project, name)
+
+    def get(self, key: tuple[str, ...]) -> Tracked | None:
+        return self.tracked.get(key)
+
+    def needs_read(self, key: tuple[str, ...]) -> bool:
+        """Whether a read before the next change of ``key`` would still tell its state before."""
+        found = self.tracked.get(key)
+        return found is None or (found.prior is UNREAD and not found.changes)
+
+    def _track(self, key: tuple[str, ...], kind: Kind, name: str) -> Tracked:
+        found = self.tracked.get(key)
+        if found is None:
+            found = self.tracked[key] = Tracked(kind, name)
+        return found
+
+    # -- the state before (from the relay's reads) ----------------------------------
+
+    def learn(self, key: tuple[str, ...], kind: Kind, name: str, value: Any, **ident: str) -> None:
+        """A read's answer: the state before, unless a change came first (then it is not)."""
+        tracked = self._track(key, kind, name)
+        tracked.ident.update({k: v for k, v in ident.items() if v})
+        if name:
+            tracked.name = name
+        if tracked.prior is UNREAD and not tracked.changes:
+            tracked.prior = value
+
+    def learn_memberships(
+        self, artifact_id: str, collections: Iterable[tuple[str, str, str]]
+    ) -> None:
+        """A read of the collections a version is in, before a link of it: the first wins."""
+        self.memberships.setdefault(artifact_id, frozenset(collections))
+
+    def linked_before(self, artifact_id: str, where: tuple[str, str, str]) -> bool | None:
+        """Whether the version was in collection ``where`` before (None: not read)."""
+        found = self.memberships.get(artifact_id)
+        return None if found is None else where in found
+
+    # -- changes ----------------------------------------------------------------------
+
+    def change(
+        self,
+        key: tuple[str, ...],
+        kind: Kind,
+        name: str,
+        at: tuple[int, str],
+        apply: Callable[[Any], Any],
+        **ident: str,
+    ) -> None:
+        """A change of a tracked state: ``apply`` maps its value now to its value after."""
+        tracked = self._track(key, kind, name)
+        tracked.ident.update({k: v for k, v in ident.items() if v})
+        tracked.name = name or tracked.name  # later answers name it better (its entity)
+        if tracked.prior is ABSENT:
+            return  # it did not exist before: the recording made it, nothing foreign
+        if not tracked.changes:
+            tracked.current = _copy(tracked.prior) if tracked.known else _empty(kind)
+        tracked.changes.append(at)
+        tracked.current = apply(tracked.current)
+        if not tracked.differed and not tracked.as_before:
+            tracked.differed = True  # the first change that made a difference: said now
+            if not self.declared(tracked.name):
+                how = (
+                    "the cleanup restores it from the state read before"
+                    if tracked.known
+                    else "its state before was not read, so nothing can restore it"
+                )
+                self.warn(
+                    f"changes {kind} {tracked.name}, which it did not create "
+                    f"(#{at[0]} {at[1]}): {how}"
+                )
+
+    def lasting_change(self, name: str, kind: str, aspect: str, at: tuple[int, str]) -> None:
+        """A change no API undoes (a delete, history rows...): reported, once warned."""
+        from ..protocol import why_not_restorable
+
+        key = (name, aspect)
+        if key not in self.lasting:
+            self.lasting[key] = (kind, _WHAT.get(aspect, "changed"), [])
+            if not self.declared(name):
+                self.warn(
+                    f"{self.lasting[key][1]} {kind} {name}, which it did not create "
+                    f"(#{at[0]} {at[1]}): {why_not_restorable(aspect)}; the audit fails unless "
+                    "the test declares it"
+                )
+        self.lasting[key][2].append(at)
+
+    def gone(
+        self,
+        ids: Iterable[str],
+        where: tuple[str, str, str] | None = None,
+        *,
+        only_there: bool = False,
+    ) -> None:
+        """Versions (their ids) are gone, or every alias of collection ``where`` is; with
+        ``only_there`` (a link), only the aliases the versions held in ``where``."""
+        holders = set(ids)
+        for key, tracked in self.tracked.items():
+            if tracked.kind != "alias" or not tracked.changes:
+                continue
+            there = where is not None and key[1:4] == where
+            held = tracked.current in holders
+            if (held and (there or not only_there)) or (there and not holders):
+                tracked.current = None
+
+    # -- results -------------------------------------------------------------------
+
+    def restores(self, exists: Callable[[str], bool]) -> list[Restore]:
+        """What the cleanup sends now to put every touched, undeclared state back.
+
+        ``exists(server_id)``: whether a version or run was not deleted by the traffic.
+        """
+        out = []
+        for tracked in self.tracked.values():
+            if not tracked.differed or tracked.as_before or not tracked.known:
+                continue
+            if self.declared(tracked.name):
+                continue
+            restore = _RESTORERS[tracked.kind](tracked, exists)
+            if restore is not None:
+                out.append(restore)
+        return out
+
+    def changes(self, exists: Callable[[str], bool]) -> list[ForeignChange]:
+        """Every foreign change, with what became of it (after all exchanges so far)."""
+        from ..protocol import why_not_restorable
+
+        out = []
+        for tracked in self.tracked.values():
+            if not tracked.differed or tracked.prior is ABSENT:
+                continue  # untouched, made by the test, or set as it was
+            what = "moved" if tracked.kind == "alias" else "changed"
+            status, why = self._verdict(tracked.name, tracked.as_before, _why(tracked, exists))
+            out.append(
+                ForeignChange(tracked.name, tracked.kind, what, tuple(tracked.changes), status, why)
+            )
+        for (name, aspect), (kind, what, at) in self.lasting.items():
+            status, why = self._verdict(name, False, why_not_restorable(aspect))
+            out.append(ForeignChange(name, kind, what, tuple(at), status, why))
+        return out
+
+    def _verdict(self, name: str, as_before: bool, why: str) -> tuple[Status, str]:
+        if as_before:
+            return "restored", ""
+        if self.declared(name):
+            return "declared", "keep or foreign_changes names it"
+        return "unrestored", why
+
+
+#: How the audit words a lasting change, by aspect.
+_WHAT = {
+    "existence": "deleted",
+    "history": "appended history to",
+    "files": "uploaded files to",
+    "lineage": "added lineage to",
+    "alerts": "sent an alert on",
+    "state": "changed the state of",
+    "membership": "linked",
+    "run_other": "changed fields (host, program, commit...) of",
+    "artifact_other": "changed fields of",
+}
+
+
+def _copy(value: Any) -> Any:
+    return dict(value) if isinstance(value, dict) else value
+
+
+def _empty(kind: Kind) -> Any:
+    return UNKNOWN if kind == "alias" else {}
+
+
+def _why(tracked: Tracked, exists: Callable[[str], bool]) -> str:
+    if tracked.prior is UNREAD:
+        return "its state before the change was not read (the read failed or is missing)"
+    if tracked.kind == "alias" and isinstance(tracked.prior, str) and not exists(tracked.prior):
+        return "the version that held it was deleted"
+    if tracked.kind != "alias" and not exists(tracked.ident.get("id", "")):
+        return "it was deleted"
+    if tracked.kind == "alias" and tracked.current is UNKNOWN:
+        return "which version holds it now is unknown (an answer was lost)"
+    return "the cleanup did not put it back (no restore was recorded, or it failed)"
+
+
+def _restore_alias(tracked: Tracked, exists: Callable[[str], bool]) -> Restore | None:
+    i = tracked.ident
+    target = [
+        {
+            "alias": i["alias"],
+            "artifactCollectionName": i["collection"],
+            "entityName": i["entity"],
+            "projectName": i["project"],
+        }
+    ]
+    prior, current = tracked.prior, tracked.current
+    if isinstance(prior, str):
+        if not exists(prior):
+            return None
+        change = f"alias {i['alias']} back on the version that held it"
+        return Restore(
+            tracked.name, change, "addAliases", {"input": {"artifactID": prior, "aliases": target}}
+        )
+    if isinstance(current, str):
+        change = f"alias {i['alias']} off the version the test gave it to"
+        return Restore(
+            tracked.name,
+            change,
+            "deleteAliases",
+            {"input": {"artifactID": current, "aliases": target}},
+        )
+    return None
+
+
+def _restore_artifact(tracked: Tracked, exists: Callable[[str], bool]) -> Restore | None:
+    artifact_id = tracked.ident.get("id", "")
+    prior, current = tracked.prior, tracked.current
+    if not exists(artifact_id) or prior["tags"] is UNKNOWN:
+        return None
+    now_tags = current.get("tags", UNKNOWN)
+    extra = now_tags - prior["tags"] if isinstance(now_tags, frozenset) else frozenset()
+    inp: dict[str, Any] = {
+        "artifactID": artifact_id,
+        "description": prior["description"],
+        "metadata": json.dumps(prior["metadata"]),
+        "tagsToAdd": [{"tagName": t} for t in sorted(prior["tags"])],
+        "tagsToDelete": [{"tagName": t} for t in sorted(extra)],
+    }
+    if prior["ttl"] is not UNKNOWN:
+        inp["ttlDurationSeconds"] = _ttl_to_input(prior["ttl"])
+    return Restore(
+        tracked.name, "description, metadata, TTL and tags back", "updateArtifact", {"input": inp}
+    )
+
+
+def _restore_run(tracked: Tracked, exists: Callable[[str], bool]) -> Restore | None:
+    storage_id = tracked.ident.get("id", "")
+    if not storage_id or not exists(storage_id):
+        return None
+    prior, current = tracked.prior, tracked.current
+    variables: dict[str, Any] = {"id": storage_id}
+    for name, value in prior.items():
+        if name in current and current[name] != value:
+            variables[name] = _run_input(name, value)
+    names = ", ".join(n for n in variables if n != "id")
+    return Restore(tracked.name, f"{names} back", "upsertBucket", variables)
+
+
+def _run_input(name: str, value: Any) -> Any:
+    if name in ("config", "summaryMetrics"):
+        return json.dumps(value)
+    if name == "tags":
+        return sorted(value)
+    return value
+
+
+_RESTORERS: dict[str, Callable[[Tracked, Callable[[str], bool]], Restore | None]] = {
+    "alias": _restore_alias,
+    "artifact": _restore_artifact,
+    "run": _restore_run,
+}

@@ -1,0 +1,39 @@
+"""Which recorded interaction answers a live request, and what replay does not compare."""
+
+from __future__ import annotations
+
+from ._ignore import (
+    PRESETS,
+    defined_metrics,
+    parse_ignore,
+    preset,
+    presets_in,
+)
+from ._matching import (
+    DEFAULT_RULES,
+    Matcher,
+    MatchRules,
+    NoMatch,
+    canonical,
+    interaction_key,
+    request_key,
+    substitutions,
+    target_of,
+)
+
+__all__ = [
+    "DEFAULT_RULES",
+    "PRESETS",
+    "MatchRules",
+    "Matcher",
+    "NoMatch",
+    "canonical",
+    "defined_metrics",
+    "interaction_key",
+    "parse_ignore",
+    "preset",
+    "presets_in",
+    "request_key",
+    "substitutions",
+    "target_of",
+]

@@ -1,0 +1,603 @@
+"""W&B-aware request matching: which recorded interaction answers a live request.
+
+vcrpy matches on method/URI/body, which fails for W&B traffic: every run
+carries timestamps, host facts, temporary paths and timing-dependent
+batching. Here a request is reduced to a :class:`RequestKey` by small,
+named normalisers applied in order (:data:`NORMALISERS`), the way vcrpy
+composes matchers by name:
+
+* ``graphql``: the operation name and its variables, JSON-string variables
+  parsed, lists compared as multisets;
+* ``volatile``: keys that differ on every run, at any depth (:data:`VOLATILE_KEYS`);
+* ``tmp_paths``: pytest's temporary folders (``/tmp/pytest-of-<user>/pytest-<n>``
+  and the session's basetemp) on both sides, and folders that Python's
+  ``tempfile`` named (``/tmp/tmpk3j_x9ab``: ``mkdtemp()``, ``TemporaryDirectory()``
+  with the default prefix, in the system's temporary folder);
+* ``content_hashes``: content-derived parts of file names (wandb names media
+  files after the first 20 hex characters of their sha256);
+* ``redacted``: a value the recording's scrubber replaced matches whatever
+  live value the same scrubber would replace there; so do the email and IP
+  addresses and home folders that recording replaces as personal data
+  (:func:`.personal.matching_form`);
+* ``ignore``: the user's ignore paths (:mod:`.ignore`), and the presets of
+  integrations whose signature the request carries.
+
+``file_stream`` matches on the run path only (answered as often as asked);
+storage requests on method + URL without the query string (signatures change
+on every request), except a multipart upload's ``partNumber``.
+
+Recorded interactions with the same key are served in recording order; keys
+never depend on arrival order across different keys, because wandb-core
+sends requests concurrently. Once a key's recordings are used up, only a
+*successful* answer to a request that is safe to repeat (a query, a GET,
+file_stream) is served again: a recorded error is never repeated, so a
+retrying client cannot loop on it.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import difflib
+import hashlib
+import json
+import re
+import tempfile
+from collections import deque
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+from urllib.parse import parse_qs, urlsplit
+
+from ..errors import NoMatch
+from ..protocol import parse_request, response_errors
+from ..redact import DEFAULT as DEFAULT_SCRUBBER
+from ..redact import Scrubber, matching_form
+from ..store import Cassette, Interaction
+from . import _ignore as ignores
+
+__all__ = [
+    "NORMALISERS",
+    "VOLATILE_KEYS",
+    "MatchRules",
+    "Matcher",
+    "NoMatch",
+    "RequestKey",
+    "canonical",
+    "interaction_key",
+    "request_key",
+    "target_of",
+]
+
+#: Variables that differ between two runs of the same test, at any depth.
+VOLATILE_KEYS = frozenset(
+    {
+        # UpsertBucket: host facts, program path, timestamps, the writer id.
+        "host",
+        "program",
+        "commit",
+        "repo",
+        "summaryMetrics",
+        "_wandb",
+        "startedAt",
+        "heartbeatAt",
+        "createdAt",
+        "updatedAt",
+        "_timestamp",
+        "_runtime",
+        # Artifacts: random client ids, a manifest digest that embeds a staging path,
+        # and file content digests (a checkpoint of randomly initialised weights
+        # differs on every run; the request is the same upload all the same).
+        "clientID",
+        "sequenceClientID",
+        "digest",
+        "md5",
+        "latestArtifactDigest",
+        # Multipart uploads: the upload id the storage chose and each part's checksum.
+        "uploadID",
+        "hexMD5",
+        "etag",
+        "ETag",
+    }
+)
+
+#: Operations whose variables we ignore wholly (keyed by operation name only).
+OPERATIONS_MATCHED_BY_NAME = frozenset({"ServerFeaturesQuery", "Viewer"})
+
+_PYTEST_TMP_RE = re.compile(r"(?:/private)?/tmp/pytest-of-[^/\"'\\]+/pytest-\d+")
+#: A folder or file that ``tempfile`` named: "tmp" and 8 characters of
+#: ``tempfile._RandomNameSequence.characters``, in a system temporary folder (this
+#: machine's, or another's: a cassette may be recorded on macOS and replayed on Linux).
+_TEMPFILE_RE = re.compile(
+    r"(?:(?:/private)?/var/folders/[^/\s\"'\\]+/[^/\s\"'\\]+/T|/tmp|/var/tmp|"
+    + re.escape(tempfile.gettempdir().rstrip("/"))
+    + r")/tmp[a-z0-9_]{8}(?![a-z0-9_])"
+)
+_TEMPFILE_TOKEN = "<tempfile>"
+_CONTENT_HASH_RE = re.compile(r"(?<![0-9a-f])[0-9a-f]{20}(?![0-9a-f])")
+_TMP_TOKEN = "<pytest-tmp>"
+#: pytest-xdist gives each worker ``<basetemp>/popen-gw<n>`` (xdist's ``workerinput``
+#: ``workerid``): a path recorded by a worker matches the same path recorded without.
+_WORKER_TMP_RE = re.compile(re.escape(_TMP_TOKEN) + r"/popen-gw\d+")
+_HASH_TOKEN = "<content-hash>"
+
+
+@dataclass(frozen=True)
+class RequestKey:
+    """What a request must share with a recording to be answered by it."""
+
+    kind: str  # "graphql" | "file_stream" | "http"
+    name: str  # operation name, file_stream path, or "METHOD url"
+    detail: str = ""  # canonical variables for GraphQL
+    #: A GraphQL query (not a mutation), or a GET: safe to answer again.
+    safe: bool = False
+
+    @property
+    def repeatable(self) -> bool:
+        """Answered any number of times (file_stream batching is timing-dependent)."""
+        return self.kind == "file_stream"
+
+    def describe(self, limit: int | None = None) -> str:
+        text = f"GraphQL {self.name} {self.detail}" if self.kind == "graphql" else self.name
+        return text if limit is None or len(text) <= limit else text[: limit - 1] + "…"
+
+
+@dataclass(frozen=True)
+class MatchRules:
+    """What matching normalises away, beyond the built-in volatile keys.
+
+    Args:
+        ignore: The user's ignore paths, in W&B's terms (:mod:`.ignore`).
+        presets: Names of :data:`.ignore.PRESETS` to apply too.
+        tmp_roots: Folders to treat as "the temporary folder" (pytest's basetemp).
+        scrubber: The scrubber the recording used (its rules, the live API key):
+            a live value it would redact matches the recorded redaction.
+    """
+
+    ignore: tuple[str, ...] = ()
+    presets: tuple[str, ...] = ()
+    tmp_roots: tuple[str, ...] = ()
+    scrubber: Scrubber | None = None
+    paths: tuple[ignores.IgnorePath, ...] = field(init=False, compare=False, repr=False)
+
+    def __post_init__(self) -> None:
+        paths = list(ignores.parse_ignore(self.ignore))
+        for name in self.presets:
+            paths += ignores.preset(name).paths
+        object.__setattr__(self, "paths", tuple(paths))
+
+    def normalise_path(self, path: str) -> str:
+        """A URL path as matching compares it: tmp folders and content hashes only."""
+        if "pytest-of-" in path:
+            path = _PYTEST_TMP_RE.sub(_TMP_TOKEN, path)
+        return _CONTENT_HASH_RE.sub(_HASH_TOKEN, path) if len(path) >= 20 else path
+
+    def normalise_text(self, text: str) -> str:
+        """A string value as matching compares it (tmp paths, content hashes, redactions)."""
+        for root in self.tmp_roots:
+            if root and root in text:
+                text = text.replace(root, _TMP_TOKEN)
+        if "pytest-of-" in text:
+            text = _PYTEST_TMP_RE.sub(_TMP_TOKEN, text)
+        if "/tmp" in text:
+            text = _TEMPFILE_RE.sub(_TEMPFILE_TOKEN, text)
+        if "popen-gw" in text:  # an xdist worker's basetemp is <basetemp>/popen-gw<n>
+            text = _WORKER_TMP_RE.sub(_TMP_TOKEN, text)
+        if len(text) >= 20:
+            text = _CONTENT_HASH_RE.sub(_HASH_TOKEN, text)
+        return matching_form(text)
+
+
+DEFAULT_RULES = MatchRules()
+
+Normaliser = Callable[[Any, MatchRules], Any]
+
+
+def _volatile(value: Any, rules: MatchRules) -> Any:
+    if isinstance(value, dict):
+        return {k: _volatile(v, rules) for k, v in value.items() if k not in VOLATILE_KEYS}
+    if isinstance(value, list):
+        return [_volatile(v, rules) for v in value]
+    return value
+
+
+def _texts(value: Any, rules: MatchRules) -> Any:
+    """``tmp_paths``, ``content_hashes`` and ``redacted``, on every string value and key."""
+    if isinstance(value, dict):
+        return {rules.normalise_text(str(k)): _texts(v, rules) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_texts(v, rules) for v in value]
+    if isinstance(value, str):
+        return rules.normalise_text(value)
+    return value
+
+
+def _ignored(value: Any, rules: MatchRules) -> Any:
+    ignores.apply(value, rules.paths)
+    return value
+
+
+def _multiset(value: Any, rules: MatchRules) -> Any:
+    if isinstance(value, dict):
+        return {k: _multiset(v, rules) for k, v in value.items()}
+    if isinstance(value, list):
+        items = [_multiset(v, rules) for v in value]
+        return sorted(items, key=lambda v: json.dumps(v, sort_keys=True))
+    return value
+
+
+#: The normalisers of GraphQL variables, by name, in the order they apply.
+NORMALISERS: dict[str, Normaliser] = {
+    "volatile": _volatile,
+    "ignore": _ignored,
+    "texts": _texts,
+    "multiset": _multiset,
+}
+
+
+def canonical(value: Any, rules: MatchRules = DEFAULT_RULES) -> Any:
+    """``value`` as matching compares it: JSON strings parsed, then :data:`NORMALISERS`."""
+    value = _parsed(value)
+    for normalise in NORMALISERS.values():
+        value = normalise(value, rules)
+    return value
+
+
+def _parsed(value: Any) -> Any:
+    if isinstance(value, dict):
+        return {k: _parsed(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_parsed(v) for v in value]
+    if isinstance(value, str) and value[:1] in "{[":
+        try:
+            return _parsed(json.loads(value))
+        except ValueError:
+            return value
+    return value
+
+
+def target_of(uri: str, upstream: str) -> str:
+    """The matching target of ``uri``: a path on ``upstream``, else the URL without query.
+
+    A multipart part keeps its ``partNumber`` (parts differ only in their query).
+    """
+    base = upstream.rstrip("/")
+    if uri.startswith(base + "/") or uri == base:
+        path = uri[len(base) :] or "/"
+        return path.split("?", 1)[0]
+    try:
+        parts = urlsplit(uri)
+    except ValueError:  # e.g. a hand-edited "http://[::1" (invalid IPv6 host)
+        return uri.split("?", 1)[0]
+    target = f"{parts.scheme}://{parts.netloc}{parts.path}"
+    if "partNumber=" in parts.query:
+        number = parse_qs(parts.query).get("partNumber")
+        if number:
+            target += f"?partNumber={number[0]}"
+    return target
+
+
+def request_key(
+    method: str,
+    target: str,
+    body: str | bytes | None,
+    rules: MatchRules = DEFAULT_RULES,
+    byte_range: str | None = None,
+    *,
+    scrubbed: bool = False,
+) -> RequestKey:
+    """The key of a request to ``target`` (see :func:`target_of`).
+
+    ``byte_range`` is the request's ``Range`` header: the SDK downloads a large
+    file in parts, concurrently, one ``Range`` each on the same URL
+    (wandb/sdk/artifacts/storage_policies/_multipart.py), so a part is matched
+    by its range, not by the order in which the parts arrive. ``scrubbed``: the
+    body was scrubbed already (:meth:`Matcher.key`).
+    """
+    method = method.upper()
+    if method == "POST" and target.endswith("/graphql"):
+        # The recording scrubbed the body as one text, where a rule sees a value with
+        # its key (``"aws_secret_access_key": "..."`` inside a run's config): the live
+        # body is scrubbed the same way, before parsing, to compare like with like.
+        if isinstance(body, bytes):
+            body = body.decode("utf-8", "replace")
+        if body and not scrubbed:
+            body = (rules.scrubber or DEFAULT_SCRUBBER).scrub_text(body)
+        gql = parse_request(body)
+        if gql is not None:
+            safe = not gql.is_mutation
+            if gql.operation in OPERATIONS_MATCHED_BY_NAME:
+                return RequestKey("graphql", gql.operation, safe=safe)
+            try:
+                variables = canonical(gql.variables, rules)
+                detail = json.dumps(variables, sort_keys=True, separators=(",", ":"))
+            except RecursionError:  # nested deeper than Python recurses: match it exactly
+                raw = body.encode() if isinstance(body, str) else body or b""
+                detail = "sha256:" + hashlib.sha256(raw).hexdigest()
+            return RequestKey("graphql", gql.operation, detail, safe)
+    if method == "POST" and target.endswith("/file_stream"):
+        return RequestKey("file_stream", target, safe=True)
+    # A file named after its content (a media file) or a temporary folder in a storage path.
+    target = rules.normalise_path(target)
+    name = f"{method} {target}" if not byte_range else f"{method} {target} [{byte_range}]"
+    return RequestKey("http", name, safe=method in ("GET", "HEAD"))
+
+
+def substitutions(
+    recorded: str | bytes | None, live: str | bytes | None, rules: MatchRules
+) -> dict[str, str]:
+    """Recorded strings → the live strings that matching took for them.
+
+    A matched request may differ from its recording in what the normalisers
+    ignore (a media file named after its content, a temporary folder); the
+    recorded answer then names the recorded values (``createRunFiles`` lists
+    the file names it got). The relay puts the live values back into the
+    answer, so that the client finds its own names in it.
+    """
+    text = live.decode("utf-8", "replace") if isinstance(live, bytes) else live or ""
+    # The cheap test first: most requests carry nothing these normalisers change.
+    tmp_roots = any(root and root in text for root in rules.tmp_roots)
+    if "pytest-of-" not in text and not tmp_roots and not _CONTENT_HASH_RE.search(text):
+        return {}
+    recorded_strings, live_strings = _strings(_json(recorded)), _strings(_json(live))
+    if recorded_strings == live_strings:
+        return {}
+    by_form: dict[str, str] = {}
+    for value in live_strings:
+        form = rules.normalise_text(value)
+        if form != value:
+            by_form.setdefault(form, value)
+    found: dict[str, str] = {}
+    for value in recorded_strings:
+        twin = by_form.get(rules.normalise_text(value))
+        if twin is not None and twin != value:
+            found[value] = twin
+    return found
+
+
+def _json(body: str | bytes | None) -> Any:
+    if not body:
+        return None
+    try:
+        return _parsed(json.loads(body))
+    except (ValueError, RecursionError):
+        return None
+
+
+def _strings(value: Any) -> list[str]:
+    if isinstance(value, dict):
+        return [s for v in value.values() for s in _strings(v)]
+    if isinstance(value, list):
+        return [s for v in value for s in _strings(v)]
+    return [value] if isinstance(value, str) else []
+
+
+def interaction_key(
+    ix: Interaction, upstream: str, rules: MatchRules = DEFAULT_RULES, *, scrub: bool = True
+) -> RequestKey:
+    """The key of a recorded request; ``scrub``: scrub its body as a live one is."""
+    byte_range = _header(ix.request_headers, "range") if ix.method == "GET" else None
+    target = target_of(ix.uri, upstream)
+    text = ix.request_text()
+    return request_key(ix.method, target, text, rules, byte_range, scrubbed=not scrub)
+
+
+def _header(headers: Mapping[str, Any], name: str) -> str | None:
+    for key, value in headers.items():
+        if key.lower() == name:
+            return str(value[0] if isinstance(value, list) and value else value)
+    return None
+
+
+def succeeded(ix: Interaction) -> bool:
+    """A recorded answer that did not fail: 2xx/3xx and no GraphQL ``errors``."""
+    return 200 <= ix.status < 400 and not response_errors(ix.response_json())
+
+
+class Matcher:
+    """Answers requests from one cassette; tracks what was played.
+
+    Not thread-safe: the relay calls it from its event loop only.
+    """
+
+    def __init__(
+        self, cassette: Cassette, upstream: str, rules: MatchRules = DEFAULT_RULES
+    ) -> None:
+        self.cassette = cassette
+        self.upstream = upstream
+        self.rules = rules
+        self._queues: dict[RequestKey, deque[int]] = {}
+        self._last: dict[RequestKey, int] = {}
+        self._served: dict[RequestKey, int] = {}
+        self._played: set[int] = set()
+        # Requests that hold nothing scrubbing writes were recorded as they were sent: live
+        # and recorded compared as they are match exactly when scrubbed forms would (or a
+        # changed test fails, never the reverse), and the rule catalogue is never loaded.
+        scrubber = rules.scrubber or DEFAULT_SCRUBBER
+        self._scrub = any(scrubber.marks(ix.request_text() or "") for ix in cassette.interactions)
+        self._keys = [
+            interaction_key(ix, upstream, rules, scrub=self._scrub) for ix in cassette.interactions
+        ]
+        for index, key in enumerate(self._keys):
+            self._queues.setdefault(key, deque()).append(index)
+
+    def key(
+        self, method: str, target: str, body: str | bytes | None, byte_range: str | None = None
+    ) -> RequestKey:
+        """The key of a live request, under this cassette's rules.
+
+        A GraphQL body is scrubbed the way recording scrubbed it, learning as it
+        goes (:meth:`.scrub.Scrubber.scrub_learning`): call it in arrival order.
+        Not when the cassette's requests hold no replacement (see ``__init__``).
+        """
+        if not self._scrub:
+            return request_key(method, target, body, self.rules, byte_range, scrubbed=True)
+        if method.upper() == "POST" and target.endswith("/graphql") and body:
+            text = body.decode("utf-8", "replace") if isinstance(body, bytes) else body
+            scrubber = self.rules.scrubber or DEFAULT_SCRUBBER
+            text, learned = scrubber.scrub_learning(text)
+            if learned is not scrubber:
+                self.rules = dataclasses.replace(self.rules, scrubber=learned)
+            return request_key(method, target, text, self.rules, byte_range, scrubbed=True)
+        return request_key(method, target, body, self.rules, byte_range)
+
+    def match(self, key: RequestKey) -> tuple[int, Interaction]:
+        """The next recorded interaction for ``key``; raises :class:`NoMatch`.
+
+        Once a key's recordings are used up, a successful answer to a request
+        that is safe to repeat is served again (the SDK may poll a little more
+        or less often than when recording); anything else is a :class:`NoMatch`
+        that says the recordings ran out.
+        """
+        queue = self._queues.get(key)
+        if queue:
+            index = queue.popleft()
+            self._last[key] = index
+        elif key in self._last:
+            index = self._last[key]
+            last = self.cassette.interactions[index]
+            if not (key.repeatable or (key.safe and succeeded(last))):
+                raise NoMatch(key, [], self._used_up(key, last))
+        else:
+            raise NoMatch(key, self.closest(key), self._message(key))
+        self._served[key] = self._served.get(key, 0) + 1
+        self._played.add(index)
+        return index, self.cassette.interactions[index]
+
+    def _used_up(self, key: RequestKey, last: Interaction) -> str:
+        count = sum(1 for k in self._keys if k == key)
+        what = f"HTTP {last.status}"
+        errors = response_errors(last.response_json())
+        if errors:
+            what += f" with GraphQL errors ({errors[0][:80]})"
+        kind = "an error" if not succeeded(last) else "a change"
+        return (
+            f"recorded answers used up for {key.describe(200)}: the cassette holds "
+            f"{count}, the last one {what}; replay does not repeat {kind}, so the test "
+            "asked more often than when it was recorded"
+        )
+
+    def _message(self, key: RequestKey) -> str:
+        lines = [f"no recorded match for {key.describe(300)}"]
+        candidates = self.closest(key, 1)
+        if candidates:
+            lines.append("closest recorded request differs in:")
+            lines += [f"  {line}" for line in self.explain(key)]
+        else:
+            lines.append("the cassette has no request of this kind")
+        return "\n".join(lines)
+
+    def closest_keys(self, key: RequestKey, n: int = 3) -> list[RequestKey]:
+        """Recorded keys most like ``key``: same operation or target first."""
+        same = [k for k in self._queues if (k.kind, k.name) == (key.kind, key.name)]
+        pool = same or [k for k in self._queues if k.kind == key.kind]
+        return sorted(
+            pool,
+            key=lambda k: difflib.SequenceMatcher(None, k.detail, key.detail).ratio(),
+            reverse=True,
+        )[:n]
+
+    def closest(self, key: RequestKey, n: int = 3) -> list[str]:
+        """Recorded requests most like ``key``, described (at most 300 characters each)."""
+        return [k.describe(300) for k in self.closest_keys(key, n)]
+
+    def explain(self, key: RequestKey, limit: int = 40) -> list[str]:
+        """How ``key`` differs from the closest recorded request, path by path, in W&B terms."""
+        best = self.closest_keys(key, 1)
+        if not best:
+            return []
+        if best[0].name != key.name:
+            return [f"operation: recorded {best[0].name}, sent {key.name}"]
+        return explain(best[0], key, limit)
+
+    def unplayed(self) -> list[tuple[int, Interaction]]:
+        """Recorded interactions no request asked for (file_stream and
+        :data:`CACHED_BY_THE_SDK` queries excluded)."""
+        return [
+            (i, ix)
+            for i, ix in enumerate(self.cassette.interactions)
+            if i not in self._played
+            and not self._keys[i].repeatable
+            and self._keys[i].name not in CACHED_BY_THE_SDK
+        ]
+
+
+#: Queries whose answer the SDK keeps on the object that asked (wandb 0.31): an object
+#: shared by several tests (a session-scoped ``wandb.Api()`` fixture) asks once, in
+#: whichever test comes first, so a recording of one not asked again in replay is no
+#: problem. ``Api.default_entity`` (wandb/apis/public/api.py, ``_default_entity``);
+#: ``_server_features`` and ``org_info_from_entity`` (wandb/sdk/artifacts/_gqlutils.py,
+#: ``lru_cache`` per service API).
+CACHED_BY_THE_SDK = frozenset({"GetDefaultEntity", "ServerFeaturesQuery", "FetchOrgInfoFromEntity"})
+
+
+# -- explaining a mismatch ------------------------------------------------------------
+
+_RUN_DEPENDENT = (
+    ("a date or time", re.compile(r"\d{4}-\d{2}-\d{2}[T _]\d{2}[:_-]?\d{2}|\d{8}[T_-]?\d{6}")),
+    (
+        "a uuid",
+        re.compile(r"[0-9a-f]{8}-?[0-9a-f]{4}-?[0-9a-f]{4}-?[0-9a-f]{4}-?[0-9a-f]{12}", re.I),
+    ),
+    ("a temporary path", re.compile(r"/tmp/|/var/folders/|\\Temp\\|" + re.escape(_TMP_TOKEN))),
+)
+
+
+def explain(recorded: RequestKey, live: RequestKey, limit: int = 40) -> list[str]:
+    """The differences between two GraphQL keys, one line per path, in W&B terms.
+
+    Lines read ``config.lr: recorded 0.1, sent 0.2``; a value that looks
+    run-dependent (a time, a uuid, a temporary path) is said to be, with the
+    ``ignore=[...]`` that would make replay skip it.
+    """
+    try:
+        a, b = json.loads(recorded.detail or "{}"), json.loads(live.detail or "{}")
+    except ValueError:
+        return [f"recorded {recorded.describe(200)}", f"sent     {live.describe(200)}"]
+    diffs = list(_diff(a, b, ()))
+    lines: list[str] = []
+    suggest: list[str] = []
+    for path, old, new in diffs[:limit]:
+        term, ignorable = ignores.wandb_term(path)
+        lines.append(f"{term}: recorded {_short(old)}, sent {_short(new)}")
+        why = _run_dependent(old, new)
+        if why and ignorable:
+            lines[-1] += f"  (looks run-dependent: {why})"
+            suggest.append(term)
+    if len(diffs) > limit:
+        lines.append(f"... and {len(diffs) - limit} more difference(s)")
+    if suggest:
+        paths = ", ".join(json.dumps(p) for p in dict.fromkeys(suggest))
+        lines.append(
+            f"these values change from run to run: re-recording cannot help; add "
+            f"@pytest.mark.wandb_cassette(ignore=[{paths}])"
+        )
+    return lines or ["(no difference in the compared variables)"]
+
+
+_MISSING = object()
+
+
+def _diff(
+    a: Any, b: Any, path: tuple[str | int, ...]
+) -> Iterable[tuple[tuple[Any, ...], Any, Any]]:
+    if isinstance(a, dict) and isinstance(b, dict):
+        for key in sorted(set(a) | set(b), key=str):
+            yield from _diff(a.get(key, _MISSING), b.get(key, _MISSING), (*path, key))
+    elif a != b:
+        yield path, a, b
+
+
+def _short(value: Any) -> str:
+    if value is _MISSING:
+        return "(absent)"
+    text = json.dumps(value, sort_keys=True, default=str)
+    return text if len(text) <= 80 else text[:79] + "…"
+
+
+def _run_dependent(*values: Any) -> str | None:
+    for value in values:
+        text = value if isinstance(value, str) else ""
+        for why, pattern in _RUN_DEPENDENT:
+            if text and pattern.search(text):
+                return why
+    return None

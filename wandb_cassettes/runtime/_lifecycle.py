@@ -1,0 +1,933 @@
+"""The life of one cassette, from start to verdict, without pytest.
+
+:class:`CassetteUse` is what a marked test, a scoped fixture and
+:func:`use_cassette` all go through:
+
+1. **start**: decide record or replay (:func:`.record_mode.plan`, the one
+   place that decides), load and check the cassette or open the journal,
+   push a session on the relay, seed the SDK's ids, apply the cassette's SDK
+   settings, forget SDK state left by earlier cassettes;
+2. the code under test runs;
+3. **stop**: finish the runs it started, delete what a recording created
+   and left (by identity, through the relay, so the deletes are recorded),
+   pop the session, then save the recording (only if everything passed; a
+   failed one is kept as ``<name>.yaml.failed``) or check the replay (no
+   request without a recorded answer; what was recorded and never played).
+
+:meth:`CassetteUse.stop` raises the first problem as a
+:class:`~.errors.WandbCassettesError`; :func:`use_cassette` is the same as a
+context manager and a decorator (vcrpy's ``use_cassette`` is the model).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import datetime
+import functools
+import hashlib
+import json
+import os
+import re
+import shlex
+import shutil
+import sys
+import warnings
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, TypeVar
+from urllib.parse import urlsplit
+
+from .. import store as cassettes
+from ..errors import (
+    CassetteError,
+    CleanupError,
+    ConfigurationError,
+    MissingCassette,
+    RecordingError,
+    ReplayError,
+    WandbCassettesError,
+    WandbCassetteWarning,
+)
+from . import _children as children
+from . import _ids as ids
+from ._record_mode import Plan, RecordMode, plan
+
+if TYPE_CHECKING:
+    from ..ownership import Ledger
+    from ..record import IdTranslation, Recording, Replay
+    from ..redact import Scrubber
+    from ._process import WandbProcess
+
+__all__ = ["CLEANUP_KEY", "CassetteOptions", "CassetteUse", "use_cassette"]
+
+#: Metadata: indices of the interactions of the automatic cleanup after a recorded test.
+CLEANUP_KEY = "cleanup_interactions"
+#: Metadata: the SDK settings the recording ran with (``WANDB_ENTITY``...), applied in replay.
+SETTINGS_KEY = "sdk_settings"
+#: Metadata: what the recording's client ids derive from (with the seed): a digest of its test.
+IDS_KEY = "ids_from"
+
+
+def ids_digest(test_id: str) -> str:
+    """The id source of a recording of ``test_id`` (16 hex characters of its sha256)."""
+    return hashlib.sha256(test_id.encode("utf-8")).hexdigest()[:16]
+
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+#: What a ``before_record`` filter is: an exchange in, the exchange to store (or None) out.
+Filter = Callable[[Any], Any]
+
+
+@dataclass(frozen=True)
+class CassetteOptions:
+    """What a cassette's user can set (marker, ``wandb_cassette_config``, ``use_cassette``).
+
+    Args:
+        ignore: Values replay does not compare, in W&B's terms (``config.lr``,
+            ``name``, ``metadata.*``; see :mod:`.ignore`).
+        keep: Names (``fnmatch`` patterns) of resources the test keeps on purpose;
+            ``("*",)`` keeps everything. A change to a resource the test did not create
+            whose name it matches is kept too (not restored).
+        foreign_changes: Names (``fnmatch`` patterns) of resources the test did not
+            create that it changes on purpose (an alias moved to a teammate's version, a
+            shared run's config): the cleanup leaves them as the test left them and the
+            audit lists them as declared; ``("*",)``: any.
+        record_mode: Overrides the session's record mode for this cassette.
+        before_record: Filters applied to each exchange before it is stored
+            (vcrpy's ``before_record_request``/``before_record_response``): each
+            takes an :class:`~.cassette.Interaction` and returns it (changed) or
+            None to leave it out. The built-in scrubbing runs after them.
+        secret_patterns: Regular expressions of secrets of your own (an optional
+            group ``secret`` picks the part to replace), scrubbed when recording and
+            flagged by the audit, beside the built-in rules (:mod:`.scrub`).
+        harmless: Mutation fields declared harmless (the audit ignores them).
+        strict: Fail a replay that leaves recorded interactions unplayed.
+        entropy: Also treat as secrets runs of 20+ token characters with this much
+            Shannon entropy per character, or more (bits, 0 < x <= 8; off: None).
+            Off by default: digests and ids are as random (:func:`.scrub.entropy_rule`).
+    """
+
+    ignore: tuple[str, ...] = ()
+    keep: tuple[str, ...] = ()
+    foreign_changes: tuple[str, ...] = ()
+    record_mode: RecordMode | None = None
+    before_record: tuple[Filter, ...] = ()
+    secret_patterns: tuple[str, ...] = ()
+    harmless: tuple[str, ...] = ()
+    strict: bool = False
+    entropy: float | None = None
+
+    #: The keyword names, as marker validation lists them.
+    KEYS = (
+        "name",
+        "ignore",
+        "keep",
+        "foreign_changes",
+        "record_mode",
+        "before_record",
+        "secret_patterns",
+        "harmless",
+        "strict",
+        "entropy",
+    )
+
+    @classmethod
+    def from_mapping(cls, values: dict[str, Any], *, source: str) -> CassetteOptions:
+        """Options from marker keywords or a config mapping; unknown keys are an error.
+
+        Raises:
+            ConfigurationError: An unknown key or a value of the wrong shape; the
+                message names ``source`` and lists the valid keys.
+        """
+        unknown = sorted(set(values) - set(cls.KEYS))
+        if unknown:
+            raise ConfigurationError(
+                f"{source}: unknown argument(s) {', '.join(map(repr, unknown))}; "
+                f"valid: {', '.join(cls.KEYS)}"
+            )
+        from .. import replay as ignores
+
+        ignore = _strings(values.get("ignore", ()), f"{source}: ignore")
+        ignores.parse_ignore(ignore, source=f"{source}: ignore")
+        keep = _patterns(values.get("keep", ()), f"{source}: keep")
+        foreign = _patterns(values.get("foreign_changes", ()), f"{source}: foreign_changes")
+        mode = values.get("record_mode")
+        before = values.get("before_record", ())
+        before = (before,) if callable(before) else tuple(before or ())
+        if not all(callable(f) for f in before):
+            raise ConfigurationError(f"{source}: before_record must be callables")
+        patterns = _strings(values.get("secret_patterns", ()), f"{source}: secret_patterns")
+        for pattern in patterns:
+            try:
+                re.compile(pattern)
+            except re.error as exc:
+                raise ConfigurationError(
+                    f"{source}: secret_patterns: {pattern!r} is not a regular expression: {exc}"
+                ) from None
+        return cls(
+            ignore=ignore,
+            keep=keep,
+            foreign_changes=foreign,
+            record_mode=RecordMode.parse(mode) if mode is not None else None,
+            before_record=before,
+            secret_patterns=patterns,
+            harmless=_strings(values.get("harmless", ()), f"{source}: harmless"),
+            strict=bool(values.get("strict", False)),
+            entropy=_entropy(values.get("entropy"), f"{source}: entropy"),
+        )
+
+    def merged(self, other: CassetteOptions) -> CassetteOptions:
+        """``other`` on top of these: lists add up, single values are overridden."""
+        return CassetteOptions(
+            ignore=tuple(dict.fromkeys((*self.ignore, *other.ignore))),
+            keep=tuple(dict.fromkeys((*self.keep, *other.keep))),
+            foreign_changes=tuple(dict.fromkeys((*self.foreign_changes, *other.foreign_changes))),
+            record_mode=other.record_mode or self.record_mode,
+            before_record=(*self.before_record, *other.before_record),
+            secret_patterns=tuple(dict.fromkeys((*self.secret_patterns, *other.secret_patterns))),
+            harmless=tuple(dict.fromkeys((*self.harmless, *other.harmless))),
+            strict=self.strict or other.strict,
+            entropy=other.entropy if other.entropy is not None else self.entropy,
+        )
+
+    def scrubber(self, secrets: Iterable[str] = (), *, hooks: bool = False) -> Scrubber:
+        """The default rules, these patterns and entropy check, ``secrets`` known; with
+        ``hooks``, the ``before_record`` filters too."""
+        from ..redact import Scrubber
+
+        before = self.before_record if hooks else ()
+        return Scrubber.build(
+            self.secret_patterns,
+            secrets=tuple(s for s in secrets if s),
+            before_record=before,
+            entropy=self.entropy,
+        )
+
+
+def _entropy(value: Any, what: str) -> float | None:
+    """A number of bits per character in (0, 8], from a number or its text; None: off."""
+    if value is None or (isinstance(value, str) and not value.strip()):
+        return None
+    try:
+        bits = float(value)
+    except (TypeError, ValueError):
+        raise ConfigurationError(f"{what}: expected bits per character, got {value!r}") from None
+    if not 0 < bits <= 8:
+        raise ConfigurationError(f"{what}: {bits} bits per character is not in (0, 8]")
+    return bits
+
+
+def _patterns(value: Any, what: str) -> tuple[str, ...]:
+    """Name patterns: ``True`` is every name, ``False``/``None`` none, else strings."""
+    if value is True:
+        return ("*",)
+    if value is False or value is None:
+        return ()
+    return _strings(value, what)
+
+
+def _strings(value: Any, what: str) -> tuple[str, ...]:
+    if isinstance(value, str):
+        return (value,)
+    if isinstance(value, Iterable) and all(isinstance(v, str) for v in value):
+        return tuple(value)
+    raise ConfigurationError(f"{what}: expected a string or a list of strings, got {value!r}")
+
+
+@dataclass
+class CassetteUse:
+    """One cassette in use: :meth:`start`, the code under test, :meth:`stop`.
+
+    Args:
+        path: The cassette file.
+        process: This process's runtime (relay, journal).
+        mode: The session's record mode.
+        test_id: Whom client ids derive from (the pytest node id, a fixture's id).
+        options: See :class:`CassetteOptions`.
+        record_command: The command that (re-)records this cassette, for messages.
+        tmp_roots: Temporary folders normalised by matching (pytest's basetemp).
+        report_dir: Where a mismatch writes the full variables it compared.
+        save_empty: Whether a recording with no exchange is saved.
+        blob_dir: Where downloads too large for the YAML go.
+    """
+
+    path: Path
+    process: WandbProcess
+    mode: RecordMode = RecordMode.NONE
+    test_id: str = ""
+    options: CassetteOptions = field(default_factory=CassetteOptions)
+    record_command: str = ""
+    tmp_roots: tuple[str, ...] = ()
+    report_dir: Path | None = None
+    #: Save a recording with no exchange (a test's: yes; a scoped fixture's: only if it talked).
+    save_empty: bool = True
+    #: Where large downloads are kept (:mod:`.blobs`); default ``_blobs`` beside the cassette.
+    blob_dir: Path | None = None
+
+    plan: Plan | None = field(default=None, init=False)
+    session: Recording | Replay | None = field(default=None, init=False)
+    seed: str = field(default="", init=False)
+    #: How many replay errors were already reported (the plugin attached them to the
+    #: test's own failure); later ones (a run finished at teardown) are still raised.
+    reported: int = field(default=0, init=False)
+    _ids: contextlib.ExitStack = field(default_factory=contextlib.ExitStack, init=False)
+    _generators: ids.Generators | None = field(default=None, init=False)
+    _runs_before: set[int] = field(default_factory=set, init=False)
+    _drawn: set[str] = field(default_factory=set, init=False)
+    _started_at: datetime.datetime | None = field(default=None, init=False)
+    _children: Path | None = field(default=None, init=False)
+
+    # -- start ------------------------------------------------------------------------
+
+    @property
+    def recording(self) -> Recording | None:
+        """The recording session (also the fallback of a ``new_episodes`` replay)."""
+        from ..record import Recording
+
+        if isinstance(self.session, Recording):
+            return self.session
+        return getattr(self.session, "fallback", None)
+
+    @property
+    def replay(self) -> Replay | None:
+        from ..record import Replay
+
+        return self.session if isinstance(self.session, Replay) else None
+
+    def start(self) -> None:
+        """Record or replay from now on.
+
+        Raises:
+            CassetteError: The cassette is missing (mode ``none``), unusable, or
+                recorded with an incompatible wandb.
+            JournalError: Recording, and the journal cannot be written.
+        """
+        mode = self.options.record_mode or self.mode
+        self.plan = plan(
+            mode, exists=self.path.exists(), recorded_this_session=self.path in self.process.written
+        )
+        if self.plan is Plan.MISSING:
+            raise MissingCassette(self.path, self._command("once"))
+        relay = self.process.relay()
+        settings: dict[str, str]
+        if self.plan is Plan.RECORD:
+            self.seed = ids.new_seed()
+            self.session = self._new_recording(self._fresh_cassette())
+            settings = self.process.user_settings
+        else:
+            recorded = self._load()
+            self.seed = str(recorded.metadata.get("seed", ""))
+            self.session = relay.replay_session(recorded, self._rules(recorded.metadata))
+            if self.plan is Plan.REPLAY_AND_RECORD_MISSES:
+                from ..record import IdTranslation
+
+                extra = cassettes.Cassette(metadata=dict(recorded.metadata), path=self.path)
+                self.session.translation = IdTranslation(self._drawn)
+                self.session.fallback = self._new_recording(extra, self.session.translation)
+            raw = recorded.metadata.get(SETTINGS_KEY) or {}
+            settings = {str(k): str(v) for k, v in raw.items()} if isinstance(raw, dict) else {}
+        self._started_at = datetime.datetime.now(datetime.UTC)
+        from ._env import apply_settings
+
+        self.process.reset_sdk_state()
+        apply_settings(settings)
+        self._runs_before = {id(r) for r in _active_runs()}
+        relay.push(self.session)
+        self._children = self.process.files / "children" / f"{os.getpid()}-{id(self):x}"
+        self._generators = ids.Generators(self.seed, self._id_source())
+        self._enter_ids()
+
+    def _enter_ids(self) -> None:
+        assert self._generators is not None and self._children is not None
+        self._ids.enter_context(ids.seeded_ids(self._generators, drawn=self._drawn))
+        self._ids.enter_context(children.child_env(self.seed, self._id_source(), self._children))
+
+    def suspend(self) -> None:
+        """Stop answering all but the file_stream of this cassette's runs (a scoped fixture
+        between its setup and its teardown); ids go back to the SDK's."""
+        if self.session is not None and not self.session.dormant:
+            self.session.dormant = True
+            self._ids.close()
+
+    def resume(self) -> None:
+        """Answer everything again, ids going on where :meth:`suspend` left them."""
+        if self.session is not None and self.session.dormant:
+            self.session.dormant = False
+            self._enter_ids()
+
+    def _id_source(self) -> str:
+        """Client ids derive from the test that recorded the cassette (shared names replay).
+
+        A recording draws them from a digest of its test id (scrubbed) and stores the
+        digest in the metadata (:data:`IDS_KEY`); replay reads it back, so the ids never
+        depend on how the stored test id was scrubbed later (a secret learned from the
+        traffic, an email address in a parametrize id). Cassettes without the digest
+        derive them from the stored test id, as they were recorded.
+        """
+        replay = self.replay
+        if replay is not None:
+            meta = replay.matcher.cassette.metadata
+            return str(meta.get(IDS_KEY) or meta.get("test") or self._scrubbed(self.test_id))
+        return ids_digest(self._scrubbed(self.test_id))
+
+    def _scrubbed(self, text: str) -> str:
+        """``text`` as a cassette or a message may hold it: secrets replaced."""
+        return self.options.scrubber([os.environ.get("WANDB_API_KEY") or ""]).scrub_text(text)
+
+    def _load(self) -> cassettes.Cassette:
+        from ..store import load_cached
+
+        recorded = load_cached(self.path, self.process.files / "cache")
+        from wandb import __version__ as running
+
+        mismatch = sdk_mismatch(str(recorded.metadata.get("wandb") or ""), str(running))
+        if mismatch:
+            raise CassetteError(self.path, f"{mismatch}; re-record it:\n  {self._command()}")
+        return recorded
+
+    def _rules(self, metadata: dict[str, Any]) -> Any:
+        from ..replay import MatchRules
+
+        recorded_ignore = metadata.get("ignore") or []
+        presets = metadata.get("presets") or []
+        ignore = (*self.options.ignore, *(str(p) for p in recorded_ignore))
+        # The live request is scrubbed as the recording was, so that a value the
+        # recording redacted matches whatever value the test sends in its place.
+        scrubber = self.options.scrubber([os.environ.get("WANDB_API_KEY") or ""])
+        return MatchRules(
+            ignore=tuple(dict.fromkeys(ignore)),
+            presets=tuple(str(p) for p in presets),
+            tmp_roots=self.tmp_roots,
+            scrubber=scrubber,
+        )
+
+    def _fresh_cassette(self) -> cassettes.Cassette:
+        extra: dict[str, Any] = {
+            "seed": self.seed,
+            "test": self._scrubbed(self.test_id),
+            IDS_KEY: self._id_source(),  # recording: the digest of that test id
+        }
+        if self.options.keep:
+            extra["keep"] = list(self.options.keep)
+        if self.options.foreign_changes:
+            from ..ownership import FOREIGN_CHANGES_KEY
+
+            extra[FOREIGN_CHANGES_KEY] = list(self.options.foreign_changes)
+        if self.options.ignore:
+            extra["ignore"] = list(self.options.ignore)
+        if self.process.user_settings:
+            extra[SETTINGS_KEY] = dict(self.process.user_settings)
+        metadata = cassettes.new_metadata(self.process.upstream, **extra)
+        return cassettes.Cassette(metadata=metadata, path=self.path)
+
+    def _new_recording(
+        self, cassette: cassettes.Cassette, translation: IdTranslation | None = None
+    ) -> Recording:
+        """A recording whose ledger feeds the write-ahead journal as exchanges pass.
+
+        With ``translation`` (``new_episodes``) the ledger sees the client's ids and
+        the journal the upstream's, where a sweep must look for them.
+        """
+        from ..ownership import Ledger, Owned, intents, outcome
+        from ..record import Recording
+
+        journal = self.process.journal()  # JournalError: no journal, no recording
+        journal.keep_patterns(self.options.keep, self.test_id)  # kept even if the session dies
+        scrubber = self.options.scrubber([self.process.api_key or ""], hooks=True)
+        from ..store import BLOB_DIR, BlobStore
+
+        recording = Recording(cassette, scrubber.session())
+        recording.blobs = BlobStore(self.blob_dir or self.path.parent / BLOB_DIR)
+        fresh = _FreshRunIds(self._drawn, lambda: self._children, translation)
+        who = self._scrubbed(self.test_id)
+
+        def warn(change: str) -> None:
+            # As it happens (on the relay's thread, while the test waits for the answer).
+            warnings.warn(WandbCassetteWarning(f"{who}: {change}"), stacklevel=2)
+
+        ledger = Ledger(
+            self.options.keep,
+            fresh_run_ids=fresh,
+            harmless=self.options.harmless,
+            foreign_changes=self.options.foreign_changes,
+            on_foreign=warn,
+        )
+        recording.ledger = ledger
+        # The state before a change to something the test did not create, read first.
+        recording.prior_reads = ledger.prior_reads
+        upstream = translation.owned_to_upstream if translation is not None else None
+
+        def planned(body: str | bytes | None) -> list[Owned]:
+            return [
+                Owned(
+                    kind=i["kind"],
+                    entity=i["entity"],
+                    project=i["project"],
+                    local=i["local"],
+                    name=f"{i['entity']}/{i['project']}/{i['local']}",
+                    client_id=i.get("client_id", ""),
+                    type=i.get("type"),
+                    unconfirmed=True,
+                )
+                for i in intents(body)
+                if i["kind"] != "run" or i["local"] in fresh
+            ]
+
+        def before_forward(method: str, url: str, body: bytes) -> None:
+            journal.intend(planned(body), self.test_id)
+
+        def observe(ix: Any) -> None:
+            seen = len(ledger.events)
+            ledger.observe(ix)
+            journal.record(ledger.events[seen:], ledger, self.test_id, upstream)
+            journal.restores(ledger.restores(), self.test_id)
+            # Only GraphQL mutations have intents (as the ledger, checked before any body).
+            graphql = urlsplit(ix.uri).path.endswith("/graphql")
+            if graphql and outcome(ix.status, ix.response_json()) == "refused":
+                # Refused (a 4xx, GraphQL errors, an upstream nothing answered at): what
+                # the request was to create was not, and no later sweep must look for it.
+                refused = planned(ix.request_text())
+                journal.absent([upstream(o) for o in refused] if upstream else refused)
+
+        recording.before_forward = before_forward
+        recording.observers.append(observe)
+        return recording
+
+    # -- stop -------------------------------------------------------------------------
+
+    def stop(self, *, passed: bool) -> None:
+        """Finish, clean up, then save the recording or check the replay.
+
+        Args:
+            passed: Whether the code under test succeeded: only then is a
+                recording saved as the cassette.
+
+        Raises:
+            WandbCassettesError: The first problem: the cleanup failed (what is
+                left is named), recording stopped, or the replay asked for what
+                the cassette cannot answer.
+        """
+        if self.session is None:
+            return
+        relay = self.process.relay()
+        cleanup_error: CleanupError | None = None
+        try:
+            with self._ids:
+                self.finish_runs()
+                cleanup_error = self._clean_up()
+        finally:
+            relay.pop(self.session)
+            self.process.restore_environment()
+        recording = self.recording
+        problems: list[WandbCassettesError] = []
+        if recording is not None:
+            if recording.fatal is not None:
+                problems.append(recording.fatal)
+            exposed = self._secret_in_name(recording)
+            if exposed is not None:
+                problems.append(exposed)  # nothing is written under that name, .failed neither
+            else:
+                self._keep_recording(recording, passed and cleanup_error is None and not problems)
+        if cleanup_error is not None:
+            problems.insert(0, cleanup_error)
+        replay = self.replay
+        if replay is not None:
+            problems += self._check_replay(replay)
+        if self._children is not None:  # the children's run ids: read, no longer needed
+            shutil.rmtree(self._children, ignore_errors=True)
+            with contextlib.suppress(OSError):
+                self._children.parent.rmdir()  # when no other cassette's children remain
+        if problems:
+            raise problems[0]
+
+    def finish_runs(self) -> None:
+        """Finish the runs started since :meth:`start` (integrations leave theirs open):
+        a run left open would keep sending after the cassette is gone. Idempotent."""
+        _finish_runs(self._runs_before)
+
+    def _clean_up(self) -> CleanupError | None:
+        """Delete, through the relay (so it is recorded), what the recording created and left."""
+        recording = self.recording
+        if recording is None or recording.ledger is None:
+            return None
+        from ..cleanup import delete_owned
+        from ..ownership import Owned, unresolved
+
+        ledger: Ledger = recording.ledger
+        journal = self.process.journal()
+        kept = [(Owned.of(r), ledger.kept_reason(r) or "") for r in ledger.kept]
+        with contextlib.suppress(RecordingError):
+            journal.keep(kept, self.test_id)
+        leaks = ledger.leftovers()
+        first = len(recording.cassette.interactions)
+        recording.cleaning = True
+        try:
+            # The deletes first: a version deleted takes the aliases it held, which the
+            # restores (computed from what the ledger saw of the deletes) then put back.
+            delete_owned(
+                [Owned.of(r) for r in leaks], not_before=self._started_at, restores=ledger.restores
+            )
+        except CleanupError as exc:
+            return exc
+        finally:
+            recording.cleaning = False
+            recording.notes += [f"{self.test_id}: {line}" for line in unresolved(ledger)]
+            # Replay runs no cleanup: list its exchanges so they do not count as unplayed.
+            replay = self.replay
+            offset = len(replay.matcher.cassette) if replay is not None else 0
+            cleanup = range(offset + first, offset + len(recording.cassette.interactions))
+            meta = recording.cassette.metadata
+            if leaks or cleanup:
+                meta[CLEANUP_KEY] = [*meta.get(CLEANUP_KEY, ()), *cleanup]
+        return None
+
+    def _secret_in_name(self, recording: Recording) -> RecordingError | None:
+        """The cassette's file name holds a value the recording learned to be a secret.
+
+        A parametrize id is scrubbed by the rules' shapes before it names a file;
+        a value recognised only by its context in the traffic (``"api_token": ...``
+        in a run config) is known only once recorded: then nothing is saved.
+        """
+        scrubber = recording.scrub.scrubber
+        scrubbed = scrubber.scrub_text(self.path.name)
+        if scrubbed == self.path.name:
+            return None
+        return RecordingError(
+            f"{scrubber.scrub_text(self.test_id)}: recording not saved: its cassette's file name "
+            f"({self.path.parent / scrubbed}) would hold a value this recording found to be "
+            "a secret; give the parametrized test ids without it "
+            "(@pytest.mark.parametrize(..., ids=[...]))"
+        )
+
+    def _keep_recording(self, recording: Recording, passed: bool) -> None:
+        """Save a passed recording as the cassette; keep any other beside it, as ``.failed``."""
+        for message in [*recording.upstream_errors, *recording.notes]:
+            warnings.warn(WandbCassetteWarning(message), stacklevel=3)
+        replay = self.replay
+        if not recording.cassette.interactions and (replay is not None or not self.save_empty):
+            return  # nothing new (new_episodes), or nothing at all to keep
+        if not passed:
+            failed = recording.finished()
+            self._describe(failed, recording)  # auditable as it is (its fresh run ids)
+            kept = cassettes.save_failed(failed, self.path)
+            warnings.warn(
+                WandbCassetteWarning(
+                    f"test failed or was interrupted while recording: {self.path} left as "
+                    f"it was; this recording is kept in {kept}"
+                ),
+                stacklevel=3,
+            )
+            return
+        full = recording.finished()
+        if replay is not None:
+            # new_episodes: what was replayed, then what was recorded after it.
+            full = cassettes.Cassette(
+                [*replay.matcher.cassette.interactions, *full.interactions],
+                full.metadata,
+                full.path,
+            )
+        self._describe(full, recording)
+        cassettes.save(full, self.path)
+        cassettes.failed_path(self.path).unlink(missing_ok=True)  # an older failed attempt
+        self.process.written.append(self.path)
+
+    def _describe(self, full: cassettes.Cassette, recording: Recording) -> None:
+        """Metadata that replay and the audit need: backend, fresh ids, presets."""
+        from .. import replay as ignores
+        from ..ownership import FRESH_RUN_IDS_KEY
+
+        meta = full.metadata
+        meta["backend"] = cassettes.backend_of(full)
+        fresh = sorted(self._drawn | children.drawn_run_ids(self._children or Path()))
+        if fresh:
+            meta[FRESH_RUN_IDS_KEY] = fresh
+        presets = ignores.presets_in(_run_configs(full))
+        if presets:
+            meta["presets"] = presets
+
+    def _check_replay(self, replay: Replay) -> list[WandbCassettesError]:
+        """Requests the cassette could not answer; what it holds that was never played."""
+        problems: list[WandbCassettesError] = []
+        if replay.fatal is not None:
+            problems.append(replay.fatal)
+        if len(replay.errors) > self.reported:
+            problems.append(ReplayError(self.mismatch_report(replay)))
+        cleanup = set(replay.matcher.cassette.metadata.get(CLEANUP_KEY) or ())
+        unplayed = [
+            (i, ix)
+            for i, ix in replay.matcher.unplayed()
+            if i not in cleanup and not _read_before_a_change(ix)
+        ]
+        if unplayed and not replay.errors:
+            from ..replay import interaction_key
+
+            upstream = replay.matcher.upstream
+            lines = "\n".join(
+                f"  #{i} {interaction_key(ix, upstream).describe(200)}" for i, ix in unplayed[:10]
+            )
+            message = f"{self.path}: {len(unplayed)} recorded interaction(s) never played:\n{lines}"
+            if self.options.strict:
+                problems.append(ReplayError(message))
+            else:
+                warnings.warn(WandbCassetteWarning(message), stacklevel=3)
+        return problems
+
+    def mismatch_report(self, replay: Replay | None = None) -> str:
+        """The message of a replay that asked for what the cassette cannot answer."""
+        replay = replay or self.replay
+        if replay is None or not replay.errors:
+            return ""
+        from ..redact import scrub_text
+
+        secrets = [k for k in (os.environ.get("WANDB_API_KEY"),) if k]
+        details = "\n\n".join(scrub_text(str(e), secrets) for e in replay.errors)
+        full = self._write_full_variables(replay)
+        advice = (
+            "if the test changed on purpose, re-record it:\n  " + self._command()
+            if "re-recording cannot help" not in details
+            else "if other differences are deliberate, re-record it:\n  " + self._command()
+        )
+        where = f"\nfull variables of each request: {full}" if full else ""
+        return (
+            f"wandb cassette {self.path}: {len(replay.errors)} request(s) had no recorded "
+            f"match\n\n{details}\n\n{advice}{where}"
+        )
+
+    def _write_full_variables(self, replay: Replay) -> Path | None:
+        from ..errors import NoMatch
+        from ..redact import scrub_text
+
+        if self.report_dir is None:
+            return None
+        secrets = [k for k in (os.environ.get("WANDB_API_KEY"),) if k]
+        blocks = []
+        for error in replay.errors:
+            if not isinstance(error, NoMatch):
+                continue
+            closest = replay.matcher.closest_keys(error.key, 1)
+            blocks.append(
+                "sent:\n"
+                + _pretty(error.key.detail)
+                + "\nclosest recorded:\n"
+                + (_pretty(closest[0].detail) if closest else "(none)")
+            )
+        if not blocks:
+            return None
+        path = self.report_dir / (cassettes.safe_name(self.path.stem) + ".mismatch.txt")
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            path.write_text(scrub_text("\n\n".join(blocks), secrets) + "\n", encoding="utf-8")
+        except OSError:
+            return None
+        return path
+
+    def _command(self, mode: str = "rewrite") -> str:
+        default = f"pytest --record-mode={{mode}} -k {shlex.quote(self.path.stem)}"
+        return self._scrubbed((self.record_command or default).format(mode=mode))
+
+
+class _FreshRunIds:
+    """Run ids this recording drew, its children's and new_episodes' fresh twins included."""
+
+    def __init__(
+        self,
+        drawn: set[str],
+        folder: Callable[[], Path | None],
+        translation: IdTranslation | None = None,
+    ) -> None:
+        self._drawn = drawn
+        self._folder = folder
+        self._translation = translation
+
+    def __contains__(self, run_id: object) -> bool:
+        if run_id in self._drawn:
+            return True
+        translation = self._translation
+        if translation is not None and isinstance(run_id, str) and translation.is_fresh(run_id):
+            return True
+        folder = self._folder()
+        if folder is None or not isinstance(run_id, str):
+            return False
+        found = children.drawn_run_ids(folder)
+        self._drawn |= found
+        return run_id in found
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._drawn)
+
+
+def _read_before_a_change(ix: cassettes.Interaction) -> bool:
+    """The relay's own read of a state before a foreign change: the SDK never sends it."""
+    from ..ownership import PRIOR
+
+    text = ix.request_text() or ""
+    if PRIOR not in text:
+        return False
+    from ..protocol import parse_request
+
+    request = parse_request(text)
+    return request is not None and request.operation.startswith(PRIOR)
+
+
+def _pretty(detail: str) -> str:
+    try:
+        return json.dumps(json.loads(detail), indent=2, sort_keys=True)
+    except ValueError:
+        return detail
+
+
+def _run_configs(cassette: cassettes.Cassette) -> list[Any]:
+    """The parsed ``config`` of every ``upsertBucket`` the cassette sent."""
+    from ..protocol import parse_request
+
+    configs = []
+    for ix in cassette.interactions:
+        text = ix.request_text()
+        if not text or "upsertBucket" not in text:
+            continue
+        request = parse_request(text)
+        config = request.variables.get("config") if request else None
+        if isinstance(config, str):
+            with contextlib.suppress(ValueError):
+                configs.append(json.loads(config))
+    return configs
+
+
+def _active_runs() -> list[Any]:
+    """The runs of this process that are not finished (wandb's own list, when it has one)."""
+    setup = sys.modules.get("wandb.sdk.wandb_setup")
+    singleton = getattr(setup, "_singleton", None) if setup is not None else None
+    runs = getattr(singleton, "_active_runs", None)
+    if isinstance(runs, list):
+        return list(runs)
+    wandb = sys.modules.get("wandb")
+    run = getattr(wandb, "run", None) if wandb is not None else None
+    return [run] if run is not None else []
+
+
+def _finish_runs(before: set[int]) -> None:
+    """Finish the runs started since ``before``: a run left open would keep sending."""
+    for run in reversed(_active_runs()):
+        if id(run) not in before:
+            run.finish()
+
+
+def sdk_mismatch(recorded: str, running: str) -> str | None:
+    """Why a cassette recorded with wandb ``recorded`` must not replay under ``running``.
+
+    The SDK's requests change between major versions, and between minor versions
+    before 1.0; a patch release keeps them. None when compatible or unknown.
+    """
+    import re
+
+    def release(version: str) -> tuple[int, int] | None:
+        m = re.match(r"\s*(\d+)\.(\d+)", version)
+        return (int(m.group(1)), int(m.group(2))) if m else None
+
+    old, new = release(recorded), release(running)
+    if old is None or new is None or old == new or (old[0] == new[0] and old[0] >= 1):
+        return None
+    return (
+        f"recorded with wandb {recorded}, but this is wandb {running}: the SDK's requests "
+        "differ between these versions"
+    )
+
+
+# -- the pytest-free API ------------------------------------------------------------------
+
+
+class use_cassette:
+    """Record or replay the W&B traffic of a block of code, with cleanup and the journal.
+
+    A context manager and a decorator, for ``unittest`` suites and scripts::
+
+        with wandb_cassettes.use_cassette("cassettes/upload.yaml", record_mode="once"):
+            run = wandb.init(project="ci-tests")
+            ...
+
+        @wandb_cassettes.use_cassette("cassettes/test_x.yaml")
+        def test_x(self): ...
+
+    Args:
+        path: The cassette file (``.yaml``).
+        record_mode: ``none`` (replay; the default), ``once``, ``new_episodes``,
+            ``all`` or ``rewrite`` (see :mod:`.record_mode`).
+        upstream: The W&B server recordings go to (default: where the SDK would
+            go; see :func:`.process.default_upstream`). The first use in a
+            process fixes it for the process.
+        ignore: Values replay does not compare (:mod:`.ignore`).
+        keep: Resources kept on purpose (``True``: everything).
+        foreign_changes: Resources the block did not create that it changes on
+            purpose: not restored by the cleanup (``True``: any).
+        before_record: Filters of exchanges before they are stored.
+
+    Raises:
+        CassetteError: On entry, the cassette is missing or unusable.
+        WandbCassettesError: On exit, the cleanup failed, recording stopped, or the
+            replay asked for what the cassette cannot answer. An exception of the
+            block itself wins: the recording is then kept as ``.failed``.
+    """
+
+    def __init__(
+        self,
+        path: str | os.PathLike[str],
+        *,
+        record_mode: str | RecordMode = "none",
+        upstream: str | None = None,
+        ignore: Sequence[str] = (),
+        keep: Sequence[str] | bool = (),
+        foreign_changes: Sequence[str] | bool = (),
+        before_record: Sequence[Filter] | Filter = (),
+    ) -> None:
+        self.path = Path(path).resolve()
+        self.mode = RecordMode.parse(record_mode)
+        self.upstream = upstream
+        self.options = CassetteOptions.from_mapping(
+            {
+                "ignore": ignore,
+                "keep": keep,
+                "foreign_changes": foreign_changes,
+                "before_record": before_record,
+            },
+            source=f"use_cassette({str(path)!r})",
+        )
+        self._use: CassetteUse | None = None
+
+    def __enter__(self) -> CassetteUse:
+        from ._process import shared_process
+
+        process = shared_process(self.upstream, Path.cwd())
+        use = CassetteUse(
+            self.path,
+            process,
+            self.mode,
+            test_id=str(self.path),
+            options=self.options,
+            record_command=f"use_cassette({str(self.path)!r}, record_mode={{mode!r}})",
+            report_dir=process.files / "mismatch",
+        )
+        use.start()
+        self._use = use
+        return use
+
+    def __exit__(
+        self, kind: type[BaseException] | None, exc: BaseException | None, tb: Any
+    ) -> None:
+        use, self._use = self._use, None
+        if use is None:
+            return
+        try:
+            use.stop(passed=kind is None)
+        except WandbCassettesError:
+            if kind is None:
+                raise  # the block's own exception wins; ours would hide it
+
+    def __call__(self, func: F) -> F:
+        @functools.wraps(func)
+        def wrapper(*args: Any, **kwargs: Any) -> Any:
+            with self:
+                return func(*args, **kwargs)
+
+        return wrapper  # type: ignore[return-value]

@@ -1,0 +1,67 @@
+"""The cassette on disk: vcrpy's YAML format, large bodies as blobs, the parsed cache."""
+
+from __future__ import annotations
+
+from ._blobs import (
+    BLOB_DIR,
+    BLOB_MIN_BYTES,
+    BLOB_WARN_BYTES,
+    BlobStore,
+)
+from ._cache import (
+    CACHE_ENV,
+    CACHE_MIN_BYTES,
+    load_cached,
+)
+from ._cassette import (
+    BACKEND_HEADER,
+    FORMAT,
+    Body,
+    Cassette,
+    CassetteError,
+    Digest,
+    Headers,
+    Interaction,
+    backend_of,
+    body_text,
+    cassette_path,
+    dumps,
+    failed_path,
+    json_or_none,
+    load,
+    loads,
+    new_metadata,
+    safe_name,
+    save,
+    save_failed,
+)
+
+__all__ = [
+    "BACKEND_HEADER",
+    "BLOB_DIR",
+    "BLOB_MIN_BYTES",
+    "BLOB_WARN_BYTES",
+    "CACHE_ENV",
+    "CACHE_MIN_BYTES",
+    "FORMAT",
+    "BlobStore",
+    "Body",
+    "Cassette",
+    "CassetteError",
+    "Digest",
+    "Headers",
+    "Interaction",
+    "backend_of",
+    "body_text",
+    "cassette_path",
+    "dumps",
+    "failed_path",
+    "json_or_none",
+    "load",
+    "load_cached",
+    "loads",
+    "new_metadata",
+    "safe_name",
+    "save",
+    "save_failed",
+]

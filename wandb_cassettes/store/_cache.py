@@ -1,0 +1,163 @@
+"""A cache of parsed cassettes: large cassettes load in milliseconds the second time.
+
+PyYAML (even libyaml-backed) needs ~0.25 ms per interaction, so a
+1,000-interaction cassette takes ~300 ms to parse on every replay. A cassette
+that parsed cleanly is kept, as JSON, in ``.wandb_cassettes/cache/`` of the rootdir (or
+``$WANDB_CASSETTES_CACHE_DIR``; ``off`` disables it) and read from there
+while its bytes stay the same (checked by SHA-256 at every load). The YAML
+file stays the only source of truth: a missing, stale or damaged entry just
+means parsing it again, and a read-only disk just means no cache.
+"""
+
+from __future__ import annotations
+
+import base64
+import contextlib
+import hashlib
+import json
+import os
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from .. import __version__
+from ._cassette import FORMAT, Body, Cassette, Digest, Interaction, loads, read, write_atomic
+
+#: Folder of the parsed-cassette cache; "" or "off" disables it.
+CACHE_ENV = "WANDB_CASSETTES_CACHE_DIR"
+#: Cassettes smaller than this parse in a few milliseconds: not cached.
+CACHE_MIN_BYTES = 16 * 1024
+#: Entries kept; the least recently written beyond this are removed.
+CACHE_MAX_ENTRIES = 256
+_CACHE_FORMAT = f"{FORMAT}+cache/1 {__version__}"
+
+
+@dataclass(frozen=True)
+class _Entry:
+    file: Path
+    sha256: str
+
+
+def load_cached(path: str | os.PathLike[str], directory: Path | None = None) -> Cassette:
+    """:func:`.cassette.load`, served from the cache while the file is unchanged.
+
+    ``directory``: the cache folder (the process runtime passes
+    ``<rootdir>/.wandb_cassettes/cache``); ``$WANDB_CASSETTES_CACHE_DIR`` wins.
+    """
+    p = Path(path)
+    data, text = read(p)
+    entry = _entry(p, data, directory)
+    if entry is not None:
+        cached = _read(entry)
+        if cached is not None:
+            cached.path = p
+            return cached
+    cassette = loads(text, p)
+    if entry is not None:
+        _write(entry, cassette)
+    return cassette
+
+
+def cache_dir(default: Path | None = None) -> Path | None:
+    """``$WANDB_CASSETTES_CACHE_DIR``, else ``default``, else ``.wandb_cassettes/cache`` of the
+    pytest rootdir around the working directory (:func:`.project.find_project`)."""
+    value = os.environ.get(CACHE_ENV)
+    if value is None:
+        if default is not None:
+            return default
+        from ..runtime import find_project
+
+        return find_project().files / "cache"
+    if value.strip().lower() in ("", "0", "off", "false", "no"):
+        return None
+    return Path(value)
+
+
+def _entry(path: Path, data: bytes, directory: Path | None = None) -> _Entry | None:
+    """The cache slot of the cassette at ``path`` (one per path) and its content hash."""
+    if len(data) < CACHE_MIN_BYTES:
+        return None
+    folder = cache_dir(directory)
+    if folder is None:
+        return None
+    name = hashlib.sha256(os.fsencode(path.resolve())).hexdigest()[:32]
+    return _Entry(folder / f"{name}.json", hashlib.sha256(data).hexdigest())
+
+
+def _read(entry: _Entry) -> Cassette | None:
+    try:
+        raw = json.loads(entry.file.read_bytes())
+        if raw["format"] != _CACHE_FORMAT or raw["sha256"] != entry.sha256:
+            return None
+        return Cassette(
+            [
+                Interaction(m, u, qh, _uncache_body(qb), st, r, sh, _uncache_body(sb))
+                for m, u, qh, qb, st, r, sh, sb in raw["interactions"]
+            ],
+            raw["metadata"],
+        )
+    except (OSError, ValueError, KeyError, TypeError):
+        return None  # no entry, or a damaged one: parse the YAML
+
+
+def _write(entry: _Entry, cassette: Cassette) -> None:
+    """Keep ``cassette`` in the cache, unless JSON would not give it back exactly."""
+    try:
+        metadata = json.dumps(cassette.metadata)
+        if json.loads(metadata) != cassette.metadata:
+            return  # e.g. a YAML date or tuple in the metadata
+        interactions = json.dumps(
+            [
+                [
+                    ix.method,
+                    ix.uri,
+                    ix.request_headers,
+                    _cache_body(ix.request_body),
+                    ix.status,
+                    ix.reason,
+                    ix.response_headers,
+                    _cache_body(ix.response_body),
+                ]
+                for ix in cassette.interactions
+            ]
+        )
+    except (TypeError, ValueError):
+        return
+    text = (
+        f'{{"format": {json.dumps(_CACHE_FORMAT)}, "sha256": "{entry.sha256}", '
+        f'"metadata": {metadata}, "interactions": {interactions}}}'
+    )
+    try:
+        write_atomic(entry.file, text, durable=False)
+        _prune(entry.file.parent)
+    except OSError:
+        pass  # a read-only or full disk: the cache is only an optimisation
+
+
+def _prune(folder: Path) -> None:
+    entries = []
+    for f in folder.glob("*.json"):
+        with contextlib.suppress(OSError):
+            entries.append((f.stat().st_mtime, f))
+    if len(entries) > CACHE_MAX_ENTRIES:
+        for _, f in sorted(entries)[: len(entries) - CACHE_MAX_ENTRIES]:
+            with contextlib.suppress(OSError):
+                f.unlink()
+
+
+def _cache_body(body: Body) -> Any:
+    if isinstance(body, Digest):
+        return {"sha256": body.sha256, "size": body.size, "blob": body.blob}
+    if isinstance(body, bytes):
+        return {"base64": base64.b64encode(body).decode("ascii")}
+    return body
+
+
+def _uncache_body(raw: Any) -> Body:
+    if isinstance(raw, dict):
+        if "base64" in raw:
+            return base64.b64decode(raw["base64"])
+        return Digest(str(raw["sha256"]), int(raw["size"]), raw.get("blob"))
+    if raw is None or isinstance(raw, str):
+        return raw
+    raise TypeError(f"bad cached body {raw!r}")
