@@ -4,7 +4,8 @@ import pytest
 
 from wandb_cassettes import store as cache
 from wandb_cassettes import store as cs
-from wandb_cassettes.store import Cassette, CassetteError, Digest, Interaction
+from wandb_cassettes.errors import CassetteError
+from wandb_cassettes.store import Cassette, Digest, Interaction
 
 
 @pytest.fixture

@@ -3,8 +3,10 @@ import os
 import pytest
 import vcr
 
+from wandb_cassettes import runtime as naming
 from wandb_cassettes import store as cs
-from wandb_cassettes.store import Cassette, CassetteError, Digest, Interaction
+from wandb_cassettes.errors import CassetteError
+from wandb_cassettes.store import Cassette, Digest, Interaction
 
 
 def _sample() -> Cassette:
@@ -111,13 +113,13 @@ def test_atomic_save_leaves_no_temp_files(tmp_path):
 
 
 def test_safe_names_and_traversal(tmp_path):
-    assert cs.safe_name("test_a") == "test_a"
-    a, b = cs.safe_name("test_x[a/b]"), cs.safe_name("test_x[a:b]")
+    assert naming.safe_name("test_a") == "test_a"
+    a, b = naming.safe_name("test_x[a/b]"), naming.safe_name("test_x[a:b]")
     assert "/" not in a and a != b
-    p = cs.cassette_path(tmp_path, "tests/test_mod", "../../../etc/passwd")
+    p = naming.cassette_path(tmp_path, "tests/test_mod", "../../../etc/passwd")
     assert tmp_path.resolve() in p.parents
     assert (
-        cs.cassette_path(tmp_path, "tests/test_mod", "x")
+        naming.cassette_path(tmp_path, "tests/test_mod", "x")
         == tmp_path.resolve() / "tests/test_mod/x.yaml"
     )
 

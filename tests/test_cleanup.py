@@ -1,11 +1,8 @@
 import pytest
 
-from wandb_cassettes.cleanup import (
-    CleanupError,
-    CleanupFailure,
-    CleanupReport,
-    WandbArtifactCleaner,
-)
+from wandb_cassettes.cleanup import CleanupFailure, CleanupReport
+from wandb_cassettes.errors import CleanupError
+from wandb_cassettes.helpers import WandbArtifactCleaner
 
 
 @pytest.fixture
@@ -225,7 +222,7 @@ def test_a_failed_delete_is_retried(standin_sdk, tmp_path):
 
 
 def test_backoff_doubles_between_tries(standin_sdk, tmp_path, monkeypatch):
-    import wandb_cassettes.cleanup._deleters as cleanup
+    import wandb_cassettes.cleanup._retry as cleanup
 
     slept = []
     monkeypatch.setattr(cleanup.time, "sleep", slept.append)

@@ -1,9 +1,14 @@
 import pytest
 import wandb
 
-import wandb_cassettes.cleanup._deleters as cleanup
-from wandb_cassettes.cleanup import CleanupError, WandbArtifactCleaner
-from wandb_cassettes.helpers import QUIET_SETTINGS, fast_wandb_test, quiet_settings
+import wandb_cassettes.cleanup._retry as cleanup
+from wandb_cassettes.errors import CleanupError
+from wandb_cassettes.helpers import (
+    QUIET_SETTINGS,
+    WandbArtifactCleaner,
+    fast_wandb_test,
+    quiet_settings,
+)
 
 PROJECT = "fast-tests"
 

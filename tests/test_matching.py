@@ -2,7 +2,8 @@ import json
 
 import pytest
 
-from wandb_cassettes.replay import Matcher, NoMatch, canonical, request_key, target_of
+from wandb_cassettes.errors import NoMatch
+from wandb_cassettes.replay import Matcher, canonical, request_key, target_of
 from wandb_cassettes.store import Cassette, Interaction
 
 UP = "https://api.wandb.ai"

@@ -672,7 +672,7 @@ def test_new_episodes_records_the_change_under_fresh_ids_and_cleans_it_up(standi
 
 FULL_DISK = """
 import errno, os
-import wandb_cassettes.journal as journal
+import wandb_cassettes.cleanup._journal as journal
 
 _fsync, _calls = os.fsync, []
 

@@ -21,9 +21,10 @@ from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
 from wandb_cassettes import store as cs
+from wandb_cassettes.errors import CassetteError, NoMatch
 from wandb_cassettes.protocol import parse_request
-from wandb_cassettes.replay import Matcher, NoMatch, request_key, target_of
-from wandb_cassettes.store import Cassette, CassetteError, Interaction
+from wandb_cassettes.replay import Matcher, request_key, target_of
+from wandb_cassettes.store import Cassette, Interaction
 
 PATH = "cassettes/tests/test_x/test_y.yaml"
 VALID = cs.dumps(clean_flow())

@@ -24,10 +24,11 @@ from aiohttp import web
 from aiohttp.test_utils import make_mocked_request
 from conftest import run_pytest
 
+from wandb_cassettes import runtime as naming
 from wandb_cassettes import store as cs
+from wandb_cassettes.errors import CassetteError
 from wandb_cassettes.protocol import parse_request
 from wandb_cassettes.record import Relay
-from wandb_cassettes.store import CassetteError
 
 #: Settings that keep the SDK's retries of an injected fault short (defaults wait ~1 s and up).
 FAST_RETRIES = {
@@ -167,7 +168,7 @@ def test_relay_listens_on_loopback_only():
 def test_cassette_name_cannot_escape_the_cassette_folder(tmp_path, name):
     root = tmp_path / "cassettes"
     try:
-        path = cs.cassette_path(root, "tests/test_x", name)
+        path = naming.cassette_path(root, "tests/test_x", name)
     except CassetteError as exc:
         assert "escapes" in str(exc)
         return

@@ -30,7 +30,8 @@ from wandb_cassettes.redact import (
     scrub_interaction,
     scrub_text,
 )
-from wandb_cassettes.store import Cassette, Digest, Interaction, safe_name
+from wandb_cassettes.runtime import safe_name
+from wandb_cassettes.store import Cassette, Digest, Interaction
 
 KEY = b.API_KEY
 NEW_KEY = "wandb_v1_" + "Ab3_" * 19 + "x"  # 86 characters, like keys issued since 2025

@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING, Any
 __version__ = "0.2.0"
 
 if TYPE_CHECKING:
-    from .cleanup import CleanupReport, WandbArtifactCleaner
+    from .cleanup import CleanupReport
     from .errors import (
         CassetteError,
         CleanupError,
@@ -34,6 +34,7 @@ if TYPE_CHECKING:
     )
     from .helpers import (
         EpochLimitError,
+        WandbArtifactCleaner,
         create_minimal_checkpoint,
         fast_wandb_test,
         get_test_epochs,
@@ -48,7 +49,7 @@ _LAZY = {
     "BackgroundServer": "record",
     "create_minimal_checkpoint": "helpers",
     "CleanupReport": "cleanup",
-    "WandbArtifactCleaner": "cleanup",
+    "WandbArtifactCleaner": "helpers",
     "EpochLimitError": "helpers",
     "get_test_epochs": "helpers",
     "validate_epoch_usage": "helpers",

@@ -30,6 +30,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from .errors import CassetteError
 from .ownership import ForeignChange, Ledger, Resource, Unknown, describe_json, unresolved
 from .redact import (
     DEFAULT,
@@ -39,7 +40,7 @@ from .redact import (
     find_personal_data_in_metadata,
 )
 from .runtime import REPLAY_API_KEY
-from .store import Cassette, CassetteError, Digest, load
+from .store import Cassette, Digest, load
 
 EXIT_CLEAN = 0
 EXIT_DIRTY = 1

@@ -27,10 +27,11 @@ from urllib.parse import urlsplit
 from . import __version__
 from . import protocol as graphql
 from .audit import audit_paths, audit_scrubber, format_table
+from .errors import CassetteError
 from .ownership import Ledger
 from .redact import Scrubber
 from .runtime import find_project
-from .store import Body, CassetteError, Digest, Interaction, load
+from .store import Body, Digest, Interaction, load
 
 Subparsers = Any  # argparse's _SubParsersAction is private
 Register = Callable[[Subparsers], None]

@@ -22,17 +22,16 @@ refused at once with a message naming the test or fixture.
 from __future__ import annotations
 
 import contextlib
-import hashlib
 import os
 import re
 import shlex
-from collections.abc import Callable, Generator, Iterator
+from collections.abc import Generator, Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from . import runtime as interop
+from . import runtime
 from .errors import CassetteError, ConfigurationError, WandbCassettesError
 from .helpers import EPOCHS_MARKER_HELP, EpochCheck, make_epoch_check
 from .runtime import CassetteOptions, CassetteUse, RecordMode
@@ -138,7 +137,7 @@ def pytest_configure(config: pytest.Config) -> None:
     config.stash[_PROCESS] = process
     config.stash[_CURRENT] = []
     set_shared(process)
-    interop.allow_wandb_through_network_block()
+    runtime.allow_wandb_through_network_block()
     _keep_compiled_rules(config)
 
 
@@ -169,7 +168,7 @@ def pytest_unconfigure(config: pytest.Config) -> None:
 @pytest.hookimpl(optionalhook=True)
 def pytest_recording_configure(config: pytest.Config, vcr: Any) -> None:
     """pytest-recording's hook: keep its VCR out of W&B traffic (see :mod:`.interop`)."""
-    interop.keep_vcr_out_of_wandb(vcr)
+    runtime.keep_vcr_out_of_wandb(vcr)
 
 
 def record_mode(config: pytest.Config) -> RecordMode:
@@ -397,7 +396,6 @@ def scoped_cassette_path(
 ) -> Path:
     """``<cassette dir>/<module path>/[<Class>.]fixture.<name>.yaml`` (the conftest's folder
     for session and package scope)."""
-    from . import store as cassettes
 
     config = request.config
     node = request.node
@@ -414,20 +412,7 @@ def scoped_cassette_path(
     else:  # session: where the fixture is defined
         group = Path(fixturedef.baseid.split("::")[0] or ".")
     root = cassette_dir(config)
-    return _named(lambda full: cassettes.cassette_path(root, str(group), name, catalogue=full))
-
-
-def _named(path: Callable[[bool], Path]) -> Path:
-    """``path(False)`` (named without the rule catalogue's formats) if a cassette is there,
-    else ``path(True)``.
-
-    A name holding no credential is the same either way, and a replay then never loads
-    the catalogue (compiled on first use: seconds). A name the catalogue would change
-    was recorded under the changed name, unless an older version of the catalogue
-    recorded it: that cassette replays, and the audit flags its file name.
-    """
-    quick = path(False)
-    return quick if quick.exists() else path(True)
+    return runtime.named(lambda full: runtime.cassette_path(root, str(group), name, catalogue=full))
 
 
 def _relative(config: pytest.Config, path: Path) -> Path:
@@ -447,30 +432,18 @@ def cassette_dir(config: pytest.Config) -> Path:
 
 def cassette_path_for(item: pytest.Item) -> Path:
     """Where the cassette of ``item`` lives: ``<dir>/<module path>/<name>.yaml``."""
-    return _named(lambda full: _cassette_path_for(item, catalogue=full))
+    return runtime.named(lambda full: _cassette_path_for(item, catalogue=full))
 
 
 def _cassette_path_for(item: pytest.Item, *, catalogue: bool) -> Path:
-    from pytest_recording.plugin import get_default_cassette_name
-
-    from . import store as cassettes
-    from .redact import scrub_name
-
     marker = item.get_closest_marker(MARKER)
     if marker is not None and (marker.args or marker.kwargs.get("name")):
         name = str(marker.kwargs.get("name") or marker.args[0])
     else:
-        # Scrubbed before pytest-recording's name turns "/" and ":" into "-": a password
-        # in a parametrized URL (https://user:pass@host) is recognised in its URL form. A
-        # digest of the real id keeps ids that differ only in a secret apart.
-        cls = getattr(item, "cls", None)
-        name = get_default_cassette_name(cls, item.name)
-        public = get_default_cassette_name(cls, scrub_name(item.name, catalogue=catalogue))
-        if public != name:
-            name = f"{public}-{hashlib.sha1(name.encode()).hexdigest()[:8]}"
+        name = runtime.test_name(getattr(item, "cls", None), item.name, catalogue=catalogue)
     group = _relative(item.config, item.path).with_suffix("")
     root = cassette_dir(item.config)
-    path = cassettes.cassette_path(root, str(group), name, catalogue=catalogue)
+    path = runtime.cassette_path(root, str(group), name, catalogue=catalogue)
     # pytest-recording keeps a @pytest.mark.vcr test's own cassettes in
     # <test dir>/cassettes/<module>/: for a module in the rootdir that is this folder.
     vcr_dir = Path(item.path.parent, "cassettes", item.path.stem).resolve()
@@ -597,7 +570,7 @@ def wandb_artifact_cleaner() -> Iterator[Any]:
     Cleanup runs whether the test passed or failed; resources that cannot be
     deleted make the test error at teardown, with a ``CleanupError`` naming them.
     """
-    from .cleanup import WandbArtifactCleaner
+    from .helpers import WandbArtifactCleaner
 
     cleaner = WandbArtifactCleaner()
     yield cleaner

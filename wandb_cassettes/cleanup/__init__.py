@@ -2,42 +2,43 @@
 
 from __future__ import annotations
 
-from ._deleters import (
-    RESTORE_RUN_GQL,
-    CleanupError,
+from ._deleters import RESTORE_RUN_GQL, delete_owned, restore_document
+from ._journal import Journal, Leftover, journals, kept_by, orphaned, read
+from ._retry import (
+    DEFAULT_ATTEMPTS,
+    DEFAULT_BACKOFF,
     CleanupFailure,
     CleanupReport,
-    WandbArtifactCleaner,
-    delete_owned,
-    restore_document,
+    Deletable,
+    check_retries,
+    find,
+    load_run,
+    new_api,
+    run_deletions,
 )
-from ._journal import (
-    Journal,
-    Leftover,
-    api_for,
-    journals,
-    kept_by,
-    orphaned,
-    read,
-    sweep,
-    unreachable,
-)
+from ._sweep import api_for, sweep, unreachable
 
 __all__ = [
+    "DEFAULT_ATTEMPTS",
+    "DEFAULT_BACKOFF",
     "RESTORE_RUN_GQL",
-    "CleanupError",
     "CleanupFailure",
     "CleanupReport",
+    "Deletable",
     "Journal",
     "Leftover",
-    "WandbArtifactCleaner",
     "api_for",
+    "check_retries",
     "delete_owned",
+    "find",
     "journals",
     "kept_by",
+    "load_run",
+    "new_api",
     "orphaned",
     "read",
     "restore_document",
+    "run_deletions",
     "sweep",
     "unreachable",
 ]

@@ -5,8 +5,6 @@ from __future__ import annotations
 import os
 from typing import Any
 
-__all__ = ["create_minimal_checkpoint"]
-
 _TORCH_EXTRA_HINT = "pip install wandb-cassettes[torch]"
 
 # Two inputs, one output: a few dozen bytes of weights, so an artifact upload

@@ -17,19 +17,6 @@ from typing import TYPE_CHECKING, Any, Protocol
 if TYPE_CHECKING:
     import pytest
 
-__all__ = [
-    "DEFAULT_TEST_EPOCHS",
-    "EPOCHS_ENV",
-    "EPOCHS_MARKER",
-    "MAX_TEST_EPOCHS",
-    "EpochCheck",
-    "EpochJustification",
-    "EpochLimitError",
-    "get_test_epochs",
-    "justification_from_marker",
-    "make_epoch_check",
-    "validate_epoch_usage",
-]
 
 EPOCHS_ENV = "WANDB_CASSETTES_TEST_EPOCHS"
 """Environment variable that overrides :func:`get_test_epochs`."""

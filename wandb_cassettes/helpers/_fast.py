@@ -8,12 +8,11 @@ from contextlib import contextmanager
 from functools import partial
 from typing import TYPE_CHECKING, Any
 
-from ..cleanup import WandbArtifactCleaner
+from ._cleaner import WandbArtifactCleaner
 
 if TYPE_CHECKING:
     import wandb
 
-__all__ = ["QUIET_SETTINGS", "fast_wandb_test", "quiet_settings"]
 
 _log = logging.getLogger(__name__)
 

@@ -11,20 +11,11 @@ from ._foreign import (
     prior_links_read,
     prior_run_read,
 )
-from ._ledger import (
-    FOREIGN_CHANGES_KEY,
-    FRESH_RUN_IDS_KEY,
-    RULES,
-    Event,
-    Ledger,
-    Owned,
-    Resource,
-    Unknown,
-    describe_json,
-    intents,
-    outcome,
-    unresolved,
-)
+from ._intents import intents
+from ._ledger import Ledger, unresolved
+from ._model import FOREIGN_CHANGES_KEY, FRESH_RUN_IDS_KEY, Event, Resource, Unknown, outcome
+from ._owned import Owned, describe_json
+from ._rules import RULES
 
 __all__ = [
     "FOREIGN_CHANGES_KEY",

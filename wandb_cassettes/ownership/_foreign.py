@@ -30,17 +30,6 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
-__all__ = [
-    "PRIOR",
-    "ForeignChange",
-    "ForeignState",
-    "Restore",
-    "prior_alias_read",
-    "prior_artifact_read",
-    "prior_links_read",
-    "prior_run_read",
-]
-
 #: Operation names of the relay's reads of the state before a foreign change. The SDK
 #: never sends them, so replay never expects them (see ``CassetteUse._check_replay``).
 PRIOR = "WandbCassettesPrior"
@@ -585,12 +574,12 @@ def _restore_run(tracked: Tracked, exists: Callable[[str], bool]) -> Restore | N
     variables: dict[str, Any] = {"id": storage_id}
     for name, value in prior.items():
         if name in current and current[name] != value:
-            variables[name] = _run_input(name, value)
+            variables[name] = run_input(name, value)
     names = ", ".join(n for n in variables if n != "id")
     return Restore(tracked.name, f"{names} back", "upsertBucket", variables)
 
 
-def _run_input(name: str, value: Any) -> Any:
+def run_input(name: str, value: Any) -> Any:
     if name in ("config", "summaryMetrics"):
         return json.dumps(value)
     if name == "tags":

@@ -55,161 +55,62 @@ GraphQL ``errors``) created nothing.
 
 from __future__ import annotations
 
-import base64
-import binascii
-import dataclasses
 import fnmatch
 import json
 import re
 from collections.abc import Callable, Container, Iterable, Iterator
-from dataclasses import dataclass, field
-from typing import Any, Literal
+from typing import Any
 from urllib.parse import urlsplit
 
 from .. import protocol as graphql
 from ..store import Cassette, Interaction
 from ._foreign import (
-    ABSENT,
     ARTIFACT_FIELDS,
     ARTIFACT_IDENTITY,
-    PRIOR,
     RUN_FIELDS,
-    RUN_IDENTITY,
     UNKNOWN,
     ForeignChange,
     ForeignState,
     Restore,
     apply_artifact,
-    artifact_fields,
-    json_value,
     prior_alias_read,
     prior_artifact_read,
     prior_links_read,
     prior_run_read,
-    run_fields,
-    run_value,
+)
+from ._model import (
+    FOREIGN_CHANGES_KEY,
+    FRESH_RUN_IDS_KEY,
+    Change,
+    Event,
+    Exchange,
+    Kind,
+    Resource,
+    Unknown,
+    as_str,
+    dig,
+    input_of,
+    outcome,
+    payload_of,
+)
+from ._rules import (
+    QUERY_RULES,
+    RULES,
+    aliases_of,
+    collection_name,
+    find_values,
+    is_wandb_alias,
+    json_line,
+    learn_ids,
+    run_changes,
+    run_from_storage_id,
+    run_input,
+    run_path,
 )
 
-Kind = Literal[
-    "run", "artifact", "collection", "run_file", "sweep", "link", "alias", "project", "other"
-]
-Change = Literal["created", "deleted"]
-Outcome = Literal["succeeded", "refused", "unknown"]
-
-#: ``__typename`` s of artifact collections in answers (sequences and portfolios).
-COLLECTION_TYPENAMES = frozenset({"ArtifactCollection", "ArtifactSequence", "ArtifactPortfolio"})
-#: Kinds no cleanup deletes: a project (deleting it deletes everything in it) and a sweep
-#: (W&B's API has no sweep delete: github.com/wandb/wandb/issues/4536; the cleanup cancels it).
-LEFT_BY_DESIGN = frozenset({"project", "sweep"})
 #: Containers whose delete takes along what untracked mutations create in them.
 _GOES_WITH = frozenset({"run", "artifact", "sweep"})
-#: Cassette metadata: run ids drawn fresh by the recording (ownership evidence for lost answers).
-FRESH_RUN_IDS_KEY = "fresh_run_ids"
-#: Cassette metadata: names of resources the test did not create that it changes on purpose.
-FOREIGN_CHANGES_KEY = "foreign_changes"
 _FILE_STREAM_RE = re.compile(r"/files/([^/]+)/([^/]+)/([^/]+)/file_stream$")
-
-
-@dataclass(eq=False)
-class Resource:
-    """One W&B object the traffic shows, created here or only referred to.
-
-    ``local`` is the name inside the project: the run id, the collection
-    name (also for an artifact version), ``run_id/path`` for a run file, the
-    sweep id, ``collection:alias`` for an alias. ``container`` is what
-    deleting takes this along with (a run file's run, a version's collection);
-    ``logged_by`` is the run that logged an artifact version.
-    """
-
-    kind: Kind
-    entity: str
-    project: str
-    local: str
-    ids: list[str] = field(default_factory=list)
-    version: int | None = None
-    created_at: int | None = None
-    deleted_at: int | None = None
-    committed_at: int | None = None
-    container: Resource | None = None
-    logged_by: Resource | None = None
-    type: str | None = None  # artifacts and collections: lookups need the type
-    #: Client-chosen ids (an artifact's ``clientID``): how a version whose answer was lost is found.
-    client_ids: list[str] = field(default_factory=list)
-    #: The creating exchange's answer was lost: created for all we know, to be confirmed at cleanup.
-    unconfirmed: bool = False
-    #: For links and aliases: the artifact version they attach to.
-    target: Resource | None = None
-    #: A portfolio (registry collection) the recording created: its first link's ``createdAt``.
-    portfolio_of: str | None = None
-    #: A link the traffic made that may have existed before (of a version the recording did
-    #: not create): the index of the ``linkArtifact`` (see :meth:`Ledger.uncertain_links`).
-    uncertain_at: int | None = None
-    #: A sweep: the index of the exchange that shows it stopped (cancelled, finished).
-    stopped_at: int | None = None
-
-    @property
-    def owned(self) -> bool:
-        """Created by the observed traffic (on the evidence the module docstring lists)."""
-        return self.created_at is not None
-
-    @property
-    def name(self) -> str:
-        """The human name: ``entity/project/run_id``, ``entity/project/collection:v3``..."""
-        if not self.entity and not self.project:  # known by its id only (callers add the kind)
-            return self.ids[0] if self.ids else self.local
-        if self.kind == "project":
-            return f"{self.entity}/{self.project}"
-        base = f"{self.entity}/{self.project}/{self.local}"
-        if self.kind not in ("artifact", "link"):
-            return base
-        if self.version is not None:
-            return f"{base}:v{self.version}"
-        # The version index is known only once an answer reports it (ArtifactByID...).
-        if self.ids:
-            return f"{base}@{self.ids[0]}"
-        return f"{base}@client:{self.client_ids[0][:12]}" if self.client_ids else f"{base}:v?"
-
-    def __repr__(self) -> str:
-        return f"<{self.kind} {self.name}>"
-
-
-@dataclass(frozen=True)
-class Event:
-    """A resource created or deleted by the exchange at ``index``."""
-
-    index: int
-    change: Change
-    resource: Resource
-
-
-@dataclass(frozen=True)
-class Exchange:
-    """A GraphQL exchange, as the rules see it."""
-
-    index: int
-    field: str
-    variables: dict[str, Any]
-    data: dict[str, Any]
-    outcome: Outcome
-    #: The root answer of ``field`` (``data[alias or field]``).
-    payload: Any = None
-    #: ``field``'s arguments as the server reads them, inline values and variables alike
-    #: (:meth:`.graphql.Document.arguments`); empty when the document does not parse.
-    arguments: dict[str, Any] = dataclasses.field(default_factory=dict)
-
-
-@dataclass(frozen=True)
-class Unknown:
-    """A successful mutation that no rule and no classification knows."""
-
-    index: int
-    field: str
-    operation: str
-
-
-#: Reads one exchange; returns the resource it touched (for a create in a container, the
-#: container; None when it cannot tell).
-Rule = Callable[["Ledger", Exchange], "Resource | None"]
 
 
 class Ledger:
@@ -292,7 +193,7 @@ class Ledger:
         data = body.get("data") if isinstance(body, dict) else None
         data = data if isinstance(data, dict) else {}
         if result == "succeeded":
-            _learn_ids(self, data)
+            learn_ids(self, data)
             query_rule = QUERY_RULES.get(request.operation)
             if query_rule is not None:
                 query = Exchange(index, request.operation, request.variables, data, result)
@@ -308,7 +209,7 @@ class Ledger:
                 request.variables,
                 data,
                 result,
-                _payload(data, name),
+                payload_of(data, name),
                 arguments[i] if i < len(arguments) else {},
             )
             rule = RULES.get(name)
@@ -365,7 +266,7 @@ class Ledger:
             elif aspect == "artifact_fields" and subject is not None and subject.ids:
                 self._change_artifact(ex, subject)
             elif aspect == "run_fields" and subject is not None and subject.kind == "run":
-                self._change_run(at, subject, _run_changes(_input(ex), ex.outcome))
+                self._change_run(at, subject, run_changes(input_of(ex), ex.outcome))
             else:
                 what = subject.name if subject is not None else f"{effect.kind} (unresolved)"
                 kind = subject.kind if subject is not None else str(effect.kind)
@@ -379,14 +280,16 @@ class Ledger:
 
     def _target(self, ex: Exchange, argument: str) -> Resource | None:
         """What ``argument`` (anywhere in the input) names by server id; one resource or None."""
-        found = {id(r): r for r in (self.by_id(i) for i in _find(_input(ex), argument)) if r}
+        found = {
+            id(r): r for r in (self.by_id(i) for i in find_values(input_of(ex), argument)) if r
+        }
         if len(found) != 1:
             return None
         return next(iter(found.values()))
 
     def _change_aliases(self, ex: Exchange, remove: bool, subject: Resource | None) -> None:
         """Aliases set on (or removed from) a version, in collections the test did not create."""
-        named = _find(_input(ex), "artifactID")
+        named = find_values(input_of(ex), "artifactID")
         holder: Any = UNKNOWN
         if subject is not None and subject.ids:
             holder = subject.ids[0]
@@ -424,25 +327,25 @@ class Ledger:
     def _slots(self, ex: Exchange, subject: Resource | None) -> list[tuple[str, str, str, str]]:
         """``(entity, project, collection, alias)`` of each alias in the input (``latest`` and
         version names are W&B's own); a part the traffic does not name is ``""``."""
-        inp = _input(ex)
+        inp = input_of(ex)
         found = []
-        for a in _aliases(inp):
+        for a in aliases_of(inp):
             collection = (
-                _str(inp.get("artifactPortfolioName"))
+                as_str(inp.get("artifactPortfolioName"))
                 or a.get("artifactCollectionName")
-                or _collection_name(inp)
+                or collection_name(inp)
                 or (subject.local if subject is not None else "")
             )
-            entity = a.get("entityName") or _str(inp.get("entityName"))
-            project = a.get("projectName") or _str(inp.get("projectName"))
+            entity = a.get("entityName") or as_str(inp.get("entityName"))
+            project = a.get("projectName") or as_str(inp.get("projectName"))
             if subject is not None:
                 entity, project = entity or subject.entity, project or subject.project
-            if not _w_and_b_alias(a["alias"]):
+            if not is_wandb_alias(a["alias"]):
                 found.append((entity, project, collection, a["alias"]))
         return found
 
     def _change_artifact(self, ex: Exchange, artifact: Resource) -> None:
-        inp = _input(ex)
+        inp = input_of(ex)
         changed = {k for k, v in inp.items() if v not in (None, [])}
         other = changed - ARTIFACT_FIELDS - ARTIFACT_IDENTITY
         if other:
@@ -490,10 +393,10 @@ class Ledger:
         files = body.get("files") if isinstance(body, dict) else None
         files = files if isinstance(files, dict) else {}
         at = (index, "file_stream")
-        summary = _get(files, "wandb-summary.json", "content")
+        summary = dig(files, "wandb-summary.json", "content")
         if isinstance(summary, list) and summary:
             # W&B keeps the last summary line as the run's summary (wandb-core sends it whole).
-            self._change_run(at, run, {"summaryMetrics": _json_line(summary[-1])})
+            self._change_run(at, run, {"summaryMetrics": json_line(summary[-1])})
         if set(files) - {"wandb-summary.json"} or not isinstance(body, dict) or "complete" in body:
             self.foreign.lasting_change(run.name, "run", "history", at)
 
@@ -540,14 +443,14 @@ class Ledger:
         ):
             if aspect not in aspects or not target:
                 continue
-            for artifact_id in _find(_input(ex), target):
+            for artifact_id in find_values(input_of(ex), target):
                 if not self._owns(self.by_id(artifact_id)) and self._unread(aspect, artifact_id):
                     reads.append(read(artifact_id))
         if "run_fields" in aspects:
-            run = _run_input(ex)
+            run = run_input(ex)
             if run["id"]:
-                named = _run_from_storage_id(self, run["id"])
-                run = _run_path(named) if named is not None else run
+                named = run_from_storage_id(self, run["id"])
+                run = run_path(named) if named is not None else run
             reads += self._run_read(run["entity"], run["project"], run["name"])
         return reads
 
@@ -875,854 +778,7 @@ def keep_names(metadata: dict[str, Any], key: str = "keep") -> list[str]:
 # -- reading exchanges -------------------------------------------------------------------
 
 
-def outcome(status: int, body: Any) -> Outcome:
-    """Succeeded, refused (nothing happened), or unknown (the answer was lost or cut)."""
-    if 200 <= status < 300:
-        if not isinstance(body, dict):
-            return "unknown"  # a truncated or garbled answer: the server may have done it
-        return "refused" if graphql.response_errors(body) else "succeeded"
-    if status >= 500 or status in (408, 429):
-        # 5xx: the server (or the relay, for a dropped connection) failed after the
-        # request may have been carried out. 408/429 are "not now": refused.
-        return "refused" if status in (408, 429) else "unknown"
-    return "refused"
-
-
-def _payload(data: dict[str, Any], name: str) -> Any:
-    """The answer of root field ``name``: under its name, or the SDK's alias ``result``."""
-    if name in data:
-        return data[name]
-    if len(data) == 1:
-        return next(iter(data.values()))
-    return data.get("result")
-
-
-def _get(data: Any, *path: str) -> Any:
-    for key in path:
-        if not isinstance(data, dict):
-            return None
-        data = data.get(key)
-    return data
-
-
-def _str(value: Any) -> str:
-    return value if isinstance(value, str) else ""
-
-
-def _input(ex: Exchange) -> dict[str, Any]:
-    """The mutation's ``input`` argument as the server reads it (schema field names).
-
-    Read from the document with the variables substituted, so that inline values
-    (``deleteRun(input: {id: "..."})``, a user's own ``execute_graphql``) count as
-    much as the SDK's variables. A document that does not parse falls back to the
-    ``input`` variable, or the variables themselves.
-    """
-    inp = ex.arguments.get("input")
-    if isinstance(inp, dict):
-        return inp
-    if ex.arguments:
-        return ex.arguments
-    inp = ex.variables.get("input")
-    return inp if isinstance(inp, dict) else ex.variables
-
-
-def _find(data: Any, key: str) -> list[str]:
-    """Every string under ``key`` anywhere in ``data`` (an input object), in order."""
-    found = []
-    if isinstance(data, dict):
-        for k, value in data.items():
-            if k == key and isinstance(value, str) and value:
-                found.append(value)
-            else:
-                found += _find(value, key)
-    elif isinstance(data, list):
-        for value in data:
-            found += _find(value, key)
-    return list(dict.fromkeys(found))
-
-
-def _w_and_b_alias(alias: str) -> bool:
-    """``latest`` (W&B keeps it on the newest version, after deletes too) and version names
-    (``v3``) are not aliases a test moves."""
-    return alias == "latest" or re.fullmatch(r"v\d+", alias) is not None
-
-
-def _run_changes(inp: dict[str, Any], result: Outcome) -> dict[str, Any]:
-    """The run fields an upsertBucket input sets (null: unchanged), as the model compares
-    them; a lost answer leaves their values unknown."""
-    changed = {k: v for k, v in inp.items() if k not in RUN_IDENTITY and v is not None}
-    if result != "succeeded":
-        return dict.fromkeys(changed, UNKNOWN)
-    return {k: run_value(k, v) if k in RUN_FIELDS else v for k, v in changed.items()}
-
-
-def _json_line(line: Any) -> Any:
-    value = json_value(line)
-    return value if isinstance(value, dict) else UNKNOWN
-
-
-def _run_path(run: Resource) -> dict[str, str]:
-    return {"entity": run.entity, "project": run.project, "name": run.local, "id": ""}
-
-
-def _project_of(node: Any) -> tuple[str, str] | None:
-    """(entity, project) of a ``project { name entity { name } }`` selection."""
-    entity, project = _get(node, "project", "entity", "name"), _get(node, "project", "name")
-    if isinstance(entity, str) and isinstance(project, str):
-        return entity, project
-    return None
-
-
-def _walk(data: Any) -> Iterator[dict[str, Any]]:
-    if isinstance(data, dict):
-        yield data
-        for value in data.values():
-            yield from _walk(value)
-    elif isinstance(data, list):
-        for value in data:
-            yield from _walk(value)
-
-
-#: Sweep states in which agents may still start runs; any other (CANCELED, FINISHED...) is
-#: stopped (wandb/apis/public/sweeps.py: ``_set_sweep_state`` cancels only these, and says
-#: "Sweep already canceled/finished" of the others).
-ACTIVE_SWEEP_STATES = frozenset({"RUNNING", "PAUSED", "PENDING"})
-
-
-def _stopped(state: Any) -> bool:
-    return isinstance(state, str) and bool(state) and state.upper() not in ACTIVE_SWEEP_STATES
-
-
-def _learn_ids(ledger: Ledger, data: dict[str, Any]) -> None:
-    """Map the ids of every artifact and collection an answer describes.
-
-    Artifacts come as ``{id, versionIndex, artifactSequence {name project
-    {name entity {name}}}, aliases}`` (ArtifactByID, ArtifactMembershipByName,
-    ProjectArtifacts...), collections as ``{__typename, id, name, project}``
-    (ProjectArtifactCollection(s)...).
-    """
-    for node in _walk(data):
-        server_id = node.get("id")
-        if not isinstance(server_id, str):
-            continue
-        _learn_membership_aliases(ledger, node)
-        if _stopped(node.get("state")):
-            # A sweep an answer shows stopped (SweepWithRuns, before a cancel that the SDK
-            # then refuses to send: "Sweep already finished").
-            known = ledger.by_id(server_id)
-            if known is not None and known.kind == "sweep" and known.stopped_at is None:
-                known.stopped_at = ledger.current
-        sequence = node.get("artifactSequence")
-        if isinstance(sequence, dict):
-            _learn_artifact(ledger, node, server_id, sequence)
-        elif node.get("__typename") in COLLECTION_TYPENAMES:
-            _learn_collection(ledger, node, server_id)
-
-
-def _learn_artifact(
-    ledger: Ledger, node: dict[str, Any], server_id: str, sequence: dict[str, Any]
-) -> None:
-    where, name = _project_of(sequence), sequence.get("name")
-    if where is None or not isinstance(name, str):
-        return
-    artifact = ledger.by_id(server_id)
-    if artifact is None:
-        artifact = ledger.new_artifact(*where, name)
-        ledger.learn_id(artifact, server_id)
-    if isinstance(node.get("versionIndex"), int):
-        artifact.version = node["versionIndex"]
-    if artifact.container is None:
-        artifact.container = ledger.resource("collection", *where, name)
-    type_name = _get(node, "artifactType", "name")  # ArtifactFragment's artifactType { name }
-    if isinstance(type_name, str) and type_name:
-        artifact.type = artifact.type or type_name
-        artifact.container.type = artifact.container.type or type_name
-    aliases = node.get("aliases")
-    if isinstance(aliases, list):
-        seen = ledger._seen_aliases.setdefault(server_id, set())
-        seen.update(a["alias"] for a in aliases if isinstance(a, dict) and "alias" in a)
-
-
-def _learn_membership_aliases(ledger: Ledger, node: dict[str, Any]) -> None:
-    """The aliases of a collection membership: ``Api().artifact(name)`` reads them there.
-
-    wandb 0.31 asks ``ArtifactMembershipByName`` with ``includeAliases: false``, so
-    the aliases come on the ``ArtifactCollectionMembership`` node, beside its
-    ``artifact`` (wandb/sdk/artifacts/_generated/operations.py,
-    ``ArtifactMembershipFragment``), not on the artifact node.
-    """
-    artifact, aliases = node.get("artifact"), node.get("aliases")
-    if isinstance(artifact, dict) and isinstance(aliases, list):
-        artifact_id = artifact.get("id")
-        if isinstance(artifact_id, str):
-            seen = ledger._seen_aliases.setdefault(artifact_id, set())
-            seen.update(a["alias"] for a in aliases if isinstance(a, dict) and "alias" in a)
-
-
-def _learn_collection(ledger: Ledger, node: dict[str, Any], server_id: str) -> None:
-    where, name = _project_of(node), node.get("name")
-    if where is not None and isinstance(name, str) and ledger.by_id(server_id) is None:
-        ledger.learn_id(ledger.resource("collection", *where, name), server_id)
-
-
-def _run_from_storage_id(ledger: Ledger, server_id: str) -> Resource | None:
-    """A run named by its storage id, which is base64 of ``Run:v1:<run>:<project>:<entity>``."""
-    try:
-        decoded = base64.b64decode(server_id, validate=True).decode("utf-8")
-    except (binascii.Error, ValueError):
-        return None
-    parts = decoded.split(":")
-    if len(parts) != 5 or parts[:2] != ["Run", "v1"]:
-        return None
-    run = ledger.run(parts[4], parts[3], parts[2])
-    ledger.learn_id(run, server_id)
-    return run
-
-
-def _resolve(ledger: Ledger, kind: Kind, server_id: Any) -> Resource | None:
-    """The resource a delete names; one never seen is registered by its id alone."""
-    if not isinstance(server_id, str) or not server_id:
-        return None
-    found = ledger.by_id(server_id)
-    if found is None and kind == "run":
-        found = _run_from_storage_id(ledger, server_id)
-    if found is None:
-        found = ledger.resource(kind, "", "", server_id)
-        ledger.learn_id(found, server_id)
-    return found
-
-
 # -- the rules: one per mutation field -------------------------------------------------
 
 
-def _upsert_bucket(ledger: Ledger, ex: Exchange) -> Resource | None:
-    """A run is created by ``inserted: true``, or by a sent upsert of a run id drawn fresh here.
-
-    An upsert naming the run by storage ``id`` updates an existing run (a
-    resume, ``run.finish``): never a creation.
-    """
-    inp = _run_input(ex)
-    bucket = _get(ex.payload, "bucket")
-    where = _project_of(bucket) or (inp["entity"], inp["project"])
-    run_id = _get(bucket, "name") or inp["name"]
-    if (not isinstance(run_id, str) or not run_id) and inp["id"]:
-        return _resolve(ledger, "run", inp["id"])  # public Run.update(): by storage id alone
-    if not isinstance(run_id, str) or not run_id:
-        return None
-    run = ledger.run(*where, run_id)
-    ledger.learn_id(run, _get(bucket, "id") or inp["id"])
-    if ex.outcome == "refused" or inp["id"]:
-        return run
-    inserted = _get(ex.payload, "inserted") is True
-    if ex.outcome == "succeeded" and inserted:
-        ledger.mark_created(run, ex.index)
-    elif run_id in ledger.fresh_run_ids:
-        # Our own fresh id: if the run exists, this recording made it (an answer was lost).
-        ledger.mark_created(run, ex.index, unconfirmed=ex.outcome == "unknown")
-    return run
-
-
-def _run_input(ex: Exchange) -> dict[str, str]:
-    """``upsertBucket``'s ``id``, ``name``, ``entity`` and ``project`` (``""`` when absent).
-
-    The schema's names (``input: {name, modelName, entityName}``) first, then
-    wandb-core's variable names (``$name``, ``$project``, ``$entity``) for a
-    document that does not parse.
-    """
-    inp, v = _input(ex), ex.variables
-    pairs = {"id": "id", "name": "name", "entity": "entityName", "project": "modelName"}
-    return {key: _str(inp.get(arg)) or _str(v.get(key)) for key, arg in pairs.items()}
-
-
-def _create_artifact(ledger: Ledger, ex: Exchange) -> Resource | None:
-    """``createArtifact`` answered PENDING → a new version; its collection if it had no latest.
-
-    With digest deduplication the server answers an unchanged artifact with the
-    existing, COMMITTED version: nothing was created. When the answer was lost
-    the version is owned by its ``clientID``, resolved at cleanup.
-    """
-    inp = _input(ex)
-    entity, project = _str(inp.get("entityName")), _str(inp.get("projectName"))
-    collection_name = _collection_name(inp)
-    if not collection_name or ex.outcome == "refused":
-        return None
-    client_id = inp.get("clientID")
-    collection = ledger.resource("collection", entity, project, collection_name)
-    type_name = inp.get("artifactTypeName")
-    if isinstance(type_name, str):
-        collection.type = type_name
-    node = _get(ex.payload, "artifact")
-    server_id = _get(node, "id")
-    if ex.outcome == "unknown" or not isinstance(server_id, str):
-        if ex.outcome == "succeeded" or not isinstance(client_id, str):
-            return None  # answered without an id: nothing to go by
-        artifact = ledger.by_client_id(client_id) or ledger.new_artifact(
-            entity, project, collection_name
-        )
-        ledger.learn_client_id(artifact, client_id)
-        _describe_artifact(ledger, artifact, collection, inp)
-        ledger.mark_created(artifact, ex.index, unconfirmed=True)
-        return artifact
-    existing = ledger.by_id(server_id)
-    # Else the version a lost answer left unconfirmed, now answered; else a new one (the
-    # same clientID answered with another id is another version).
-    pending = ledger.by_client_id(_str(client_id))
-    if existing is not None:
-        artifact = existing
-    elif pending is not None and not pending.ids:
-        artifact = pending
-    else:
-        artifact = ledger.new_artifact(entity, project, collection_name)
-    ledger.learn_id(artifact, server_id)
-    ledger.learn_client_id(artifact, client_id)
-    _describe_artifact(ledger, artifact, collection, inp)
-    if _get(node, "state") not in (None, "PENDING"):
-        return artifact  # deduplicated: the existing, committed version
-    if existing is not None and existing.owned and not existing.unconfirmed:
-        return artifact
-    sequence = _get(node, "artifactSequence")
-    if isinstance(sequence, dict) and sequence.get("latestArtifact", True) is None:
-        ledger.mark_created(collection, ex.index)
-    ledger.mark_created(artifact, ex.index)
-    return artifact
-
-
-def _describe_artifact(
-    ledger: Ledger, artifact: Resource, collection: Resource, inp: dict[str, Any]
-) -> None:
-    artifact.container = collection
-    artifact.type = collection.type
-    run_name = inp.get("runName")
-    if isinstance(run_name, str) and run_name:
-        artifact.logged_by = ledger.run(artifact.entity, artifact.project, run_name)
-
-
-def _collection_name(inp: dict[str, Any]) -> str:
-    # wandb-core sends one name; older clients sent a list, the first is the sequence.
-    name = inp.get("artifactCollectionName")
-    if isinstance(name, str):
-        return name
-    names = inp.get("artifactCollectionNames")
-    return names[0] if isinstance(names, list) and names and isinstance(names[0], str) else ""
-
-
-def _commit_artifact(ledger: Ledger, ex: Exchange) -> Resource | None:
-    """``commitArtifact`` → the pending version is committed (still to delete)."""
-    artifact = ledger.by_id(_str(_input(ex).get("artifactID") or ex.variables.get("artifactID")))
-    if ex.outcome == "succeeded" and artifact is not None and artifact.committed_at is None:
-        artifact.committed_at = ex.index
-    return artifact
-
-
-def _create_run_files(ledger: Ledger, ex: Exchange) -> Resource | None:
-    """``createRunFiles`` → one run file per file, inside the run when the run is owned."""
-    run = _named_run(ledger, ex)
-    if run is None or ex.outcome != "succeeded":
-        return run
-    ledger.learn_id(run, _get(ex.payload, "runID"))
-    if not run.owned:
-        return run  # the files of a resumed, pre-existing run belong to that run: foreign
-    entity, project, run_id = run.entity, run.project, run.local
-    for name in _run_file_names(ex):
-        run_file = ledger.resource("run_file", entity, project, f"{run_id}/{name}")
-        run_file.container = run
-        ledger.mark_created(run_file, ex.index)
-    return run
-
-
-def _named_run(ledger: Ledger, ex: Exchange) -> Resource | None:
-    """The run a mutation names by ``entityName``/``projectName``/``runName`` (wandb-core's
-    CreateRunFiles, UseArtifact, MarkRunFilesUploaded, NotifyScriptableRunAlert, RewindRun)."""
-    inp, v = _input(ex), ex.variables
-    entity = _str(inp.get("entityName")) or _str(v.get("entity"))
-    project = _str(inp.get("projectName")) or _str(v.get("project"))
-    run_id = _str(inp.get("runName")) or _str(v.get("run"))
-    return ledger.run(entity, project, run_id) if run_id else None
-
-
-def _run_file_names(ex: Exchange) -> list[str]:
-    files = _get(ex.payload, "files")
-    if isinstance(files, list):
-        return [f["name"] for f in files if isinstance(f, dict) and isinstance(f.get("name"), str)]
-    asked = _input(ex).get("files") or ex.variables.get("files")
-    return [f for f in asked if isinstance(f, str)] if isinstance(asked, list) else []
-
-
-def _delete_run(ledger: Ledger, ex: Exchange) -> Resource | None:
-    """``deleteRun`` → the run and its files; with ``deleteArtifacts`` its artifacts too."""
-    run = _resolve(ledger, "run", _input(ex).get("id"))
-    if run is None or ex.outcome != "succeeded":
-        return run
-    ledger.mark_deleted(run, ex.index)
-    if _input(ex).get("deleteArtifacts") is True:
-        for artifact in ledger.logged_by(run):
-            ledger.mark_deleted(artifact, ex.index)
-    return run
-
-
-def _delete_artifact(ledger: Ledger, ex: Exchange) -> Resource | None:
-    """``deleteArtifact`` → that artifact version (and, with ``deleteAliases``, its aliases)."""
-    artifact = _resolve(ledger, "artifact", _input(ex).get("artifactID"))
-    if artifact is not None and ex.outcome == "succeeded":
-        ledger.mark_deleted(artifact, ex.index)
-    return artifact
-
-
-def _delete_collection(ledger: Ledger, ex: Exchange) -> Resource | None:
-    """``deleteArtifactSequence`` / ``deleteArtifactPortfolio`` → the collection, its versions."""
-    inp = _input(ex)
-    server_id = (
-        ex.variables.get("id") or inp.get("artifactSequenceID") or inp.get("artifactPortfolioID")
-    )
-    collection = _resolve(ledger, "collection", server_id)
-    if collection is not None and ex.outcome == "succeeded":
-        ledger.mark_deleted(collection, ex.index)
-    return collection
-
-
-def _link_artifact(ledger: Ledger, ex: Exchange) -> Resource | None:
-    """``linkArtifact`` → a registry link (portfolio membership), owned when the version is ours.
-
-    Linking a pre-existing version may find it linked already (W&B answers the
-    existing membership), so only links of owned versions are owned.
-    """
-    inp = _input(ex)
-    artifact_id = _str(inp.get("artifactID"))
-    source = ledger.by_id(artifact_id) or ledger.by_client_id(_str(inp.get("clientID")))
-    if ex.outcome != "succeeded":
-        return source
-    membership = _get(ex.payload, "artifactMembership")
-    portfolio = _get(membership, "artifactCollection")
-    where = _project_of(portfolio) or (_str(inp.get("entityName")), _str(inp.get("projectName")))
-    portfolio_name = _get(portfolio, "name") or inp.get("artifactPortfolioName")
-    if source is None and artifact_id:  # a version no answer described: known by its id
-        source = ledger.resource("artifact", "", "", artifact_id)
-        ledger.learn_id(source, artifact_id)
-    if not isinstance(portfolio_name, str) or source is None:
-        return source
-    version = _get(ex.payload, "versionIndex")
-    link = ledger.link(*where, portfolio_name, source)
-    if isinstance(version, int):
-        link.version = version
-    ledger.learn_id(link, _get(membership, "id"))
-    before = ledger.foreign.linked_before(artifact_id, (*where, portfolio_name))
-    if before is True:
-        return source  # it was linked before (the relay read it): nothing new
-    if not source.owned and before is None:
-        link.uncertain_at = ex.index  # maybe the test's, maybe there before: reported
-    else:
-        # Of the test's version, or of another version that the read showed unlinked there.
-        ledger.mark_created(link, ex.index)
-        # The portfolio (a registry collection) is the recording's when its first link is
-        # this one (v0) and no earlier answer showed it; the cleanup also checks its age
-        # against the link's on W&B's own clock, as a collection made in the UI before the
-        # test gets a v0 too (cleanup._OwnedCollection).
-        portfolio_resource = ledger.resource("collection", *where, portfolio_name)
-        portfolio_resource.type = portfolio_resource.type or source.type
-        if version == 0 and not portfolio_resource.ids and portfolio_resource.created_at is None:
-            portfolio_resource.portfolio_of = _get(membership, "createdAt") or ""
-            ledger.mark_created(portfolio_resource, ex.index)
-        link.container = portfolio_resource
-    return source
-
-
-def _unlink_artifact(ledger: Ledger, ex: Exchange) -> Resource | None:
-    """``unlinkArtifact`` → the link of that version in that portfolio."""
-    inp = _input(ex)
-    source = ledger.by_id(_str(inp.get("artifactID")))
-    portfolio = ledger.by_id(_str(inp.get("artifactPortfolioID")))
-    links = [
-        r
-        for r in ledger.resources
-        if r.kind == "link"
-        and r.target is source
-        and (
-            portfolio is None
-            or (r.entity, r.project, r.local)
-            == (portfolio.entity, portfolio.project, portfolio.local)
-        )
-    ]
-    if ex.outcome == "succeeded":
-        for link in links:
-            ledger.mark_deleted(link, ex.index)
-    return links[0] if len(links) == 1 else None
-
-
-def _upsert_sweep(ledger: Ledger, ex: Exchange) -> Resource | None:
-    """``upsertSweep`` without an ``id`` → a new sweep (with one, an update)."""
-    inp = _input(ex)
-    known = ledger.by_id(_str(inp.get("id")))
-    known = known if known is not None and known.kind == "sweep" else None
-    sweep = _get(ex.payload, "sweep")
-    name = _get(sweep, "name")
-    if ex.outcome != "succeeded" or not isinstance(name, str):
-        return known
-    where = _project_of(sweep) or (_str(inp.get("entityName")), _str(inp.get("projectName")))
-    resource = known or ledger.resource("sweep", *where, name)
-    ledger.learn_id(resource, _get(sweep, "id"))
-    if not inp.get("id"):
-        ledger.mark_created(resource, ex.index)
-    elif _stopped(inp.get("state")):
-        resource.stopped_at = ex.index  # what `wandb sweep --cancel` and the cleanup send
-    return resource
-
-
-def _create_agent(ledger: Ledger, ex: Exchange) -> Resource | None:
-    """``createAgent`` → the sweep it joins, named by ``sweep`` (its name) in its project
-    (wandb/apis/public/sweeps.py ``_register_agent``)."""
-    inp = _input(ex)
-    name = _str(inp.get("sweep"))
-    where = (_str(inp.get("entityName")), _str(inp.get("projectName")))
-    return ledger.resource("sweep", *where, name) if name else None
-
-
-def _add_aliases(ledger: Ledger, ex: Exchange) -> Resource | None:
-    """``addAliases`` to a version: an alias is owned when an answer showed it absent before
-    (from the version, and from every other version of the collection when that was read)."""
-    inp = _input(ex)
-    artifact_id = _str(inp.get("artifactID"))
-    target = ledger.by_id(artifact_id)
-    if ex.outcome != "succeeded":
-        return target
-    before = ledger.seen_aliases(artifact_id)
-    for alias in _aliases(inp):
-        resource = _alias(ledger, target, artifact_id, alias)
-        where = (resource.entity, resource.project, *resource.local.rsplit(":", 1))
-        slot = ledger.foreign.get(ForeignState.alias_key(*where))
-        # Held by another version before (the relay read it): moved, not created; the
-        # cleanup gives it back to that version (:mod:`.foreign`).
-        moved = slot is not None and isinstance(slot.prior, str)
-        new = before is not None and alias["alias"] not in before and not moved
-        if new and not (target and target.owned):
-            ledger.mark_created(resource, ex.index)
-        if before is not None:
-            before.add(alias["alias"])
-    return target
-
-
-def _delete_aliases(ledger: Ledger, ex: Exchange) -> Resource | None:
-    """``deleteAliases`` → those aliases of that version."""
-    inp = _input(ex)
-    artifact_id = _str(inp.get("artifactID"))
-    target = ledger.by_id(artifact_id)
-    if ex.outcome != "succeeded":
-        return target
-    for alias in _aliases(inp):
-        ledger.mark_deleted(_alias(ledger, target, artifact_id, alias), ex.index)
-        seen = ledger.seen_aliases(artifact_id)
-        if seen is not None:
-            seen.discard(alias["alias"])
-    return target
-
-
-def _aliases(inp: dict[str, Any]) -> list[dict[str, str]]:
-    aliases = inp.get("aliases")
-    if not isinstance(aliases, list):
-        return []
-    return [a for a in aliases if isinstance(a, dict) and isinstance(a.get("alias"), str)]
-
-
-def _alias(
-    ledger: Ledger, target: Resource | None, artifact_id: str, alias: dict[str, str]
-) -> Resource:
-    collection = alias.get("artifactCollectionName") or (target.local if target else artifact_id)
-    entity = alias.get("entityName") or (target.entity if target else "")
-    project = alias.get("projectName") or (target.project if target else "")
-    resource = ledger.resource("alias", entity, project, f"{collection}:{alias['alias']}")
-    resource.target = target
-    if target is not None:
-        resource.ids = [artifact_id]
-    return resource
-
-
-def _upsert_model(ledger: Ledger, ex: Exchange) -> Resource | None:
-    """``upsertModel`` (``api.create_project``) answered ``inserted: true`` → a new project."""
-    project = _get(ex.payload, "project") or _get(ex.payload, "model")
-    name = _get(project, "name")
-    entity = _get(project, "entityName") or _get(project, "entity", "name")
-    if ex.outcome != "succeeded" or not isinstance(name, str):
-        return None
-    resource = ledger.resource("project", _str(entity), name, name)
-    ledger.learn_id(resource, _get(project, "id"))
-    if _get(ex.payload, "inserted") is True:
-        ledger.mark_created(resource, ex.index)
-    return resource
-
-
-RULES: dict[str, Rule] = {
-    "upsertBucket": _upsert_bucket,
-    "createArtifact": _create_artifact,
-    "commitArtifact": _commit_artifact,
-    "createRunFiles": _create_run_files,
-    "deleteRun": _delete_run,
-    "deleteArtifact": _delete_artifact,
-    # ArtifactCollection.delete() sends one or the other (wandb/apis/public/artifacts.py).
-    "deleteArtifactSequence": _delete_collection,
-    "deleteArtifactPortfolio": _delete_collection,
-    "linkArtifact": _link_artifact,
-    "unlinkArtifact": _unlink_artifact,
-    "upsertSweep": _upsert_sweep,
-    "addAliases": _add_aliases,
-    "deleteAliases": _delete_aliases,
-    "upsertModel": _upsert_model,
-    "createAgent": _create_agent,
-    # Name the run they touch (a resumed run's is not the test's).
-    "useArtifact": _named_run,
-    "markRunFilesUploaded": _named_run,
-    "notifyScriptableRunAlert": _named_run,
-    "rewindRun": _named_run,
-}
-"""Mutation field → the rule that reads its exchange (whatever its outcome)."""
-
-
 # -- queries that name what later mutations refer to ------------------------------------
-
-
-def _run_query(ledger: Ledger, ex: Exchange) -> Resource | None:
-    """``project { run(name:) { id } }`` (``api.run(path)``) → the run's storage id."""
-    node = _get(ex.data, "project", "run")
-    v = ex.variables
-    name = _get(node, "name") or v.get("name")
-    if isinstance(name, str) and name:
-        run = ledger.run(_str(v.get("entity")), _str(v.get("project")), name)
-        ledger.learn_id(run, _get(node, "id"))
-    return None
-
-
-def _client_id_mapping(ledger: Ledger, ex: Exchange) -> None:
-    """``clientIDMapping(clientID:) { serverID }`` → confirms (or refutes) a lost creation."""
-    client_id = _str(ex.variables.get("clientID"))
-    artifact = ledger.by_client_id(client_id)
-    if artifact is None:
-        return None
-    server_id = _get(ex.data, "clientIDMapping", "serverID")
-    if isinstance(server_id, str):
-        ledger.learn_id(artifact, server_id)
-        artifact.unconfirmed = False
-    elif "clientIDMapping" in ex.data:
-        ledger.mark_absent(artifact)
-    return None
-
-
-def _prior_alias(ledger: Ledger, ex: Exchange) -> Resource | None:
-    """The relay's read of which version held an alias before a change (:mod:`.foreign`)."""
-    v = ex.variables
-    collection, _, alias = _str(v.get("name")).rpartition(":")
-    where = (_str(v.get("entity")), _str(v.get("project")), collection, alias)
-    if all(where):
-        holder = _get(ex.data, "project", "artifactCollectionMembership", "artifact", "id")
-        ledger.foreign.learn(
-            ForeignState.alias_key(*where),
-            "alias",
-            f"{where[0]}/{where[1]}/{collection}:{alias}",
-            holder if isinstance(holder, str) else None,
-            **dict(zip(("entity", "project", "collection", "alias"), where, strict=True)),
-        )
-    return None
-
-
-def _prior_artifact(ledger: Ledger, ex: Exchange) -> Resource | None:
-    """The relay's read of a version's fields before a change (:mod:`.foreign`)."""
-    node = _get(ex.data, "artifact")
-    artifact = ledger.by_id(_str(_get(node, "id")))
-    if isinstance(node, dict) and artifact is not None:
-        ledger.foreign.learn(
-            ("artifact", node["id"]),
-            "artifact",
-            artifact.name,
-            artifact_fields(node),
-            id=node["id"],
-        )
-    return None
-
-
-def _prior_links(ledger: Ledger, ex: Exchange) -> Resource | None:
-    """The relay's read of the collections a version was in, before a link of it."""
-    node = _get(ex.data, "artifact")
-    edges = _get(node, "artifactMemberships", "edges")
-    if not isinstance(node, dict) or not isinstance(edges, list):
-        return None
-    where = [_get(e, "node", "artifactCollection") for e in edges]
-    if not _str(node.get("id")):
-        return None
-    ledger.foreign.learn_memberships(
-        _str(node.get("id")),
-        [
-            (*p, c["name"])
-            for c in where
-            if (p := _project_of(c)) and isinstance(c.get("name"), str)
-        ],
-    )
-    return None
-
-
-def _prior_run(ledger: Ledger, ex: Exchange) -> Resource | None:
-    """The relay's read of a run's fields before a change (:mod:`.foreign`); null: no such run."""
-    v = ex.variables
-    project, name = _str(v.get("project")), _str(v.get("name"))
-    if not project or not name or "model" not in ex.data:
-        return None
-    node = _get(ex.data, "model", "bucket")
-    run = _run_from_storage_id(ledger, _str(_get(node, "id"))) if node else None
-    label = run.name if run is not None else f"{_str(v.get('entity'))}/{project}/{name}"
-    value = run_fields(node) if isinstance(node, dict) else ABSENT
-    ledger.foreign.learn(
-        ForeignState.run_key(project, name), "run", label, value, id=_str(_get(node, "id"))
-    )
-    return None
-
-
-#: Queries by operation name: to learn ids (a query changes nothing), and the relay's reads
-#: of the state before a foreign change.
-QUERY_RULES: dict[str, Rule] = {
-    "Run": _run_query,
-    "ClientIDMapping": _client_id_mapping,
-    f"{PRIOR}Alias": _prior_alias,
-    f"{PRIOR}Artifact": _prior_artifact,
-    f"{PRIOR}Links": _prior_links,
-    f"{PRIOR}Run": _prior_run,
-}
-
-
-def intents(body: str | bytes | None) -> list[dict[str, Any]]:
-    """What a request may create, by the ids its client chose: the write-ahead journal's entries.
-
-    Read before the request is forwarded, so that a crash or a lost answer
-    still leaves a record of what to look for: a run by its name, an artifact
-    version by its ``clientID``.
-    """
-    request = graphql.parse_request(body)
-    if request is None or not request.document.is_mutation:
-        return []
-    found: list[dict[str, Any]] = []
-    arguments = request.arguments()
-    for i, name in enumerate(request.document.fields):
-        ex = Exchange(-1, name, request.variables, {}, "unknown", None, arguments[i])
-        if name == "upsertBucket":
-            run = _run_input(ex)
-            if not run["id"] and run["name"]:
-                found.append(
-                    {
-                        "kind": "run",
-                        "entity": run["entity"],
-                        "project": run["project"],
-                        "local": run["name"],
-                    }
-                )
-        elif name == "createArtifact":
-            inp = _input(ex)
-            if isinstance(inp.get("clientID"), str):
-                found.append(
-                    {
-                        "kind": "artifact",
-                        "entity": _str(inp.get("entityName")),
-                        "project": _str(inp.get("projectName")),
-                        "local": _collection_name(inp),
-                        "client_id": inp["clientID"],
-                        "type": inp.get("artifactTypeName"),
-                    }
-                )
-    return found
-
-
-@dataclass(frozen=True)
-class Owned:
-    """What the cleanup and the sweep need to find one owned resource again, by identity.
-
-    Built from a :class:`Resource` (:meth:`of`) or read back from a journal
-    (:meth:`from_json`). ``server_id`` is the W&B id (a run's storage id, a
-    version's or collection's id); ``client_id`` an artifact version's
-    ``clientID`` when its answer was lost; ``target_id`` the version a link
-    or alias attaches to.
-    """
-
-    kind: str
-    entity: str
-    project: str
-    local: str
-    name: str
-    server_id: str = ""
-    client_id: str = ""
-    type: str | None = None
-    version: int | None = None
-    target_id: str = ""
-    unconfirmed: bool = False
-    #: W&B's timestamp of the answer that created it (a portfolio's first link), to compare
-    #: with its ``createdAt`` on the same clock.
-    created_with: str = ""
-
-    @classmethod
-    def of(cls, r: Resource) -> Owned:
-        target = r.target.ids[0] if r.target is not None and r.target.ids else ""
-        return cls(
-            r.kind,
-            r.entity,
-            r.project,
-            r.local,
-            r.name,
-            server_id=r.ids[0] if r.ids and r.kind not in ("alias",) else "",
-            client_id=r.client_ids[0] if r.client_ids else "",
-            type=r.type,
-            version=r.version,
-            target_id=target or (r.ids[0] if r.kind == "alias" and r.ids else ""),
-            unconfirmed=r.unconfirmed,
-            created_with=r.portfolio_of or "",
-        )
-
-    def to_json(self) -> dict[str, Any]:
-        return dict(self.__dict__)
-
-    @classmethod
-    def from_json(cls, data: dict[str, Any]) -> Owned | None:
-        """The record a journal line holds; None for a line of another shape."""
-        try:
-            return cls(**{k: data[k] for k in cls.__dataclass_fields__ if k in data})
-        except TypeError:
-            return None
-
-    @property
-    def path(self) -> str:
-        """``entity/project/local``, or ``project/local`` when the entity is the default one."""
-        return "/".join(p for p in (self.entity, self.project, self.local) if p)
-
-    @property
-    def key(self) -> tuple[str, ...]:
-        """Identity in a journal, stable while answers teach more (a version's index, its id)."""
-        where = f"{self.entity}/{self.project}/{self.local}"
-        if self.kind == "run":
-            # The SDK may leave the entity to the server (the key's default entity): an
-            # intent then has none, its confirmation has it. Run ids are unique per project.
-            return (self.kind, self.project, self.local)
-        if self.kind in ("collection", "sweep", "project"):
-            return (self.kind, where)
-        if self.kind in ("link", "alias"):
-            return (self.kind, self.target_id, where)
-        if self.client_id:
-            return (self.kind, "client:" + self.client_id)
-        return (self.kind, self.server_id or self.name)
-
-
-def describe_json(resource: Resource) -> dict[str, Any]:
-    """A resource as the journal and the audit's JSON write it."""
-    return {
-        "kind": resource.kind,
-        "name": resource.name,
-        "ids": list(resource.ids),
-        "created_at": resource.created_at,
-        "deleted_at": resource.deleted_at,
-    }
-
-
-__all__ = [
-    "FRESH_RUN_IDS_KEY",
-    "RULES",
-    "Event",
-    "Ledger",
-    "Owned",
-    "Resource",
-    "describe_json",
-    "intents",
-    "keep_names",
-    "outcome",
-    "unresolved",
-]

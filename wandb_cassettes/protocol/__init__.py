@@ -2,13 +2,7 @@
 
 from __future__ import annotations
 
-from ._graphql import (
-    Document,
-    document_of,
-    operation_kind,
-    parse_request,
-    response_errors,
-)
+from ._graphql import Document, document_of, operation_kind, parse_request, response_errors
 from ._mutations import (
     MUTATIONS,
     NOT_RESTORABLE,

@@ -55,20 +55,10 @@ import functools
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
 
-from graphql import (
-    DocumentNode,
-    FieldNode,
-    FragmentDefinitionNode,
-    FragmentSpreadNode,
-    GraphQLError,
-    InlineFragmentNode,
-    OperationDefinitionNode,
-    OperationType,
-    SelectionSetNode,
-    parse,
-)
+if TYPE_CHECKING:
+    from graphql import DocumentNode, FragmentDefinitionNode, SelectionSetNode
 
 Action = Literal["create", "delete", "update", "harmless"]
 
@@ -512,6 +502,9 @@ def effects(query: str, operation_name: str | None = None) -> list[tuple[str, Ef
 
 @functools.lru_cache(maxsize=512)
 def _fields_by_operation(query: str) -> dict[str, tuple[str, ...]]:
+    # graphql-core is imported on first use (~90 ms): replay never parses a document.
+    from graphql import GraphQLError, parse
+
     try:
         document = parse(query, no_location=True)
     except (GraphQLError, RecursionError):
@@ -520,6 +513,8 @@ def _fields_by_operation(query: str) -> dict[str, tuple[str, ...]]:
 
 
 def _from_document(document: DocumentNode) -> dict[str, tuple[str, ...]]:
+    from graphql import FragmentDefinitionNode, OperationDefinitionNode, OperationType
+
     fragments = {
         d.name.value: d for d in document.definitions if isinstance(d, FragmentDefinitionNode)
     }
@@ -536,6 +531,8 @@ def _top_fields(
     fragments: Mapping[str, FragmentDefinitionNode],
     visiting: set[str],
 ) -> list[str]:
+    from graphql import FieldNode, FragmentSpreadNode, InlineFragmentNode
+
     fields: list[str] = []
     for sel in selection_set.selections:
         if isinstance(sel, FieldNode):

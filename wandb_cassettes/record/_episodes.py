@@ -37,7 +37,6 @@ from typing import TYPE_CHECKING, Any
 if TYPE_CHECKING:
     from ..ownership import Owned
 
-__all__ = ["IdTranslation"]
 
 _ALPHABET = "abcdefghijklmnopqrstuvwxyz0123456789"  # wandb.sdk.lib.runid._ID_CHARS
 _CLIENT_ID_RE = re.compile(r'"(?:clientID|sequenceClientID)"\s*:\s*"([a-z0-9]{16,})"')

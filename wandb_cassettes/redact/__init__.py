@@ -2,13 +2,18 @@
 
 from __future__ import annotations
 
-from ._catalogue import (
-    CACHE_ENV,
-    CACHE_FOLDER,
-    CATALOGUE,
-    CONFIDENCE,
-    PACKAGE,
-    Catalogue,
+from ._catalogue import CACHE_ENV, CACHE_FOLDER, CATALOGUE, CONFIDENCE, PACKAGE, Catalogue
+from ._engine import (
+    DEFAULT,
+    KEY_PIECE_MIN,
+    Scrubber,
+    SecretFinding,
+    find_secrets,
+    find_secrets_in_interaction,
+    is_sensitive_header,
+    scrub_interaction,
+    scrub_name,
+    scrub_text,
 )
 from ._personal import (
     EMAIL_PLACEHOLDER,
@@ -23,24 +28,8 @@ from ._personal import (
     is_reserved_email,
     matching_form,
 )
-from ._scrub import (
-    API_KEY_PLACEHOLDER,
-    DEFAULT,
-    KEY_PIECE_MIN,
-    REDACTED,
-    RULES,
-    CassetteScrubber,
-    Scrubber,
-    SecretFinding,
-    SecretRule,
-    entropy_rule,
-    find_secrets,
-    find_secrets_in_interaction,
-    is_sensitive_header,
-    scrub_interaction,
-    scrub_name,
-    scrub_text,
-)
+from ._pipeline import CassetteScrubber
+from ._rules import API_KEY_PLACEHOLDER, REDACTED, RULES, SecretRule, entropy_rule
 
 __all__ = [
     "API_KEY_PLACEHOLDER",

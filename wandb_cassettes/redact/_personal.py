@@ -47,14 +47,8 @@ from collections.abc import Callable, Iterator, Mapping
 from typing import Any
 
 from ..store import Body, Headers, Interaction, body_text, json_or_none
-from ._scrub import (
-    API_KEY_PLACEHOLDER,
-    SecretFinding,
-    _escaped_forms,
-    _json_forms,
-    _map_strings,
-    api_key_names,
-)
+from ._engine import SecretFinding, map_strings
+from ._rules import API_KEY_PLACEHOLDER, api_key_names, escaped_forms, json_forms
 
 EMAIL_PLACEHOLDER = "user@example.invalid"
 NAME_PLACEHOLDER = "Recording User"
@@ -346,9 +340,7 @@ class PersonalData:
     def _set_literal(self, value: str, placeholder: str) -> None:
         self._literals[value] = placeholder
         self._probes.add(max(re.findall(r"[A-Za-z0-9]+", value) or [value], key=len))
-        for form, replacement in zip(
-            _escaped_forms(value), _escaped_forms(placeholder), strict=True
-        ):
+        for form, replacement in zip(escaped_forms(value), escaped_forms(placeholder), strict=True):
             if form:
                 self._literal_forms.setdefault(form, replacement)
         forms = sorted(self._literal_forms, key=len, reverse=True)
@@ -404,7 +396,7 @@ class PersonalData:
     def scrub_metadata(self, metadata: Mapping[str, Any]) -> dict[str, Any]:
         """A copy of cassette metadata with personal data replaced (``upstream`` kept)."""
         return {
-            k: v if k == "upstream" else _map_strings(v, self.scrub_text)
+            k: v if k == "upstream" else map_strings(v, self.scrub_text)
             for k, v in metadata.items()
         }
 
@@ -571,7 +563,7 @@ def _user_node_findings(text: str, where: str) -> list[SecretFinding]:
 
 
 def _offset(text: str, value: str) -> int:
-    for form in _json_forms(value):
+    for form in json_forms(value):
         i = text.find(form)
         if i != -1:
             return i

@@ -2,18 +2,11 @@
 
 from __future__ import annotations
 
-from ._ignore import (
-    PRESETS,
-    defined_metrics,
-    parse_ignore,
-    preset,
-    presets_in,
-)
+from ._ignore import PRESETS, defined_metrics, parse_ignore, preset, presets_in
 from ._matching import (
     DEFAULT_RULES,
     Matcher,
     MatchRules,
-    NoMatch,
     canonical,
     interaction_key,
     request_key,
@@ -26,7 +19,6 @@ __all__ = [
     "PRESETS",
     "MatchRules",
     "Matcher",
-    "NoMatch",
     "canonical",
     "defined_metrics",
     "interaction_key",

@@ -29,19 +29,6 @@ from typing import Any
 
 from ..errors import ConfigurationError
 
-__all__ = [
-    "FORMS",
-    "PRESETS",
-    "IgnorePath",
-    "Preset",
-    "apply",
-    "defined_metrics",
-    "parse_ignore",
-    "preset",
-    "presets_in",
-    "wandb_term",
-]
-
 #: W&B term → (variable holding it, whether it takes a sub-path).
 _HEADS: dict[str, tuple[str, bool]] = {
     "name": ("displayName", False),

@@ -55,19 +55,6 @@ from ..redact import Scrubber, matching_form
 from ..store import Cassette, Interaction
 from . import _ignore as ignores
 
-__all__ = [
-    "NORMALISERS",
-    "VOLATILE_KEYS",
-    "MatchRules",
-    "Matcher",
-    "NoMatch",
-    "RequestKey",
-    "canonical",
-    "interaction_key",
-    "request_key",
-    "target_of",
-]
-
 #: Variables that differ between two runs of the same test, at any depth.
 VOLATILE_KEYS = frozenset(
     {

@@ -2,19 +2,9 @@
 
 from __future__ import annotations
 
-from ._children import (
-    install_pth,
-    remove_pth,
-    site_dirs,
-)
-from ._env import (
-    REPLAY_API_KEY,
-    sdk_env,
-)
-from ._ids import (
-    new_seed,
-    seeded_ids,
-)
+from ._children import install_pth, remove_pth, site_dirs
+from ._env import REPLAY_API_KEY, sdk_env
+from ._ids import new_seed, seeded_ids
 from ._interop import (
     RELAY_PORTS,
     RELAY_THREAD_PREFIX,
@@ -24,11 +14,8 @@ from ._interop import (
     keep_vcr_out_of_wandb,
     skip_wandb_traffic,
 )
-from ._lifecycle import (
-    CassetteOptions,
-    CassetteUse,
-    use_cassette,
-)
+from ._lifecycle import CassetteOptions, CassetteUse, use_cassette
+from ._naming import cassette_path, named, safe_name, test_name
 from ._process import (
     UPSTREAM_ENV,
     WandbProcess,
@@ -38,12 +25,8 @@ from ._process import (
     shared_process,
     upstream_api_key,
 )
-from ._project import (
-    find_project,
-)
-from ._record_mode import (
-    RecordMode,
-)
+from ._project import find_project
+from ._record_mode import RecordMode
 
 __all__ = [
     "RELAY_PORTS",
@@ -55,6 +38,7 @@ __all__ = [
     "RecordMode",
     "WandbProcess",
     "allow_wandb_through_network_block",
+    "cassette_path",
     "check_upstream",
     "explicit_upstream",
     "find_project",
@@ -62,14 +46,17 @@ __all__ = [
     "is_wandb_address",
     "is_worker_ipc",
     "keep_vcr_out_of_wandb",
+    "named",
     "new_seed",
     "remove_pth",
+    "safe_name",
     "sdk_env",
     "seeded_ids",
     "set_shared",
     "shared_process",
     "site_dirs",
     "skip_wandb_traffic",
+    "test_name",
     "upstream_api_key",
     "use_cassette",
 ]

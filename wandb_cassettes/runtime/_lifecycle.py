@@ -51,6 +51,7 @@ from ..errors import (
 )
 from . import _children as children
 from . import _ids as ids
+from ._naming import safe_name
 from ._record_mode import Plan, RecordMode, plan
 
 if TYPE_CHECKING:
@@ -59,7 +60,6 @@ if TYPE_CHECKING:
     from ..redact import Scrubber
     from ._process import WandbProcess
 
-__all__ = ["CLEANUP_KEY", "CassetteOptions", "CassetteUse", "use_cassette"]
 
 #: Metadata: indices of the interactions of the automatic cleanup after a recorded test.
 CLEANUP_KEY = "cleanup_interactions"
@@ -715,7 +715,7 @@ class CassetteUse:
             )
         if not blocks:
             return None
-        path = self.report_dir / (cassettes.safe_name(self.path.stem) + ".mismatch.txt")
+        path = self.report_dir / (safe_name(self.path.stem) + ".mismatch.txt")
         try:
             path.parent.mkdir(parents=True, exist_ok=True)
             path.write_text(scrub_text("\n\n".join(blocks), secrets) + "\n", encoding="utf-8")

@@ -19,8 +19,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-__all__ = ["Project", "find_project"]
-
 DEFAULT_CASSETTE_DIR = "cassettes"
 
 

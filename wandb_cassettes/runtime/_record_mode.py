@@ -25,8 +25,6 @@ import enum
 
 from ..errors import ConfigurationError
 
-__all__ = ["Plan", "RecordMode", "plan"]
-
 
 class RecordMode(enum.StrEnum):
     """pytest-recording's ``--record-mode`` values."""

@@ -2,36 +2,24 @@
 
 from __future__ import annotations
 
-from ._blobs import (
-    BLOB_DIR,
-    BLOB_MIN_BYTES,
-    BLOB_WARN_BYTES,
-    BlobStore,
-)
-from ._cache import (
-    CACHE_ENV,
-    CACHE_MIN_BYTES,
-    load_cached,
-)
+from ._blobs import BLOB_DIR, BLOB_MIN_BYTES, BLOB_WARN_BYTES, BlobStore
+from ._cache import CACHE_ENV, CACHE_MIN_BYTES, load_cached
 from ._cassette import (
     BACKEND_HEADER,
     FORMAT,
     Body,
     Cassette,
-    CassetteError,
     Digest,
     Headers,
     Interaction,
     backend_of,
     body_text,
-    cassette_path,
     dumps,
     failed_path,
     json_or_none,
     load,
     loads,
     new_metadata,
-    safe_name,
     save,
     save_failed,
 )
@@ -47,13 +35,11 @@ __all__ = [
     "BlobStore",
     "Body",
     "Cassette",
-    "CassetteError",
     "Digest",
     "Headers",
     "Interaction",
     "backend_of",
     "body_text",
-    "cassette_path",
     "dumps",
     "failed_path",
     "json_or_none",
@@ -61,7 +47,6 @@ __all__ = [
     "load_cached",
     "loads",
     "new_metadata",
-    "safe_name",
     "save",
     "save_failed",
 ]

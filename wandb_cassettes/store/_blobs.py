@@ -20,8 +20,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO
 
-__all__ = ["BLOB_DIR", "BLOB_MIN_BYTES", "BLOB_WARN_BYTES", "BlobStore", "BlobWriter"]
-
 #: The folder of blobs, beside the cassettes (under the cassette folder).
 BLOB_DIR = "_blobs"
 #: Bodies at least this large go to the blob store rather than into the YAML.

@@ -20,7 +20,7 @@ import json
 import os
 import re
 import tempfile
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -29,19 +29,6 @@ import yaml
 
 from .. import __version__
 from ..errors import CassetteError
-
-__all__ = [
-    "Body",
-    "Cassette",
-    "CassetteError",
-    "Digest",
-    "Interaction",
-    "dumps",
-    "load",
-    "loads",
-    "save",
-    "save_failed",
-]
 
 FORMAT = "wandb-cassettes/1"
 VCR_VERSION = 1
@@ -444,41 +431,3 @@ def json_or_none(text: str) -> Any:
 
 
 # -- naming --------------------------------------------------------------------
-
-_UNSAFE_RE = re.compile(r"[^\w.\-\[\]=]+")
-
-
-def safe_name(name: str, secrets: Sequence[str] = (), *, catalogue: bool = True) -> str:
-    """``name`` made safe as a file name; a short hash keeps distinct names distinct.
-
-    A parametrize id can carry a credential (``test_x[hf_…]``) or an email:
-    both are replaced (:func:`.scrub.scrub_name`, with ``secrets`` the known
-    ones, e.g. the API key; ``catalogue``: with the rule catalogue's formats)
-    before the name reaches the file system; the hash of the whole original
-    name still tells such names apart.
-    """
-    from ..redact import scrub_name
-
-    public = scrub_name(name, secrets, catalogue=catalogue)
-    cleaned = _UNSAFE_RE.sub("_", public).strip(".") or "_"
-    if cleaned != name:
-        # The suffix survives the length cap: cut the name, not the hash.
-        cleaned = cleaned[:191] + "-" + hashlib.sha1(name.encode()).hexdigest()[:8]
-    return cleaned[:200]
-
-
-def cassette_path(
-    root: str | os.PathLike[str], group: str, name: str, *, catalogue: bool = True
-) -> Path:
-    """``root/group/name.yaml``, refusing any result outside ``root``.
-
-    ``group`` is the test module's path relative to the rootdir (no suffix);
-    ``name`` the test (or marker-given) name; ``catalogue``: see :func:`safe_name`.
-    """
-    base = Path(root).resolve()
-    parts = [p for p in Path(group).parts if p not in ("", ".", "..", "/")]
-    parts = [safe_name(p, catalogue=catalogue) for p in parts]
-    path = base.joinpath(*parts, safe_name(name, catalogue=catalogue) + ".yaml").resolve()
-    if base not in path.parents:
-        raise CassetteError(path, f"cassette name {name!r} escapes the cassette folder {base}")
-    return path

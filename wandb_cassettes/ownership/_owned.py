@@ -1,0 +1,98 @@
+"""TODO docstring."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from ._model import (
+    Resource,
+)
+
+
+@dataclass(frozen=True)
+class Owned:
+    """What the cleanup and the sweep need to find one owned resource again, by identity.
+
+    Built from a :class:`Resource` (:meth:`of`) or read back from a journal
+    (:meth:`from_json`). ``server_id`` is the W&B id (a run's storage id, a
+    version's or collection's id); ``client_id`` an artifact version's
+    ``clientID`` when its answer was lost; ``target_id`` the version a link
+    or alias attaches to.
+    """
+
+    kind: str
+    entity: str
+    project: str
+    local: str
+    name: str
+    server_id: str = ""
+    client_id: str = ""
+    type: str | None = None
+    version: int | None = None
+    target_id: str = ""
+    unconfirmed: bool = False
+    #: W&B's timestamp of the answer that created it (a portfolio's first link), to compare
+    #: with its ``createdAt`` on the same clock.
+    created_with: str = ""
+
+    @classmethod
+    def of(cls, r: Resource) -> Owned:
+        target = r.target.ids[0] if r.target is not None and r.target.ids else ""
+        return cls(
+            r.kind,
+            r.entity,
+            r.project,
+            r.local,
+            r.name,
+            server_id=r.ids[0] if r.ids and r.kind not in ("alias",) else "",
+            client_id=r.client_ids[0] if r.client_ids else "",
+            type=r.type,
+            version=r.version,
+            target_id=target or (r.ids[0] if r.kind == "alias" and r.ids else ""),
+            unconfirmed=r.unconfirmed,
+            created_with=r.portfolio_of or "",
+        )
+
+    def to_json(self) -> dict[str, Any]:
+        return dict(self.__dict__)
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> Owned | None:
+        """The record a journal line holds; None for a line of another shape."""
+        try:
+            return cls(**{k: data[k] for k in cls.__dataclass_fields__ if k in data})
+        except TypeError:
+            return None
+
+    @property
+    def path(self) -> str:
+        """``entity/project/local``, or ``project/local`` when the entity is the default one."""
+        return "/".join(p for p in (self.entity, self.project, self.local) if p)
+
+    @property
+    def key(self) -> tuple[str, ...]:
+        """Identity in a journal, stable while answers teach more (a version's index, its id)."""
+        where = f"{self.entity}/{self.project}/{self.local}"
+        if self.kind == "run":
+            # The SDK may leave the entity to the server (the key's default entity): an
+            # intent then has none, its confirmation has it. Run ids are unique per project.
+            return (self.kind, self.project, self.local)
+        if self.kind in ("collection", "sweep", "project"):
+            return (self.kind, where)
+        if self.kind in ("link", "alias"):
+            return (self.kind, self.target_id, where)
+        if self.client_id:
+            return (self.kind, "client:" + self.client_id)
+        return (self.kind, self.server_id or self.name)
+
+
+def describe_json(resource: Resource) -> dict[str, Any]:
+    """A resource as the journal and the audit's JSON write it."""
+    return {
+        "kind": resource.kind,
+        "name": resource.name,
+        "ids": list(resource.ids),
+        "created_at": resource.created_at,
+        "deleted_at": resource.deleted_at,
+    }

@@ -1,0 +1,617 @@
+"""Keep secrets out of cassettes, and find the ones that got in anyway.
+
+One rule table (:data:`RULES`) serves both scrubbing (the relay's record
+path) and finding (``wandb-cassettes audit``), so whatever the audit flags is
+exactly what scrubbing would have removed. A :class:`Scrubber` is that table
+plus the user's own patterns, the secrets the caller knows (the API key) and
+the user's record-time hooks; the module-level functions use the defaults.
+
+Where the rules come from:
+
+* credential formats (Google, GitHub, GitLab, Stripe, PyPI, Slack, AWS, private
+  keys... 488 in kingfisher-secret-scanner 1.5.0): a maintained catalogue, installed
+  as a dependency and never copied here (:mod:`.catalogue` says which and why);
+* our own rules on top, for what W&B traffic carries: wandb-core's Basic
+  credential, W&B API keys (40 hex after a key-like name, ``wandb_v1_``, on-prem
+  ``local-``), ApiKey nodes in answers, signed storage URLs, passwords in URLs,
+  cookies;
+* context: a value under a credential-like name (``password``, ``api_key``,
+  ``hf_token``, ``aws_secret_access_key``...) is a secret whatever its shape;
+* the API key the caller knows (``secrets=``), in any case, as wandb-core's Basic
+  credential, in base64, base64url and hex, and as a piece of 16 characters or more
+  (a key split across two values);
+* a value a rule found once is replaced wherever else it occurs
+  (:meth:`Scrubber.scrub_learning`);
+* opt-in, high-entropy strings (:func:`entropy_rule`).
+
+Rules see the text of headers, URLs, bodies and file names; the catalogue reads
+each with its escapes undone (:func:`_decoded_view`): W&B sends the run config
+and artifact metadata as JSON *strings* inside GraphQL variables, so a value can
+sit behind ``\\"`` or ``\\\\u0026``, and a file name in a URL behind ``%2F``.
+
+No false positives on what a cassette must keep byte for byte: git commit
+shas (40 hex), sha256/md5 digests (hex or base64), W&B storage ids (base64 of
+``Type:n``), UUIDs. A bare 40-hex value is therefore *not* a secret by shape:
+it is one after a key-like name (``"api_key": "…"``, ``WANDB_API_KEY=…``), or
+when it is the API key passed in ``secrets=``.
+
+Scrubbing is idempotent: no rule matches a replacement, so a scrubbed text
+audits clean. Findings never carry the value: a rule name, a place, an offset
+and a length.
+
+Typical use on the record path (one :class:`CassetteScrubber` per cassette,
+fed in recording order)::
+
+    scrubber = Scrubber.build(patterns=[r"corp-[0-9a-f]{32}"], secrets=[api_key],
+                              before_record=[drop_health_checks])
+    session = scrubber.session()             # per cassette
+    out = session.record(interaction)        # None: a hook dropped it
+    ...
+    cassette = session.finish(cassette)      # before saving: late-learned personal data
+"""
+
+from __future__ import annotations
+
+import base64
+import dataclasses
+import json
+import re
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+from ..store import Body, Headers, Interaction
+from ._rules import (
+    API_KEY_PLACEHOLDER,
+    MIN_SECRET_LEN,
+    PLACEHOLDER_VALUE_RE,
+    REDACTED,
+    RULES,
+    SENSITIVE_HEADER_RE,
+    SENSITIVE_HEADERS,
+    STRONG_ENDINGS,
+    Hook,
+    Probe,
+    SecretRule,
+    Span,
+    entropy_rule,
+    json_forms,
+)
+
+if TYPE_CHECKING:
+    from ._personal import PersonalData
+    from ._pipeline import CassetteScrubber
+
+
+# -- findings ---------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class RuleInForce:
+    """A rule as ``wandb-cassettes audit --list-rules`` shows it: its name, where it comes
+    from (a package and its version, or ``your pattern``) and what defines it."""
+
+    name: str
+    source: str
+    about: str
+
+
+_KNOWN_KEY_SOURCE = (
+    "the API key in use (WANDB_API_KEY), in any case, as wandb-core's Basic credential, in "
+    "base64, base64url and hex, and as a piece of 16+ characters"
+)
+_LEARNED_SOURCE = "a value another rule found once, wherever else the cassette holds it"
+_HEADER_SOURCE = "Authorization, Cookie, Set-Cookie, X-Api-Key... headers, dropped whole"
+
+
+@dataclass(frozen=True)
+class SecretFinding:
+    """A secret (or a piece of personal data) found in a text: named, placed, never quoted.
+
+    ``rule`` names the kind, ``where`` the place (``uri``, ``request header X``,
+    ``response body``, ``metadata``...), ``offset``/``length`` the span in
+    that text. ``category`` is ``secret`` or ``personal``.
+    """
+
+    rule: str
+    where: str
+    offset: int
+    length: int
+    category: str = "secret"
+
+    @property
+    def preview(self) -> str:
+        """What a report may show: the length only."""
+        return f"{self.length} chars"
+
+    def __str__(self) -> str:
+        at = f"{self.where} " if self.where else ""
+        return f"{self.rule} in {at}at offset {self.offset} ({self.preview})"
+
+
+Finding = SecretFinding
+
+
+# -- the scrubber -------------------------------------------------------------------------------
+
+
+#: The shortest value a rule found that :meth:`Scrubber.scrub_learning` replaces everywhere
+#: (shorter ones, a 6-character password, would also hit innocent text).
+LEARNED_MIN = 12
+
+#: The shortest piece of a known API key found on its own, as when a key is cut in two
+#: (split across two history rows): a 40-character key cut anywhere from its 16th to its
+#: 24th character has both halves found, and the longer half of any cut is.
+KEY_PIECE_MIN = 16
+_CHUNK = 8  # any piece of 2 * _CHUNK - 1 characters holds an aligned chunk: <= KEY_PIECE_MIN
+
+
+@dataclass(frozen=True)
+class Scrubber:
+    """A rule set (defaults + the user's), the known secrets, and the record-time hooks.
+
+    Immutable and stateless: share one per session. :meth:`session` gives the
+    per-cassette pipeline that also replaces personal data consistently.
+    """
+
+    rules: tuple[SecretRule, ...] = RULES
+    secrets: tuple[str, ...] = ()
+    before_record: tuple[Hook, ...] = ()
+    #: Values a rule found by their context, replaced wherever else they occur
+    #: (:meth:`scrub_learning`): with ``REDACTED``, like the rule did; ``secrets`` (the
+    #: API key) become ``<WANDB_API_KEY>``, so a reader can tell the two apart.
+    learned: tuple[str, ...] = ()
+    #: The known secrets' forms (lowercase, longest first) and what replaces each.
+    _forms: tuple[tuple[str, str], ...] = field(init=False, default=(), repr=False, compare=False)
+    #: Each API key (lowercase) and its aligned chunks, to find pieces of it (a split).
+    _pieces: tuple[tuple[str, tuple[tuple[int, str], ...]], ...] = field(
+        init=False, default=(), repr=False, compare=False
+    )
+    #: What a replacement of this scrubber looks like (:meth:`marks`).
+    _marks: tuple[str, ...] = field(init=False, default=(), repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        keys = {f.lower() for k in _long_enough(self.secrets) for f in _key_forms(k)}
+        learned = {f.lower() for v in _long_enough(self.learned) for f in json_forms(v)} - keys
+        forms = [(f, API_KEY_PLACEHOLDER) for f in keys] + [(f, REDACTED) for f in learned]
+        forms.sort(key=lambda pair: (-len(pair[0]), pair[0]))  # longest first
+        object.__setattr__(self, "_forms", tuple(forms))
+        pieces = tuple((k.lower(), _chunks(k.lower())) for k in _long_enough(self.secrets))
+        object.__setattr__(self, "_pieces", tuple(p for p in pieces if p[1]))
+        marks = {REDACTED, API_KEY_PLACEHOLDER, *(r.replacement for r in self.rules)}
+        object.__setattr__(self, "_marks", tuple(sorted(m for m in marks if m)))
+
+    @classmethod
+    def build(
+        cls,
+        patterns: Iterable[str | re.Pattern[str] | SecretRule] = (),
+        *,
+        secrets: Iterable[str] = (),
+        before_record: Iterable[Hook] = (),
+        defaults: bool = True,
+        entropy: float | None = None,
+    ) -> Scrubber:
+        """The default rules (unless ``defaults=False``) plus the user's ``patterns``.
+
+        A pattern is a regex string or compiled regex (an optional named group
+        ``secret`` picks the part to replace, else the whole match is), or a
+        ready :class:`SecretRule`. ``secrets``: the API key(s), replaced
+        wherever they occur, in any case, as the Basic credential wandb-core
+        builds, in base64, base64url and hex, and as pieces of
+        :data:`KEY_PIECE_MIN` characters or more. ``before_record``: hooks run
+        on each exchange before any scrubbing, like vcrpy's
+        ``before_record_request`` / ``before_record_response`` (the built-in
+        scrubbing still runs after them: they cannot let a secret through).
+        ``entropy``: also treat as a secret every run of 20+ token characters
+        whose Shannon entropy reaches this many bits per character
+        (:func:`entropy_rule`; off by default: digests and ids reach 4 and more).
+        """
+        extra = tuple(
+            p if isinstance(p, SecretRule) else SecretRule.from_pattern(p) for p in patterns
+        )
+        if entropy is not None:
+            extra += (entropy_rule(entropy),)
+        return cls(
+            (RULES if defaults else ()) + extra,
+            tuple(secrets),
+            tuple(before_record),
+        )
+
+    def with_secrets(self, secrets: Iterable[str]) -> Scrubber:
+        """This scrubber with more known secrets."""
+        return dataclasses.replace(self, secrets=self.secrets + tuple(secrets))
+
+    def rules_in_force(self) -> list[RuleInForce]:
+        """Every rule this scrubber applies, in reporting order, each with where it comes from.
+
+        The catalogue's rules are listed one by one (this compiles it), with its package
+        and version; ours with this library's version and the public definition of the
+        format; the user's patterns as such. Rules that work on known values come first:
+        the API key (when known), values learned from the traffic, credential headers.
+        """
+        from .. import __version__
+
+        ours = f"wandb-cassettes {__version__}"
+        found: list[RuleInForce] = []
+        if self.secrets:
+            found.append(RuleInForce("wandb-api-key", ours, _KNOWN_KEY_SOURCE))
+        found.append(RuleInForce("learned-secret", ours, _LEARNED_SOURCE))
+        found.append(RuleInForce("sensitive-header", ours, _HEADER_SOURCE))
+        for rule in self.rules:
+            if rule.catalogue is not None:
+                source = rule.catalogue.source
+                found += [RuleInForce(r.id, source, r.description) for r in rule.catalogue.rules()]
+            elif rule.name == "user-pattern":
+                found.append(RuleInForce(rule.name, "your pattern", rule.pattern_text))
+            else:
+                found.append(RuleInForce(rule.name, ours, rule.source))
+        return list(dict.fromkeys(found))
+
+    def marks(self, text: str) -> bool:
+        """Whether ``text`` holds something this scrubber writes (``REDACTED``...).
+
+        Scrubbing a text without one changes nothing that scrubbing another text
+        could have changed into it: replay compares such a cassette's requests as
+        they are (:class:`~.matching.Matcher`), without loading the catalogue.
+        """
+        return any(m in text for m in self._marks)
+
+    def session(self, personal: PersonalData | None = None) -> CassetteScrubber:
+        """A pipeline for one cassette (hooks, personal data, secrets), fed in recording order.
+
+        ``personal``: a configured :class:`~.personal.PersonalData` (``usernames=True``...);
+        a fresh default one otherwise. Never share one between cassettes.
+        """
+        from ._pipeline import CassetteScrubber  # the pipeline wraps this class: a cycle
+
+        return CassetteScrubber(self, personal)
+
+    # -- finding ---------------------------------------------------------------------------
+
+    def find(self, text: str, where: str = "") -> list[SecretFinding]:
+        """Every secret in ``text``, in order of position (overlapping findings kept)."""
+        probe = Probe(text)
+        found = [
+            SecretFinding(_known_rule(replacement), where, start, end - start)
+            for replacement, (start, end) in self._known(probe)
+        ]
+        found += [
+            SecretFinding(name, where, start, end - start)
+            for rule in self.rules
+            for name, (start, end) in rule.found(text, probe)
+        ]
+        return sorted(found, key=lambda f: (f.offset, f.rule))
+
+    def find_in_interaction(self, ix: Interaction) -> list[SecretFinding]:
+        """The secrets in one exchange, each naming where: a header, the uri or a body."""
+        found: list[SecretFinding] = []
+        found += self.find(ix.uri, "uri")
+        found += self._header_findings(ix.request_headers, "request")
+        found += self._body_findings(ix.request_body, "request body")
+        found += self._header_findings(ix.response_headers, "response")
+        found += self._body_findings(ix.response_body, "response body")
+        return found
+
+    def find_in_metadata(self, metadata: Mapping[str, Any]) -> list[SecretFinding]:
+        """The secrets in a cassette's metadata (searched as its JSON text)."""
+        return self.find(json.dumps(metadata, default=str), "metadata") if metadata else []
+
+    def _header_findings(self, headers: Headers, side: str) -> list[SecretFinding]:
+        found: list[SecretFinding] = []
+        for name, values in headers.items():
+            where = f"{side} header {name}"
+            if is_sensitive_header(name):
+                found.append(SecretFinding("sensitive-header", where, 0, 0))
+                continue
+            for value in values:
+                if _is_secret_header_name(name) and value and not _is_placeholder(value):
+                    found.append(SecretFinding("named-secret", where, 0, len(value)))
+                else:
+                    found += self.find(value, where)
+        return found
+
+    def _body_findings(self, body: Body, where: str) -> list[SecretFinding]:
+        if isinstance(body, str):
+            return self.find(body, where)
+        if isinstance(body, bytes):
+            try:
+                return self.find(body.decode("utf-8"), where)
+            except UnicodeDecodeError:
+                return [
+                    SecretFinding(_known_rule(replacement), where, start, end - start)
+                    for replacement, (start, end) in self._known(Probe(body.decode("latin-1")))
+                ]
+        return []
+
+    # -- scrubbing -------------------------------------------------------------------------
+
+    def scrub_text(self, text: str) -> str:
+        """``text`` with the known secrets and everything the rules find replaced."""
+        return self._scrub(text, None)
+
+    def scrub_learning(self, text: str) -> tuple[str, Scrubber]:
+        """:meth:`scrub_text`, and this scrubber knowing what the rules found in ``text``.
+
+        A rule often recognises a secret by its context (``"aws_secret_access_key":
+        "..."`` in a run's config); the same value elsewhere (logged in the history,
+        copied to the summary) has none. Values of :data:`LEARNED_MIN` characters
+        or more that a rule found become known secrets: replaced in the rest of
+        ``text`` now, and wherever the returned scrubber sees them later. Recording
+        and replay's matching both scrub each request body this way, in order, so
+        that they replace the same values the same way.
+        """
+        found: set[str] = set()
+        out = self._scrub(text, found)
+        new = [v for v in found if v not in self.secrets and v not in self.learned]
+        if not new:
+            return out, self
+        learned = dataclasses.replace(self, learned=self.learned + tuple(sorted(new)))
+        return learned.scrub_text(out), learned
+
+    def _scrub(self, text: str, found: set[str] | None) -> str:
+        for _ in range(4):  # a replacement never makes a new match; bounded all the same
+            out = self._scrub_once(text, found)
+            if out == text:
+                return out
+            text = out
+        return text
+
+    def _scrub_once(self, text: str, found: set[str] | None = None) -> str:
+        probe = Probe(text)
+        replaced: list[tuple[int, int, str]] = [
+            (s, e, replacement) for replacement, (s, e) in self._known(probe)
+        ]
+        for rule in self.rules:
+            spans = [(s, e) for _, (s, e) in rule.found(text, probe) if e > s]
+            replaced += [(s, e, rule.replacement) for s, e in spans]
+            if found is not None:
+                found.update(text[s:e] for s, e in spans if e - s >= LEARNED_MIN)
+        return _replace_spans(text, replaced)
+
+    def _known(self, probe: Probe) -> Iterator[tuple[str, Span]]:
+        """``(replacement, span)`` of each known secret in the probe's text, in any case.
+
+        A form of one (longest first: a shorter one inside a longer one is no news),
+        then the pieces of an API key not inside those: the longest run of the key
+        around each of its chunks, when :data:`KEY_PIECE_MIN` characters or more.
+        """
+        if not self._forms:
+            return
+        lower = probe.lower
+        covered: list[Span] = []
+        for form, replacement in self._forms:
+            for i in _all_indexes(lower, form):
+                span = (i, i + len(form))
+                if not _inside(span, covered):
+                    covered.append(span)
+                    yield replacement, span
+        for key, chunks in self._pieces:
+            for at, chunk in chunks:
+                for i in _all_indexes(lower, chunk):
+                    span = _piece_around(lower, i, key, at)
+                    if span[1] - span[0] >= KEY_PIECE_MIN and not _inside(span, covered):
+                        covered.append(span)
+                        yield API_KEY_PLACEHOLDER, span
+
+    def scrub_interaction(self, ix: Interaction) -> Interaction:
+        """A copy of ``ix`` fit for a cassette (no hooks; see :meth:`record`).
+
+        Drops credential headers (:func:`is_sensitive_header`), replaces each
+        known secret with ``<WANDB_API_KEY>`` wherever it occurs, and redacts
+        everything the rules find in the uri, the other header values and text
+        bodies. Binary bodies are only searched for the known secrets;
+        :class:`~.cassette.Digest` bodies are kept as they are.
+        """
+        return dataclasses.replace(
+            ix,
+            uri=self.scrub_text(ix.uri),
+            request_headers=self._scrub_headers(ix.request_headers),
+            request_body=self._scrub_body(ix.request_body),
+            response_headers=self._scrub_headers(ix.response_headers),
+            response_body=self._scrub_body(ix.response_body),
+        )
+
+    def record(self, ix: Interaction) -> Interaction | None:
+        """The user's hooks in order (None from one: leave the exchange out), then scrubbing."""
+        hooked = self.run_hooks(ix)
+        return None if hooked is None else self.scrub_interaction(hooked)
+
+    def run_hooks(self, ix: Interaction) -> Interaction | None:
+        """``before_record`` in order; None as soon as one returns None."""
+        for hook in self.before_record:
+            out = hook(ix)
+            if out is None:
+                return None
+            ix = out
+        return ix
+
+    def scrub_metadata(self, metadata: Mapping[str, Any]) -> dict[str, Any]:
+        """A copy of cassette metadata with every string scrubbed (keys included)."""
+        return {
+            self.scrub_text(str(k)): map_strings(v, self.scrub_text) for k, v in metadata.items()
+        }
+
+    def _scrub_headers(self, headers: Headers) -> Headers:
+        # str(): servers hand header names over as str subclasses (multidict's istr)
+        # that the safe YAML dumper refuses.
+        return {
+            str(name): [self._scrub_header_value(str(name), str(v)) for v in values]
+            for name, values in headers.items()
+            if not is_sensitive_header(name)
+        }
+
+    def _scrub_header_value(self, name: str, value: str) -> str:
+        if _is_secret_header_name(name) and value and not _is_placeholder(value):
+            return REDACTED
+        return self.scrub_text(value)
+
+    def _scrub_body(self, body: Body) -> Body:
+        if isinstance(body, str):
+            return self.scrub_text(body)
+        if isinstance(body, bytes):
+            try:
+                decoded = body.decode("utf-8")
+            except UnicodeDecodeError:
+                return self._replace_bytes(body)
+            return self.scrub_text(decoded).encode("utf-8")
+        return body
+
+    def _replace_bytes(self, body: bytes) -> bytes:
+        # latin-1 maps each byte to one character: offsets stay byte offsets.
+        text = body.decode("latin-1")
+        return _replace_spans(text, [(s, e, r) for r, (s, e) in self._known(Probe(text))]).encode(
+            "latin-1"
+        )
+
+
+def _is_secret_header_name(name: str) -> bool:
+    """A header named like a password or secret (X-Db-Password): its whole value is one."""
+    return re.sub(r"[^a-z0-9]", "", name.lower()).endswith(STRONG_ENDINGS)
+
+
+def _is_placeholder(value: str) -> bool:
+    return PLACEHOLDER_VALUE_RE.fullmatch(value) is not None
+
+
+def _all_indexes(text: Any, needle: Any) -> Iterator[int]:
+    i = text.find(needle)
+    while i != -1:
+        yield i
+        i = text.find(needle, i + len(needle))
+
+
+def map_strings(value: Any, fn: Callable[[str], str]) -> Any:
+    if isinstance(value, str):
+        return fn(value)
+    if isinstance(value, dict):
+        return {fn(str(k)): map_strings(v, fn) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [map_strings(v, fn) for v in value]
+    return value
+
+
+def _known_rule(replacement: str) -> str:
+    """The finding's rule for a known secret: the API key, or a learned secret."""
+    return "wandb-api-key" if replacement == API_KEY_PLACEHOLDER else "learned-secret"
+
+
+def _replace_spans(text: str, replaced: list[tuple[int, int, str]]) -> str:
+    """``text`` with each ``(start, end, replacement)``; of overlapping spans, the first wins
+    and covers the rest."""
+    if not replaced:
+        return text
+    replaced.sort(key=lambda r: (r[0], -r[1]))
+    parts: list[str] = []
+    last = 0
+    for start, end, replacement in replaced:
+        if start < last:  # overlaps the span just replaced: that replacement covers it
+            last = max(last, end)
+            continue
+        parts += (text[last:start], replacement)
+        last = end
+    parts.append(text[last:])
+    return "".join(parts)
+
+
+def _inside(span: Span, covered: list[Span]) -> bool:
+    return any(s <= span[0] and span[1] <= e for s, e in covered)
+
+
+def _long_enough(secrets: Iterable[str]) -> list[str]:
+    return [s for s in secrets if len(s) >= MIN_SECRET_LEN]
+
+
+def _key_forms(key: str) -> list[str]:
+    """``key`` as itself, JSON-escaped, URL-encoded, in the Basic credential wandb-core
+    builds (``base64("api:" + key)``), in hex, and in base64 and base64url: alone, at the
+    start of a longer encoded text, or after one or two other bytes (its characters
+    only: an encoded text holding the key holds one of these).
+    """
+    raw = key.encode()
+    basic = base64.b64encode(b"api:" + raw).decode()
+    forms = [basic, basic.rstrip("="), *json_forms(key), raw.hex()]
+    for encode in (base64.b64encode, base64.urlsafe_b64encode):
+        alone = encode(raw).decode()
+        forms += (alone, alone.rstrip("="), alone[: 8 * len(raw) // 6])
+        for shift in (1, 2):  # character j holds bits 6j..6j+5 of the encoded bytes
+            shifted = encode(bytes(shift) + raw).decode()
+            forms.append(shifted[-(-8 * shift // 6) : 8 * (shift + len(raw)) // 6])
+    return forms
+
+
+def _chunks(key: str) -> tuple[tuple[int, str], ...]:
+    """Chunks of ``key`` at every multiple of :data:`_CHUNK` and at its end: a piece of
+    ``2 * _CHUNK - 1`` characters or more always holds one of them whole."""
+    if len(key) < KEY_PIECE_MIN:
+        return ()
+    starts = {*range(0, len(key) - _CHUNK + 1, _CHUNK), len(key) - _CHUNK}
+    return tuple((at, key[at : at + _CHUNK]) for at in sorted(starts))
+
+
+def _piece_around(text: str, i: int, key: str, at: int) -> Span:
+    """The longest run of ``text`` equal to a piece of ``key``, around ``key[at:]`` at ``i``."""
+    start, k = i, at
+    while start > 0 and k > 0 and text[start - 1] == key[k - 1]:
+        start, k = start - 1, k - 1
+    end, k = i + _CHUNK, at + _CHUNK
+    while end < len(text) and k < len(key) and text[end] == key[k]:
+        end, k = end + 1, k + 1
+    return start, end
+
+
+DEFAULT = Scrubber()
+"""The default rules, no known secret, no hook."""
+QUICK = Scrubber(tuple(r for r in RULES if r.catalogue is None))
+
+
+def _scrubber(scrubber: Scrubber | None, secrets: Iterable[str] = ()) -> Scrubber:
+    base = scrubber if scrubber is not None else DEFAULT
+    secrets = tuple(secrets)
+    return base.with_secrets(secrets) if secrets else base
+
+
+def find_secrets(
+    text: str, where: str = "", scrubber: Scrubber | None = None
+) -> list[SecretFinding]:
+    """Every secret in ``text`` by the rules of ``scrubber`` (default :data:`RULES`)."""
+    return _scrubber(scrubber).find(text, where)
+
+
+def find_secrets_in_interaction(
+    ix: Interaction, scrubber: Scrubber | None = None
+) -> list[SecretFinding]:
+    """The secrets in one exchange, each naming where: a header, the uri or a body."""
+    return _scrubber(scrubber).find_in_interaction(ix)
+
+
+def is_sensitive_header(name: str) -> bool:
+    """Whether a header carries credentials and must not be recorded."""
+    lowered = name.lower()
+    return lowered in SENSITIVE_HEADERS or SENSITIVE_HEADER_RE.search(lowered) is not None
+
+
+def scrub_text(text: str, secrets: Iterable[str] = (), scrubber: Scrubber | None = None) -> str:
+    """``text`` with the given secrets and everything the rules find replaced."""
+    return _scrubber(scrubber, secrets).scrub_text(text)
+
+
+def scrub_interaction(
+    ix: Interaction, secrets: Iterable[str] = (), scrubber: Scrubber | None = None
+) -> Interaction:
+    """A copy of ``ix`` fit for a cassette (see :meth:`Scrubber.scrub_interaction`)."""
+    return _scrubber(scrubber, secrets).scrub_interaction(ix)
+
+
+def scrub_name(name: str, secrets: Sequence[str] = (), *, catalogue: bool = True) -> str:
+    """A cassette or test name with secrets and personal data replaced (for file names).
+
+    Email and IP addresses become ``EMAIL`` and ``IP``, home folders ``~``: what
+    recording replaces in a cassette stays out of its file name too. ``catalogue``:
+    False leaves out the catalogue's formats (no compilation): the name a cassette
+    has when none of them is in it (see :func:`.plugin.cassette_path_for`).
+    """
+    from ._personal import EMAIL_TOKEN, IP_TOKEN, matching_form
+
+    scrubber = DEFAULT if catalogue else QUICK
+    out = matching_form(scrub_text(name, secrets, scrubber))
+    return out.replace(EMAIL_TOKEN, "EMAIL").replace(IP_TOKEN, "IP")
