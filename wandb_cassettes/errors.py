@@ -4,14 +4,17 @@ Modelled on httpx's: catch :class:`WandbCassettesError` for any failure of
 this library, or one of its subclasses for a kind of failure::
 
     WandbCassettesError
-    ├── CassetteError           a cassette file cannot be used (file and line named)
+    ├── CassetteError           a cassette (or a blob it names) cannot be used: file and line named
     │   └── MissingCassette     replay, and there is no cassette (the record command said)
-    ├── ConfigurationError      a bad marker argument, option, ignore path or setting
+    ├── ConfigurationError      a bad marker argument, option, ignore path or setting (a ValueError)
+    │   └── EpochLimitError     a test runs more epochs than allowed without saying why
     ├── NoMatch                 a replayed request has no recorded answer (also a LookupError)
     ├── ReplayError             a replayed test did not do what its cassette recorded
-    ├── RecordingError          recording had to stop (journal not writable, upstream refused)
-    ├── CleanupError            resources a test created could not be deleted
-    └── JournalError            the crash journal cannot be written or read
+    │   └── RelayError          the relay could not serve it (no bytes to send, no descriptor left)
+    ├── RecordingError          recording had to stop (upstream refused, a secret in a file name)
+    │   └── JournalError        the crash journal cannot be written or read: nothing is recorded
+    ├── CleanupError            what a test created could not be deleted, or a change not put back
+    └── StateError              an object used in a state that forbids it (also a RuntimeError)
 
 :class:`WandbCassetteWarning` is the one warning class: something in a
 cassette deserves attention but does not fail the test (use it in pytest's
@@ -27,11 +30,14 @@ __all__ = [
     "CassetteError",
     "CleanupError",
     "ConfigurationError",
+    "EpochLimitError",
     "JournalError",
     "MissingCassette",
     "NoMatch",
     "RecordingError",
+    "RelayError",
     "ReplayError",
+    "StateError",
     "WandbCassetteWarning",
     "WandbCassettesError",
 ]
@@ -69,8 +75,21 @@ class ConfigurationError(WandbCassettesError, ValueError):
     """
 
 
+class EpochLimitError(ConfigurationError):
+    """A test uses more epochs than its limit without a stated reason.
+
+    The message names the test, the limit, and the marker that raises it
+    (``@pytest.mark.wandb_epochs(n, reason=...)``).
+    """
+
+
 class ReplayError(WandbCassettesError):
     """A replayed test asked for what its cassette cannot answer, or left recordings unplayed."""
+
+
+class RelayError(ReplayError):
+    """The relay could not serve a replayed request: a download with no bytes in the
+    cassette, a blob that is missing, or no file descriptor left to accept a connection."""
 
 
 class RecordingError(WandbCassettesError):
@@ -79,6 +98,11 @@ class RecordingError(WandbCassettesError):
 
 class JournalError(RecordingError):
     """The crash journal (``.wandb_cassettes/journal/``) cannot be written: no recording."""
+
+
+class StateError(WandbCassettesError, RuntimeError):
+    """An object was used in a state that forbids it: a server not started (or started
+    twice), the process runtime not set up."""
 
 
 class WandbCassetteWarning(UserWarning):

@@ -30,7 +30,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import Any
 
-from ..errors import CleanupError
+from ..errors import CleanupError, JournalError
 from ..ownership import Owned, Restore
 from ._retry import (
     DEFAULT_ATTEMPTS,
@@ -299,7 +299,7 @@ def restore_document(field: str) -> str:
         "upsertBucket": RESTORE_RUN_GQL,
     }
     if field not in documents:
-        raise ValueError(f"no restore sends {field!r}")
+        raise JournalError(f"no restore sends {field!r}")
     return documents[field]
 
 

@@ -1,4 +1,11 @@
-"""TODO docstring."""
+"""One retry loop for every delete: tried again with backoff, never swallowed.
+
+Shared by the automatic cleanup (:mod:`._deleters`), the journal's sweep and the user's
+``wandb_artifact_cleaner``: each :class:`Deletable` is tried up to ``attempts`` times,
+``backoff`` seconds before the second try and doubled before each later one; "not found"
+counts as already gone; whatever still failed is reported (:class:`CleanupReport`), never
+dropped. The public API's lookups that the deleters share live here too.
+"""
 
 from __future__ import annotations
 
@@ -7,6 +14,8 @@ import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Any, Protocol, TypeVar
+
+from ..errors import ConfigurationError
 
 _log = logging.getLogger(__name__)
 
@@ -142,9 +151,9 @@ def delete_with_retries(
 
 def check_retries(attempts: int, backoff: float) -> None:
     if attempts < 1:
-        raise ValueError(f"attempts must be at least 1, got {attempts}")
+        raise ConfigurationError(f"attempts must be at least 1, got {attempts}")
     if backoff < 0:
-        raise ValueError(f"backoff must not be negative, got {backoff}")
+        raise ConfigurationError(f"backoff must not be negative, got {backoff}")
 
 
 def new_api() -> Any:

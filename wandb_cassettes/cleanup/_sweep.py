@@ -1,4 +1,11 @@
-"""TODO docstring."""
+"""The sweep: what interrupted recordings left on W&B, deleted from their journals.
+
+A recording killed mid-test (SIGKILL, a CI timeout) leaves its journal
+(:mod:`._journal`) behind; the next recording session, or ``wandb-cassettes sweep``,
+reads every orphaned journal and deletes what it lists as created and not yet deleted,
+by the same evidence-checked deleters as the automatic cleanup, and puts back the
+changes it lists to resources the recording did not create.
+"""
 
 from __future__ import annotations
 

@@ -9,13 +9,13 @@ from __future__ import annotations
 import importlib
 from typing import TYPE_CHECKING, Any
 
+from ..errors import EpochLimitError
 from ._epochs import (
     EPOCHS_ENV,
     EPOCHS_MARKER_HELP,
     MAX_TEST_EPOCHS,
     EpochCheck,
     EpochJustification,
-    EpochLimitError,
     get_test_epochs,
     justification_from_marker,
     make_epoch_check,

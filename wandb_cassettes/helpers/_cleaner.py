@@ -1,4 +1,12 @@
-"""TODO docstring."""
+"""``wandb_artifact_cleaner``: delete what a test names, at teardown, pass or fail.
+
+The user's explicit list, by name (the seed document's ``WandbArtifactCleaner``): every
+version of a tracked artifact, a tracked run and the artifacts it logged. The user named
+them, so they go; unlike the automatic cleanup (:mod:`wandb_cassettes.cleanup`), nothing
+here asks for evidence of ownership. Deletes go through the cleanup's retry loop: "already
+gone" counts as done, what still failed after every try is one
+:class:`~wandb_cassettes.errors.CleanupError` naming it.
+"""
 
 from __future__ import annotations
 
@@ -18,7 +26,7 @@ from ..cleanup import (
     new_api,
     run_deletions,
 )
-from ..errors import CleanupError
+from ..errors import CleanupError, ConfigurationError
 
 
 @dataclass(unsafe_hash=True)
@@ -148,7 +156,7 @@ class WandbArtifactCleaner:
         """
         path, colon, alias = name_or_path.partition(":")
         if ":" in alias or (colon and not alias):
-            raise ValueError(f"malformed artifact name {name_or_path!r}")
+            raise ConfigurationError(f"malformed artifact name {name_or_path!r}")
         project_path, name = self._qualify(path, what="artifact", raw=name_or_path)
         resource = _ArtifactCollection(project_path, name, type, alias or "latest")
         self._artifacts[resource] = None
@@ -204,7 +212,9 @@ class WandbArtifactCleaner:
         """Split ``[[entity/]project/]name`` into (``[entity/]project``, name), with defaults."""
         parts = path.split("/")
         if len(parts) > 3 or not all(parts):
-            raise ValueError(f"malformed {what} path {raw!r}: expected [[entity/]project/]name")
+            raise ConfigurationError(
+                f"malformed {what} path {raw!r}: expected [[entity/]project/]name"
+            )
         *prefix, name = parts
         if len(prefix) == 2:
             return "/".join(prefix), name
@@ -212,7 +222,7 @@ class WandbArtifactCleaner:
         if prefix:
             project = prefix[0]
         if project is None:
-            raise ValueError(
+            raise ConfigurationError(
                 f"no project for {what} {raw!r}: pass 'entity/project/{name}', "
                 "start a run first, set WANDB_PROJECT, or give the cleaner project="
             )

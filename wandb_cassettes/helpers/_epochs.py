@@ -14,6 +14,8 @@ import sys
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Protocol
 
+from ..errors import ConfigurationError, EpochLimitError
+
 if TYPE_CHECKING:
     import pytest
 
@@ -31,10 +33,6 @@ EPOCHS_MARKER_HELP = (
     "epochs, up to max_epochs, and say why"
 )
 """The marker's line for pytest's ``markers`` ini setting."""
-
-
-class EpochLimitError(ValueError):
-    """A test asked for more epochs than it is allowed."""
 
 
 @dataclass(frozen=True)
@@ -70,9 +68,9 @@ def get_test_epochs() -> int:
     try:
         epochs = int(raw)
     except ValueError:
-        raise ValueError(f"{EPOCHS_ENV}={raw!r} is not an integer") from None
+        raise ConfigurationError(f"{EPOCHS_ENV}={raw!r} is not an integer") from None
     if epochs < 1:
-        raise ValueError(f"{EPOCHS_ENV}={raw!r} must be at least 1")
+        raise ConfigurationError(f"{EPOCHS_ENV}={raw!r} must be at least 1")
     return epochs
 
 
@@ -101,11 +99,11 @@ def validate_epoch_usage(
     if justification is None:
         justification = _current_justification()
     if epochs < 1:
-        raise ValueError(f"{test_name}: epochs must be at least 1, got {epochs}")
+        raise ConfigurationError(f"{test_name}: epochs must be at least 1, got {epochs}")
     if isinstance(justification, str):
         justification = EpochJustification(reason=justification)
     if justification is not None and not justification.reason.strip():
-        raise ValueError(f"{test_name}: an epoch justification needs a non-empty reason")
+        raise ConfigurationError(f"{test_name}: an epoch justification needs a non-empty reason")
 
     if justification is None:
         limit: int | None = MAX_TEST_EPOCHS
@@ -159,9 +157,11 @@ def justification_from_marker(node: pytest.Item) -> EpochJustification | None:
     reason = marker.kwargs.get("reason", marker.args[1] if len(marker.args) > 1 else None)
     # bool is an int: wandb_epochs(True, ...) is a mistake, not one epoch.
     if not isinstance(max_epochs, int) or isinstance(max_epochs, bool) or max_epochs < 1:
-        raise ValueError(f"{node.nodeid}: {usage} needs max_epochs >= 1, got {max_epochs!r}")
+        raise ConfigurationError(
+            f"{node.nodeid}: {usage} needs max_epochs >= 1, got {max_epochs!r}"
+        )
     if not isinstance(reason, str) or not reason.strip():
-        raise ValueError(f"{node.nodeid}: {usage} needs a non-empty reason")
+        raise ConfigurationError(f"{node.nodeid}: {usage} needs a non-empty reason")
     return EpochJustification(
         reason=reason, max_epochs=max_epochs, source=f"@pytest.mark.{EPOCHS_MARKER}({max_epochs})"
     )

@@ -1,4 +1,9 @@
-"""TODO docstring."""
+"""What a request may create, read before it is sent: the journal's write-ahead intents.
+
+Before a request that can create something goes upstream, the journal records what it may
+create, by the ids the client chose (a fresh run id, an artifact's ``clientID``), so that
+a process killed before the answer still leaves a trail the sweep can follow.
+"""
 
 from __future__ import annotations
 

@@ -1,4 +1,10 @@
-"""TODO docstring."""
+"""The ledger's model: the resources the traffic shows, and the exchanges that show them.
+
+:class:`Resource` is one W&B object (a run, an artifact version, a collection, a run
+file, a sweep, a link, an alias, a project) with the index of the exchange that created
+it and of the one that deleted it; :class:`Exchange` is a GraphQL exchange as the rules
+read it (field, arguments, answer, outcome). The helpers read W&B's answers safely.
+"""
 
 from __future__ import annotations
 

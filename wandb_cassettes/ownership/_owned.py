@@ -1,4 +1,9 @@
-"""TODO docstring."""
+"""The contract between the ledger and the cleanup: what may be deleted, and how to find it.
+
+An :class:`Owned` is a resource the recording created, reduced to what a deleter needs
+(its kind, its path, its server and client ids, when it was created): the automatic
+cleanup, the journal and the sweep pass these around, never ledger internals.
+"""
 
 from __future__ import annotations
 

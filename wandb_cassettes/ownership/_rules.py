@@ -1,4 +1,12 @@
-"""TODO docstring."""
+"""Evidence, per mutation field: what each recorded answer proves was created or deleted.
+
+:data:`RULES` maps a mutation field (``upsertBucket``, ``createArtifact``,
+``linkArtifact``...) to the small function that reads its arguments and its answer and
+tells the :class:`~._ledger.Ledger` what it created, deleted or touched; :data:`QUERY_RULES`
+maps the queries whose answers name what later mutations refer to (ids, aliases, the
+state read before a foreign change). Which fields need a rule at all, and what each
+changes, is the mutation table's (:mod:`wandb_cassettes.protocol`).
+"""
 
 from __future__ import annotations
 

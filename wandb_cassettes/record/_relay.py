@@ -43,7 +43,7 @@ from aiohttp import web
 from aiohttp.web_protocol import RequestHandler
 
 from .. import redact as scrubbing
-from ..errors import NoMatch, RecordingError, ReplayError
+from ..errors import NoMatch, RecordingError, RelayError, ReplayError
 from ..replay import DEFAULT_RULES, Matcher, MatchRules, substitutions, target_of
 from ..store import (
     BLOB_DIR,
@@ -86,10 +86,6 @@ _FILE_STREAM_RE = re.compile(r"^/files/([^/]+)/([^/]+)/([^/]+)/file_stream$")
 
 #: Says who sent a request that no cassette answers ("test x.py::t", "fixture 'f'...").
 Context = Callable[[], str]
-
-
-class RelayError(ReplayError):
-    """A replayed request the cassette cannot serve (a download with no bytes in it)."""
 
 
 @dataclass

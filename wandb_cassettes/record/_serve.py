@@ -22,6 +22,8 @@ from typing import Any, TypeVar
 from aiohttp import web
 from aiohttp.web_protocol import RequestHandler
 
+from ..errors import StateError
+
 T = TypeVar("T")
 
 LOOPBACK = "127.0.0.1"
@@ -72,19 +74,19 @@ class BackgroundServer:
     def url(self) -> str:
         """``http://host:port`` of the running server, without a trailing slash."""
         if not self.port:
-            raise RuntimeError("server is not running")
+            raise StateError("server is not running")
         return f"http://{self.host}:{self.port}"
 
     @property
     def loop(self) -> asyncio.AbstractEventLoop:
         if self._loop is None:
-            raise RuntimeError("server is not running")
+            raise StateError("server is not running")
         return self._loop
 
     def start(self) -> BackgroundServer:
         """Start serving; returns once the port is bound."""
         if self._thread is not None:
-            raise RuntimeError("server already started")
+            raise StateError("server already started")
         started: Future[int] = Future()
         self._thread = threading.Thread(
             target=self._run, args=(started,), name=f"wandb-cassettes-{id(self):x}", daemon=True

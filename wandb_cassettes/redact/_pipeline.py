@@ -1,4 +1,11 @@
-"""TODO pipeline"""
+"""What recording does to each exchange before it is written, for one cassette.
+
+The redaction pipeline, in order: the user's ``before_record`` hooks, then personal data
+(:class:`.PersonalData`: the recording user's e-mail, names, photo, key names, IP
+addresses and home folders, replaced consistently), then secrets (:class:`.Scrubber`:
+the rules of :mod:`._rules`, the key in use, and every value a rule found once, replaced
+wherever else the cassette holds it).
+"""
 
 from __future__ import annotations
 

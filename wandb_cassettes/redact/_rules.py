@@ -1,4 +1,13 @@
-"""TODO rules"""
+"""The secret rules, as data: what a credential looks like, and where one hides.
+
+Each :class:`SecretRule` names a kind of secret, says how it is found (a regular
+expression with a ``secret`` group, a detector over the text's decoded views, or the
+maintained catalogue of :mod:`._catalogue`) and cites where its format is defined.
+:data:`RULES` is the default table, in reporting order; the engine (:mod:`._engine`)
+applies it to headers, URLs, bodies, JSON strings and file names. The helpers here read
+a text the way the rules need it: JSON and URL escapes undone in same-length views, the
+value after a credential-like name, the token ends a file name or a test id makes.
+"""
 
 from __future__ import annotations
 
@@ -12,6 +21,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 from urllib.parse import quote
 
+from ..errors import ConfigurationError
 from ..store import Interaction, json_or_none
 from ._catalogue import CATALOGUE, PACKAGE, Catalogue
 
@@ -582,7 +592,7 @@ def entropy_rule(bits: float) -> SecretRule:
     cassette must keep them. Raises :class:`ValueError` outside 0 < bits <= 8.
     """
     if not 0 < bits <= 8:
-        raise ValueError(f"entropy: {bits} bits per character is not in (0, 8]")
+        raise ConfigurationError(f"entropy: {bits} bits per character is not in (0, 8]")
     from kingfisher_sdk import shannon_entropy
 
     def find(view: str) -> Iterator[Span]:

@@ -29,7 +29,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 from urllib.parse import urlsplit
 
-from ..errors import ConfigurationError, JournalError, RecordingError
+from ..errors import ConfigurationError, JournalError, RecordingError, StateError
 from . import _children as children
 from . import _interop as interop
 from . import _watchdog as reaper
@@ -163,7 +163,7 @@ class WandbProcess:
     def workdir(self) -> Path:
         """Where the SDK keeps its files (runs, cache) for this process."""
         if self._workdir is None:
-            raise RuntimeError("the wandb-cassettes process runtime is not started")
+            raise StateError("the wandb-cassettes process runtime is not started")
         return self._workdir
 
     @property

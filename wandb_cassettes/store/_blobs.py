@@ -20,6 +20,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO
 
+from ..errors import CassetteError
+
 #: The folder of blobs, beside the cassettes (under the cassette folder).
 BLOB_DIR = "_blobs"
 #: Bodies at least this large go to the blob store rather than into the YAML.
@@ -36,7 +38,7 @@ class BlobStore:
 
     def path(self, sha256: str) -> Path:
         if len(sha256) != 64 or not all(c in "0123456789abcdef" for c in sha256):
-            raise ValueError(f"not a sha256: {sha256!r}")
+            raise CassetteError(self.root, f"a blob is named by its sha256, not {sha256[:80]!r}")
         return self.root / sha256[:2] / sha256
 
     def has(self, sha256: str) -> bool:
