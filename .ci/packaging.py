@@ -7,9 +7,11 @@
 2. ``python -m build`` there (in a throwaway environment): the sdist, then the
    wheel built from the sdist.
 3. The wheel holds the package, ``py.typed``, the pytest11 entry point and
-   the LICENSE, and its metadata says MIT, Python >= 3.11, the classifiers and
-   URLs; the sdist holds every tracked file of the tests, their helpers, the
-   example project and its cassettes, and the LICENSE.
+   the LICENSE, and no file of the stand-in backend (its own distribution, built
+   from ``standin/`` and installed by the ``standin`` extra); its metadata says
+   MIT, Python >= 3.11, the classifiers and URLs; the sdist holds every tracked
+   file of the tests, their helpers, the example project and its cassettes, the
+   stand-in's distribution, and the LICENSE.
 4. For each ``--python``: a fresh virtual environment, ``pip install`` the
    wheel, import the plugin, and check that pytest loads it by its entry point
    (``pytest --help`` lists its options) and that the ``wandb-cassettes``
@@ -49,7 +51,7 @@ SDIST_TESTS = [
     "tests/test_fidelity.py",
 ]
 #: Folders whose every tracked file the sdist must hold.
-SDIST_FOLDERS = ("tests", "examples", "cassettes")
+SDIST_FOLDERS = ("tests", "examples", "cassettes", "standin")
 
 
 def run(cmd: list[Any], quiet: bool = False, **kwargs: Any) -> subprocess.CompletedProcess[str]:
@@ -133,6 +135,8 @@ def check_wheel(wheel: Path) -> None:
             problems.append(f"the wheel has no {needed}")
     if stray := sorted({n.split("/")[0] for n in names} - {"wandb_cassettes", info}):
         problems.append(f"the wheel installs more than the package: {stray}")
+    if standin := [n for n in names if "standin" in n.lower()]:
+        problems.append(f"the wheel holds stand-in code (the standin extra's): {standin[:5]}")
     report("wheel", wheel, problems)
 
 
@@ -198,6 +202,7 @@ def run_sdist_tests(env: Path, sdist: Path, work: Path) -> None:
     # The sdist's own test extra, less torch (the chosen tests need none; no CUDA download).
     requirements.write_text("\n".join(extra("test", ["torch"], root=top)))
     run([env / "bin/python", "-m", "pip", "install", "--quiet", top, "-r", requirements])
+    run([env / "bin/python", "-m", "pip", "install", "--quiet", top / "standin"])
     # The pytest script, not `python -m pytest`: the unpacked folder is not on sys.path, so
     # the tests import the package pip installed from the sdist.
     started = time.monotonic()

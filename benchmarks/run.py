@@ -401,7 +401,7 @@ def worker_scrub(ns: argparse.Namespace) -> dict[str, Any]:
     apart from the median pass; the yardstick is ``json.loads`` of the same bodies.
     """
     from wandb_cassettes import store as cas
-    from wandb_cassettes.redact import Scrubber
+    from wandb_cassettes.redact import CassetteScrubber, Scrubber
 
     paths = sorted(Path(ns.cassettes).glob("cycle-*.yaml"))
     paths += sorted((ROOT / "cassettes").rglob("*.yaml"))
@@ -419,7 +419,7 @@ def worker_scrub(ns: argparse.Namespace) -> dict[str, Any]:
     def scrub_all() -> float:
         t0 = time.perf_counter()
         for c in loaded:
-            session = scrubber.session()
+            session = CassetteScrubber(scrubber)
             for ix in c.interactions:
                 session.record(ix)
             session.finish(c)

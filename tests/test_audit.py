@@ -10,7 +10,7 @@ import pytest
 from test_scrub import SECRETS, config_exchange, recognisable
 
 from wandb_cassettes.audit import AuditReport, audit_paths, audit_scrubber
-from wandb_cassettes.redact import Scrubber
+from wandb_cassettes.redact import CassetteScrubber, Scrubber
 from wandb_cassettes.runtime import REPLAY_API_KEY
 from wandb_cassettes.store import Cassette, Interaction, dumps, save
 
@@ -183,7 +183,7 @@ def test_personal_data_in_a_cassette_exits_1_and_is_never_quoted(tmp_path):
 
 
 def test_a_cassette_recorded_with_the_scrubbing_session_audits_clean(tmp_path):
-    session = Scrubber(secrets=(b.API_KEY,)).session()
+    session = CassetteScrubber(Scrubber(secrets=(b.API_KEY,)))
     viewer = b.gql_exchange(
         "Viewer", "query Viewer { viewer { id } }", {},
         {"viewer": {"username": "jdoe", "email": "jane.doe@acme-research.io", "name": "Jane Doe",

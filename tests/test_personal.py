@@ -15,6 +15,7 @@ from wandb_cassettes.redact import (
     NAME_PLACEHOLDER,
     PHOTO_PLACEHOLDER,
     USERNAME_PLACEHOLDER,
+    CassetteScrubber,
     PersonalData,
     Scrubber,
     find_personal_data,
@@ -131,7 +132,7 @@ def test_other_people_get_numbered_placeholders_consistently():
 
 
 def test_values_learned_late_are_replaced_in_earlier_exchanges_by_finish():
-    session = Scrubber().session()
+    session = CassetteScrubber(Scrubber())
     early = Interaction("POST", f"{b.BASE}/graphql", request_body='{"displayName": "Jane Doe run"}')
     recorded = [session.record(early), session.record(viewer())]
     assert "Jane Doe" in str(recorded[0].request_body if recorded[0] else "")  # not known yet

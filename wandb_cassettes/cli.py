@@ -30,8 +30,7 @@ from .audit import audit_paths, audit_scrubber, format_table
 from .errors import CassetteError
 from .ownership import Ledger
 from .redact import Scrubber
-from .runtime import find_project
-from .store import Body, Digest, Interaction, load
+from .store import Body, Digest, Interaction, find_project, load
 
 Subparsers = Any  # argparse's _SubParsersAction is private
 Register = Callable[[Subparsers], None]
@@ -87,11 +86,11 @@ def _add_audit(sub: Subparsers) -> None:
 
 def _run_audit(args: argparse.Namespace) -> int:
     from .errors import ConfigurationError
-    from .redact import CATALOGUE
+    from .redact import CACHE_FOLDER, CATALOGUE
     from .runtime import CassetteOptions
 
     project = find_project()
-    CATALOGUE.use_cache_dir(project.rule_cache)  # where the plugin keeps it too
+    CATALOGUE.use_cache_dir(project.plugin_cache / CACHE_FOLDER)  # the plugin's folder too
     paths = args.paths or [project.cassette_dir]
     patterns = [*project.secret_patterns, *args.secret_pattern]
     entropy = args.entropy if args.entropy is not None else project.entropy

@@ -104,7 +104,9 @@ class Recording:
     """
 
     cassette: Cassette
-    scrub: scrubbing.CassetteScrubber = field(default_factory=lambda: scrubbing.DEFAULT.session())
+    scrub: scrubbing.CassetteScrubber = field(
+        default_factory=lambda: scrubbing.CassetteScrubber(scrubbing.DEFAULT)
+    )
     observers: list[Callable[[Interaction], None]] = field(default_factory=list)
     before_forward: Callable[[str, str, bytes], None] | None = None
     prior_reads: Callable[[str, bytes], list[bytes]] | None = None
@@ -318,7 +320,7 @@ class Relay:
     def record(self, cassette: Cassette, secrets: Iterable[str] = ()) -> Recording:
         """Start recording into ``cassette`` as the only session; returns it."""
         scrubber = scrubbing.Scrubber(secrets=tuple(s for s in secrets if s))
-        rec = Recording(cassette, scrubber.session())
+        rec = Recording(cassette, scrubbing.CassetteScrubber(scrubber))
         self.activate(rec)
         return rec
 

@@ -12,7 +12,6 @@ from ._engine import (
     find_secrets_in_interaction,
     is_sensitive_header,
     scrub_interaction,
-    scrub_name,
     scrub_text,
 )
 from ._personal import (
@@ -28,7 +27,7 @@ from ._personal import (
     is_reserved_email,
     matching_form,
 )
-from ._pipeline import CassetteScrubber
+from ._pipeline import CassetteScrubber, scrub_name
 from ._rules import API_KEY_PLACEHOLDER, REDACTED, RULES, SecretRule, entropy_rule
 
 __all__ = [

@@ -44,7 +44,7 @@ fed in recording order)::
 
     scrubber = Scrubber.build(patterns=[r"corp-[0-9a-f]{32}"], secrets=[api_key],
                               before_record=[drop_health_checks])
-    session = scrubber.session()             # per cassette
+    session = CassetteScrubber(scrubber)     # per cassette
     out = session.record(interaction)        # None: a hook dropped it
     ...
     cassette = session.finish(cassette)      # before saving: late-learned personal data
@@ -56,7 +56,7 @@ import base64
 import dataclasses
 import json
 import re
-from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -79,8 +79,7 @@ from ._rules import (
 )
 
 if TYPE_CHECKING:
-    from ._personal import PersonalData
-    from ._pipeline import CassetteScrubber
+    pass
 
 
 # -- findings ---------------------------------------------------------------------------------
@@ -255,16 +254,6 @@ class Scrubber:
         they are (:class:`~.matching.Matcher`), without loading the catalogue.
         """
         return any(m in text for m in self._marks)
-
-    def session(self, personal: PersonalData | None = None) -> CassetteScrubber:
-        """A pipeline for one cassette (hooks, personal data, secrets), fed in recording order.
-
-        ``personal``: a configured :class:`~.personal.PersonalData` (``usernames=True``...);
-        a fresh default one otherwise. Never share one between cassettes.
-        """
-        from ._pipeline import CassetteScrubber  # the pipeline wraps this class: a cycle
-
-        return CassetteScrubber(self, personal)
 
     # -- finding ---------------------------------------------------------------------------
 
@@ -600,18 +589,3 @@ def scrub_interaction(
 ) -> Interaction:
     """A copy of ``ix`` fit for a cassette (see :meth:`Scrubber.scrub_interaction`)."""
     return _scrubber(scrubber, secrets).scrub_interaction(ix)
-
-
-def scrub_name(name: str, secrets: Sequence[str] = (), *, catalogue: bool = True) -> str:
-    """A cassette or test name with secrets and personal data replaced (for file names).
-
-    Email and IP addresses become ``EMAIL`` and ``IP``, home folders ``~``: what
-    recording replaces in a cassette stays out of its file name too. ``catalogue``:
-    False leaves out the catalogue's formats (no compilation): the name a cassette
-    has when none of them is in it (see :func:`.plugin.cassette_path_for`).
-    """
-    from ._personal import EMAIL_TOKEN, IP_TOKEN, matching_form
-
-    scrubber = DEFAULT if catalogue else QUICK
-    out = matching_form(scrub_text(name, secrets, scrubber))
-    return out.replace(EMAIL_TOKEN, "EMAIL").replace(IP_TOKEN, "IP")

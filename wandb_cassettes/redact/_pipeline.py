@@ -10,14 +10,11 @@ wherever else the cassette holds it).
 from __future__ import annotations
 
 import dataclasses
-from typing import TYPE_CHECKING
+from collections.abc import Sequence
 
 from ..store import Body, Cassette, Interaction, body_text
-from ._engine import DEFAULT, Scrubber
-
-if TYPE_CHECKING:
-    from ._personal import PersonalData
-
+from ._engine import DEFAULT, QUICK, Scrubber, scrub_text
+from ._personal import EMAIL_TOKEN, IP_TOKEN, PersonalData, matching_form
 
 # -- the per-cassette pipeline -------------------------------------------------------------------
 
@@ -34,7 +31,6 @@ class CassetteScrubber:
     """
 
     def __init__(self, scrubber: Scrubber = DEFAULT, personal: PersonalData | None = None) -> None:
-        from ._personal import PersonalData
 
         self.scrubber = scrubber
         self.personal = personal if personal is not None else PersonalData()
@@ -69,3 +65,16 @@ class CassetteScrubber:
 
 
 # -- the module-level API (default rules) ---------------------------------------------------------
+
+
+def scrub_name(name: str, secrets: Sequence[str] = (), *, catalogue: bool = True) -> str:
+    """A cassette or test name with secrets and personal data replaced (for file names).
+
+    Email and IP addresses become ``EMAIL`` and ``IP``, home folders ``~``: what
+    recording replaces in a cassette stays out of its file name too. ``catalogue``:
+    False leaves out the catalogue's formats (no compilation): the name a cassette
+    has when none of them is in it (see :func:`.plugin.cassette_path_for`).
+    """
+    scrubber = DEFAULT if catalogue else QUICK
+    out = matching_form(scrub_text(name, secrets, scrubber))
+    return out.replace(EMAIL_TOKEN, "EMAIL").replace(IP_TOKEN, "IP")

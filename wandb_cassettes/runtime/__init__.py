@@ -25,7 +25,6 @@ from ._process import (
     shared_process,
     upstream_api_key,
 )
-from ._project import find_project
 from ._record_mode import RecordMode
 
 __all__ = [
@@ -41,7 +40,6 @@ __all__ = [
     "cassette_path",
     "check_upstream",
     "explicit_upstream",
-    "find_project",
     "install_pth",
     "is_wandb_address",
     "is_worker_ipc",

@@ -49,6 +49,7 @@ from ..errors import (
     WandbCassettesError,
     WandbCassetteWarning,
 )
+from ..redact import CassetteScrubber
 from . import _children as children
 from . import _ids as ids
 from ._naming import safe_name
@@ -438,7 +439,7 @@ class CassetteUse:
         scrubber = self.options.scrubber([self.process.api_key or ""], hooks=True)
         from ..store import BLOB_DIR, BlobStore
 
-        recording = Recording(cassette, scrubber.session())
+        recording = Recording(cassette, CassetteScrubber(scrubber))
         recording.blobs = BlobStore(self.blob_dir or self.path.parent / BLOB_DIR)
         fresh = _FreshRunIds(self._drawn, lambda: self._children, translation)
         who = self._scrubbed(self.test_id)

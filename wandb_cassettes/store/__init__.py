@@ -23,6 +23,7 @@ from ._cassette import (
     save,
     save_failed,
 )
+from ._project import find_project
 
 __all__ = [
     "BACKEND_HEADER",
@@ -42,6 +43,7 @@ __all__ = [
     "body_text",
     "dumps",
     "failed_path",
+    "find_project",
     "json_or_none",
     "load",
     "load_cached",

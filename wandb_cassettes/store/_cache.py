@@ -22,6 +22,7 @@ from typing import Any
 
 from .. import __version__
 from ._cassette import FORMAT, Body, Cassette, Digest, Interaction, loads, read, write_atomic
+from ._project import find_project
 
 #: Folder of the parsed-cassette cache; "" or "off" disables it.
 CACHE_ENV = "WANDB_CASSETTES_CACHE_DIR"
@@ -65,8 +66,6 @@ def cache_dir(default: Path | None = None) -> Path | None:
     if value is None:
         if default is not None:
             return default
-        from ..runtime import find_project
-
         return find_project().files / "cache"
     if value.strip().lower() in ("", "0", "off", "false", "no"):
         return None

@@ -54,12 +54,10 @@ class Project:
         return str(self.ini.get("wandb_cassette_entropy") or "").strip()
 
     @property
-    def rule_cache(self) -> Path:
-        """Where the plugin keeps the compiled credential catalogue: pytest's cache folder
-        (ini ``cache_dir``, default ``.pytest_cache``), ``d/wandb-cassettes-rules``."""
-        from ..redact import CACHE_FOLDER
-
-        return self.rootdir / str(self.ini.get("cache_dir") or ".pytest_cache") / "d" / CACHE_FOLDER
+    def plugin_cache(self) -> Path:
+        """Where pytest lets plugins keep files (``config.cache.mkdir``): the ``d`` folder
+        of its cache (ini ``cache_dir``, default ``.pytest_cache``)."""
+        return self.rootdir / str(self.ini.get("cache_dir") or ".pytest_cache") / "d"
 
     @property
     def files(self) -> Path:
