@@ -25,11 +25,13 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from . import __version__
+from . import cleanup as journal
 from . import protocol as graphql
 from .audit import audit_paths, audit_scrubber, format_table
-from .errors import CassetteError
+from .errors import CassetteError, ConfigurationError
 from .ownership import Ledger
-from .redact import Scrubber
+from .redact import CACHE_FOLDER, CATALOGUE, CONFIDENCE, Scrubber
+from .runtime import CassetteOptions, upstream_api_key
 from .store import Body, Digest, Interaction, find_project, load
 
 Subparsers = Any  # argparse's _SubParsersAction is private
@@ -85,9 +87,6 @@ def _add_audit(sub: Subparsers) -> None:
 
 
 def _run_audit(args: argparse.Namespace) -> int:
-    from .errors import ConfigurationError
-    from .redact import CACHE_FOLDER, CATALOGUE
-    from .runtime import CassetteOptions
 
     project = find_project()
     CATALOGUE.use_cache_dir(project.plugin_cache / CACHE_FOLDER)  # the plugin's folder too
@@ -117,7 +116,6 @@ def _run_audit(args: argparse.Namespace) -> int:
 
 def _rules_text(scrubber: Scrubber, entropy: float | None) -> str:
     """``audit --list-rules``: where the rules come from, then one line per rule."""
-    from .redact import CATALOGUE, CONFIDENCE
 
     rules = scrubber.rules_in_force()
     by_source: dict[str, int] = {}
@@ -257,8 +255,6 @@ def _add_sweep(sub: Subparsers) -> None:
 
 
 def _run_sweep(args: argparse.Namespace) -> int:
-    from . import cleanup as journal
-    from .runtime import upstream_api_key
 
     directory = Path(args.journal_dir) if args.journal_dir else find_project().files / "journal"
     orphans = journal.orphaned(directory, dead_hosts=args.host)
@@ -305,7 +301,6 @@ def _run_sweep(args: argparse.Namespace) -> int:
 
 def _other_hosts_note(directory: Path, named: list[str]) -> str | None:
     """A hint when journals of other hosts were left alone (``--host`` names them)."""
-    from . import cleanup as journal
 
     here = socket.gethostname()
     hosts = sorted(
@@ -321,7 +316,6 @@ def _other_hosts_note(directory: Path, named: list[str]) -> str | None:
 
 def _refused(url: str, api_key: str | None) -> str | None:
     """Why ``url`` refuses ``api_key`` (the SDK's AuthenticationError), or None."""
-    from . import cleanup as journal
 
     try:
         journal.api_for(url, api_key)

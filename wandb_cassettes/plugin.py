@@ -27,15 +27,33 @@ import re
 import shlex
 from collections.abc import Generator, Iterator
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pytest
 
 from . import runtime
-from .errors import CassetteError, ConfigurationError, WandbCassettesError
+from .errors import (
+    CassetteError,
+    CleanupError,
+    ConfigurationError,
+    MissingCassette,
+    WandbCassettesError,
+)
 from .helpers import EPOCHS_MARKER_HELP, EpochCheck, make_epoch_check
-from .runtime import CassetteOptions, CassetteUse, RecordMode
+from .redact import CACHE_FOLDER, CATALOGUE
+from .runtime import (
+    UPSTREAM_ENV,
+    CassetteOptions,
+    RecordMode,
+    WandbProcess,
+    check_upstream,
+    explicit_upstream,
+    set_shared,
+)
 from .store import BLOB_DIR
+
+if TYPE_CHECKING:
+    from .runtime import CassetteUse
 
 __all__ = [
     "wandb_artifact_cleaner",
@@ -58,7 +76,7 @@ MARKER_HELP = (
 
 _PROCESS = pytest.StashKey["Any"]()
 _REPORTS = pytest.StashKey[dict[str, pytest.TestReport]]()
-_USE = pytest.StashKey[CassetteUse]()
+_USE = pytest.StashKey["CassetteUse"]()
 _CURRENT = pytest.StashKey[list[str]]()
 _WRITTEN_KEY = "wandb_cassettes_written"
 #: The test items running now, by node id (``validate_epoch_usage`` reads their markers).
@@ -122,7 +140,6 @@ def pytest_configure(config: pytest.Config) -> None:
         "markers", "integration: a test of real W&B behaviour (replayed in CI)."
     )
     config.addinivalue_line("markers", EPOCHS_MARKER_HELP)
-    from .runtime import UPSTREAM_ENV, WandbProcess, check_upstream, explicit_upstream, set_shared
 
     option = config.getoption("--wandb-upstream")
     explicit = option or explicit_upstream()
@@ -148,7 +165,6 @@ def _keep_compiled_rules(config: pytest.Config) -> None:
     cache = getattr(config, "cache", None)
     if cache is None:
         return
-    from .redact import CACHE_FOLDER, CATALOGUE
 
     try:
         CATALOGUE.use_cache_dir(cache.mkdir(CACHE_FOLDER))
@@ -160,7 +176,6 @@ def pytest_unconfigure(config: pytest.Config) -> None:
     process = config.stash.get(_PROCESS, None)
     if process is not None:
         process.stop()
-        from .runtime import set_shared
 
         set_shared(None)
 
@@ -353,6 +368,8 @@ class ScopedCassette:
         process = self.config.stash[_PROCESS]
         mode = record_mode(self.config)
         command = _record_command_for(self.config, self.request.node.nodeid or ".", mode="{mode}")
+        from .runtime import CassetteUse  # the relay stack loads with the first cassette
+
         use = CassetteUse(
             self.path,
             process,
@@ -516,6 +533,8 @@ def wandb_cassette(request: pytest.FixtureRequest) -> Iterator[CassetteUse | Non
         raise pytest.UsageError(str(exc)) from None
     if config.getoption("--wandb-strict"):
         options = options.merged(CassetteOptions(strict=True))
+    from .runtime import CassetteUse  # the relay stack loads with the first cassette
+
     use = CassetteUse(
         cassette_path_for(item),
         process,
@@ -551,7 +570,6 @@ def wandb_cassette(request: pytest.FixtureRequest) -> Iterator[CassetteUse | Non
 
 
 def _failure(use: CassetteUse, exc: WandbCassettesError) -> str:
-    from .errors import CleanupError, MissingCassette
 
     if isinstance(exc, CassetteError) and not isinstance(exc, MissingCassette):
         return f"wandb cassette unusable: {exc}"
@@ -570,7 +588,7 @@ def wandb_artifact_cleaner() -> Iterator[Any]:
     Cleanup runs whether the test passed or failed; resources that cannot be
     deleted make the test error at teardown, with a ``CleanupError`` naming them.
     """
-    from .helpers import WandbArtifactCleaner
+    from .helpers import WandbArtifactCleaner  # the SDK's public API loads on first use
 
     cleaner = WandbArtifactCleaner()
     yield cleaner
@@ -606,7 +624,7 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
         return
     if not config.getoption("--wandb-audit"):
         return
-    from .audit import audit_paths
+    from .audit import audit_paths  # only with --wandb-audit (the ledger, every rule)
 
     options = _ini_options(config)
     report = audit_paths(process.written, options.scrubber(), harmless=options.harmless)

@@ -30,6 +30,8 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
+from ..protocol import why_not_restorable
+
 #: Operation names of the relay's reads of the state before a foreign change. The SDK
 #: never sends them, so replay never expects them (see ``CassetteUse._check_replay``).
 PRIOR = "WandbCassettesPrior"
@@ -407,7 +409,6 @@ class ForeignState:
 
     def lasting_change(self, name: str, kind: str, aspect: str, at: tuple[int, str]) -> None:
         """A change no API undoes (a delete, history rows...): reported, once warned."""
-        from ..protocol import why_not_restorable
 
         key = (name, aspect)
         if key not in self.lasting:
@@ -458,7 +459,6 @@ class ForeignState:
 
     def changes(self, exists: Callable[[str], bool]) -> list[ForeignChange]:
         """Every foreign change, with what became of it (after all exchanges so far)."""
-        from ..protocol import why_not_restorable
 
         out = []
         for tracked in self.tracked.values():

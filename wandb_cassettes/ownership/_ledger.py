@@ -63,6 +63,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from .. import protocol as graphql
+from ..protocol import RESTORABLE, classify
 from ..store import Cassette, Interaction
 from ._foreign import (
     ARTIFACT_FIELDS,
@@ -232,7 +233,6 @@ class Ledger:
         edges) goes with it; anything else created is a leak that no automatic
         delete knows, and a mutation nobody classified is :attr:`unknown`.
         """
-        from ..protocol import classify
 
         if ex.field in self.harmless:
             return
@@ -248,7 +248,6 @@ class Ledger:
     def _judge(self, ex: Exchange, subject: Resource | None) -> None:
         """Whatever ``ex`` changes (:attr:`.mutations.Effect.changes`) on a resource the
         recording is not proven to have created is a foreign change (fail closed)."""
-        from ..protocol import RESTORABLE, classify
 
         effect = classify(ex.field)
         if effect is None or ex.field in self.harmless or not effect.changes:
@@ -416,7 +415,6 @@ class Ledger:
         request = graphql.parse_request(body)
         if request is None or not request.is_mutation:
             return []
-        from ..protocol import classify
 
         reads: list[bytes] = []
         arguments = request.arguments()

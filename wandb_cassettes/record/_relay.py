@@ -44,6 +44,7 @@ from aiohttp.web_protocol import RequestHandler
 
 from .. import redact as scrubbing
 from ..errors import NoMatch, RecordingError, RelayError, ReplayError
+from ..protocol import parse_request
 from ..replay import DEFAULT_RULES, Matcher, MatchRules, substitutions, target_of
 from ..store import (
     BLOB_DIR,
@@ -757,7 +758,6 @@ def _streamed_runs(body: bytes) -> set[str]:
     """``entity/project/run`` of an ``upsertBucket`` in a body (to route its file_stream)."""
     if b"upsertBucket" not in body:
         return set()
-    from ..protocol import parse_request
 
     request = parse_request(body)
     if request is None:

@@ -60,6 +60,7 @@ from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
+from .. import __version__
 from ..store import Body, Headers, Interaction
 from ._rules import (
     API_KEY_PLACEHOLDER,
@@ -228,7 +229,6 @@ class Scrubber:
         format; the user's patterns as such. Rules that work on known values come first:
         the API key (when known), values learned from the traffic, credential headers.
         """
-        from .. import __version__
 
         ours = f"wandb-cassettes {__version__}"
         found: list[RuleInForce] = []

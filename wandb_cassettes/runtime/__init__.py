@@ -1,6 +1,14 @@
-"""One cassette's life in one process: record mode, ids, the SDK's environment."""
+"""One cassette's life in one process: record mode, ids, the SDK's environment.
+
+A cassette's life (:class:`CassetteUse`, :func:`use_cassette`) is imported on first use
+(PEP 562): it loads the relay, the matcher and the rules, which a pytest session that
+uses no cassette never needs (start-up).
+"""
 
 from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING, Any
 
 from ._children import install_pth, remove_pth, site_dirs
 from ._env import REPLAY_API_KEY, sdk_env
@@ -14,8 +22,8 @@ from ._interop import (
     keep_vcr_out_of_wandb,
     skip_wandb_traffic,
 )
-from ._lifecycle import CassetteOptions, CassetteUse, use_cassette
 from ._naming import cassette_path, named, safe_name, test_name
+from ._options import CassetteOptions, Filter
 from ._process import (
     UPSTREAM_ENV,
     WandbProcess,
@@ -27,6 +35,11 @@ from ._process import (
 )
 from ._record_mode import RecordMode
 
+if TYPE_CHECKING:
+    from ._lifecycle import CassetteUse, use_cassette
+
+_LAZY = {"CassetteUse": "._lifecycle", "use_cassette": "._lifecycle"}
+
 __all__ = [
     "RELAY_PORTS",
     "RELAY_THREAD_PREFIX",
@@ -34,6 +47,7 @@ __all__ = [
     "UPSTREAM_ENV",
     "CassetteOptions",
     "CassetteUse",
+    "Filter",
     "RecordMode",
     "WandbProcess",
     "allow_wandb_through_network_block",
@@ -58,3 +72,10 @@ __all__ = [
     "upstream_api_key",
     "use_cassette",
 ]
+
+
+def __getattr__(name: str) -> Any:
+    module = _LAZY.get(name)
+    if module is None:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    return getattr(importlib.import_module(module, __name__), name)

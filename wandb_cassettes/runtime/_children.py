@@ -176,7 +176,7 @@ class _SeedOnImport(importlib.abc.MetaPathFinder):
         return spec
 
     def _seed(self, runid: Any) -> None:
-        from . import _ids as ids
+        from . import _ids as ids  # in every child's start-up (.pth): only when turned on
 
         generator = ids.Generators(self.seed, self.test_id)
         record = self.record

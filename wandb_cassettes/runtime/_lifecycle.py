@@ -32,33 +32,51 @@ import shlex
 import shutil
 import sys
 import warnings
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
 from urllib.parse import urlsplit
 
+from .. import replay as ignores
 from .. import store as cassettes
+from ..cleanup import delete_owned
 from ..errors import (
     CassetteError,
     CleanupError,
-    ConfigurationError,
     MissingCassette,
+    NoMatch,
     RecordingError,
     ReplayError,
     WandbCassettesError,
     WandbCassetteWarning,
 )
-from ..redact import CassetteScrubber
+from ..ownership import (
+    FOREIGN_CHANGES_KEY,
+    FRESH_RUN_IDS_KEY,
+    PRIOR,
+    Ledger,
+    Owned,
+    intents,
+    outcome,
+    unresolved,
+)
+from ..protocol import parse_request
+from ..record import IdTranslation, Recording, Replay
+from ..redact import CassetteScrubber, scrub_text
+from ..replay import MatchRules, interaction_key
+from ..store import BLOB_DIR, BlobStore, load_cached
 from . import _children as children
 from . import _ids as ids
+from ._env import apply_settings
 from ._naming import safe_name
+from ._options import CassetteOptions, Filter
+from ._process import shared_process
 from ._record_mode import Plan, RecordMode, plan
 
 if TYPE_CHECKING:
     from ..ownership import Ledger
     from ..record import IdTranslation, Recording, Replay
-    from ..redact import Scrubber
     from ._process import WandbProcess
 
 
@@ -78,163 +96,6 @@ def ids_digest(test_id: str) -> str:
 F = TypeVar("F", bound=Callable[..., Any])
 
 #: What a ``before_record`` filter is: an exchange in, the exchange to store (or None) out.
-Filter = Callable[[Any], Any]
-
-
-@dataclass(frozen=True)
-class CassetteOptions:
-    """What a cassette's user can set (marker, ``wandb_cassette_config``, ``use_cassette``).
-
-    Args:
-        ignore: Values replay does not compare, in W&B's terms (``config.lr``,
-            ``name``, ``metadata.*``; see :mod:`.ignore`).
-        keep: Names (``fnmatch`` patterns) of resources the test keeps on purpose;
-            ``("*",)`` keeps everything. A change to a resource the test did not create
-            whose name it matches is kept too (not restored).
-        foreign_changes: Names (``fnmatch`` patterns) of resources the test did not
-            create that it changes on purpose (an alias moved to a teammate's version, a
-            shared run's config): the cleanup leaves them as the test left them and the
-            audit lists them as declared; ``("*",)``: any.
-        record_mode: Overrides the session's record mode for this cassette.
-        before_record: Filters applied to each exchange before it is stored
-            (vcrpy's ``before_record_request``/``before_record_response``): each
-            takes an :class:`~.cassette.Interaction` and returns it (changed) or
-            None to leave it out. The built-in scrubbing runs after them.
-        secret_patterns: Regular expressions of secrets of your own (an optional
-            group ``secret`` picks the part to replace), scrubbed when recording and
-            flagged by the audit, beside the built-in rules (:mod:`.scrub`).
-        harmless: Mutation fields declared harmless (the audit ignores them).
-        strict: Fail a replay that leaves recorded interactions unplayed.
-        entropy: Also treat as secrets runs of 20+ token characters with this much
-            Shannon entropy per character, or more (bits, 0 < x <= 8; off: None).
-            Off by default: digests and ids are as random (:func:`.scrub.entropy_rule`).
-    """
-
-    ignore: tuple[str, ...] = ()
-    keep: tuple[str, ...] = ()
-    foreign_changes: tuple[str, ...] = ()
-    record_mode: RecordMode | None = None
-    before_record: tuple[Filter, ...] = ()
-    secret_patterns: tuple[str, ...] = ()
-    harmless: tuple[str, ...] = ()
-    strict: bool = False
-    entropy: float | None = None
-
-    #: The keyword names, as marker validation lists them.
-    KEYS = (
-        "name",
-        "ignore",
-        "keep",
-        "foreign_changes",
-        "record_mode",
-        "before_record",
-        "secret_patterns",
-        "harmless",
-        "strict",
-        "entropy",
-    )
-
-    @classmethod
-    def from_mapping(cls, values: dict[str, Any], *, source: str) -> CassetteOptions:
-        """Options from marker keywords or a config mapping; unknown keys are an error.
-
-        Raises:
-            ConfigurationError: An unknown key or a value of the wrong shape; the
-                message names ``source`` and lists the valid keys.
-        """
-        unknown = sorted(set(values) - set(cls.KEYS))
-        if unknown:
-            raise ConfigurationError(
-                f"{source}: unknown argument(s) {', '.join(map(repr, unknown))}; "
-                f"valid: {', '.join(cls.KEYS)}"
-            )
-        from .. import replay as ignores
-
-        ignore = _strings(values.get("ignore", ()), f"{source}: ignore")
-        ignores.parse_ignore(ignore, source=f"{source}: ignore")
-        keep = _patterns(values.get("keep", ()), f"{source}: keep")
-        foreign = _patterns(values.get("foreign_changes", ()), f"{source}: foreign_changes")
-        mode = values.get("record_mode")
-        before = values.get("before_record", ())
-        before = (before,) if callable(before) else tuple(before or ())
-        if not all(callable(f) for f in before):
-            raise ConfigurationError(f"{source}: before_record must be callables")
-        patterns = _strings(values.get("secret_patterns", ()), f"{source}: secret_patterns")
-        for pattern in patterns:
-            try:
-                re.compile(pattern)
-            except re.error as exc:
-                raise ConfigurationError(
-                    f"{source}: secret_patterns: {pattern!r} is not a regular expression: {exc}"
-                ) from None
-        return cls(
-            ignore=ignore,
-            keep=keep,
-            foreign_changes=foreign,
-            record_mode=RecordMode.parse(mode) if mode is not None else None,
-            before_record=before,
-            secret_patterns=patterns,
-            harmless=_strings(values.get("harmless", ()), f"{source}: harmless"),
-            strict=bool(values.get("strict", False)),
-            entropy=_entropy(values.get("entropy"), f"{source}: entropy"),
-        )
-
-    def merged(self, other: CassetteOptions) -> CassetteOptions:
-        """``other`` on top of these: lists add up, single values are overridden."""
-        return CassetteOptions(
-            ignore=tuple(dict.fromkeys((*self.ignore, *other.ignore))),
-            keep=tuple(dict.fromkeys((*self.keep, *other.keep))),
-            foreign_changes=tuple(dict.fromkeys((*self.foreign_changes, *other.foreign_changes))),
-            record_mode=other.record_mode or self.record_mode,
-            before_record=(*self.before_record, *other.before_record),
-            secret_patterns=tuple(dict.fromkeys((*self.secret_patterns, *other.secret_patterns))),
-            harmless=tuple(dict.fromkeys((*self.harmless, *other.harmless))),
-            strict=self.strict or other.strict,
-            entropy=other.entropy if other.entropy is not None else self.entropy,
-        )
-
-    def scrubber(self, secrets: Iterable[str] = (), *, hooks: bool = False) -> Scrubber:
-        """The default rules, these patterns and entropy check, ``secrets`` known; with
-        ``hooks``, the ``before_record`` filters too."""
-        from ..redact import Scrubber
-
-        before = self.before_record if hooks else ()
-        return Scrubber.build(
-            self.secret_patterns,
-            secrets=tuple(s for s in secrets if s),
-            before_record=before,
-            entropy=self.entropy,
-        )
-
-
-def _entropy(value: Any, what: str) -> float | None:
-    """A number of bits per character in (0, 8], from a number or its text; None: off."""
-    if value is None or (isinstance(value, str) and not value.strip()):
-        return None
-    try:
-        bits = float(value)
-    except (TypeError, ValueError):
-        raise ConfigurationError(f"{what}: expected bits per character, got {value!r}") from None
-    if not 0 < bits <= 8:
-        raise ConfigurationError(f"{what}: {bits} bits per character is not in (0, 8]")
-    return bits
-
-
-def _patterns(value: Any, what: str) -> tuple[str, ...]:
-    """Name patterns: ``True`` is every name, ``False``/``None`` none, else strings."""
-    if value is True:
-        return ("*",)
-    if value is False or value is None:
-        return ()
-    return _strings(value, what)
-
-
-def _strings(value: Any, what: str) -> tuple[str, ...]:
-    if isinstance(value, str):
-        return (value,)
-    if isinstance(value, Iterable) and all(isinstance(v, str) for v in value):
-        return tuple(value)
-    raise ConfigurationError(f"{what}: expected a string or a list of strings, got {value!r}")
 
 
 @dataclass
@@ -285,7 +146,6 @@ class CassetteUse:
     @property
     def recording(self) -> Recording | None:
         """The recording session (also the fallback of a ``new_episodes`` replay)."""
-        from ..record import Recording
 
         if isinstance(self.session, Recording):
             return self.session
@@ -293,7 +153,6 @@ class CassetteUse:
 
     @property
     def replay(self) -> Replay | None:
-        from ..record import Replay
 
         return self.session if isinstance(self.session, Replay) else None
 
@@ -322,15 +181,12 @@ class CassetteUse:
             self.seed = str(recorded.metadata.get("seed", ""))
             self.session = relay.replay_session(recorded, self._rules(recorded.metadata))
             if self.plan is Plan.REPLAY_AND_RECORD_MISSES:
-                from ..record import IdTranslation
-
                 extra = cassettes.Cassette(metadata=dict(recorded.metadata), path=self.path)
                 self.session.translation = IdTranslation(self._drawn)
                 self.session.fallback = self._new_recording(extra, self.session.translation)
             raw = recorded.metadata.get(SETTINGS_KEY) or {}
             settings = {str(k): str(v) for k, v in raw.items()} if isinstance(raw, dict) else {}
         self._started_at = datetime.datetime.now(datetime.UTC)
-        from ._env import apply_settings
 
         self.process.reset_sdk_state()
         apply_settings(settings)
@@ -378,7 +234,6 @@ class CassetteUse:
         return self.options.scrubber([os.environ.get("WANDB_API_KEY") or ""]).scrub_text(text)
 
     def _load(self) -> cassettes.Cassette:
-        from ..store import load_cached
 
         recorded = load_cached(self.path, self.process.files / "cache")
         from wandb import __version__ as running
@@ -389,7 +244,6 @@ class CassetteUse:
         return recorded
 
     def _rules(self, metadata: dict[str, Any]) -> Any:
-        from ..replay import MatchRules
 
         recorded_ignore = metadata.get("ignore") or []
         presets = metadata.get("presets") or []
@@ -413,8 +267,6 @@ class CassetteUse:
         if self.options.keep:
             extra["keep"] = list(self.options.keep)
         if self.options.foreign_changes:
-            from ..ownership import FOREIGN_CHANGES_KEY
-
             extra[FOREIGN_CHANGES_KEY] = list(self.options.foreign_changes)
         if self.options.ignore:
             extra["ignore"] = list(self.options.ignore)
@@ -431,13 +283,10 @@ class CassetteUse:
         With ``translation`` (``new_episodes``) the ledger sees the client's ids and
         the journal the upstream's, where a sweep must look for them.
         """
-        from ..ownership import Ledger, Owned, intents, outcome
-        from ..record import Recording
 
         journal = self.process.journal()  # JournalError: no journal, no recording
         journal.keep_patterns(self.options.keep, self.test_id)  # kept even if the session dies
         scrubber = self.options.scrubber([self.process.api_key or ""], hooks=True)
-        from ..store import BLOB_DIR, BlobStore
 
         recording = Recording(cassette, CassetteScrubber(scrubber))
         recording.blobs = BlobStore(self.blob_dir or self.path.parent / BLOB_DIR)
@@ -553,8 +402,6 @@ class CassetteUse:
         recording = self.recording
         if recording is None or recording.ledger is None:
             return None
-        from ..cleanup import delete_owned
-        from ..ownership import Owned, unresolved
 
         ledger: Ledger = recording.ledger
         journal = self.process.journal()
@@ -636,8 +483,6 @@ class CassetteUse:
 
     def _describe(self, full: cassettes.Cassette, recording: Recording) -> None:
         """Metadata that replay and the audit need: backend, fresh ids, presets."""
-        from .. import replay as ignores
-        from ..ownership import FRESH_RUN_IDS_KEY
 
         meta = full.metadata
         meta["backend"] = cassettes.backend_of(full)
@@ -662,8 +507,6 @@ class CassetteUse:
             if i not in cleanup and not _read_before_a_change(ix)
         ]
         if unplayed and not replay.errors:
-            from ..replay import interaction_key
-
             upstream = replay.matcher.upstream
             lines = "\n".join(
                 f"  #{i} {interaction_key(ix, upstream).describe(200)}" for i, ix in unplayed[:10]
@@ -680,7 +523,6 @@ class CassetteUse:
         replay = replay or self.replay
         if replay is None or not replay.errors:
             return ""
-        from ..redact import scrub_text
 
         secrets = [k for k in (os.environ.get("WANDB_API_KEY"),) if k]
         details = "\n\n".join(scrub_text(str(e), secrets) for e in replay.errors)
@@ -697,8 +539,6 @@ class CassetteUse:
         )
 
     def _write_full_variables(self, replay: Replay) -> Path | None:
-        from ..errors import NoMatch
-        from ..redact import scrub_text
 
         if self.report_dir is None:
             return None
@@ -761,12 +601,10 @@ class _FreshRunIds:
 
 def _read_before_a_change(ix: cassettes.Interaction) -> bool:
     """The relay's own read of a state before a foreign change: the SDK never sends it."""
-    from ..ownership import PRIOR
 
     text = ix.request_text() or ""
     if PRIOR not in text:
         return False
-    from ..protocol import parse_request
 
     request = parse_request(text)
     return request is not None and request.operation.startswith(PRIOR)
@@ -781,7 +619,6 @@ def _pretty(detail: str) -> str:
 
 def _run_configs(cassette: cassettes.Cassette) -> list[Any]:
     """The parsed ``config`` of every ``upsertBucket`` the cassette sent."""
-    from ..protocol import parse_request
 
     configs = []
     for ix in cassette.interactions:
@@ -821,7 +658,6 @@ def sdk_mismatch(recorded: str, running: str) -> str | None:
     The SDK's requests change between major versions, and between minor versions
     before 1.0; a patch release keeps them. None when compatible or unknown.
     """
-    import re
 
     def release(version: str) -> tuple[int, int] | None:
         m = re.match(r"\s*(\d+)\.(\d+)", version)
@@ -897,7 +733,6 @@ class use_cassette:
         self._use: CassetteUse | None = None
 
     def __enter__(self) -> CassetteUse:
-        from ._process import shared_process
 
         process = shared_process(self.upstream, Path.cwd())
         use = CassetteUse(

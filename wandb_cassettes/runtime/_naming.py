@@ -17,7 +17,6 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 
 from ..errors import CassetteError
-from ..redact import scrub_name
 
 _UNSAFE_RE = re.compile(r"[^\w.\-\[\]=]+")
 
@@ -26,11 +25,13 @@ def safe_name(name: str, secrets: Sequence[str] = (), *, catalogue: bool = True)
     """``name`` made safe as a file name; a short hash keeps distinct names distinct.
 
     A parametrize id can carry a credential (``test_x[hf_…]``) or an email:
-    both are replaced (:func:`.scrub.scrub_name`, with ``secrets`` the known
+    both are replaced (:func:`wandb_cassettes.redact.scrub_name`, with ``secrets`` the known
     ones, e.g. the API key; ``catalogue``: with the rule catalogue's formats)
     before the name reaches the file system; the hash of the whole original
     name still tells such names apart.
     """
+    from ..redact import scrub_name  # the rules load with the first cassette named (start-up)
+
     public = scrub_name(name, secrets, catalogue=catalogue)
     cleaned = _UNSAFE_RE.sub("_", public).strip(".") or "_"
     if cleaned != name:
@@ -84,6 +85,8 @@ def test_name(cls: type | None, name: str, *, catalogue: bool) -> str:
     in a parametrized URL (``https://user:pass@host``) is recognised in its URL form.
     """
     from pytest_recording.plugin import get_default_cassette_name
+
+    from ..redact import scrub_name  # the rules load with the first cassette named (start-up)
 
     full = get_default_cassette_name(cls, name)
     public = get_default_cassette_name(cls, scrub_name(name, catalogue=catalogue))

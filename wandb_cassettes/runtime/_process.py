@@ -181,7 +181,7 @@ class WandbProcess:
         with self._lock:
             if self._relay is not None:
                 return self._relay
-            from ..record import Relay
+            from ..record import Relay  # aiohttp (~150 ms): only once a cassette is used
 
             relay = Relay(self.upstream).start()
             reaper.guard()  # SIGTERM ends the session cleanly; no wandb-core outlives a SIGKILL
@@ -253,7 +253,7 @@ class WandbProcess:
             JournalError: The journal cannot be written (the message names the path).
         """
         if self._journal is None:
-            from .. import cleanup as journal
+            from .. import cleanup as journal  # loads with the first recording (start-up)
 
             directory = self.files / "journal"
             orphans = [j for j in journal.orphaned(directory) if j.upstream == self.upstream]

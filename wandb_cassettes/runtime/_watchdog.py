@@ -37,6 +37,8 @@ from pathlib import Path
 from types import FrameType
 from typing import Any
 
+from ._children import remove_pth
+
 #: Process names (``/proc/PID/comm``) of the SDK's service processes.
 NAMES = frozenset({"wandb-core", "wandb-symon"})
 INTERVAL = 0.5
@@ -195,7 +197,6 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     with contextlib.suppress(KeyboardInterrupt):
         watch(int(args[0]))
-    from ._children import remove_pth
 
     remove_pth(int(args[0]))  # a killed session leaves nothing in site-packages either
     return 0
