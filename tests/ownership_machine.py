@@ -358,11 +358,12 @@ def _break_restore() -> None:
 
 def _break_ownership() -> None:
     """A name-based cleanup: every version an answer names is claimed as created here."""
-    from wandb_cassettes.ownership import _ledger as ledger
+    from wandb_cassettes.ownership import _rules as ledger
+    from wandb_cassettes.ownership import Ledger
 
     learn = ledger._learn_artifact
 
-    def claim(ledger_: ledger.Ledger, node: dict, server_id: str, sequence: dict) -> None:
+    def claim(ledger_: Ledger, node: dict, server_id: str, sequence: dict) -> None:
         learn(ledger_, node, server_id, sequence)
         found = ledger_.by_id(server_id)
         if found is not None:

@@ -75,7 +75,7 @@ def _kill(processes: dict[int, int]) -> None:
 
 PARENT = """
 import os, subprocess, sys, time
-from wandb_cassettes import reaper
+from wandb_cassettes.runtime import _watchdog as reaper
 core = subprocess.Popen([sys.argv[1], "60"])           # named wandb-core
 other = subprocess.Popen([sys.argv[2], "60"])          # some other child: never touched
 symon = subprocess.Popen([sys.argv[1] + "-x", "60"])   # a wandb-core-x: not a service name
