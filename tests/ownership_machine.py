@@ -358,8 +358,8 @@ def _break_restore() -> None:
 
 def _break_ownership() -> None:
     """A name-based cleanup: every version an answer names is claimed as created here."""
-    from wandb_cassettes.ownership import _rules as ledger
     from wandb_cassettes.ownership import Ledger
+    from wandb_cassettes.ownership import _rules as ledger
 
     learn = ledger._learn_artifact
 

@@ -460,7 +460,7 @@ def test_wandb_set_up_by_a_conftest_before_the_relay_starts(tmp_path: Path):
 
 
 def test_a_dead_sessions_child_hook_is_removed_by_the_next(tmp_path: Path, monkeypatch):
-    from wandb_cassettes import runtime as children
+    from wandb_cassettes.runtime import _children as children
 
     monkeypatch.setattr(children, "site_dirs", lambda: [tmp_path])
     dead = subprocess.Popen([sys.executable, "-c", "pass"])

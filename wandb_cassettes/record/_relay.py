@@ -113,7 +113,7 @@ class Recording:
     prior_reads: Callable[[str, bytes], list[bytes]] | None = None
     upstream_errors: list[str] = field(default_factory=list)
     uploaded: set[str] = field(default_factory=set)  # sha256 of bodies sent upstream
-    ledger: Any = None  # the live ledger (wandb_cassettes.ledger.Ledger)
+    ledger: Any = None  # the live ledger (wandb_cassettes.ownership.Ledger)
     #: Why recording stopped (the journal could not be written); None while it runs.
     fatal: RecordingError | None = None
     #: The cleanup is running: what it sends reaches the upstream even after ``fatal``.

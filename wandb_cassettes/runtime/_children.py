@@ -44,7 +44,7 @@ _PTH_NAME = "wandb_cassettes_child_{pid}.pth"
 # variable is set (site.py reports an exception in it and goes on starting the interpreter).
 _PTH_TEXT = (
     f"import os; os.environ.get({ENV!r}) and "
-    "__import__('wandb_cassettes.children').children.start_child()\n"
+    "__import__('wandb_cassettes.runtime._children').runtime._children.start_child()\n"
 )
 
 

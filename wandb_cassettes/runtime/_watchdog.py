@@ -14,7 +14,7 @@ heartbeats, for minutes. Two guards, both set up with the relay (:func:`guard`):
   SIGTERM still kills. It is installed only over the default action, never
   over a handler of the user's, and :func:`unguard` restores what was there.
 * **SIGKILL** cannot be handled in-process, so a watchdog process
-  (``python -m wandb_cassettes.reaper PARENT_PID``, in its own session)
+  (``python -m wandb_cassettes.runtime._watchdog PARENT_PID``, in its own session)
   remembers every half second which ``wandb-core`` / ``wandb-symon``
   processes descend from the pytest process, and once that process is gone,
   SIGKILLs exactly those that are still alive (same PID *and* same start
@@ -99,7 +99,7 @@ def _start_watchdog() -> None:
     if _watchdog is not None or not _supported():
         return
     _watchdog = subprocess.Popen(
-        [sys.executable, "-m", "wandb_cassettes.reaper", str(os.getpid())],
+        [sys.executable, "-m", "wandb_cassettes.runtime._watchdog", str(os.getpid())],
         stdin=subprocess.DEVNULL,
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
@@ -193,7 +193,7 @@ def watch(parent: int, interval: float = INTERVAL) -> list[int]:
 def main(argv: list[str] | None = None) -> int:
     args = sys.argv[1:] if argv is None else argv
     if len(args) != 1 or not args[0].isdigit():
-        print("usage: python -m wandb_cassettes.reaper PARENT_PID", file=sys.stderr)
+        print("usage: python -m wandb_cassettes.runtime._watchdog PARENT_PID", file=sys.stderr)
         return 2
     with contextlib.suppress(KeyboardInterrupt):
         watch(int(args[0]))
