@@ -1,4 +1,5 @@
-"""The cassette on disk: vcrpy's YAML format, large bodies as blobs, the parsed cache."""
+"""The cassette on disk: vcrpy's YAML format, large bodies as blobs, the parsed cache, the
+limits of loading any of it."""
 
 from __future__ import annotations
 
@@ -23,6 +24,7 @@ from ._cassette import (
     save,
     save_failed,
 )
+from ._limits import DEFAULT_LIMITS, Limits, check_tree, read_capped
 from ._project import find_project
 
 __all__ = [
@@ -32,6 +34,7 @@ __all__ = [
     "BLOB_WARN_BYTES",
     "CACHE_ENV",
     "CACHE_MIN_BYTES",
+    "DEFAULT_LIMITS",
     "FORMAT",
     "BlobStore",
     "Body",
@@ -39,8 +42,10 @@ __all__ = [
     "Digest",
     "Headers",
     "Interaction",
+    "Limits",
     "backend_of",
     "body_text",
+    "check_tree",
     "dumps",
     "failed_path",
     "find_project",
@@ -49,6 +54,7 @@ __all__ = [
     "load_cached",
     "loads",
     "new_metadata",
+    "read_capped",
     "save",
     "save_failed",
 ]
