@@ -712,7 +712,7 @@ class Relay:
             payload = body.encode()
         else:
             payload = body or b""
-        headers = {k: v[0] for k, v in ix.response_headers.items() if v}
+        headers = _no_wait({k: v[0] for k, v in ix.response_headers.items() if v}, ix.status)
         # The cassette's upstream, not this session's: a cassette recorded against another
         # server hands out that server's URLs.
         upstream = rep.matcher.upstream
@@ -828,6 +828,31 @@ def relay_url(url: str, upstream: str, relay: str) -> str:
         if url.startswith(prefix):
             return f"{relay}{EXT_PREFIX}{scheme}/{url[len(prefix) :]}"
     return url
+
+
+#: Response headers that tell a client how long to wait before asking again. The only one
+#: the relay's clients read: wandb-core for every request (``retryAfterHeader`` in
+#: core/internal/clients/backoff.go: seconds, or an HTTP date) and urllib3 for the SDK's
+#: in-process downloads (``Retry.parse_retry_after``); RFC 9110 section 10.2.3.
+WAIT_HEADER = "retry-after"
+
+
+def _no_wait(headers: dict[str, str], status: int) -> dict[str, str]:
+    """A replayed answer's headers, never asking the client to wait.
+
+    A recorded ``Retry-After`` is the recording's clock (a 429 during rate limiting says
+    600 s): replay serves it as ``0``. An error answer gets ``Retry-After: 0`` even when
+    the recording had none, so a client that retries (wandb-core retries 5xx and 429 after
+    an exponential backoff of its own, unless the answer says how long: backoff.go) asks
+    again at once and meets the next recorded answer, or the end of the recordings (the
+    matcher never repeats an error: :meth:`.matching.Matcher.match`), in milliseconds.
+    """
+    waits = [name for name in headers if name.lower() == WAIT_HEADER]
+    for name in waits:
+        del headers[name]
+    if waits or status >= 400:
+        headers["Retry-After"] = "0"
+    return headers
 
 
 def _large(rec: Recording, method: str, upstream: aiohttp.ClientResponse) -> bool:

@@ -30,8 +30,11 @@ Recorded interactions with the same key are served in recording order; keys
 never depend on arrival order across different keys, because wandb-core
 sends requests concurrently. Once a key's recordings are used up, only a
 *successful* answer to a request that is safe to repeat (a query, a GET,
-file_stream) is served again: a recorded error is never repeated, so a
-retrying client cannot loop on it.
+file_stream) is served again: a recorded error is never repeated, for any kind of
+request (:meth:`Matcher.match` is the one place that decides), so a retrying client
+cannot loop on it; the relay serves each recorded error with ``Retry-After: 0``, so
+the client meets the end of the recordings in milliseconds, and the test fails naming
+the error.
 """
 
 from __future__ import annotations
@@ -120,7 +123,8 @@ class RequestKey:
 
     @property
     def repeatable(self) -> bool:
-        """Answered any number of times (file_stream batching is timing-dependent)."""
+        """Answered any number of times, while its last answer succeeded (file_stream
+        batching is timing-dependent)."""
         return self.kind == "file_stream"
 
     def describe(self, limit: int | None = None) -> str:
@@ -431,9 +435,11 @@ class Matcher:
         """The next recorded interaction for ``key``; raises :class:`NoMatch`.
 
         Once a key's recordings are used up, a successful answer to a request
-        that is safe to repeat is served again (the SDK may poll a little more
-        or less often than when recording); anything else is a :class:`NoMatch`
-        that says the recordings ran out.
+        that is safe to repeat (a query, a GET, file_stream) is served again (the
+        SDK may poll a little more or less often than when recording); anything
+        else, and a recorded error whatever the request, is a :class:`NoMatch`
+        that says the recordings ran out: a replay that could only go on by
+        serving the same error again ends there.
         """
         queue = self._queues.get(key)
         if queue:
@@ -442,7 +448,7 @@ class Matcher:
         elif key in self._last:
             index = self._last[key]
             last = self.cassette.interactions[index]
-            if not (key.repeatable or (key.safe and succeeded(last))):
+            if not ((key.repeatable or key.safe) and succeeded(last)):
                 raise NoMatch(key, [], self._used_up(key, last))
         else:
             raise NoMatch(key, self.closest(key), self._message(key))
@@ -456,11 +462,19 @@ class Matcher:
         errors = response_errors(last.response_json())
         if errors:
             what += f" with GraphQL errors ({errors[0][:80]})"
-        kind = "an error" if not succeeded(last) else "a change"
-        return (
+        said = (
             f"recorded answers used up for {key.describe(200)}: the cassette holds "
-            f"{count}, the last one {what}; replay does not repeat {kind}, so the test "
-            "asked more often than when it was recorded"
+            f"{count}, the last one {what}; "
+        )
+        if not succeeded(last):
+            return said + (
+                "replay does not repeat an error, and the client could only go on by "
+                "meeting it again (the recording ends in this error: record it again "
+                "against a healthy upstream)"
+            )
+        return said + (
+            "replay does not repeat a change, so the test asked more often than when it "
+            "was recorded"
         )
 
     def _message(self, key: RequestKey) -> str:
