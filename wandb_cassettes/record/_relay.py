@@ -43,11 +43,10 @@ from aiohttp import web
 from aiohttp.web_protocol import RequestHandler
 
 from .. import redact as scrubbing
-from ..errors import NoMatch, RecordingError, RelayError, ReplayError
+from ..errors import CassetteError, NoMatch, RecordingError, RelayError, ReplayError
 from ..protocol import parse_request
 from ..replay import DEFAULT_RULES, Matcher, MatchRules, substitutions, target_of
 from ..store import (
-    BLOB_DIR,
     BLOB_MIN_BYTES,
     BLOB_WARN_BYTES,
     BlobStore,
@@ -55,6 +54,8 @@ from ..store import (
     Cassette,
     Digest,
     Interaction,
+    blob_file,
+    verify_blob,
 )
 from ._episodes import IdTranslation
 from ._serve import LOOPBACK, BackgroundServer
@@ -168,7 +169,11 @@ class Replay:
     translation: IdTranslation | None = None
     #: Why the relay could not serve this replay at all (it ran out of descriptors).
     fatal: ReplayError | None = None
+    #: The cassette folder, where blobs live (``_blobs/``); None: the cassette's own folder.
+    blob_root: Path | None = None
     _rendered: dict[int, tuple[bytes, dict[str, str]]] = field(default_factory=dict)
+    #: Blob files whose sha256 was checked, as ``(sha256, device, inode, size, mtime)``.
+    _verified: set[tuple[str, int, int, int, int]] = field(default_factory=set)
 
     def __post_init__(self) -> None:
         interactions = self.matcher.cassette.interactions
@@ -661,7 +666,7 @@ class Relay:
             await _absorb_upload(rep, request, ix)
         stored = ix.response_body
         if isinstance(stored, Digest) and stored.blob and stored.sha256 not in rep.content:
-            return self._blob_answer(rep, ix, stored)
+            return await self._blob_answer(rep, ix, stored)
         rendered = rep._rendered.get(index)
         if rendered is None:
             try:
@@ -679,16 +684,16 @@ class Relay:
             status=ix.status, reason=ix.reason or None, body=payload, headers=headers
         )
 
-    def _blob_answer(self, rep: Replay, ix: Interaction, body: Digest) -> web.StreamResponse:
-        """A large recorded download, streamed from the blob store beside the cassettes."""
-        folder = rep.matcher.cassette.path.parent if rep.matcher.cassette.path else Path(".")
-        path = folder / str(body.blob)
-        if not path.is_file():
-            error = RelayError(
-                f"{ix.method} {_strip_query(ix.uri)}: the recorded download is stored in "
-                f"{path}, which is missing (commit the cassette folder's {BLOB_DIR}/ with "
-                "the cassettes)"
-            )
+    async def _blob_answer(self, rep: Replay, ix: Interaction, body: Digest) -> web.StreamResponse:
+        """A large recorded download, streamed from the blob store beside the cassettes:
+        only its content address under the cassette folder, its sha256 checked first."""
+        cassette = rep.matcher.cassette.path or Path("cassette")
+        root = rep.blob_root or cassette.parent
+        try:
+            path = blob_file(cassette, body, root)
+            await self._verify(rep, cassette, body, path)
+        except CassetteError as exc:
+            error = RelayError(f"{ix.method} {_strip_query(ix.uri)}: cassette unusable: {exc}")
             rep.errors.append(error)
             return _error(404, f"wandb-cassettes: {error}")
         headers = {
@@ -696,7 +701,21 @@ class Relay:
             for k, v in ix.response_headers.items()
             if v and k.lower() not in ("content-length", "content-type")
         }
-        return web.FileResponse(path, status=ix.status, headers=headers)
+        return web.FileResponse(path, status=ix.status, headers=_no_wait(headers, ix.status))
+
+    async def _verify(self, rep: Replay, cassette: Path, body: Digest, path: Path) -> None:
+        """:func:`.store.verify_blob`, once per file as it is (off the event loop: a
+        blob may be hundreds of megabytes)."""
+        try:
+            st = path.stat()
+        except OSError:
+            st = None
+        seen = (body.sha256, st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns) if st else None
+        if seen is not None and seen in rep._verified:
+            return
+        await asyncio.get_running_loop().run_in_executor(None, verify_blob, cassette, body, path)
+        if seen is not None:
+            rep._verified.add(seen)
 
     def _render(self, rep: Replay, ix: Interaction) -> tuple[bytes, dict[str, str]]:
         body = ix.response_body

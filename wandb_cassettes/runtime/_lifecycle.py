@@ -65,7 +65,7 @@ from ..protocol import parse_request
 from ..record import IdTranslation, Recording, Replay
 from ..redact import CassetteScrubber, scrub_text
 from ..replay import MatchRules, interaction_key
-from ..store import BLOB_DIR, BlobStore, load_cached
+from ..store import BLOB_DIR, BlobStore, Digest, blob_file, load_cached
 from . import _children as children
 from . import _ids as ids
 from ._env import apply_settings
@@ -180,6 +180,7 @@ class CassetteUse:
             recorded = self._load()
             self.seed = str(recorded.metadata.get("seed", ""))
             self.session = relay.replay_session(recorded, self._rules(recorded.metadata))
+            self.session.blob_root = self._cassette_folder()
             if self.plan is Plan.REPLAY_AND_RECORD_MISSES:
                 extra = cassettes.Cassette(metadata=dict(recorded.metadata), path=self.path)
                 self.session.translation = IdTranslation(self._drawn)
@@ -241,7 +242,17 @@ class CassetteUse:
         mismatch = sdk_mismatch(str(recorded.metadata.get("wandb") or ""), str(running))
         if mismatch:
             raise CassetteError(self.path, f"{mismatch}; re-record it:\n  {self._command()}")
+        root = self._cassette_folder()
+        for index, ix in enumerate(recorded.interactions):
+            body = ix.response_body
+            if isinstance(body, Digest) and body.blob:
+                # Unusable at once (not when first served): a reference out of the folder.
+                blob_file(self.path, body, root, f"interaction {index}: ")
         return recorded
+
+    def _cassette_folder(self) -> Path:
+        """Where this cassette's ``_blobs/`` is: the plugin's cassette folder, else its own."""
+        return self.blob_dir.parent if self.blob_dir is not None else self.path.parent
 
     def _rules(self, metadata: dict[str, Any]) -> Any:
 

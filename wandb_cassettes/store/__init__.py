@@ -1,12 +1,13 @@
 """The cassette on disk: vcrpy's YAML format, large bodies as blobs, the parsed cache, the
-limits of loading any of it."""
+limits of loading any of it; the project's folders."""
 
 from __future__ import annotations
 
-from ._blobs import BLOB_DIR, BLOB_MIN_BYTES, BLOB_WARN_BYTES, BlobStore
+from ._blobs import BLOB_DIR, BLOB_MIN_BYTES, BLOB_WARN_BYTES, BlobStore, blob_file, verify_blob
 from ._cache import CACHE_ENV, CACHE_MIN_BYTES, load_cached
 from ._cassette import (
     BACKEND_HEADER,
+    FAILED_SUFFIX,
     FORMAT,
     Body,
     Cassette,
@@ -25,7 +26,7 @@ from ._cassette import (
     save_failed,
 )
 from ._limits import DEFAULT_LIMITS, Limits, check_tree, read_capped
-from ._project import find_project
+from ._project import cassette_folder, find_project
 
 __all__ = [
     "BACKEND_HEADER",
@@ -35,6 +36,7 @@ __all__ = [
     "CACHE_ENV",
     "CACHE_MIN_BYTES",
     "DEFAULT_LIMITS",
+    "FAILED_SUFFIX",
     "FORMAT",
     "BlobStore",
     "Body",
@@ -44,7 +46,9 @@ __all__ = [
     "Interaction",
     "Limits",
     "backend_of",
+    "blob_file",
     "body_text",
+    "cassette_folder",
     "check_tree",
     "dumps",
     "failed_path",
@@ -57,4 +61,5 @@ __all__ = [
     "read_capped",
     "save",
     "save_failed",
+    "verify_blob",
 ]
