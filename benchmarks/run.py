@@ -40,6 +40,7 @@ import xml.etree.ElementTree as ET
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 ROOT = Path(__file__).resolve().parent.parent
 RESULTS = ROOT / "benchmarks" / "results" / "latest.json"
@@ -255,7 +256,7 @@ def worker_relay_serve(ns: argparse.Namespace) -> dict[str, Any]:
 
 
 def _http_load(
-    host: str, port: int, bodies: list[bytes], conns: int, seconds: float
+    host: str, port: int, bodies: list[bytes], conns: int, seconds: float, prefix: str = ""
 ) -> tuple[int, float]:
     """Keep-alive HTTP/1.1 clients on raw sockets, one request in flight per connection.
 
@@ -268,7 +269,7 @@ def _http_load(
 
     requests = [
         (
-            f"POST /graphql HTTP/1.1\r\nHost: {host}:{port}\r\n"
+            f"POST {prefix}/graphql HTTP/1.1\r\nHost: {host}:{port}\r\n"
             f"Content-Type: application/json\r\nAuthorization: Basic eDp5\r\n"
             f"Content-Length: {len(b)}\r\n\r\n"
         ).encode()
@@ -316,12 +317,13 @@ def worker_rps_client(ns: argparse.Namespace) -> dict[str, Any]:
     """Keep-alive GraphQL clients pinned to CPU 1: one connection, then ``--conns`` at once."""
     _pin(1)
     bodies = [b.encode() for b in json.loads(Path(ns.bodies).read_text())]
-    host, port = ns.url.removeprefix("http://").split(":")
-    _http_load(host, int(port), bodies, 1, 0.3)  # warm-up
+    url = urlsplit(ns.url)  # the relay's base URL: its path is the session's secret
+    host, port, prefix = url.hostname or "", url.port or 80, url.path
+    _http_load(host, port, bodies, 1, 0.3, prefix)  # warm-up
     print("ready", flush=True)
     sys.stdin.readline()
-    n1, t1 = _http_load(host, int(port), bodies, 1, ns.seconds)
-    n2, t2 = _http_load(host, int(port), bodies, ns.conns, ns.seconds)
+    n1, t1 = _http_load(host, port, bodies, 1, ns.seconds, prefix)
+    n2, t2 = _http_load(host, port, bodies, ns.conns, ns.seconds, prefix)
     return {
         "sequential": {"requests": n1, "seconds": t1, "rps": n1 / t1},
         "concurrent": {"requests": n2, "seconds": t2, "rps": n2 / t2, "conns": ns.conns},
@@ -733,6 +735,8 @@ def bench_upload(tmp: Path) -> dict[str, Any]:
     received = {"bytes": 0}
 
     async def sink(request: web.Request) -> web.Response:
+        if request.path == "/graphql":  # hands out the storage URL (the relay forwards no other)
+            return web.json_response({"data": {"uploadUrl": f"{server.url}/bucket/blob"}})
         async for chunk in request.content.iter_chunked(1 << 20):
             received["bytes"] += len(chunk)
         return web.Response(text="")
@@ -749,12 +753,18 @@ def bench_upload(tmp: Path) -> dict[str, Any]:
             env=_clean_env(),
         )
         assert relay.stdin and relay.stdout
-        relay_url = relay.stdout.readline().strip()
-        host, port = relay_url.removeprefix("http://").split(":")
-        path = f"/_ext/http/127.0.0.1:{server.port}/bucket/blob?X-Goog-Signature=abc"
+        relay_url = urlsplit(relay.stdout.readline().strip())
+        host, port = relay_url.hostname or "", relay_url.port or 80
+        path = (
+            f"{relay_url.path}/_ext/http/127.0.0.1:{server.port}/bucket/blob?X-Goog-Signature=abc"
+        )
+        asked = http.client.HTTPConnection(host, port, timeout=30)
+        asked.request("POST", f"{relay_url.path}/graphql", b"{}")
+        assert asked.getresponse().read()  # the upstream hands out the storage URL
+        asked.close()
 
         def put(size: int) -> float:
-            conn = http.client.HTTPConnection(host, int(port), timeout=300)
+            conn = http.client.HTTPConnection(host, port, timeout=300)
             chunk = os.urandom(1 << 20)
             t0 = time.perf_counter()
             conn.putrequest("PUT", path)

@@ -23,15 +23,25 @@ cassette of each test; a request goes to the innermost session, except
 ``file_stream`` posts, which go to the session whose run they stream. With
 no session, a request is refused at once (HTTP 400, which wandb-core does not
 retry) with a message naming the test or fixture that sent it.
+
+The relay serves only its own process and its children. Its port is visible to every
+local process (``/proc/net/tcp``), so each request must carry the relay's per-process
+secret as the first segment of its path: :attr:`Relay.url`, the base URL handed to the
+SDK (``WANDB_BASE_URL``, which child processes inherit), holds it, and so does every URL
+the relay hands out. And ``/_ext/`` forwards only to the hosts the upstream itself handed
+out while recording (signed storage URLs, redirects), never to one a request names. What
+is refused is answered 403 (wandb-core does not retry it), never forwarded, never recorded.
 """
 
 from __future__ import annotations
 
 import asyncio
 import hashlib
+import hmac
 import json
 import os
 import re
+import secrets
 from collections.abc import AsyncIterator, Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -127,6 +137,9 @@ class Recording:
     blobs: BlobStore | None = None
     #: Things the user should hear about once the recording is kept (a large blob).
     notes: list[str] = field(default_factory=list)
+    #: ``scheme://host`` of every URL the upstream handed out in this recording (rewritten
+    #: to ``/_ext/``): the only hosts ``/_ext/`` forwards to.
+    handed_out: set[str] = field(default_factory=set)
 
     def add(self, ix: Interaction) -> None:
         for observe in self.observers:
@@ -224,10 +237,22 @@ class Relay:
         #: Set when a connection could not be accepted (descriptors ran out): what ran out.
         self.exhaustion: str | None = None
         self._closing: set[asyncio.Task[None]] = set()
+        #: The path prefix every request must start with: known to this process and the
+        #: children it starts (through the base URL), to no other local process.
+        self._prefix = "/" + secrets.token_urlsafe(24)
+        #: Requests refused as not this session's (no secret, or ``/_ext/`` to a host the
+        #: upstream never handed out): ``METHOD path`` without the secret, the last 100.
+        self.refused: list[str] = []
 
     @property
     def url(self) -> str:
-        return self._server.url
+        """The base URL to hand the SDK: ``http://127.0.0.1:<port>/<the session's secret>``."""
+        return self._server.url + self._prefix
+
+    @property
+    def prefix(self) -> str:
+        """The path every request must start with (``/<the session's secret>``)."""
+        return self._prefix
 
     @property
     def session(self) -> Session | None:
@@ -345,6 +370,12 @@ class Relay:
     async def _handle(self, request: web.Request) -> web.StreamResponse:
         if request.remote not in (LOOPBACK, "::1"):
             return web.Response(status=403, text="wandb-cassettes relay: loopback clients only")
+        raw = request.raw_path
+        secret, slash, rest = raw.partition("/")[2].partition("/")
+        if not slash or not hmac.compare_digest(("/" + secret).encode(), self._prefix.encode()):
+            return self._foreign(request.method, raw, "the request lacks this session's secret")
+        # From here on the request is seen as the SDK sent it, without the secret.
+        request = request.clone(rel_url=yarl.URL("/" + rest, encoded=True))
         session = self._route(request)
         self._served[request.protocol] = session
         if self.exhaustion is not None:
@@ -375,6 +406,28 @@ class Relay:
             if not session.dormant:
                 return session
         return None
+
+    def _foreign(self, method: str, path: str, why: str) -> web.Response:
+        """A request that is not this session's: 403 (never retried by wandb-core),
+        connection closed; never forwarded, never recorded."""
+        shown = _strip_query(path).replace(self._prefix[1:], "<secret>")[:200]
+        self.refused = [*self.refused[-99:], f"{method} {shown}"]
+        answer = web.Response(
+            status=403,
+            text=f"wandb-cassettes relay: refused, {why} (this relay serves only "
+            "the test session that started it)",
+        )
+        answer.force_close()
+        return answer
+
+    def _handed_out(self, url: str) -> bool:
+        """Whether the upstream handed out ``url``'s host to a recording of this session."""
+        origin = _origin(url)
+        for session in self.sessions:
+            rec = session.fallback if isinstance(session, Replay) else session
+            if rec is not None and origin in rec.handed_out:
+                return True
+        return False
 
     def _refuse(self, request: web.Request) -> web.Response:
         where = self.context() if self.context is not None else ""
@@ -410,6 +463,9 @@ class Relay:
         the answer, and the cassette keeps the client's view.
         """
         url, external = self._upstream_url(request)
+        if external and not self._handed_out(url):
+            why = f"the upstream handed out no URL on {_origin(url)[:100]} in this recording"
+            return self._foreign(request.method, EXT_PREFIX + url, why)
         if rec.fatal is not None and not rec.cleaning:
             return _error(400, f"wandb-cassettes: {rec.fatal}", graphql=url.endswith("/graphql"))
         headers = _forward_headers(request.headers)
@@ -517,8 +573,11 @@ class Relay:
         if request.path.endswith("/graphql") and b"upsertBucket" in body:
             rec.runs.update(_answered_runs(body))
         flat = {k: v[0] for k, v in response_headers.items() if v}
+        handed = rec.handed_out
         return web.Response(
-            status=status, body=self._rewrite(body), headers=self._rewrite_headers(flat)
+            status=status,
+            body=self._rewrite(body, handed=handed),
+            headers=self._rewrite_headers(flat, handed=handed),
         )
 
     async def _read_before(
@@ -739,24 +798,32 @@ class Relay:
 
     # -- shared -----------------------------------------------------------------
 
-    def _rewrite(self, body: bytes, upstream: str | None = None) -> bytes:
-        """Point absolute URLs the SDK will call next at the relay."""
+    def _rewrite(
+        self, body: bytes, upstream: str | None = None, handed: set[str] | None = None
+    ) -> bytes:
+        """Point absolute URLs the SDK will call next at the relay; ``handed`` learns the
+        hosts of those that go to ``/_ext/``."""
         if b"http" not in body or body.lstrip()[:1] not in (b"{", b"["):
             return body
         try:
             data = json.loads(body)
         except ValueError:
             return body
-        changed = _rewrite_urls(data, upstream or self.upstream, self.url)
+        changed = _rewrite_urls(data, upstream or self.upstream, self.url, handed)
         return json.dumps(data).encode() if changed else body
 
     def _rewrite_headers(
-        self, headers: dict[str, str], upstream: str | None = None
+        self,
+        headers: dict[str, str],
+        upstream: str | None = None,
+        handed: set[str] | None = None,
     ) -> dict[str, str]:
         """A redirect's ``Location`` (and the like) through the relay."""
         for name in list(headers):
             if name.title() in URL_HEADERS:
-                headers[name] = relay_url(headers[name], upstream or self.upstream, self.url)
+                headers[name] = relay_url(
+                    headers[name], upstream or self.upstream, self.url, handed
+                )
         return headers
 
 
@@ -817,7 +884,7 @@ async def _absorb_upload(rep: Replay, request: web.Request, ix: Interaction) -> 
         rep.content[recorded.sha256] = b"".join(parts)
 
 
-def _rewrite_urls(data: Any, upstream: str, relay: str) -> bool:
+def _rewrite_urls(data: Any, upstream: str, relay: str, handed: set[str] | None) -> bool:
     changed = False
     items: Iterable[tuple[Any, Any]]
     if isinstance(data, dict):
@@ -829,24 +896,33 @@ def _rewrite_urls(data: Any, upstream: str, relay: str) -> bool:
     for key, value in list(items):
         if isinstance(value, str):
             if key in URL_KEYS or (isinstance(key, int) and value.startswith("http")):
-                new = relay_url(value, upstream, relay)
+                new = relay_url(value, upstream, relay, handed)
                 if new != value:
                     data[key] = new
                     changed = True
-        elif _rewrite_urls(value, upstream, relay):
+        elif _rewrite_urls(value, upstream, relay, handed):
             changed = True
     return changed
 
 
-def relay_url(url: str, upstream: str, relay: str) -> str:
-    """``url`` as the SDK must call it through the relay (unchanged if not absolute)."""
+def relay_url(url: str, upstream: str, relay: str, handed: set[str] | None = None) -> str:
+    """``url`` as the SDK must call it through the relay (unchanged if not absolute);
+    ``handed`` learns the ``scheme://host`` of a URL sent to ``/_ext/``."""
     if url.startswith(upstream + "/"):
         return relay + url[len(upstream) :]
     for scheme in ("https", "http"):
         prefix = scheme + "://"
         if url.startswith(prefix):
+            if handed is not None:
+                handed.add(_origin(url))
             return f"{relay}{EXT_PREFIX}{scheme}/{url[len(prefix) :]}"
     return url
+
+
+def _origin(url: str) -> str:
+    """``scheme://host[:port]`` of an absolute URL, lowercased (as it is compared)."""
+    scheme, _, rest = url.partition("://")
+    return f"{scheme}://{rest.split('/', 1)[0].split('?', 1)[0]}".lower()
 
 
 #: Response headers that tell a client how long to wait before asking again. The only one
