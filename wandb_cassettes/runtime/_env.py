@@ -17,6 +17,8 @@ import threading
 from collections.abc import Iterable, Mapping
 from pathlib import Path
 
+from ..store import LOOPBACK_HOSTS
+
 #: Passes the SDK's API-key format check; never valid on a real server.
 REPLAY_API_KEY = "replay-" + "0" * 40
 
@@ -72,8 +74,6 @@ NEUTRALISED: tuple[str, ...] = (
     *RECORDED_SETTINGS,
 )
 
-_LOOPBACK_HOSTS = ("127.0.0.1", "localhost", "::1")
-
 
 def sdk_env(base_url: str, api_key: str, root: str | os.PathLike[str]) -> dict[str, str]:
     """Variables that send the SDK to ``base_url`` and keep its files under ``root`` (created).
@@ -110,7 +110,7 @@ def sdk_env(base_url: str, api_key: str, root: str | os.PathLike[str]) -> dict[s
 
 def _with_loopback(no_proxy: str) -> str:
     hosts = [h.strip() for h in no_proxy.split(",") if h.strip()]
-    return ",".join([*hosts, *(h for h in _LOOPBACK_HOSTS if h not in hosts)])
+    return ",".join([*hosts, *(h for h in LOOPBACK_HOSTS if h not in hosts)])
 
 
 def recorded_settings(environ: Mapping[str, str]) -> dict[str, str]:

@@ -30,6 +30,7 @@ from typing import TYPE_CHECKING
 from urllib.parse import urlsplit
 
 from ..errors import ConfigurationError, JournalError, RecordingError, StateError
+from ..store import check_upstream
 from . import _children as children
 from . import _interop as interop
 from . import _watchdog as reaper
@@ -76,23 +77,6 @@ def default_upstream(environ: Mapping[str, str] | None = None) -> str:
     except Exception:  # an unreadable settings file: the SDK reports and ignores it too
         return str(urls.DEFAULT_BASE_URL).rstrip("/")
     return str(settings.base_url or urls.DEFAULT_BASE_URL).rstrip("/")
-
-
-def check_upstream(url: str, *, source: str = "--wandb-upstream") -> str:
-    """Refuse an upstream that would send the API key in clear text off this machine.
-
-    Raises:
-        ConfigurationError: Not an http(s) URL, or plain http to a non-loopback host.
-    """
-    parts = urlsplit(url)
-    if parts.scheme not in ("http", "https") or not parts.netloc:
-        raise ConfigurationError(f"{source}: not an http(s) URL: {url!r}")
-    if parts.scheme == "http" and parts.hostname not in ("127.0.0.1", "localhost", "::1"):
-        raise ConfigurationError(
-            f"{source}: refusing plain-http upstream {url!r}: the API key would cross "
-            "the network unencrypted (use https, or a loopback address)"
-        )
-    return url.rstrip("/")
 
 
 def upstream_api_key(upstream: str, environ: dict[str, str] | None = None) -> str | None:
@@ -256,7 +240,15 @@ class WandbProcess:
             from .. import cleanup as journal  # loads with the first recording (start-up)
 
             directory = self.files / "journal"
-            orphans = [j for j in journal.orphaned(directory) if j.upstream == self.upstream]
+            unusable: list[JournalError] = []
+            # Only journals of this upstream: the one the user records against.
+            orphans = [
+                j
+                for j in journal.orphaned(directory, unusable=unusable)
+                if j.upstream == self.upstream
+            ]
+            for exc in unusable:
+                self.report(str(exc))
             left = sum(j.pending for j in orphans)
             problem = journal.unreachable(self.upstream) if left else None
             if problem:
@@ -266,12 +258,12 @@ class WandbProcess:
                     "they stay in the journal for the next session or `wandb-cassettes sweep`"
                 )
             elif orphans:
-                result = journal.sweep(orphans, api_key=self.api_key)
+                result = journal.sweep(orphans, upstreams=[self.upstream], api_key=self.api_key)
                 restored = f", restored {len(result.restored)} change(s)" if result.restored else ""
                 self.report(
                     f"swept {len(result.deleted)} leftover(s) of interrupted recordings{restored}"
                 )
-                for line in result.failed + result.skipped:
+                for line in result.failed + result.skipped + result.unidentified:
                     self.report(f"could not sweep {line}")
             self._journal = journal.Journal(directory, self.upstream)
         return self._journal

@@ -1,5 +1,5 @@
 """The cassette on disk: vcrpy's YAML format, large bodies as blobs, the parsed cache, the
-limits of loading any of it; the project's folders."""
+limits of loading any of it; the project's folders, and where its keys may go."""
 
 from __future__ import annotations
 
@@ -27,6 +27,7 @@ from ._cassette import (
 )
 from ._limits import DEFAULT_LIMITS, Limits, check_tree, read_capped
 from ._project import cassette_folder, find_project
+from ._upstream import LOOPBACK_HOSTS, check_upstream
 
 __all__ = [
     "BACKEND_HEADER",
@@ -38,6 +39,7 @@ __all__ = [
     "DEFAULT_LIMITS",
     "FAILED_SUFFIX",
     "FORMAT",
+    "LOOPBACK_HOSTS",
     "BlobStore",
     "Body",
     "Cassette",
@@ -50,6 +52,7 @@ __all__ = [
     "body_text",
     "cassette_folder",
     "check_tree",
+    "check_upstream",
     "dumps",
     "failed_path",
     "find_project",
