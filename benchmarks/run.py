@@ -736,7 +736,9 @@ def bench_upload(tmp: Path) -> dict[str, Any]:
 
     async def sink(request: web.Request) -> web.Response:
         if request.path == "/graphql":  # hands out the storage URL (the relay forwards no other)
-            return web.json_response({"data": {"uploadUrl": f"{server.url}/bucket/blob"}})
+            # Another host than the upstream's, as W&B's storage is: the same server by name.
+            storage = f"http://localhost:{server.port}/bucket/blob"
+            return web.json_response({"data": {"uploadUrl": storage}})
         async for chunk in request.content.iter_chunked(1 << 20):
             received["bytes"] += len(chunk)
         return web.Response(text="")
@@ -756,7 +758,7 @@ def bench_upload(tmp: Path) -> dict[str, Any]:
         relay_url = urlsplit(relay.stdout.readline().strip())
         host, port = relay_url.hostname or "", relay_url.port or 80
         path = (
-            f"{relay_url.path}/_ext/http/127.0.0.1:{server.port}/bucket/blob?X-Goog-Signature=abc"
+            f"{relay_url.path}/_ext/http/localhost:{server.port}/bucket/blob?X-Goog-Signature=abc"
         )
         asked = http.client.HTTPConnection(host, port, timeout=30)
         asked.request("POST", f"{relay_url.path}/graphql", b"{}")
