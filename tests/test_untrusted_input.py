@@ -757,6 +757,18 @@ def test_sweep_deletes_on_a_named_upstream_by_identity_and_reports_entries_by_pa
     assert journal.exists()  # what it names by path stays listed
 
 
+def test_a_collection_is_swept_only_through_a_version_the_journal_names_by_id(tmp_path, no_network):
+    from wandb_cassettes import cleanup
+
+    collection = {"kind": "collection", "entity": "e", "project": "p", "local": "theirs"}
+    entry = {"event": "created", "test": "t", "owned": {**collection, "name": "e/p/theirs"}}
+    path = _journal(tmp_path, "https://api.wandb.ai", entry)
+    (journal,) = cleanup.journals(path.parent)
+    result = cleanup.sweep([journal], upstreams=["https://api.wandb.ai"])
+    assert result.unidentified and "collection e/p/theirs" in result.unidentified[0]
+    assert result.deleted == [] and path.exists() and no_network == []
+
+
 JOURNALS: dict[str, str] = {
     "deeper_than_python_recurses": '{"event": "created", "owned": ' + "[" * 5000 + "]" * 5000 + "}",
     "deeper_than_the_limit": '{"event": "created", "owned": ' + "[" * 40 + "]" * 40 + "}",

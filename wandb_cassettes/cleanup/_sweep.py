@@ -10,8 +10,9 @@ A journal is untrusted input, and a sweep sends the user's API key: so a journal
 swept only on an upstream the caller names (the one recording uses, or those given to
 ``wandb-cassettes sweep --upstream``), never on one the journal names alone, never over
 plain http off this machine (:func:`.store.check_upstream`); and only what it names by
-identity (a server, client or target id) is deleted: an entry with its path alone is
-reported, never deleted by path.
+identity (a server, client or target id, or for a collection a version in it so named,
+whose delete the collection's own checks then follow) is deleted: an entry with its path
+alone is reported, never deleted by path.
 """
 
 from __future__ import annotations
@@ -73,9 +74,9 @@ def sweep(
         if j.pending:
             if not _named(j, named, result):
                 continue
-            unidentified = [left for left in j.leftovers if not left.owned.identified]
+            unidentified = [left for left in j.leftovers if not _identified(left, j)]
             result.unidentified += [_by_path(j, left) for left in unidentified]
-            identified = [left.owned for left in j.leftovers if left.owned.identified]
+            identified = [left.owned for left in j.leftovers if _identified(left, j)]
             if not identified and not j.restores:
                 result.kept_journals.append(j.path)
                 continue
@@ -125,6 +126,19 @@ def _named(journal: JournalFile, named: set[str], result: SweepResult) -> bool:
         result.kept_journals.append(journal.path)
         return False
     return True
+
+
+def _identified(left: Leftover, journal: JournalFile) -> bool:
+    """Whether a delete can find ``left`` by identity: its own id, or, for a collection
+    (the SDK's answers seldom carry its id), a version in it the journal names by id (the
+    collection is then deleted only if that left it empty and new: ``_OwnedCollection``)."""
+    owned = left.owned
+    if owned.identified:
+        return True
+    return owned.kind == "collection" and any(
+        other.owned.kind == "artifact" and other.owned.identified and other.owned.path == owned.path
+        for other in journal.leftovers
+    )
 
 
 def _by_path(journal: JournalFile, left: Leftover) -> str:
