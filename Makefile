@@ -22,7 +22,7 @@ NEEDS_TORCH ?= torch accelerate lightning transformers
 NEWEST_MARKER ?=
 LOWEST_MARKER ?=
 
-.PHONY: install test example lint audit record-example bench clean \
+.PHONY: install test example lint audit record-example bench bench-full clean \
 	compat test-newest test-lowest package-check
 
 $(VENV)/.installed: pyproject.toml standin/pyproject.toml
@@ -89,6 +89,10 @@ record-example: install
 
 bench: install
 	$(PY) benchmarks/run.py
+
+# The scale section at 1, 10, 100 and 1,000 tests in every mode (long: ~15 min).
+bench-full: install
+	$(PY) benchmarks/run.py --full
 
 clean:
 	rm -rf $(VENV) $(COMPAT_VENV) $(NEWEST_VENV) $(LOWEST_VENV) .pytest_cache .mypy_cache .ruff_cache
