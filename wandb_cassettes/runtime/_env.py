@@ -149,12 +149,16 @@ def apply_settings(values: Mapping[str, str]) -> None:
 
 #: SDK modules that a test would otherwise import in the middle of a W&B call.
 #: ``wandb.sdk.launch``: ``wandb.init`` imports it once the run's telemetry import
-#: hooks are installed, which makes it ~2 s slower. ``..._models.pagination``:
-#: imported by artifact downloads and public-API artifact queries; its generic
-#: pydantic models make pydantic (on Python < 3.13) walk the importer's whole
-#: stack, reading the source of every frame, so imported from inside a test
-#: (pytest's deep stack) it costs ~1 s instead of ~0.1 s.
-LAZY_SDK_MODULES = ("wandb.sdk.launch", "wandb.sdk.artifacts._models.pagination")
+#: hooks are installed, which makes it ~2 s slower: every process that runs a test
+#: with W&B imports it anyway, so it is imported when the relay starts.
+LAZY_SDK_MODULES = ("wandb.sdk.launch",)
+#: ``..._models.pagination``: imported by artifact downloads and public-API artifact
+#: queries; its generic pydantic models make pydantic (on Python < 3.13) walk the
+#: importer's whole stack, reading the source of every frame, so imported from inside a
+#: test (pytest's deep stack) it costs ~1 s instead of ~0.1 s. Only a cassette that
+#: holds artifact traffic (or any recording) imports it first (0.2 s that a suite of
+#: runs without artifacts never pays).
+ARTIFACT_SDK_MODULES = ("wandb.sdk.artifacts._models.pagination",)
 
 
 def prewarm_sdk(modules: Iterable[str] = LAZY_SDK_MODULES) -> threading.Thread:

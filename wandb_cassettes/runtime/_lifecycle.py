@@ -68,7 +68,7 @@ from ..replay import MatchRules, interaction_key
 from ..store import BLOB_DIR, BlobStore, Digest, blob_file, load_cached
 from . import _children as children
 from . import _ids as ids
-from ._env import apply_settings
+from ._env import ARTIFACT_SDK_MODULES, apply_settings
 from ._naming import safe_name
 from ._options import CassetteOptions, Filter
 from ._process import shared_process
@@ -189,6 +189,8 @@ class CassetteUse:
             settings = {str(k): str(v) for k, v in raw.items()} if isinstance(raw, dict) else {}
         self._started_at = datetime.datetime.now(datetime.UTC)
 
+        if self.plan is Plan.RECORD or _holds_artifacts(self.session):
+            self.process.prewarm(ARTIFACT_SDK_MODULES)
         self.process.reset_sdk_state()
         apply_settings(settings)
         self._runs_before = {id(r) for r in _active_runs()}
@@ -381,6 +383,7 @@ class CassetteUse:
         finally:
             relay.pop(self.session)
             self.process.restore_environment()
+            self.process.discard_finished_runs(_run_folders(_active_runs()))
         recording = self.recording
         problems: list[WandbCassettesError] = []
         if recording is not None:
@@ -654,6 +657,31 @@ def _active_runs() -> list[Any]:
     wandb = sys.modules.get("wandb")
     run = getattr(wandb, "run", None) if wandb is not None else None
     return [run] if run is not None else []
+
+
+def _holds_artifacts(session: Recording | Replay | None) -> bool:
+    """Whether a replayed cassette holds artifact traffic: a GraphQL operation named after
+    artifacts (``CreateArtifact``, ``ArtifactByName``, ``FetchArtifactManifest``...)."""
+    matcher = getattr(session, "matcher", None)
+    if matcher is None:
+        return True
+    for ix in matcher.cassette.interactions:
+        text = ix.request_text() or ""
+        if "rtifact" in text and "operationName" in text:
+            body = cassettes.json_or_none(text)
+            name = body.get("operationName") if isinstance(body, dict) else None
+            if isinstance(name, str) and "rtifact" in name:
+                return True
+    return False
+
+
+def _run_folders(runs: list[Any]) -> list[Path]:
+    """The SDK's folders of ``runs`` (``run.dir`` is the run's ``files`` folder in it)."""
+    folders = []
+    for run in runs:
+        with contextlib.suppress(Exception):  # a run the SDK is tearing down
+            folders.append(Path(run.dir).parent)
+    return folders
 
 
 def _finish_runs(before: set[int]) -> None:

@@ -4,7 +4,7 @@ limits of loading any of it; the project's folders, and where its keys may go.""
 from __future__ import annotations
 
 from ._blobs import BLOB_DIR, BLOB_MIN_BYTES, BLOB_WARN_BYTES, BlobStore, blob_file, verify_blob
-from ._cache import CACHE_ENV, CACHE_MIN_BYTES, load_cached
+from ._cache import CACHE_ENV, CACHE_MIN_BYTES, load_cached, prune_cache
 from ._cassette import (
     BACKEND_HEADER,
     FAILED_SUFFIX,
@@ -61,6 +61,7 @@ __all__ = [
     "load_cached",
     "loads",
     "new_metadata",
+    "prune_cache",
     "read_capped",
     "save",
     "save_failed",
