@@ -21,9 +21,14 @@ NEEDS_TORCH ?= torch accelerate lightning transformers
 # What the other-Python and lowest-dependency runs select (empty: the whole suite).
 NEWEST_MARKER ?=
 LOWEST_MARKER ?=
+# An older wandb minor of the supported window (`make test-sdk SDK=0.29.0`): a lean venv
+# (no torch) with that wandb, and the record/replay/cleanup/audit flows on it.
+SDK ?=
+SDK_VENV ?= build/venv-sdk-$(SDK)
+SDK_TESTS ?= tests/test_sdk_window.py
 
 .PHONY: install test example lint audit record-example bench bench-full clean \
-	compat test-newest test-lowest package-check
+	compat test-newest test-lowest package-check test-sdk
 
 $(VENV)/.installed: pyproject.toml standin/pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -64,6 +69,21 @@ $(NEWEST_VENV)/.installed: pyproject.toml
 test-newest: install $(NEWEST_VENV)/.installed
 	$(PY) .ci/without_torch.py --reference $(PY) --python $(NEWEST_VENV)/bin/python \
 		--workers $(PYTEST_WORKERS) --marker '$(NEWEST_MARKER)'
+
+# One wandb release of the supported window (SDK=0.29.0): its flows recorded, replayed
+# (its own cassettes and those of the other minors), cleaned up and audited.
+$(SDK_VENV)/.installed: pyproject.toml standin/pyproject.toml
+	@test -n "$(SDK)" || { echo "make test-sdk needs SDK=<wandb version>, e.g. SDK=0.29.0"; exit 2; }
+	$(PYTHON) -m venv $(SDK_VENV)
+	$(SDK_VENV)/bin/python -m pip install --quiet --upgrade pip
+	$(SDK_VENV)/bin/python .ci/requirements.py --output $(SDK_VENV)/test-requirements.txt extra test --without $(NEEDS_TORCH)
+	$(SDK_VENV)/bin/python -m pip install --quiet -e . -e ./standin -r $(SDK_VENV)/test-requirements.txt 'wandb==$(SDK)'
+	touch $@
+
+test-sdk: $(SDK_VENV)/.installed
+	$(SDK_VENV)/bin/python -m pip check
+	$(SDK_VENV)/bin/python -c 'import wandb, sys; sys.exit(wandb.__version__ != "$(SDK)")'
+	$(SDK_VENV)/bin/python -m pytest -n $(PYTEST_WORKERS) -ra -p no:randomly $(SDK_TESTS)
 
 # The lowest supported Python with every dependency at its lower bound.
 $(LOWEST_VENV)/.installed: pyproject.toml

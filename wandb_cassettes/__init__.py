@@ -31,6 +31,7 @@ if TYPE_CHECKING:
         RelayError,
         ReplayError,
         StateError,
+        UnsupportedSdk,
         WandbCassettesError,
         WandbCassetteWarning,
     )
@@ -65,6 +66,7 @@ _LAZY = {
     "RelayError": "errors",
     "ReplayError": "errors",
     "StateError": "errors",
+    "UnsupportedSdk": "errors",
     "WandbCassettesError": "errors",
     "WandbCassetteWarning": "errors",
     "fast_wandb_test": "helpers",
@@ -90,6 +92,7 @@ __all__ = [
     "RelayError",
     "ReplayError",
     "StateError",
+    "UnsupportedSdk",
     "WandbArtifactCleaner",
     "WandbCassetteWarning",
     "WandbCassettesError",

@@ -7,7 +7,8 @@ this library, or one of its subclasses for a kind of failure::
     ├── CassetteError           a cassette (or a blob it names) cannot be used: file and line named
     │   └── MissingCassette     replay, and there is no cassette (the record command said)
     ├── ConfigurationError      a bad marker argument, option, ignore path or setting (a ValueError)
-    │   └── EpochLimitError     a test runs more epochs than allowed without saying why
+    │   ├── EpochLimitError     a test runs more epochs than allowed without saying why
+    │   └── UnsupportedSdk      wandb older than the supported window, or lacking an internal
     ├── NoMatch                 a replayed request has no recorded answer (also a LookupError)
     ├── ReplayError             a replayed test did not do what its cassette recorded
     │   └── RelayError          the relay could not serve it (no bytes to send, no descriptor left)
@@ -38,6 +39,7 @@ __all__ = [
     "RelayError",
     "ReplayError",
     "StateError",
+    "UnsupportedSdk",
     "WandbCassetteWarning",
     "WandbCassettesError",
 ]
@@ -81,6 +83,11 @@ class EpochLimitError(ConfigurationError):
     The message names the test, the limit, and the marker that raises it
     (``@pytest.mark.wandb_epochs(n, reason=...)``).
     """
+
+
+class UnsupportedSdk(ConfigurationError):
+    """The installed wandb is older than the supported window, or lacks an SDK internal the
+    library needs (:mod:`wandb_cassettes.compat`). One line, naming the supported range."""
 
 
 class ReplayError(WandbCassettesError):

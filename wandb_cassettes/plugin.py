@@ -37,6 +37,7 @@ from .errors import (
     CleanupError,
     ConfigurationError,
     MissingCassette,
+    UnsupportedSdk,
     WandbCassettesError,
 )
 from .helpers import EPOCHS_MARKER_HELP, EpochCheck, make_epoch_check
@@ -210,7 +211,10 @@ def pytest_collection_finish(session: pytest.Session) -> None:
     """Point the SDK at the relay before any session fixture runs, if any test uses cassettes."""
     if any(item.get_closest_marker(MARKER) for item in session.items):
         process = session.config.stash[_PROCESS]
-        relay = process.start()
+        try:
+            relay = process.start()
+        except UnsupportedSdk as exc:  # one line, before any test: the supported range
+            raise pytest.UsageError(str(exc)) from None
         current = session.config.stash[_CURRENT]
         relay.context = lambda: current[-1] if current else "code outside any test"
 

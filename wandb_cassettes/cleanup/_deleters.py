@@ -30,6 +30,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import Any
 
+from .. import compat
 from ..errors import CleanupError, JournalError
 from ..ownership import Owned, Restore
 from ._retry import (
@@ -190,8 +191,6 @@ class _OwnedAlias:
         return f"alias {self.owned.name}"
 
     def delete(self, api: Any, *, fresh: bool) -> bool:
-        from wandb.sdk.artifacts._generated import DELETE_ALIASES_GQL
-
         o = self.owned
         collection, _, alias = o.local.rpartition(":")
         variables = {
@@ -207,7 +206,7 @@ class _OwnedAlias:
                 ],
             }
         }
-        graphql_request(api, DELETE_ALIASES_GQL, variables)
+        graphql_request(api, compat.sdk_document("DELETE_ALIASES_GQL"), variables)
         return True
 
 
@@ -220,12 +219,10 @@ class _OwnedSweep:
 
     def delete(self, api: Any, *, fresh: bool) -> bool:
         """Cancel it: W&B's API deletes no sweep (github.com/wandb/wandb/issues/4536)."""
-        from wandb.apis.public.sweeps import _set_sweep_state
-
         o = self.owned
         try:
             # What `wandb sweep --cancel` does (wandb/cli/cli.py): no agent starts a run of it.
-            _set_sweep_state(api, o.local, "CANCELED", entity=o.entity, project=o.project)
+            compat.set_sweep_state(api, o.local, "CANCELED", entity=o.entity, project=o.project)
         except Exception as exc:
             if is_not_found(exc):
                 return False
@@ -286,21 +283,16 @@ def restore_document(field: str) -> str:
     Raises:
         ValueError: No restore sends ``field``.
     """
-    from wandb.sdk.artifacts._generated import (
-        ADD_ALIASES_GQL,
-        DELETE_ALIASES_GQL,
-        UPDATE_ARTIFACT_GQL,
-    )
-
-    documents = {
-        "addAliases": ADD_ALIASES_GQL,
-        "deleteAliases": DELETE_ALIASES_GQL,
-        "updateArtifact": UPDATE_ARTIFACT_GQL,
-        "upsertBucket": RESTORE_RUN_GQL,
+    generated = {
+        "addAliases": "ADD_ALIASES_GQL",
+        "deleteAliases": "DELETE_ALIASES_GQL",
+        "updateArtifact": "UPDATE_ARTIFACT_GQL",
     }
-    if field not in documents:
+    if field == "upsertBucket":
+        return RESTORE_RUN_GQL
+    if field not in generated:
         raise JournalError(f"no restore sends {field!r}")
-    return documents[field]
+    return compat.sdk_document(generated[field])
 
 
 #: Deletion order: what points at a version, the versions, sweeps, runs, then containers.
@@ -398,11 +390,11 @@ def _delete_artifact_by_id(api: Any, server_id: str) -> bool:
 
     The SDK's own document (``DELETE_ARTIFACT_GQL``, which ``Artifact.delete`` sends).
     """
-    from wandb.sdk.artifacts._generated import DELETE_ARTIFACT_GQL
-
     try:
         graphql_request(
-            api, DELETE_ARTIFACT_GQL, {"input": {"artifactID": server_id, "deleteAliases": True}}
+            api,
+            compat.sdk_document("DELETE_ARTIFACT_GQL"),
+            {"input": {"artifactID": server_id, "deleteAliases": True}},
         )
     except Exception as exc:
         if is_not_found(exc):
@@ -413,11 +405,7 @@ def _delete_artifact_by_id(api: Any, server_id: str) -> bool:
 
 def _artifact_by_id(api: Any, server_id: str) -> Any:
     """The artifact version with this server id, or None; never from the SDK's instance cache."""
-    from wandb.sdk.artifacts.artifact import Artifact
-    from wandb.sdk.artifacts.artifact_instance_cache import artifact_instance_cache
-
-    artifact_instance_cache.pop(server_id, None)
-    return find(lambda: Artifact._from_id(server_id, api._service_api))
+    return find(lambda: compat.artifact_by_id(api, server_id))
 
 
 def _server_id_of_client_id(api: Any, client_id: str) -> str | None:

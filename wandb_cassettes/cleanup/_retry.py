@@ -15,6 +15,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Any, Protocol, TypeVar
 
+from .. import compat
 from ..errors import ConfigurationError
 
 _log = logging.getLogger(__name__)
@@ -163,11 +164,10 @@ def new_api() -> Any:
 
 
 def graphql_request(api: Any, document: str, variables: dict[str, Any]) -> Any:
-    """Run ``document`` through the public API's transport (wandb-core), as the SDK does."""
-    # ``Api._service_api`` is private: the SDK has no public method for these
-    # operations (delete by id, sweeps, aliases of a version); wandb is pinned to 0.31.x
-    # and tests/test_cleanup.py drives each path against the stand-in.
-    return api._service_api.execute_graphql(document, variables)
+    """Run ``document`` through the public API's transport (wandb-core), as the SDK does
+    (:func:`.compat.execute_graphql`; tests/test_cleanup.py drives each path against the
+    stand-in)."""
+    return compat.execute_graphql(api, document, variables)
 
 
 def find(lookup: Callable[[], T]) -> T | None:

@@ -8,6 +8,7 @@ from contextlib import contextmanager
 from functools import partial
 from typing import TYPE_CHECKING, Any
 
+from .. import compat
 from ._cleaner import WandbArtifactCleaner
 
 if TYPE_CHECKING:
@@ -80,11 +81,10 @@ def fast_wandb_test(
             with the cleanup failure logged and added to it as a note.
     """
     import wandb
-    from wandb.sdk.lib import runid
 
     # runid.generate_id, looked up at call time, is the id source the pytest
     # plugin makes deterministic per test; the name then matches on replay.
-    run_id = init_kwargs.pop("id", None) or runid.generate_id()
+    run_id = init_kwargs.pop("id", None) or compat.runid_module().generate_id()
     init_kwargs.setdefault("name", f"{run_name_prefix}-{run_id}")
     init_kwargs["settings"] = quiet_settings(init_kwargs.get("settings"))
     if project is not None:

@@ -38,6 +38,8 @@ from pathlib import Path
 from types import ModuleType
 from typing import Any
 
+from .. import compat
+
 ENV = "WANDB_CASSETTES_CHILD"
 _PTH_NAME = "wandb_cassettes_child_{pid}.pth"
 # One line, starting with "import" so that site.py executes it; it does nothing unless the
@@ -151,7 +153,7 @@ def _take_number(folder: Path) -> tuple[int, Path]:
 class _SeedOnImport(importlib.abc.MetaPathFinder):
     """Seeds ``wandb.sdk.lib.runid`` right after it is imported, then steps aside."""
 
-    TARGET = "wandb.sdk.lib.runid"
+    TARGET = compat.RUNID_MODULE
 
     def __init__(self, seed: str, test_id: str, record: Path) -> None:
         self.seed, self.test_id, self.record = seed, test_id, record
@@ -188,7 +190,7 @@ class _SeedOnImport(importlib.abc.MetaPathFinder):
             return value
 
         runid.generate_id = generate_id
-        runid._random.seed(generator.fast_seed)
+        compat.fast_random(runid).seed(generator.fast_seed)
 
 
 @contextlib.contextmanager

@@ -17,6 +17,7 @@ import threading
 from collections.abc import Iterable, Mapping
 from pathlib import Path
 
+from .. import compat
 from ..store import LOOPBACK_HOSTS
 
 #: Passes the SDK's API-key format check; never valid on a real server.
@@ -133,11 +134,7 @@ def apply_settings(values: Mapping[str, str]) -> None:
             os.environ[name] = values[name]
         else:
             os.environ.pop(name, None)
-    import sys
-
-    setup = sys.modules.get("wandb.sdk.wandb_setup")
-    singleton = getattr(setup, "_singleton", None) if setup is not None else None
-    settings = getattr(singleton, "_settings", None)
+    settings = compat.setup_settings(compat.setup_singleton())
     if settings is None:
         return
     for name, field in RECORDED_SETTINGS.items():
@@ -147,18 +144,10 @@ def apply_settings(values: Mapping[str, str]) -> None:
         setattr(settings, field, value)
 
 
-#: SDK modules that a test would otherwise import in the middle of a W&B call.
-#: ``wandb.sdk.launch``: ``wandb.init`` imports it once the run's telemetry import
-#: hooks are installed, which makes it ~2 s slower: every process that runs a test
-#: with W&B imports it anyway, so it is imported when the relay starts.
-LAZY_SDK_MODULES = ("wandb.sdk.launch",)
-#: ``..._models.pagination``: imported by artifact downloads and public-API artifact
-#: queries; its generic pydantic models make pydantic (on Python < 3.13) walk the
-#: importer's whole stack, reading the source of every frame, so imported from inside a
-#: test (pytest's deep stack) it costs ~1 s instead of ~0.1 s. Only a cassette that
-#: holds artifact traffic (or any recording) imports it first (0.2 s that a suite of
-#: runs without artifacts never pays).
-ARTIFACT_SDK_MODULES = ("wandb.sdk.artifacts._models.pagination",)
+#: SDK modules imported ahead of the tests (paths of wandb 0.29 to 0.31: a module an SDK
+#: lacks is skipped, see :func:`prewarm_sdk`): :mod:`.compat` says why each.
+LAZY_SDK_MODULES = compat.PREWARM_MODULES
+ARTIFACT_SDK_MODULES = compat.ARTIFACT_PREWARM_MODULES
 
 
 def prewarm_sdk(modules: Iterable[str] = LAZY_SDK_MODULES) -> threading.Thread:

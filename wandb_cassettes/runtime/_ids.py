@@ -20,6 +20,8 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
 
+from .. import compat
+
 _ID_CHARS = "abcdefghijklmnopqrstuvwxyz0123456789"  # wandb.sdk.lib.runid._ID_CHARS
 
 
@@ -55,8 +57,8 @@ def seeded_ids(
     ``seed`` may be the :class:`Generators` of an earlier block, which then
     goes on where it stopped. Run ids drawn are added to ``drawn``.
     """
-    from wandb.sdk.lib import runid
-
+    runid = compat.runid_module()
+    fast = compat.fast_random(runid)
     generators = seed if isinstance(seed, Generators) else Generators(seed, test_id)
 
     def generate_id(length: int = 8) -> str:
@@ -66,15 +68,15 @@ def seeded_ids(
         return value
 
     original_generate_id = runid.generate_id
-    outer_state = runid._random.getstate()
+    outer_state = fast.getstate()
     runid.generate_id = generate_id
     if generators._fast_state is None:
-        runid._random.seed(generators.fast_seed)
+        fast.seed(generators.fast_seed)
     else:
-        runid._random.setstate(generators._fast_state)
+        fast.setstate(generators._fast_state)
     try:
         yield generators
     finally:
-        generators._fast_state = runid._random.getstate()
+        generators._fast_state = fast.getstate()
         runid.generate_id = original_generate_id
-        runid._random.setstate(outer_state)
+        fast.setstate(outer_state)

@@ -30,7 +30,6 @@ import os
 import re
 import shlex
 import shutil
-import sys
 import warnings
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
@@ -38,6 +37,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
 from urllib.parse import urlsplit
 
+from .. import compat
 from .. import replay as ignores
 from .. import store as cassettes
 from ..cleanup import delete_owned
@@ -649,14 +649,7 @@ def _run_configs(cassette: cassettes.Cassette) -> list[Any]:
 
 def _active_runs() -> list[Any]:
     """The runs of this process that are not finished (wandb's own list, when it has one)."""
-    setup = sys.modules.get("wandb.sdk.wandb_setup")
-    singleton = getattr(setup, "_singleton", None) if setup is not None else None
-    runs = getattr(singleton, "_active_runs", None)
-    if isinstance(runs, list):
-        return list(runs)
-    wandb = sys.modules.get("wandb")
-    run = getattr(wandb, "run", None) if wandb is not None else None
-    return [run] if run is not None else []
+    return compat.active_runs()
 
 
 def _holds_artifacts(session: Recording | Replay | None) -> bool:

@@ -32,6 +32,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 from urllib.parse import urlsplit
 
+from .. import compat
 from ..errors import ConfigurationError, JournalError, RecordingError, StateError
 from ..store import check_upstream, prune_cache
 from . import _children as children
@@ -61,14 +62,13 @@ def default_upstream(environ: Mapping[str, str] | None = None) -> str:
     files (``wandb login --host`` writes it to ``$WANDB_CONFIG_DIR/settings`` or
     ``~/.config/wandb/settings``; a project's ``wandb/settings`` too), read the way
     the SDK reads them (wandb/sdk/wandb_setup.py, ``_load_settings``), else the
-    SDK's own default (``wandb.sdk.lib.urls.DEFAULT_BASE_URL``; in wandb 0.31 the
-    CoreWeave Forge API host, with ``api.wandb.ai`` behind it).
+    SDK's own default (:func:`.compat.default_base_url`; in wandb 0.31 the CoreWeave
+    Forge API host, with ``api.wandb.ai`` behind it; ``api.wandb.ai`` in 0.29 and 0.30).
     """
     env = os.environ if environ is None else environ
     explicit = explicit_upstream(env)
     if explicit:
         return explicit
-    from wandb.sdk.lib import urls
     from wandb.sdk.wandb_settings import Settings
 
     settings = Settings(silent=True)
@@ -78,8 +78,8 @@ def default_upstream(environ: Mapping[str, str] | None = None) -> str:
     try:
         settings.update_from_system_settings()
     except Exception:  # an unreadable settings file: the SDK reports and ignores it too
-        return str(urls.DEFAULT_BASE_URL).rstrip("/")
-    return str(settings.base_url or urls.DEFAULT_BASE_URL).rstrip("/")
+        return compat.default_base_url().rstrip("/")
+    return str(settings.base_url or compat.default_base_url()).rstrip("/")
 
 
 def upstream_api_key(upstream: str, environ: dict[str, str] | None = None) -> str | None:
@@ -94,12 +94,7 @@ def upstream_api_key(upstream: str, environ: dict[str, str] | None = None) -> st
     key = env.get("WANDB_API_KEY")
     if key and key != REPLAY_API_KEY:
         return key
-    try:
-        from wandb.sdk.lib import wbauth
-
-        return wbauth.read_netrc_auth(host=upstream) or None
-    except Exception:
-        return None
+    return compat.netrc_api_key(upstream)
 
 
 class WandbProcess:
@@ -164,12 +159,16 @@ class WandbProcess:
         """Start the relay and point the SDK at it (once); returns the relay.
 
         Raises:
+            UnsupportedSdk: The installed wandb is older than the supported window, or
+                lacks an SDK internal without a fallback (:func:`.compat.check_sdk`):
+                checked first, before anything starts.
             RecordingError: wandb was already set up in this process for another
                 server with a run still going: its traffic could not be stopped.
         """
         with self._lock:
             if self._relay is not None:
                 return self._relay
+            compat.check_version()  # no wandb import: an old SDK is refused in one line
             from ..record import Relay  # aiohttp (~150 ms): only once a cassette is used
 
             relay = Relay(self.upstream).start()
@@ -202,6 +201,8 @@ class WandbProcess:
             # can fail with "SystemError: AST constructor recursion depth mismatch":
             # CPython 3.11 keeps that depth per interpreter (python/cpython#106905).
             prewarm_sdk().join()
+            for note in compat.check_sdk():  # wandb is imported now: its internals probed
+                self.report(note)
         self._reset_sdk_setup(relay.url)
         return relay
 
@@ -320,25 +321,7 @@ class WandbProcess:
                     and os.path.realpath(entry.path) not in keep
                 ):
                     self._trash.put(Path(entry.path))
-        caches = sys.modules.get("wandb.sdk.artifacts.artifact_instance_cache")
-        if caches is not None:
-            for name in ("artifact_instance_cache", "artifact_instance_cache_by_client_id"):
-                getattr(caches, name, {}).clear()
-        file_cache = sys.modules.get("wandb.sdk.artifacts.artifact_file_cache")
-        if file_cache is not None:
-            # ``download(skip_cache=True)`` sets ``_override_cache_path`` on the process-wide
-            # file cache and never unsets it (wandb 0.31, WandbStoragePolicy.load_file): every
-            # later lookup would answer with that file, a later test's download included.
-            file_cache._build_artifact_file_cache.cache_clear()
-        gqlutils = sys.modules.get("wandb.sdk.artifacts._gqlutils")
-        if gqlutils is not None:
-            # Server features and an entity's organization are cached per public-API
-            # object (wandb 0.31, _gqlutils.py lru_cache): with a ``wandb.Api()`` shared by
-            # a session fixture, only the first test would ask, whichever it is.
-            for name in ("_server_features", "org_info_from_entity"):
-                cached = getattr(gqlutils, name, None)
-                if cached is not None and hasattr(cached, "cache_clear"):
-                    cached.cache_clear()
+        compat.clear_artifact_caches()
 
     def restore_environment(self) -> None:
         """The ``WANDB_*`` environment as the session set it (what code under test left goes)."""
@@ -369,11 +352,10 @@ class WandbProcess:
             RecordingError: A run of that set-up is still going (its traffic
                 would keep reaching the other server).
         """
-        setup = sys.modules.get("wandb.sdk.wandb_setup")
-        singleton = getattr(setup, "_singleton", None) if setup is not None else None
-        if singleton is None or getattr(singleton, "_pid", None) != os.getpid():
+        singleton = compat.setup_singleton(own=True)
+        if singleton is None:
             return
-        settings = getattr(singleton, "_settings", None)
+        settings = compat.setup_settings(singleton)
         base_url = str(getattr(settings, "base_url", "") or "")
         if base_url.rstrip("/") == relay_url:
             return
@@ -414,11 +396,7 @@ def _forget_sdk_settings() -> None:
     its settings are unset (its ``settings`` property and ``_update``); its service
     connection, and the settings each open run keeps, are left as they are.
     """
-    setup = sys.modules.get("wandb.sdk.wandb_setup")
-    singleton = getattr(setup, "_singleton", None) if setup is not None else None
-    if singleton is not None and getattr(singleton, "_pid", None) == os.getpid():
-        singleton._settings = None
-        singleton._settings_environ = None
+    compat.forget_setup_settings()
 
 
 _shared: WandbProcess | None = None
