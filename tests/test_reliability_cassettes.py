@@ -67,7 +67,7 @@ BAD: dict[str, tuple[str | bytes, str, int | None]] = {
         1,
     ),
 }
-#: SDK versions that must not replay under wandb 0.31 (another major, another 0.x minor).
+#: SDK versions of another release line (another major, another 0.x minor): tried all the same.
 OTHER_SDK = {"sdk_major": "1.2.0", "sdk_minor": "0.30.2"}
 #: A patch release of the same minor replays.
 SAME_MINOR = "0.31.7"
@@ -141,13 +141,11 @@ def test_bad_cassettes_fail_clearly_and_stay_untouched(bad_project, mode):
         assert line in _expected_lines(name, text, spec), (name, failure)
         assert re.search(says, failure), (name, failure)
         assert "Traceback" not in failure
-    for name, version in OTHER_SDK.items():
-        failure = failures[f"test_{name}"]
-        assert str(folder / f"{name}.yaml") in failure
-        assert f"recorded with wandb {version}, but this is wandb 0.31" in failure
-        assert "--record-mode=rewrite" in failure
-    assert "test_same_minor" not in failures
-    assert "1 passed" in out
+    # Another SDK's cassette is tried, never refused by its version alone (issue 24; the
+    # opt-in refusal: tests/test_sdk_window.py): these tests send nothing, so they pass.
+    for name in [*OTHER_SDK, "same_minor"]:
+        assert f"test_{name}" not in failures, failures.get(f"test_{name}")
+    assert f"{len(OTHER_SDK) + 1} passed" in out
     # Not one byte changed, not one file added (no .failed, no temporary file).
     for path, (data, mtime) in before.items():
         assert path.read_bytes() == data, path

@@ -67,7 +67,7 @@ MARKER = "wandb_cassette"
 MARKER_HELP = (
     f"{MARKER}(name=None, *, ignore=[...], keep=False|[...], foreign_changes=False|[...], "
     "record_mode=None, before_record=[...], secret_patterns=[...], harmless=[...], "
-    "strict=False, entropy=None): record this test's W&B traffic into "
+    "strict=False, entropy=None, same_sdk=False): record this test's W&B traffic into "
     "cassettes/<module>/<name>.yaml once, replay it offline. ignore: values replay does "
     "not compare (name, group, "
     "config.<key>, metadata.<key>...); keep: resources the automatic cleanup "
@@ -111,6 +111,13 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         default=False,
         help="Fail a replayed test that leaves recorded interactions unplayed.",
     )
+    group.addoption(
+        "--wandb-same-sdk",
+        action="store_true",
+        default=False,
+        help="Refuse to replay a cassette recorded under another wandb minor (default: "
+        "replay tries, and fails on the first request the cassette cannot answer).",
+    )
     parser.addini(
         "wandb_cassette_dir",
         "Folder of W&B cassettes, relative to the rootdir (default: cassettes).",
@@ -128,6 +135,12 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         "the audit (a group named 'secret' picks the part to replace).",
         type="linelist",
         default=[],
+    )
+    parser.addini(
+        "wandb_cassette_same_sdk",
+        "Refuse to replay a cassette recorded under another wandb minor (true/false; "
+        "default false: replay tries, and fails on a request the cassette cannot answer).",
+        default="false",
     )
     parser.addini(
         "wandb_cassette_entropy",
@@ -226,6 +239,7 @@ def _ini_options(config: pytest.Config) -> CassetteOptions:
             "harmless": config.getini("wandb_cassette_harmless"),
             "secret_patterns": config.getini("wandb_cassette_secret_patterns"),
             "entropy": config.getini("wandb_cassette_entropy"),
+            "same_sdk": config.getini("wandb_cassette_same_sdk"),
         },
         source="ini",
     )
@@ -546,6 +560,8 @@ def wandb_cassette(request: pytest.FixtureRequest) -> Iterator[CassetteUse | Non
         raise pytest.UsageError(str(exc)) from None
     if config.getoption("--wandb-strict"):
         options = options.merged(CassetteOptions(strict=True))
+    if config.getoption("--wandb-same-sdk"):
+        options = options.merged(CassetteOptions(same_sdk=True))
     from .runtime import CassetteUse  # the relay stack loads with the first cassette
 
     use = CassetteUse(

@@ -22,6 +22,13 @@ composes matchers by name:
 * ``ignore``: the user's ignore paths (:mod:`.ignore`), and the presets of
   integrations whose signature the request carries.
 
+A GraphQL request with no recorded twin (another wandb release spelled it otherwise)
+is then matched on what it means (:func:`meaning`): a mutation on its root fields and
+their resolved input (inline arguments and ``$input`` objects alike, absent and null
+fields alike), a query on its operation and its variables without nulls; the document's
+text and the fields it selects are never compared. Only that second look parses the
+document (graphql-core), so the replay of a cassette of the same SDK never pays for it.
+
 ``file_stream`` matches on the run path only (answered as often as asked);
 storage requests on method + URL without the query string (signatures change
 on every request), except a multipart upload's ``partNumber``.
@@ -120,6 +127,8 @@ class RequestKey:
     detail: str = ""  # canonical variables for GraphQL
     #: A GraphQL query (not a mutation), or a GET: safe to answer again.
     safe: bool = False
+    #: A live GraphQL request's body (scrubbed), for a match on what it means; not compared.
+    body: str = field(default="", compare=False, repr=False)
 
     @property
     def repeatable(self) -> bool:
@@ -313,6 +322,61 @@ def request_key(
     return RequestKey("http", name, safe=method in ("GET", "HEAD"))
 
 
+def meaning(body: str | None, rules: MatchRules = DEFAULT_RULES) -> tuple[str, str] | None:
+    """What a GraphQL request asks, however the SDK spelled it: ``(name, canonical detail)``.
+
+    * A mutation: ``"mutation <root fields>"`` and their arguments resolved with the
+      variables (:meth:`.protocol.Document.arguments`), one ``input`` object unwrapped:
+      ``createArtifactFiles(input: {storageLayout: $layout, ...})`` with ``{"layout":
+      "V2"}`` (wandb 0.28) and ``createArtifactFiles(input: $input)`` with ``{"input":
+      {"storageLayout": "V2", ...}}`` (0.29) mean the same. The operation's name, its
+      text and the fields it selects are not compared (they shape the answer, which the
+      recording holds, not the change).
+    * A query: its operation name and its variables.
+
+    Absent and null fields are alike (an SDK that sends ``"tags": null`` asks what one
+    that leaves it out asks); then :func:`canonical` as for the key. None when ``body``
+    is no GraphQL request, or a mutation whose document does not parse.
+    """
+    gql = parse_request(body)
+    if gql is None:
+        return None
+    if gql.is_mutation:
+        document = gql.document
+        if not document.fields:
+            return None
+        resolved = [_unwrapped(args) for args in gql.arguments()]
+        value: Any = (
+            resolved[0] if len(resolved) == 1 else dict(zip(document.fields, resolved, strict=True))
+        )
+        name = "mutation " + "+".join(document.fields)
+    elif gql.operation in OPERATIONS_MATCHED_BY_NAME:
+        return gql.operation, ""
+    else:
+        value, name = gql.variables, gql.operation
+    try:
+        detail = json.dumps(canonical(_without_nulls(value), rules), sort_keys=True)
+    except (RecursionError, TypeError, ValueError):
+        return None
+    return name, detail
+
+
+def _unwrapped(arguments: dict[str, Any]) -> Any:
+    """A root field's arguments, its one ``input`` object unwrapped (W&B's mutations take
+    ``input: XInput!``; an SDK sends it inline or as one variable)."""
+    if set(arguments) == {"input"} and isinstance(arguments["input"], dict):
+        return arguments["input"]
+    return arguments
+
+
+def _without_nulls(value: Any) -> Any:
+    if isinstance(value, dict):
+        return {k: _without_nulls(v) for k, v in value.items() if v is not None}
+    if isinstance(value, list):
+        return [_without_nulls(v) for v in value]
+    return value
+
+
 def substitutions(
     recorded: str | bytes | None, live: str | bytes | None, rules: MatchRules
 ) -> dict[str, str]:
@@ -400,6 +464,8 @@ class Matcher:
         self._last: dict[RequestKey, int] = {}
         self._served: dict[RequestKey, int] = {}
         self._played: set[int] = set()
+        #: What each recorded GraphQL request means (:func:`meaning`), computed when asked.
+        self._meanings: dict[int, tuple[str, str] | None] = {}
         # Requests that hold nothing scrubbing writes were recorded as they were sent: live
         # and recorded compared as they are match exactly when scrubbed forms would (or a
         # changed test fails, never the reverse), and the rule catalogue is never loaded.
@@ -420,16 +486,17 @@ class Matcher:
         goes (:meth:`.scrub.Scrubber.scrub_learning`): call it in arrival order.
         Not when the cassette's requests hold no replacement (see ``__init__``).
         """
-        if not self._scrub:
-            return request_key(method, target, body, self.rules, byte_range, scrubbed=True)
         if method.upper() == "POST" and target.endswith("/graphql") and body:
             text = body.decode("utf-8", "replace") if isinstance(body, bytes) else body
-            scrubber = self.rules.scrubber or DEFAULT_SCRUBBER
-            text, learned = scrubber.scrub_learning(text)
-            if learned is not scrubber:
-                self.rules = dataclasses.replace(self.rules, scrubber=learned)
-            return request_key(method, target, text, self.rules, byte_range, scrubbed=True)
-        return request_key(method, target, body, self.rules, byte_range)
+            if self._scrub:
+                scrubber = self.rules.scrubber or DEFAULT_SCRUBBER
+                text, learned = scrubber.scrub_learning(text)
+                if learned is not scrubber:
+                    self.rules = dataclasses.replace(self.rules, scrubber=learned)
+            key = request_key(method, target, text, self.rules, byte_range, scrubbed=True)
+            return dataclasses.replace(key, body=text) if key.kind == "graphql" else key
+        scrubbed = not self._scrub
+        return request_key(method, target, body, self.rules, byte_range, scrubbed=scrubbed)
 
     def match(self, key: RequestKey) -> tuple[int, Interaction]:
         """The next recorded interaction for ``key``; raises :class:`NoMatch`.
@@ -442,8 +509,12 @@ class Matcher:
         serving the same error again ends there.
         """
         queue = self._queues.get(key)
+        found = None if queue or key in self._queues else self._by_meaning(key)
         if queue:
             index = queue.popleft()
+            self._last[key] = index
+        elif found is not None:
+            index = found
             self._last[key] = index
         elif key in self._last:
             index = self._last[key]
@@ -455,6 +526,41 @@ class Matcher:
         self._served[key] = self._served.get(key, 0) + 1
         self._played.add(index)
         return index, self.cassette.interactions[index]
+
+    def _by_meaning(self, key: RequestKey) -> int | None:
+        """The first recording not played yet that means what ``key``'s request means
+        (:func:`meaning`), taken from its queue; None when there is none.
+
+        Asked only for a GraphQL request whose key no recording has: the same SDK never
+        gets here for a request it recorded, so replay's hot path parses no document.
+        """
+        if key.kind != "graphql" or not key.body:
+            return None
+        wanted = meaning(key.body, self.rules)
+        if wanted is None:
+            return None
+        best: tuple[int, deque[int]] | None = None
+        for recorded, queue in self._queues.items():
+            if recorded.kind != "graphql" or not queue:
+                continue
+            for index in queue:
+                if best is not None and index > best[0]:
+                    break
+                if self._meaning_of(index) == wanted:
+                    best = (index, queue)
+                    break
+        if best is None:
+            return None
+        best[1].remove(best[0])
+        return best[0]
+
+    def _meaning_of(self, index: int) -> tuple[str, str] | None:
+        if index not in self._meanings:
+            text = self.cassette.interactions[index].request_text() or ""
+            if self._scrub:
+                text = (self.rules.scrubber or DEFAULT_SCRUBBER).scrub_text(text)
+            self._meanings[index] = meaning(text, self.rules)
+        return self._meanings[index]
 
     def _used_up(self, key: RequestKey, last: Interaction) -> str:
         count = sum(1 for k in self._keys if k == key)

@@ -27,7 +27,6 @@ import functools
 import hashlib
 import json
 import os
-import re
 import shlex
 import shutil
 import warnings
@@ -239,11 +238,11 @@ class CassetteUse:
     def _load(self) -> cassettes.Cassette:
 
         recorded = load_cached(self.path, self.process.files / "cache")
-        from wandb import __version__ as running
-
-        mismatch = sdk_mismatch(str(recorded.metadata.get("wandb") or ""), str(running))
-        if mismatch:
-            raise CassetteError(self.path, f"{mismatch}; re-record it:\n  {self._command()}")
+        mismatch = sdk_mismatch(str(recorded.metadata.get("wandb") or ""), _running_sdk())
+        if mismatch and self.options.same_sdk:
+            raise CassetteError(
+                self.path, f"{mismatch} (same_sdk is set); re-record it:\n  {self._command()}"
+            )
         root = self._cassette_folder()
         for index, ix in enumerate(recorded.interactions):
             body = ix.response_body
@@ -515,22 +514,44 @@ class CassetteUse:
         if len(replay.errors) > self.reported:
             problems.append(ReplayError(self.mismatch_report(replay)))
         cleanup = set(replay.matcher.cassette.metadata.get(CLEANUP_KEY) or ())
+        upstream = replay.matcher.upstream
         unplayed = [
-            (i, ix)
+            (i, ix, interaction_key(ix, upstream))
             for i, ix in replay.matcher.unplayed()
             if i not in cleanup and not _read_before_a_change(ix)
         ]
+        other_sdk = self._sdk_versions(replay)
+        if other_sdk:
+            # Reads an older (or newer) SDK sent that this one does not: nothing of the
+            # test's depends on them (nothing asked for them), so they are a note, never a
+            # failure; a change (a mutation, an upload) never played still is one.
+            reads = [(i, k) for i, _ix, k in unplayed if k.safe]
+            unplayed = [u for u in unplayed if not u[2].safe]
+            if reads and not replay.errors:
+                lines = "\n".join(f"  #{i} {k.describe(200)}" for i, k in reads[:10])
+                warnings.warn(
+                    WandbCassetteWarning(
+                        f"{self.path}: {len(reads)} recorded read(s) not sent by this SDK "
+                        f"({other_sdk}; a note, not a failure):\n{lines}"
+                    ),
+                    stacklevel=3,
+                )
         if unplayed and not replay.errors:
-            upstream = replay.matcher.upstream
-            lines = "\n".join(
-                f"  #{i} {interaction_key(ix, upstream).describe(200)}" for i, ix in unplayed[:10]
-            )
+            lines = "\n".join(f"  #{i} {k.describe(200)}" for i, _ix, k in unplayed[:10])
             message = f"{self.path}: {len(unplayed)} recorded interaction(s) never played:\n{lines}"
+            if other_sdk:
+                message += f"\n{other_sdk}; re-record it:\n  {self._command()}"
             if self.options.strict:
                 problems.append(ReplayError(message))
             else:
                 warnings.warn(WandbCassetteWarning(message), stacklevel=3)
         return problems
+
+    @staticmethod
+    def _sdk_versions(replay: Replay) -> str | None:
+        """Both SDK versions, when the cassette was recorded by another release line."""
+        recorded = str(replay.matcher.cassette.metadata.get("wandb") or "")
+        return sdk_mismatch(recorded, _running_sdk())
 
     def mismatch_report(self, replay: Replay | None = None) -> str:
         """The message of a replay that asked for what the cassette cannot answer."""
@@ -547,6 +568,12 @@ class CassetteUse:
             else "if other differences are deliberate, re-record it:\n  " + self._command()
         )
         where = f"\nfull variables of each request: {full}" if full else ""
+        other_sdk = self._sdk_versions(replay)
+        if other_sdk:
+            advice = (
+                f"{other_sdk}, and this SDK sent a request the cassette cannot answer: "
+                f"re-record it under wandb {_running_sdk()}:\n  {self._command()}"
+            )
         return (
             f"wandb cassette {self.path}: {len(replay.errors)} request(s) had no recorded "
             f"match\n\n{details}\n\n{advice}{where}"
@@ -685,23 +712,26 @@ def _finish_runs(before: set[int]) -> None:
 
 
 def sdk_mismatch(recorded: str, running: str) -> str | None:
-    """Why a cassette recorded with wandb ``recorded`` must not replay under ``running``.
+    """Whether a cassette recorded with wandb ``recorded`` was made by another SDK release
+    line than ``running``: another major, or another minor before 1.0 (a patch release
+    keeps its requests). None when the same line or unknown.
 
-    The SDK's requests change between major versions, and between minor versions
-    before 1.0; a patch release keeps them. None when compatible or unknown.
+    Replay tries such a cassette all the same (matching compares what a request means,
+    not how the SDK spelled it): this only words the notes and the mismatch report, and
+    the refusal of the opt-in ``same_sdk`` setting.
     """
-
-    def release(version: str) -> tuple[int, int] | None:
-        m = re.match(r"\s*(\d+)\.(\d+)", version)
-        return (int(m.group(1)), int(m.group(2))) if m else None
-
-    old, new = release(recorded), release(running)
+    old, new = compat.release(recorded), compat.release(running)
     if old is None or new is None or old == new or (old[0] == new[0] and old[0] >= 1):
         return None
     return (
-        f"recorded with wandb {recorded}, but this is wandb {running}: the SDK's requests "
-        "differ between these versions"
+        f"recorded with wandb {recorded}, replayed with wandb {running}: the SDK's requests "
+        "may differ between these versions"
     )
+
+
+def _running_sdk() -> str:
+    """The installed wandb's version ("" when unknown)."""
+    return compat.sdk_version() or ""
 
 
 # -- the pytest-free API ------------------------------------------------------------------
@@ -731,6 +761,8 @@ class use_cassette:
         foreign_changes: Resources the block did not create that it changes on
             purpose: not restored by the cleanup (``True``: any).
         before_record: Filters of exchanges before they are stored.
+        same_sdk: Refuse a cassette recorded under another wandb minor (see
+            :class:`CassetteOptions`).
 
     Raises:
         CassetteError: On entry, the cassette is missing or unusable.
@@ -749,6 +781,7 @@ class use_cassette:
         keep: Sequence[str] | bool = (),
         foreign_changes: Sequence[str] | bool = (),
         before_record: Sequence[Filter] | Filter = (),
+        same_sdk: bool = False,
     ) -> None:
         self.path = Path(path).resolve()
         self.mode = RecordMode.parse(record_mode)
@@ -759,6 +792,7 @@ class use_cassette:
                 "keep": keep,
                 "foreign_changes": foreign_changes,
                 "before_record": before_record,
+                "same_sdk": same_sdk,
             },
             source=f"use_cassette({str(path)!r})",
         )

@@ -46,6 +46,9 @@ class CassetteOptions:
         entropy: Also treat as secrets runs of 20+ token characters with this much
             Shannon entropy per character, or more (bits, 0 < x <= 8; off: None).
             Off by default: digests and ids are as random (:func:`.scrub.entropy_rule`).
+        same_sdk: Refuse to replay a cassette recorded under another wandb minor (another
+            major, or another 0.x minor), before any request is tried. Off by default:
+            replay tries, and fails only on a request the cassette cannot answer.
     """
 
     ignore: tuple[str, ...] = ()
@@ -57,6 +60,7 @@ class CassetteOptions:
     harmless: tuple[str, ...] = ()
     strict: bool = False
     entropy: float | None = None
+    same_sdk: bool = False
 
     #: The keyword names, as marker validation lists them.
     KEYS = (
@@ -70,6 +74,7 @@ class CassetteOptions:
         "harmless",
         "strict",
         "entropy",
+        "same_sdk",
     )
 
     @classmethod
@@ -117,6 +122,7 @@ class CassetteOptions:
             harmless=_strings(values.get("harmless", ()), f"{source}: harmless"),
             strict=bool(values.get("strict", False)),
             entropy=_entropy(values.get("entropy"), f"{source}: entropy"),
+            same_sdk=_flag(values.get("same_sdk", False), f"{source}: same_sdk"),
         )
 
     def merged(self, other: CassetteOptions) -> CassetteOptions:
@@ -131,6 +137,7 @@ class CassetteOptions:
             harmless=tuple(dict.fromkeys((*self.harmless, *other.harmless))),
             strict=self.strict or other.strict,
             entropy=other.entropy if other.entropy is not None else self.entropy,
+            same_sdk=self.same_sdk or other.same_sdk,
         )
 
     def scrubber(self, secrets: Iterable[str] = (), *, hooks: bool = False) -> Scrubber:
@@ -145,6 +152,18 @@ class CassetteOptions:
             before_record=before,
             entropy=self.entropy,
         )
+
+
+def _flag(value: Any, what: str) -> bool:
+    """A boolean, or the ini file's spelling of one (``true``/``false``, ``1``/``0``...)."""
+    if isinstance(value, bool):
+        return value
+    text = str(value).strip().lower()
+    if text in ("1", "true", "yes", "on"):
+        return True
+    if text in ("", "0", "false", "no", "off"):
+        return False
+    raise ConfigurationError(f"{what}: expected true or false, got {value!r}")
 
 
 def _entropy(value: Any, what: str) -> float | None:
