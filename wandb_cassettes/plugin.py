@@ -83,6 +83,8 @@ _USE = pytest.StashKey["CassetteUse"]()
 #: the end of the test: a 1,000-test suite held every one (+0.16 MB per test).
 _UPSTREAM_ERRORS = pytest.StashKey[list[str]]()
 _CURRENT = pytest.StashKey[list[str]]()
+#: Why this pytest-xdist worker's cassettes cannot start (an unsupported wandb).
+_UNSUPPORTED = pytest.StashKey[str]()
 _WRITTEN_KEY = "wandb_cassettes_written"
 #: The test items running now, by node id (``validate_epoch_usage`` reads their markers).
 RUNNING: dict[str, pytest.Item] = {}
@@ -227,7 +229,12 @@ def pytest_collection_finish(session: pytest.Session) -> None:
         try:
             relay = process.start()
         except UnsupportedSdk as exc:  # one line, before any test: the supported range
-            raise pytest.UsageError(str(exc)) from None
+            if not hasattr(session.config, "workerinput"):
+                raise pytest.UsageError(str(exc)) from None
+            # A pytest-xdist worker cannot end the session (its controller reports an
+            # INTERNALERROR): each test that uses a cassette fails with the same line.
+            session.config.stash[_UNSUPPORTED] = str(exc)
+            return
         current = session.config.stash[_CURRENT]
         relay.context = lambda: current[-1] if current else "code outside any test"
 
@@ -544,6 +551,9 @@ def wandb_cassette(request: pytest.FixtureRequest) -> Iterator[CassetteUse | Non
         yield None
         return
     config = request.config
+    unsupported = config.stash.get(_UNSUPPORTED, None)
+    if unsupported is not None:
+        pytest.fail(unsupported, pytrace=False)
     process = config.stash[_PROCESS]
     fixture_config = request.getfixturevalue("wandb_cassette_config")
     try:

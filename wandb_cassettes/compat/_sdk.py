@@ -87,6 +87,9 @@ class Internal:
     fallback: str | None
     probe: Callable[[], bool]
     at_start: bool = False
+    #: The first minor of the window that has it (tests/test_sdk_compat.py checks it on
+    #: each minor of the window: present from it on, absent before it).
+    since: tuple[int, int] = OLDEST
 
 
 def _has(module: str, *attributes: str) -> Callable[[], bool]:
@@ -121,7 +124,7 @@ _GENERATED = "wandb.sdk.artifacts._generated"
 INTERNALS: tuple[Internal, ...] = (
     Internal(
         f"{RUNID_MODULE}.generate_id",
-        "0.22 to 0.31",
+        "0.29 to 0.31 (read; 0.22 has it too)",
         "run ids drawn from the cassette's seed (replaced while a cassette is in use)",
         None,
         _has(RUNID_MODULE, "generate_id"),
@@ -129,7 +132,7 @@ INTERNALS: tuple[Internal, ...] = (
     ),
     Internal(
         f"{RUNID_MODULE}._random",
-        "0.23 to 0.31 (not in 0.22)",
+        "0.29 to 0.31 (read; 0.22 lacks it)",
         "artifact client ids (generate_fast_id) seeded from the cassette",
         None,
         _has_random,
@@ -180,6 +183,7 @@ INTERNALS: tuple[Internal, ...] = (
         "the cleanup cancels a sweep the test created (W&B deletes no sweep)",
         "the same two requests sent here: the sweep's state read, then upsertSweep",
         _has("wandb.apis.public.sweeps", "_set_sweep_state"),
+        since=(0, 30),
     ),
     Internal(
         "wandb.sdk.lib.urls.DEFAULT_BASE_URL",
@@ -187,6 +191,7 @@ INTERNALS: tuple[Internal, ...] = (
         "where a recording goes when no upstream is given",
         "the default of wandb.Settings' base_url",
         _has("wandb.sdk.lib.urls", "DEFAULT_BASE_URL"),
+        since=(0, 31),
     ),
     Internal(
         "wandb.sdk.lib.wbauth.read_netrc_auth",

@@ -69,7 +69,7 @@ def default_upstream(environ: Mapping[str, str] | None = None) -> str:
     explicit = explicit_upstream(env)
     if explicit:
         return explicit
-    from wandb.sdk.wandb_settings import Settings
+    from wandb import Settings
 
     settings = Settings(silent=True)
     config_dir = env.get("WANDB_CONFIG_DIR")
