@@ -25,7 +25,7 @@ LOWEST_MARKER ?=
 # (no torch) with that wandb, and the record/replay/cleanup/audit flows on it.
 SDK ?=
 SDK_VENV ?= build/venv-sdk-$(SDK)
-SDK_TESTS ?= tests/test_sdk_window.py
+SDK_TESTS ?= tests/test_sdk_window.py tests/test_sdk_compat.py tests/test_sdk_upgrade_matching.py
 
 .PHONY: install test example lint audit record-example bench bench-full clean \
 	compat test-newest test-lowest package-check test-sdk
