@@ -190,3 +190,16 @@ def test_the_sweep_cancel_fallback_sends_what_the_sdk_sends(
     with pytest.raises(ValueError, match="Could not find sweep"):
         compat.set_sweep_state(api, "nosuchsweep", "CANCELED", entity=wb.entity, project="p")
     wb.delete_sweep(f"{wb.entity}/p/{sweep_id}")
+
+
+def test_ci_tests_each_older_minor_of_the_window():
+    """The Makefile's SDK_OLDER (a CI job each, `make test-sdk`) is the window less its
+    newest minor, which the main job tests; each has recorded cassettes to replay."""
+    makefile = (PACKAGE.parent / "Makefile").read_text()
+    [line] = [x for x in makefile.splitlines() if x.startswith("SDK_OLDER ?=")]
+    older = line.split("?=", 1)[1].split()
+    minors = [compat.release(v) for v in older]
+    expected = [(compat.OLDEST[0], m) for m in range(compat.OLDEST[1], compat.NEWEST[1])]
+    assert minors == expected, older
+    data = PACKAGE.parent / "tests" / "data" / "sdk_window"
+    assert all((data / v / "cassettes").is_dir() for v in older), older
