@@ -36,6 +36,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from . import compat
 from .errors import CassetteError
 from .ownership import ForeignChange, Ledger, Resource, Unknown, describe_json, unresolved
 from .redact import (
@@ -337,6 +338,38 @@ def _personal(cassette: Cassette) -> Iterator[LocatedSecret]:
             yield LocatedSecret(index, finding)
 
 
+@dataclass(frozen=True)
+class OtherSdk:
+    """A cassette recorded under another wandb release line than the one compared with
+    (``recorded`` None: its metadata names no version), or unreadable (``error``)."""
+
+    path: Path
+    recorded: str | None = None
+    error: CassetteError | None = None
+
+
+def other_sdk_cassettes(paths: Sequence[str | os.PathLike[str]], running: str) -> list[OtherSdk]:
+    """The cassettes in ``paths`` recorded under another wandb minor (another major, or
+    another 0.x minor) than ``running``: the ones to re-record when their replay under
+    ``running`` fails. A cassette that names no version, or cannot be read, is listed too
+    (what cannot be known is no pass).
+    """
+    files, empty = _cassette_files(paths)
+    found = [OtherSdk(folder, error=_no_cassette(folder)) for folder in empty]
+    wanted = compat.release(running)
+    for path, _given in files:
+        try:
+            cassette = load(path)
+        except CassetteError as exc:
+            found.append(OtherSdk(path, error=exc))
+            continue
+        recorded = str(cassette.metadata.get("wandb") or "") or None
+        release = compat.release(recorded or "")
+        if release is None or wanted is None or release != wanted:
+            found.append(OtherSdk(path, recorded))
+    return found
+
+
 def _cassette_files(
     paths: Sequence[str | os.PathLike[str]],
 ) -> tuple[list[tuple[Path, Path | None]], list[Path]]:
@@ -440,9 +473,11 @@ __all__ = [
     "AuditReport",
     "CassetteAudit",
     "LocatedSecret",
+    "OtherSdk",
     "audit_cassette",
     "audit_file",
     "audit_paths",
     "audit_scrubber",
     "format_table",
+    "other_sdk_cassettes",
 ]

@@ -25,10 +25,10 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
-from . import __version__
+from . import __version__, compat
 from . import cleanup as journal
 from . import protocol as graphql
-from .audit import audit_paths, audit_scrubber, format_table
+from .audit import audit_paths, audit_scrubber, format_table, other_sdk_cassettes
 from .errors import CassetteError, ConfigurationError, JournalError
 from .ownership import Ledger
 from .redact import CACHE_FOLDER, CATALOGUE, CONFIDENCE, Scrubber
@@ -79,6 +79,16 @@ def _add_audit(sub: Subparsers) -> None:
         "and ids are that random too (also: ini wandb_cassette_entropy)",
     )
     p.add_argument(
+        "--other-sdk",
+        nargs="?",
+        const="",
+        metavar="VERSION",
+        help="instead of auditing, list the cassettes recorded under another wandb minor "
+        "than VERSION (default: the installed wandb), with the version each names: those "
+        "to re-record when their replay fails after an SDK upgrade. Exit 0: none; 1: some; "
+        "2: an unreadable cassette, or one that names no version",
+    )
+    p.add_argument(
         "--list-rules",
         action="store_true",
         help="print the secret rules in force, each with where it comes from (package and "
@@ -90,6 +100,8 @@ def _add_audit(sub: Subparsers) -> None:
 def _run_audit(args: argparse.Namespace) -> int:
 
     project = find_project()
+    if args.other_sdk is not None:
+        return _list_other_sdk(args.paths or [project.cassette_dir], args.other_sdk)
     CATALOGUE.use_cache_dir(project.plugin_cache / CACHE_FOLDER)  # the plugin's folder too
     paths = args.paths or [project.cassette_dir]
     patterns = [*project.secret_patterns, *args.secret_pattern]
@@ -113,6 +125,32 @@ def _run_audit(args: argparse.Namespace) -> int:
     )
     print(report.render_json() if args.format == "json" else report.render_text())
     return report.exit_code
+
+
+def _list_other_sdk(paths: Sequence[str | Path], version: str) -> int:
+    """``audit --other-sdk``: one line per cassette of another wandb minor."""
+    running = version or compat.sdk_version() or ""
+    if compat.release(running) is None:
+        print(
+            f"error: --other-sdk: no wandb version to compare with ({running!r})", file=sys.stderr
+        )
+        return 2
+    found = other_sdk_cassettes(paths, running)
+    unknown = False
+    for item in found:
+        if item.error is not None:
+            print(f"{item.path}: unreadable: {item.error}")
+        elif item.recorded is None:
+            print(f"{item.path}: names no wandb version (cannot tell)")
+        else:
+            print(f"{item.path}: recorded with wandb {item.recorded}")
+        unknown = unknown or item.error is not None or item.recorded is None
+    listed = len(found)
+    print(
+        f"{listed} cassette(s) recorded under another wandb minor than {running}"
+        + (": re-record those whose replay fails (pytest --record-mode=rewrite)" if listed else "")
+    )
+    return 2 if unknown else 1 if listed else 0
 
 
 def _rules_text(scrubber: Scrubber, entropy: float | None) -> str:
