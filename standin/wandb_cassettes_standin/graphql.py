@@ -466,14 +466,18 @@ def _like(pattern: str, name: str) -> bool:
 def manifest_node(ctx: Context, a: Artifact) -> Json | None:
     if a.manifest_key is None:
         return None
+    return _manifest_file(ctx, a.manifest_num, a.manifest_key)
+
+
+def _manifest_file(ctx: Context, num: int | None, key: str) -> Json:
     return {
         "__typename": "ArtifactManifest",
-        "id": gid("ArtifactManifest", a.manifest_num),
+        "id": gid("ArtifactManifest", num),
         "file": {
             "__typename": "File",
-            "id": gid("File", a.manifest_num),
-            "directUrl": ctx.signer.url("GET", a.manifest_key),
-            "uploadUrl": ctx.signer.url("PUT", a.manifest_key),
+            "id": gid("File", num),
+            "directUrl": ctx.signer.url("GET", key),
+            "uploadUrl": ctx.signer.url("PUT", key),
             "uploadHeaders": [],
         },
     }
@@ -912,6 +916,28 @@ def stop_run(ctx: Context, args: Json) -> Json:
     return {"stopRun": {"success": True}}
 
 
+def rewind_run(ctx: Context, args: Json) -> Json:
+    """``rewindRun``: ``wandb.init(resume_from="<run id>?_step=N")``.
+
+    wandb-core sends ``RewindRun`` (its document is in wandb-core's binary, from
+    ``core/internal/gql/gql_gen.go``; older SDKs sent the same from
+    ``wandb/sdk/internal/internal_api.py``, ``rewind_run``) with ``runName``,
+    ``metricName`` (``_step``) and ``metricValue``, and reads ``rewoundRun`` (its
+    ``historyLineCount`` among others). W&B's docs (docs.wandb.ai/models/runs/rewind):
+    the same run id, its history truncated to the rewind point, its config kept, its
+    summary recomputed from the history. The rows up to the point stay (see
+    :meth:`.state.State.rewind_run`). (choice) The archived copy of the original run is
+    not modelled.
+    """
+    inp = args["input"]
+    project = ctx.state.project(inp.get("entityName"), inp.get("projectName"))
+    run = ctx.state.runs.get((project.entity, project.name, inp["runName"])) if project else None
+    if run is None:
+        raise GraphQLError(f"run {inp['runName']!r} not found", status=404)
+    ctx.state.rewind_run(run, str(inp["metricName"]), float(inp["metricValue"]))
+    return {"rewindRun": {"rewoundRun": run_node(ctx, run)}}
+
+
 # -- handlers: artifacts (logging and using) ---------------------------------------
 
 
@@ -1043,6 +1069,10 @@ def complete_multipart_upload_artifact(ctx: Context, args: Json) -> Json:
 def create_artifact_manifest(ctx: Context, args: Json) -> Json:
     inp = args["input"]
     art = _artifact(ctx, inp["artifactID"])
+    if inp.get("type") == "PATCH":
+        # A distributed writer's own manifest (wandb_manifest.patch.json), merged at commit.
+        num, key = ctx.state.add_patch_manifest(art, inp.get("name") or "wandb_manifest.patch.json")
+        return {"createArtifactManifest": {"artifactManifest": _manifest_file(ctx, num, key)}}
     if art.manifest_key is None:
         art.manifest_num = ctx.state.next_num()
         art.manifest_key = f"manifests/{art.num}/{inp.get('name') or 'wandb_manifest.json'}"
@@ -1054,6 +1084,10 @@ def update_artifact_manifest(ctx: Context, args: Json) -> Json:
     for art in ctx.state.artifacts.values():
         if art.manifest_num and gid("ArtifactManifest", art.manifest_num) == manifest_id:
             return {"updateArtifactManifest": {"artifactManifest": manifest_node(ctx, art)}}
+        for num, key in art.patches.items():
+            if gid("ArtifactManifest", num) == manifest_id:
+                node = _manifest_file(ctx, num, key)
+                return {"updateArtifactManifest": {"artifactManifest": node}}
     raise GraphQLError(f"artifact manifest {manifest_id!r} not found", status=404)
 
 
@@ -1304,6 +1338,7 @@ OPERATIONS: dict[str, Handler] = {
     "RunState": project_query,
     "QueryRunInfo": project_query,
     "StopRun": stop_run,
+    "RewindRun": rewind_run,
     "Run": project_query,
     "Runs": project_query,
     "RunHistoryKeys": project_query,

@@ -19,6 +19,7 @@ behaviour is not visible from the SDK these are choices, marked so:
 from __future__ import annotations
 
 import base64
+import hashlib
 import json
 import secrets
 import string
@@ -201,6 +202,10 @@ class Artifact:
     files: dict[str, ArtifactFile] = field(default_factory=dict)  # by file name
     manifest_num: int | None = None
     manifest_key: str | None = None
+    #: The distributed flow (``Run.upsert_artifact``/``finish_artifact``): the id its
+    #: writers share, and each writer's PATCH manifest (manifest number -> storage key).
+    distributed_id: str | None = None
+    patches: dict[int, str] = field(default_factory=dict)
     size: int = 0
     file_count: int = 0
     history_step: int | None = None
@@ -397,6 +402,23 @@ class State:
             run.exitcode = int(body.get("exitcode") or 0)
             run.state = "finished" if run.exitcode == 0 else "failed"
 
+    def rewind_run(self, run: Run, metric: str, value: float) -> None:
+        """History cut after the rewind point: the rows whose ``metric`` is at most
+        ``value`` stay (steps are monotonic: W&B's rewind requires it). The SDK goes on at
+        step ``value + 1``, appending at ``historyLineCount`` (wandb's sender,
+        ``_install_rewind_state``: ``first_step = int(resume_from.value) + 1``; its
+        file_stream offset is the ``historyLineCount`` answered). The summary is the last
+        row kept."""
+        for index, line in enumerate(run.history):
+            row = json.loads(line)
+            reached = row.get(metric)
+            if isinstance(reached, int | float) and reached > value:
+                del run.history[index:]
+                break
+        last = json.loads(run.history[-1]) if run.history else {}
+        run.summary = {k: v for k, v in last.items() if not k.startswith("_")}
+        run.state = "running"
+
     def run_file(self, run: Run, name: str) -> RunFile:
         """The record of ``name`` in ``run`` (created on first ask, as ``createRunFiles`` does)."""
         f = run.files.get(name)
@@ -591,6 +613,18 @@ class State:
                 status=409,
             )
         aliases = [a["alias"] for a in inp.get("aliases") or [] if a.get("alias")]
+        distributed = inp.get("distributedID") or None
+        shared = self._distributed_version(coll, distributed)
+        if shared is not None:
+            # W&B's distributed flow: every writer's CreateArtifact with the same
+            # distributedID gets the one pending version, which gathers the files of all
+            # (docs.wandb.ai, "Create new artifact versions", distributed runs;
+            # wandb's ArtifactSaver: each writer sends a PATCH manifest of its own files,
+            # and only finish_artifact's commits).
+            for alias in aliases:
+                if alias not in shared.pending_aliases:
+                    shared.pending_aliases.append(alias)
+            return shared
         retried = self.artifact_by_client_id(inp.get("clientID"))
         if retried is not None and retried.collection is coll:
             # The same clientID again (wandb-core retrying a request whose answer was lost):
@@ -602,7 +636,8 @@ class State:
                 elif alias not in retried.pending_aliases:
                     retried.pending_aliases.append(alias)
             return retried
-        for art in self.versions(coll):
+        for art in self.versions(coll) if distributed is None else ():
+            # (A writer's digest is of its own files: never the digest of a version.)
             if art.digest == inp["digest"] and art.state == "COMMITTED":
                 # Same content as an existing version: W&B answers with that version.
                 for alias in aliases:
@@ -619,11 +654,61 @@ class State:
             created_by=self._run_id(entity, project.name, inp.get("runName")),
             pending_aliases=aliases,
             history_step=inp.get("historyStep"),
+            distributed_id=distributed,
         )
         if inp.get("ttlDurationSeconds"):
             art.ttl_duration_seconds = int(inp["ttlDurationSeconds"])
         self.artifacts[art.num] = art
         return art
+
+    def _distributed_version(self, coll: Collection, distributed: str | None) -> Artifact | None:
+        """The pending version of ``coll`` that writers of ``distributed`` share. (choice) A
+        committed one is not reused: a version is immutable once committed."""
+        if distributed is None:
+            return None
+        for art in self.versions(coll):
+            if art.distributed_id == distributed and art.state == "PENDING":
+                return art
+        return None
+
+    def add_patch_manifest(self, art: Artifact, name: str) -> tuple[int, str]:
+        """A writer's PATCH manifest of ``art`` (``CreateArtifactManifest`` with
+        ``manifestType: PATCH``, named ``wandb_manifest.patch.json``): its number and key."""
+        num = self.next_num()
+        key = f"manifests/{art.num}/{num}/{name}"
+        art.patches[num] = key
+        return num, key
+
+    def _merge_patches(self, art: Artifact) -> None:
+        """At commit, the version's manifest is its writers' PATCH manifests merged, in the
+        order they were created (a later writer's entry for a path wins), and its digest
+        is that manifest's (wandb/sdk/artifacts/artifact_manifests/artifact_manifest_v1.py,
+        ``digest``: md5 of ``wandb-artifact-manifest-v1\n`` and ``path:digest\n`` per
+        entry, sorted by path)."""
+        merged: dict[str, Any] = {}
+        contents: dict[str, Any] = {}
+        for key in art.patches.values():
+            blob = self.blobs.get(key)
+            if blob is None:  # a writer that never uploaded its patch added nothing
+                continue
+            with open(blob.file, "rb") as f:
+                patch = json.load(f)
+            merged = {**patch, **merged}
+            contents.update(patch.get("contents") or {})
+        manifest = {
+            "version": 1,
+            "storagePolicy": "wandb-storage-policy-v1",
+            "storagePolicyConfig": {},
+            **{k: v for k, v in merged.items() if k != "contents"},
+            "contents": contents,
+        }
+        md5 = hashlib.md5(b"wandb-artifact-manifest-v1\n")
+        for path in sorted(contents):
+            md5.update(f"{path}:{contents[path].get('digest')}\n".encode())
+        art.digest = md5.hexdigest()
+        art.manifest_num = self.next_num()
+        art.manifest_key = f"manifests/{art.num}/wandb_manifest.json"
+        self.blobs.put_bytes(art.manifest_key, json.dumps(manifest).encode())
 
     def _run_id(self, entity: str, project: str, run_name: str | None) -> str | None:
         run = self.runs.get((entity, project, run_name or ""))
@@ -643,6 +728,8 @@ class State:
         coll.next_index += 1
         art.state = "COMMITTED"
         art.updated_at = coll.updated_at = now_iso()
+        if art.patches:
+            self._merge_patches(art)
         self._read_manifest(art)
         self.set_alias(coll, "latest", art)
         for alias in art.pending_aliases:
@@ -694,8 +781,9 @@ class State:
         for f in gone.files.values():
             if f.storage_key not in still_used:
                 self.blobs.delete(f.storage_key)
-        if gone.manifest_key:
-            self.blobs.delete(gone.manifest_key)
+        for key in [gone.manifest_key, *gone.patches.values()]:
+            if key:
+                self.blobs.delete(key)
 
     # -- reporting -----------------------------------------------------------------
 

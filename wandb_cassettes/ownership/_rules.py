@@ -318,6 +318,21 @@ def _commit_artifact(ledger: Ledger, ex: Exchange) -> Resource | None:
     return artifact
 
 
+def _create_artifact_manifest(ledger: Ledger, ex: Exchange) -> Resource | None:
+    """``createArtifactManifest`` → the manifest's id names the version it describes.
+
+    A later ``updateArtifactManifest`` of it (wandb-core's distributed flow: each writer's
+    PATCH manifest gets its digest that way, as wandb's ArtifactSaver did) changes that
+    version's files: the test's own version's, or a foreign change of another's.
+    """
+    artifact = ledger.by_id(
+        as_str(input_of(ex).get("artifactID") or ex.variables.get("artifactID"))
+    )
+    if artifact is not None and ex.outcome == "succeeded":
+        ledger.learn_id(artifact, dig(ex.payload, "artifactManifest", "id"))
+    return artifact
+
+
 def _create_run_files(ledger: Ledger, ex: Exchange) -> Resource | None:
     """``createRunFiles`` → one run file per file, inside the run when the run is owned."""
     run = _named_run(ledger, ex)
@@ -557,6 +572,7 @@ RULES: dict[str, Rule] = {
     "upsertBucket": _upsert_bucket,
     "createArtifact": _create_artifact,
     "commitArtifact": _commit_artifact,
+    "createArtifactManifest": _create_artifact_manifest,
     "createRunFiles": _create_run_files,
     "deleteRun": _delete_run,
     "deleteArtifact": _delete_artifact,
