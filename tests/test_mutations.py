@@ -105,10 +105,11 @@ def test_every_mutation_the_sdk_sends_is_classified():
 
 
 def test_the_table_has_no_invented_entries():
-    # Everything in the table is sent by this SDK, except what older SDKs sent.
-    older = {"createArtifactType"}  # wandb 0.28 internal_api.py
+    # Everything in the table is sent by this SDK, except what older SDKs of the window
+    # sent (this runs on each: `make test-sdk`).
+    older = {"createArtifactType"}  # wandb 0.28 and 0.29 internal_api.py
     sent = set(python_mutation_fields()) | core_mutation_fields()
-    assert set(MUTATIONS) - sent == older
+    assert set(MUTATIONS) - sent <= older
 
 
 def test_every_effect_is_coherent():

@@ -201,5 +201,9 @@ def test_ci_tests_each_older_minor_of_the_window():
     minors = [compat.release(v) for v in older]
     expected = [(compat.OLDEST[0], m) for m in range(compat.OLDEST[1], compat.NEWEST[1])]
     assert minors == expected, older
+    # The wandb lower bound is test-sdk's first job (the lowest-dependency job leaves wandb
+    # to the resolver: it runs the whole suite, which is the newest minor's).
+    assert older[0] == f"{compat.OLDEST[0]}.{compat.OLDEST[1]}.0"
+    assert "lowest --besides wandb" in makefile
     data = PACKAGE.parent / "tests" / "data" / "sdk_window"
     assert all((data / v / "cassettes").is_dir() for v in older), older
