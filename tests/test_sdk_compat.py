@@ -207,3 +207,30 @@ def test_ci_tests_each_older_minor_of_the_window():
     assert "lowest --besides wandb" in makefile
     data = PACKAGE.parent / "tests" / "data" / "sdk_window"
     assert all((data / v / "cassettes").is_dir() for v in older), older
+
+
+@pytest.mark.parametrize(
+    ("token", "pid"),
+    [
+        ("2-4242-unix-/tmp/wandb-x/socket", 4242),
+        ("1-7-tcp-localhost-9000", 7),
+        ("", None),
+        ("x", None),
+    ],
+)
+def test_the_service_token_names_the_process_that_started_the_service(token, pid):
+    assert compat.service_token_pid(token) == pid
+
+
+@pytest.mark.parametrize(
+    ("path", "core"),
+    [
+        ("/tmp/wandb-12-34/socket", True),
+        ("/var/folders/x/T/wandb-a/socket", True),
+        ("/tmp/wandb-12-34/other", False),
+        ("/tmp/mine/socket", False),
+        ("socket", False),
+    ],
+)
+def test_wandb_cores_socket_is_told_by_its_path(path, core):
+    assert compat.is_core_socket(path) is core

@@ -194,6 +194,13 @@ INTERNALS: tuple[Internal, ...] = (
         since=(0, 31),
     ),
     Internal(
+        "wandb.sdk.lib.service.service_token (the WANDB_SERVICE token: <version>-<pid>-...)",
+        "0.29 to 0.31",
+        "a service another process started (pytest-xdist's controller) is not reused",
+        "a token of another form is taken for this process's own service",
+        _has("wandb.sdk.lib.service.service_token"),
+    ),
+    Internal(
         "wandb.sdk.lib.wbauth.read_netrc_auth",
         "0.29 to 0.31",
         "the API key `wandb login` stored, for recording",
@@ -300,6 +307,26 @@ def fast_random(runid: Any) -> random.Random:
             f"cannot be seeded. Supported: wandb {SUPPORTED}"
         )
     return generator
+
+
+# -- wandb-core's service ----------------------------------------------------------------
+
+
+def service_token_pid(token: str | None) -> int | None:
+    """The pid of the process that started the service a ``WANDB_SERVICE`` token names.
+
+    The token is ``<version>-<pid>-unix|tcp-...`` (wandb/sdk/lib/service/service_token.py,
+    ``_as_env_string``: 0.29 to 0.31). None when it is not of that form.
+    """
+    match = re.match(r"\d+-(\d+)-", token or "")
+    return int(match.group(1)) if match else None
+
+
+def is_core_socket(path: str) -> bool:
+    """Whether ``path`` is wandb-core's Unix socket: ``<tmp>/wandb-*/socket`` (the SDK's
+    service connection, 0.29 to 0.31; ``--block-network`` must let it through)."""
+    folder, _, name = path.rstrip("/").rpartition("/")
+    return name == "socket" and folder.rpartition("/")[2].startswith("wandb-")
 
 
 # -- the process's set-up ----------------------------------------------------------------

@@ -22,6 +22,8 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from .. import compat
+
 #: serve.BackgroundServer names its threads so; the relay calls its upstream from one.
 RELAY_THREAD_PREFIX = "wandb-cassettes-"
 _LOOPBACK = ("127.0.0.1", "localhost")
@@ -130,7 +132,7 @@ def is_wandb_address(address: Any) -> bool:
             path = Path(os.fsdecode(bytes(address) if isinstance(address, bytearray) else address))
         except (TypeError, ValueError, UnicodeDecodeError):
             return False
-        return path.name == "socket" and path.parent.name.startswith("wandb-")
+        return compat.is_core_socket(str(path))
     if isinstance(address, tuple) and len(address) >= 2:
         host, port = address[0], address[1]
         return host in _LOOPBACK and isinstance(port, int) and port in RELAY_PORTS

@@ -21,7 +21,6 @@ from __future__ import annotations
 import contextlib
 import os
 import queue
-import re
 import shutil
 import sys
 import tempfile
@@ -376,13 +375,10 @@ SERVICE_ENV = "WANDB_SERVICE"
 
 
 def _inherited_service(token: str | None) -> bool:
-    """Whether a ``WANDB_SERVICE`` token names a service another process started.
-
-    The token is ``<version>-<pid of the process that started it>-unix|tcp-...``
-    (wandb/sdk/lib/service/service_token.py, ``_as_env_string``).
-    """
-    match = re.match(r"\d+-(\d+)-", token or "")
-    return match is not None and int(match.group(1)) != os.getpid()
+    """Whether a ``WANDB_SERVICE`` token names a service another process started
+    (:func:`.compat.service_token_pid`)."""
+    pid = compat.service_token_pid(token)
+    return pid is not None and pid != os.getpid()
 
 
 def _forget_sdk_settings() -> None:
