@@ -28,11 +28,14 @@ def _netrc(path: Path, host: str, key: str = KEY) -> Path:
 
 
 def test_the_default_upstream_is_where_the_sdk_would_go(tmp_path: Path):
-    from wandb.sdk.lib import urls
+    import wandb
 
     empty = tmp_path / "empty"
     empty.mkdir()
-    assert default_upstream({"WANDB_CONFIG_DIR": str(empty)}) == urls.DEFAULT_BASE_URL.rstrip("/")
+    # The SDK's own default, whichever wandb of the window (0.31: the Forge host; 0.29,
+    # 0.30: api.wandb.ai): what a Settings made with nothing set holds.
+    default = str(wandb.Settings().base_url).rstrip("/")
+    assert default_upstream({"WANDB_CONFIG_DIR": str(empty)}) == default
     # `wandb login --host` writes the host into the settings file: the SDK goes there.
     logged_in = _settings(tmp_path / "cfg", "https://wandb.corp.example/")
     assert default_upstream({"WANDB_CONFIG_DIR": str(logged_in)}) == "https://wandb.corp.example"
