@@ -31,7 +31,7 @@ SDK_VENV ?= build/venv-sdk-$(SDK)
 SDK_TESTS ?= tests/test_sdk_window.py tests/test_sdk_compat.py tests/test_sdk_upgrade_matching.py \
 	tests/test_standin_distributed_and_rewind.py tests/test_mutations.py
 # What does not depend on the SDK (the opt-in refusal, a faked old SDK) runs in `make test`.
-SDK_SELECT ?= not opt_in and not older_than_the_window and not same_minor_is_never
+SDK_SELECT ?= not opt_in and not older_than_the_window and not same_minor_is_never and not refusal_asked
 
 .PHONY: install test example lint audit record-example bench bench-full clean \
 	compat test-newest test-lowest package-check test-sdk print-sdk-older

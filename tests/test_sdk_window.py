@@ -217,6 +217,21 @@ def test_the_exact_minor_refusal_is_opt_in(how: str, tmp_path: Path):
     assert tried.returncode == 0, tried.stdout[-4000:]
 
 
+def test_with_the_refusal_asked_a_cassette_naming_no_version_is_refused(tmp_path: Path):
+    """What cannot be told is no pass: the opt-in refusal cannot check such a cassette."""
+    same = [v for v in recorded_versions() if compat.release(v) == compat.release(RUNNING)]
+    project = make_project(tmp_path / "project", DATA / same[0] / "cassettes")
+    cassette = project / "cassettes" / "tests" / "test_quick_start" / "test_logs_a_checkpoint.yaml"
+    text = cassette.read_text()
+    assert f"  wandb: {same[0]}\n" in text
+    cassette.write_text(text.replace(f"  wandb: {same[0]}\n", ""))
+    args = ["--block-network", "tests/test_quick_start.py"]
+    refused = run_pytest(project, *args, "--wandb-same-sdk")
+    assert refused.returncode == 1, refused.stdout[-4000:]
+    assert "names no wandb version (''): its SDK cannot be told (same_sdk is set)" in refused.stdout
+    assert run_pytest(project, *args).returncode == 0  # not asked: tried, and it replays
+
+
 def test_the_same_minor_is_never_refused(tmp_path: Path):
     same = [v for v in recorded_versions() if compat.release(v) == compat.release(RUNNING)]
     project = make_project(tmp_path / "project", DATA / same[0] / "cassettes")

@@ -238,7 +238,10 @@ class CassetteUse:
     def _load(self) -> cassettes.Cassette:
 
         recorded = load_cached(self.path, self.process.files / "cache")
-        mismatch = sdk_mismatch(str(recorded.metadata.get("wandb") or ""), _running_sdk())
+        version = str(recorded.metadata.get("wandb") or "")
+        mismatch = sdk_mismatch(version, _running_sdk())
+        if self.options.same_sdk and compat.release(version) is None:
+            mismatch = f"names no wandb version ({version!r}): its SDK cannot be told"
         if mismatch and self.options.same_sdk:
             raise CassetteError(
                 self.path, f"{mismatch} (same_sdk is set); re-record it:\n  {self._command()}"
