@@ -113,6 +113,18 @@ def test_volatile_values_and_ignore_paths_apply_to_the_resolved_input():
     assert meaning(a, rules) != meaning(c, rules)
 
 
+def test_volatile_values_are_volatile_under_their_input_field_names_too():
+    """wandb-core's UpsertBucket fills ``jobProgram: $program`` and ``jobRepo: $repo``."""
+    core = """mutation UpsertBucket($id: String, $program: String, $repo: String) {
+      upsertBucket(input: {id: $id, jobProgram: $program, jobRepo: $repo}) { bucket { id } } }"""
+    doc = """mutation UpsertBucket($input: UpsertBucketInput!) {
+      upsertBucket(input: $input) { bucket { id } } }"""
+    a = body(core, id="r1", program="/home/ada/train.py", repo="git@a")
+    b = body(doc, input={"id": "r1", "jobProgram": "/ci/train.py", "jobRepo": "git@b"})
+    assert meaning(a) == meaning(b)
+    assert meaning(a) != meaning(body(doc, input={"id": "r2", "jobProgram": "/ci/train.py"}))
+
+
 def test_not_a_request_or_an_unreadable_mutation_has_no_meaning():
     assert meaning(None) is None
     assert meaning("not json") is None

@@ -68,11 +68,15 @@ from . import _ignore as ignores
 #: Variables that differ between two runs of the same test, at any depth.
 VOLATILE_KEYS = frozenset(
     {
-        # UpsertBucket: host facts, program path, timestamps, the writer id.
+        # UpsertBucket: host facts, program path, timestamps, the writer id. (``jobProgram``
+        # and ``jobRepo``: the input fields ``$program`` and ``$repo`` fill, wandb-core's
+        # UpsertBucket document; what :func:`meaning` compares.)
         "host",
         "program",
+        "jobProgram",
         "commit",
         "repo",
+        "jobRepo",
         "summaryMetrics",
         "_wandb",
         "startedAt",
