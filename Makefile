@@ -29,7 +29,7 @@ SDK_OLDER ?= 0.29.0 0.30.0
 SDK ?=
 SDK_VENV ?= build/venv-sdk-$(SDK)
 SDK_TESTS ?= tests/test_sdk_window.py tests/test_sdk_compat.py tests/test_sdk_upgrade_matching.py \
-	tests/test_standin_distributed_and_rewind.py tests/test_mutations.py
+	tests/test_standin_distributed_and_rewind.py tests/test_mutations.py tests/test_recorded_flows.py
 # What does not depend on the SDK (the opt-in refusal, a faked old SDK) runs in `make test`.
 SDK_SELECT ?= not opt_in and not older_than_the_window and not same_minor_is_never and not refusal_asked
 

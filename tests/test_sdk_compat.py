@@ -234,3 +234,27 @@ def test_the_service_token_names_the_process_that_started_the_service(token, pid
 )
 def test_wandb_cores_socket_is_told_by_its_path(path, core):
     assert compat.is_core_socket(path) is core
+
+
+def test_a_cassette_start_forgets_what_a_sweep_agent_left_on_the_set_up(monkeypatch):
+    """A sweep run leaves ``_sweep_config`` on the process's set-up, which every later
+    ``wandb.init`` adds to its run's config: the next cassette must not inherit it."""
+    import os
+
+    from wandb.sdk import wandb_setup
+
+    class SetUp:
+        _pid = os.getpid()
+        _settings = object()
+        _settings_environ = {"WANDB_PROJECT": "p"}
+        _sweep_config = {"lr": 0.1}
+
+    left = SetUp()
+    monkeypatch.setattr(wandb_setup, "_singleton", left)
+    compat.forget_setup_settings()
+    assert (left._settings, left._settings_environ, left._sweep_config) == (None, None, None)
+    other = SetUp()
+    other._pid = os.getpid() + 1  # a parent's set-up, inherited by fork: not ours to change
+    monkeypatch.setattr(wandb_setup, "_singleton", other)
+    compat.forget_setup_settings()
+    assert other._sweep_config == {"lr": 0.1}

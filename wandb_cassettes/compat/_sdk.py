@@ -139,7 +139,8 @@ INTERNALS: tuple[Internal, ...] = (
         at_start=True,
     ),
     Internal(
-        f"{_SETUP_MODULE}._singleton (._settings, ._settings_environ, ._active_runs, ._pid)",
+        f"{_SETUP_MODULE}._singleton (._settings, ._settings_environ, ._sweep_config, "
+        "._active_runs, ._pid)",
         "0.29 to 0.31",
         "each cassette's SDK settings applied; runs a test left open finished",
         "settings: the environment only (a test that changes WANDB_* after wandb.setup() "
@@ -352,12 +353,20 @@ def setup_settings(singleton: Any) -> Any:
 
 def forget_setup_settings() -> None:
     """Make the set-up read ``WANDB_*`` again at its next ``wandb.init`` (see
-    wandb/sdk/wandb_setup.py: its ``settings`` property reloads unset settings)."""
+    wandb/sdk/wandb_setup.py: its ``settings`` property reloads unset settings).
+
+    Its ``_sweep_config`` goes too: a sweep agent's run leaves it (``config`` reads it
+    from ``sweep_param_path`` when set, and never clears it), and every later
+    ``wandb.init`` of the process adds it to the run's config (wandb_init.py), so a test
+    after a sweep test would log the sweep's parameters (0.29 to 0.31).
+    """
     singleton = setup_singleton(own=True)
     if singleton is not None and hasattr(singleton, "_settings"):
         singleton._settings = None
         if hasattr(singleton, "_settings_environ"):
             singleton._settings_environ = None
+        if hasattr(singleton, "_sweep_config"):
+            singleton._sweep_config = None
 
 
 def active_runs() -> list[Any]:
