@@ -43,7 +43,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from requirements import extra  # noqa: E402  (.ci/requirements.py)
 
 #: A fast part of the sdist's tests: the plugin beside pytest-recording end to end (conftest,
-#: flows.py, the stand-in), cassette files (cassette_builders.py), the committed cassettes.
+#: support/flows.py, the stand-in), cassette files (support/cassette_builders.py), the
+#: committed cassettes.
 SDIST_TESTS = [
     "tests/test_interop.py",
     "tests/test_cassette.py",

@@ -5,9 +5,9 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-import cassette_builders as b
 import pytest
-from test_scrub import SECRETS, config_exchange, recognisable
+from support import cassette_builders as b
+from support.scrub_samples import SECRETS, config_exchange, recognisable
 
 from wandb_cassettes.audit import AuditReport, audit_paths, audit_scrubber
 from wandb_cassettes.redact import CassetteScrubber, Scrubber

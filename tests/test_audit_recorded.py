@@ -8,10 +8,10 @@ import subprocess
 from collections.abc import Iterator
 from pathlib import Path
 
-import credentials
 import pytest
 import yaml
-from conftest import run_pytest
+from support import credentials
+from support.pytest_process import run_pytest
 from wandb_cassettes_standin import StandinBackend
 from wandb_cassettes_standin.graphql import STANDIN_EMAIL, STANDIN_FULL_NAME
 
@@ -19,7 +19,7 @@ from wandb_cassettes import store as cs
 from wandb_cassettes.cli import main as cli
 
 #: Made-up, well-formed credentials of the kinds people leak through run configs (none is a
-#: real key: tests/credentials.py), under the names they usually have.
+#: real key: tests/support/credentials.py), under the names they usually have.
 _FORMATS = credentials.formats()
 LEAKS = {
     "hf_token": _FORMATS["huggingface-token"],

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 import yaml
-from conftest import kill_when_flagged, run_pytest
+from support.pytest_process import kill_when_flagged, run_pytest
 
 from wandb_cassettes import store as cs
 from wandb_cassettes.cli import main as cli

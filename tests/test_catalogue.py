@@ -15,10 +15,11 @@ import os
 import subprocess
 from pathlib import Path
 
-import cassette_builders as b
-import credentials
 import pytest
-from conftest import PYTEST, subprocess_env
+from support import cassette_builders as b
+from support import credentials
+from support.pytest_process import PYTEST, subprocess_env
+from support.scrub_samples import go_json
 from wandb_cassettes_standin import StandinBackend
 
 from wandb_cassettes.cli import main as cli
@@ -45,10 +46,6 @@ from wandb_cassettes.store import Cassette, Interaction
 
 FORMATS = credentials.formats()
 KEY = "standin-" + hashlib.sha1(b"the key in use").hexdigest()
-
-
-def go_json(value: object) -> str:
-    return json.dumps(value).replace("&", "\\u0026").replace("<", "\\u003c").replace(">", "\\u003e")
 
 
 # -- the catalogue ------------------------------------------------------------------------
@@ -98,7 +95,7 @@ def test_scrubbed_json_stays_json_at_every_depth(name):
 
 def test_what_the_suite_keeps_is_no_credential():
     """Digests, ids, shas, UUIDs and the stand-in's storage URLs pass untouched (the
-    suite's every recording is searched too: conftest.assert_no_secret_recorded)."""
+    suite's every recording is searched too: support.pytest_process.assert_no_secret_recorded)."""
     kept = [
         hashlib.sha1(b"commit").hexdigest(),
         hashlib.sha256(b"weights").hexdigest(),

@@ -1,7 +1,7 @@
 """A recording full of credentials, under neutral names: none reaches a file, each is found.
 
 A run's config, summary and history, an artifact's metadata and its file names hold
-made-up, well-formed values of 39 credential formats (tests/credentials.py) under keys
+made-up, well-formed values of 39 credential formats (tests/support/credentials.py) under keys
 that say nothing (``v07``), so that only a value's shape tells it is a credential,
 and the W&B key the recording used in simple encodings (base64, base64url, hex, case
 changes, cut in two across two history rows). Recorded with the real SDK against the
@@ -19,10 +19,10 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
-import credentials
 import pytest
 import yaml
-from conftest import run_pytest
+from support import credentials
+from support.pytest_process import run_pytest
 from wandb_cassettes_standin import StandinBackend
 
 from wandb_cassettes.cli import main as cli

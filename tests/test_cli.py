@@ -7,7 +7,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-import cassette_builders as b
+from support import cassette_builders as b
 
 from wandb_cassettes.cli import SUBCOMMANDS, main
 from wandb_cassettes.store import Cassette, save

@@ -7,7 +7,7 @@ import sys
 from pathlib import Path
 
 import pytest
-from conftest import subprocess_env
+from support.pytest_process import subprocess_env
 
 from wandb_cassettes.cli import main as cli
 

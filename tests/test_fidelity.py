@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from test_standin import core_document, data, graphql, log_artifact, start_run
+from support.standin_http import core_document, data, graphql, log_artifact, start_run
 from wandb_cassettes_standin import StandinBackend
 from wandb_cassettes_standin.fidelity import ENV, check, check_cassette, generated_models
 

@@ -1,6 +1,6 @@
 """Issue 18: what a recording changes of resources it did not create is restored, or a finding.
 
-Ledger-level cases built from wandb 0.31-shaped exchanges (``cassette_builders``);
+Ledger-level cases built from wandb 0.31-shaped exchanges (``support/cassette_builders.py``);
 the same flows with the real SDK and the stand-in are in ``test_ownership.py``.
 """
 
@@ -9,8 +9,8 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-import cassette_builders as b
 import pytest
+from support import cassette_builders as b
 
 from wandb_cassettes.audit import audit_cassette
 from wandb_cassettes.errors import ConfigurationError

@@ -23,8 +23,8 @@ import sys
 from pathlib import Path
 
 import pytest
-from conftest import run_pytest
-from flows import write_project
+from support.flows import write_project
+from support.pytest_process import run_pytest
 from wandb_cassettes_standin import StandinBackend
 
 from wandb_cassettes import store as cs

@@ -18,9 +18,9 @@ from typing import Any
 import pytest
 import vcr
 import yaml
-from conftest import run_pytest
-from flows import VCR_AND_WANDB, write_project
 from pytest_recording import network
+from support.flows import VCR_AND_WANDB, write_project
+from support.pytest_process import run_pytest
 from vcr.request import Request
 from wandb_cassettes_standin import StandinBackend
 

@@ -6,10 +6,10 @@ import json
 import subprocess
 import sys
 
-import cassette_builders as b
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from support import cassette_builders as b
 
 from wandb_cassettes.audit import audit_paths
 from wandb_cassettes.ownership import RULES, Ledger, Resource

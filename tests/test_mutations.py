@@ -189,7 +189,7 @@ def test_queries_and_non_documents_have_no_mutation_fields():
 
 
 def test_unparseable_templates_fall_back_to_the_first_field():
-    from cassette_builders import DELETE_RUN_GQL
+    from support.cassette_builders import DELETE_RUN_GQL
 
     assert mutation_fields(DELETE_RUN_GQL) == ["deleteRun"]
     assert mutation_fields("mutation X($a: ID!) {\n\tstopRun(input: {id:$a}) {\n\t\tsucc") == [

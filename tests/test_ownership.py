@@ -16,17 +16,13 @@ import time
 from pathlib import Path
 
 import pytest
-from conftest import kill_when_flagged, run_pytest, subprocess_env
+import support
+from support.projects import FAST_RETRIES
+from support.pytest_process import kill_when_flagged, run_pytest, subprocess_env
 
 from wandb_cassettes import store as cs
 from wandb_cassettes.cli import main as cli
 from wandb_cassettes.ownership import Ledger
-
-FAST_RETRIES = {
-    f"WANDB_X_{kind}_{name}": value
-    for kind in ("GRAPHQL", "FILE_STREAM", "FILE_TRANSFER")
-    for name, value in (("RETRY_WAIT_MIN_SECONDS", "0.1"), ("RETRY_WAIT_MAX_SECONDS", "0.3"))
-}
 
 TESTS = """
 import os, time
@@ -823,7 +819,7 @@ def _operations(path: Path) -> list[str]:
 
 # -- the promise as a property ----------------------------------------------------------------
 
-MACHINE = Path(__file__).with_name("ownership_machine.py")
+MACHINE = Path(support.__file__).with_name("ownership_machine.py")
 
 
 def _machine(*args: str, **env: str) -> subprocess.CompletedProcess[str]:

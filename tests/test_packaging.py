@@ -159,7 +159,7 @@ def test_the_sdist_ships_the_tests_their_helpers_and_the_example() -> None:
     for folder in ("tests", "examples", "cassettes"):
         missing = [f for f in files if f.startswith(folder + "/") and f not in shipped]
         assert not missing, f"MANIFEST.in leaves out {missing}"
-    for helper in ("tests/conftest.py", "tests/flows.py", "tests/cassette_builders.py"):
+    for helper in ("tests/conftest.py", "tests/support/flows.py", "tests/support/__init__.py"):
         assert helper in shipped
     assert {"LICENSE", "README.md"} <= shipped
     assert not [f for f in shipped if f.endswith((".pyc", ".pyo"))]

@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import json
 
-import cassette_builders as b
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from test_scrub import all_text, go_json
+from support import cassette_builders as b
+from support.scrub_samples import all_text, go_json
 
 from wandb_cassettes.redact import (
     EMAIL_PLACEHOLDER,

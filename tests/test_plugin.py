@@ -1,7 +1,7 @@
 """The pytest plugin end to end: the REAL wandb SDK recorded against a stand-in W&B, then replayed.
 
 Every scenario runs pytest in a subprocess (the SDK reads its environment once
-per process) on a throwaway project made of the templates in ``flows.py``.
+per process) on a throwaway project made of the templates in ``support/flows.py``.
 The main project is recorded once per module (``recorded``), with the stand-in
 stopped afterwards, and then replayed in several ways. Every subprocess is
 checked for ``wandb-core`` processes that outlive it (:func:`pytest_in`).
@@ -25,8 +25,8 @@ from pathlib import Path
 import pytest
 import vcr
 import yaml
-from conftest import run_pytest
-from flows import FLOW, MODES, MODULE_MARKED, VCR_AND_WANDB, write_project
+from support.flows import FLOW, MODES, MODULE_MARKED, VCR_AND_WANDB, write_project
+from support.pytest_process import run_pytest
 from wandb_cassettes_standin import StandinBackend
 
 from wandb_cassettes import store as cs

@@ -7,7 +7,7 @@ import re
 from pathlib import Path
 
 import pytest
-from conftest import run_pytest
+from support.pytest_process import run_pytest
 from wandb_cassettes_standin import StandinBackend
 
 from wandb_cassettes.runtime._process import _inherited_service, default_upstream, upstream_api_key

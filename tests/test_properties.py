@@ -16,9 +16,9 @@ from typing import Any
 
 import pytest
 import yaml
-from cassette_builders import clean_flow
 from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
+from support.cassette_builders import clean_flow
 
 from wandb_cassettes import store as cs
 from wandb_cassettes.errors import CassetteError, NoMatch

@@ -25,7 +25,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
-from conftest import run_pytest, subprocess_env
+from support.pytest_process import run_pytest, subprocess_env
 from wandb_cassettes_standin import StandinBackend
 
 from wandb_cassettes.runtime import sdk_env

@@ -14,8 +14,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from conftest import run_pytest
-from test_standin import auth, core_document, send
+from support.pytest_process import run_pytest
+from support.standin_http import auth, core_document, send
 from wandb_cassettes_standin import StandinBackend
 
 from wandb_cassettes import store as cs

@@ -155,7 +155,7 @@ def test_small(i):
 def test_a_long_replayed_module_passes_under_a_low_descriptor_limit(tmp_path, standin) -> None:
     """80 replayed tests under ``ulimit -n 96``: before, the relay's idle connections
     (~4 per test) ran the process out of descriptors before test 20, and it hung."""
-    from conftest import PYTEST, subprocess_env
+    from support.pytest_process import PYTEST, subprocess_env
 
     (tmp_path / "pytest.ini").write_text("[pytest]\n")
     (tmp_path / "test_many.py").write_text(MANY)

@@ -15,7 +15,7 @@ import time
 import urllib.request
 
 import pytest
-from cassette_builders import (
+from support.cassette_builders import (
     API_KEY,
     cassette,
     file_stream,
@@ -23,8 +23,8 @@ from cassette_builders import (
     signed_url,
     storage_put,
 )
-from conftest import run_pytest
-from test_reliability import FAST_RETRIES, audit_secrets, make_project, output, statuses
+from support.projects import FAST_RETRIES, audit_secrets, make_project, output, statuses
+from support.pytest_process import run_pytest
 
 from wandb_cassettes import store as cache
 from wandb_cassettes import store as cs

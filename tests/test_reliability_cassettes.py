@@ -15,9 +15,9 @@ from pathlib import Path
 
 import pytest
 import yaml
-from cassette_builders import clean_flow
-from conftest import run_pytest
-from test_reliability import make_project, output
+from support.cassette_builders import clean_flow
+from support.projects import make_project, output
+from support.pytest_process import run_pytest
 
 from wandb_cassettes import store as cs
 

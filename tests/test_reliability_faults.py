@@ -14,8 +14,8 @@ import subprocess
 import time
 
 import pytest
-from conftest import PYTEST, run_pytest, subprocess_env
-from test_reliability import FAST_RETRIES, FLOW, audit_secrets, make_project, output, statuses
+from support.projects import FAST_RETRIES, FLOW, audit_secrets, make_project, output, statuses
+from support.pytest_process import PYTEST, run_pytest, subprocess_env
 from wandb_cassettes_standin import StandinBackend
 
 from wandb_cassettes import store as cs
@@ -119,7 +119,7 @@ def test_upstream_dying_mid_test_fails_it_saying_the_upstream_failed(tmp_path):
     project = make_project(tmp_path / "p", test_dying=DYING)
     path = project / "cassettes" / "test_dying" / "test_upstream_dies.yaml"
     path.parent.mkdir(parents=True)
-    from cassette_builders import clean_flow
+    from support.cassette_builders import clean_flow
 
     cs.save(clean_flow(), path)  # a good cassette from before: must survive
     good = path.read_bytes()

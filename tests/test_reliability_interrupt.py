@@ -18,7 +18,6 @@ SIGTERM scenario fails: exit -15, no teardown, no cleanup.)
 
 from __future__ import annotations
 
-import contextlib
 import os
 import shutil
 import signal
@@ -28,47 +27,15 @@ import time
 from pathlib import Path
 
 import pytest
-from cassette_builders import clean_flow
-from conftest import PYTEST, descendants, run_pytest, subprocess_env
-from test_reliability import FAST_RETRIES, FLOW, audit_secrets, make_project, output
+from support.cassette_builders import clean_flow
+from support.processes import descendants, kill, running, stat, wait_gone
+from support.projects import FAST_RETRIES, FLOW, audit_secrets, make_project, output
+from support.pytest_process import PYTEST, run_pytest, subprocess_env
 
 from wandb_cassettes import store as cs
 from wandb_cassettes.runtime import _watchdog as reaper
 
 pytestmark = pytest.mark.skipif(not sys.platform.startswith("linux"), reason="reads /proc")
-
-
-def _stat(pid: int) -> tuple[str, str, int] | None:
-    """``(name, state, start time)`` of ``pid`` or None."""
-    try:
-        text = Path(f"/proc/{pid}/stat").read_text()
-    except OSError:
-        return None
-    fields = text[text.rfind(")") + 2 :].split()
-    return text[text.find("(") + 1 : text.rfind(")")], fields[0], int(fields[19])
-
-
-def _running(pid: int, start: int) -> bool:
-    """The same process (PID and start time) still runs: not gone, not a zombie."""
-    stat = _stat(pid)
-    return stat is not None and stat[2] == start and stat[1] != "Z"
-
-
-def _wait_gone(processes: dict[int, int], seconds: float) -> dict[int, int]:
-    """Wait until none of ``processes`` runs; those still running after ``seconds``."""
-    deadline = time.monotonic() + seconds
-    while True:
-        alive = {p: s for p, s in processes.items() if _running(p, s)}
-        if not alive or time.monotonic() > deadline:
-            return alive
-        time.sleep(0.1)
-
-
-def _kill(processes: dict[int, int]) -> None:
-    for pid, start in processes.items():
-        if _running(pid, start):
-            with contextlib.suppress(ProcessLookupError):
-                os.kill(pid, signal.SIGKILL)
 
 
 # -- the reaper on stand-in processes ------------------------------------------------------
@@ -113,39 +80,39 @@ def _start_parent(
 
 def test_reaper_kills_exactly_the_remembered_service_processes_after_a_sigkill(fake_binaries):
     parent, (core, other, not_core, watchdog) = _start_parent(fake_binaries, 60)
-    starts = {p: _stat(p)[2] for p in (core, other, not_core, watchdog)}  # type: ignore[index]
+    starts = {p: stat(p)[2] for p in (core, other, not_core, watchdog)}  # type: ignore[index]
     try:
         time.sleep(reaper.INTERVAL * 3)  # the watchdog has seen the core
-        assert _running(watchdog, starts[watchdog])
+        assert running(watchdog, starts[watchdog])
         parent.kill()
         parent.wait(10)
-        assert _wait_gone({core: starts[core]}, 5) == {}, "the orphaned wandb-core survived"
-        assert _wait_gone({watchdog: starts[watchdog]}, 5) == {}, "the watchdog did not exit"
-        assert _running(other, starts[other]), "the reaper killed a process it must not touch"
-        assert _running(not_core, starts[not_core]), "the reaper matched a name only by prefix"
+        assert wait_gone({core: starts[core]}, 5) == {}, "the orphaned wandb-core survived"
+        assert wait_gone({watchdog: starts[watchdog]}, 5) == {}, "the watchdog did not exit"
+        assert running(other, starts[other]), "the reaper killed a process it must not touch"
+        assert running(not_core, starts[not_core]), "the reaper matched a name only by prefix"
     finally:
         parent.kill()
-        _kill(starts)
+        kill(starts)
 
 
 def test_reaper_exits_with_its_parent_and_kills_nothing_after_a_normal_exit(fake_binaries):
     parent, (core, other, not_core, watchdog) = _start_parent(fake_binaries, 1.5)
-    starts = {p: _stat(p)[2] for p in (core, other, not_core, watchdog)}  # type: ignore[index]
+    starts = {p: stat(p)[2] for p in (core, other, not_core, watchdog)}  # type: ignore[index]
     try:
         # Stop the "service" as the SDK does at a normal exit, then let the parent end.
         os.kill(core, signal.SIGTERM)
         assert parent.wait(10) == 0
-        assert _wait_gone({watchdog: starts[watchdog]}, 5) == {}, "the watchdog outlived its parent"
-        assert _running(other, starts[other])
+        assert wait_gone({watchdog: starts[watchdog]}, 5) == {}, "the watchdog outlived its parent"
+        assert running(other, starts[other])
     finally:
-        _kill(starts)
+        kill(starts)
 
 
 def test_reaper_never_kills_a_reused_pid():
     """A remembered PID whose process is now another one (other start time) is left alone."""
     child = subprocess.Popen(["sleep", "30"])
     try:
-        start = _stat(child.pid)[2]  # type: ignore[index]
+        start = stat(child.pid)[2]  # type: ignore[index]
         assert reaper.kill_remembered({child.pid: start + 1}) == []
         assert child.poll() is None
         assert reaper.kill_remembered({child.pid: start}) == [child.pid]
@@ -240,7 +207,7 @@ def test_interrupted_recording(tmp_path, standin, sig):
             assert time.monotonic() < deadline, "the test never reached its checkpoint"
             time.sleep(0.05)
         processes = descendants(proc.pid)
-        names = {_stat(p)[0] for p in processes if _stat(p)}  # type: ignore[index]
+        names = {stat(p)[0] for p in processes if stat(p)}  # type: ignore[index]
         assert "wandb-core" in names, names
         assert reaper.service_processes(proc.pid), "the reaper does not see the session's core"
         proc.send_signal(sig)
@@ -250,10 +217,10 @@ def test_interrupted_recording(tmp_path, standin, sig):
             proc.kill()
             proc.wait(10)
     try:
-        survivors = _wait_gone(processes, 5)
-        assert survivors == {}, {p: _stat(p) for p in survivors}
+        survivors = wait_gone(processes, 5)
+        assert survivors == {}, {p: stat(p) for p in survivors}
     finally:
-        _kill(processes)  # never leave a core behind, even when the assertion fails
+        kill(processes)  # never leave a core behind, even when the assertion fails
     # Nothing of the session is left in site-packages (the child-process hook), SIGKILL
     # included: the watchdog removes it once the session is gone.
     from wandb_cassettes import runtime as children

@@ -20,8 +20,8 @@ import stat
 from pathlib import Path
 
 import pytest
-from conftest import run_pytest
-from test_reliability import FAST_RETRIES, FLOW, audit_secrets, make_project, operations, output
+from support.projects import FAST_RETRIES, FLOW, audit_secrets, make_project, operations, output
+from support.pytest_process import run_pytest
 
 from wandb_cassettes import store as cs
 

@@ -17,7 +17,7 @@ from pathlib import Path
 
 import pytest
 import wandb
-from test_standin import auth, core_document, data, send, start_run
+from support.standin_http import auth, core_document, data, send, start_run
 from wandb_cassettes_standin import StandinBackend
 
 PROJECT = "flows"
@@ -204,7 +204,7 @@ def test_a_model_is_linked_into_a_registry_and_unlinked(
 def test_an_unknown_registry_is_refused() -> None:
     with StandinBackend() as wb:
         start_run(wb)
-        from test_standin import log_artifact
+        from support.standin_http import log_artifact
 
         art_id = log_artifact(wb, {"a": b"1"})
         import wandb.sdk.artifacts._generated as gen
@@ -320,7 +320,7 @@ def test_multipart_parts_below_the_threshold_are_refused() -> None:
             "storagePath": node["storagePath"],
             "uploadID": multipart["uploadID"],
         }
-        from test_standin import graphql
+        from support.standin_http import graphql
 
         _, answer = graphql(wb, core_document("CompleteMultipartUploadArtifact"), variables)
         assert "EntityTooSmall" in answer["errors"][0]["message"]

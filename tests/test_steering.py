@@ -16,7 +16,7 @@ from pathlib import Path
 
 import pytest
 import yaml
-from conftest import run_pytest
+from support.pytest_process import run_pytest
 from wandb_cassettes_standin import StandinBackend
 
 from wandb_cassettes import store as cs

@@ -21,7 +21,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
-from conftest import run_pytest
+from support.pytest_process import run_pytest
 from wandb_cassettes_standin import StandinBackend
 
 CONFTEST = """
@@ -208,7 +208,7 @@ def test_replays_with_no_network_in_file_order(recorded: Recorded):
 
 @pytest.mark.parametrize("seed", ["1", "2"])
 def test_replays_in_random_order(recorded: Recorded, seed: str):
-    from conftest import subprocess_env
+    from support.pytest_process import subprocess_env
 
     result = subprocess.run(
         [sys.executable, "-m", "pytest", "-p", "no:cacheprovider", "-p", "randomly",
@@ -287,7 +287,7 @@ if __name__ == "__main__":
 
 def test_a_unittest_suite_records_and_replays_with_use_cassette(tmp_path: Path):
     (tmp_path / "test_upload.py").write_text(UNITTEST)
-    from conftest import subprocess_env
+    from support.pytest_process import subprocess_env
 
     def run(mode: str, upstream: StandinBackend | None) -> subprocess.CompletedProcess[str]:
         return subprocess.run(

@@ -1,7 +1,7 @@
 """The cleanup's promise as a stateful property (hypothesis rule-based state machine).
 
 Run as a script in its own process (the SDK reads its environment once per
-process): ``python tests/ownership_machine.py [--examples N] [--steps N]``.
+process): ``python tests/support/ownership_machine.py [--examples N] [--steps N]``.
 It starts a stand-in W&B, then hypothesis drives random sequences of:
 
 * a teammate's resources appearing (versions of a collection, a run), made
