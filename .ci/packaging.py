@@ -46,10 +46,12 @@ from requirements import extra  # noqa: E402  (.ci/requirements.py)
 #: support/flows.py, the stand-in), cassette files (support/cassette_builders.py), the
 #: committed cassettes.
 SDIST_TESTS = [
-    "tests/test_interop.py",
-    "tests/test_cassette.py",
-    "tests/test_cli.py",
-    "tests/test_fidelity.py",
+    "tests/unit/test_interop.py",
+    "tests/e2e/test_interop.py",
+    "tests/unit/test_cassette.py",
+    "tests/unit/test_cli.py",
+    "tests/e2e/test_cli.py",
+    "tests/unit/test_fidelity.py",
 ]
 #: Folders whose every tracked file the sdist must hold.
 SDIST_FOLDERS = ("tests", "examples", "cassettes", "standin")

@@ -725,3 +725,10 @@ def prior_links(id: str, collections: list[tuple[str, str, str]]) -> Interaction
     ]  # fmt: skip
     data = {"artifact": {"id": id, "artifactMemberships": {"edges": edges}}}
     return _read(prior_links_read(id), data)
+
+
+def leaky_flow() -> Cassette:
+    """:func:`clean_flow` without its DeleteArtifact: a cassette that leaks ``ds:v3``."""
+    flow = clean_flow()
+    del flow.interactions[11]  # the DeleteArtifact
+    return flow

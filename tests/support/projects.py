@@ -88,3 +88,13 @@ def audit_secrets(*paths: Path) -> None:
 
 def output(result: subprocess.CompletedProcess[str]) -> str:
     return result.stdout + result.stderr
+
+
+def journal_file(project: Path, host: str, upstream: str, event: str, owned: dict) -> Path:
+    """A crash journal of ``host`` in ``project`` holding one ``event`` about ``owned``."""
+    path = project / ".wandb_cassettes" / "journal" / f"{host}-4242.jsonl"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    header = {"journal": 2, "pid": 4242, "host": host, "upstream": upstream}
+    lines = [header, {"event": event, "test": "t", "owned": owned}]
+    path.write_text("".join(json.dumps(line) + "\n" for line in lines))
+    return path

@@ -166,7 +166,7 @@ def graphql_request(api: Any, document: str, variables: dict[str, Any]) -> Any:
     """Run ``document`` through the public API's transport (wandb-core), as the SDK does."""
     # ``Api._service_api`` is private: the SDK has no public method for these
     # operations (delete by id, sweeps, aliases of a version); wandb is pinned to 0.31.x
-    # and tests/test_cleanup.py drives each path against the stand-in.
+    # and tests/e2e/test_cleaner.py drives each path against the stand-in.
     return api._service_api.execute_graphql(document, variables)
 
 

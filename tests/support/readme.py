@@ -1,0 +1,62 @@
+"""The README's fenced code blocks, each with what it is and whether it is run (and why not)."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+from support.paths import ROOT
+
+README = ROOT / "README.md"
+
+_FENCE = re.compile(r"^```(\w*)(?:\s+title=\"([^\"]+)\")?\s*$")
+_NOT_RUN = re.compile(r"^<!-- readme: not run \((.+)\) -->$")
+
+
+@dataclass(frozen=True)
+class Block:
+    lang: str
+    title: str | None
+    text: str
+    line: int
+    not_run: str | None
+
+    def __str__(self) -> str:
+        return f"README.md:{self.line} ({self.lang or 'plain'})"
+
+
+def blocks() -> list[Block]:
+    found: list[Block] = []
+    lines = README.read_text().splitlines()
+    i = 0
+    while i < len(lines):
+        fence = _FENCE.match(lines[i])
+        if fence is None:
+            i += 1
+            continue
+        start = i
+        i += 1
+        body: list[str] = []
+        while not lines[i].startswith("```"):
+            body.append(lines[i])
+            i += 1
+        reason = _NOT_RUN.match(lines[start - 1]) if start else None
+        found.append(
+            Block(
+                fence.group(1),
+                fence.group(2),
+                "\n".join(body) + "\n",
+                start + 1,
+                reason.group(1) if reason else None,
+            )
+        )
+        i += 1
+    return found
+
+
+BLOCKS = blocks()
+FILES = [b for b in BLOCKS if b.title and not b.not_run]
+SHELL = [b for b in BLOCKS if b.lang == "bash" and not b.not_run]
+SNIPPETS = [b for b in BLOCKS if b.lang == "python" and not b.title and not b.not_run]
+(CI_RECIPE,) = [b for b in BLOCKS if b.lang == "yaml"]
+(MISMATCH,) = [b for b in BLOCKS if b.lang == "text"]
