@@ -21,13 +21,13 @@ from __future__ import annotations
 import signal
 import subprocess
 import sys
-import time
 
 import pytest
 from support.cassette_builders import clean_flow
+from support.polling import poll
 from support.processes import descendants, kill, stat, wait_gone
 from support.projects import FAST_RETRIES, FLOW, audit_secrets, make_project, output
-from support.pytest_process import PYTEST, run_pytest, subprocess_env
+from support.pytest_process import PYTEST, run_pytest, subprocess_env, wait_for_checkpoint
 
 from wandb_cassettes import store as cs
 from wandb_cassettes.runtime import _watchdog as reaper
@@ -87,11 +87,7 @@ def test_interrupted_recording(tmp_path, standin, sig):
     )
     processes: dict[int, int] = {}
     try:
-        deadline = time.monotonic() + 120
-        while not checkpoint.exists():
-            assert proc.poll() is None, proc.communicate()[0]
-            assert time.monotonic() < deadline, "the test never reached its checkpoint"
-            time.sleep(0.05)
+        wait_for_checkpoint(proc, checkpoint)
         processes = descendants(proc.pid)
         names = {stat(p)[0] for p in processes if stat(p)}  # type: ignore[index]
         assert "wandb-core" in names, names
@@ -112,10 +108,7 @@ def test_interrupted_recording(tmp_path, standin, sig):
     from wandb_cassettes import runtime as children
 
     pth = [d / f"wandb_cassettes_child_{proc.pid}.pth" for d in children.site_dirs()]
-    deadline = time.monotonic() + 5
-    while any(p.exists() for p in pth) and time.monotonic() < deadline:
-        time.sleep(0.1)
-    assert not any(p.exists() for p in pth), pth
+    assert poll(lambda: not any(p.exists() for p in pth), 5), pth
 
     if sig == signal.SIGKILL:
         assert proc.returncode == -signal.SIGKILL

@@ -16,7 +16,6 @@ import re
 import shutil
 import signal
 import subprocess
-import time
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -26,6 +25,7 @@ import pytest
 import vcr
 import yaml
 from support.flows import FLOW, MODES, MODULE_MARKED, VCR_AND_WANDB, write_project
+from support.polling import poll
 from support.pytest_process import run_pytest
 from wandb_cassettes_standin import StandinBackend
 
@@ -90,9 +90,8 @@ def pytest_in(
     result = run_pytest(
         project, "-p", "no:logging", *args, upstream=upstream, env={**(env or {}), TAG: tag}
     )
-    deadline = time.monotonic() + 10
-    while (left := _tagged_cores(tag)) and time.monotonic() < deadline:
-        time.sleep(0.2)
+    poll(lambda: not _tagged_cores(tag), 10)
+    left = _tagged_cores(tag)
     for pid in left:  # ours by the tag: stop them, then fail
         os.kill(pid, signal.SIGKILL)
     assert not left, f"wandb-core {left} outlived `pytest {' '.join(args)}`\n{_out(result)}"

@@ -8,13 +8,7 @@ against the stand-in W&B. The relay's own checks are in ``tests/unit/test_securi
 from __future__ import annotations
 
 import pytest
-from support.projects import (
-    FAST_RETRIES,
-    FLOW,
-    audit_secrets,
-    make_project,
-    output,
-)
+from support.projects import FAST_RETRIES, FLOW, audit_secrets, make_project, output
 from support.pytest_process import run_pytest
 
 from wandb_cassettes import store as cs

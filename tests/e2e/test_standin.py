@@ -15,10 +15,7 @@ import urllib.parse
 import urllib.request
 
 import pytest
-from support.standin_http import (
-    core_document,
-    send,
-)
+from support.standin_http import core_document, send
 
 # -- the command line -------------------------------------------------------------------
 

@@ -11,11 +11,10 @@ from __future__ import annotations
 
 import re
 import subprocess
-import time
 
 import pytest
 from support.projects import FAST_RETRIES, FLOW, audit_secrets, make_project, output, statuses
-from support.pytest_process import PYTEST, run_pytest, subprocess_env
+from support.pytest_process import PYTEST, run_pytest, subprocess_env, wait_for_checkpoint
 from wandb_cassettes_standin import StandinBackend
 
 from wandb_cassettes import store as cs
@@ -136,11 +135,7 @@ def test_upstream_dying_mid_test_fails_it_saying_the_upstream_failed(tmp_path):
         text=True,
     )
     try:
-        deadline = time.monotonic() + 120
-        while not (tmp_path / "checkpoint").exists():
-            assert proc.poll() is None, proc.communicate()[0]
-            assert time.monotonic() < deadline, "the test never reached its checkpoint"
-            time.sleep(0.05)
+        wait_for_checkpoint(proc, tmp_path / "checkpoint")
         standin.stop()  # the upstream dies with a run open
         (tmp_path / "go").touch()
         out, _ = proc.communicate(timeout=240)

@@ -59,3 +59,23 @@ def kill(processes: dict[int, int]) -> None:
         if running(pid, start):
             with contextlib.suppress(ProcessLookupError):
                 os.kill(pid, signal.SIGKILL)
+
+
+#: System call numbers of ``nanosleep`` and ``clock_nanosleep`` (Linux's syscall tables).
+_SLEEP_CALLS = {"x86_64": {"35", "230"}, "aarch64": {"101", "115"}}
+
+
+def sleeping(pid: int) -> bool:
+    """Whether ``pid`` waits in ``time.sleep`` (``nanosleep``, ``clock_nanosleep``) now.
+
+    ``/proc/PID/wchan`` names the kernel function a sleeping process waits in; where it
+    says ``0`` (a kernel that hides it), ``/proc/PID/syscall`` gives the system call's
+    number (proc(5)).
+    """
+    try:
+        if "nanosleep" in Path(f"/proc/{pid}/wchan").read_text():
+            return True
+        call = Path(f"/proc/{pid}/syscall").read_text().split()[0]
+    except (OSError, IndexError):
+        return False
+    return call in _SLEEP_CALLS.get(os.uname().machine, set())

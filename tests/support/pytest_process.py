@@ -14,6 +14,7 @@ import sys
 import tempfile
 import time
 from pathlib import Path
+from typing import Any
 
 from wandb_cassettes_standin import StandinBackend
 from wandb_cassettes_standin.fidelity import ENV as FIDELITY_ENV
@@ -111,9 +112,7 @@ def kill_when_flagged(
     )
     children: dict[int, int] = {}
     try:
-        reached = lambda: flag.exists() or proc.poll() is not None  # noqa: E731
-        wait_until(reached, 120, "the test reaching its checkpoint")
-        assert flag.exists(), "the recording session ended early"
+        wait_for_checkpoint(proc, flag)
         children = descendants(proc.pid)
         proc.send_signal(signal.SIGKILL)
         proc.wait(30)
@@ -123,3 +122,14 @@ def kill_when_flagged(
     for pid in children:
         with contextlib.suppress(ProcessLookupError):
             os.kill(pid, signal.SIGKILL)
+
+
+def wait_for_checkpoint(proc: subprocess.Popen[Any], flag: Path, timeout: float = 120) -> None:
+    """Wait until the pytest ``proc`` runs reaches a checkpoint: a test touches ``flag``.
+
+    Fails, with what the session printed (when it is piped), if it ends first.
+    """
+    wait_until(lambda: flag.exists() or proc.poll() is not None, timeout, "the test's checkpoint")
+    if not flag.exists():
+        printed = proc.communicate()[0] if proc.stdout is not None else ""
+        raise AssertionError(f"the session ended before its checkpoint:\n{printed}")

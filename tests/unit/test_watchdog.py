@@ -10,11 +10,11 @@ import shutil
 import signal
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import pytest
-from support.processes import kill, running, stat, wait_gone
+from support.polling import wait_until
+from support.processes import kill, running, sleeping, stat, wait_gone
 
 from wandb_cassettes.runtime import _watchdog as reaper
 
@@ -30,7 +30,7 @@ other = subprocess.Popen([sys.argv[2], "60"])          # some other child: never
 symon = subprocess.Popen([sys.argv[1] + "-x", "60"])   # a wandb-core-x: not a service name
 reaper._start_watchdog()
 print(core.pid, other.pid, symon.pid, reaper.watchdog_pid(), flush=True)
-time.sleep(float(sys.argv[3]))
+sys.stdin.readline()  # a normal exit once the test closes stdin (or a SIGKILL before)
 """
 
 
@@ -46,12 +46,12 @@ def fake_binaries(tmp_path: Path) -> tuple[Path, Path]:
     return core, other
 
 
-def _start_parent(
-    fake_binaries: tuple[Path, Path], linger: float
-) -> tuple[subprocess.Popen[str], list[int]]:
+def _start_parent(fake_binaries: tuple[Path, Path]) -> tuple[subprocess.Popen[str], list[int]]:
+    """PARENT with the fake binaries; it exits normally once its stdin is closed."""
     core, other = fake_binaries
     parent = subprocess.Popen(
-        [sys.executable, "-c", PARENT, str(core), str(other), str(linger)],
+        [sys.executable, "-c", PARENT, str(core), str(other)],
+        stdin=subprocess.PIPE,
         stdout=subprocess.PIPE,
         text=True,
     )
@@ -61,10 +61,11 @@ def _start_parent(
 
 
 def test_reaper_kills_exactly_the_remembered_service_processes_after_a_sigkill(fake_binaries):
-    parent, (core, other, not_core, watchdog) = _start_parent(fake_binaries, 60)
+    parent, (core, other, not_core, watchdog) = _start_parent(fake_binaries)
     starts = {p: stat(p)[2] for p in (core, other, not_core, watchdog)}  # type: ignore[index]
     try:
-        time.sleep(reaper.INTERVAL * 3)  # the watchdog has seen the core
+        # The watchdog sleeps only between two looks at the processes: it has seen the core.
+        wait_until(lambda: sleeping(watchdog), 30, "the watchdog's first look")
         assert running(watchdog, starts[watchdog])
         parent.kill()
         parent.wait(10)
@@ -78,11 +79,14 @@ def test_reaper_kills_exactly_the_remembered_service_processes_after_a_sigkill(f
 
 
 def test_reaper_exits_with_its_parent_and_kills_nothing_after_a_normal_exit(fake_binaries):
-    parent, (core, other, not_core, watchdog) = _start_parent(fake_binaries, 1.5)
+    parent, (core, other, not_core, watchdog) = _start_parent(fake_binaries)
     starts = {p: stat(p)[2] for p in (core, other, not_core, watchdog)}  # type: ignore[index]
     try:
         # Stop the "service" as the SDK does at a normal exit, then let the parent end.
         os.kill(core, signal.SIGTERM)
+        assert wait_gone({core: starts[core]}, 5) == {}
+        assert parent.stdin is not None
+        parent.stdin.close()  # the parent's readline() returns: it ends normally
         assert parent.wait(10) == 0
         assert wait_gone({watchdog: starts[watchdog]}, 5) == {}, "the watchdog outlived its parent"
         assert running(other, starts[other])
