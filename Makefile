@@ -48,6 +48,7 @@ lint: install
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
 	$(VENV)/bin/mypy
+	$(VENV)/bin/mypy tests
 	$(VENV)/bin/lint-imports
 
 audit: install

@@ -7,6 +7,7 @@ import re
 import subprocess
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 import yaml
@@ -72,7 +73,7 @@ def _out(result: subprocess.CompletedProcess[str]) -> str:
     return result.stdout[-8000:] + result.stderr[-3000:]
 
 
-def _audit(path: Path, capsys: pytest.CaptureFixture[str]) -> tuple[int, dict]:
+def _audit(path: Path, capsys: pytest.CaptureFixture[str]) -> tuple[int, dict[str, Any]]:
     capsys.readouterr()
     code = cli(["audit", "--format", "json", str(path)])
     return code, json.loads(capsys.readouterr().out)

@@ -105,10 +105,9 @@ def test_a_failed_delete_is_retried(standin_sdk, tmp_path):
 
 
 def test_backoff_doubles_between_tries(standin_sdk, tmp_path, monkeypatch):
-    import wandb_cassettes.cleanup._retry as cleanup
-
-    slept = []
-    monkeypatch.setattr(cleanup.time, "sleep", slept.append)
+    slept: list[float] = []
+    # the retry loop's sleep (cleanup/_retry.py: time.sleep)
+    monkeypatch.setattr("wandb_cassettes.cleanup._retry.time.sleep", slept.append)
     _log_run(tmp_path, artifacts=["ckpt"])
     standin_sdk.inject_fault("DeleteArtifact", graphql_error="boom", times=2)
     cleaner = WandbArtifactCleaner(project=PROJECT, backoff=0.25)

@@ -1,7 +1,6 @@
 import pytest
 import wandb
 
-import wandb_cassettes.cleanup._retry as cleanup
 from wandb_cassettes.errors import CleanupError
 from wandb_cassettes.helpers import (
     WandbArtifactCleaner,
@@ -14,8 +13,9 @@ PROJECT = "fast-tests"
 
 @pytest.fixture
 def no_sleep(monkeypatch):
-    slept = []
-    monkeypatch.setattr(cleanup.time, "sleep", slept.append)
+    slept: list[float] = []
+    # the retry loop's sleep (cleanup/_retry.py: time.sleep)
+    monkeypatch.setattr("wandb_cassettes.cleanup._retry.time.sleep", slept.append)
     return slept
 
 

@@ -13,6 +13,8 @@ from __future__ import annotations
 import json
 import time
 import urllib.request
+from collections.abc import Mapping
+from typing import Any
 
 import pytest
 from support.cassette_builders import (
@@ -108,7 +110,7 @@ def _many(n: int) -> cs.Cassette:
     return cassette(*interactions)
 
 
-def _post(url: str, body: dict[str, object]) -> dict[str, object]:
+def _post(url: str, body: Mapping[str, object]) -> Any:
     request = urllib.request.Request(
         url, json.dumps(body).encode(), {"Content-Type": "application/json"}
     )

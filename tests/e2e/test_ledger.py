@@ -7,6 +7,7 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
+from collections.abc import Sequence
 
 import pytest
 
@@ -89,6 +90,6 @@ def test_real_sdk_flow_recorded_through_the_relay(tmp_path):
     assert result["api_key"] not in path.read_text()
 
 
-def _run_files(events: list[list[object]]) -> set[str]:
+def _run_files(events: Sequence[Sequence[object]]) -> set[str]:
     prefix = "standin-user/proj/run00001/"
     return {str(name)[len(prefix) :] for _, _, name in events if str(name).startswith(prefix)}

@@ -14,6 +14,7 @@ import subprocess
 import sys
 import time
 from pathlib import Path
+from typing import Any
 
 import pytest
 import support
@@ -222,10 +223,10 @@ def cassette(project: Path, test: str) -> Path:
     return project / "cassettes" / "test_ownership_cases" / f"{test}.yaml"
 
 
-def audit_json(path: Path, capsys) -> dict:
+def audit_json(path: Path, capsys) -> dict[str, Any]:
     capsys.readouterr()
     code = cli(["audit", "--format", "json", str(path)])
-    report = json.loads(capsys.readouterr().out)
+    report: dict[str, Any] = json.loads(capsys.readouterr().out)
     report["exit"] = code
     return report
 
@@ -250,7 +251,7 @@ def log_versions(
     run.finish()
 
 
-def aliases_of(live: dict, collection: str) -> dict[str, list[str]]:
+def aliases_of(live: dict[str, Any], collection: str) -> dict[str, list[str]]:
     return {
         a["version"]: sorted(a["aliases"])
         for a in live["artifacts"]
@@ -258,7 +259,7 @@ def aliases_of(live: dict, collection: str) -> dict[str, list[str]]:
     }
 
 
-def versions(live: dict, collection: str) -> list[str]:
+def versions(live: dict[str, Any], collection: str) -> list[str]:
     return sorted(a["version"] for a in live["artifacts"] if a["collection"] == collection)
 
 

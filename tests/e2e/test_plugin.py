@@ -161,8 +161,8 @@ def test_recording_writes_one_clean_cassette_per_test(recorded: Recorded) -> Non
 
     files = sorted(str(p.relative_to(recorded.cassettes)) for p in recorded.cassettes.rglob("*"))
     files = [f for f in files if f.endswith(".yaml")]
-    for path in CASSETTES.values():
-        assert path in files
+    for expected in CASSETTES.values():
+        assert expected in files
     # Parametrized ids become distinct, file-safe names.
     params = [f for f in files if f.startswith("test_flow/test_parametrized[")]
     assert len(params) == 2, files

@@ -18,7 +18,7 @@ import wandb
 from wandb_cassettes_standin import StandinBackend
 
 PROJECT = "flows"
-EMPTY = {"runs": [], "artifacts": [], "collections": []}
+EMPTY: dict[str, list[object]] = {"runs": [], "artifacts": [], "collections": []}
 
 
 def _path(wb: StandinBackend, run_id: str) -> str:

@@ -42,7 +42,7 @@ def _projects(path: Path) -> set[str]:
     """The W&B projects named anywhere in the GraphQL variables of a cassette."""
     from wandb_cassettes.protocol import parse_request
 
-    names = set()
+    names: set[str] = set()
     for ix in cs.load(path):
         gql = parse_request(ix.request_text()) if ix.uri.endswith("/graphql") else None
         text = json.dumps(gql.variables) if gql else ""

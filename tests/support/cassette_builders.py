@@ -334,7 +334,7 @@ def project_artifact_collection(
     entity: str, project: str, collection: str, id: str, *, type: str = "dataset"
 ) -> Interaction:
     """``api.artifact_collection(type, "entity/project/collection")``."""
-    node = {
+    node: dict[str, Any] = {
         "__typename": "ArtifactSequence",
         "id": id,
         "name": collection,
@@ -645,7 +645,7 @@ def prior_run(
     """A run's config, summary and the fields UpsertBucket sets, read before a change."""
     from wandb_cassettes.ownership import prior_run_read
 
-    node = {
+    node: dict[str, Any] = {
         "id": run_storage_id(entity, project, run),
         "name": run,
         "config": json.dumps(config or {}),

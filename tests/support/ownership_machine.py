@@ -193,7 +193,7 @@ class Ownership(RuleBasedStateMachine):
                         theirs = [v for v in versions if v.id in self.shared[target]]
                         if theirs:
                             theirs[0].delete(delete_aliases=True)
-                            deleted_here.add(theirs[0].id)
+                            deleted_here.add(str(theirs[0].id))  # a logged version has an id
                             lasting = True
                 run.finish()
                 if interrupted:
@@ -306,7 +306,7 @@ class Ownership(RuleBasedStateMachine):
         if kept is not None:
             kept_versions = [a for a in mine if a["collection"] == kept]
             assert kept_versions, f"the session's kept collection {kept} is gone"
-            self.world.versions.update(a["id"] for a in kept_versions)
+            self.world.versions.update(str(a["id"]) for a in kept_versions)
             self.world.collections.add(kept)
         runs = {r["name"] for r in live["runs"]}
         assert runs <= self.world.runs, f"the session left runs: {runs - self.world.runs}"
@@ -363,7 +363,9 @@ def _break_ownership() -> None:
 
     learn = ledger._learn_artifact
 
-    def claim(ledger_: Ledger, node: dict, server_id: str, sequence: dict) -> None:
+    def claim(
+        ledger_: Ledger, node: dict[str, Any], server_id: str, sequence: dict[str, Any]
+    ) -> None:
         learn(ledger_, node, server_id, sequence)
         found = ledger_.by_id(server_id)
         if found is not None:

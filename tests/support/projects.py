@@ -8,6 +8,7 @@ import json
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
 from wandb_cassettes import store as cs
 from wandb_cassettes.protocol import parse_request
@@ -90,7 +91,9 @@ def output(result: subprocess.CompletedProcess[str]) -> str:
     return result.stdout + result.stderr
 
 
-def journal_file(project: Path, host: str, upstream: str, event: str, owned: dict) -> Path:
+def journal_file(
+    project: Path, host: str, upstream: str, event: str, owned: dict[str, Any]
+) -> Path:
     """A crash journal of ``host`` in ``project`` holding one ``event`` about ``owned``."""
     path = project / ".wandb_cassettes" / "journal" / f"{host}-4242.jsonl"
     path.parent.mkdir(parents=True, exist_ok=True)

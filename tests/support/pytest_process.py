@@ -30,7 +30,7 @@ atexit.register(shutil.rmtree, _EMPTY_CONFIG_DIR, ignore_errors=True)
 PYTEST = (sys.executable, "-m", "pytest", "-p", "no:randomly", "-p", "no:cacheprovider")
 
 
-def subprocess_env(upstream: StandinBackend | None = None, **extra: str) -> dict[str, str]:
+def subprocess_env(upstream: StandinBackend | None = None, /, **extra: str) -> dict[str, str]:
     """This process's environment without its WANDB_/PYTEST_/CI variables, plus ``extra``.
 
     With ``upstream``, recording goes to that stand-in with its API key.

@@ -1,4 +1,5 @@
 from types import SimpleNamespace
+from typing import cast
 
 import pytest
 
@@ -88,8 +89,13 @@ class _Item:
         return self._marker if name == "wandb_epochs" else None
 
 
+def _item(marker: object) -> pytest.Item:
+    """A test item with ``marker`` as its ``wandb_epochs`` (what the reader asks of an item)."""
+    return cast(pytest.Item, _Item(marker))
+
+
 def test_no_marker_means_no_justification():
-    assert justification_from_marker(_Item(None)) is None
+    assert justification_from_marker(_item(None)) is None
 
 
 @pytest.mark.parametrize(
@@ -101,7 +107,7 @@ def test_no_marker_means_no_justification():
     ],
 )
 def test_marker_is_read_positionally_or_by_keyword(marker):
-    justification = justification_from_marker(_Item(marker))
+    justification = justification_from_marker(_item(marker))
     assert justification is not None
     assert justification.max_epochs == 5
     assert justification.reason == "convergence check"
@@ -119,7 +125,7 @@ def test_marker_is_read_positionally_or_by_keyword(marker):
 )
 def test_malformed_marker_names_the_test(marker, complaint):
     with pytest.raises(ValueError, match=complaint) as info:
-        justification_from_marker(_Item(marker))
+        justification_from_marker(_item(marker))
     assert "tests/test_a.py::test_b" in str(info.value)
 
 

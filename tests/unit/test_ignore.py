@@ -35,6 +35,7 @@ def test_defined_metrics_reads_the_declarations_wandb_core_sends():
     assert ignore.defined_metrics(run_config()) == set()
     # Unwrapped, or not a config at all: nothing, no error.
     assert ignore.defined_metrics({"_wandb": {"m": [{"1": "a"}]}}) == {"a"}
+    odd: object
     for odd in (None, [], "x", {"_wandb": 1}, {"_wandb": {"value": {"m": [1, {"1": 2}]}}}):
         assert ignore.defined_metrics(odd) == set()
 

@@ -50,7 +50,7 @@ def _string_literals(tree: ast.AST) -> list[str]:
         if isinstance(node, ast.Constant) and isinstance(node.value, str):
             out.append(node.value)
         elif isinstance(node, ast.JoinedStr):  # f-strings: keep the literal parts
-            parts = (v.value if isinstance(v, ast.Constant) else "X" for v in node.values)
+            parts = (str(v.value) if isinstance(v, ast.Constant) else "X" for v in node.values)
             out.append("".join(parts))
     return out
 

@@ -185,6 +185,7 @@ def test_large_put_streams_without_buffering(wb: StandinBackend) -> None:
     url = urllib.parse.urlsplit(_upload_url(wb, "big.bin"))
     tracemalloc.start()
     try:
+        assert url.hostname is not None
         conn = http.client.HTTPConnection(url.hostname, url.port, timeout=60)
         conn.putrequest("PUT", f"{url.path}?{url.query}")
         conn.putheader("Content-Length", str(size))
@@ -351,6 +352,7 @@ def test_answers_validate_against_the_sdks_generated_models(wb: StandinBackend) 
         model.model_validate(answer)  # raises on any shape the SDK would not accept
         if model is art_gen.ArtifactByID:
             parsed = model.model_validate(answer)
+            assert parsed.artifact is not None and parsed.artifact.aliases is not None
             assert parsed.artifact.artifact_sequence.name == "ckpt"
             assert parsed.artifact.version_index == 0
             assert {a.alias for a in parsed.artifact.aliases} == {"best", "latest"}

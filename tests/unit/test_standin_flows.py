@@ -9,6 +9,7 @@ import hashlib
 import json
 import os
 import urllib.parse
+from typing import Any
 
 from support.standin_http import auth, core_document, data, send, start_run
 from wandb_cassettes_standin import StandinBackend
@@ -59,7 +60,7 @@ def test_an_unknown_registry_is_refused() -> None:
         assert "registry 'wandb-registry-nope' not found" in answer[2].decode()
 
 
-def _multipart_upload(wb: StandinBackend, content: bytes, part_size: int) -> tuple[str, list]:
+def _multipart_upload(wb: StandinBackend, content: bytes, part_size: int) -> tuple[str, list[Any]]:
     """What wandb-core does for a file it uploads in parts (core/pkg/artifacts/saver.go)."""
     start_run(wb)
     art = data(
