@@ -19,7 +19,11 @@ LOWEST_VENV ?= build/venv-lowest
 # The test extra's packages that need torch (none installs on the newest Python: pip
 # would fetch a multi-GB CUDA torch for them); tests/test_packaging.py checks the list.
 NEEDS_TORCH ?= torch accelerate lightning transformers
-# What the other-Python and lowest-dependency runs select (empty: the whole suite).
+# What the other-Python and lowest-dependency runs select: the fast layer, and the plugin end
+# to end beside pytest-recording (`make test` runs the whole suite); a marker narrows it.
+OTHER_TESTS ?= tests/unit tests/e2e/test_plugin.py tests/e2e/test_interop.py
+NEWEST_TESTS ?= $(OTHER_TESTS)
+LOWEST_TESTS ?= $(OTHER_TESTS)
 NEWEST_MARKER ?=
 LOWEST_MARKER ?=
 
@@ -58,7 +62,8 @@ audit: install
 compat: install
 	$(PY) .ci/pytest_recording_compat.py --venv $(COMPAT_VENV) --python $(PYTHON)
 
-# The newest supported Python: no torch there, so the torch tests are deselected and counted.
+# The newest supported Python (NEWEST_TESTS): no torch there, so the torch tests are deselected
+# and counted.
 $(NEWEST_VENV)/.installed: pyproject.toml
 	$(PYTHON_NEWEST) -m venv $(NEWEST_VENV)
 	$(NEWEST_VENV)/bin/python -m pip install --quiet --upgrade pip
@@ -68,9 +73,9 @@ $(NEWEST_VENV)/.installed: pyproject.toml
 
 test-newest: install $(NEWEST_VENV)/.installed
 	$(PY) .ci/without_torch.py --reference $(PY) --python $(NEWEST_VENV)/bin/python \
-		--workers $(PYTEST_WORKERS) --marker '$(NEWEST_MARKER)'
+		--workers $(PYTEST_WORKERS) --marker '$(NEWEST_MARKER)' -- $(NEWEST_TESTS)
 
-# The lowest supported Python with every dependency at its lower bound.
+# The lowest supported Python with every dependency at its lower bound (LOWEST_TESTS).
 $(LOWEST_VENV)/.installed: pyproject.toml
 	$(PYTHON_LOWEST) -m venv $(LOWEST_VENV)
 	$(LOWEST_VENV)/bin/python -m pip install --quiet --upgrade pip
@@ -81,7 +86,7 @@ $(LOWEST_VENV)/.installed: pyproject.toml
 test-lowest: $(LOWEST_VENV)/.installed
 	cat $(LOWEST_VENV)/constraints.txt
 	$(LOWEST_VENV)/bin/python -m pip check
-	$(LOWEST_VENV)/bin/python -m pytest -n $(PYTEST_WORKERS) -ra -m '$(LOWEST_MARKER)'
+	$(LOWEST_VENV)/bin/python -m pytest -n $(PYTEST_WORKERS) -ra -m '$(LOWEST_MARKER)' $(LOWEST_TESTS)
 
 # sdist and wheel from a clean copy; the wheel in fresh venvs (lowest and newest Python);
 # the sdist's own tests (a fast part) from the unpacked sdist.
