@@ -45,6 +45,7 @@ def standin_sdk(standin: StandinBackend, tmp_path, monkeypatch) -> Iterator[Stan
     # wandb reads WANDB_* once per process, at its first setup; teardown makes
     # the next wandb.init() read this test's backend address.
     wandb.teardown()
+    before = {k: v for k, v in os.environ.items() if k.startswith("WANDB_")}
     for name, value in sdk_env(standin.base_url, standin.api_key, tmp_path / "sdk").items():
         monkeypatch.setenv(name, value)
     monkeypatch.delenv("WANDB_ENTITY", raising=False)
@@ -54,6 +55,12 @@ def standin_sdk(standin: StandinBackend, tmp_path, monkeypatch) -> Iterator[Stan
     finally:
         wandb.finish()  # a run left open by a failed test must not outlive its backend
         wandb.teardown()
+        # What the SDK itself wrote into this process's environment goes too: wandb.agent
+        # sets WANDB_ENTITY, WANDB_PROJECT, WANDB_SWEEP_ID, WANDB_RUN_ID... for good
+        # (wandb/wandb_agent.py), which later tests of this worker would take for theirs.
+        for name in [k for k in os.environ if k.startswith("WANDB_") and k not in before]:
+            del os.environ[name]
+        os.environ.update(before)
 
 
 #: What no recording of this suite may hold: the stand-in user's personal data

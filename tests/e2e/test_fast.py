@@ -1,3 +1,6 @@
+"""``fast_wandb_test`` with the real SDK against the stand-in: what the block made is gone
+after it, errors in the block and in the cleanup are both said."""
+
 import pytest
 import wandb
 

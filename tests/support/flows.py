@@ -1,4 +1,5 @@
-"""Test files that the plugin's end-to-end tests record, replay and change (test_plugin.py).
+"""Test files that the plugin's end-to-end tests record, replay and change
+(``tests/e2e/test_plugin.py``, ``test_interop.py``, ``test_integrations.py``).
 
 Each template is the text of a test module of a throwaway project; the tests
 run it with the REAL wandb SDK in a pytest subprocess. Environment variables

@@ -1,3 +1,6 @@
+"""``WandbArtifactCleaner`` without a backend: names completed from defaults, bad names and
+settings refused, a report of what could not be deleted."""
+
 import pytest
 
 from wandb_cassettes.cleanup import CleanupFailure, CleanupReport
@@ -41,7 +44,7 @@ def test_env_supplies_defaults(monkeypatch):
     ]
 
 
-def test_constructor_beats_env(monkeypatch):
+def test_constructor_beats_env(monkeypatch, no_wandb_env):
     monkeypatch.setenv("WANDB_PROJECT", "env-proj")
     cleaner = WandbArtifactCleaner(project="mine")
     cleaner.track_artifact("a")
