@@ -256,6 +256,7 @@ class CassetteUse:
             presets=tuple(str(p) for p in presets),
             tmp_roots=self.tmp_roots,
             scrubber=scrubber,
+            harmless=self.options.harmless,
         )
 
     def _fresh_cassette(self) -> cassettes.Cassette:
@@ -527,9 +528,10 @@ class CassetteUse:
         secrets = [k for k in (os.environ.get("WANDB_API_KEY"),) if k]
         details = "\n\n".join(scrub_text(str(e), secrets) for e in replay.errors)
         full = self._write_full_variables(replay)
+        alone = all(getattr(e, "rerecord", True) for e in replay.errors)
         advice = (
             "if the test changed on purpose, re-record it:\n  " + self._command()
-            if "re-recording cannot help" not in details
+            if alone
             else "if other differences are deliberate, re-record it:\n  " + self._command()
         )
         where = f"\nfull variables of each request: {full}" if full else ""
