@@ -166,7 +166,9 @@ class CassetteUse:
         """
         mode = self.options.record_mode or self.mode
         self.plan = plan(
-            mode, exists=self.path.exists(), recorded_this_session=self.path in self.process.written
+            mode,
+            exists=self.path.exists(),
+            recorded_this_session=self.path in self.process.recorded,
         )
         if self.plan is Plan.MISSING:
             raise MissingCassette(self.path, self._command("once"))
@@ -234,7 +236,10 @@ class CassetteUse:
         return self.options.scrubber([os.environ.get("WANDB_API_KEY") or ""]).scrub_text(text)
 
     def _load(self) -> cassettes.Cassette:
-
+        """The cassette to replay: this process's own recording of it, else the file."""
+        mine = self.process.recorded.get(self.path)
+        if mine is not None:
+            return cassettes.loads(mine, self.path)
         recorded = load_cached(self.path, self.process.files / "cache")
         from wandb import __version__ as running
 
@@ -478,9 +483,11 @@ class CassetteUse:
                 full.path,
             )
         self._describe(full, recording)
-        cassettes.save(full, self.path)
+        text = cassettes.dumps(full)
+        cassettes.write_atomic(self.path, text)
         cassettes.failed_path(self.path).unlink(missing_ok=True)  # an older failed attempt
         self.process.written.append(self.path)
+        self.process.recorded[self.path] = text
 
     def _describe(self, full: cassettes.Cassette, recording: Recording) -> None:
         """Metadata that replay and the audit need: backend, fresh ids, presets."""

@@ -22,6 +22,7 @@ from ._cassette import (
     new_metadata,
     save,
     save_failed,
+    write_atomic,
 )
 from ._project import find_project
 
@@ -51,4 +52,5 @@ __all__ = [
     "new_metadata",
     "save",
     "save_failed",
+    "write_atomic",
 ]
