@@ -151,6 +151,8 @@ class Ledger:
         self.events: list[Event] = []
         self.unknown: list[Unknown] = []
         self._count = 0
+        #: The resource each exchange concerned (a rule's subject, a file_stream's run), by index.
+        self.subjects: dict[int, Resource] = {}
         self._resources: list[Resource] = []
         self._by_key: dict[tuple[str, str, str, str], Resource] = {}
         self._by_id: dict[str, Resource] = {}
@@ -216,6 +218,8 @@ class Ledger:
             )
             rule = RULES.get(name)
             subject = rule(self, exchange) if rule is not None else None
+            if subject is not None:
+                self.subjects.setdefault(index, subject)
             if rule is None and result == "succeeded":
                 self._untracked(exchange, request.operation)
             if result != "refused":  # a lost answer may have changed it: judged too
@@ -384,6 +388,7 @@ class Ledger:
         if m is None or outcome(ix.status, {}) == "refused":
             return
         run = self.run(*m.groups())
+        self.subjects[index] = run
         if self._owns(run):
             return
         try:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from ._ignore import PRESETS, defined_metrics, parse_ignore, preset, presets_in
+from ._ignore import PRESETS, defined_metrics, parse_ignore, preset, presets_in, wandb_term
 from ._matching import (
     DEFAULT_RULES,
     Matcher,
@@ -28,4 +28,5 @@ __all__ = [
     "request_key",
     "substitutions",
     "target_of",
+    "wandb_term",
 ]
