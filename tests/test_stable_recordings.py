@@ -158,7 +158,10 @@ def test_go_map_order_and_variable_lists_are_sorted_and_echoes_follow():
 
 
 def test_what_timing_decides_is_merged_after_the_runs_create_and_the_rest_keeps_its_order():
-    create = upsert_bucket(E, P, RUN)  # named without entity in life; enough here
+    create = upsert_bucket(E, P, RUN)
+    body = json.loads(str(create.request_body))
+    body["variables"]["entity"] = None  # wandb-core's create names no entity; updates do
+    create.request_body = json.dumps(body)
     posts = [
         post([{"a": 1}], 0),
         post([{"a": 2}], 1, uploaded=["b.txt"]),
@@ -188,6 +191,19 @@ def test_what_timing_decides_is_merged_after_the_runs_create_and_the_rest_keeps_
     assert merged["complete"] is True and merged["uploaded"] == ["b.txt"]
     kept_update = json.loads(str(stable.interactions[2].request_body))
     assert json.loads(kept_update["variables"]["config"])["_wandb"]["value"]["t"] == {"3": [2]}
+
+
+def test_a_request_recorded_with_an_error_keeps_its_recordings_in_their_order():
+    failed = post([{"a": 1}], 0)
+    failed.status, failed.response_body = 500, "busy"
+    interactions = [upsert_bucket(E, P, RUN), run_query(E, P, RUN), failed, post([{"a": 1}], 0)]
+    timings = [(float(i), i + 0.5) for i in range(len(interactions))]
+    stable = stable_form(recorded(*interactions), SESSION, timings=timings)
+    # wandb-core's retry after the 500: replay serves the error, then the success.
+    assert [(_op(ix), ix.status) for ix in stable][2:] == [
+        ("file_stream", 500),
+        ("file_stream", 200),
+    ]
 
 
 def test_exchanges_in_flight_together_are_sorted_and_the_others_keep_their_order():

@@ -618,10 +618,14 @@ def _reordered(
     times: list[tuple[float, float]] = (
         timings if timings is not None and len(timings) == n else [(i, i) for i in range(n)]
     )
-    floating = _floating(cassette, harmless)
-    floating = {i: a for i, a in floating.items() if a not in floating}  # anchors stay put
     upstream = str(cassette.metadata.get("upstream") or "")
     keys = [interaction_key(ix, upstream).describe() for ix in interactions]
+    floating = _floating(cassette, harmless)
+    # A request that also has a fixed recording (an error, then wandb-core's retry; the
+    # create a shared run's second process repeats) keeps all of them where they were:
+    # replay serves a request's recordings in their order.
+    fixed_keys = {keys[i] for i in range(n) if i not in floating}
+    floating = {i: a for i, a in floating.items() if keys[i] not in fixed_keys}
 
     # What timing decides: per anchor, one file_stream post per run, one update per request.
     merged: dict[int, Interaction] = {}
