@@ -26,8 +26,8 @@ from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
-from .replay import interaction_key, wandb_term
-from .store import Body, Cassette, Digest, Interaction, body_text
+from .replay import interaction_key, parsed, wandb_term
+from .store import Body, Cassette, Digest, Interaction, body_text, json_or_none
 
 #: The metadata line that says when and against what a cassette was recorded: it changes
 #: with every recording, so it is shown but is no difference.
@@ -173,19 +173,19 @@ def _limited(lines: list[str]) -> list[str]:
 def _compare(old: Interaction, new: Interaction) -> Iterator[str]:
     if old.uri != new.uri:
         yield f"url: {_short(old.uri)} -> {_short(new.uri)}"
-    yield from _bodies("sent", old, new, old.request_body, new.request_body)
+    yield from _bodies("sent", old.request_body, new.request_body)
     if old.status != new.status:
         yield f"status: {old.status} -> {new.status}"
     yield from _headers(old.response_headers, new.response_headers)
-    yield from _bodies("answered", old, new, old.response_body, new.response_body)
+    yield from _bodies("answered", old.response_body, new.response_body)
 
 
-def _bodies(side: str, old: Interaction, new: Interaction, a: Body, b: Body) -> Iterator[str]:
+def _bodies(side: str, a: Body, b: Body) -> Iterator[str]:
     if isinstance(a, Digest) or isinstance(b, Digest):
         if a != b:
             yield f"{side}: {_body_summary(a)} -> {_body_summary(b)}"
         return
-    left, right = _document(old, a), _document(new, b)
+    left, right = _document(a), _document(b)
     if left is None or right is None:
         if a != b:
             yield f"{side}: {_body_summary(a)} -> {_body_summary(b)}"
@@ -201,30 +201,13 @@ def _bodies(side: str, old: Interaction, new: Interaction, a: Body, b: Body) -> 
         yield f"{side} {where}: {_short(x)} -> {_short(y)}"
 
 
-def _document(ix: Interaction, body: Body) -> Any:
+def _document(body: Body) -> Any:
     """A JSON body, JSON documents inside its strings parsed too; None for anything else."""
-    text = body_text(body)
-    if not text:
-        return None
-    if text.lstrip()[:1] not in ("{", "["):
-        return None
+    document = json_or_none(body_text(body) or "")
     try:
-        return _parsed(json.loads(text))
-    except (ValueError, RecursionError):
+        return None if document is None else parsed(document)
+    except RecursionError:
         return None
-
-
-def _parsed(value: Any) -> Any:
-    if isinstance(value, dict):
-        return {k: _parsed(v) for k, v in value.items()}
-    if isinstance(value, list):
-        return [_parsed(v) for v in value]
-    if isinstance(value, str) and value[:1] in ("{", "["):
-        try:
-            return _parsed(json.loads(value))
-        except ValueError:
-            return value
-    return value
 
 
 def _differences(

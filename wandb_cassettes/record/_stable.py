@@ -52,7 +52,7 @@ from urllib.parse import urlsplit
 from ..ownership import Ledger
 from ..protocol import succeeded
 from ..replay import interaction_key
-from ..store import Cassette, Digest, Interaction, body_text
+from ..store import Cassette, Digest, Interaction, body_text, json_or_none
 
 #: Metadata: the recording session, on one line (when, against what, the loopback origins).
 RECORDING_KEY = "recording"
@@ -228,22 +228,11 @@ def _stable_value(value: Any, text: _Text, key: str = "", parent: str = "") -> A
             return text.epoch(value)
         return value
     if isinstance(value, str):
-        inner = _json_document(value)
+        inner = json_or_none(value)
         if inner is not None:
             return _dump(_stable_value(inner, text))
         return text(value)
     return value
-
-
-def _json_document(value: str) -> Any:
-    """``value`` parsed when it is a JSON object or array (None otherwise)."""
-    if value[:1] not in ("{", "[") or len(value) < 2:
-        return None
-    try:
-        parsed = json.loads(value)
-    except (ValueError, RecursionError):
-        return None
-    return parsed if isinstance(parsed, dict | list) else None
 
 
 def _dump(value: Any) -> str:
@@ -296,8 +285,14 @@ def _reorder_echoes(value: Any, names: list[str], order: list[int]) -> None:
     elif isinstance(value, list):
         for v in value:
             _reorder_echoes(v, names, order)
-        if len(value) == len(names) and all(names[i] in _strings(v) for i, v in enumerate(value)):
+        if len(value) == len(names) and all(_names_only(v, names, i) for i, v in enumerate(value)):
             value[:] = [value[i] for i in order]
+
+
+def _names_only(value: Any, names: list[str], i: int) -> bool:
+    """Whether ``value`` names ``names[i]`` and no other of ``names``."""
+    found = _strings(value)
+    return names[i] in found and not any(n in found for j, n in enumerate(names) if j != i)
 
 
 def _name_of(value: Any) -> str | None:
@@ -324,10 +319,18 @@ def _strings(value: Any) -> set[str]:
 
 
 def _stable_interaction(ix: Interaction, text: _Text) -> Interaction:
+    """``ix`` in its stable form; as recorded when a body nests deeper than Python recurses."""
+    try:
+        return _stable_exchange(ix, text)
+    except RecursionError:
+        return ix
+
+
+def _stable_exchange(ix: Interaction, text: _Text) -> Interaction:
     request_text = body_text(ix.request_body)
     response_text = body_text(ix.response_body)
-    request: Any = _json_document(request_text) if request_text else None
-    response: Any = _json_document(response_text) if response_text else None
+    request: Any = json_or_none(request_text) if request_text else None
+    response: Any = json_or_none(response_text) if response_text else None
     moved: list[tuple[list[Any], list[int]]] = []
     if request is not None:
         request = _stable_value(request, text)
@@ -419,7 +422,7 @@ def _stable_upload(data: bytes, text: _Text) -> bytes | None:
         if not line.strip():
             stable.append(line)
             continue
-        parsed = _json_document(line.strip())
+        parsed = json_or_none(line.strip())
         if parsed is None:
             return None
         stable.append(_TEMPFILE_NAME_RE.sub("tmp00000000", _dump(_stable_value(parsed, text))))
@@ -483,7 +486,7 @@ def _merge_posts(posts: list[Interaction]) -> Interaction:
     rest: dict[str, Any] = {}
     uploaded: set[str] = set()
     for post in posts:
-        body = _json_document(body_text(post.request_body) or "")
+        body = json_or_none(body_text(post.request_body) or "")
         if not isinstance(body, dict):
             return posts[-1]  # not a file_stream body this library reads: left as it is
         for name, chunk in (body.get("files") or {}).items():
@@ -574,12 +577,16 @@ def stable_form(
         :data:`RECORDING_KEY` holds, on one line, when and against what it was recorded.
     """
     text = _Text(session)
+    metadata = dict(cassette.metadata)
+    recorded = str(metadata.get("upstream") or session.upstream)
+    if not reorder and _origin(recorded) != _origin(session.upstream):
+        # Appended to a replayed cassette: name the upstream as the replayed part does.
+        text.origins[_origin(session.upstream)] = _origin(recorded)
     text.learn_origins(_texts(cassette))
     labels = _upload_labels(uploads or {}, cassette, text)
     interactions = [_relabel(_stable_interaction(ix, text), labels) for ix in cassette.interactions]
-    metadata = dict(cassette.metadata)
     line = _recording_line(metadata, text)
-    metadata["upstream"] = text(str(metadata.get("upstream") or session.upstream))
+    metadata["upstream"] = text(recorded) if reorder else recorded
     metadata[RECORDING_KEY] = line
     stable = Cassette(interactions, metadata, cassette.path)
     if not reorder or not interactions:

@@ -229,20 +229,21 @@ NORMALISERS: dict[str, Normaliser] = {
 
 def canonical(value: Any, rules: MatchRules = DEFAULT_RULES) -> Any:
     """``value`` as matching compares it: JSON strings parsed, then :data:`NORMALISERS`."""
-    value = _parsed(value)
+    value = parsed(value)
     for normalise in NORMALISERS.values():
         value = normalise(value, rules)
     return value
 
 
-def _parsed(value: Any) -> Any:
+def parsed(value: Any) -> Any:
+    """``value`` with every string that holds a JSON object or array parsed, at any depth."""
     if isinstance(value, dict):
-        return {k: _parsed(v) for k, v in value.items()}
+        return {k: parsed(v) for k, v in value.items()}
     if isinstance(value, list):
-        return [_parsed(v) for v in value]
+        return [parsed(v) for v in value]
     if isinstance(value, str) and value[:1] in "{[":
         try:
-            return _parsed(json.loads(value))
+            return parsed(json.loads(value))
         except ValueError:
             return value
     return value
@@ -351,7 +352,7 @@ def _json(body: str | bytes | None) -> Any:
     if not body:
         return None
     try:
-        return _parsed(json.loads(body))
+        return parsed(json.loads(body))
     except (ValueError, RecursionError):
         return None
 
