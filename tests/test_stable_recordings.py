@@ -140,6 +140,22 @@ def test_dates_and_durations_of_the_session_read_the_same_every_time():
     }
 
 
+def test_a_date_the_test_sent_stays_even_one_of_today_and_so_does_its_echo():
+    today = "2026-12-04T10:00:00Z"  # in the test's config, recorded that very day
+    sent = _upsert(0.1)
+    body = json.loads(str(sent.request_body))
+    body["variables"]["config"] = json.dumps({"release": {"value": today}})
+    sent.request_body = json.dumps(body)
+    echo = run_query(E, P, RUN)
+    answer = json.loads(str(echo.response_body))
+    answer["data"]["project"]["run"]["config"] = json.dumps({"release": {"value": today}})
+    answer["data"]["project"]["run"]["createdAt"] = "2026-12-04T19:22:31Z"
+    echo.response_body = json.dumps(answer)
+    text = cs.dumps(stable_form(recorded(sent, echo), SESSION)).split("\nmetadata:")[0]
+    assert text.count(today) == 2  # sent and echoed: the test's value
+    assert "2026-12-04T19:22:31Z" not in text  # the server's stamp of the session
+
+
 def test_go_map_order_and_variable_lists_are_sorted_and_echoes_follow():
     def files_in(order: list[str]) -> Cassette:
         ix = create_run_files(E, P, RUN, order)

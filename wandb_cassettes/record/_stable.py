@@ -11,9 +11,11 @@ saved, and what the session was is kept on one metadata line (``recording``):
   ``http://loopback-1.invalid`` (the others, numbered by first appearance);
   ``.invalid`` is reserved for names that never resolve (RFC 6761 6.4), and
   replay resolves nothing;
-* **instants** of the session (ISO 8601, HTTP dates, the compact form of
-  signed URLs, ``_timestamp`` epoch seconds), from a day before the recording
-  to a day after it, read ``2000-01-01T00:00:00`` in their own format;
+* **instants** of the session that a server or a signed URL made (ISO 8601,
+  HTTP dates, the compact form of signed URLs), from a day before the recording
+  to a day after it, read ``2000-01-01T00:00:00`` in their own format (never a
+  date the SDK sent, as a run's config holds it, nor its echo in an answer); the
+  ``_timestamp`` epoch seconds the SDK stamps rows with read 946684800;
 * **durations** the SDK measures (``_runtime``, ``_wandb.runtime``) read 0;
 * **JSON**: request bodies and JSON documents inside strings (a run's config,
   history rows) with sorted keys (wandb-core writes Go maps, in random order);
@@ -105,10 +107,23 @@ class Session:
 
 @dataclass
 class _Text:
-    """The text rewrites of one session: origins and instants."""
+    """The text rewrites of one session: origins and instants.
+
+    An instant is the session's when a server or a signed URL made it: never in what the
+    SDK sent (a date in a run's config is the test's, even one of today), nor in an answer
+    that repeats such a date (:attr:`sent`).
+    """
 
     session: Session
     origins: dict[str, str] = dataclasses.field(default_factory=dict)
+    #: The instants, as written, that some request body holds.
+    sent: set[str] = dataclasses.field(default_factory=set)
+
+    def learn_sent(self, bodies: Iterable[str]) -> None:
+        for body in bodies:
+            if any(c.isdigit() for c in body):
+                for pattern in (_ISO_RE, _HTTP_DATE_RE, _COMPACT_RE):
+                    self.sent.update(m.group(0) for m in pattern.finditer(body))
 
     def learn_origins(self, texts: Iterable[str]) -> None:
         """Name each loopback origin in ``texts`` (the upstream's and the relay's first)."""
@@ -127,13 +142,14 @@ class _Text:
     def _loopbacks(self) -> int:
         return sum(1 for v in self.origins.values() if "://loopback-" in v)
 
-    def __call__(self, text: str) -> str:
+    def __call__(self, text: str, *, dates: bool = True) -> str:
+        """``text`` with the session's origins, workdir and (``dates``) instants taken out."""
         workdir = self.session.workdir
         if workdir and workdir in text:
             text = text.replace(workdir, str(PurePosixPath(workdir).parent / "wandb-cassettes-sdk"))
         if "://" in text and self.origins:
             text = _LOOPBACK_RE.sub(lambda m: self.origins.get(m.group(0), m.group(0)), text)
-        if any(c.isdigit() for c in text):
+        if dates and any(c.isdigit() for c in text):
             text = _ISO_RE.sub(self._iso, text)
             text = _HTTP_DATE_RE.sub(self._http_date, text)
             text = _COMPACT_RE.sub(self._compact, text)
@@ -143,6 +159,8 @@ class _Text:
         return self.session.started - WINDOW <= when <= self.session.ended + WINDOW
 
     def _iso(self, m: re.Match[str]) -> str:
+        if m.group(0) in self.sent:
+            return m.group(0)
         year, month, day, sep, hour, minute, second, fraction, zone = m.groups()
         try:
             when = datetime.datetime(
@@ -159,6 +177,8 @@ class _Text:
         return text + ("." + "0" * (len(fraction) - 1) if fraction else "") + (zone or "")
 
     def _http_date(self, m: re.Match[str]) -> str:
+        if m.group(0) in self.sent:
+            return m.group(0)
         day, month, year, hour, minute, second = m.groups()
         try:
             when = datetime.datetime(
@@ -177,6 +197,8 @@ class _Text:
         return INSTANT.strftime("%a, %d %b %Y %H:%M:%S GMT")
 
     def _compact(self, m: re.Match[str]) -> str:
+        if m.group(0) in self.sent:
+            return m.group(0)
         try:
             when = datetime.datetime.strptime(m.group(0), "%Y%m%dT%H%M%SZ").replace(
                 tzinfo=datetime.UTC
@@ -212,13 +234,15 @@ def _offset(zone: str | None) -> datetime.timedelta | None:
 # -- JSON -------------------------------------------------------------------------------
 
 
-def _stable_value(value: Any, text: _Text, key: str = "", parent: str = "") -> Any:
-    """``value`` with the session taken out: durations 0, session epochs and instants
-    :data:`INSTANT`, JSON documents inside strings canonical."""
+def _stable_value(
+    value: Any, text: _Text, key: str = "", parent: str = "", *, dates: bool = True
+) -> Any:
+    """``value`` with the session taken out: durations 0, session epochs and (``dates``)
+    instants :data:`INSTANT`, JSON documents inside strings canonical."""
     if isinstance(value, dict):
-        return {k: _stable_value(v, text, str(k), key) for k, v in value.items()}
+        return {k: _stable_value(v, text, str(k), key, dates=dates) for k, v in value.items()}
     if isinstance(value, list):
-        return [_stable_value(v, text, "", key) for v in value]
+        return [_stable_value(v, text, "", key, dates=dates) for v in value]
     if isinstance(value, bool):
         return value
     if isinstance(value, int | float):
@@ -230,8 +254,8 @@ def _stable_value(value: Any, text: _Text, key: str = "", parent: str = "") -> A
     if isinstance(value, str):
         inner = json_or_none(value)
         if inner is not None:
-            return _dump(_stable_value(inner, text))
-        return text(value)
+            return _dump(_stable_value(inner, text, dates=dates))
+        return text(value, dates=dates)
     return value
 
 
@@ -333,14 +357,14 @@ def _stable_exchange(ix: Interaction, text: _Text) -> Interaction:
     response: Any = json_or_none(response_text) if response_text else None
     moved: list[tuple[list[Any], list[int]]] = []
     if request is not None:
-        request = _stable_value(request, text)
+        request = _stable_value(request, text, dates=False)
         if urlsplit(ix.uri).path.endswith("/graphql"):
             moved = _sort_variables(request)
     request_body: Any = ix.request_body
     if request is not None:
         request_body = _body(request)
     elif isinstance(ix.request_body, str):
-        request_body = text(ix.request_body)
+        request_body = text(ix.request_body, dates=False)
     response_body: Any = ix.response_body
     if response is not None:
         stable = _stable_value(response, text)
@@ -583,6 +607,7 @@ def stable_form(
         # Appended to a replayed cassette: name the upstream as the replayed part does.
         text.origins[_origin(session.upstream)] = _origin(recorded)
     text.learn_origins(_texts(cassette))
+    text.learn_sent(b for ix in cassette.interactions if (b := body_text(ix.request_body)))
     labels = _upload_labels(uploads or {}, cassette, text)
     interactions = [_relabel(_stable_interaction(ix, text), labels) for ix in cassette.interactions]
     line = _recording_line(metadata, text)
