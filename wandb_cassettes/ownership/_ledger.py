@@ -83,6 +83,7 @@ from ._model import (
     FOREIGN_CHANGES_KEY,
     FRESH_RUN_IDS_KEY,
     Change,
+    Consequence,
     Event,
     Exchange,
     Kind,
@@ -150,6 +151,8 @@ class Ledger:
         self.events: list[Event] = []
         self.unknown: list[Unknown] = []
         self._count = 0
+        #: The resource each exchange concerned (a rule's subject, a file_stream's run), by index.
+        self.subjects: dict[int, Resource] = {}
         self._resources: list[Resource] = []
         self._by_key: dict[tuple[str, str, str, str], Resource] = {}
         self._by_id: dict[str, Resource] = {}
@@ -215,6 +218,8 @@ class Ledger:
             )
             rule = RULES.get(name)
             subject = rule(self, exchange) if rule is not None else None
+            if subject is not None:
+                self.subjects.setdefault(index, subject)
             if rule is None and result == "succeeded":
                 self._untracked(exchange, request.operation)
             if result != "refused":  # a lost answer may have changed it: judged too
@@ -383,6 +388,7 @@ class Ledger:
         if m is None or outcome(ix.status, {}) == "refused":
             return
         run = self.run(*m.groups())
+        self.subjects[index] = run
         if self._owns(run):
             return
         try:
@@ -612,6 +618,41 @@ class Ledger:
             ):
                 return f"holds kept {inner.name}"
         return None
+
+    def evidence(self) -> dict[int, Consequence]:
+        """The exchanges the cleanup and the audit depend on, by index, with what each did.
+
+        Each create and delete (:attr:`events`), each sweep stopped, each change to
+        something the recording did not create and did not declare
+        (:meth:`foreign_changes`), each link it cannot tell it made
+        (:meth:`uncertain_links`) and each mutation nobody classified
+        (:attr:`unknown`). How many of these a recording holds is the test's doing.
+        Any other exchange (an update of what the recording created, a harmless
+        mutation, a change it declared, a query) may come more or less often with
+        timing alone: wandb-core sends a run's config and telemetry updates as
+        ``upsertBucket`` whenever its timers fire.
+        """
+        found: dict[int, Consequence] = {}
+        for event in self.events:
+            what = f"{event.change} {event.resource.kind} {event.resource.name}"
+            found.setdefault(event.index, Consequence(what))
+        for resource in self._resources:
+            if resource.stopped_at is not None:
+                what = f"stopped {resource.kind} {resource.name}"
+                found.setdefault(resource.stopped_at, Consequence(what))
+            if resource.uncertain_at is not None:
+                what = f"linked {resource.name}, which may have been linked before"
+                found.setdefault(resource.uncertain_at, Consequence(what))
+        for unknown in self.unknown:
+            what = f"sent {unknown.field}, a mutation nobody classified"
+            found.setdefault(unknown.index, Consequence(what))
+        for change in self.foreign_changes():
+            if change.status == "declared":
+                continue
+            what = f"{change.change} {change.kind} {change.name}, which the test did not create"
+            for index, _field in change.changes:
+                found.setdefault(index, Consequence(what, foreign=change.name))
+        return found
 
     def events_at(self, index: int) -> list[Event]:
         """What the exchange at ``index`` created or deleted."""

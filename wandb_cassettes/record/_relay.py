@@ -42,6 +42,7 @@ import json
 import os
 import re
 import secrets
+import time
 from collections.abc import AsyncIterator, Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -92,6 +93,9 @@ _HOP_BY_HOP = frozenset(
     )
 )
 _CHUNK = 256 * 1024
+#: Uploads up to this size are kept in memory while recording, for the stable form of the
+#: cassette (:mod:`._stable`: a run's summary file holds timing values); never stored.
+UPLOAD_KEEP_BYTES = 256 * 1024
 #: How long a connection being closed may still take a request already on its way (s).
 _CLOSE_GRACE_S = 0.05
 _FILE_STREAM_RE = re.compile(r"^/files/([^/]+)/([^/]+)/([^/]+)/file_stream$")
@@ -140,8 +144,24 @@ class Recording:
     #: ``scheme://host`` of every URL the upstream handed out in this recording (rewritten
     #: to ``/_ext/``): the only hosts ``/_ext/`` forwards to.
     handed_out: set[str] = field(default_factory=set)
+    #: Recorded ids -> fresh ones for the upstream (a re-recording that keeps the stored seed,
+    #: ``new_episodes``); None: the upstream sees the ids the client sent.
+    translation: IdTranslation | None = None
+    #: Per stored interaction: when its request went upstream and when its answer was
+    #: complete (``time.monotonic()``): which exchanges overlapped, for the stable order.
+    timings: list[tuple[float, float]] = field(default_factory=list)
+    #: Small uploads' bodies by interaction index (never stored; see :data:`UPLOAD_KEEP_BYTES`).
+    uploads: dict[int, bytes] = field(default_factory=dict)
 
-    def add(self, ix: Interaction) -> None:
+    def add(
+        self, ix: Interaction, started: float | None = None, upload: bytes | None = None
+    ) -> None:
+        """Observe ``ix`` and store it as the cassette keeps it.
+
+        ``started``: when its request went upstream (default: now); ``upload``: the body
+        of a small upload.
+        """
+        ended = time.monotonic()
         for observe in self.observers:
             try:
                 observe(ix)
@@ -149,7 +169,10 @@ class Recording:
                 self.fatal = self.fatal or exc
         stored = self.scrub.record(ix)
         if stored is not None:
+            if upload is not None:
+                self.uploads[len(self.cassette.interactions)] = upload
             self.cassette.interactions.append(stored)
+            self.timings.append((ended if started is None else started, ended))
 
     def learn_secret(self, secret: str) -> None:
         """A secret seen on the way (a key given to ``wandb.login(key=...)``): scrubbed too."""
@@ -389,7 +412,7 @@ class Relay:
         if session is None:
             return self._refuse(request)
         if isinstance(session, Recording):
-            return await self._record(session, request)
+            return await self._record(session, request, session.translation)
         return await self._replay(session, request)
 
     def _route(self, request: web.Request) -> Session | None:
@@ -474,9 +497,11 @@ class Relay:
             rec.learn_secret(key)
         digest = hashlib.sha256()
         size = 0
+        kept: list[bytes] = []
         data: Any
         if external and request.can_read_body:
-            # Storage bodies (checkpoints) are streamed through, never held.
+            # Storage bodies (checkpoints) are streamed through, never held (small ones are
+            # kept for the stable form of the cassette, :data:`UPLOAD_KEEP_BYTES`).
             if request.content_length is not None:
                 headers["Content-Length"] = str(request.content_length)
 
@@ -485,6 +510,8 @@ class Relay:
                 async for chunk in request.content.iter_chunked(_CHUNK):
                     digest.update(chunk)
                     size += len(chunk)
+                    if size <= UPLOAD_KEEP_BYTES:
+                        kept.append(chunk)
                     yield chunk
 
             data = stream()
@@ -511,6 +538,7 @@ class Relay:
                 for read in rec.prior_reads(url, data):
                     await self._read_before(rec, request, headers, url, read, translation)
         client = await self._client_session()
+        started = time.monotonic()
         try:
             # encoded=True: forward the URL byte for byte (a signed URL's signature covers it).
             async with client.request(
@@ -523,7 +551,7 @@ class Relay:
                 status, reason = upstream.status, upstream.reason or ""
                 response_headers = _recorded_headers(upstream.headers)
                 if external and translation is None and _large(rec, request.method, upstream):
-                    return await self._stream_to_blob(rec, request, url, upstream)
+                    return await self._stream_to_blob(rec, request, url, upstream, started)
                 response_body: Body = await upstream.read()
             if translation is not None and isinstance(response_body, bytes):
                 response_body = translation.body_to_client(response_body)
@@ -568,7 +596,8 @@ class Relay:
             if isinstance(stored_response, bytes)
             else stored_response,
         )
-        rec.add(ix)
+        small = size <= UPLOAD_KEEP_BYTES and isinstance(request_body, Digest)
+        rec.add(ix, started, b"".join(kept) if small else None)
         body = response_body if isinstance(response_body, bytes) else b""
         if request.path.endswith("/graphql") and b"upsertBucket" in body:
             rec.runs.update(_answered_runs(body))
@@ -599,6 +628,7 @@ class Relay:
         target = translation.to_upstream(url) if translation is not None else url
         client = await self._client_session()
         sent = {**headers, "Content-Type": "application/json"}
+        started = time.monotonic()
         try:
             async with client.post(
                 yarl.URL(target, encoded=True), headers=sent, data=outgoing
@@ -624,7 +654,8 @@ class Relay:
                 reason=reason,
                 response_headers=response_headers,
                 response_body=_text_or_bytes(answer),
-            )
+            ),
+            started,
         )
 
     async def _stream_to_blob(
@@ -633,6 +664,7 @@ class Relay:
         request: web.Request,
         url: str,
         upstream: aiohttp.ClientResponse,
+        started: float,
     ) -> web.StreamResponse:
         """A large download: to the client and to the blob store, chunk by chunk, never whole."""
         assert rec.blobs is not None
@@ -677,7 +709,8 @@ class Relay:
                 reason=upstream.reason or "",
                 response_headers=headers,
                 response_body=body,
-            )
+            ),
+            started,
         )
         return answer
 

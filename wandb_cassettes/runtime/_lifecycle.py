@@ -62,7 +62,7 @@ from ..ownership import (
     unresolved,
 )
 from ..protocol import parse_request
-from ..record import IdTranslation, Recording, Replay
+from ..record import CLEANUP_KEY, IdTranslation, Recording, Replay, Session, stable_form
 from ..redact import CassetteScrubber, scrub_text
 from ..replay import MatchRules, interaction_key
 from ..store import BLOB_DIR, BlobStore, Digest, blob_file, load_cached
@@ -80,8 +80,6 @@ if TYPE_CHECKING:
     from ._process import WandbProcess
 
 
-#: Metadata: indices of the interactions of the automatic cleanup after a recorded test.
-CLEANUP_KEY = "cleanup_interactions"
 #: Metadata: the SDK settings the recording ran with (``WANDB_ENTITY``...), applied in replay.
 SETTINGS_KEY = "sdk_settings"
 #: Metadata: what the recording's client ids derive from (with the seed): a digest of its test.
@@ -166,15 +164,20 @@ class CassetteUse:
         """
         mode = self.options.record_mode or self.mode
         self.plan = plan(
-            mode, exists=self.path.exists(), recorded_this_session=self.path in self.process.written
+            mode,
+            exists=self.path.exists(),
+            recorded_this_session=self.path in self.process.recorded,
         )
         if self.plan is Plan.MISSING:
             raise MissingCassette(self.path, self._command("once"))
         relay = self.process.relay()
         settings: dict[str, str]
         if self.plan is Plan.RECORD:
-            self.seed = ids.new_seed()
-            self.session = self._new_recording(self._fresh_cassette())
+            # A re-recording draws the ids the cassette holds (a review then sees only what
+            # changed); the upstream gets fresh twins of them (W&B refuses a deleted run's id).
+            stored = self._stored_seed()
+            self.seed = stored or ids.new_seed()
+            self.session = self._new_recording(self._fresh_cassette(), translate=bool(stored))
             settings = self.process.user_settings
         else:
             recorded = self._load()
@@ -183,8 +186,8 @@ class CassetteUse:
             self.session.blob_root = self._cassette_folder()
             if self.plan is Plan.REPLAY_AND_RECORD_MISSES:
                 extra = cassettes.Cassette(metadata=dict(recorded.metadata), path=self.path)
-                self.session.translation = IdTranslation(self._drawn)
-                self.session.fallback = self._new_recording(extra, self.session.translation)
+                self.session.fallback = self._new_recording(extra, translate=True)
+                self.session.translation = self.session.fallback.translation
             raw = recorded.metadata.get(SETTINGS_KEY) or {}
             settings = {str(k): str(v) for k, v in raw.items()} if isinstance(raw, dict) else {}
         self._started_at = datetime.datetime.now(datetime.UTC)
@@ -236,8 +239,24 @@ class CassetteUse:
         """``text`` as a cassette or a message may hold it: secrets replaced."""
         return self.options.scrubber([os.environ.get("WANDB_API_KEY") or ""]).scrub_text(text)
 
-    def _load(self) -> cassettes.Cassette:
+    def _stored_seed(self) -> str:
+        """The seed of the cassette this recording replaces, when it derives ids as this one
+        would (same test); empty when there is none or it cannot be read."""
+        if not self.path.exists():
+            return ""
+        try:
+            meta = load_cached(self.path, self.process.files / "cache").metadata
+        except CassetteError:
+            return ""
+        seed = meta.get("seed")
+        same_test = meta.get(IDS_KEY) == ids_digest(self._scrubbed(self.test_id))
+        return seed if isinstance(seed, str) and seed and same_test else ""
 
+    def _load(self) -> cassettes.Cassette:
+        """The cassette to replay: this process's own recording of it, else the file."""
+        mine = self.process.recorded.get(self.path)
+        if mine is not None:
+            return cassettes.loads(mine, self.path)
         recorded = load_cached(self.path, self.process.files / "cache")
         from wandb import __version__ as running
 
@@ -269,6 +288,7 @@ class CassetteUse:
             presets=tuple(str(p) for p in presets),
             tmp_roots=self.tmp_roots,
             scrubber=scrubber,
+            harmless=self.options.harmless,
         )
 
     def _fresh_cassette(self) -> cassettes.Cassette:
@@ -288,13 +308,13 @@ class CassetteUse:
         metadata = cassettes.new_metadata(self.process.upstream, **extra)
         return cassettes.Cassette(metadata=metadata, path=self.path)
 
-    def _new_recording(
-        self, cassette: cassettes.Cassette, translation: IdTranslation | None = None
-    ) -> Recording:
+    def _new_recording(self, cassette: cassettes.Cassette, *, translate: bool = False) -> Recording:
         """A recording whose ledger feeds the write-ahead journal as exchanges pass.
 
-        With ``translation`` (``new_episodes``) the ledger sees the client's ids and
-        the journal the upstream's, where a sweep must look for them.
+        ``translate`` (ids drawn from a stored seed: a re-recording, ``new_episodes``): the
+        upstream sees fresh twins of the client's ids (:class:`.IdTranslation`); the ledger
+        and the cassette see the client's, the journal the upstream's, where a sweep must
+        look for them.
         """
 
         journal = self.process.journal()  # JournalError: no journal, no recording
@@ -303,7 +323,9 @@ class CassetteUse:
 
         recording = Recording(cassette, CassetteScrubber(scrubber))
         recording.blobs = BlobStore(self.blob_dir or self.path.parent / BLOB_DIR)
-        fresh = _FreshRunIds(self._drawn, lambda: self._children, translation)
+        fresh = _FreshRunIds(self._drawn, lambda: self._children)
+        translation = recording.translation = IdTranslation(fresh) if translate else None
+        fresh.translation = translation
         who = self._scrubbed(self.test_id)
 
         def warn(change: str) -> None:
@@ -482,7 +504,7 @@ class CassetteUse:
                 stacklevel=3,
             )
             return
-        full = recording.finished()
+        full = self._stable(recording.finished(), recording, reorder=replay is None)
         if replay is not None:
             # new_episodes: what was replayed, then what was recorded after it.
             full = cassettes.Cassette(
@@ -491,9 +513,33 @@ class CassetteUse:
                 full.path,
             )
         self._describe(full, recording)
-        cassettes.save(full, self.path)
+        text = cassettes.dumps(full)
+        cassettes.write_atomic(self.path, text)
         cassettes.failed_path(self.path).unlink(missing_ok=True)  # an older failed attempt
         self.process.written.append(self.path)
+        self.process.recorded[self.path] = text
+
+    def _stable(
+        self, cassette: cassettes.Cassette, recording: Recording, *, reorder: bool
+    ) -> cassettes.Cassette:
+        """``cassette`` in its stable form (:mod:`..record._stable`): what this session was
+        goes to one metadata line, so that re-recording an unchanged test writes it again."""
+        now = datetime.datetime.now(datetime.UTC)
+        session = Session(
+            upstream=self.process.upstream,
+            relay=self.process.relay().url,
+            started=self._started_at or now,
+            ended=now,
+            workdir=str(self.process.workdir),
+        )
+        return stable_form(
+            cassette,
+            session,
+            timings=recording.timings,
+            uploads=recording.uploads,
+            harmless=self.options.harmless,
+            reorder=reorder,
+        )
 
     def _describe(self, full: cassettes.Cassette, recording: Recording) -> None:
         """Metadata that replay and the audit need: backend, fresh ids, presets."""
@@ -541,9 +587,10 @@ class CassetteUse:
         secrets = [k for k in (os.environ.get("WANDB_API_KEY"),) if k]
         details = "\n\n".join(scrub_text(str(e), secrets) for e in replay.errors)
         full = self._write_full_variables(replay)
+        alone = all(getattr(e, "rerecord", True) for e in replay.errors)
         advice = (
             "if the test changed on purpose, re-record it:\n  " + self._command()
-            if "re-recording cannot help" not in details
+            if alone
             else "if other differences are deliberate, re-record it:\n  " + self._command()
         )
         where = f"\nfull variables of each request: {full}" if full else ""
@@ -586,31 +633,34 @@ class CassetteUse:
 class _FreshRunIds:
     """Run ids this recording drew, its children's and new_episodes' fresh twins included."""
 
-    def __init__(
-        self,
-        drawn: set[str],
-        folder: Callable[[], Path | None],
-        translation: IdTranslation | None = None,
-    ) -> None:
+    def __init__(self, drawn: set[str], folder: Callable[[], Path | None]) -> None:
         self._drawn = drawn
         self._folder = folder
-        self._translation = translation
+        #: The fresh twins the upstream sees for them (a translated recording), if any.
+        self.translation: IdTranslation | None = None
 
     def __contains__(self, run_id: object) -> bool:
         if run_id in self._drawn:
             return True
-        translation = self._translation
+        translation = self.translation
         if translation is not None and isinstance(run_id, str) and translation.is_fresh(run_id):
             return True
-        folder = self._folder()
-        if folder is None or not isinstance(run_id, str):
+        if not isinstance(run_id, str):
             return False
-        found = children.drawn_run_ids(folder)
-        self._drawn |= found
-        return run_id in found
+        return run_id in self._children()
 
     def __iter__(self) -> Iterator[str]:
-        return iter(self._drawn)
+        """The ids drawn so far, the children's included (the translation pairs each)."""
+        self._children()
+        return iter(list(self._drawn))
+
+    def _children(self) -> set[str]:
+        folder = self._folder()
+        if folder is None:
+            return set()
+        found = children.drawn_run_ids(folder)
+        self._drawn |= found
+        return found
 
 
 def _read_before_a_change(ix: cassettes.Interaction) -> bool:

@@ -121,6 +121,10 @@ class WandbProcess:
         self.report = report
         #: Cassettes written in this session (``--wandb-audit``, shared names).
         self.written: list[Path] = []
+        #: The text of each cassette this process recorded, as it wrote it: a later test of
+        #: the session that shares its name replays this, whatever another process (an
+        #: xdist worker under ``--dist each``) has written to the file since.
+        self.recorded: dict[Path, str] = {}
         #: The user's values of :data:`.env.RECORDED_SETTINGS`, applied while recording.
         self.user_settings: dict[str, str] = {}
         #: The API key for the upstream, None when none was found (replay needs none).

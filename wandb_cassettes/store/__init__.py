@@ -24,6 +24,7 @@ from ._cassette import (
     new_metadata,
     save,
     save_failed,
+    write_atomic,
 )
 from ._limits import DEFAULT_LIMITS, Limits, check_tree, read_capped
 from ._project import cassette_folder, find_project
@@ -66,4 +67,5 @@ __all__ = [
     "save",
     "save_failed",
     "verify_blob",
+    "write_atomic",
 ]
