@@ -148,17 +148,26 @@ def pytest_configure(config: pytest.Config) -> None:
     option = config.getoption("--wandb-upstream")
     explicit = option or explicit_upstream()
     source = "--wandb-upstream" if option else f"{UPSTREAM_ENV} or WANDB_BASE_URL"
+    # Replay never needs, reads or refuses an upstream: only a session that records checks
+    # it (here when the user gave it; else when the relay starts, from the user's settings).
+    records = record_mode(config) is not RecordMode.NONE
     try:
-        # None: the SDK's default, looked up when a cassette first needs it (no wandb
-        # import for a run without cassettes).
-        upstream = check_upstream(explicit, source=source) if explicit else None
+        if explicit and records:
+            check_upstream(explicit, source=source)
     except ConfigurationError as exc:
         raise pytest.UsageError(str(exc)) from None
-    process = WandbProcess(upstream, config.rootpath, report=lambda m: _report(config, m))
+    process = WandbProcess(
+        explicit,
+        config.rootpath,
+        report=lambda m: _report(config, m),
+        records=records,
+        source=source,
+    )
     config.stash[_PROCESS] = process
     config.stash[_CURRENT] = []
     set_shared(process)
-    runtime.allow_wandb_through_network_block()
+    # wandb-core's own socket passes --block-network whatever is selected (offline runs).
+    runtime.keep_service_socket_open()
     _keep_compiled_rules(config)
 
 
@@ -182,6 +191,7 @@ def pytest_unconfigure(config: pytest.Config) -> None:
         process.stop()
 
         set_shared(None)
+        runtime.keep_service_socket_open(False)
 
 
 @pytest.hookimpl(optionalhook=True)
@@ -210,7 +220,10 @@ def pytest_collection_finish(session: pytest.Session) -> None:
     """Point the SDK at the relay before any session fixture runs, if any test uses cassettes."""
     if any(item.get_closest_marker(MARKER) for item in session.items):
         process = session.config.stash[_PROCESS]
-        relay = process.start()
+        try:
+            relay = process.start()
+        except ConfigurationError as exc:  # the upstream of a session that records
+            raise pytest.UsageError(str(exc)) from None
         current = session.config.stash[_CURRENT]
         relay.context = lambda: current[-1] if current else "code outside any test"
 

@@ -12,7 +12,7 @@ from ._foreign import (
     prior_run_read,
 )
 from ._intents import intents
-from ._ledger import Ledger, unresolved
+from ._ledger import Ledger, cassette_servers, unresolved
 from ._model import (
     FOREIGN_CHANGES_KEY,
     FRESH_RUN_IDS_KEY,
@@ -38,6 +38,7 @@ __all__ = [
     "Resource",
     "Restore",
     "Unknown",
+    "cassette_servers",
     "describe_json",
     "intents",
     "outcome",

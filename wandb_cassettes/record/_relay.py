@@ -31,11 +31,22 @@ SDK (``WANDB_BASE_URL``, which child processes inherit), holds it, and so does e
 the relay hands out. And ``/_ext/`` forwards only to the hosts the upstream itself handed
 out while recording (signed storage URLs, redirects), never to one a request names. What
 is refused is answered 403 (wandb-core does not retry it), never forwarded, never recorded.
+
+The code under test may name another W&B server than the session's upstream (the
+process's SDK is wrapped so that whatever it names comes here:
+:mod:`wandb_cassettes.runtime` ``_servers``): such a request's path says which after the
+secret, ``/_srv/<server>`` (:func:`.store.server_route`). Recording forwards it there,
+with that server's key (a session key the SDK was handed never goes to another server:
+:attr:`Relay.key_for` finds the one the SDK would use), and records it under that
+server's URL; the plain-http rule of the upstream holds for it too. Replay answers it
+like any other request: a request matches whichever server it was recorded on.
 """
 
 from __future__ import annotations
 
 import asyncio
+import base64
+import binascii
 import hashlib
 import hmac
 import json
@@ -54,7 +65,14 @@ from aiohttp import web
 from aiohttp.web_protocol import RequestHandler
 
 from .. import redact as scrubbing
-from ..errors import CassetteError, NoMatch, RecordingError, RelayError, ReplayError
+from ..errors import (
+    CassetteError,
+    ConfigurationError,
+    NoMatch,
+    RecordingError,
+    RelayError,
+    ReplayError,
+)
 from ..protocol import parse_request
 from ..replay import DEFAULT_RULES, Matcher, MatchRules, substitutions, target_of
 from ..store import (
@@ -66,12 +84,23 @@ from ..store import (
     Digest,
     Interaction,
     blob_file,
+    check_upstream,
+    parse_route,
+    server_of,
+    server_route,
     verify_blob,
 )
 from ._episodes import IdTranslation
 from ._serve import LOOPBACK, BackgroundServer
 
 EXT_PREFIX = "/_ext/"
+#: The key under which a request carries the W&B server its route names (None: upstream):
+#: aiohttp's typed key where it has one (3.13+: a plain string key warns), else a string.
+_SERVER: Any = (
+    web.RequestKey("wandb_cassettes_server", str)
+    if hasattr(web, "RequestKey")
+    else "wandb_cassettes_server"
+)
 #: Response fields whose absolute URLs the SDK calls next.
 URL_KEYS = frozenset({"uploadUrl", "directUrl", "url", "uploadUrls"})
 #: Response headers whose absolute URLs the client calls next.
@@ -152,6 +181,11 @@ class Recording:
     timings: list[tuple[float, float]] = field(default_factory=list)
     #: Small uploads' bodies by interaction index (never stored; see :data:`UPLOAD_KEEP_BYTES`).
     uploads: dict[int, bytes] = field(default_factory=dict)
+    #: The W&B servers besides the relay's upstream that the code named and this
+    #: recording forwarded to (``/_srv/`` routes).
+    servers: set[str] = field(default_factory=set)
+    #: How many requests of the code under test reached this session.
+    requests: int = 0
 
     def add(
         self, ix: Interaction, started: float | None = None, upload: bytes | None = None
@@ -207,9 +241,12 @@ class Replay:
     fatal: ReplayError | None = None
     #: The cassette folder, where blobs live (``_blobs/``); None: the cassette's own folder.
     blob_root: Path | None = None
-    _rendered: dict[int, tuple[bytes, dict[str, str]]] = field(default_factory=dict)
+    #: Rendered answers, by interaction index and the base URL they were rendered for.
+    _rendered: dict[tuple[int, str], tuple[bytes, dict[str, str]]] = field(default_factory=dict)
     #: Blob files whose sha256 was checked, as ``(sha256, device, inode, size, mtime)``.
     _verified: set[tuple[str, int, int, int, int]] = field(default_factory=set)
+    #: How many requests of the code under test reached this session.
+    requests: int = 0
 
     def __post_init__(self) -> None:
         interactions = self.matcher.cassette.interactions
@@ -219,7 +256,7 @@ class Replay:
         self.runs = {
             "/".join(m.groups())
             for ix in interactions
-            if (m := _FILE_STREAM_RE.match(target_of(ix.uri, self.matcher.upstream)))
+            if (m := _FILE_STREAM_RE.match(target_of(ix.uri, self.matcher.servers)))
         }
 
     def owns_run(self, path: str) -> bool:
@@ -241,11 +278,22 @@ class Relay:
     """The loopback relay. Start it once, then :meth:`push` a session per cassette.
 
     ``upstream`` is the W&B base URL used when recording (and the prefix that
-    tells base-URL requests from storage requests in cassettes).
+    tells base-URL requests from storage requests in cassettes); empty while unknown
+    (a session that only replays never needs one, nor reads one).
     """
 
-    def __init__(self, upstream: str = "https://api.wandb.ai", *, port: int = 0) -> None:
-        self.upstream = upstream.rstrip("/")
+    def __init__(self, upstream: str | None = "https://api.wandb.ai", *, port: int = 0) -> None:
+        self.upstream = (upstream or "").rstrip("/")
+        #: The API keys this process handed the SDK itself, not given by the user for every
+        #: server (the upstream's netrc entry, the replay placeholder): never sent to
+        #: another server than the upstream.
+        self.injected: set[str] = set()
+        #: The key the SDK would use for a server when it sent an injected one (its
+        #: ``WANDB_API_KEY``, its netrc entry); None: it would have none. Set by the
+        #: process runtime; the keys the SDK itself sent to a server come first.
+        self.key_for: Callable[[str], str | None] | None = None
+        #: The last key the SDK itself sent to each server other than the upstream.
+        self.keys: dict[str, str] = {}
         self.sessions: list[Session] = []
         self.stray: list[str] = []
         #: Who is talking when no cassette is active (set by the pytest plugin).
@@ -385,8 +433,15 @@ class Relay:
 
     def replay_session(self, cassette: Cassette, rules: MatchRules = DEFAULT_RULES) -> Replay:
         """A replay session of ``cassette`` (not yet active)."""
-        upstream = str(cassette.metadata.get("upstream", self.upstream))
+        upstream = str(cassette.metadata.get("upstream") or self.upstream)
         return Replay(Matcher(cassette, upstream, rules))
+
+    def route(self, server: str | None) -> str:
+        """The base URL through this relay for ``server`` (None or the upstream: the relay's
+        own URL)."""
+        if not server or server == self.upstream:
+            return self.url
+        return server_route(self.url, server)
 
     # -- request handling -------------------------------------------------------
 
@@ -397,10 +452,18 @@ class Relay:
         secret, slash, rest = raw.partition("/")[2].partition("/")
         if not slash or not hmac.compare_digest(("/" + secret).encode(), self._prefix.encode()):
             return self._foreign(request.method, raw, "the request lacks this session's secret")
-        # From here on the request is seen as the SDK sent it, without the secret.
-        request = request.clone(rel_url=yarl.URL("/" + rest, encoded=True))
+        try:
+            server, rest = parse_route("/" + rest)
+        except ValueError as exc:
+            return _error(400, f"wandb-cassettes relay: {exc}")
+        # From here on the request is seen as the SDK sent it, without the secret and the
+        # route; the server it names (None: the upstream) goes along with it.
+        request = request.clone(rel_url=yarl.URL(rest, encoded=True))
+        request[_SERVER] = server or ""
         session = self._route(request)
         self._served[request.protocol] = session
+        if session is not None:
+            session.requests += 1
         if self.exhaustion is not None:
             if session is not None:
                 _fail(session, f"wandb-cassettes relay: {self.exhaustion}")
@@ -468,7 +531,55 @@ class Relay:
     def _upstream_url(self, request: web.Request) -> tuple[str, bool]:
         """The real URL of ``request`` and whether it is on another host (storage)."""
         where, external = _destination(request)
-        return (where if external else self.upstream + where), external
+        return (where if external else self._server_of(request) + where), external
+
+    def _server_of(self, request: web.Request) -> str:
+        """The W&B server ``request`` is for: the one its route names, else the upstream."""
+        return str(request.get(_SERVER) or self.upstream)
+
+    def _check_server(self, rec: Recording, request: web.Request) -> str | None:
+        """Why ``request`` may not be forwarded to its server (recording), or None.
+
+        A named server gets the upstream's rules: https, or plain http on loopback only;
+        it is noted in the recording (the cassette lists it). Its ``Authorization``: a key
+        the SDK was handed by this process is replaced by the one the SDK would use for
+        that server (:attr:`key_for`); with none, nothing is forwarded.
+        """
+        server = request.get(_SERVER)
+        if not server and not self.upstream:
+            return "no upstream is known to forward to (the session only replays)"
+        if not server or server == self.upstream:
+            return None
+        try:
+            check_upstream(server, source=f"the server the code named ({server})")
+        except ConfigurationError as exc:
+            return str(exc)
+        rec.servers.add(server)
+        return None
+
+    def _credentials(self, rec: Recording, request: web.Request, headers: dict[str, str]) -> str:
+        """Put the right key for a named server into ``headers``; why not, or ""."""
+        server = request.get(_SERVER)
+        if not server or server == self.upstream:
+            return ""
+        name = next((k for k in headers if k.lower() == "authorization"), None)
+        sent = _basic_key(headers.get(name)) if name else None
+        if sent is None:
+            return ""
+        if sent not in self.injected:
+            self.keys[server] = sent  # the SDK's own choice for that server
+            return ""
+        key = self.keys.get(server) or (self.key_for(server) if self.key_for else None)
+        if not key:
+            return (
+                f"no API key for {server}: the SDK would find none there, and the key this "
+                "session handed it never goes to another server; give one (WANDB_API_KEY, "
+                f"`wandb login --host {server}`, or api_key=)"
+            )
+        assert name is not None
+        headers[name] = "Basic " + base64.b64encode(f"api:{key}".encode()).decode()
+        rec.learn_secret(key)
+        return ""
 
     # -- record -----------------------------------------------------------------
 
@@ -492,6 +603,12 @@ class Relay:
         if rec.fatal is not None and not rec.cleaning:
             return _error(400, f"wandb-cassettes: {rec.fatal}", graphql=url.endswith("/graphql"))
         headers = _forward_headers(request.headers)
+        refused = None if external else self._check_server(rec, request)
+        refused = refused or self._credentials(rec, request, headers)
+        if refused:
+            # Before anything reaches that server: the test fails, saying why.
+            rec.fatal = rec.fatal or RecordingError(f"wandb-cassettes: {refused}")
+            return _error(400, f"wandb-cassettes: {refused}", graphql=url.endswith("/graphql"))
         key = _basic_key(headers.get("Authorization"))
         if key:
             rec.learn_secret(key)
@@ -603,10 +720,13 @@ class Relay:
             rec.runs.update(_answered_runs(body))
         flat = {k: v[0] for k, v in response_headers.items() if v}
         handed = rec.handed_out
+        # URLs on the request's own server come back through its own route.
+        server = (self._server_of(request),) if not external else (self.upstream,)
+        base = self.route(request.get(_SERVER))
         return web.Response(
             status=status,
-            body=self._rewrite(body, handed=handed),
-            headers=self._rewrite_headers(flat, handed=handed),
+            body=self._rewrite(body, server, handed, base),
+            headers=self._rewrite_headers(flat, server, handed, base),
         )
 
     async def _read_before(
@@ -759,14 +879,15 @@ class Relay:
         stored = ix.response_body
         if isinstance(stored, Digest) and stored.blob and stored.sha256 not in rep.content:
             return await self._blob_answer(rep, ix, stored)
-        rendered = rep._rendered.get(index)
+        base = self.route(request.get(_SERVER))
+        rendered = rep._rendered.get((index, base))
         if rendered is None:
             try:
-                rendered = self._render(rep, ix)
+                rendered = self._render(rep, ix, base)
             except RelayError as exc:
                 rep.errors.append(exc)
                 return _error(404, f"wandb-cassettes: {exc}")
-            rep._rendered[index] = rendered
+            rep._rendered[(index, base)] = rendered
         payload, headers = rendered
         if key.kind == "graphql" and body and body.decode("utf-8", "replace") != ix.request_text():
             live_names = substitutions(ix.request_text(), body, rep.matcher.rules)
@@ -809,7 +930,9 @@ class Relay:
         if seen is not None:
             rep._verified.add(seen)
 
-    def _render(self, rep: Replay, ix: Interaction) -> tuple[bytes, dict[str, str]]:
+    def _render(self, rep: Replay, ix: Interaction, base: str) -> tuple[bytes, dict[str, str]]:
+        """A recorded answer as bytes and headers; URLs on any W&B server of the cassette
+        point at ``base`` (the route the live request came by)."""
         body = ix.response_body
         if isinstance(body, Digest):
             payload = rep.content.get(body.sha256)
@@ -824,38 +947,47 @@ class Relay:
         else:
             payload = body or b""
         headers = _no_wait({k: v[0] for k, v in ix.response_headers.items() if v}, ix.status)
-        # The cassette's upstream, not this session's: a cassette recorded against another
+        # The cassette's servers, not this session's: a cassette recorded against another
         # server hands out that server's URLs.
-        upstream = rep.matcher.upstream
-        return self._rewrite(payload, upstream), self._rewrite_headers(headers, upstream)
+        servers = rep.matcher.servers
+        return (
+            self._rewrite(payload, servers, relay=base),
+            self._rewrite_headers(headers, servers, relay=base),
+        )
 
     # -- shared -----------------------------------------------------------------
 
     def _rewrite(
-        self, body: bytes, upstream: str | None = None, handed: set[str] | None = None
+        self,
+        body: bytes,
+        servers: tuple[str, ...] = (),
+        handed: set[str] | None = None,
+        relay: str | None = None,
     ) -> bytes:
-        """Point absolute URLs the SDK will call next at the relay; ``handed`` learns the
-        hosts of those that go to ``/_ext/``."""
+        """Point absolute URLs the SDK will call next at the relay: those on ``servers``
+        (default: the upstream) at ``relay`` (default: the relay's own URL), any other at
+        ``/_ext/``; ``handed`` learns the hosts of those."""
         if b"http" not in body or body.lstrip()[:1] not in (b"{", b"["):
             return body
         try:
             data = json.loads(body)
         except ValueError:
             return body
-        changed = _rewrite_urls(data, upstream or self.upstream, self.url, handed)
+        changed = _rewrite_urls(data, servers or (self.upstream,), relay or self.url, handed)
         return json.dumps(data).encode() if changed else body
 
     def _rewrite_headers(
         self,
         headers: dict[str, str],
-        upstream: str | None = None,
+        servers: tuple[str, ...] = (),
         handed: set[str] | None = None,
+        relay: str | None = None,
     ) -> dict[str, str]:
-        """A redirect's ``Location`` (and the like) through the relay."""
+        """A redirect's ``Location`` (and the like) through the relay (as :meth:`_rewrite`)."""
         for name in list(headers):
             if name.title() in URL_HEADERS:
                 headers[name] = relay_url(
-                    headers[name], upstream or self.upstream, self.url, handed
+                    headers[name], servers or (self.upstream,), relay or self.url, handed
                 )
         return headers
 
@@ -917,7 +1049,9 @@ async def _absorb_upload(rep: Replay, request: web.Request, ix: Interaction) -> 
         rep.content[recorded.sha256] = b"".join(parts)
 
 
-def _rewrite_urls(data: Any, upstream: str, relay: str, handed: set[str] | None) -> bool:
+def _rewrite_urls(
+    data: Any, upstream: str | tuple[str, ...], relay: str, handed: set[str] | None
+) -> bool:
     changed = False
     items: Iterable[tuple[Any, Any]]
     if isinstance(data, dict):
@@ -938,11 +1072,15 @@ def _rewrite_urls(data: Any, upstream: str, relay: str, handed: set[str] | None)
     return changed
 
 
-def relay_url(url: str, upstream: str, relay: str, handed: set[str] | None = None) -> str:
-    """``url`` as the SDK must call it through the relay (unchanged if not absolute);
+def relay_url(
+    url: str, upstream: str | tuple[str, ...], relay: str, handed: set[str] | None = None
+) -> str:
+    """``url`` as the SDK must call it through the relay (unchanged if not absolute): on
+    ``upstream`` (one W&B server or several), under ``relay``; elsewhere, at ``/_ext/``;
     ``handed`` learns the ``scheme://host`` of a URL sent to ``/_ext/``."""
-    if url.startswith(upstream + "/"):
-        return relay + url[len(upstream) :]
+    server = server_of(url, (upstream,) if isinstance(upstream, str) else upstream)
+    if server is not None:
+        return relay + url[len(server) :]
     for scheme in ("https", "http"):
         prefix = scheme + "://"
         if url.startswith(prefix):
@@ -1004,9 +1142,6 @@ def _basic_key(value: str | None) -> str | None:
     """The API key in wandb-core's ``Authorization: Basic base64("api:KEY")``."""
     if not value or not value.startswith("Basic "):
         return None
-    import base64
-    import binascii
-
     try:
         user, _, key = base64.b64decode(value[6:].strip()).decode().partition(":")
     except (binascii.Error, UnicodeDecodeError, ValueError):

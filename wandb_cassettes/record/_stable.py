@@ -54,7 +54,7 @@ from urllib.parse import urlsplit
 from ..ownership import Ledger
 from ..protocol import succeeded
 from ..replay import interaction_key
-from ..store import Cassette, Digest, Interaction, body_text, json_or_none
+from ..store import SERVERS_KEY, Cassette, Digest, Interaction, body_text, json_or_none
 
 #: Metadata: the recording session, on one line (when, against what, the loopback origins).
 RECORDING_KEY = "recording"
@@ -612,6 +612,10 @@ def stable_form(
     interactions = [_relabel(_stable_interaction(ix, text), labels) for ix in cassette.interactions]
     line = _recording_line(metadata, text)
     metadata["upstream"] = text(recorded) if reorder else recorded
+    listed = metadata.get(SERVERS_KEY)
+    if isinstance(listed, list):
+        # Named as the interactions' uris are, so that each still says its server (issue 21).
+        metadata[SERVERS_KEY] = sorted({text(str(s)) for s in listed})
     metadata[RECORDING_KEY] = line
     stable = Cassette(interactions, metadata, cassette.path)
     if not reorder or not interactions:
@@ -621,6 +625,9 @@ def stable_form(
 
 def _texts(cassette: Cassette) -> Iterable[str]:
     yield str(cassette.metadata.get("upstream") or "")
+    listed = cassette.metadata.get(SERVERS_KEY)
+    if isinstance(listed, list):
+        yield from (str(s) for s in listed)
     for ix in cassette.interactions:
         yield ix.uri
         for values in (*ix.request_headers.values(), *ix.response_headers.values()):

@@ -58,7 +58,7 @@ from ..ownership import Consequence
 from ..protocol import parse_request, response_errors
 from ..redact import DEFAULT as DEFAULT_SCRUBBER
 from ..redact import Scrubber, matching_form
-from ..store import Cassette, Interaction
+from ..store import SERVERS_KEY, Cassette, Interaction, server_of
 from . import _ignore as ignores
 from ._timing import strict_exchanges
 
@@ -253,13 +253,16 @@ def parsed(value: Any) -> Any:
     return value
 
 
-def target_of(uri: str, upstream: str) -> str:
-    """The matching target of ``uri``: a path on ``upstream``, else the URL without query.
+def target_of(uri: str, upstream: str | Iterable[str]) -> str:
+    """The matching target of ``uri``: a path on ``upstream`` (or on any of several W&B
+    servers: a recording may talk to more than one), else the URL without query.
 
+    A request matches whichever server it went to: replay needs no server, and the code
+    may name another one than when it was recorded (a settings file, a CI variable).
     A multipart part keeps its ``partNumber`` (parts differ only in their query).
     """
-    base = upstream.rstrip("/")
-    if uri.startswith(base + "/") or uri == base:
+    base = server_of(uri, (upstream,) if isinstance(upstream, str) else upstream)
+    if base is not None:
         path = uri[len(base) :] or "/"
         return path.split("?", 1)[0]
     try:
@@ -272,6 +275,14 @@ def target_of(uri: str, upstream: str) -> str:
         if number:
             target += f"?partNumber={number[0]}"
     return target
+
+
+def servers_of(cassette: Cassette, upstream: str) -> tuple[str, ...]:
+    """``upstream`` and the other W&B servers a cassette's metadata lists (untrusted
+    input: strings only)."""
+    listed = cassette.metadata.get(SERVERS_KEY)
+    others = [s for s in listed if isinstance(s, str) and s] if isinstance(listed, list) else []
+    return tuple(dict.fromkeys([upstream, *others]))
 
 
 def request_key(
@@ -370,7 +381,11 @@ def _strings(value: Any) -> list[str]:
 
 
 def interaction_key(
-    ix: Interaction, upstream: str, rules: MatchRules = DEFAULT_RULES, *, scrub: bool = True
+    ix: Interaction,
+    upstream: str | Iterable[str],
+    rules: MatchRules = DEFAULT_RULES,
+    *,
+    scrub: bool = True,
 ) -> RequestKey:
     """The key of a recorded request; ``scrub``: scrub its body as a live one is."""
     byte_range = _header(ix.request_headers, "range") if ix.method == "GET" else None
@@ -402,6 +417,8 @@ class Matcher:
     ) -> None:
         self.cassette = cassette
         self.upstream = upstream
+        #: The W&B servers the recording talked to: its upstream and those the code named.
+        self.servers = servers_of(cassette, upstream)
         self.rules = rules
         self._queues: dict[RequestKey, deque[int]] = {}
         self._recorded: dict[RequestKey, list[int]] = {}
@@ -415,7 +432,8 @@ class Matcher:
         scrubber = rules.scrubber or DEFAULT_SCRUBBER
         self._scrub = any(scrubber.marks(ix.request_text() or "") for ix in cassette.interactions)
         self._keys = [
-            interaction_key(ix, upstream, rules, scrub=self._scrub) for ix in cassette.interactions
+            interaction_key(ix, self.servers, rules, scrub=self._scrub)
+            for ix in cassette.interactions
         ]
         for index, key in enumerate(self._keys):
             self._recorded.setdefault(key, []).append(index)

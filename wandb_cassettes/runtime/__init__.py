@@ -20,6 +20,7 @@ from ._interop import (
     allow_wandb_through_network_block,
     is_wandb_address,
     is_worker_ipc,
+    keep_service_socket_open,
     keep_vcr_out_of_wandb,
     skip_wandb_traffic,
 )
@@ -59,6 +60,7 @@ __all__ = [
     "install_pth",
     "is_wandb_address",
     "is_worker_ipc",
+    "keep_service_socket_open",
     "keep_vcr_out_of_wandb",
     "named",
     "new_seed",

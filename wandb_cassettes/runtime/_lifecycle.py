@@ -40,7 +40,7 @@ from urllib.parse import urlsplit
 
 from .. import replay as ignores
 from .. import store as cassettes
-from ..cleanup import delete_owned
+from ..cleanup import api_for, delete_owned
 from ..errors import (
     CassetteError,
     CleanupError,
@@ -65,9 +65,19 @@ from ..protocol import parse_request
 from ..record import CLEANUP_KEY, IdTranslation, Recording, Replay, Session, stable_form
 from ..redact import CassetteScrubber, scrub_text
 from ..replay import MatchRules, interaction_key
-from ..store import BLOB_DIR, BlobStore, Digest, blob_file, load_cached
+from ..store import (
+    BLOB_DIR,
+    SERVERS_KEY,
+    USE_KEY,
+    BlobStore,
+    Digest,
+    blob_file,
+    load_cached,
+    server_of,
+)
 from . import _children as children
 from . import _ids as ids
+from . import _servers as servers
 from ._env import ARTIFACT_SDK_MODULES, apply_settings
 from ._naming import safe_name
 from ._options import CassetteOptions, Filter
@@ -75,6 +85,7 @@ from ._process import shared_process
 from ._record_mode import Plan, RecordMode, plan
 
 if TYPE_CHECKING:
+    from ..cleanup import Journal
     from ..ownership import Ledger
     from ..record import IdTranslation, Recording, Replay
     from ._process import WandbProcess
@@ -84,6 +95,8 @@ if TYPE_CHECKING:
 SETTINGS_KEY = "sdk_settings"
 #: Metadata: what the recording's client ids derive from (with the seed): a digest of its test.
 IDS_KEY = "ids_from"
+#: What each kind of online use (:class:`._servers.Use`) is, as a message says it.
+_USE_NAMES = {"run": "a run (wandb.init)", "api": "the public API (wandb.Api, wandb.login)"}
 
 
 def ids_digest(test_id: str) -> str:
@@ -138,6 +151,12 @@ class CassetteUse:
     _drawn: set[str] = field(default_factory=set, init=False)
     _started_at: datetime.datetime | None = field(default=None, init=False)
     _children: Path | None = field(default=None, init=False)
+    #: The recording's ledgers and journals, by W&B server (its upstream first).
+    _books: dict[str, _Book] = field(default_factory=dict, init=False)
+    #: The online uses of W&B while this cassette was active (not dormant), and where
+    #: in :data:`._servers.USES` the current stretch began.
+    _uses: list[servers.Use] = field(default_factory=list, init=False)
+    _uses_from: int | None = field(default=None, init=False)
 
     # -- start ------------------------------------------------------------------------
 
@@ -171,6 +190,8 @@ class CassetteUse:
         if self.plan is Plan.MISSING:
             raise MissingCassette(self.path, self._command("once"))
         relay = self.process.relay()
+        if self.plan in (Plan.RECORD, Plan.REPLAY_AND_RECORD_MISSES):
+            self.process.ensure_recording()  # ConfigurationError: not an upstream to record to
         settings: dict[str, str]
         if self.plan is Plan.RECORD:
             # A re-recording draws the ids the cassette holds (a review then sees only what
@@ -205,13 +226,25 @@ class CassetteUse:
     def _enter_ids(self) -> None:
         assert self._generators is not None and self._children is not None
         self._ids.enter_context(ids.seeded_ids(self._generators, drawn=self._drawn))
-        self._ids.enter_context(children.child_env(self.seed, self._id_source(), self._children))
+        self._ids.enter_context(
+            children.child_env(
+                self.seed, self._id_source(), self._children, replay=self.replay is not None
+            )
+        )
+        self._uses_from = len(servers.USES)
+
+    def _close_uses(self) -> None:
+        """The uses of W&B since :meth:`_enter_ids` are this cassette's."""
+        if self._uses_from is not None:
+            self._uses += servers.USES[self._uses_from :]
+            self._uses_from = None
 
     def suspend(self) -> None:
         """Stop answering all but the file_stream of this cassette's runs (a scoped fixture
         between its setup and its teardown); ids go back to the SDK's."""
         if self.session is not None and not self.session.dormant:
             self.session.dormant = True
+            self._close_uses()
             self._ids.close()
 
     def resume(self) -> None:
@@ -317,8 +350,8 @@ class CassetteUse:
         look for them.
         """
 
-        journal = self.process.journal()  # JournalError: no journal, no recording
-        journal.keep_patterns(self.options.keep, self.test_id)  # kept even if the session dies
+        upstream_journal = self.process.journal()  # JournalError: no journal, no recording
+        upstream_journal.keep_patterns(self.options.keep, self.test_id)  # kept if it dies
         scrubber = self.options.scrubber([self.process.api_key or ""], hooks=True)
 
         recording = Recording(cassette, CassetteScrubber(scrubber))
@@ -327,21 +360,47 @@ class CassetteUse:
         translation = recording.translation = IdTranslation(fresh) if translate else None
         fresh.translation = translation
         who = self._scrubbed(self.test_id)
+        home = self.process.upstream
 
         def warn(change: str) -> None:
             # As it happens (on the relay's thread, while the test waits for the answer).
             warnings.warn(WandbCassetteWarning(f"{who}: {change}"), stacklevel=2)
 
-        ledger = Ledger(
-            self.options.keep,
-            fresh_run_ids=fresh,
-            harmless=self.options.harmless,
-            foreign_changes=self.options.foreign_changes,
-            on_foreign=warn,
-        )
-        recording.ledger = ledger
-        # The state before a change to something the test did not create, read first.
-        recording.prior_reads = ledger.prior_reads
+        def book(server: str, start: int) -> _Book:
+            """The ledger and the journal of one W&B server, from exchange ``start`` on."""
+            ledger = Ledger(
+                self.options.keep,
+                fresh_run_ids=fresh,
+                harmless=self.options.harmless,
+                foreign_changes=self.options.foreign_changes,
+                on_foreign=warn,
+                server=server if recording.servers or server != home else None,
+                start=start,
+            )
+            if server == home:
+                return _Book(server, ledger, upstream_journal)
+            journal = self.process.journal(server)
+            journal.keep_patterns(self.options.keep, self.test_id)
+            return _Book(server, ledger, journal)
+
+        self._books = {home: book(home, 0)}
+        recording.ledger = self._books[home].ledger
+        observed = [0]
+
+        def book_of(url: str) -> _Book:
+            """The book of the server ``url`` is on (one first seen now gets its own)."""
+            for server in sorted(recording.servers - self._books.keys()):
+                self._books[server] = book(server, observed[0])
+                self._books[home].ledger.server = home  # the others' exchanges are not its
+            known = server_of(url, self._books)
+            return self._books[known or home]
+
+        def prior_reads(url: str, body: bytes) -> list[bytes]:
+            # The state before a change to something the test did not create, read first.
+            reads: list[bytes] = book_of(url).ledger.prior_reads(url, body)
+            return reads
+
+        recording.prior_reads = prior_reads
         upstream = translation.owned_to_upstream if translation is not None else None
 
         def planned(body: str | bytes | None) -> list[Owned]:
@@ -361,20 +420,23 @@ class CassetteUse:
             ]
 
         def before_forward(method: str, url: str, body: bytes) -> None:
-            journal.intend(planned(body), self.test_id)
+            book_of(url).journal.intend(planned(body), self.test_id)
 
         def observe(ix: Any) -> None:
-            seen = len(ledger.events)
-            ledger.observe(ix)
-            journal.record(ledger.events[seen:], ledger, self.test_id, upstream)
-            journal.restores(ledger.restores(), self.test_id)
+            on = book_of(ix.uri)
+            observed[0] += 1
+            for each in list(self._books.values()):
+                seen = len(each.ledger.events)
+                each.ledger.observe(ix)
+                each.journal.record(each.ledger.events[seen:], each.ledger, self.test_id, upstream)
+                each.journal.restores(each.ledger.restores(), self.test_id)
             # Only GraphQL mutations have intents (as the ledger, checked before any body).
             graphql = urlsplit(ix.uri).path.endswith("/graphql")
             if graphql and outcome(ix.status, ix.response_json()) == "refused":
                 # Refused (a 4xx, GraphQL errors, an upstream nothing answered at): what
                 # the request was to create was not, and no later sweep must look for it.
                 refused = planned(ix.request_text())
-                journal.absent([upstream(o) for o in refused] if upstream else refused)
+                on.journal.absent([upstream(o) for o in refused] if upstream else refused)
 
         recording.before_forward = before_forward
         recording.observers.append(observe)
@@ -398,16 +460,19 @@ class CassetteUse:
             return
         relay = self.process.relay()
         cleanup_error: CleanupError | None = None
+        unheard: WandbCassettesError | None = None
         try:
             with self._ids:
                 self.finish_runs()
+                self._close_uses()
+                unheard = self._unheard()
                 cleanup_error = self._clean_up()
         finally:
             relay.pop(self.session)
             self.process.restore_environment()
             self.process.discard_finished_runs(_run_folders(_active_runs()))
         recording = self.recording
-        problems: list[WandbCassettesError] = []
+        problems: list[WandbCassettesError] = [unheard] if unheard is not None else []
         if recording is not None:
             if recording.fatal is not None:
                 problems.append(recording.fatal)
@@ -428,44 +493,96 @@ class CassetteUse:
         if problems:
             raise problems[0]
 
+    def uses(self) -> list[servers.Use]:
+        """How the code under test used W&B online while this cassette was active, its
+        child processes included (:mod:`._servers`)."""
+        found = list(self._uses)
+        if self._uses_from is not None:
+            found += servers.USES[self._uses_from :]
+        if self._children is not None:
+            found += servers.read_uses(self._children)
+        return found
+
+    def _unheard(self) -> WandbCassettesError | None:
+        """The code used W&B online, and none of its requests reached the relay: whatever
+        the cause, the cassette holds nothing of it, and that is never a pass."""
+        session = self.session
+        used = self.uses()
+        if session is None or session.requests or not used:
+            return None
+        kinds = sorted({u.kind for u in used})
+        what = ", ".join(_USE_NAMES.get(k, k) for k in kinds)
+        where = ", ".join(sorted({u.server for u in used}))
+        done = "recorded" if isinstance(session, Recording) else "replayed"
+        error = RecordingError if isinstance(session, Recording) else ReplayError
+        return error(
+            f"{self._scrubbed(self.test_id)}: used W&B online ({what}, server {where}), but "
+            f"none of its requests reached the wandb-cassettes relay, so nothing was {done}: "
+            f"they went to {where} directly, or nowhere. The cassette {self.path} is not "
+            "written; this is an SDK path wandb-cassettes does not know to take: please "
+            "report it"
+        )
+
     def finish_runs(self) -> None:
         """Finish the runs started since :meth:`start` (integrations leave theirs open):
         a run left open would keep sending after the cassette is gone. Idempotent."""
         _finish_runs(self._runs_before)
 
     def _clean_up(self) -> CleanupError | None:
-        """Delete, through the relay (so it is recorded), what the recording created and left."""
+        """Delete, through the relay (so it is recorded), what the recording created and left,
+        on each W&B server it talked to (there, with that server's key)."""
         recording = self.recording
-        if recording is None or recording.ledger is None:
+        if recording is None or not self._books:
             return None
-
-        ledger: Ledger = recording.ledger
-        journal = self.process.journal()
-        kept = [(Owned.of(r), ledger.kept_reason(r) or "") for r in ledger.kept]
-        with contextlib.suppress(RecordingError):
-            journal.keep(kept, self.test_id)
-        leaks = ledger.leftovers()
         first = len(recording.cassette.interactions)
+        errors: list[CleanupError] = []
+        left = False
         recording.cleaning = True
         try:
-            # The deletes first: a version deleted takes the aliases it held, which the
-            # restores (computed from what the ledger saw of the deletes) then put back.
-            delete_owned(
-                [Owned.of(r) for r in leaks], not_before=self._started_at, restores=ledger.restores
-            )
-        except CleanupError as exc:
-            return exc
+            for book in list(self._books.values()):
+                error, leaks = self._clean_up_on(book, recording)
+                left = left or leaks
+                if error is not None:
+                    errors.append(error)
         finally:
             recording.cleaning = False
-            recording.notes += [f"{self.test_id}: {line}" for line in unresolved(ledger)]
             # Replay runs no cleanup: list its exchanges so they do not count as unplayed.
             replay = self.replay
             offset = len(replay.matcher.cassette) if replay is not None else 0
             cleanup = range(offset + first, offset + len(recording.cassette.interactions))
             meta = recording.cassette.metadata
-            if leaks or cleanup:
+            if left or cleanup:
                 meta[CLEANUP_KEY] = [*meta.get(CLEANUP_KEY, ()), *cleanup]
-        return None
+        for server in self._books:
+            if server != self.process.upstream:
+                self.process.sweep_server(server)  # what interrupted recordings left there
+        return errors[0] if errors else None
+
+    def _clean_up_on(self, book: _Book, recording: Recording) -> tuple[CleanupError | None, bool]:
+        """:meth:`_clean_up` on one server: the error, and whether anything was left."""
+        ledger = book.ledger
+        kept = [(Owned.of(r), ledger.kept_reason(r) or "") for r in ledger.kept]
+        with contextlib.suppress(RecordingError):
+            book.journal.keep(kept, self.test_id)
+        leaks = ledger.leftovers()
+        try:
+            if leaks or ledger.restores():
+                # The deletes first: a version deleted takes the aliases it held, which the
+                # restores (computed from what the ledger saw of the deletes) then put back.
+                home = book.server == self.process.upstream
+                delete_owned(
+                    [Owned.of(r) for r in leaks],
+                    api=None
+                    if home
+                    else api_for(book.server, self.process.server_key(book.server)),
+                    not_before=self._started_at,
+                    restores=ledger.restores,
+                )
+        except CleanupError as exc:
+            return exc, bool(leaks)
+        finally:
+            recording.notes += [f"{self.test_id}: {line}" for line in unresolved(ledger)]
+        return None, bool(leaks)
 
     def _secret_in_name(self, recording: Recording) -> RecordingError | None:
         """The cassette's file name holds a value the recording learned to be a secret.
@@ -494,6 +611,7 @@ class CassetteUse:
             return  # nothing new (new_episodes), or nothing at all to keep
         if not passed:
             failed = recording.finished()
+            _list_servers(failed, recording)
             self._describe(failed, recording)  # auditable as it is (its fresh run ids)
             kept = cassettes.save_failed(failed, self.path)
             warnings.warn(
@@ -504,7 +622,9 @@ class CassetteUse:
                 stacklevel=3,
             )
             return
-        full = self._stable(recording.finished(), recording, reorder=replay is None)
+        finished = recording.finished()
+        _list_servers(finished, recording)  # before the stable form, which renames them
+        full = self._stable(finished, recording, reorder=replay is None)
         if replay is not None:
             # new_episodes: what was replayed, then what was recorded after it.
             full = cassettes.Cassette(
@@ -546,6 +666,9 @@ class CassetteUse:
 
         meta = full.metadata
         meta["backend"] = cassettes.backend_of(full)
+        uses = sorted({u.kind for u in self.uses()})
+        if uses:
+            meta[USE_KEY] = uses  # the audit tells an empty cassette of a test that used W&B
         fresh = sorted(self._drawn | children.drawn_run_ids(self._children or Path()))
         if fresh:
             meta[FRESH_RUN_IDS_KEY] = fresh
@@ -630,6 +753,15 @@ class CassetteUse:
         return self._scrubbed((self.record_command or default).format(mode=mode))
 
 
+@dataclass
+class _Book:
+    """What a recording keeps of one W&B server it talks to: its ledger, its journal."""
+
+    server: str
+    ledger: Ledger
+    journal: Journal
+
+
 class _FreshRunIds:
     """Run ids this recording drew, its children's and new_episodes' fresh twins included."""
 
@@ -679,6 +811,17 @@ def _pretty(detail: str) -> str:
         return json.dumps(json.loads(detail), indent=2, sort_keys=True)
     except ValueError:
         return detail
+
+
+def _list_servers(cassette: cassettes.Cassette, recording: Recording) -> None:
+    """List in ``cassette``'s metadata the W&B servers besides its upstream that the code
+    named (issue 21): each interaction's uri says which server it went to."""
+    meta = cassette.metadata
+    listed = meta.get(SERVERS_KEY)
+    before = {str(s) for s in listed} if isinstance(listed, list) else set()
+    named = sorted((before | recording.servers) - {str(meta.get("upstream") or "")})
+    if named:
+        meta[SERVERS_KEY] = named
 
 
 def _run_configs(cassette: cassettes.Cassette) -> list[Any]:

@@ -28,6 +28,15 @@ from ._cassette import (
 )
 from ._limits import DEFAULT_LIMITS, Limits, check_tree, read_capped
 from ._project import cassette_folder, find_project
+from ._servers import (
+    ROUTE_PREFIX,
+    SERVERS_KEY,
+    USE_KEY,
+    normal_server,
+    parse_route,
+    server_of,
+    server_route,
+)
 from ._upstream import LOOPBACK_HOSTS, check_upstream
 
 __all__ = [
@@ -41,6 +50,9 @@ __all__ = [
     "FAILED_SUFFIX",
     "FORMAT",
     "LOOPBACK_HOSTS",
+    "ROUTE_PREFIX",
+    "SERVERS_KEY",
+    "USE_KEY",
     "BlobStore",
     "Body",
     "Cassette",
@@ -62,10 +74,14 @@ __all__ = [
     "load_cached",
     "loads",
     "new_metadata",
+    "normal_server",
+    "parse_route",
     "prune_cache",
     "read_capped",
     "save",
     "save_failed",
+    "server_of",
+    "server_route",
     "verify_blob",
     "write_atomic",
 ]
