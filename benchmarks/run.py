@@ -40,22 +40,29 @@ import xml.etree.ElementTree as ET
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 ROOT = Path(__file__).resolve().parent.parent
 RESULTS = ROOT / "benchmarks" / "results" / "latest.json"
 PROJECT = "wandb-cassettes-bench"
 UPLOAD_MB = 200
 LOAD_INTERACTIONS = 1000
-SECTIONS = ("cycles", "module", "suite", "rps", "load", "upload", "scrub")
-MODULE_TESTS = 100
+SECTIONS = ("cycles", "scale", "suite", "rps", "load", "upload", "scrub")
+#: Module sizes of the scale section (``--full`` adds 1,000 in every mode); a replay of
+#: :data:`ULIMIT_SIZE` tests under ``ulimit -n 1024`` runs either way.
+SCALE_SIZES = (1, 10, 100)
+FULL_SIZES = (1, 10, 100, 1000)
+ULIMIT_SIZE = 1000
 
 TARGETS = {
     "replay_cycle_ratio": 1.5,  # median replay cycle (after the first) / offline
     "first_cycle_extra_s": 0.2,  # first replay cycle - first offline cycle
     "suite_speedup": 20.0,  # record wall time / replay wall time of the example suite
-    "module_per_test_ratio": 1.5,  # per-test time, replayed module / the same offline
-    "one_test_wall_ratio": 1.1,  # `pytest one_test` wall, replayed / offline
-    "module_flat_ratio": 1.2,  # replayed per-test time, last 10 tests / tests 2-11
+    # marginal cost of a replayed test / of the same test offline with the same settings
+    "scale_marginal_ratio": 1.3,
+    "one_test_wall_ratio": 1.1,  # `pytest` of one test, replayed / offline-quiet wall
+    "scale_flat_ratio": 1.2,  # replayed per-test time, largest module / N=10
+    "scale_rss_growth_mb": 30.0,  # pytest and wandb-core peak RSS, largest module - N=10
     "relay_rps": 2000.0,
     "load_ms": 50.0,
     "upload_growth_mb": 50.0,
@@ -255,7 +262,7 @@ def worker_relay_serve(ns: argparse.Namespace) -> dict[str, Any]:
 
 
 def _http_load(
-    host: str, port: int, bodies: list[bytes], conns: int, seconds: float
+    host: str, port: int, bodies: list[bytes], conns: int, seconds: float, prefix: str = ""
 ) -> tuple[int, float]:
     """Keep-alive HTTP/1.1 clients on raw sockets, one request in flight per connection.
 
@@ -268,7 +275,7 @@ def _http_load(
 
     requests = [
         (
-            f"POST /graphql HTTP/1.1\r\nHost: {host}:{port}\r\n"
+            f"POST {prefix}/graphql HTTP/1.1\r\nHost: {host}:{port}\r\n"
             f"Content-Type: application/json\r\nAuthorization: Basic eDp5\r\n"
             f"Content-Length: {len(b)}\r\n\r\n"
         ).encode()
@@ -316,12 +323,13 @@ def worker_rps_client(ns: argparse.Namespace) -> dict[str, Any]:
     """Keep-alive GraphQL clients pinned to CPU 1: one connection, then ``--conns`` at once."""
     _pin(1)
     bodies = [b.encode() for b in json.loads(Path(ns.bodies).read_text())]
-    host, port = ns.url.removeprefix("http://").split(":")
-    _http_load(host, int(port), bodies, 1, 0.3)  # warm-up
+    url = urlsplit(ns.url)  # the relay's base URL: its path is the session's secret
+    host, port, prefix = url.hostname or "", url.port or 80, url.path
+    _http_load(host, port, bodies, 1, 0.3, prefix)  # warm-up
     print("ready", flush=True)
     sys.stdin.readline()
-    n1, t1 = _http_load(host, int(port), bodies, 1, ns.seconds)
-    n2, t2 = _http_load(host, int(port), bodies, ns.conns, ns.seconds)
+    n1, t1 = _http_load(host, port, bodies, 1, ns.seconds, prefix)
+    n2, t2 = _http_load(host, port, bodies, ns.conns, ns.seconds, prefix)
     return {
         "sequential": {"requests": n1, "seconds": t1, "rps": n1 / t1},
         "concurrent": {"requests": n2, "seconds": t2, "rps": n2 / t2, "conns": ns.conns},
@@ -583,71 +591,21 @@ def bench_suite(ns: argparse.Namespace, wb: Any, tmp: Path) -> dict[str, Any]:
     return out
 
 
-#: A module of many small W&B tests, the way a suite grows: one run each. The same file
-#: runs offline (unmarked, WANDB_MODE=offline: the floor) and marked (recorded, replayed).
-MODULE = """
-import os
+def bench_scale(ns: argparse.Namespace, wb: Any, tmp: Path) -> dict[str, Any]:
+    """A module of N tests in every mode (see benchmarks/scale.py), and the ulimit row."""
+    import scale
 
-import pytest
-import wandb
-
-pytestmark = [pytest.mark.wandb_cassette] if os.environ.get("BENCH_MARKED") else []
-
-
-@pytest.mark.parametrize("i", range({n}))
-def test_flow(i):
-    run = wandb.init(project="bench-module", config={{"i": i}})
-    run.log({{"loss": 1.0 / (i + 1)}})
-    run.finish()
-"""
-
-
-def bench_module(ns: argparse.Namespace, wb: Any, tmp: Path) -> dict[str, Any]:
-    """Per-test cost in a module of :data:`MODULE_TESTS` tests: offline, replayed, recorded.
-
-    Offline and replay alternate for ``--rounds`` rounds (load from other work skews
-    both); the per-test figure is the median of the tests after each session's first
-    (junit time: set-up, call and teardown).
-    """
-    project = tmp / "module"
-    project.mkdir()
-    (project / "pyproject.toml").write_text("[tool.pytest.ini_options]\n")
-    (project / "test_module.py").write_text(MODULE.format(n=MODULE_TESTS))
-    base = [sys.executable, "-m", "pytest", "-p", "no:randomly", "-p", "no:cacheprovider", "-q"]
-    env = _clean_env()
-    runs: dict[str, dict[str, Any]] = {}
-
-    def session(name: str, extra: list[str], run_env: dict[str, str]) -> None:
-        junit = tmp / f"module-{name}.xml"
-        wall, suite = _pytest_session([*base, *extra], project, run_env, junit, f"module {name}")
-        times = [float(c.get("time", 0)) for c in suite.findall("testcase")]
-        entry = runs.setdefault(
-            name, {"wall_s": [], "first_s": [], "later_s": [], "early_s": [], "late_s": []}
-        )
-        entry["wall_s"].append(wall)
-        entry["first_s"].append(times[0])
-        entry["later_s"] += times[1:]
-        entry["early_s"] += times[1:11]  # tests 2-11 and the last 10: is the cost flat?
-        entry["late_s"] += times[-10:] if len(times) > 20 else []
-
-    marked = dict(env, BENCH_MARKED="1")
-    print(f"[module] record {MODULE_TESTS} tests ...", flush=True)
-    session(
-        "record",
-        ["--record-mode=rewrite", "--wandb-upstream", wb.base_url],
-        dict(marked, WANDB_API_KEY=wb.api_key),
+    sizes = list(FULL_SIZES if ns.full else SCALE_SIZES)
+    return scale.measure(
+        tmp / "scale",
+        sizes,
+        rounds=ns.rounds,
+        upstream=wb.base_url,
+        api_key=wb.api_key,
+        base_env=_clean_env(),
+        quiet=scale.quiet_settings(),
+        ulimit_size=ULIMIT_SIZE,
     )
-    offline = dict(env, WANDB_MODE="offline", WANDB_SILENT="true")
-    replay = ["--record-mode=none", "--block-network"]
-    one = ["test_module.py::test_flow[0]"]
-    for r in range(ns.rounds):
-        print(f"[module] round {r + 1}/{ns.rounds}: offline, replay ...", flush=True)
-        session("offline", [], offline)
-        session("replay", replay, marked)
-        # One test alone: the whole session's wall time is what a developer waits for.
-        session("offline_one", one, offline)
-        session("replay_one", [*replay, *one], marked)
-    return {"tests": MODULE_TESTS, **runs}
 
 
 def _is_mutation(gql: Any) -> bool:
@@ -733,6 +691,10 @@ def bench_upload(tmp: Path) -> dict[str, Any]:
     received = {"bytes": 0}
 
     async def sink(request: web.Request) -> web.Response:
+        if request.path == "/graphql":  # hands out the storage URL (the relay forwards no other)
+            # Another host than the upstream's, as W&B's storage is: the same server by name.
+            storage = f"http://localhost:{server.port}/bucket/blob"
+            return web.json_response({"data": {"uploadUrl": storage}})
         async for chunk in request.content.iter_chunked(1 << 20):
             received["bytes"] += len(chunk)
         return web.Response(text="")
@@ -749,12 +711,18 @@ def bench_upload(tmp: Path) -> dict[str, Any]:
             env=_clean_env(),
         )
         assert relay.stdin and relay.stdout
-        relay_url = relay.stdout.readline().strip()
-        host, port = relay_url.removeprefix("http://").split(":")
-        path = f"/_ext/http/127.0.0.1:{server.port}/bucket/blob?X-Goog-Signature=abc"
+        relay_url = urlsplit(relay.stdout.readline().strip())
+        host, port = relay_url.hostname or "", relay_url.port or 80
+        path = (
+            f"{relay_url.path}/_ext/http/localhost:{server.port}/bucket/blob?X-Goog-Signature=abc"
+        )
+        asked = http.client.HTTPConnection(host, port, timeout=30)
+        asked.request("POST", f"{relay_url.path}/graphql", b"{}")
+        assert asked.getresponse().read()  # the upstream hands out the storage URL
+        asked.close()
 
         def put(size: int) -> float:
-            conn = http.client.HTTPConnection(host, int(port), timeout=300)
+            conn = http.client.HTTPConnection(host, port, timeout=300)
             chunk = os.urandom(1 << 20)
             t0 = time.perf_counter()
             conn.putrequest("PUT", path)
@@ -816,8 +784,8 @@ def orchestrate(ns: argparse.Namespace) -> dict[str, Any]:
                 env=_clean_env(),
             ).stdout.strip()
             results["modes"] = bench_cycles(ns, wb, cassettes, "cycles" in only)
-            if "module" in only:
-                results["module"] = bench_module(ns, wb, tmp)
+            if "scale" in only:
+                results["scale"] = bench_scale(ns, wb, tmp)
             if "suite" in only:
                 results["suite"] = bench_suite(ns, wb, tmp)
             if "rps" in only:
@@ -865,26 +833,32 @@ def summarize(r: dict[str, Any]) -> dict[str, Any]:
         extra = rep["first_s"] - off_first
         checks["replay_cycle_ratio"] = (rep["ratio_median"], rep["ratio_median"] <= 1.5)
         checks["first_cycle_extra_s"] = (extra, extra <= TARGETS["first_cycle_extra_s"])
-    if "module" in r:
-        mo = r["module"]
-        s["module"] = {
-            name: {
-                "wall_s": _median(mo[name]["wall_s"]),
-                "first_s": _median(mo[name]["first_s"]),
-                "per_test_s": _median(mo[name]["later_s"]),
-                "early_s": _median(mo[name]["early_s"]),
-                "late_s": _median(mo[name]["late_s"]),
-            }
-            for name in ("offline", "replay", "record", "offline_one", "replay_one")
-            if name in mo
-        }
-        sm = s["module"]
-        ratio = sm["replay"]["per_test_s"] / sm["offline"]["per_test_s"]
-        checks["module_per_test_ratio"] = (ratio, ratio <= TARGETS["module_per_test_ratio"])
-        one = sm["replay_one"]["wall_s"] / sm["offline_one"]["wall_s"]
+    if "scale" in r:
+        import scale
+
+        rows = scale.summarize(r["scale"])
+        s["scale"] = rows
+        sizes = sorted(r["scale"]["sizes"])
+        big, small = sizes[-1], 10
+        rep, quiet = rows[f"{big}:replay"], rows[f"{big}:offline-quiet"]
+        ratio = rep["marginal_s"] / quiet["marginal_s"]
+        checks["scale_marginal_ratio"] = (ratio, ratio <= TARGETS["scale_marginal_ratio"])
+        one = rows["1:replay"]["wall_s"] / rows["1:offline-quiet"]["wall_s"]
         checks["one_test_wall_ratio"] = (one, one <= TARGETS["one_test_wall_ratio"])
-        drift = sm["replay"]["late_s"] / sm["replay"]["early_s"]
-        checks["module_flat_ratio"] = (drift, drift <= TARGETS["module_flat_ratio"])
+        drift = rep["per_test_s"] / rows[f"{small}:replay"]["per_test_s"]
+        checks["scale_flat_ratio"] = (drift, drift <= TARGETS["scale_flat_ratio"])
+        ulimit = r["scale"].get("ulimit")
+        growth = max(
+            rows[f"{big}:replay"]["pytest_hwm_mb"] - rows[f"{small}:replay"]["pytest_hwm_mb"],
+            rows[f"{big}:replay"]["core_hwm_mb"] - rows[f"{small}:replay"]["core_hwm_mb"],
+        )
+        if ulimit and ulimit["size"] > big:  # the largest replay is the ulimit row
+            base = rows[f"{small}:replay"]
+            growth = max(
+                (ulimit.get("pytest_hwm_kb") or 0) / 1024 - base["pytest_hwm_mb"],
+                (ulimit.get("core_hwm_kb") or 0) / 1024 - base["core_hwm_mb"],
+            )
+        checks["scale_rss_growth_mb"] = (growth, growth < TARGETS["scale_rss_growth_mb"])
     if "suite" in r:
         su = r["suite"]
         wall = su["record"]["wall_s"] / su["replay"]["wall_s"]
@@ -945,34 +919,10 @@ def render(r: dict[str, Any]) -> str:
             f"first cycle = median of their first cycles, later = median of all later cycles. "
             f"replay: cassette load per cycle (median) {1000 * _median(loads):.1f} ms"
         )
-    if "module" in s:
-        lines += [
-            "",
-            f"| module of {r['module']['tests']} tests | wall | first test | per test (median "
-            "of the others) | x offline per test |",
-            "| --- | --- | --- | --- | --- |",
-        ]
-        off = s["module"]["offline"]["per_test_s"]
-        for name in ("offline", "replay", "record"):
-            m = s["module"][name]
-            lines.append(
-                f"| {name} | {m['wall_s']:.2f} s | {m['first_s']:.3f} s | "
-                f"{1000 * m['per_test_s']:.1f} ms | {m['per_test_s'] / off:.2f} |"
-            )
-        rep = s["module"]["replay"]
-        lines.append(
-            f"replayed per test: tests 2-11 {1000 * rep['early_s']:.1f} ms, last 10 "
-            f"{1000 * rep['late_s']:.1f} ms"
-        )
-        lines += [
-            "",
-            "| one test alone (pytest session) | wall | x offline |",
-            "| --- | --- | --- |",
-        ]
-        off_one = s["module"]["offline_one"]["wall_s"]
-        for name in ("offline_one", "replay_one"):
-            wall = s["module"][name]["wall_s"]
-            lines.append(f"| {name.replace('_one', '')} | {wall:.2f} s | {wall / off_one:.2f} |")
+    if "scale" in s:
+        import scale
+
+        lines += scale.render(r["scale"], s["scale"])
     if "suite" in r:
         su = r["suite"]
         lines += [
@@ -1036,9 +986,14 @@ def render(r: dict[str, Any]) -> str:
     fmt = {
         "replay_cycle_ratio": ("replay later cycle / offline", "{:.2f}x", "<= {}x"),
         "first_cycle_extra_s": ("first replay - first offline", "{:+.3f} s", "<= {} s"),
-        "module_per_test_ratio": ("module: replayed / offline per test", "{:.2f}x", "<= {}x"),
-        "one_test_wall_ratio": ("one test: replayed / offline wall", "{:.2f}x", "<= {}x"),
-        "module_flat_ratio": ("module: last 10 / tests 2-11 (replay)", "{:.2f}x", "<= {}x"),
+        "scale_marginal_ratio": (
+            "marginal per test: replay / offline-quiet (largest N)",
+            "{:.2f}x",
+            "<= {}x",
+        ),
+        "one_test_wall_ratio": ("one test: replay / offline-quiet wall", "{:.2f}x", "<= {}x"),
+        "scale_flat_ratio": ("replayed per-test time, largest N / N=10", "{:.2f}x", "<= {}x"),
+        "scale_rss_growth_mb": ("peak RSS growth, largest N - N=10", "{:.1f} MB", "< {} MB"),
         "suite_speedup": ("suite record / replay wall", "{:.2f}x", ">= {}x"),
         "relay_rps": ("relay replayed req/s", "{:.0f}", ">= {:.0f}"),
         "load_ms": ("1,000-interaction load (cached)", "{:.1f} ms", "< {} ms"),
@@ -1068,6 +1023,12 @@ def main(argv: list[str] | None = None) -> int:
     )
     p.add_argument("--rps-seconds", type=float, default=3.0)
     p.add_argument("--rounds", type=int, default=2, help="offline/replay process pairs (default 2)")
+    p.add_argument(
+        "--full",
+        action="store_true",
+        help=f"scale: every mode at {FULL_SIZES} tests (default {SCALE_SIZES}; the ulimit row "
+        f"replays {ULIMIT_SIZE} either way)",
+    )
     p.add_argument(
         "--latency-ms",
         type=float,

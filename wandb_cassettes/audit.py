@@ -12,6 +12,12 @@ needs: 0 clean, 1 a leak, a change to someone else's resource left undone, an
 unknown mutation, a secret or personal data, 2 an
 unreadable cassette (2 wins, since an unreadable file may hide anything).
 
+Cassettes are untrusted input: one over the loading limits or holding a merge conflict
+is unreadable (:func:`.store.load`), so is one whose blob reference is not its content
+address under the cassette folder's ``_blobs/`` or whose blob holds other bytes than its
+sha256 says, and so is a folder given to the audit that holds no cassette (nothing
+audited is no pass).
+
 Findings name the rule, the interaction and the place (``request header X``,
 ``response body``, ``metadata``, the cassette's ``file name``...), the offset and
 the length: never the value, not even a prefix of it. The rules are the
@@ -40,7 +46,16 @@ from .redact import (
     find_personal_data_in_metadata,
 )
 from .runtime import REPLAY_API_KEY
-from .store import Cassette, Digest, load
+from .store import (
+    FAILED_SUFFIX,
+    USE_KEY,
+    Cassette,
+    Digest,
+    blob_file,
+    cassette_folder,
+    load,
+    verify_blob,
+)
 
 EXIT_CLEAN = 0
 EXIT_DIRTY = 1
@@ -91,6 +106,9 @@ class CassetteAudit:
     ignores: list[str] = field(default_factory=list)
     #: Large downloads kept beside the cassettes: (path, size in bytes).
     blobs: list[tuple[str, int]] = field(default_factory=list)
+    #: Why a cassette with no interaction is a finding: its metadata says the test used
+    #: W&B online (:data:`.store.USE_KEY`), so its traffic went elsewhere, unrecorded.
+    empty: str = ""
     error: CassetteError | None = None
 
     @property
@@ -100,7 +118,7 @@ class CassetteAudit:
         if self.error is not None:
             return "unreadable"
         dirty = self.leaks or self.unknown or self.secrets or self.personal or self.unresolved
-        return "dirty" if dirty else "clean"
+        return "dirty" if dirty or self.empty else "clean"
 
     @property
     def exit_code(self) -> int:
@@ -127,6 +145,7 @@ class CassetteAudit:
             "personal": [_secret_json(s) for s in self.personal],
             "ignores": list(self.ignores),
             "blobs": [{"path": p, "size": n} for p, n in self.blobs],
+            "empty": self.empty or None,
             "error": None
             if self.error is None
             else {"message": str(self.error), "file": self.error.path, "line": self.error.line},
@@ -190,19 +209,35 @@ def audit_paths(
     """Audit every cassette in ``paths`` (files, or folders searched for ``*.yaml``).
 
     Failed recordings (``*.yaml.failed``) inside folders are skipped; a path
-    that does not exist is reported as unreadable. ``scrubber``: the rules
+    that does not exist is reported as unreadable, and so is a folder that holds
+    no cassette (naming the failed recordings it holds). ``scrubber``: the rules
     (with the user's patterns and known secrets) to find secrets by; default
     :func:`audit_scrubber`. ``harmless``: mutation fields the user declared
     harmless. ``progress(done, total, path)`` is called before each file.
     """
     scrubber = scrubber if scrubber is not None else audit_scrubber()
-    files = _cassette_files(paths)
-    audits = []
-    for done, path in enumerate(files):
+    files, empty = _cassette_files(paths)
+    audits = [CassetteAudit(folder, error=_no_cassette(folder)) for folder in empty]
+    for done, (path, given) in enumerate(files):
         if progress is not None:
             progress(done, len(files), path)
-        audits.append(audit_file(path, scrubber, harmless=harmless))
+        audits.append(audit_file(path, scrubber, harmless=harmless, folder=given))
     return AuditReport(audits)
+
+
+def _no_cassette(folder: Path) -> CassetteError:
+    """A folder given to the audit that holds no cassette: nothing audited is no pass."""
+    failed = sorted(str(p.relative_to(folder)) for p in folder.rglob(f"*.yaml{FAILED_SUFFIX}"))
+    if failed:
+        shown = ", ".join(failed[:10]) + (
+            f" and {len(failed) - 10} more" if len(failed) > 10 else ""
+        )
+        return CassetteError(
+            folder,
+            f"no cassette here, only failed recordings ({shown}): their recordings did not "
+            "finish, so nothing was kept; record the tests again",
+        )
+    return CassetteError(folder, "no cassette here (no *.yaml file in it or below)")
 
 
 def audit_scrubber(
@@ -219,13 +254,14 @@ def audit_file(
     scrubber: Scrubber | None = None,
     *,
     harmless: Sequence[str] = (),
+    folder: Path | None = None,
 ) -> CassetteAudit:
-    """Audit one cassette file."""
+    """Audit one cassette file; ``folder``: the folder the user gave that holds it."""
     try:
         cassette = load(path)
     except CassetteError as exc:
         return CassetteAudit(Path(path), error=exc)
-    return audit_cassette(cassette, Path(path), scrubber, harmless=harmless)
+    return audit_cassette(cassette, Path(path), scrubber, harmless=harmless, folder=folder)
 
 
 def audit_cassette(
@@ -234,41 +270,75 @@ def audit_cassette(
     scrubber: Scrubber | None = None,
     *,
     harmless: Sequence[str] = (),
+    folder: Path | None = None,
 ) -> CassetteAudit:
-    """Audit a loaded cassette (``path`` only names it in the report)."""
-    blobs: list[tuple[str, int]] = []
-    for index, ix in enumerate(cassette.interactions):
-        body = ix.response_body
-        if isinstance(body, Digest) and body.blob:
-            where = Path(os.path.normpath(path.parent / body.blob))  # no "x/../../_blobs"
-            if not where.is_file():
-                message = f"interaction {index}: its download is kept in {where}, which is missing"
-                return CassetteAudit(path, error=CassetteError(path, message))
-            blobs.append((str(where), body.size))
-    ledger = Ledger.from_cassette(cassette, harmless=harmless)
+    """Audit a loaded cassette (``path`` names it in the report, and places its blobs:
+    :func:`.store.cassette_folder`, with ``folder`` the one the user gave)."""
+    try:
+        blobs = _blobs(cassette, path, cassette_folder(path, folder))
+    except CassetteError as exc:
+        return CassetteAudit(path, error=exc)
+    # One ledger per W&B server the recording talked to (ids of two servers may coincide).
+    ledgers = Ledger.per_server(cassette, harmless=harmless)
     scrubber = scrubber if scrubber is not None else audit_scrubber()
-    leaks = ledger.leaks()
     meta = cassette.metadata
     ignores = [str(p) for p in meta.get("ignore") or []]
     ignores += [f"preset {p}" for p in meta.get("presets") or []]
     return CassetteAudit(
         path,
-        created=ledger.created,
-        deleted=ledger.deleted,
-        leaks=leaks,
-        kept=ledger.kept,
-        kept_reasons={r.name: ledger.kept_reason(r) or "" for r in ledger.kept},
-        foreign_deleted=ledger.foreign_deleted,
-        foreign_changes=ledger.foreign_changes(),
-        left_by_design=ledger.left_by_design(),
-        uncertain_links=ledger.uncertain_links(),
-        unresolved=unresolved(ledger),
-        unknown=list(ledger.unknown),
+        created=[r for ledger in ledgers for r in ledger.created],
+        deleted=[r for ledger in ledgers for r in ledger.deleted],
+        leaks=[r for ledger in ledgers for r in ledger.leaks()],
+        kept=[r for ledger in ledgers for r in ledger.kept],
+        kept_reasons={
+            r.name: ledger.kept_reason(r) or "" for ledger in ledgers for r in ledger.kept
+        },
+        foreign_deleted=[r for ledger in ledgers for r in ledger.foreign_deleted],
+        foreign_changes=[c for ledger in ledgers for c in ledger.foreign_changes()],
+        left_by_design=[r for ledger in ledgers for r in ledger.left_by_design()],
+        uncertain_links=[u for ledger in ledgers for u in ledger.uncertain_links()],
+        unresolved=[line for ledger in ledgers for line in unresolved(ledger)],
+        unknown=[u for ledger in ledgers for u in ledger.unknown],
         secrets=list(_secrets(cassette, scrubber, path)),
         personal=list(_personal(cassette)),
         ignores=ignores,
         blobs=blobs,
+        empty=_empty(cassette),
     )
+
+
+def _empty(cassette: Cassette) -> str:
+    """The finding of a cassette that holds no interaction of a test that used W&B online,
+    as its metadata tells (a recording made before it said so tells nothing: no finding)."""
+    used = cassette.metadata.get(USE_KEY)
+    if cassette.interactions or not isinstance(used, list) or not used:
+        return ""
+    kinds = ", ".join(str(u) for u in used)
+    return (
+        f"no interaction, but the recording's test used W&B online ({kinds}): its requests "
+        "never reached the relay, so nothing of them was recorded or cleaned up; record it "
+        "again with this version of wandb-cassettes"
+    )
+
+
+def _blobs(cassette: Cassette, path: Path, root: Path) -> list[tuple[str, int]]:
+    """Each blob of ``cassette`` (path, size), confined to ``root`` and its sha256 checked.
+
+    Raises:
+        CassetteError: A reference that is not a content address under ``root``'s
+            ``_blobs/``, or a blob missing or holding other bytes.
+    """
+    blobs: list[tuple[str, int]] = []
+    verified: set[str] = set()
+    for index, ix in enumerate(cassette.interactions):
+        body = ix.response_body
+        if isinstance(body, Digest) and body.blob:
+            where = blob_file(path, body, root, f"interaction {index}: ")
+            if body.sha256 not in verified:
+                verify_blob(path, body, where, f"interaction {index}: ")
+                verified.add(body.sha256)
+            blobs.append((str(where), body.size))
+    return blobs
 
 
 def _secrets(cassette: Cassette, scrubber: Scrubber, path: Path) -> Iterator[LocatedSecret]:
@@ -289,17 +359,25 @@ def _personal(cassette: Cassette) -> Iterator[LocatedSecret]:
             yield LocatedSecret(index, finding)
 
 
-def _cassette_files(paths: Sequence[str | os.PathLike[str]]) -> list[Path]:
-    files: list[Path] = []
+def _cassette_files(
+    paths: Sequence[str | os.PathLike[str]],
+) -> tuple[list[tuple[Path, Path | None]], list[Path]]:
+    """The cassette files to audit (each with the folder given that holds it), and the
+    folders given that hold none."""
+    files: list[tuple[Path, Path | None]] = []
+    empty: list[Path] = []
     for raw in paths:
         path = Path(raw)
         if path.is_dir():
             # rglob("*.yaml") already leaves out "x.yaml.failed" and the ".x.yaml.*.tmp"
             # files of a save in progress.
-            files += sorted(p for p in path.rglob("*.yaml") if p.is_file())
+            found = sorted(p for p in path.rglob("*.yaml") if p.is_file())
+            files += [(p, path) for p in found]
+            if not found:
+                empty.append(path)
         else:
-            files.append(path)
-    return files
+            files.append((path, None))
+    return files, empty
 
 
 # -- rendering -------------------------------------------------------------------
@@ -356,6 +434,7 @@ def _details(c: CassetteAudit) -> list[str]:
         for u in c.unknown
     ]
     lines += [f"{c.path}: {line}" for line in c.unresolved]
+    lines += [f"{c.path}: {c.empty}"] if c.empty else []
     lines += [f"{c.path}: secret {s}" for s in c.secrets]
     lines += [f"{c.path}: personal data {s}" for s in c.personal]
     lines += [

@@ -5,9 +5,12 @@ Subcommands:
 * ``audit [PATH...] [--format text|json]``: leaks, secrets and unreadable
   files in cassettes (exit 0 clean, 1 leak or secret, 2 unreadable);
 * ``show CASSETTE``: one line per exchange, with what it created or deleted;
-* ``sweep [--upstream URL]``: delete what interrupted recordings left on W&B,
+* ``diff OLD NEW``: what a re-recording changed, in W&B's terms (exit 0 nothing but
+  the recording line, 1 differences, 2 unreadable);
+* ``sweep [--upstream URL]...``: delete what interrupted recordings left on W&B,
   and put back what they changed of others' resources, as listed by their
-  journals (exit 0 all done, 1 something could not be deleted or put back).
+  journals, on the upstreams the user names only (exit 0 all done, 1 something
+  stays, 2 no key, an unusable journal, or an upstream no key may go to).
 
 Each subcommand is a ``_add_<name>(subparsers)`` function that declares its
 arguments and sets ``run`` (``Namespace -> exit code``); adding one means
@@ -28,11 +31,12 @@ from . import __version__
 from . import cleanup as journal
 from . import protocol as graphql
 from .audit import audit_paths, audit_scrubber, format_table
-from .errors import CassetteError, ConfigurationError
+from .diff import diff
+from .errors import CassetteError, ConfigurationError, JournalError
 from .ownership import Ledger
 from .redact import CACHE_FOLDER, CATALOGUE, CONFIDENCE, Scrubber
-from .runtime import CassetteOptions, upstream_api_key
-from .store import Body, Digest, Interaction, find_project, load
+from .runtime import CassetteOptions, default_upstream, upstream_api_key
+from .store import Body, Digest, Interaction, check_upstream, find_project, load
 
 Subparsers = Any  # argparse's _SubParsersAction is private
 Register = Callable[[Subparsers], None]
@@ -225,18 +229,55 @@ def _size(body: Body) -> str:
     return f"{n / 1000:.1f}kB" if n < 1_000_000 else f"{n / 1_000_000:.1f}MB"
 
 
+def _add_diff(sub: Subparsers) -> None:
+    p = sub.add_parser(
+        "diff",
+        help="show what a re-recording changed, in W&B's terms",
+        description="Pairs the interactions of two recordings of a test by what they ask "
+        "(the GraphQL operation, the file_stream run, the method and URL) and lists the "
+        "ones added (+), removed (-) and changed (~), with each value that changed: GraphQL "
+        "variables in W&B's terms (config.lr, name...), URLs, uploads' size and sha256, "
+        "status, answers. Exit 0: nothing changed but the metadata's recording line; "
+        "1: differences; 2: a cassette cannot be read.",
+    )
+    p.add_argument("old", metavar="OLD", help="the cassette before (e.g. from git show)")
+    p.add_argument("new", metavar="NEW", help="the cassette after")
+    p.set_defaults(run=_run_diff)
+
+
+def _run_diff(args: argparse.Namespace) -> int:
+    try:
+        old, new = load(args.old), load(args.new)
+    except CassetteError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    found = diff(old, new)
+    print(found.render(args.old, args.new))
+    return 0 if found.same else 1
+
+
 def _add_sweep(sub: Subparsers) -> None:
     p = sub.add_parser(
         "sweep",
         help="delete W&B resources that interrupted recordings left behind",
         description="Reads the journals of recording sessions that are no longer running "
         "and deletes what they created (by identity) and neither deleted nor kept, then "
-        "puts back what they changed of resources they did not create. "
+        "puts back what they changed of resources they did not create. Only journals of "
+        "an upstream you name are swept, never on an upstream a journal names alone "
+        "(journals are files anyone could edit, and the sweep sends your key); an entry "
+        "named by its path alone (no server id) is listed, not deleted. "
         "Needs an API key for the upstream (WANDB_API_KEY or `wandb login`). "
-        "Exit 0: all gone; 1: something could not be deleted; 2: no key or no upstream.",
+        "Exit 0: all gone; 1: something stays (not deleted, not named, no server id); "
+        "2: no key, no upstream, an unusable journal, or an upstream no key may go to.",
     )
     p.add_argument(
-        "--upstream", help="W&B base URL to delete on (default: the one each journal names)"
+        "--upstream",
+        action="append",
+        default=[],
+        metavar="URL",
+        help="a W&B base URL to sweep on, given once per upstream (https, or http to this "
+        "machine): only journals naming it are swept there; default: the upstream recording "
+        "uses (WANDB_CASSETTES_UPSTREAM, WANDB_BASE_URL, `wandb login --host`, the SDK's)",
     )
     p.add_argument(
         "--journal-dir",
@@ -257,46 +298,74 @@ def _add_sweep(sub: Subparsers) -> None:
 def _run_sweep(args: argparse.Namespace) -> int:
 
     directory = Path(args.journal_dir) if args.journal_dir else find_project().files / "journal"
-    orphans = journal.orphaned(directory, dead_hosts=args.host)
+    try:
+        named = [check_upstream(u, source="--upstream") for u in args.upstream] or [
+            check_upstream(default_upstream(), source="the upstream recording uses")
+        ]
+    except ConfigurationError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    unusable: list[JournalError] = []
+    orphans = journal.orphaned(directory, dead_hosts=args.host, unusable=unusable)
+    for error in unusable:
+        print(f"UNUSABLE {error}")
     listed = sum(j.pending for j in orphans)
     print(f"{len(orphans)} journal(s) of finished sessions, {listed} leftover(s)")
     note = _other_hosts_note(directory, args.host)
     if note:
         print(note)
     if not listed:
-        journal.sweep(orphans)  # removes the empty journals
-        return 0
-    upstreams = {args.upstream or j.upstream for j in orphans if j.pending}
+        journal.sweep(orphans, upstreams=named)  # removes the empty journals
+        return 2 if unusable else 0
+    # The key goes only to the upstreams both the user and a journal name.
+    problem = _cannot_sweep({j.upstream.rstrip("/") for j in orphans if j.pending} & set(named))
+    if problem:
+        print(f"error: {problem}", file=sys.stderr)
+        return 2
+    result = journal.sweep(orphans, upstreams=named)
+    _print_sweep(result)
+    if unusable or result.unsafe:
+        return 2
+    stays = result.failed or result.skipped or result.unidentified or result.not_named
+    return 1 if stays else 0
+
+
+def _cannot_sweep(upstreams: set[str]) -> str | None:
+    """Why a sweep cannot start on one of ``upstreams`` (no key, unreachable, refused)."""
     for upstream in sorted(upstreams):
-        if not upstream_api_key(upstream):
-            print(
-                f"error: no API key for {upstream}: set WANDB_API_KEY or run "
-                f"`wandb login --host {upstream}`",
-                file=sys.stderr,
+        key = upstream_api_key(upstream)
+        if not key:
+            return (
+                f"no API key for {upstream}: set WANDB_API_KEY or run "
+                f"`wandb login --host {upstream}`"
             )
-            return 2
-        problem = journal.unreachable(upstream) or _refused(upstream, upstream_api_key(upstream))
+        problem = journal.unreachable(upstream) or _refused(upstream, key)
         if problem:
-            print(f"error: {problem}", file=sys.stderr)
-            return 2
-    result = journal.sweep(orphans, upstream=args.upstream)
-    for name in result.deleted:
-        print(f"deleted  {name}")
-    for name in result.restored:
-        print(f"restored {name}")
-    for name in result.already_gone:
-        print(f"gone     {name} (already deleted)")
-    for line in result.skipped:
-        print(f"SKIPPED  {line}")
-    for line in result.failed:
-        print(f"FAILED   {line}")
+            return problem
+    return None
+
+
+def _print_sweep(result: journal.SweepResult) -> None:
+    """What a sweep did, one line per resource or journal."""
+    gone = [f"{name} (already deleted)" for name in result.already_gone]
+    for label, lines in (
+        ("deleted", result.deleted),
+        ("restored", result.restored),
+        ("gone", gone),
+        ("SKIPPED", result.skipped),
+        ("FAILED", result.failed),
+        ("KEPT", result.unidentified),
+        ("NOT SWEPT", result.not_named),
+        ("REFUSED", result.unsafe),
+    ):
+        for line in lines:
+            print(f"{label:<8} {line}")
     if result.kept_journals:
         print(
             "the journal(s) stay for the next sweep: "
             + ", ".join(str(p) for p in result.kept_journals)
             + " (remove one by hand once you have dealt with what it lists)"
         )
-    return 1 if result.failed or result.skipped else 0
 
 
 def _other_hosts_note(directory: Path, named: list[str]) -> str | None:
@@ -327,7 +396,7 @@ def _refused(url: str, api_key: str | None) -> str | None:
 
 
 #: The subcommands, in the order ``--help`` lists them.
-SUBCOMMANDS: list[Register] = [_add_audit, _add_show, _add_sweep]
+SUBCOMMANDS: list[Register] = [_add_audit, _add_show, _add_diff, _add_sweep]
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -113,12 +113,17 @@ class NoMatch(WandbCassettesError, LookupError):
     """A live request has no recorded interaction; the message says what was asked and why not.
 
     ``key`` is the request's :class:`~wandb_cassettes.replay._matching.RequestKey`;
-    ``candidates`` the recorded requests most like it, described.
+    ``candidates`` the recorded requests most like it, described. ``rerecord``: whether
+    a new recording would answer it (False: the message says what else would, such as
+    an ``ignore`` of values that change from run to run).
     """
 
-    def __init__(self, key: Any, candidates: Sequence[str], message: str) -> None:
+    def __init__(
+        self, key: Any, candidates: Sequence[str], message: str, *, rerecord: bool = True
+    ) -> None:
         self.key = key
         self.candidates = list(candidates)
+        self.rerecord = rerecord
         super().__init__(message)
 
 

@@ -77,6 +77,10 @@ MARKER_HELP = (
 _PROCESS = pytest.StashKey["Any"]()
 _REPORTS = pytest.StashKey[dict[str, pytest.TestReport]]()
 _USE = pytest.StashKey["CassetteUse"]()
+#: What a finished test's cassette leaves on its item: the upstream failures its teardown
+#: report may show. The CassetteUse itself (its cassette, matcher, sessions) is dropped at
+#: the end of the test: a 1,000-test suite held every one (+0.16 MB per test).
+_UPSTREAM_ERRORS = pytest.StashKey[list[str]]()
 _CURRENT = pytest.StashKey[list[str]]()
 _WRITTEN_KEY = "wandb_cassettes_written"
 #: The test items running now, by node id (``validate_epoch_usage`` reads their markers).
@@ -144,17 +148,26 @@ def pytest_configure(config: pytest.Config) -> None:
     option = config.getoption("--wandb-upstream")
     explicit = option or explicit_upstream()
     source = "--wandb-upstream" if option else f"{UPSTREAM_ENV} or WANDB_BASE_URL"
+    # Replay never needs, reads or refuses an upstream: only a session that records checks
+    # it (here when the user gave it; else when the relay starts, from the user's settings).
+    records = record_mode(config) is not RecordMode.NONE
     try:
-        # None: the SDK's default, looked up when a cassette first needs it (no wandb
-        # import for a run without cassettes).
-        upstream = check_upstream(explicit, source=source) if explicit else None
+        if explicit and records:
+            check_upstream(explicit, source=source)
     except ConfigurationError as exc:
         raise pytest.UsageError(str(exc)) from None
-    process = WandbProcess(upstream, config.rootpath, report=lambda m: _report(config, m))
+    process = WandbProcess(
+        explicit,
+        config.rootpath,
+        report=lambda m: _report(config, m),
+        records=records,
+        source=source,
+    )
     config.stash[_PROCESS] = process
     config.stash[_CURRENT] = []
     set_shared(process)
-    runtime.allow_wandb_through_network_block()
+    # wandb-core's own socket passes --block-network whatever is selected (offline runs).
+    runtime.keep_service_socket_open()
     _keep_compiled_rules(config)
 
 
@@ -178,6 +191,7 @@ def pytest_unconfigure(config: pytest.Config) -> None:
         process.stop()
 
         set_shared(None)
+        runtime.keep_service_socket_open(False)
 
 
 @pytest.hookimpl(optionalhook=True)
@@ -206,7 +220,10 @@ def pytest_collection_finish(session: pytest.Session) -> None:
     """Point the SDK at the relay before any session fixture runs, if any test uses cassettes."""
     if any(item.get_closest_marker(MARKER) for item in session.items):
         process = session.config.stash[_PROCESS]
-        relay = process.start()
+        try:
+            relay = process.start()
+        except ConfigurationError as exc:  # the upstream of a session that records
+            raise pytest.UsageError(str(exc)) from None
         current = session.config.stash[_CURRENT]
         relay.context = lambda: current[-1] if current else "code outside any test"
 
@@ -250,6 +267,8 @@ def pytest_runtest_makereport(
     item.stash.setdefault(_REPORTS, {})[report.when] = report
     use = item.stash.get(_USE, None)
     if use is None:
+        if report.failed and item.stash.get(_UPSTREAM_ERRORS, None):
+            _show_upstream_failures(item.stash[_UPSTREAM_ERRORS], report)
         return report
     if report.when == "call":
         replay = use.replay
@@ -260,14 +279,17 @@ def pytest_runtest_makereport(
             report.longrepr = use.mismatch_report()
             use.reported = len(replay.errors)
     if report.failed:
-        _show_upstream_failures(use, report)
+        _show_upstream_failures(_upstream_errors(use), report)
     return report
 
 
-def _show_upstream_failures(use: CassetteUse, report: pytest.TestReport) -> None:
-    """A test that fails while the upstream fails says so beside its traceback."""
+def _upstream_errors(use: CassetteUse) -> list[str]:
     recording = use.recording
-    errors = recording.upstream_errors if recording is not None else []
+    return list(recording.upstream_errors) if recording is not None else []
+
+
+def _show_upstream_failures(errors: list[str], report: pytest.TestReport) -> None:
+    """A test that fails while the upstream fails says so beside its traceback."""
     if errors:
         text = "\n".join(errors)
         report.sections.append(("wandb-cassettes: the upstream failed while recording", text))
@@ -565,6 +587,9 @@ def wandb_cassette(request: pytest.FixtureRequest) -> Iterator[CassetteUse | Non
             use.stop(passed=passed)
         except WandbCassettesError as exc:
             failure = _failure(use, exc)
+        finally:
+            item.stash[_UPSTREAM_ERRORS] = _upstream_errors(use)
+            del item.stash[_USE]
         if failure is not None:
             pytest.fail(failure, pytrace=False)
 

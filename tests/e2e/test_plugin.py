@@ -182,7 +182,9 @@ def test_recording_writes_one_clean_cassette_per_test(recorded: Recorded) -> Non
         assert len(theirs) == len(ours) > 0, rel
         if node in CASSETTES:
             assert ours.metadata["test"] == node
-        assert ours.metadata["seed"] and ours.metadata["upstream"].startswith("http://127.0.0.1:")
+        # The stand-in's port is the session's: on the recording line, not in the interactions.
+        assert ours.metadata["seed"] and ours.metadata["upstream"] == "http://upstream.invalid"
+        assert "upstream.invalid=http://127.0.0.1:" in ours.metadata["recording"]
         sizes[rel] = path.stat().st_size
 
     # A 10 MB checkpoint adds its size and sha256, not its bytes.
@@ -325,18 +327,22 @@ def test_record_modes(tmp_path: Path) -> None:
         assert len(wb.requests) == seen, wb.requests[seen:]
 
         # rewrite, test failing: the good cassette stays, the recording goes to .failed.
+        # A re-recording draws the ids the cassette stored (its seed).
         result = run("rewrite", E2E_FAIL="1")
         assert result.returncode == 1 and "failing on purpose" in result.stdout, _out(result)
         assert path.read_bytes() == first
-        assert failed.exists() and cs.load(failed).metadata["seed"] != seed
+        assert failed.exists() and cs.load(failed).metadata["seed"] == seed
         assert f"this recording is kept in {failed}" in result.stdout
 
-        # all, test passing: replaced by a new recording (a fresh seed); the stale .failed goes.
-        failed_seed = cs.load(failed).metadata["seed"]
+        # all, test passing: replaced by a new recording of the same ids; the stale .failed goes.
         result = run("all")
         assert result.returncode == 0, _out(result)
-        assert cs.load(path).metadata["seed"] not in (seed, failed_seed)
+        assert cs.load(path).metadata["seed"] == seed
         assert not failed.exists()
+        # The upstream saw a fresh run id each time (W&B refuses the id of a deleted run).
+        streamed = [p.split("/")[4] for _m, p, _op in wb.requests if p.endswith("/file_stream")]
+        ids = list(dict.fromkeys(streamed))
+        assert len(ids) == 3 and ids[0] == cs.load(path).metadata["fresh_run_ids"][0], ids
         second = path.read_bytes()
         before = _interactions(path)
 

@@ -25,24 +25,14 @@ from pathlib import Path
 
 import pytest
 from support.pytest_process import run_pytest, subprocess_env
-from support.readme import CI_RECIPE, FILES, MISMATCH, README, SHELL, SNIPPETS, Block
+from support.readme import BIN, CI_RECIPE, FILES, MISMATCH, README, SHELL, SNIPPETS, Block, sh
 from wandb_cassettes_standin import StandinBackend
 
 from wandb_cassettes.runtime import sdk_env
 
-BIN = str(Path(sys.executable).parent)
-
 #: The change the README's "Reading a mismatch" describes, and the folder its text names.
 CHANGE = ('"lr": 0.1', '"lr": 0.2')
 SHOWN_PROJECT = "/home/ada/project"
-
-
-def _sh(block: Block, cwd: Path, env: dict[str, str]) -> subprocess.CompletedProcess[str]:
-    # Our key comes from the environment: the README's `export WANDB_API_KEY=...` is yours.
-    script = re.sub(r"^export WANDB_API_KEY=.*$", "", block.text, flags=re.M)
-    return subprocess.run(
-        ["bash", "-e", "-c", script], cwd=cwd, env=env, capture_output=True, text=True, timeout=300
-    )
 
 
 def _env(upstream: StandinBackend | None = None) -> dict[str, str]:
@@ -61,7 +51,7 @@ def quick_start(tmp_path_factory: pytest.TempPathFactory) -> Path:
         path.write_text(block.text)
     with StandinBackend() as upstream:
         for block in SHELL:
-            done = _sh(block, project, _env(upstream))
+            done = sh(block, project, _env(upstream))
             assert done.returncode == 0, f"{block}:\n{done.stdout[-6000:]}\n{done.stderr[-3000:]}"
         assert upstream.live() == {"runs": [], "artifacts": [], "collections": []}
     return project

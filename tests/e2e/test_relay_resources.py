@@ -27,7 +27,7 @@ _EXHAUST = textwrap.dedent(
     tell = relay._server._on_exhausted
     relay._server._on_exhausted = lambda message: (told.append(time.monotonic()), tell(message))
     client = subprocess.Popen(
-        [sys.executable, "-c", sys.argv[1], str(relay._server.port)],
+        [sys.executable, "-c", sys.argv[1], relay.url],
         stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True,
     )
     open_now = len(os.listdir("/proc/self/fd"))
@@ -69,8 +69,10 @@ _CLIENT = textwrap.dedent(
     """
     import http.client, sys
     sys.stdin.readline()
-    conn = http.client.HTTPConnection("127.0.0.1", int(sys.argv[1]), timeout=20)
-    conn.request("POST", "/graphql", body=b'{"query": "query Viewer { viewer { id } }"}')
+    from urllib.parse import urlsplit
+    url = urlsplit(sys.argv[1])
+    conn = http.client.HTTPConnection("127.0.0.1", url.port, timeout=20)
+    conn.request("POST", url.path + "/graphql", body=b'{"query": "query Viewer { viewer { id } }"}')
     response = conn.getresponse()
     print(response.status, response.read().decode()[:400].replace("\\n", " "))
     """

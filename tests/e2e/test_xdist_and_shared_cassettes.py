@@ -20,10 +20,11 @@ import stat
 from pathlib import Path
 
 import pytest
-from support.projects import FAST_RETRIES, FLOW, audit_secrets, make_project, operations, output
+from support.projects import FAST_RETRIES, FLOW, audit_secrets, make_project, output
 from support.pytest_process import run_pytest
 
 from wandb_cassettes import store as cs
+from wandb_cassettes.protocol import parse_request
 
 WORKER_TEST = (
     FLOW
@@ -144,8 +145,10 @@ def test_tests_sharing_a_cassette_name_share_one_recording(tmp_path, standin):
         assert len(_runs_started(standin, "shared" + worker)) == 1
     shared = cs.load(folder / "same.yaml")
     assert shared.metadata["test"] == "test_shared.py::test_a"
-    ops = [name for name, _ in operations(folder / "same.yaml")]
-    assert ops.count("UpsertBucket") == 2  # one run's start and finish: not two runs mixed
+    # One run's traffic, not two runs mixed (how often wandb-core updated it is timing's).
+    texts = [ix.request_text() or "" for ix in shared]
+    upserts = [parse_request(text) for text in texts if "upsertBucket" in text]
+    assert len({u.variables.get("name") for u in upserts if u is not None}) == 1
     assert len({ix.uri for ix in shared if ix.uri.endswith("/file_stream")}) == 1
     assert sorted(p.name for p in folder.iterdir()) == ["different.yaml", "same.yaml"]
     audit_secrets(folder / "same.yaml")

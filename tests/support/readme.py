@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import re
+import subprocess
+import sys
 from dataclasses import dataclass
+from pathlib import Path
 
 from support.paths import ROOT
 
@@ -60,3 +63,16 @@ SHELL = [b for b in BLOCKS if b.lang == "bash" and not b.not_run]
 SNIPPETS = [b for b in BLOCKS if b.lang == "python" and not b.title and not b.not_run]
 (CI_RECIPE,) = [b for b in BLOCKS if b.lang == "yaml"]
 (MISMATCH,) = [b for b in BLOCKS if b.lang == "text"]
+
+
+#: The folder of this interpreter's scripts (pytest, wandb-cassettes), put first on PATH.
+BIN = str(Path(sys.executable).parent)
+
+
+def sh(block: Block, cwd: Path, env: dict[str, str]) -> subprocess.CompletedProcess[str]:
+    """Run a README shell block in ``cwd`` (bash -e), its export of a key left out."""
+    # Our key comes from the environment: the README's `export WANDB_API_KEY=...` is yours.
+    script = re.sub(r"^export WANDB_API_KEY=.*$", "", block.text, flags=re.M)
+    return subprocess.run(
+        ["bash", "-e", "-c", script], cwd=cwd, env=env, capture_output=True, text=True, timeout=300
+    )

@@ -28,7 +28,9 @@ ORIGINAL_MAKE_GUARD = getattr(network.make_network_guard, "__wrapped__", network
 
 @pytest.fixture
 def no_relay() -> Iterator[None]:
-    """This process with no relay: :data:`interop.RELAY_PORTS` empty for the test."""
+    """This process with no relay and no plugin: :data:`interop.RELAY_PORTS` empty and
+    wandb-core's socket not kept open (the plugin of this suite's own session keeps it)."""
+    kept = interop.keep_service_socket_open(False)
     saved = set(interop.RELAY_PORTS)
     interop.RELAY_PORTS.clear()
     try:
@@ -36,6 +38,7 @@ def no_relay() -> Iterator[None]:
     finally:
         for port in saved:
             interop.RELAY_PORTS.add(port)
+        interop.keep_service_socket_open(kept)
 
 
 @pytest.fixture
@@ -97,6 +100,31 @@ def test_without_a_relay_block_network_blocks_what_looks_like_wandb(
                 _connects(str(path), socket.AF_UNIX)
             with pytest.raises(RuntimeError, match="Network is disabled"):
                 _connects(("127.0.0.1", other_port))
+
+
+def test_with_the_plugin_and_no_relay_only_wandb_cores_socket_passes(
+    no_relay: None, other_port: int, tmp_path: Path
+) -> None:
+    """Offline and disabled runs talk to wandb-core over its Unix socket: it passes
+    ``--block-network`` whether or not a marked test started a relay (issue 21)."""
+    interop.keep_service_socket_open()
+    try:
+        path = tmp_path / "wandb-1" / "socket"
+        path.parent.mkdir()
+        with socket.socket(socket.AF_UNIX) as server:
+            server.bind(str(path))
+            server.listen()
+            with network.blocking_context():
+                assert _connects(str(path), socket.AF_UNIX)
+                with pytest.raises(RuntimeError, match="Network is disabled"):
+                    _connects(("127.0.0.1", other_port))
+                other = tmp_path / "other" / "socket"
+                other.parent.mkdir()
+                with pytest.raises(RuntimeError, match="Network is disabled"):
+                    _connects(str(other), socket.AF_UNIX)
+    finally:
+        interop.keep_service_socket_open(False)
+    assert network.make_network_guard is ORIGINAL_MAKE_GUARD
 
 
 # -- with a relay: wrapped, with the same names ----------------------------------------------

@@ -415,7 +415,7 @@ def test_non_loopback_clients_are_refused() -> None:
         transport.get_extra_info.side_effect = lambda name, default=None: (
             (peer, 50000) if name == "peername" else default
         )
-        return make_mocked_request("POST", "/graphql", transport=transport)
+        return make_mocked_request("POST", relay.prefix + "/graphql", transport=transport)
 
     response = asyncio.run(relay._handle(request_from("192.0.2.7")))
     assert response.status == 403

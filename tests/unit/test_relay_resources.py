@@ -22,9 +22,10 @@ def _closed_by_peer(conn: http.client.HTTPConnection, deadline: float = 5.0) -> 
     return False
 
 
-def _ask(port: int) -> http.client.HTTPConnection:
-    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=5)
-    conn.request("POST", "/graphql", body=b'{"query": "query Viewer { viewer { id } }"}')
+def _ask(relay: Relay) -> http.client.HTTPConnection:
+    conn = http.client.HTTPConnection("127.0.0.1", relay._server.port, timeout=5)
+    body = b'{"query": "query Viewer { viewer { id } }"}'
+    conn.request("POST", relay.prefix + "/graphql", body=body)
     conn.getresponse().read()  # no recorded match: a 400, the connection kept alive
     return conn
 
@@ -33,10 +34,10 @@ def test_connections_of_an_ended_cassette_are_closed_and_a_scoped_ones_kept() ->
     with Relay("https://api.wandb.ai") as relay:
         fixture = relay.replay_session(Cassette())
         relay.push(fixture)  # a module-scoped fixture's cassette, open across tests
-        of_fixture = _ask(relay._server.port)
+        of_fixture = _ask(relay)
         test = relay.replay_session(Cassette())
         relay.push(test)
-        of_test = _ask(relay._server.port)
+        of_test = _ask(relay)
 
         relay.pop(test)
 

@@ -22,7 +22,7 @@ async def _handle(relay: Relay, peer: object) -> web.StreamResponse:
     transport.get_extra_info.side_effect = lambda name, default=None: (
         peer if name == "peername" else default
     )
-    request = make_mocked_request("POST", "/graphql", transport=transport)
+    request = make_mocked_request("POST", relay.prefix + "/graphql", transport=transport)
     return await relay._handle(request)
 
 
@@ -59,7 +59,7 @@ def test_relay_listens_on_loopback_only():
         assert relay.url.startswith("http://127.0.0.1:")
         import socket
 
-        port = int(relay.url.rsplit(":", 1)[1])
+        port = relay._server.port
         addresses = {
             str(a[4][0]) for a in socket.getaddrinfo(socket.gethostname(), None, socket.AF_INET)
         }

@@ -16,7 +16,7 @@ from ._retry import (
     new_api,
     run_deletions,
 )
-from ._sweep import api_for, sweep, unreachable
+from ._sweep import SweepResult, api_for, sweep, unreachable
 
 __all__ = [
     "DEFAULT_ATTEMPTS",
@@ -27,6 +27,7 @@ __all__ = [
     "Deletable",
     "Journal",
     "Leftover",
+    "SweepResult",
     "api_for",
     "check_retries",
     "delete_owned",

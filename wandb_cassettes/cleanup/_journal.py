@@ -23,6 +23,12 @@ No journal, no recording: a journal that cannot be opened or written raises
 nothing more that could create. A session that ends normally removes its
 journal once nothing is left open; the next recording session (or
 ``wandb-cassettes sweep``) deletes what a dead session's journal still lists.
+
+A journal is read as untrusted input (it sits in a working folder, and a sweep acts on
+it with the user's key): within :data:`JOURNAL_LIMITS`, and every line must be an
+entry of the shapes above, except a torn last line (the writer was killed mid-line). A
+journal that is not is unusable (:class:`~.errors.JournalError` naming the file and
+line), and nothing of it is swept.
 """
 
 from __future__ import annotations
@@ -39,9 +45,17 @@ from typing import IO, Any
 
 from ..errors import JournalError
 from ..ownership import Event, Ledger, Owned, Restore
+from ..store import Limits, check_tree, read_capped
 
 JOURNAL_DIR = Path(".wandb_cassettes") / "journal"
 JOURNAL_VERSION = 2
+#: What a journal may hold: a few hundred bytes per resource a test created, so 16 MiB
+#: is tens of thousands of them; an entry is 3 levels deep (a restore's GraphQL
+#: variables a few more).
+JOURNAL_LIMITS = Limits(
+    max_bytes=16 * 1024 * 1024, max_nodes=1_000_000, max_depth=16, max_scalar_bytes=1024 * 1024
+)
+_EVENTS = frozenset({"intended", "created", "deleted", "absent", "kept", "keep"})
 
 
 @dataclass
@@ -94,16 +108,19 @@ class JournalFile:
 
 
 class Journal:
-    """Appends one session's changes to ``<dir>/<host>-<pid>.jsonl``.
+    """Appends one session's changes on ``upstream`` to ``<dir>/<host>-<pid>.jsonl``
+    (``<host>-<pid>-<tag>.jsonl`` with a ``tag``: one journal per W&B server the session
+    records to, each naming its server).
 
     Raises:
         JournalError: The folder or the file cannot be created or written (the
             message names the path).
     """
 
-    def __init__(self, directory: str | os.PathLike[str], upstream: str) -> None:
+    def __init__(self, directory: str | os.PathLike[str], upstream: str, tag: str = "") -> None:
         self.directory = Path(directory)
-        self.path = self.directory / f"{socket.gethostname()}-{os.getpid()}.jsonl"
+        suffix = f"-{tag}" if tag else ""
+        self.path = self.directory / f"{socket.gethostname()}-{os.getpid()}{suffix}.jsonl"
         self._open: dict[tuple[str, ...], Owned] = {}
         self._restores: dict[str, Restore] = {}
         self._fh: IO[str] | None = None
@@ -232,35 +249,60 @@ class Journal:
         )
 
 
-def read(path: str | os.PathLike[str]) -> JournalFile:
-    """Parse one journal; a torn last line (the writer was killed) is ignored."""
+def read(path: str | os.PathLike[str], limits: Limits = JOURNAL_LIMITS) -> JournalFile:
+    """Parse one journal; a torn last line (the writer was killed) is ignored.
+
+    Raises:
+        JournalError: It is over ``limits``, has no header, or a line (not the torn last
+            one) is no journal entry (names the file and the line).
+        OSError: It cannot be read.
+    """
     p = Path(path)
-    header: dict[str, Any] = {}
+
+    def bad(message: str, number: int | None = None) -> JournalError:
+        where = f"{p}:{number}" if number is not None else str(p)
+        return JournalError(f"journal unusable: {where}: {message}; not swept")
+
+    try:
+        text = read_capped(p, limits, lambda m, _line: bad(m)).decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise bad(f"not UTF-8 ({exc.reason})") from None
+    header: dict[str, Any] | None = None
     open_: dict[tuple[str, ...], Leftover] = {}
     kept: dict[tuple[str, ...], Leftover] = {}
     patterns: dict[str, list[str]] = {}
     restores: dict[str, Restore] = {}
-    for line in p.read_text(encoding="utf-8").splitlines():
+    lines = text.split("\n")
+    for number, line in enumerate(lines, 1):
+        if not line.strip():
+            continue
+        torn = number == len(lines)  # no newline after it: the writer died mid-line
         try:
             entry = json.loads(line)
-        except ValueError:
+        except (ValueError, RecursionError):
+            if torn:
+                continue
+            raise bad("not a JSON line", number) from None
+        # A header opens the file, and again where a session of a reused pid appends.
+        is_header = header is None or (isinstance(entry, dict) and "journal" in entry)
+        problem = check_tree(entry, limits) or _shape(entry, is_header)
+        if problem and torn:
             continue
-        if not isinstance(entry, dict):
-            continue
-        if "journal" in entry:
+        if problem:
+            raise bad(problem, number)
+        if is_header:
             header = entry
             continue
-        if entry.get("event") in ("restore", "restored"):
+        if entry["event"] in ("restore", "restored"):
             _restore_entry(entry, restores)
             continue
-        if entry.get("event") == "keep" and isinstance(entry.get("patterns"), list):
-            test = str(entry.get("test") or "")
-            patterns.setdefault(test, []).extend(str(p) for p in entry["patterns"])
+        test = entry.get("test") or ""
+        if entry["event"] == "keep":
+            patterns.setdefault(test, []).extend(entry["patterns"])
             continue
-        owned = Owned.from_json(entry.get("owned") or {})
-        if owned is None:
-            continue
-        event, test = entry.get("event"), str(entry.get("test") or "")
+        owned = Owned.from_json(entry["owned"])
+        assert owned is not None  # _shape checked it
+        event = entry["event"]
         if event in ("intended", "created"):
             open_[owned.key] = Leftover(owned, test)
         elif event in ("deleted", "absent"):
@@ -273,11 +315,13 @@ def read(path: str | os.PathLike[str]) -> JournalFile:
         for key, left in list(open_.items()):
             if kept_by(left, patterns.get(left.test, ()), kept.values() if pass_ else ()):
                 kept[key] = open_.pop(key)
+    if header is None:
+        raise bad("no header line (an empty journal)")
     return JournalFile(
         p,
-        int(header.get("pid", 0)),
-        str(header.get("host", "")),
-        str(header.get("upstream", "")),
+        header["pid"],
+        header["host"],
+        header["upstream"],
         float(header.get("started", 0.0) or 0.0),
         list(open_.values()),
         list(kept.values()),
@@ -285,18 +329,58 @@ def read(path: str | os.PathLike[str]) -> JournalFile:
     )
 
 
+def _shape(entry: Any, header: bool) -> str | None:
+    """Why ``entry`` is not a journal line of the kind it must be (a ``header``, or an
+    event)."""
+    if not isinstance(entry, dict):
+        return "not a JSON object"
+    if header:
+        if entry.get("journal") != JOURNAL_VERSION:
+            return f"no header line of a version {JOURNAL_VERSION} journal first"
+        pid, started = entry.get("pid"), entry.get("started", 0.0)
+        if isinstance(pid, bool) or not isinstance(pid, int) or not 0 < pid < 2**31:
+            return "the header's 'pid' is not a process id"
+        if not isinstance(entry.get("host"), str) or not isinstance(entry.get("upstream"), str):
+            return "the header needs 'host' and 'upstream' strings"
+        if isinstance(started, bool) or not isinstance(started, int | float):
+            return "the header's 'started' is not a time"
+        return None
+    event = entry.get("event")
+    if not isinstance(entry.get("test", ""), str | None):
+        return "'test' is not a string"
+    if event == "keep":
+        listed = entry.get("patterns")
+        ok = isinstance(listed, list) and all(isinstance(x, str) for x in listed)
+        return None if ok else "'keep' needs a list of string 'patterns'"
+    if event == "restored":
+        return None if isinstance(entry.get("name"), str) else "'restored' needs a 'name'"
+    if event == "restore":
+        return None if _restore(entry.get("restore")) else "'restore' of another shape"
+    if event not in _EVENTS:
+        return f"an unknown event {str(event)[:40]!r}"
+    return None if Owned.from_json(entry.get("owned")) else f"'{event}' needs an 'owned' record"
+
+
+def _restore(data: Any) -> Restore | None:
+    """The :class:`Restore` a ``restore`` line holds, or None for another shape."""
+    if not isinstance(data, dict) or not isinstance(data.get("variables"), dict):
+        return None
+    if not all(isinstance(data.get(k), str) for k in ("name", "change", "field")):
+        return None
+    try:
+        return Restore(**data)
+    except TypeError:
+        return None
+
+
 def _restore_entry(entry: dict[str, Any], restores: dict[str, Restore]) -> None:
     """A ``restore`` line (what puts a change back) or a ``restored`` one (it is back)."""
     if entry["event"] == "restored":
-        restores.pop(str(entry.get("name")), None)
+        restores.pop(entry["name"], None)
         return
-    data = entry.get("restore")
-    try:
-        restore = Restore(**data) if isinstance(data, dict) else None
-    except TypeError:
-        restore = None
-    if restore is not None and isinstance(restore.variables, dict):
-        restores[restore.name] = restore
+    restore = _restore(entry["restore"])
+    assert restore is not None  # _shape checked it
+    restores[restore.name] = restore
 
 
 def kept_by(left: Leftover, patterns: Sequence[str], kept: Iterable[Leftover]) -> bool:
@@ -315,14 +399,23 @@ def kept_by(left: Leftover, patterns: Sequence[str], kept: Iterable[Leftover]) -
 
 
 def orphaned(
-    directory: str | os.PathLike[str], dead_hosts: Sequence[str] = ()
+    directory: str | os.PathLike[str],
+    dead_hosts: Sequence[str] = (),
+    unusable: list[JournalError] | None = None,
 ) -> list[JournalFile]:
-    """Journals of sessions that are no longer running (other hosts only if named)."""
-    return [j for j in journals(directory) if not j.owner_alive(dead_hosts)]
+    """Journals of sessions that are no longer running (other hosts only if named);
+    ``unusable`` collects the journals that cannot be read (see :func:`journals`)."""
+    return [j for j in journals(directory, unusable) if not j.owner_alive(dead_hosts)]
 
 
-def journals(directory: str | os.PathLike[str]) -> list[JournalFile]:
-    """Every readable journal in ``directory``, in file name order."""
+def journals(
+    directory: str | os.PathLike[str], unusable: list[JournalError] | None = None
+) -> list[JournalFile]:
+    """Every readable journal in ``directory``, in file name order.
+
+    A journal that cannot be read, or is unusable (:func:`read`), is left out, and its
+    :class:`~.errors.JournalError` appended to ``unusable``: never swept, never silent.
+    """
     d = Path(directory)
     if not d.is_dir():
         return []
@@ -330,6 +423,11 @@ def journals(directory: str | os.PathLike[str]) -> list[JournalFile]:
     for p in sorted(d.glob("*.jsonl")):
         try:
             found.append(read(p))
-        except (OSError, UnicodeDecodeError):
-            continue
+        except JournalError as exc:
+            if unusable is not None:
+                unusable.append(exc)
+        except OSError as exc:
+            if unusable is not None:
+                why = exc.strerror or str(exc)
+                unusable.append(JournalError(f"journal unusable: {p}: {why}; not swept"))
     return found

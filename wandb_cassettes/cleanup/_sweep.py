@@ -5,6 +5,14 @@ A recording killed mid-test (SIGKILL, a CI timeout) leaves its journal
 reads every orphaned journal and deletes what it lists as created and not yet deleted,
 by the same evidence-checked deleters as the automatic cleanup, and puts back the
 changes it lists to resources the recording did not create.
+
+A journal is untrusted input, and a sweep sends the user's API key: so a journal is
+swept only on an upstream the caller names (the one recording uses, or those given to
+``wandb-cassettes sweep --upstream``), never on one the journal names alone, never over
+plain http off this machine (:func:`.store.check_upstream`); and only what it names by
+identity (a server, client or target id, or for a collection a version in it so named,
+whose delete the collection's own checks then follow) is deleted: an entry with its path
+alone is reported, never deleted by path.
 """
 
 from __future__ import annotations
@@ -12,15 +20,16 @@ from __future__ import annotations
 import datetime
 import functools
 import socket
-from collections.abc import Iterable
+from collections.abc import Collection, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
-from ..errors import CleanupError
+from ..errors import CleanupError, ConfigurationError
+from ..store import check_upstream
 from ._deleters import delete_owned
-from ._journal import JournalFile
+from ._journal import JournalFile, Leftover
 
 
 @dataclass
@@ -34,30 +43,48 @@ class SweepResult:
     already_gone: list[str] = field(default_factory=list)
     skipped: list[str] = field(default_factory=list)
     failed: list[str] = field(default_factory=list)
+    #: Journals not swept: they name an upstream the caller did not name.
+    not_named: list[str] = field(default_factory=list)
+    #: Journals refused: they name an upstream no key may be sent to (plain http off
+    #: this machine, not a URL): only a hand could have written that.
+    unsafe: list[str] = field(default_factory=list)
+    #: Entries with their path alone (no server, client or target id): not deleted.
+    unidentified: list[str] = field(default_factory=list)
     #: Journals left in place: something they list could not be deleted.
     kept_journals: list[Path] = field(default_factory=list)
 
 
 def sweep(
-    journals: Iterable[JournalFile], *, upstream: str | None = None, api_key: str | None = None
+    journals: Iterable[JournalFile], *, upstreams: Collection[str], api_key: str | None = None
 ) -> SweepResult:
-    """Delete every leftover of ``journals`` on its upstream (or ``upstream``), by identity,
-    then put back what they changed of others' resources.
+    """Delete every leftover of ``journals`` on its upstream, by identity, then put back
+    what they changed of others' resources; only for journals naming one of ``upstreams``.
 
-    A journal whose leftovers are all gone and changes all put back is removed
-    (what it lists as kept is never touched); one with failures stays for the next sweep.
-    Never raises for a resource: each one that could not be deleted is a line
-    of ``failed``.
+    A journal naming another upstream is listed in ``not_named``, one naming an upstream
+    no key may go to in ``unsafe``; neither is touched. An entry without any id is listed
+    in ``unidentified``, not deleted. A journal whose leftovers are all gone and changes
+    all put back is removed (what it lists as kept is never touched); one with failures,
+    or with entries left unidentified, stays. Never raises for a resource: each one that
+    could not be deleted is a line of ``failed``.
     """
 
+    named = {u.rstrip("/") for u in upstreams}
     result = SweepResult()
     for j in journals:
         if j.pending:
+            if not _named(j, named, result):
+                continue
+            unidentified = [left for left in j.leftovers if not _identified(left, j)]
+            result.unidentified += [_by_path(j, left) for left in unidentified]
+            identified = [left.owned for left in j.leftovers if _identified(left, j)]
+            if not identified and not j.restores:
+                result.kept_journals.append(j.path)
+                continue
             started = datetime.datetime.fromtimestamp(j.started, datetime.UTC)
             try:
-                api = api_for(upstream or j.upstream, api_key)
+                api = api_for(j.upstream, api_key)
                 report = delete_owned(
-                    [left.owned for left in j.leftovers],
+                    identified,
                     api=api,
                     not_before=started if j.started else None,
                     restores=functools.partial(list, j.restores),
@@ -74,11 +101,52 @@ def sweep(
             result.restored += report.restored
             result.already_gone += report.already_gone
             result.skipped += report.skipped
-            if report.failed or report.restore_failed:
+            if report.failed or report.restore_failed or unidentified:
                 result.kept_journals.append(j.path)
                 continue
         j.path.unlink(missing_ok=True)
     return result
+
+
+def _named(journal: JournalFile, named: set[str], result: SweepResult) -> bool:
+    """Whether ``journal`` may be swept: its upstream is one the caller named, and a key
+    may go there; else why not, in ``result``."""
+    try:
+        upstream = check_upstream(journal.upstream, source=f"journal {journal.path}")
+    except ConfigurationError as exc:
+        result.unsafe.append(f"{exc}; nothing of it is swept")
+        result.kept_journals.append(journal.path)
+        return False
+    if upstream not in named:
+        result.not_named.append(
+            f"journal {journal.path} names upstream {upstream}, which was not named: not "
+            f"swept (`wandb-cassettes sweep --upstream {upstream}` sweeps it there, if "
+            "that is where you recorded)"
+        )
+        result.kept_journals.append(journal.path)
+        return False
+    return True
+
+
+def _identified(left: Leftover, journal: JournalFile) -> bool:
+    """Whether a delete can find ``left`` by identity: its own id, or, for a collection
+    (the SDK's answers seldom carry its id), a version in it the journal names by id (the
+    collection is then deleted only if that left it empty and new: ``_OwnedCollection``)."""
+    owned = left.owned
+    if owned.identified:
+        return True
+    return owned.kind == "collection" and any(
+        other.owned.kind == "artifact" and other.owned.identified and other.owned.path == owned.path
+        for other in journal.leftovers
+    )
+
+
+def _by_path(journal: JournalFile, left: Leftover) -> str:
+    return (
+        f"{left.owned.kind} {left.name}: journal {journal.path} names it by its path alone "
+        "(no server id: its creation was not confirmed), so it is not deleted; delete it "
+        "by hand if it is yours, then remove the journal"
+    )
 
 
 def unreachable(url: str, timeout: float = 10) -> str | None:

@@ -63,12 +63,27 @@ class Owned:
         return dict(self.__dict__)
 
     @classmethod
-    def from_json(cls, data: dict[str, Any]) -> Owned | None:
-        """The record a journal line holds; None for a line of another shape."""
-        try:
-            return cls(**{k: data[k] for k in cls.__dataclass_fields__ if k in data})
-        except TypeError:
+    def from_json(cls, data: Any) -> Owned | None:
+        """The record a journal line holds; None for a line of another shape (a field
+        missing or of another type: a journal is untrusted input)."""
+        if not isinstance(data, dict):
             return None
+        values = {k: data[k] for k in cls.__dataclass_fields__ if k in data}
+        for name, value in values.items():
+            if not isinstance(value, _JSON_TYPES[name]) or (
+                isinstance(value, bool) and bool not in _JSON_TYPES[name]
+            ):
+                return None
+        try:
+            return cls(**values)
+        except TypeError:  # a field without a default is missing
+            return None
+
+    @property
+    def identified(self) -> bool:
+        """Whether a delete can find it by identity (a server, client or target id), not by
+        its path alone."""
+        return bool(self.server_id or self.client_id or self.target_id)
 
     @property
     def path(self) -> str:
@@ -90,6 +105,16 @@ class Owned:
         if self.client_id:
             return (self.kind, "client:" + self.client_id)
         return (self.kind, self.server_id or self.name)
+
+
+#: The JSON types of :class:`Owned`'s fields, as a journal holds them.
+_JSON_TYPES: dict[str, tuple[type, ...]] = {
+    **{name: (str,) for name in ("kind", "entity", "project", "local", "name", "server_id")},
+    **{name: (str,) for name in ("client_id", "target_id", "created_with")},
+    "type": (str, type(None)),
+    "version": (int, type(None)),
+    "unconfirmed": (bool,),
+}
 
 
 def describe_json(resource: Resource) -> dict[str, Any]:

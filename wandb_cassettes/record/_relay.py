@@ -23,15 +23,37 @@ cassette of each test; a request goes to the innermost session, except
 ``file_stream`` posts, which go to the session whose run they stream. With
 no session, a request is refused at once (HTTP 400, which wandb-core does not
 retry) with a message naming the test or fixture that sent it.
+
+The relay serves only its own process and its children. Its port is visible to every
+local process (``/proc/net/tcp``), so each request must carry the relay's per-process
+secret as the first segment of its path: :attr:`Relay.url`, the base URL handed to the
+SDK (``WANDB_BASE_URL``, which child processes inherit), holds it, and so does every URL
+the relay hands out. And ``/_ext/`` forwards only to the hosts the upstream itself handed
+out while recording (signed storage URLs, redirects), never to one a request names. What
+is refused is answered 403 (wandb-core does not retry it), never forwarded, never recorded.
+
+The code under test may name another W&B server than the session's upstream (the
+process's SDK is wrapped so that whatever it names comes here:
+:mod:`wandb_cassettes.runtime` ``_servers``): such a request's path says which after the
+secret, ``/_srv/<server>`` (:func:`.store.server_route`). Recording forwards it there,
+with that server's key (a session key the SDK was handed never goes to another server:
+:attr:`Relay.key_for` finds the one the SDK would use), and records it under that
+server's URL; the plain-http rule of the upstream holds for it too. Replay answers it
+like any other request: a request matches whichever server it was recorded on.
 """
 
 from __future__ import annotations
 
 import asyncio
+import base64
+import binascii
 import hashlib
+import hmac
 import json
 import os
 import re
+import secrets
+import time
 from collections.abc import AsyncIterator, Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -43,11 +65,17 @@ from aiohttp import web
 from aiohttp.web_protocol import RequestHandler
 
 from .. import redact as scrubbing
-from ..errors import NoMatch, RecordingError, RelayError, ReplayError
+from ..errors import (
+    CassetteError,
+    ConfigurationError,
+    NoMatch,
+    RecordingError,
+    RelayError,
+    ReplayError,
+)
 from ..protocol import parse_request
 from ..replay import DEFAULT_RULES, Matcher, MatchRules, substitutions, target_of
 from ..store import (
-    BLOB_DIR,
     BLOB_MIN_BYTES,
     BLOB_WARN_BYTES,
     BlobStore,
@@ -55,11 +83,24 @@ from ..store import (
     Cassette,
     Digest,
     Interaction,
+    blob_file,
+    check_upstream,
+    parse_route,
+    server_of,
+    server_route,
+    verify_blob,
 )
 from ._episodes import IdTranslation
 from ._serve import LOOPBACK, BackgroundServer
 
 EXT_PREFIX = "/_ext/"
+#: The key under which a request carries the W&B server its route names (None: upstream):
+#: aiohttp's typed key where it has one (3.13+: a plain string key warns), else a string.
+_SERVER: Any = (
+    web.RequestKey("wandb_cassettes_server", str)
+    if hasattr(web, "RequestKey")
+    else "wandb_cassettes_server"
+)
 #: Response fields whose absolute URLs the SDK calls next.
 URL_KEYS = frozenset({"uploadUrl", "directUrl", "url", "uploadUrls"})
 #: Response headers whose absolute URLs the client calls next.
@@ -81,6 +122,9 @@ _HOP_BY_HOP = frozenset(
     )
 )
 _CHUNK = 256 * 1024
+#: Uploads up to this size are kept in memory while recording, for the stable form of the
+#: cassette (:mod:`._stable`: a run's summary file holds timing values); never stored.
+UPLOAD_KEEP_BYTES = 256 * 1024
 #: How long a connection being closed may still take a request already on its way (s).
 _CLOSE_GRACE_S = 0.05
 _FILE_STREAM_RE = re.compile(r"^/files/([^/]+)/([^/]+)/([^/]+)/file_stream$")
@@ -126,8 +170,32 @@ class Recording:
     blobs: BlobStore | None = None
     #: Things the user should hear about once the recording is kept (a large blob).
     notes: list[str] = field(default_factory=list)
+    #: ``scheme://host`` of every URL the upstream handed out in this recording (rewritten
+    #: to ``/_ext/``): the only hosts ``/_ext/`` forwards to.
+    handed_out: set[str] = field(default_factory=set)
+    #: Recorded ids -> fresh ones for the upstream (a re-recording that keeps the stored seed,
+    #: ``new_episodes``); None: the upstream sees the ids the client sent.
+    translation: IdTranslation | None = None
+    #: Per stored interaction: when its request went upstream and when its answer was
+    #: complete (``time.monotonic()``): which exchanges overlapped, for the stable order.
+    timings: list[tuple[float, float]] = field(default_factory=list)
+    #: Small uploads' bodies by interaction index (never stored; see :data:`UPLOAD_KEEP_BYTES`).
+    uploads: dict[int, bytes] = field(default_factory=dict)
+    #: The W&B servers besides the relay's upstream that the code named and this
+    #: recording forwarded to (``/_srv/`` routes).
+    servers: set[str] = field(default_factory=set)
+    #: How many requests of the code under test reached this session.
+    requests: int = 0
 
-    def add(self, ix: Interaction) -> None:
+    def add(
+        self, ix: Interaction, started: float | None = None, upload: bytes | None = None
+    ) -> None:
+        """Observe ``ix`` and store it as the cassette keeps it.
+
+        ``started``: when its request went upstream (default: now); ``upload``: the body
+        of a small upload.
+        """
+        ended = time.monotonic()
         for observe in self.observers:
             try:
                 observe(ix)
@@ -135,7 +203,10 @@ class Recording:
                 self.fatal = self.fatal or exc
         stored = self.scrub.record(ix)
         if stored is not None:
+            if upload is not None:
+                self.uploads[len(self.cassette.interactions)] = upload
             self.cassette.interactions.append(stored)
+            self.timings.append((ended if started is None else started, ended))
 
     def learn_secret(self, secret: str) -> None:
         """A secret seen on the way (a key given to ``wandb.login(key=...)``): scrubbed too."""
@@ -168,7 +239,14 @@ class Replay:
     translation: IdTranslation | None = None
     #: Why the relay could not serve this replay at all (it ran out of descriptors).
     fatal: ReplayError | None = None
-    _rendered: dict[int, tuple[bytes, dict[str, str]]] = field(default_factory=dict)
+    #: The cassette folder, where blobs live (``_blobs/``); None: the cassette's own folder.
+    blob_root: Path | None = None
+    #: Rendered answers, by interaction index and the base URL they were rendered for.
+    _rendered: dict[tuple[int, str], tuple[bytes, dict[str, str]]] = field(default_factory=dict)
+    #: Blob files whose sha256 was checked, as ``(sha256, device, inode, size, mtime)``.
+    _verified: set[tuple[str, int, int, int, int]] = field(default_factory=set)
+    #: How many requests of the code under test reached this session.
+    requests: int = 0
 
     def __post_init__(self) -> None:
         interactions = self.matcher.cassette.interactions
@@ -178,7 +256,7 @@ class Replay:
         self.runs = {
             "/".join(m.groups())
             for ix in interactions
-            if (m := _FILE_STREAM_RE.match(target_of(ix.uri, self.matcher.upstream)))
+            if (m := _FILE_STREAM_RE.match(target_of(ix.uri, self.matcher.servers)))
         }
 
     def owns_run(self, path: str) -> bool:
@@ -200,11 +278,22 @@ class Relay:
     """The loopback relay. Start it once, then :meth:`push` a session per cassette.
 
     ``upstream`` is the W&B base URL used when recording (and the prefix that
-    tells base-URL requests from storage requests in cassettes).
+    tells base-URL requests from storage requests in cassettes); empty while unknown
+    (a session that only replays never needs one, nor reads one).
     """
 
-    def __init__(self, upstream: str = "https://api.wandb.ai", *, port: int = 0) -> None:
-        self.upstream = upstream.rstrip("/")
+    def __init__(self, upstream: str | None = "https://api.wandb.ai", *, port: int = 0) -> None:
+        self.upstream = (upstream or "").rstrip("/")
+        #: The API keys this process handed the SDK itself, not given by the user for every
+        #: server (the upstream's netrc entry, the replay placeholder): never sent to
+        #: another server than the upstream.
+        self.injected: set[str] = set()
+        #: The key the SDK would use for a server when it sent an injected one (its
+        #: ``WANDB_API_KEY``, its netrc entry); None: it would have none. Set by the
+        #: process runtime; the keys the SDK itself sent to a server come first.
+        self.key_for: Callable[[str], str | None] | None = None
+        #: The last key the SDK itself sent to each server other than the upstream.
+        self.keys: dict[str, str] = {}
         self.sessions: list[Session] = []
         self.stray: list[str] = []
         #: Who is talking when no cassette is active (set by the pytest plugin).
@@ -219,10 +308,22 @@ class Relay:
         #: Set when a connection could not be accepted (descriptors ran out): what ran out.
         self.exhaustion: str | None = None
         self._closing: set[asyncio.Task[None]] = set()
+        #: The path prefix every request must start with: known to this process and the
+        #: children it starts (through the base URL), to no other local process.
+        self._prefix = "/" + secrets.token_urlsafe(24)
+        #: Requests refused as not this session's (no secret, or ``/_ext/`` to a host the
+        #: upstream never handed out): ``METHOD path`` without the secret, the last 100.
+        self.refused: list[str] = []
 
     @property
     def url(self) -> str:
-        return self._server.url
+        """The base URL to hand the SDK: ``http://127.0.0.1:<port>/<the session's secret>``."""
+        return self._server.url + self._prefix
+
+    @property
+    def prefix(self) -> str:
+        """The path every request must start with (``/<the session's secret>``)."""
+        return self._prefix
 
     @property
     def session(self) -> Session | None:
@@ -332,16 +433,37 @@ class Relay:
 
     def replay_session(self, cassette: Cassette, rules: MatchRules = DEFAULT_RULES) -> Replay:
         """A replay session of ``cassette`` (not yet active)."""
-        upstream = str(cassette.metadata.get("upstream", self.upstream))
+        upstream = str(cassette.metadata.get("upstream") or self.upstream)
         return Replay(Matcher(cassette, upstream, rules))
+
+    def route(self, server: str | None) -> str:
+        """The base URL through this relay for ``server`` (None or the upstream: the relay's
+        own URL)."""
+        if not server or server == self.upstream:
+            return self.url
+        return server_route(self.url, server)
 
     # -- request handling -------------------------------------------------------
 
     async def _handle(self, request: web.Request) -> web.StreamResponse:
         if request.remote not in (LOOPBACK, "::1"):
             return web.Response(status=403, text="wandb-cassettes relay: loopback clients only")
+        raw = request.raw_path
+        secret, slash, rest = raw.partition("/")[2].partition("/")
+        if not slash or not hmac.compare_digest(("/" + secret).encode(), self._prefix.encode()):
+            return self._foreign(request.method, raw, "the request lacks this session's secret")
+        try:
+            server, rest = parse_route("/" + rest)
+        except ValueError as exc:
+            return _error(400, f"wandb-cassettes relay: {exc}")
+        # From here on the request is seen as the SDK sent it, without the secret and the
+        # route; the server it names (None: the upstream) goes along with it.
+        request = request.clone(rel_url=yarl.URL(rest, encoded=True))
+        request[_SERVER] = server or ""
         session = self._route(request)
         self._served[request.protocol] = session
+        if session is not None:
+            session.requests += 1
         if self.exhaustion is not None:
             if session is not None:
                 _fail(session, f"wandb-cassettes relay: {self.exhaustion}")
@@ -353,7 +475,7 @@ class Relay:
         if session is None:
             return self._refuse(request)
         if isinstance(session, Recording):
-            return await self._record(session, request)
+            return await self._record(session, request, session.translation)
         return await self._replay(session, request)
 
     def _route(self, request: web.Request) -> Session | None:
@@ -371,6 +493,28 @@ class Relay:
                 return session
         return None
 
+    def _foreign(self, method: str, path: str, why: str) -> web.Response:
+        """A request that is not this session's: 403 (never retried by wandb-core),
+        connection closed; never forwarded, never recorded."""
+        shown = _strip_query(path).replace(self._prefix[1:], "<secret>")[:200]
+        self.refused = [*self.refused[-99:], f"{method} {shown}"]
+        answer = web.Response(
+            status=403,
+            text=f"wandb-cassettes relay: refused, {why} (this relay serves only "
+            "the test session that started it)",
+        )
+        answer.force_close()
+        return answer
+
+    def _handed_out(self, url: str) -> bool:
+        """Whether the upstream handed out ``url``'s host to a recording of this session."""
+        origin = _origin(url)
+        for session in self.sessions:
+            rec = session.fallback if isinstance(session, Replay) else session
+            if rec is not None and origin in rec.handed_out:
+                return True
+        return False
+
     def _refuse(self, request: web.Request) -> web.Response:
         where = self.context() if self.context is not None else ""
         self.stray.append(f"{request.method} {request.path}")
@@ -387,7 +531,55 @@ class Relay:
     def _upstream_url(self, request: web.Request) -> tuple[str, bool]:
         """The real URL of ``request`` and whether it is on another host (storage)."""
         where, external = _destination(request)
-        return (where if external else self.upstream + where), external
+        return (where if external else self._server_of(request) + where), external
+
+    def _server_of(self, request: web.Request) -> str:
+        """The W&B server ``request`` is for: the one its route names, else the upstream."""
+        return str(request.get(_SERVER) or self.upstream)
+
+    def _check_server(self, rec: Recording, request: web.Request) -> str | None:
+        """Why ``request`` may not be forwarded to its server (recording), or None.
+
+        A named server gets the upstream's rules: https, or plain http on loopback only;
+        it is noted in the recording (the cassette lists it). Its ``Authorization``: a key
+        the SDK was handed by this process is replaced by the one the SDK would use for
+        that server (:attr:`key_for`); with none, nothing is forwarded.
+        """
+        server = request.get(_SERVER)
+        if not server and not self.upstream:
+            return "no upstream is known to forward to (the session only replays)"
+        if not server or server == self.upstream:
+            return None
+        try:
+            check_upstream(server, source=f"the server the code named ({server})")
+        except ConfigurationError as exc:
+            return str(exc)
+        rec.servers.add(server)
+        return None
+
+    def _credentials(self, rec: Recording, request: web.Request, headers: dict[str, str]) -> str:
+        """Put the right key for a named server into ``headers``; why not, or ""."""
+        server = request.get(_SERVER)
+        if not server or server == self.upstream:
+            return ""
+        name = next((k for k in headers if k.lower() == "authorization"), None)
+        sent = _basic_key(headers.get(name)) if name else None
+        if sent is None:
+            return ""
+        if sent not in self.injected:
+            self.keys[server] = sent  # the SDK's own choice for that server
+            return ""
+        key = self.keys.get(server) or (self.key_for(server) if self.key_for else None)
+        if not key:
+            return (
+                f"no API key for {server}: the SDK would find none there, and the key this "
+                "session handed it never goes to another server; give one (WANDB_API_KEY, "
+                f"`wandb login --host {server}`, or api_key=)"
+            )
+        assert name is not None
+        headers[name] = "Basic " + base64.b64encode(f"api:{key}".encode()).decode()
+        rec.learn_secret(key)
+        return ""
 
     # -- record -----------------------------------------------------------------
 
@@ -405,17 +597,28 @@ class Relay:
         the answer, and the cassette keeps the client's view.
         """
         url, external = self._upstream_url(request)
+        if external and not self._handed_out(url):
+            why = f"the upstream handed out no URL on {_origin(url)[:100]} in this recording"
+            return self._foreign(request.method, EXT_PREFIX + url, why)
         if rec.fatal is not None and not rec.cleaning:
             return _error(400, f"wandb-cassettes: {rec.fatal}", graphql=url.endswith("/graphql"))
         headers = _forward_headers(request.headers)
+        refused = None if external else self._check_server(rec, request)
+        refused = refused or self._credentials(rec, request, headers)
+        if refused:
+            # Before anything reaches that server: the test fails, saying why.
+            rec.fatal = rec.fatal or RecordingError(f"wandb-cassettes: {refused}")
+            return _error(400, f"wandb-cassettes: {refused}", graphql=url.endswith("/graphql"))
         key = _basic_key(headers.get("Authorization"))
         if key:
             rec.learn_secret(key)
         digest = hashlib.sha256()
         size = 0
+        kept: list[bytes] = []
         data: Any
         if external and request.can_read_body:
-            # Storage bodies (checkpoints) are streamed through, never held.
+            # Storage bodies (checkpoints) are streamed through, never held (small ones are
+            # kept for the stable form of the cassette, :data:`UPLOAD_KEEP_BYTES`).
             if request.content_length is not None:
                 headers["Content-Length"] = str(request.content_length)
 
@@ -424,6 +627,8 @@ class Relay:
                 async for chunk in request.content.iter_chunked(_CHUNK):
                     digest.update(chunk)
                     size += len(chunk)
+                    if size <= UPLOAD_KEEP_BYTES:
+                        kept.append(chunk)
                     yield chunk
 
             data = stream()
@@ -450,6 +655,7 @@ class Relay:
                 for read in rec.prior_reads(url, data):
                     await self._read_before(rec, request, headers, url, read, translation)
         client = await self._client_session()
+        started = time.monotonic()
         try:
             # encoded=True: forward the URL byte for byte (a signed URL's signature covers it).
             async with client.request(
@@ -462,7 +668,7 @@ class Relay:
                 status, reason = upstream.status, upstream.reason or ""
                 response_headers = _recorded_headers(upstream.headers)
                 if external and translation is None and _large(rec, request.method, upstream):
-                    return await self._stream_to_blob(rec, request, url, upstream)
+                    return await self._stream_to_blob(rec, request, url, upstream, started)
                 response_body: Body = await upstream.read()
             if translation is not None and isinstance(response_body, bytes):
                 response_body = translation.body_to_client(response_body)
@@ -507,13 +713,20 @@ class Relay:
             if isinstance(stored_response, bytes)
             else stored_response,
         )
-        rec.add(ix)
+        small = size <= UPLOAD_KEEP_BYTES and isinstance(request_body, Digest)
+        rec.add(ix, started, b"".join(kept) if small else None)
         body = response_body if isinstance(response_body, bytes) else b""
         if request.path.endswith("/graphql") and b"upsertBucket" in body:
             rec.runs.update(_answered_runs(body))
         flat = {k: v[0] for k, v in response_headers.items() if v}
+        handed = rec.handed_out
+        # URLs on the request's own server come back through its own route.
+        server = (self._server_of(request),) if not external else (self.upstream,)
+        base = self.route(request.get(_SERVER))
         return web.Response(
-            status=status, body=self._rewrite(body), headers=self._rewrite_headers(flat)
+            status=status,
+            body=self._rewrite(body, server, handed, base),
+            headers=self._rewrite_headers(flat, server, handed, base),
         )
 
     async def _read_before(
@@ -535,6 +748,7 @@ class Relay:
         target = translation.to_upstream(url) if translation is not None else url
         client = await self._client_session()
         sent = {**headers, "Content-Type": "application/json"}
+        started = time.monotonic()
         try:
             async with client.post(
                 yarl.URL(target, encoded=True), headers=sent, data=outgoing
@@ -560,7 +774,8 @@ class Relay:
                 reason=reason,
                 response_headers=response_headers,
                 response_body=_text_or_bytes(answer),
-            )
+            ),
+            started,
         )
 
     async def _stream_to_blob(
@@ -569,6 +784,7 @@ class Relay:
         request: web.Request,
         url: str,
         upstream: aiohttp.ClientResponse,
+        started: float,
     ) -> web.StreamResponse:
         """A large download: to the client and to the blob store, chunk by chunk, never whole."""
         assert rec.blobs is not None
@@ -613,7 +829,8 @@ class Relay:
                 reason=upstream.reason or "",
                 response_headers=headers,
                 response_body=body,
-            )
+            ),
+            started,
         )
         return answer
 
@@ -661,15 +878,16 @@ class Relay:
             await _absorb_upload(rep, request, ix)
         stored = ix.response_body
         if isinstance(stored, Digest) and stored.blob and stored.sha256 not in rep.content:
-            return self._blob_answer(rep, ix, stored)
-        rendered = rep._rendered.get(index)
+            return await self._blob_answer(rep, ix, stored)
+        base = self.route(request.get(_SERVER))
+        rendered = rep._rendered.get((index, base))
         if rendered is None:
             try:
-                rendered = self._render(rep, ix)
+                rendered = self._render(rep, ix, base)
             except RelayError as exc:
                 rep.errors.append(exc)
                 return _error(404, f"wandb-cassettes: {exc}")
-            rep._rendered[index] = rendered
+            rep._rendered[(index, base)] = rendered
         payload, headers = rendered
         if key.kind == "graphql" and body and body.decode("utf-8", "replace") != ix.request_text():
             live_names = substitutions(ix.request_text(), body, rep.matcher.rules)
@@ -679,16 +897,16 @@ class Relay:
             status=ix.status, reason=ix.reason or None, body=payload, headers=headers
         )
 
-    def _blob_answer(self, rep: Replay, ix: Interaction, body: Digest) -> web.StreamResponse:
-        """A large recorded download, streamed from the blob store beside the cassettes."""
-        folder = rep.matcher.cassette.path.parent if rep.matcher.cassette.path else Path(".")
-        path = folder / str(body.blob)
-        if not path.is_file():
-            error = RelayError(
-                f"{ix.method} {_strip_query(ix.uri)}: the recorded download is stored in "
-                f"{path}, which is missing (commit the cassette folder's {BLOB_DIR}/ with "
-                "the cassettes)"
-            )
+    async def _blob_answer(self, rep: Replay, ix: Interaction, body: Digest) -> web.StreamResponse:
+        """A large recorded download, streamed from the blob store beside the cassettes:
+        only its content address under the cassette folder, its sha256 checked first."""
+        cassette = rep.matcher.cassette.path or Path("cassette")
+        root = rep.blob_root or cassette.parent
+        try:
+            path = blob_file(cassette, body, root)
+            await self._verify(rep, cassette, body, path)
+        except CassetteError as exc:
+            error = RelayError(f"{ix.method} {_strip_query(ix.uri)}: cassette unusable: {exc}")
             rep.errors.append(error)
             return _error(404, f"wandb-cassettes: {error}")
         headers = {
@@ -696,9 +914,25 @@ class Relay:
             for k, v in ix.response_headers.items()
             if v and k.lower() not in ("content-length", "content-type")
         }
-        return web.FileResponse(path, status=ix.status, headers=headers)
+        return web.FileResponse(path, status=ix.status, headers=_no_wait(headers, ix.status))
 
-    def _render(self, rep: Replay, ix: Interaction) -> tuple[bytes, dict[str, str]]:
+    async def _verify(self, rep: Replay, cassette: Path, body: Digest, path: Path) -> None:
+        """:func:`.store.verify_blob`, once per file as it is (off the event loop: a
+        blob may be hundreds of megabytes)."""
+        try:
+            st = path.stat()
+        except OSError:
+            st = None
+        seen = (body.sha256, st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns) if st else None
+        if seen is not None and seen in rep._verified:
+            return
+        await asyncio.get_running_loop().run_in_executor(None, verify_blob, cassette, body, path)
+        if seen is not None:
+            rep._verified.add(seen)
+
+    def _render(self, rep: Replay, ix: Interaction, base: str) -> tuple[bytes, dict[str, str]]:
+        """A recorded answer as bytes and headers; URLs on any W&B server of the cassette
+        point at ``base`` (the route the live request came by)."""
         body = ix.response_body
         if isinstance(body, Digest):
             payload = rep.content.get(body.sha256)
@@ -712,32 +946,49 @@ class Relay:
             payload = body.encode()
         else:
             payload = body or b""
-        headers = {k: v[0] for k, v in ix.response_headers.items() if v}
-        # The cassette's upstream, not this session's: a cassette recorded against another
+        headers = _no_wait({k: v[0] for k, v in ix.response_headers.items() if v}, ix.status)
+        # The cassette's servers, not this session's: a cassette recorded against another
         # server hands out that server's URLs.
-        upstream = rep.matcher.upstream
-        return self._rewrite(payload, upstream), self._rewrite_headers(headers, upstream)
+        servers = rep.matcher.servers
+        return (
+            self._rewrite(payload, servers, relay=base),
+            self._rewrite_headers(headers, servers, relay=base),
+        )
 
     # -- shared -----------------------------------------------------------------
 
-    def _rewrite(self, body: bytes, upstream: str | None = None) -> bytes:
-        """Point absolute URLs the SDK will call next at the relay."""
+    def _rewrite(
+        self,
+        body: bytes,
+        servers: tuple[str, ...] = (),
+        handed: set[str] | None = None,
+        relay: str | None = None,
+    ) -> bytes:
+        """Point absolute URLs the SDK will call next at the relay: those on ``servers``
+        (default: the upstream) at ``relay`` (default: the relay's own URL), any other at
+        ``/_ext/``; ``handed`` learns the hosts of those."""
         if b"http" not in body or body.lstrip()[:1] not in (b"{", b"["):
             return body
         try:
             data = json.loads(body)
         except ValueError:
             return body
-        changed = _rewrite_urls(data, upstream or self.upstream, self.url)
+        changed = _rewrite_urls(data, servers or (self.upstream,), relay or self.url, handed)
         return json.dumps(data).encode() if changed else body
 
     def _rewrite_headers(
-        self, headers: dict[str, str], upstream: str | None = None
+        self,
+        headers: dict[str, str],
+        servers: tuple[str, ...] = (),
+        handed: set[str] | None = None,
+        relay: str | None = None,
     ) -> dict[str, str]:
-        """A redirect's ``Location`` (and the like) through the relay."""
+        """A redirect's ``Location`` (and the like) through the relay (as :meth:`_rewrite`)."""
         for name in list(headers):
             if name.title() in URL_HEADERS:
-                headers[name] = relay_url(headers[name], upstream or self.upstream, self.url)
+                headers[name] = relay_url(
+                    headers[name], servers or (self.upstream,), relay or self.url, handed
+                )
         return headers
 
 
@@ -798,7 +1049,9 @@ async def _absorb_upload(rep: Replay, request: web.Request, ix: Interaction) -> 
         rep.content[recorded.sha256] = b"".join(parts)
 
 
-def _rewrite_urls(data: Any, upstream: str, relay: str) -> bool:
+def _rewrite_urls(
+    data: Any, upstream: str | tuple[str, ...], relay: str, handed: set[str] | None
+) -> bool:
     changed = False
     items: Iterable[tuple[Any, Any]]
     if isinstance(data, dict):
@@ -810,24 +1063,62 @@ def _rewrite_urls(data: Any, upstream: str, relay: str) -> bool:
     for key, value in list(items):
         if isinstance(value, str):
             if key in URL_KEYS or (isinstance(key, int) and value.startswith("http")):
-                new = relay_url(value, upstream, relay)
+                new = relay_url(value, upstream, relay, handed)
                 if new != value:
                     data[key] = new
                     changed = True
-        elif _rewrite_urls(value, upstream, relay):
+        elif _rewrite_urls(value, upstream, relay, handed):
             changed = True
     return changed
 
 
-def relay_url(url: str, upstream: str, relay: str) -> str:
-    """``url`` as the SDK must call it through the relay (unchanged if not absolute)."""
-    if url.startswith(upstream + "/"):
-        return relay + url[len(upstream) :]
+def relay_url(
+    url: str, upstream: str | tuple[str, ...], relay: str, handed: set[str] | None = None
+) -> str:
+    """``url`` as the SDK must call it through the relay (unchanged if not absolute): on
+    ``upstream`` (one W&B server or several), under ``relay``; elsewhere, at ``/_ext/``;
+    ``handed`` learns the ``scheme://host`` of a URL sent to ``/_ext/``."""
+    server = server_of(url, (upstream,) if isinstance(upstream, str) else upstream)
+    if server is not None:
+        return relay + url[len(server) :]
     for scheme in ("https", "http"):
         prefix = scheme + "://"
         if url.startswith(prefix):
+            if handed is not None:
+                handed.add(_origin(url))
             return f"{relay}{EXT_PREFIX}{scheme}/{url[len(prefix) :]}"
     return url
+
+
+def _origin(url: str) -> str:
+    """``scheme://host[:port]`` of an absolute URL, lowercased (as it is compared)."""
+    scheme, _, rest = url.partition("://")
+    return f"{scheme}://{rest.split('/', 1)[0].split('?', 1)[0]}".lower()
+
+
+#: Response headers that tell a client how long to wait before asking again. The only one
+#: the relay's clients read: wandb-core for every request (``retryAfterHeader`` in
+#: core/internal/clients/backoff.go: seconds, or an HTTP date) and urllib3 for the SDK's
+#: in-process downloads (``Retry.parse_retry_after``); RFC 9110 section 10.2.3.
+WAIT_HEADER = "retry-after"
+
+
+def _no_wait(headers: dict[str, str], status: int) -> dict[str, str]:
+    """A replayed answer's headers, never asking the client to wait.
+
+    A recorded ``Retry-After`` is the recording's clock (a 429 during rate limiting says
+    600 s): replay serves it as ``0``. An error answer gets ``Retry-After: 0`` even when
+    the recording had none, so a client that retries (wandb-core retries 5xx and 429 after
+    an exponential backoff of its own, unless the answer says how long: backoff.go) asks
+    again at once and meets the next recorded answer, or the end of the recordings (the
+    matcher never repeats an error: :meth:`.matching.Matcher.match`), in milliseconds.
+    """
+    waits = [name for name in headers if name.lower() == WAIT_HEADER]
+    for name in waits:
+        del headers[name]
+    if waits or status >= 400:
+        headers["Retry-After"] = "0"
+    return headers
 
 
 def _large(rec: Recording, method: str, upstream: aiohttp.ClientResponse) -> bool:
@@ -851,9 +1142,6 @@ def _basic_key(value: str | None) -> str | None:
     """The API key in wandb-core's ``Authorization: Basic base64("api:KEY")``."""
     if not value or not value.startswith("Basic "):
         return None
-    import base64
-    import binascii
-
     try:
         user, _, key = base64.b64decode(value[6:].strip()).decode().partition(":")
     except (binascii.Error, UnicodeDecodeError, ValueError):

@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
-from ._ignore import PRESETS, defined_metrics, parse_ignore, preset, presets_in
+from ._ignore import PRESETS, defined_metrics, parse_ignore, preset, presets_in, wandb_term
 from ._matching import (
     DEFAULT_RULES,
     Matcher,
     MatchRules,
     canonical,
     interaction_key,
+    parsed,
     request_key,
     substitutions,
     target_of,
@@ -23,9 +24,11 @@ __all__ = [
     "defined_metrics",
     "interaction_key",
     "parse_ignore",
+    "parsed",
     "preset",
     "presets_in",
     "request_key",
     "substitutions",
     "target_of",
+    "wandb_term",
 ]

@@ -28,10 +28,15 @@ on every request), except a multipart upload's ``partNumber``.
 
 Recorded interactions with the same key are served in recording order; keys
 never depend on arrival order across different keys, because wandb-core
-sends requests concurrently. Once a key's recordings are used up, only a
-*successful* answer to a request that is safe to repeat (a query, a GET,
-file_stream) is served again: a recorded error is never repeated, so a
-retrying client cannot loop on it.
+sends requests concurrently. Once a key's recordings are used up, a
+*successful* answer whose count may depend on timing (a query, a GET,
+file_stream, an update of what the recording created: :mod:`._timing`) is
+served again; a create, a delete or a change to what the test did not create
+is not (the test asked for more than it did when recorded). A recorded error is
+never served again, for any kind of request (:meth:`Matcher.match` is the one
+place that decides), so a retrying client cannot loop on it; the relay serves
+each recorded error with ``Retry-After: 0``, so the client meets the end of the
+recordings in milliseconds, and the test fails naming the error.
 """
 
 from __future__ import annotations
@@ -49,11 +54,13 @@ from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
 from ..errors import NoMatch
+from ..ownership import Consequence
 from ..protocol import parse_request, response_errors
 from ..redact import DEFAULT as DEFAULT_SCRUBBER
 from ..redact import Scrubber, matching_form
-from ..store import Cassette, Interaction
+from ..store import SERVERS_KEY, Cassette, Interaction, server_of
 from . import _ignore as ignores
+from ._timing import strict_exchanges
 
 #: Variables that differ between two runs of the same test, at any depth.
 VOLATILE_KEYS = frozenset(
@@ -120,7 +127,8 @@ class RequestKey:
 
     @property
     def repeatable(self) -> bool:
-        """Answered any number of times (file_stream batching is timing-dependent)."""
+        """Answered any number of times, while its last answer succeeded (file_stream
+        batching is timing-dependent)."""
         return self.kind == "file_stream"
 
     def describe(self, limit: int | None = None) -> str:
@@ -138,12 +146,14 @@ class MatchRules:
         tmp_roots: Folders to treat as "the temporary folder" (pytest's basetemp).
         scrubber: The scrubber the recording used (its rules, the live API key):
             a live value it would redact matches the recorded redaction.
+        harmless: Mutation fields the user declared harmless: answered as often as asked.
     """
 
     ignore: tuple[str, ...] = ()
     presets: tuple[str, ...] = ()
     tmp_roots: tuple[str, ...] = ()
     scrubber: Scrubber | None = None
+    harmless: tuple[str, ...] = ()
     paths: tuple[ignores.IgnorePath, ...] = field(init=False, compare=False, repr=False)
 
     def __post_init__(self) -> None:
@@ -223,32 +233,36 @@ NORMALISERS: dict[str, Normaliser] = {
 
 def canonical(value: Any, rules: MatchRules = DEFAULT_RULES) -> Any:
     """``value`` as matching compares it: JSON strings parsed, then :data:`NORMALISERS`."""
-    value = _parsed(value)
+    value = parsed(value)
     for normalise in NORMALISERS.values():
         value = normalise(value, rules)
     return value
 
 
-def _parsed(value: Any) -> Any:
+def parsed(value: Any) -> Any:
+    """``value`` with every string that holds a JSON object or array parsed, at any depth."""
     if isinstance(value, dict):
-        return {k: _parsed(v) for k, v in value.items()}
+        return {k: parsed(v) for k, v in value.items()}
     if isinstance(value, list):
-        return [_parsed(v) for v in value]
+        return [parsed(v) for v in value]
     if isinstance(value, str) and value[:1] in "{[":
         try:
-            return _parsed(json.loads(value))
+            return parsed(json.loads(value))
         except ValueError:
             return value
     return value
 
 
-def target_of(uri: str, upstream: str) -> str:
-    """The matching target of ``uri``: a path on ``upstream``, else the URL without query.
+def target_of(uri: str, upstream: str | Iterable[str]) -> str:
+    """The matching target of ``uri``: a path on ``upstream`` (or on any of several W&B
+    servers: a recording may talk to more than one), else the URL without query.
 
+    A request matches whichever server it went to: replay needs no server, and the code
+    may name another one than when it was recorded (a settings file, a CI variable).
     A multipart part keeps its ``partNumber`` (parts differ only in their query).
     """
-    base = upstream.rstrip("/")
-    if uri.startswith(base + "/") or uri == base:
+    base = server_of(uri, (upstream,) if isinstance(upstream, str) else upstream)
+    if base is not None:
         path = uri[len(base) :] or "/"
         return path.split("?", 1)[0]
     try:
@@ -261,6 +275,14 @@ def target_of(uri: str, upstream: str) -> str:
         if number:
             target += f"?partNumber={number[0]}"
     return target
+
+
+def servers_of(cassette: Cassette, upstream: str) -> tuple[str, ...]:
+    """``upstream`` and the other W&B servers a cassette's metadata lists (untrusted
+    input: strings only)."""
+    listed = cassette.metadata.get(SERVERS_KEY)
+    others = [s for s in listed if isinstance(s, str) and s] if isinstance(listed, list) else []
+    return tuple(dict.fromkeys([upstream, *others]))
 
 
 def request_key(
@@ -345,7 +367,7 @@ def _json(body: str | bytes | None) -> Any:
     if not body:
         return None
     try:
-        return _parsed(json.loads(body))
+        return parsed(json.loads(body))
     except (ValueError, RecursionError):
         return None
 
@@ -359,7 +381,11 @@ def _strings(value: Any) -> list[str]:
 
 
 def interaction_key(
-    ix: Interaction, upstream: str, rules: MatchRules = DEFAULT_RULES, *, scrub: bool = True
+    ix: Interaction,
+    upstream: str | Iterable[str],
+    rules: MatchRules = DEFAULT_RULES,
+    *,
+    scrub: bool = True,
 ) -> RequestKey:
     """The key of a recorded request; ``scrub``: scrub its body as a live one is."""
     byte_range = _header(ix.request_headers, "range") if ix.method == "GET" else None
@@ -391,9 +417,13 @@ class Matcher:
     ) -> None:
         self.cassette = cassette
         self.upstream = upstream
+        #: The W&B servers the recording talked to: its upstream and those the code named.
+        self.servers = servers_of(cassette, upstream)
         self.rules = rules
         self._queues: dict[RequestKey, deque[int]] = {}
+        self._recorded: dict[RequestKey, list[int]] = {}
         self._last: dict[RequestKey, int] = {}
+        self._strict: dict[int, Consequence] | None = None
         self._served: dict[RequestKey, int] = {}
         self._played: set[int] = set()
         # Requests that hold nothing scrubbing writes were recorded as they were sent: live
@@ -402,10 +432,12 @@ class Matcher:
         scrubber = rules.scrubber or DEFAULT_SCRUBBER
         self._scrub = any(scrubber.marks(ix.request_text() or "") for ix in cassette.interactions)
         self._keys = [
-            interaction_key(ix, upstream, rules, scrub=self._scrub) for ix in cassette.interactions
+            interaction_key(ix, self.servers, rules, scrub=self._scrub)
+            for ix in cassette.interactions
         ]
         for index, key in enumerate(self._keys):
-            self._queues.setdefault(key, deque()).append(index)
+            self._recorded.setdefault(key, []).append(index)
+        self._queues = {key: deque(indices) for key, indices in self._recorded.items()}
 
     def key(
         self, method: str, target: str, body: str | bytes | None, byte_range: str | None = None
@@ -430,38 +462,100 @@ class Matcher:
     def match(self, key: RequestKey) -> tuple[int, Interaction]:
         """The next recorded interaction for ``key``; raises :class:`NoMatch`.
 
-        Once a key's recordings are used up, a successful answer to a request
-        that is safe to repeat is served again (the SDK may poll a little more
-        or less often than when recording); anything else is a :class:`NoMatch`
-        that says the recordings ran out.
+        Recorded interactions of a key are served in recording order. Once they
+        are used up, the last successful one whose count may depend on timing
+        (:func:`timing_dependent`) is served again, as often as asked; anything
+        else, and a recorded error whatever the request, is a :class:`NoMatch`
+        that says what the recorded ones did: a replay that could only go on by
+        serving the same error again ends there.
         """
         queue = self._queues.get(key)
         if queue:
             index = queue.popleft()
             self._last[key] = index
         elif key in self._last:
-            index = self._last[key]
-            last = self.cassette.interactions[index]
-            if not (key.repeatable or (key.safe and succeeded(last))):
-                raise NoMatch(key, [], self._used_up(key, last))
+            again = self._again(key)
+            if again is None:
+                raise NoMatch(key, [], self._used_up(key), rerecord=self._rerecord(key))
+            index = again
         else:
-            raise NoMatch(key, self.closest(key), self._message(key))
+            raise NoMatch(key, self.closest(key), self._message(key), rerecord=self._rerecord(key))
         self._served[key] = self._served.get(key, 0) + 1
         self._played.add(index)
         return index, self.cassette.interactions[index]
 
-    def _used_up(self, key: RequestKey, last: Interaction) -> str:
-        count = sum(1 for k in self._keys if k == key)
-        what = f"HTTP {last.status}"
-        errors = response_errors(last.response_json())
-        if errors:
-            what += f" with GraphQL errors ({errors[0][:80]})"
-        kind = "an error" if not succeeded(last) else "a change"
-        return (
-            f"recorded answers used up for {key.describe(200)}: the cassette holds "
-            f"{count}, the last one {what}; replay does not repeat {kind}, so the test "
-            "asked more often than when it was recorded"
-        )
+    def timing_dependent(self, index: int) -> bool:
+        """Whether the recorded interaction at ``index`` is answered as often as asked.
+
+        file_stream posts (whatever their answer: wandb-core batches rows as they
+        come), and any other exchange that succeeded and is not one the cleanup
+        and the audit count (:func:`._timing.strict_exchanges`): a query or a GET,
+        an upload, an update of what the recording created, a harmless mutation.
+        """
+        key, ix = self._keys[index], self.cassette.interactions[index]
+        if key.repeatable:
+            return True
+        if not succeeded(ix):
+            return False
+        if key.safe or key.kind != "graphql":
+            return True  # a query, a GET; an upload (the ledger counts the mutation behind it)
+        return index not in self.strict()
+
+    def strict(self) -> dict[int, Consequence]:
+        """The recorded exchanges answered exactly as often as recorded, with what each did."""
+        if self._strict is None:
+            self._strict = strict_exchanges(self.cassette, self.rules.harmless)
+        return self._strict
+
+    def _again(self, key: RequestKey) -> int | None:
+        """The recorded interaction served again once ``key``'s are used up (None: none)."""
+        last = self._last[key]
+        if not succeeded(self.cassette.interactions[last]):
+            return None  # never an error again: a retrying client would loop on it
+        if key.repeatable or key.safe:
+            return last
+        again = [i for i in self._recorded[key] if self.timing_dependent(i)]
+        return again[-1] if again else None
+
+    def _used_up(self, key: RequestKey) -> str:
+        recorded = self._recorded[key]
+        last = self.cassette.interactions[recorded[-1]]
+        head = f"recorded answers used up for {key.describe(200)}: the cassette holds "
+        head += str(len(recorded))
+        if not succeeded(last):
+            what = f"HTTP {last.status}"
+            errors = response_errors(last.response_json())
+            if errors:
+                what += f" with GraphQL errors ({errors[0][:80]})"
+            return (
+                f"{head}, the last one {what}; replay does not repeat an error, and the "
+                "client could only go on by meeting it again (the recording ends in this "
+                "error: record it again against a healthy upstream)"
+            )
+        strict = self.strict()
+        did = "; ".join(f"#{i} {strict[i].what}" for i in recorded if i in strict)
+        lines = [
+            f"{head} ({did}); how often a test creates, deletes or changes what it did not "
+            "create is its own doing, and the cleanup and the audit count it: replay answers "
+            "these exactly as often as recorded, so the test asked more often than when it "
+            "was recorded"
+        ]
+        foreign = [strict[i].foreign for i in recorded if i in strict and strict[i].foreign]
+        if foreign:
+            lines.append(
+                "if how often it changes that resource depends on timing (wandb-core sends "
+                "a run's config and telemetry updates whenever its timers fire), re-recording "
+                "cannot help: declare the change, and replay answers it as often as asked: "
+                f"@pytest.mark.wandb_cassette(foreign_changes=[{json.dumps(foreign[-1])}])"
+            )
+        return "\n".join(lines)
+
+    def _rerecord(self, key: RequestKey) -> bool:
+        """Whether re-recording can help a request with no answer (see :func:`explain`)."""
+        if key in self._last:
+            recorded = self._recorded[key]
+            return not any(self.strict()[i].foreign for i in recorded if i in self.strict())
+        return not any(RERECORDING_CANNOT_HELP in line for line in self.explain(key))
 
     def _message(self, key: RequestKey) -> str:
         lines = [f"no recorded match for {key.describe(300)}"]
@@ -497,14 +591,22 @@ class Matcher:
         return explain(best[0], key, limit)
 
     def unplayed(self) -> list[tuple[int, Interaction]]:
-        """Recorded interactions no request asked for (file_stream and
-        :data:`CACHED_BY_THE_SDK` queries excluded)."""
+        """Recorded interactions no request asked for.
+
+        Left out: :data:`CACHED_BY_THE_SDK` queries, and what may come less often
+        with timing alone (:meth:`timing_dependent`), except queries and GETs:
+        the SDK asks those as often as the test's code does, so one never asked
+        says the test changed (it no longer looks an artifact up).
+        """
+        candidates = [
+            i
+            for i in range(len(self.cassette.interactions))
+            if i not in self._played and self._keys[i].name not in CACHED_BY_THE_SDK
+        ]
         return [
-            (i, ix)
-            for i, ix in enumerate(self.cassette.interactions)
-            if i not in self._played
-            and not self._keys[i].repeatable
-            and self._keys[i].name not in CACHED_BY_THE_SDK
+            (i, self.cassette.interactions[i])
+            for i in candidates
+            if (self._keys[i].safe and not self._keys[i].repeatable) or not self.timing_dependent(i)
         ]
 
 
@@ -555,13 +657,15 @@ def explain(recorded: RequestKey, live: RequestKey, limit: int = 40) -> list[str
     if suggest:
         paths = ", ".join(json.dumps(p) for p in dict.fromkeys(suggest))
         lines.append(
-            f"these values change from run to run: re-recording cannot help; add "
+            f"these values change from run to run: {RERECORDING_CANNOT_HELP}; add "
             f"@pytest.mark.wandb_cassette(ignore=[{paths}])"
         )
     return lines or ["(no difference in the compared variables)"]
 
 
 _MISSING = object()
+#: Said of a difference that a new recording would have too.
+RERECORDING_CANNOT_HELP = "re-recording cannot help"
 
 
 def _diff(

@@ -10,6 +10,7 @@ from __future__ import annotations
 import importlib
 from typing import TYPE_CHECKING, Any
 
+from ..store import check_upstream
 from ._children import install_pth, remove_pth, site_dirs
 from ._env import REPLAY_API_KEY, sdk_env
 from ._ids import new_seed, seeded_ids
@@ -19,6 +20,7 @@ from ._interop import (
     allow_wandb_through_network_block,
     is_wandb_address,
     is_worker_ipc,
+    keep_service_socket_open,
     keep_vcr_out_of_wandb,
     skip_wandb_traffic,
 )
@@ -27,7 +29,7 @@ from ._options import CassetteOptions, Filter
 from ._process import (
     UPSTREAM_ENV,
     WandbProcess,
-    check_upstream,
+    default_upstream,
     explicit_upstream,
     set_shared,
     shared_process,
@@ -53,10 +55,12 @@ __all__ = [
     "allow_wandb_through_network_block",
     "cassette_path",
     "check_upstream",
+    "default_upstream",
     "explicit_upstream",
     "install_pth",
     "is_wandb_address",
     "is_worker_ipc",
+    "keep_service_socket_open",
     "keep_vcr_out_of_wandb",
     "named",
     "new_seed",

@@ -17,6 +17,8 @@ import threading
 from collections.abc import Iterable, Mapping
 from pathlib import Path
 
+from ..store import LOOPBACK_HOSTS
+
 #: Passes the SDK's API-key format check; never valid on a real server.
 REPLAY_API_KEY = "replay-" + "0" * 40
 
@@ -72,8 +74,6 @@ NEUTRALISED: tuple[str, ...] = (
     *RECORDED_SETTINGS,
 )
 
-_LOOPBACK_HOSTS = ("127.0.0.1", "localhost", "::1")
-
 
 def sdk_env(base_url: str, api_key: str, root: str | os.PathLike[str]) -> dict[str, str]:
     """Variables that send the SDK to ``base_url`` and keep its files under ``root`` (created).
@@ -110,7 +110,7 @@ def sdk_env(base_url: str, api_key: str, root: str | os.PathLike[str]) -> dict[s
 
 def _with_loopback(no_proxy: str) -> str:
     hosts = [h.strip() for h in no_proxy.split(",") if h.strip()]
-    return ",".join([*hosts, *(h for h in _LOOPBACK_HOSTS if h not in hosts)])
+    return ",".join([*hosts, *(h for h in LOOPBACK_HOSTS if h not in hosts)])
 
 
 def recorded_settings(environ: Mapping[str, str]) -> dict[str, str]:
@@ -149,12 +149,16 @@ def apply_settings(values: Mapping[str, str]) -> None:
 
 #: SDK modules that a test would otherwise import in the middle of a W&B call.
 #: ``wandb.sdk.launch``: ``wandb.init`` imports it once the run's telemetry import
-#: hooks are installed, which makes it ~2 s slower. ``..._models.pagination``:
-#: imported by artifact downloads and public-API artifact queries; its generic
-#: pydantic models make pydantic (on Python < 3.13) walk the importer's whole
-#: stack, reading the source of every frame, so imported from inside a test
-#: (pytest's deep stack) it costs ~1 s instead of ~0.1 s.
-LAZY_SDK_MODULES = ("wandb.sdk.launch", "wandb.sdk.artifacts._models.pagination")
+#: hooks are installed, which makes it ~2 s slower: every process that runs a test
+#: with W&B imports it anyway, so it is imported when the relay starts.
+LAZY_SDK_MODULES = ("wandb.sdk.launch",)
+#: ``..._models.pagination``: imported by artifact downloads and public-API artifact
+#: queries; its generic pydantic models make pydantic (on Python < 3.13) walk the
+#: importer's whole stack, reading the source of every frame, so imported from inside a
+#: test (pytest's deep stack) it costs ~1 s instead of ~0.1 s. Only a cassette that
+#: holds artifact traffic (or any recording) imports it first (0.2 s that a suite of
+#: runs without artifacts never pays).
+ARTIFACT_SDK_MODULES = ("wandb.sdk.artifacts._models.pagination",)
 
 
 def prewarm_sdk(modules: Iterable[str] = LAZY_SDK_MODULES) -> threading.Thread:

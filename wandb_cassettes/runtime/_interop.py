@@ -7,10 +7,14 @@ and W&B exchanges belong in wandb cassettes, not in vcr ones.
 
 A good citizen first: none of this is in place until this process starts a
 relay (:data:`RELAY_PORTS` gets a port), and it is taken back out when the
-last relay stops. A project, or a session, that uses no W&B cassette runs
-pytest-recording and vcrpy exactly as they are. While a relay runs, each
-extension wraps what it extends (``functools.wraps``: the same names, the same
-signatures, the same results for everything that is not W&B traffic).
+last relay stops, with one exception: the Unix socket between Python and its own
+wandb-core passes ``--block-network`` from the plugin's start on (:func:`keep_service_socket_open`),
+so that a test whose runs are offline or disabled behaves the same whatever else is
+selected (with or without a marked test, whose relay lets it through anyway). That socket
+is local and W&B's only. A project, or a session, that uses no W&B cassette runs
+pytest-recording and vcrpy exactly as they are otherwise. Each extension wraps what it
+extends (``functools.wraps``: the same names, the same signatures, the same results for
+everything that is not W&B traffic).
 """
 
 from __future__ import annotations
@@ -43,21 +47,37 @@ class _RelayPorts(set[int]):
 
     def discard(self, port: object) -> None:
         super().discard(port)
-        if not self:
+        if not self and not _SERVICE_SOCKET:
             _restore_network_guard()
 
     def remove(self, port: int) -> None:
         super().remove(port)
-        if not self:
+        if not self and not _SERVICE_SOCKET:
             _restore_network_guard()
 
     def clear(self) -> None:
         super().clear()
-        _restore_network_guard()
+        if not _SERVICE_SOCKET:
+            _restore_network_guard()
 
 
 #: Ports of this process's relays (empty: this process uses no cassette, interop is off).
 RELAY_PORTS: set[int] = _RelayPorts()
+#: Whether wandb-core's Unix socket passes ``--block-network`` with no relay running.
+_SERVICE_SOCKET: list[bool] = []
+
+
+def keep_service_socket_open(keep: bool = True) -> bool:
+    """Let wandb-core's Unix socket through ``--block-network`` from now on, relay or not
+    (the pytest plugin, from its start to its end; ``keep=False`` takes it back).
+    Returns whether it was kept open before."""
+    before = bool(_SERVICE_SOCKET)
+    _SERVICE_SOCKET[:] = [True] if keep else []
+    if keep:
+        allow_wandb_through_network_block()
+    elif not RELAY_PORTS:
+        _restore_network_guard()
+    return before
 
 
 # -- --block-network -------------------------------------------------------------------
@@ -66,16 +86,17 @@ RELAY_PORTS: set[int] = _RelayPorts()
 def allow_wandb_through_network_block() -> None:
     """While a relay runs, let ``--block-network`` pass it and wandb-core's socket.
 
-    Does nothing while :data:`RELAY_PORTS` is empty (no relay in this process).
-    Otherwise wraps pytest-recording's ``network.make_network_guard`` (once) so
-    that each guard it makes lets through, before its own rules, connections to
-    a relay port of this process, to a ``wandb-*/socket`` Unix socket and to a
-    worker process's ``multiprocessing`` listener (:func:`is_worker_ipc`); it
-    still blocks everything else, and keeps its name (``network_guard``). The
-    relay starts at the end of collection, before any test's block is set up.
-    Idempotent; the original comes back when the last relay stops.
+    Does nothing while :data:`RELAY_PORTS` is empty (no relay in this process) and
+    :func:`keep_service_socket_open` was not called. Otherwise wraps pytest-recording's
+    ``network.make_network_guard`` (once) so that each guard it makes lets through,
+    before its own rules, connections to a ``wandb-*/socket`` Unix socket and, while a
+    relay runs, to a relay port of this process and to a worker process's
+    ``multiprocessing`` listener (:func:`is_worker_ipc`); it still blocks everything
+    else, and keeps its name (``network_guard``). The relay starts at the end of
+    collection, before any test's block is set up. Idempotent; the original comes back
+    when the last relay stops and the socket is no longer kept open.
     """
-    if not RELAY_PORTS:
+    if not RELAY_PORTS and not _SERVICE_SOCKET:
         return
     try:
         from pytest_recording import network
@@ -110,12 +131,24 @@ def _let_wandb_through(guard: Callable[..., Any], original_func: Callable[..., A
 
     @functools.wraps(guard)
     def network_guard(sock: Any, address: Any, *args: Any, **kwargs: Any) -> Any:
-        if RELAY_PORTS and (is_wandb_address(address) or is_worker_ipc(address)):
+        service = _SERVICE_SOCKET and is_service_socket(address)
+        if service or (RELAY_PORTS and (is_wandb_address(address) or is_worker_ipc(address))):
             return original_func(sock, address, *args, **kwargs)
         return guard(sock, address, *args, **kwargs)
 
     setattr(network_guard, _MARK, True)
     return network_guard
+
+
+def is_service_socket(address: Any) -> bool:
+    """wandb-core's Unix socket, ``<tmp>/wandb-*/socket`` (a path, ``str`` or ``bytes``)."""
+    if not isinstance(address, str | bytes | bytearray):
+        return False
+    try:
+        path = Path(os.fsdecode(bytes(address) if isinstance(address, bytearray) else address))
+    except (TypeError, ValueError, UnicodeDecodeError):
+        return False
+    return path.name == "socket" and path.parent.name.startswith("wandb-")
 
 
 def is_wandb_address(address: Any) -> bool:
@@ -126,11 +159,7 @@ def is_wandb_address(address: Any) -> bool:
     else is not W&B's.
     """
     if isinstance(address, str | bytes | bytearray):
-        try:
-            path = Path(os.fsdecode(bytes(address) if isinstance(address, bytearray) else address))
-        except (TypeError, ValueError, UnicodeDecodeError):
-            return False
-        return path.name == "socket" and path.parent.name.startswith("wandb-")
+        return is_service_socket(address)
     if isinstance(address, tuple) and len(address) >= 2:
         host, port = address[0], address[1]
         return host in _LOOPBACK and isinstance(port, int) and port in RELAY_PORTS

@@ -1,11 +1,13 @@
-"""The cassette on disk: vcrpy's YAML format, large bodies as blobs, the parsed cache."""
+"""The cassette on disk: vcrpy's YAML format, large bodies as blobs, the parsed cache, the
+limits of loading any of it; the project's folders, and where its keys may go."""
 
 from __future__ import annotations
 
-from ._blobs import BLOB_DIR, BLOB_MIN_BYTES, BLOB_WARN_BYTES, BlobStore
-from ._cache import CACHE_ENV, CACHE_MIN_BYTES, load_cached
+from ._blobs import BLOB_DIR, BLOB_MIN_BYTES, BLOB_WARN_BYTES, BlobStore, blob_file, verify_blob
+from ._cache import CACHE_ENV, CACHE_MIN_BYTES, load_cached, prune_cache
 from ._cassette import (
     BACKEND_HEADER,
+    FAILED_SUFFIX,
     FORMAT,
     Body,
     Cassette,
@@ -22,8 +24,20 @@ from ._cassette import (
     new_metadata,
     save,
     save_failed,
+    write_atomic,
 )
-from ._project import find_project
+from ._limits import DEFAULT_LIMITS, Limits, check_tree, read_capped
+from ._project import cassette_folder, find_project
+from ._servers import (
+    ROUTE_PREFIX,
+    SERVERS_KEY,
+    USE_KEY,
+    normal_server,
+    parse_route,
+    server_of,
+    server_route,
+)
+from ._upstream import LOOPBACK_HOSTS, check_upstream
 
 __all__ = [
     "BACKEND_HEADER",
@@ -32,15 +46,26 @@ __all__ = [
     "BLOB_WARN_BYTES",
     "CACHE_ENV",
     "CACHE_MIN_BYTES",
+    "DEFAULT_LIMITS",
+    "FAILED_SUFFIX",
     "FORMAT",
+    "LOOPBACK_HOSTS",
+    "ROUTE_PREFIX",
+    "SERVERS_KEY",
+    "USE_KEY",
     "BlobStore",
     "Body",
     "Cassette",
     "Digest",
     "Headers",
     "Interaction",
+    "Limits",
     "backend_of",
+    "blob_file",
     "body_text",
+    "cassette_folder",
+    "check_tree",
+    "check_upstream",
     "dumps",
     "failed_path",
     "find_project",
@@ -49,6 +74,14 @@ __all__ = [
     "load_cached",
     "loads",
     "new_metadata",
+    "normal_server",
+    "parse_route",
+    "prune_cache",
+    "read_capped",
     "save",
     "save_failed",
+    "server_of",
+    "server_route",
+    "verify_blob",
+    "write_atomic",
 ]

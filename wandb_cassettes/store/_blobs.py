@@ -8,6 +8,12 @@ cassettes (the cassette keeps its size and sha256, and the path of the blob
 relative to the cassette, in the response body mapping, which vcrpy's loader
 reads past), streamed to disk while recording and from disk while replaying,
 so memory stays bounded both ways. Identical bodies share one file.
+
+A cassette is untrusted input (it comes with pull requests), and so is the reference it
+holds: a reference is only ever the body's content address under the cassette folder's
+``_blobs/`` (:func:`blob_file`; the loader checks its form, :meth:`.cassette.Digest.checked`),
+and the file's sha256 is checked before its bytes are served or the audit passes it
+(:func:`verify_blob`). Anything else makes the cassette unusable.
 """
 
 from __future__ import annotations
@@ -18,7 +24,7 @@ import os
 import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import IO
+from typing import IO, Protocol
 
 from ..errors import CassetteError
 
@@ -86,3 +92,76 @@ class BlobWriter:
         with contextlib.suppress(OSError):
             self.fh.close()
         self.temp.unlink(missing_ok=True)
+
+
+class BlobBody(Protocol):
+    """What a blob reference is checked against (:class:`.cassette.Digest`)."""
+
+    @property
+    def sha256(self) -> str: ...
+    @property
+    def size(self) -> int: ...
+    @property
+    def blob(self) -> str | None: ...
+
+
+def blob_file(cassette: Path, body: BlobBody, root: Path, what: str = "") -> Path:
+    """The file of ``body``'s blob, confined to ``root`` (the cassette folder).
+
+    The reference must name exactly ``<root>/_blobs/<sha256[:2]>/<sha256>`` (relative to
+    the cassette's folder, as recording writes it), and that file, links resolved, must be
+    inside ``<root>/_blobs``: a reference that climbs out of the folder, or a link that
+    leads out of it, is refused before anything is read.
+
+    Raises:
+        CassetteError: The reference is anything else (names the cassette, then ``what``:
+            "interaction 3: ").
+    """
+    expected = root / BLOB_DIR / body.sha256[:2] / body.sha256
+    given = cassette.parent / str(body.blob)
+    if os.path.normpath(given) != os.path.normpath(expected):
+        raise CassetteError(
+            cassette,
+            f"{what}its blob reference {str(body.blob)[:120]!r} is not the download's content "
+            f"address in the cassette folder ({expected}): not served, not audited",
+        )
+    store = (root / BLOB_DIR).resolve()
+    real = expected.resolve()
+    if store not in real.parents:
+        raise CassetteError(cassette, f"{what}its blob {expected} leads out of {store} (a link)")
+    return expected
+
+
+def verify_blob(cassette: Path, body: BlobBody, path: Path, what: str = "") -> None:
+    """Check that the blob file ``path`` holds ``body``: its size and sha256, read in chunks.
+
+    Raises:
+        CassetteError: It is missing, unreadable, or holds other bytes (names the
+            cassette, ``what``, and the file).
+    """
+    digest = hashlib.sha256()
+    size = 0
+    try:
+        with path.open("rb") as fh:
+            while chunk := fh.read(_VERIFY_CHUNK):
+                digest.update(chunk)
+                size += len(chunk)
+                if size > body.size:
+                    break
+    except FileNotFoundError:
+        raise CassetteError(
+            cassette,
+            f"{what}its download is kept in {path}, which is missing (commit the cassette "
+            f"folder's {BLOB_DIR}/ with the cassettes)",
+        ) from None
+    except OSError as exc:
+        raise CassetteError(cassette, f"{what}its blob {path} cannot be read: {exc}") from None
+    if size != body.size or digest.hexdigest() != body.sha256:
+        raise CassetteError(
+            cassette,
+            f"{what}its blob {path} does not hold the recorded download (sha256 "
+            f"{body.sha256[:12]}..., {body.size:,} bytes): not served",
+        )
+
+
+_VERIFY_CHUNK = 1024 * 1024

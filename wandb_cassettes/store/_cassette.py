@@ -9,6 +9,9 @@ tags) and add what vcrpy has no notion of:
 * bodies too large for a repo are stored as ``size`` + ``sha256`` only;
 * W&B-specific metadata (library and SDK version, upstream, id seed);
 * validation that names the file and line of whatever is wrong;
+* bounded loading (:mod:`._limits`): a cassette is untrusted input (it comes with pull
+  requests), so one over the limits on size, nodes, nesting and aliases, or holding a
+  merge conflict, is refused before any tree is built;
 * atomic writes, and never replacing a good cassette with a failed recording.
 """
 
@@ -29,6 +32,8 @@ import yaml
 
 from .. import __version__
 from ..errors import CassetteError
+from ._blobs import BLOB_DIR
+from ._limits import DEFAULT_LIMITS, Limits, cassette_failure, check_yaml, read_capped
 
 FORMAT = "wandb-cassettes/1"
 VCR_VERSION = 1
@@ -40,6 +45,15 @@ BACKEND_HEADER = "X-Wandb-Cassettes-Backend"
 Headers = dict[str, list[str]]
 
 _DIGEST_RE = re.compile(r"^wandb-cassettes:sha256=([0-9a-f]{64});size=(\d+)$")
+_SHA256_RE = re.compile(r"^[0-9a-f]{64}$")
+#: A blob reference: the content address ``_blobs/<sha256[:2]>/<sha256>`` of the cassette
+#: folder, relative to the cassette's own folder (``../`` once per folder level between).
+_BLOB_REF_RE = re.compile(r"^(?:\.\./)*" + re.escape(BLOB_DIR) + r"/([0-9a-f]{2})/([0-9a-f]{64})$")
+#: git's conflict markers (git-merge(1), "HOW CONFLICTS ARE PRESENTED"; ``|||||||`` with
+#: merge.conflictStyle diff3), always at the start of a line. The YAML this library
+#: writes never starts a line inside the document with them: every value below the top
+#: level is indented.
+_CONFLICT_RE = re.compile(r"^(?:(?:<{7}|>{7}|\|{7})(?: |$)|={7}$)", re.MULTILINE)
 
 
 @dataclass(frozen=True)
@@ -67,6 +81,29 @@ class Digest:
     def parse(cls, text: str) -> Digest | None:
         m = _DIGEST_RE.match(text)
         return cls(m.group(1), int(m.group(2))) if m else None
+
+    @classmethod
+    def checked(cls, sha256: object, size: object, blob: object = None) -> Digest:
+        """A digest read from an untrusted file: a sha256, a size, and a blob reference that
+        is the body's content address (see :func:`.blobs.blob_file`).
+
+        Raises:
+            ValueError: Any of them has another form (the message says which).
+        """
+        if not isinstance(sha256, str) or not _SHA256_RE.match(sha256):
+            raise ValueError("a body digest needs a 'sha256' of 64 lowercase hex digits")
+        if isinstance(size, bool) or not isinstance(size, int) or size < 0:
+            raise ValueError("a body digest needs a non-negative integer 'size'")
+        if blob is None or blob == "":
+            return cls(sha256, size)
+        m = _BLOB_REF_RE.match(blob) if isinstance(blob, str) else None
+        if m is None or m.group(2) != sha256 or m.group(1) != sha256[:2]:
+            shown = repr(blob)[:120]
+            raise ValueError(
+                f"a blob reference is the body's content address, {BLOB_DIR}/"
+                f"{sha256[:2]}/{sha256} under the cassette folder, not {shown}"
+            )
+        return cls(sha256, size, m.group(0))
 
 
 Body = str | bytes | Digest | None
@@ -166,25 +203,31 @@ def backend_of(cassette: Cassette) -> str:
 # -- loading -------------------------------------------------------------------
 
 
-def load(path: str | os.PathLike[str]) -> Cassette:
+def load(path: str | os.PathLike[str], limits: Limits = DEFAULT_LIMITS) -> Cassette:
     """Load and validate the cassette at ``path``.
 
     Raises :class:`CassetteError` naming the file (and line) when it is
-    missing, unreadable, not YAML, of another format version, or when an
-    interaction lacks a field. Never modifies the file. (:func:`.cache.load_cached`
-    is the same, faster for large cassettes loaded again.)
+    missing, unreadable, not YAML, over ``limits`` (:class:`.limits.Limits`), holds
+    a merge conflict, is of another format version, or when an interaction lacks a
+    field or has one of another type. Never modifies the file.
+    (:func:`.cache.load_cached` is the same, faster for large cassettes loaded again.)
     """
-    return loads(read(path)[1], path)
+    return loads(read(path, limits)[1], path, limits)
 
 
-def read(path: str | os.PathLike[str]) -> tuple[bytes, str]:
-    """The bytes of the cassette at ``path`` and its text (newlines normalised)."""
+def read(path: str | os.PathLike[str], limits: Limits = DEFAULT_LIMITS) -> tuple[bytes, str]:
+    """The bytes of the cassette at ``path`` and its text (newlines normalised).
+
+    A file larger than ``limits.max_bytes`` is refused unread (:class:`CassetteError`).
+    """
     p = Path(path)
     try:
-        data = p.read_bytes()
+        data = read_capped(p, limits, cassette_failure(p))
         text = data.decode("utf-8")
     except FileNotFoundError:
         raise CassetteError(p, "no such cassette") from None
+    except IsADirectoryError:
+        raise CassetteError(p, "a folder, not a cassette file") from None
     except (OSError, UnicodeDecodeError) as exc:
         raise CassetteError(p, f"cannot read: {exc}") from None
     if "\r" in text:  # what read_text's universal newlines would have done
@@ -192,12 +235,22 @@ def read(path: str | os.PathLike[str]) -> tuple[bytes, str]:
     return data, text
 
 
-def loads(text: str, path: str | os.PathLike[str] = "<string>") -> Cassette:
-    """Parse cassette ``text``; ``path`` is only used in error messages."""
+def loads(
+    text: str, path: str | os.PathLike[str] = "<string>", limits: Limits = DEFAULT_LIMITS
+) -> Cassette:
+    """Parse cassette ``text``; ``path`` is only used in error messages.
+
+    Bounded: ``text`` is first walked as a stream of YAML events (:func:`.limits.check_yaml`),
+    and refused at the first limit it crosses, before any tree is built.
+    """
     if not text.strip():
         raise CassetteError(path, "empty file; delete it and record again")
+    _refuse_conflict(text, path)
     try:
+        check_yaml(text, limits, cassette_failure(path))
         data = _vcr_yaml().deserialize(text)
+    except CassetteError:
+        raise
     except yaml.MarkedYAMLError as exc:
         mark = exc.problem_mark
         line = mark.line + 1 if mark else None
@@ -246,6 +299,19 @@ def loads(text: str, path: str | os.PathLike[str] = "<string>") -> Cassette:
     return Cassette(interactions, metadata, Path(path))
 
 
+def _refuse_conflict(text: str, path: str | os.PathLike[str]) -> None:
+    """Name a merge conflict as such (before YAML: its lines may parse inside a body)."""
+    conflict = _CONFLICT_RE.search(text)
+    if conflict is not None:
+        marker = conflict.group(0).strip() or "======="
+        raise CassetteError(
+            path,
+            f"a merge-conflict marker ({marker[:7]}): the file holds both sides of a merge; "
+            "keep one side's cassette whole (git checkout --ours/--theirs) or record it again",
+            text.count("\n", 0, conflict.start()) + 1,
+        )
+
+
 def _vcr_yaml() -> Any:
     """vcrpy's YAML serializer, imported on first use: pytest-recording registers vcrpy's
     assertion rewriting when it loads, which an earlier import of vcr would defeat."""
@@ -288,12 +354,12 @@ def _interaction_from_vcr(
     if not isinstance(method, str) or not isinstance(uri, str):
         raise bad("request needs 'method' and 'uri' strings")
     status = resp.get("status")
-    if not isinstance(status, dict) or not isinstance(status.get("code"), int):
+    if not isinstance(status, dict) or type(status.get("code")) is not int:
         raise bad("response needs 'status: {code: <int>}'")
     body = resp.get("body")
     if body is not None and not isinstance(body, dict):
         raise bad("response 'body' must be a mapping")
-    return Interaction(
+    ix = Interaction(
         method=method,
         uri=uri,
         request_headers=_headers(req.get("headers"), bad),
@@ -303,6 +369,32 @@ def _interaction_from_vcr(
         response_headers=_headers(resp.get("headers"), bad),
         response_body=_response_body_from_vcr(body or {}, bad),
     )
+    problem = unservable(ix)
+    if problem:
+        raise bad(problem)
+    return ix
+
+
+def unservable(ix: Interaction) -> str | None:
+    """Why replay could not send ``ix``'s answer as HTTP, or None.
+
+    Checked for every interaction loaded (the YAML, the parsed cache): replay sends the
+    status, reason and headers as they are, and what HTTP cannot carry would fail the
+    relay in the middle of a test instead of naming the cassette.
+    """
+    if not 100 <= ix.status <= 599:
+        return f"response status {ix.status} is no HTTP status (100-599)"
+    if _UNSENDABLE_RE.search(ix.reason):
+        return "response status message holds a control character"
+    for name, values in ix.response_headers.items():
+        if not _TOKEN_RE.match(name) or any(_UNSENDABLE_RE.search(v) for v in values):
+            return f"response header {name[:60]!r} is not a header HTTP can send"
+    return None
+
+
+#: A header name (RFC 9110 5.1, ``token``), and what no header value or reason may hold.
+_TOKEN_RE = re.compile(r"^[!#$%&'*+.^_`|~0-9A-Za-z-]+$")
+_UNSENDABLE_RE = re.compile(r"[\x00-\x08\x0a-\x1f\x7f]")
 
 
 def _headers(raw: Any, bad: Any) -> Headers:
@@ -323,10 +415,9 @@ def _body_from_vcr(raw: Any) -> Body:
 def _response_body_from_vcr(raw: dict[str, Any], bad: Any) -> Body:
     if "sha256" in raw:
         try:
-            blob = raw.get("blob")
-            return Digest(str(raw["sha256"]), int(raw["size"]), str(blob) if blob else None)
-        except (KeyError, TypeError, ValueError, OverflowError):
-            raise bad("response body digest needs 'sha256' and integer 'size'") from None
+            return Digest.checked(raw["sha256"], raw.get("size"), raw.get("blob"))
+        except ValueError as exc:
+            raise bad(f"response body: {exc}") from None
     value = raw.get("string")
     if value is None or isinstance(value, bytes | str):
         return value

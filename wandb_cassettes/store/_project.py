@@ -79,6 +79,21 @@ def find_project(start: Path | None = None) -> Project:
     return Project(here)
 
 
+def cassette_folder(cassette: Path, given: Path | None = None) -> Path:
+    """The cassette folder ``cassette`` belongs to: where its ``_blobs/`` is.
+
+    The ``wandb_cassette_dir`` of the project around the file when the file is inside
+    it (the plugin keeps blobs there); else ``given`` (a folder the user named, such as
+    the one given to ``audit``) when the file is inside it; else the file's own folder
+    (what :func:`wandb_cassettes.use_cassette` uses outside a pytest project).
+    """
+    inside = cassette.resolve().parents
+    for folder in (find_project(cassette.parent).cassette_dir, given):
+        if folder is not None and folder.resolve() in inside:
+            return folder
+    return cassette.parent
+
+
 def _read(path: Path) -> dict[str, Any] | None:
     """The pytest ini values of ``path``, or None when it does not configure pytest."""
     if path.name == "pyproject.toml":

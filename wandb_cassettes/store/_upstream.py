@@ -1,0 +1,39 @@
+"""Which upstreams (W&B base URLs) an API key may be sent to.
+
+One rule for every place that sends the user's key (recording, the automatic sweep,
+``wandb-cassettes sweep``): https anywhere, plain http only to this machine, since a key
+sent over plain http crosses the network readable by anyone on the way. Here, beside
+the project's folders, because the pytest plugin checks ``--wandb-upstream`` at start-up
+and this package is loaded then anyway.
+"""
+
+from __future__ import annotations
+
+from urllib.parse import urlsplit
+
+from ..errors import ConfigurationError
+
+#: Hosts that are this machine: plain http to them never leaves it.
+LOOPBACK_HOSTS = ("127.0.0.1", "localhost", "::1")
+
+
+def check_upstream(url: str, *, source: str = "--wandb-upstream") -> str:
+    """``url`` without a trailing slash, if an API key may be sent there.
+
+    Raises:
+        ConfigurationError: Not an http(s) URL, or plain http to a non-loopback host
+            (the message names ``source``, where the URL came from).
+    """
+    try:
+        parts = urlsplit(url)
+        host = parts.hostname
+    except ValueError:  # e.g. "http://[::1" (an invalid IPv6 host)
+        raise ConfigurationError(f"{source}: not an http(s) URL: {url!r}") from None
+    if parts.scheme not in ("http", "https") or not parts.netloc:
+        raise ConfigurationError(f"{source}: not an http(s) URL: {url!r}")
+    if parts.scheme == "http" and host not in LOOPBACK_HOSTS:
+        raise ConfigurationError(
+            f"{source}: refusing plain-http upstream {url!r}: the API key would cross "
+            "the network unencrypted (use https, or a loopback address)"
+        )
+    return url.rstrip("/")
