@@ -27,7 +27,7 @@ def test_sweep_with_a_refused_key_says_so_in_one_line(standin, project, monkeypa
     monkeypatch.chdir(project)
     monkeypatch.setenv("WANDB_API_KEY", "wrong-" + "k" * 34)
     capsys.readouterr()
-    assert cli(["sweep", "--host", "otherhost"]) == 2
+    assert cli(["sweep", "--host", "otherhost", "--upstream", standin.base_url]) == 2
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and f"the API key for {standin.base_url} was refused" in err
     assert "Traceback" not in err
@@ -43,11 +43,12 @@ def test_sweep_without_a_key_or_an_upstream_says_so_in_one_line(
     monkeypatch.delenv("WANDB_API_KEY", raising=False)
     monkeypatch.setenv("NETRC", str(tmp_path / "no-netrc"))
     capsys.readouterr()
-    assert cli(["sweep", "--host", "otherhost"]) == 2
+    named = ["--upstream", "http://127.0.0.1:9"]
+    assert cli(["sweep", "--host", "otherhost", *named]) == 2
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and "no API key for http://127.0.0.1:9" in err
     monkeypatch.setenv("WANDB_API_KEY", "k" * 40)
-    code = cli(["sweep", "--host", "otherhost"])
+    code = cli(["sweep", "--host", "otherhost", *named])
     captured = capsys.readouterr()
     assert code == 2, captured
     assert "Traceback" not in captured.err and "cannot reach" in captured.err
