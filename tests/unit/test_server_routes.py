@@ -361,6 +361,20 @@ def test_the_hook_is_off_in_another_process_unless_it_names_the_session(
         other.wait()
 
 
+def test_a_descendant_whose_environment_names_a_nested_session_is_left_to_it(
+    tmp_path: Path, session_state: Path
+) -> None:
+    # This process plays the outer session; the child's environment names an inner one
+    # (pytest run in a subprocess by a test of the outer session): the outer hook is off.
+    inner = tmp_path / "inner.json"
+    inner.write_text(session_state.read_text())
+    env = {children.SESSION_ENV: str(inner)}
+    assert _probe(tmp_path, session_state, os.getpid(), **env) == "None None"
+    inner.unlink()  # the inner session is gone: its descendants are the outer one's again
+    said = _probe(tmp_path, session_state, os.getpid(), **env)
+    assert said == "http://127.0.0.1:9/s3cret true"
+
+
 def test_the_hook_of_a_session_gone_does_nothing(tmp_path: Path, session_state: Path) -> None:
     session_state.unlink()
     assert _probe(tmp_path, session_state, os.getpid()) == "None None"

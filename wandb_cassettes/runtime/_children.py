@@ -60,12 +60,17 @@ SESSION_ENV = "WANDB_CASSETTES_SESSION"
 _PTH_NAME = "wandb_cassettes_child_{pid}.pth"
 # The .pth line's code: on in a process whose environment names this session's state
 # file, or that descends from the session's process (the 4th field of /proc/<pid>/stat
-# is the parent's pid, after the parenthesised command: proc_pid_stat(5)). Anything it
-# cannot read leaves it off.
+# is the parent's pid, after the parenthesised command: proc_pid_stat(5)) and whose
+# environment names no other session that is still there. Sessions nest (a test suite
+# that runs pytest in a subprocess, as pytester does): a child of the inner session
+# descends from both, and its environment names the inner one, which must win whatever
+# order site.py reads the .pth files in (only the first hook that is on starts).
+# Anything it cannot read leaves it off.
 _PTH_CODE = """\
 s, p = {state!r}, {pid}
-on = os.environ.get({env!r}) == s
-q = os.getpid()
+n = os.environ.get({env!r})
+on = n == s
+q = os.getpid() if not on and not (n and os.path.exists(n)) else 1
 try:
     while not on and q > 1:
         with open('/proc/%d/stat' % q) as f:
