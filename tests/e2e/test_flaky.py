@@ -35,6 +35,7 @@ import pytest
 from support.flows import FLOW, write_project
 from support.integrations import ENV as INTEGRATION_ENV
 from support.integrations import LIGHTNING_PROJECT, TRANSFORMERS_PROJECT
+from support.paths import ROOT
 from support.pytest_process import run_pytest, subprocess_env
 from support.readme import FILES as README_FILES
 from support.recorded_flows import FLOWS
@@ -53,7 +54,6 @@ pytestmark = [
     ),
 ]
 
-ROOT = Path(__file__).resolve().parents[1]
 
 #: The two flows that failed under load before issue 23. wandb-core sends the run's config
 #: and telemetry updates as UpsertBucket whenever its timers fire; with ``watch`` and with a

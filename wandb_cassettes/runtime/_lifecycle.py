@@ -31,6 +31,7 @@ import re
 import shlex
 import shutil
 import sys
+import tempfile
 import warnings
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
@@ -219,7 +220,7 @@ class CassetteUse:
         apply_settings(settings)
         self._runs_before = {id(r) for r in _active_runs()}
         relay.push(self.session)
-        self._children = self.process.files / "children" / f"{os.getpid()}-{id(self):x}"
+        self._children = _fresh_folder(self.process.files / "children", f"{os.getpid()}-")
         self._generators = ids.Generators(self.seed, self._id_source())
         self._enter_ids()
 
@@ -811,6 +812,15 @@ def _pretty(detail: str) -> str:
         return json.dumps(json.loads(detail), indent=2, sort_keys=True)
     except ValueError:
         return detail
+
+
+def _fresh_folder(parent: Path, prefix: str) -> Path:
+    """A new, empty folder in ``parent``: the children of one cassette number themselves
+    in it (``child-0``, ``child-1``...), so a folder left by another session whose pid and
+    object address happened to be this one's (pids wrap at ``/proc/sys/kernel/pid_max``,
+    32768 by default) would shift every child's ids."""
+    parent.mkdir(parents=True, exist_ok=True)
+    return Path(tempfile.mkdtemp(prefix=prefix, dir=parent))
 
 
 def _list_servers(cassette: cassettes.Cassette, recording: Recording) -> None:
