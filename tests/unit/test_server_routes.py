@@ -370,9 +370,15 @@ def test_a_descendant_whose_environment_names_a_nested_session_is_left_to_it(
     inner.write_text(session_state.read_text())
     env = {children.SESSION_ENV: str(inner)}
     assert _probe(tmp_path, session_state, os.getpid(), **env) == "None None"
-    inner.unlink()  # the inner session is gone: its descendants are the outer one's again
-    said = _probe(tmp_path, session_state, os.getpid(), **env)
-    assert said == "http://127.0.0.1:9/s3cret true"
+    inner.unlink()  # the session its environment names is gone: still not the outer one's
+    assert _probe(tmp_path, session_state, os.getpid(), **env) == "None None"
+
+
+def test_a_process_the_session_starts_for_itself_is_never_hooked(
+    tmp_path: Path, session_state: Path
+) -> None:
+    env = {children.SESSION_ENV: children.NO_SESSION}
+    assert _probe(tmp_path, session_state, os.getpid(), **env) == "None None"
 
 
 def test_the_hook_of_a_session_gone_does_nothing(tmp_path: Path, session_state: Path) -> None:

@@ -94,6 +94,24 @@ def test_reaper_exits_with_its_parent_and_kills_nothing_after_a_normal_exit(fake
         kill(starts)
 
 
+def test_the_watchdog_is_never_one_of_a_cassettes_children(fake_binaries):
+    # Started before the session's .pth is written, it reads it a moment later: its
+    # environment must leave every session's hook off (runtime/_children.py NO_SESSION).
+    from wandb_cassettes.runtime import _children as children
+
+    parent, (core, other, not_core, watchdog) = _start_parent(fake_binaries)
+    starts = {p: stat(p)[2] for p in (core, other, not_core, watchdog)}  # type: ignore[index]
+    try:
+        environ = Path(f"/proc/{watchdog}/environ").read_bytes().split(b"\0")
+        named = f"{children.SESSION_ENV}={children.NO_SESSION}".encode()
+        assert named in environ
+    finally:
+        assert parent.stdin is not None
+        parent.stdin.close()
+        parent.wait(10)
+        kill(starts)
+
+
 def test_reaper_never_kills_a_reused_pid():
     """A remembered PID whose process is now another one (other start time) is left alone."""
     child = subprocess.Popen(["sleep", "30"])

@@ -57,20 +57,25 @@ from ._env import REPLAY_API_KEY
 ENV = "WANDB_CASSETTES_CHILD"
 #: The session's state file, in the environment of the processes it starts.
 SESSION_ENV = "WANDB_CASSETTES_SESSION"
+#: :data:`SESSION_ENV` of a process that belongs to no session's tests (the watchdog).
+NO_SESSION = "-"
 _PTH_NAME = "wandb_cassettes_child_{pid}.pth"
 # The .pth line's code: on in a process whose environment names this session's state
 # file, or that descends from the session's process (the 4th field of /proc/<pid>/stat
 # is the parent's pid, after the parenthesised command: proc_pid_stat(5)) and whose
-# environment names no other session that is still there. Sessions nest (a test suite
-# that runs pytest in a subprocess, as pytester does): a child of the inner session
-# descends from both, and its environment names the inner one, which must win whatever
-# order site.py reads the .pth files in (only the first hook that is on starts).
-# Anything it cannot read leaves it off.
+# environment names no session at all. Sessions nest (a test suite that runs pytest in a
+# subprocess, as pytester does): a child of the inner session descends from both, and
+# its environment names the inner one, which must win whatever order site.py reads the
+# .pth files in (only the first hook that is on starts). A process the session starts for
+# itself (the watchdog) names :data:`NO_SESSION`: started before the .pth was written and
+# reading it a moment later, it would otherwise count as the first child of whatever
+# cassette is active by then, and shift every real child's ids. Anything it cannot read
+# leaves it off.
 _PTH_CODE = """\
 s, p = {state!r}, {pid}
 n = os.environ.get({env!r})
 on = n == s
-q = os.getpid() if not on and not (n and os.path.exists(n)) else 1
+q = os.getpid() if n is None else 1
 try:
     while not on and q > 1:
         with open('/proc/%d/stat' % q) as f:

@@ -37,7 +37,7 @@ from pathlib import Path
 from types import FrameType
 from typing import Any
 
-from ._children import remove_pth
+from ._children import NO_SESSION, SESSION_ENV, remove_pth
 
 #: Process names (``/proc/PID/comm``) of the SDK's service processes.
 NAMES = frozenset({"wandb-core", "wandb-symon"})
@@ -105,6 +105,7 @@ def _start_watchdog() -> None:
         stderr=subprocess.DEVNULL,
         start_new_session=True,  # a Ctrl-C to the terminal's process group spares it
         close_fds=True,
+        env={**os.environ, SESSION_ENV: NO_SESSION},  # never one of a cassette's children
     )
 
 
