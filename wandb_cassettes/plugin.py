@@ -25,7 +25,7 @@ import contextlib
 import os
 import re
 import shlex
-from collections.abc import Generator, Iterator
+from collections.abc import Collection, Generator, Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -199,11 +199,16 @@ def record_mode(config: pytest.Config) -> RecordMode:
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
-    """Validate every ``wandb_cassette`` marker before anything runs."""
+    """Validate every ``wandb_cassette`` marker before anything runs; keep pytest-recording
+    off W&B cassettes if a test uses ``@pytest.mark.vcr``."""
+    vcr = False
     for item in items:
         marker = item.get_closest_marker(MARKER)
         if marker is not None:
             _options(item, marker)
+        vcr = vcr or item.get_closest_marker("vcr") is not None
+    if vcr:
+        runtime.guard_vcr_cassettes()
 
 
 def pytest_collection_finish(session: pytest.Session) -> None:
@@ -456,9 +461,41 @@ def cassette_dir(config: pytest.Config) -> Path:
     return Path(config.rootpath, str(config.getini("wandb_cassette_dir")))
 
 
-def cassette_path_for(item: pytest.Item) -> Path:
-    """Where the cassette of ``item`` lives: ``<dir>/<module path>/<name>.yaml``."""
-    return runtime.named(lambda full: _cassette_path_for(item, catalogue=full))
+def cassette_path_for(item: pytest.Item, vcr_paths: Collection[Path] = ()) -> Path:
+    """Where the cassette of ``item`` lives: ``<dir>/<module path>/<name>.yaml``.
+
+    ``vcr_paths``: the files pytest-recording uses for the test (:func:`_vcr_paths`); a
+    W&B cassette that would be one of them is named ``<name>.wandb.yaml`` instead.
+
+    Raises:
+        pytest.UsageError: Both names are among ``vcr_paths``.
+    """
+    path = runtime.named(lambda full: _cassette_path_for(item, catalogue=full))
+    if path in vcr_paths:
+        path = path.with_name(path.stem + ".wandb.yaml")
+        if path in vcr_paths:
+            raise pytest.UsageError(
+                f"{item.nodeid}: pytest-recording's vcr cassettes of this test take both "
+                f"names of its W&B cassette ({path.name} too); give it another: "
+                f'@pytest.mark.{MARKER}("name")'
+            )
+    return path
+
+
+def _vcr_paths(request: pytest.FixtureRequest) -> list[Path]:
+    """The files pytest-recording reads and writes for this test, from its own fixtures
+    (``vcr_cassette_dir``, ``default_cassette_name``, ``vcr_config``: each overridable per
+    module, class or test) and ``vcr`` markers; none for a test without the marker."""
+    markers = list(request.node.iter_markers(name="vcr"))
+    if not markers:
+        return []
+    try:
+        directory = request.getfixturevalue("vcr_cassette_dir")
+        name = request.getfixturevalue("default_cassette_name")
+        vcr_config = request.getfixturevalue("vcr_config")
+    except pytest.FixtureLookupError:  # pytest-recording is off (-p no:recording)
+        return []
+    return runtime.vcr_cassette_paths(str(name), str(directory), markers, vcr_config or {})
 
 
 def _cassette_path_for(item: pytest.Item, *, catalogue: bool) -> Path:
@@ -469,13 +506,7 @@ def _cassette_path_for(item: pytest.Item, *, catalogue: bool) -> Path:
         name = runtime.test_name(getattr(item, "cls", None), item.name, catalogue=catalogue)
     group = _relative(item.config, item.path).with_suffix("")
     root = cassette_dir(item.config)
-    path = runtime.cassette_path(root, str(group), name, catalogue=catalogue)
-    # pytest-recording keeps a @pytest.mark.vcr test's own cassettes in
-    # <test dir>/cassettes/<module>/: for a module in the rootdir that is this folder.
-    vcr_dir = Path(item.path.parent, "cassettes", item.path.stem).resolve()
-    if item.get_closest_marker("vcr") is not None and path.parent == vcr_dir:
-        path = path.with_name(path.stem + ".wandb.yaml")
-    return path
+    return runtime.cassette_path(root, str(group), name, catalogue=catalogue)
 
 
 def _record_command_for(config: pytest.Config, nodeid: str, *, mode: str) -> str:
@@ -545,7 +576,7 @@ def wandb_cassette(request: pytest.FixtureRequest) -> Iterator[CassetteUse | Non
     from .runtime import CassetteUse  # the relay stack loads with the first cassette
 
     use = CassetteUse(
-        cassette_path_for(item),
+        cassette_path_for(item, _vcr_paths(request)),
         process,
         record_mode(config),
         test_id=item.nodeid,

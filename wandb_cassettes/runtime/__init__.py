@@ -17,11 +17,14 @@ from ._ids import new_seed, seeded_ids
 from ._interop import (
     RELAY_PORTS,
     RELAY_THREAD_PREFIX,
+    VCR_PATHS,
     allow_wandb_through_network_block,
+    guard_vcr_cassettes,
     is_wandb_address,
     is_worker_ipc,
     keep_vcr_out_of_wandb,
     skip_wandb_traffic,
+    vcr_cassette_paths,
 )
 from ._naming import cassette_path, named, safe_name, test_name
 from ._options import CassetteOptions, Filter
@@ -46,6 +49,7 @@ __all__ = [
     "RELAY_THREAD_PREFIX",
     "REPLAY_API_KEY",
     "UPSTREAM_ENV",
+    "VCR_PATHS",
     "CassetteOptions",
     "CassetteUse",
     "Filter",
@@ -56,6 +60,7 @@ __all__ = [
     "check_upstream",
     "default_upstream",
     "explicit_upstream",
+    "guard_vcr_cassettes",
     "install_pth",
     "is_wandb_address",
     "is_worker_ipc",
@@ -73,6 +78,7 @@ __all__ = [
     "test_name",
     "upstream_api_key",
     "use_cassette",
+    "vcr_cassette_paths",
 ]
 
 

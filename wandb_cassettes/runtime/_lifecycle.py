@@ -68,6 +68,7 @@ from ..replay import MatchRules, interaction_key
 from ..store import BLOB_DIR, BlobStore, Digest, blob_file, load_cached
 from . import _children as children
 from . import _ids as ids
+from . import _interop as interop
 from ._env import ARTIFACT_SDK_MODULES, apply_settings
 from ._naming import safe_name
 from ._options import CassetteOptions, Filter
@@ -168,6 +169,10 @@ class CassetteUse:
         self.plan = plan(
             mode, exists=self.path.exists(), recorded_this_session=self.path in self.process.written
         )
+        if self.path in interop.VCR_PATHS or (
+            self.plan is Plan.RECORD and cassettes.cassette_kind(self.path) == "vcr"
+        ):
+            raise self._vcr_cassette()
         if self.plan is Plan.MISSING:
             raise MissingCassette(self.path, self._command("once"))
         relay = self.process.relay()
@@ -239,6 +244,8 @@ class CassetteUse:
     def _load(self) -> cassettes.Cassette:
 
         recorded = load_cached(self.path, self.process.files / "cache")
+        if not recorded.metadata and cassettes.cassette_kind(self.path) == "vcr":
+            raise self._vcr_cassette()
         from wandb import __version__ as running
 
         mismatch = sdk_mismatch(str(recorded.metadata.get("wandb") or ""), str(running))
@@ -251,6 +258,16 @@ class CassetteUse:
                 # Unusable at once (not when first served): a reference out of the folder.
                 blob_file(self.path, body, root, f"interaction {index}: ")
         return recorded
+
+    def _vcr_cassette(self) -> CassetteError:
+        """A vcr cassette is at this path: never read as, nor replaced by, a W&B one."""
+        return CassetteError(
+            self.path,
+            "pytest-recording uses this file as a vcr cassette (no wandb-cassettes metadata, "
+            "or a vcr cassette of this session); it is left as it is: give the W&B cassette "
+            'another name (@pytest.mark.wandb_cassette("name")) or the vcr cassette another '
+            "folder or name (vcr_cassette_dir, default_cassette_name)",
+        )
 
     def _cassette_folder(self) -> Path:
         """Where this cassette's ``_blobs/`` is: the plugin's cassette folder, else its own."""

@@ -1,0 +1,232 @@
+"""Issue 25: a new user's first hour, and the habits of pytest-recording users.
+
+Each test writes a fresh project, runs pytest in a subprocess as a user would (recording
+against a stand-in W&B, replaying with none), and checks what the user sees and what is
+left on disk.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import subprocess
+import textwrap
+from pathlib import Path
+
+import pytest
+from conftest import run_pytest
+from wandb_cassettes_standin import StandinBackend
+
+INI = "[pytest]\naddopts = -p no:randomly\n"
+
+#: A local HTTP server for the project's own (non-W&B) traffic, which vcr records.
+LOCAL_HTTP = """
+import http.server
+import threading
+import urllib.request
+
+import pytest
+
+
+class _Hello(http.server.BaseHTTPRequestHandler):
+    def do_GET(self):
+        body = b"hello"
+        self.send_response(200)
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+    def log_message(self, *args):
+        pass
+
+
+@pytest.fixture
+def local_http():
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), _Hello)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    yield f"http://127.0.0.1:{server.server_address[1]}"
+    server.shutdown()
+    server.server_close()
+
+
+def get(url):
+    opener = urllib.request.build_opener(urllib.request.ProxyHandler({}))
+    return opener.open(url + "/hello", timeout=10).read()
+"""
+
+
+#: The local server's port differs from run to run.
+VCR_CONFIG = """
+
+@pytest.fixture(scope="module")
+def vcr_config():
+    return {"match_on": ["method", "path"]}
+"""
+
+
+def project(root: Path, files: dict[str, str], ini: str = INI) -> Path:
+    root.mkdir(parents=True, exist_ok=True)
+    (root / "pytest.ini").write_text(ini)
+    for name, text in files.items():
+        path = root / name
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(textwrap.dedent(text))
+    return root
+
+
+def out(result: subprocess.CompletedProcess[str]) -> str:
+    return result.stdout + result.stderr
+
+
+def digest(path: Path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+# -- 1. no vcr cassette path ever meets a W&B cassette --------------------------------------
+
+WANDB_AND_VCR = """
+import wandb
+import pytest
+from helpers import get, local_http  # noqa: F401
+
+
+@pytest.mark.vcr
+@pytest.mark.wandb_cassette
+def test_both(local_http):
+    assert get(local_http) == b"hello"
+    run = wandb.init(project="p1")
+    run.log({"x": 1})
+    run.finish()
+"""
+
+
+@pytest.mark.parametrize(
+    "conftest",
+    [
+        # the vcr_cassette_dir fixture pointing into the W&B cassette folder
+        """
+        import os
+        import pytest
+
+        @pytest.fixture(scope="module")
+        def vcr_cassette_dir(request):
+            return os.path.join(str(request.config.rootpath), "cassettes", "tests", "test_mod")
+        """,
+        # a default_cassette_name fixture that gives the W&B file's own name, in that folder
+        """
+        import os
+        import pytest
+
+        @pytest.fixture(scope="module")
+        def vcr_cassette_dir(request):
+            return os.path.join(str(request.config.rootpath), "cassettes", "tests", "test_mod")
+
+        @pytest.fixture
+        def default_cassette_name(request):
+            return request.node.name
+        """,
+    ],
+    ids=["vcr_cassette_dir", "default_cassette_name"],
+)
+def test_a_vcr_cassette_of_the_same_test_never_takes_the_wandb_path(tmp_path, conftest):
+    conftest = textwrap.dedent(conftest) + VCR_CONFIG
+    root = project(
+        tmp_path / "p",
+        {
+            "tests/helpers.py": LOCAL_HTTP,
+            "tests/conftest.py": conftest,
+            "tests/test_mod.py": WANDB_AND_VCR,
+        },
+    )
+    with StandinBackend() as upstream:
+        recorded = run_pytest(root, "--record-mode=once", upstream=upstream)
+    assert recorded.returncode == 0, out(recorded)
+    folder = root / "cassettes" / "tests" / "test_mod"
+    assert sorted(p.name for p in folder.iterdir()) == ["test_both.wandb.yaml", "test_both.yaml"]
+    assert "format: wandb-cassettes/" in (folder / "test_both.wandb.yaml").read_text()
+    assert "metadata:" not in (folder / "test_both.yaml").read_text()
+    replayed = run_pytest(root, "--block-network")
+    assert replayed.returncode == 0, out(replayed)
+
+
+OTHER_TESTS = """
+import wandb
+import pytest
+from helpers import get, local_http  # noqa: F401
+
+
+@pytest.mark.wandb_cassette
+def test_wandb():
+    run = wandb.init(project="p1")
+    run.finish()
+
+
+@pytest.mark.vcr{vcr_args}
+{default}
+def test_vcr(local_http):
+    assert get(local_http) == b"hello"
+"""
+
+
+@pytest.mark.parametrize(
+    ("vcr_args", "default"),
+    [
+        # the marker naming another test's cassette
+        ("", '@pytest.mark.default_cassette("test_wandb")'),
+        # an extra cassette path of the vcr marker (read by pytest-recording)
+        ('("test_wandb.yaml")', ""),
+    ],
+    ids=["default_cassette_marker", "vcr_marker_path"],
+)
+@pytest.mark.parametrize("mode", ["once", "rewrite"])
+def test_a_vcr_cassette_of_another_test_never_touches_a_wandb_cassette(
+    tmp_path, vcr_args, default, mode
+):
+    conftest = """
+        import os
+        import pytest
+
+        @pytest.fixture(scope="module")
+        def vcr_cassette_dir(request):
+            return os.path.join(str(request.config.rootpath), "cassettes", "tests", "test_mod")
+        """
+    tests = OTHER_TESTS.format(vcr_args=vcr_args, default=default)
+    root = project(
+        tmp_path / "p",
+        {"tests/helpers.py": LOCAL_HTTP, "tests/conftest.py": conftest, "tests/test_mod.py": tests},
+    )
+    wandb_cassette = root / "cassettes" / "tests" / "test_mod" / "test_wandb.yaml"
+    with StandinBackend() as upstream:
+        first = run_pytest(root, "--record-mode=once", "-k", "test_wandb", upstream=upstream)
+        assert first.returncode == 0, out(first)
+        before = digest(wandb_cassette)
+        second = run_pytest(root, f"--record-mode={mode}", "-k", "test_vcr", upstream=upstream)
+    assert second.returncode != 0, out(second)
+    assert "test_wandb.yaml" in out(second) and "W&B cassette" in out(second), out(second)
+    assert digest(wandb_cassette) == before
+    replayed = run_pytest(root, "-k", "test_wandb")
+    assert replayed.returncode == 0, out(replayed)
+
+
+def test_a_wandb_cassette_never_replaces_a_vcr_cassette_at_its_path(tmp_path):
+    """The other way round: a vcr cassette already where a W&B test would record."""
+    tests = """
+    import wandb
+    import pytest
+
+
+    @pytest.mark.wandb_cassette("shared")
+    def test_wandb():
+        run = wandb.init(project="p1")
+        run.finish()
+    """
+    root = project(tmp_path / "p", {"test_mod.py": tests})
+    vcr_file = root / "cassettes" / "test_mod" / "shared.yaml"
+    vcr_file.parent.mkdir(parents=True)
+    vcr_file.write_text("interactions: []\nversion: 1\n")
+    with StandinBackend() as upstream:
+        for mode in ("once", "rewrite"):
+            result = run_pytest(root, f"--record-mode={mode}", upstream=upstream)
+            assert result.returncode == 1, out(result)
+            assert "vcr cassette" in out(result), out(result)
+            assert vcr_file.read_text() == "interactions: []\nversion: 1\n"
