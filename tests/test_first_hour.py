@@ -9,11 +9,12 @@ from __future__ import annotations
 
 import hashlib
 import subprocess
+import sys
 import textwrap
 from pathlib import Path
 
 import pytest
-from conftest import run_pytest
+from conftest import run_pytest, subprocess_env
 from wandb_cassettes_standin import StandinBackend
 
 INI = "[pytest]\naddopts = -p no:randomly\n"
@@ -230,3 +231,60 @@ def test_a_wandb_cassette_never_replaces_a_vcr_cassette_at_its_path(tmp_path):
             assert result.returncode == 1, out(result)
             assert "vcr cassette" in out(result), out(result)
             assert vcr_file.read_text() == "interactions: []\nversion: 1\n"
+
+
+# -- 2. what wandb derives from the machine and the command replays anywhere ---------------
+
+NO_PROJECT = """
+import pytest
+import wandb
+from wandb_cassettes import fast_wandb_test
+
+
+@pytest.mark.wandb_cassette
+def test_readme_fast_upload():
+    with fast_wandb_test("upload") as run:
+        run.log({"loss": 0.5})
+
+
+@pytest.mark.wandb_cassette
+def test_plain_init():
+    run = wandb.init()
+    run.log({"loss": 0.5})
+    run.finish()
+"""
+
+
+def _git_project(root: Path) -> Path:
+    project(root, {"tests/test_noproj.py": NO_PROJECT})
+    subprocess.run(["git", "init", "-q", str(root)], check=True)
+    return root
+
+
+def test_a_test_without_a_project_replays_with_another_command_and_folder(tmp_path):
+    """Recorded with the venv's ``pytest`` script inside the clone (wandb derives the
+    project ``noproj-.venv_bin``), replayed with ``python -m pytest`` (``noproj``) and from
+    a clone with another folder name (``ci-checkout``)."""
+    root = _git_project(tmp_path / "noproj")
+    script = root / ".venv" / "bin" / "pytest"
+    script.parent.mkdir(parents=True)
+    script.write_text((Path(sys.executable).parent / "pytest").read_text())
+    script.chmod(0o755)
+    with StandinBackend() as upstream:
+        recorded = subprocess.run(
+            [str(script), "-p", "no:cacheprovider", "--record-mode=once"],
+            cwd=root,
+            env=subprocess_env(upstream),
+            capture_output=True,
+            text=True,
+            timeout=300,
+        )
+        assert recorded.returncode == 0, out(recorded)
+        projects = {path[1] for path in upstream._state.deleted_runs}
+    assert projects == {"noproj-.venv_bin"}, projects  # what the SDK derived, as recorded
+    replayed = run_pytest(root, "--block-network")
+    assert replayed.returncode == 0, out(replayed)
+    elsewhere = tmp_path / "ci-checkout"
+    subprocess.run(["cp", "-a", str(root), str(elsewhere)], check=True)
+    replayed = run_pytest(elsewhere, "--block-network")
+    assert replayed.returncode == 0, out(replayed)

@@ -67,6 +67,7 @@ from ..redact import CassetteScrubber, scrub_text
 from ..replay import MatchRules, interaction_key
 from ..store import BLOB_DIR, BlobStore, Digest, blob_file, load_cached
 from . import _children as children
+from . import _derived as derived
 from . import _ids as ids
 from . import _interop as interop
 from ._env import ARTIFACT_SDK_MODULES, apply_settings
@@ -141,6 +142,8 @@ class CassetteUse:
     _drawn: set[str] = field(default_factory=set, init=False)
     _started_at: datetime.datetime | None = field(default=None, init=False)
     _children: Path | None = field(default=None, init=False)
+    #: What the SDK derived from the machine (:mod:`._derived`): recorded, or replayed.
+    _derived: dict[str, str] = field(default_factory=dict, init=False)
 
     # -- start ------------------------------------------------------------------------
 
@@ -192,12 +195,17 @@ class CassetteUse:
                 self.session.fallback = self._new_recording(extra, self.session.translation)
             raw = recorded.metadata.get(SETTINGS_KEY) or {}
             settings = {str(k): str(v) for k, v in raw.items()} if isinstance(raw, dict) else {}
+            found = recorded.metadata.get(derived.DERIVED_KEY) or {}
+            self._derived = (
+                {str(k): str(v) for k, v in found.items()} if isinstance(found, dict) else {}
+            )
         self._started_at = datetime.datetime.now(datetime.UTC)
 
         if self.plan is Plan.RECORD or _holds_artifacts(self.session):
             self.process.prewarm(ARTIFACT_SDK_MODULES)
         self.process.reset_sdk_state()
         apply_settings(settings)
+        derived.begin(self._derived, replay=self.plan is not Plan.RECORD)
         self._runs_before = {id(r) for r in _active_runs()}
         relay.push(self.session)
         self._children = self.process.files / "children" / f"{os.getpid()}-{id(self):x}"
@@ -220,6 +228,7 @@ class CassetteUse:
         """Answer everything again, ids going on where :meth:`suspend` left them."""
         if self.session is not None and self.session.dormant:
             self.session.dormant = False
+            derived.begin(self._derived, replay=self.plan is not Plan.RECORD)
             self._enter_ids()
 
     def _id_source(self) -> str:
@@ -399,6 +408,7 @@ class CassetteUse:
                 cleanup_error = self._clean_up()
         finally:
             relay.pop(self.session)
+            derived.end(self._derived)
             self.process.restore_environment()
             self.process.discard_finished_runs(_run_folders(_active_runs()))
         recording = self.recording
@@ -523,6 +533,8 @@ class CassetteUse:
         presets = ignores.presets_in(_run_configs(full))
         if presets:
             meta["presets"] = presets
+        if self._derived:
+            meta[derived.DERIVED_KEY] = dict(self._derived)
 
     def _check_replay(self, replay: Replay) -> list[WandbCassettesError]:
         """Requests the cassette could not answer; what it holds that was never played."""

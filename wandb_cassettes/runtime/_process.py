@@ -35,6 +35,7 @@ from urllib.parse import urlsplit
 from ..errors import ConfigurationError, JournalError, RecordingError, StateError
 from ..store import check_upstream, prune_cache
 from . import _children as children
+from . import _derived as derived
 from . import _interop as interop
 from . import _watchdog as reaper
 from ._env import NEUTRALISED, REPLAY_API_KEY, prewarm_sdk, recorded_settings, sdk_env
@@ -202,6 +203,7 @@ class WandbProcess:
             # can fail with "SystemError: AST constructor recursion depth mismatch":
             # CPython 3.11 keeps that depth per interpreter (python/cpython#106905).
             prewarm_sdk().join()
+            derived.install()  # wandb is imported by now
         self._reset_sdk_setup(relay.url)
         return relay
 
