@@ -288,3 +288,55 @@ def test_a_test_without_a_project_replays_with_another_command_and_folder(tmp_pa
     subprocess.run(["cp", "-a", str(root), str(elsewhere)], check=True)
     replayed = run_pytest(elsewhere, "--block-network")
     assert replayed.returncode == 0, out(replayed)
+
+
+# -- 5. errors a user can act on -------------------------------------------------------------
+
+QUICK = """
+import pytest
+import wandb
+
+
+@pytest.mark.wandb_cassette
+def test_logs():
+    run = wandb.init(project="ci-tests")
+    run.log({"a": 1})
+    run.finish()
+"""
+
+
+def test_recording_without_a_key_says_so_in_one_line(tmp_path):
+    root = project(tmp_path / "p", {"tests/test_quick.py": QUICK})
+    netrc = tmp_path / "netrc"
+    netrc.write_text("")
+    for upstream in ("", "http://127.0.0.1:9"):  # the SDK's default; a loopback one
+        env = {"NETRC": str(netrc), "WANDB_CASSETTES_UPSTREAM": upstream}
+        result = run_pytest(root, "tests/test_quick.py::test_logs", "--record-mode=once", env=env)
+        text = out(result)
+        assert result.returncode == 1, text
+        assert "cannot record: no W&B API key for" in text and "WANDB_API_KEY" in text, text
+        assert str(netrc) in text and "wandb login --host" in text, text
+        assert "Traceback" not in text and "site-packages" not in text, text
+        assert len(text.splitlines()) < 30, text
+        assert not list(root.rglob("*.failed")), "nothing was recorded"
+
+
+def test_an_unreachable_upstream_fails_in_a_few_lines_and_the_failed_recording_is_named(
+    tmp_path,
+):
+    root = project(tmp_path / "p", {"tests/test_quick.py": QUICK})
+    env = {"WANDB_API_KEY": "a" * 40, "WANDB_CASSETTES_UPSTREAM": "http://127.0.0.1:9"}
+    result = run_pytest(root, "--record-mode=once", env=env)
+    text = out(result)
+    assert result.returncode == 1, text
+    assert "cannot connect to 127.0.0.1:9" in text, text
+    assert "site-packages" not in text and "ConnectionKey" not in text, text
+    assert len(text.splitlines()) < 40, text
+    failed = root / "cassettes" / "tests" / "test_quick" / "test_logs.yaml.failed"
+    assert failed.exists()
+    verbose = run_pytest(root, "--record-mode=once", "-v", env=env)
+    assert "site-packages/wandb" in out(verbose), "-v shows the SDK's traceback"
+    replayed = run_pytest(root)
+    text = out(replayed)
+    assert replayed.returncode == 1, text
+    assert "test_logs.yaml.failed" in text and "cannot connect to 127.0.0.1:9" in text, text

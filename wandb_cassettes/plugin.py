@@ -260,7 +260,7 @@ def pytest_runtest_makereport(
     use = item.stash.get(_USE, None)
     if use is None:
         if report.failed and item.stash.get(_UPSTREAM_ERRORS, None):
-            _show_upstream_failures(item.stash[_UPSTREAM_ERRORS], report)
+            _show_upstream_failures(item.stash[_UPSTREAM_ERRORS], report, item.config)
         return report
     if report.when == "call":
         replay = use.replay
@@ -271,7 +271,7 @@ def pytest_runtest_makereport(
             report.longrepr = use.mismatch_report()
             use.reported = len(replay.errors)
     if report.failed:
-        _show_upstream_failures(_upstream_errors(use), report)
+        _show_upstream_failures(_upstream_errors(use), report, item.config)
     return report
 
 
@@ -280,11 +280,26 @@ def _upstream_errors(use: CassetteUse) -> list[str]:
     return list(recording.upstream_errors) if recording is not None else []
 
 
-def _show_upstream_failures(errors: list[str], report: pytest.TestReport) -> None:
-    """A test that fails while the upstream fails says so beside its traceback."""
-    if errors:
-        text = "\n".join(errors)
-        report.sections.append(("wandb-cassettes: the upstream failed while recording", text))
+UPSTREAM_FAILED = "wandb-cassettes: the upstream failed while recording"
+
+
+def _show_upstream_failures(
+    errors: list[str], report: pytest.TestReport, config: pytest.Config
+) -> None:
+    """A test that fails while the upstream fails says so, and why, first.
+
+    The SDK's failure is only the echo of the upstream's (its traceback runs through
+    wandb's internals, and the SDK logs it again): with ``-v`` they are shown beside
+    the failures, without it the failures alone, one line each.
+    """
+    if not errors:
+        return
+    text = "\n".join(errors)
+    if config.get_verbosity() > 0:
+        report.sections.append((UPSTREAM_FAILED, text))
+        return
+    report.longrepr = f"{UPSTREAM_FAILED} (pytest -v shows the SDK's traceback and logs):\n{text}"
+    report.sections = [s for s in report.sections if not s[0].startswith("Captured log")]
 
 
 def _report(config: pytest.Config, message: str) -> None:

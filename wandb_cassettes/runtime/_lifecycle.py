@@ -95,6 +95,33 @@ def ids_digest(test_id: str) -> str:
     return hashlib.sha256(test_id.encode("utf-8")).hexdigest()[:16]
 
 
+#: Metadata of a ``.yaml.failed`` recording: why it was not kept as the cassette.
+FAILED_KEY = "failed_because"
+
+
+def _failed_note(path: Path) -> str:
+    """What a missing cassette's message adds when a failed recording is beside it."""
+    failed = cassettes.failed_path(path)
+    if not failed.exists():
+        return ""
+    try:
+        why = str(cassettes.load(failed).metadata.get(FAILED_KEY) or "")
+    except CassetteError:
+        why = ""
+    why = why or "its test failed or was interrupted while recording"
+    return f"\na failed recording is beside it, {failed.name}: {why}"
+
+
+def missing_key(upstream: str, netrc: str) -> str:
+    """The one line that says a recording has no API key, and where the SDK looks for one
+    (``WANDB_API_KEY``, else the netrc entry ``wandb login`` writes for the host in
+    ``netrc``: ``$NETRC``, else ``~/.netrc``; wandb/sdk/lib/wbauth/wbnetrc.py)."""
+    return (
+        f"cannot record: no W&B API key for {upstream}: set WANDB_API_KEY, or run "
+        f"`wandb login --host {upstream}` (the SDK reads that host's entry in {netrc})"
+    )
+
+
 F = TypeVar("F", bound=Callable[..., Any])
 
 #: What a ``before_record`` filter is: an exchange in, the exchange to store (or None) out.
@@ -177,8 +204,10 @@ class CassetteUse:
         ):
             raise self._vcr_cassette()
         if self.plan is Plan.MISSING:
-            raise MissingCassette(self.path, self._command("once"))
+            raise MissingCassette(self.path, self._command("once"), _failed_note(self.path))
         relay = self.process.relay()
+        if self.plan is Plan.RECORD and self.process.api_key is None:
+            raise RecordingError(missing_key(self.process.upstream, self.process.user_netrc))
         settings: dict[str, str]
         if self.plan is Plan.RECORD:
             self.seed = ids.new_seed()
@@ -492,7 +521,9 @@ class CassetteUse:
 
     def _keep_recording(self, recording: Recording, passed: bool) -> None:
         """Save a passed recording as the cassette; keep any other beside it, as ``.failed``."""
-        for message in [*recording.upstream_errors, *recording.notes]:
+        # A failed test's report shows the upstream's failures already (the plugin's
+        # makereport); a passed one is warned of them.
+        for message in [*(recording.upstream_errors if passed else ()), *recording.notes]:
             warnings.warn(WandbCassetteWarning(message), stacklevel=3)
         replay = self.replay
         if not recording.cassette.interactions and (replay is not None or not self.save_empty):
@@ -500,6 +531,10 @@ class CassetteUse:
         if not passed:
             failed = recording.finished()
             self._describe(failed, recording)  # auditable as it is (its fresh run ids)
+            failed.metadata[FAILED_KEY] = self._scrubbed(
+                "; ".join(recording.upstream_errors[:3])
+                or "the test failed or was interrupted while recording (its report says why)"
+            )
             kept = cassettes.save_failed(failed, self.path)
             warnings.warn(
                 WandbCassetteWarning(

@@ -126,6 +126,8 @@ class WandbProcess:
         self.user_settings: dict[str, str] = {}
         #: The API key for the upstream, None when none was found (replay needs none).
         self.api_key: str | None = None
+        #: The netrc file the SDK reads keys from in the user's shell (messages name it).
+        self.user_netrc = os.environ.get("NETRC") or "~/.netrc"
         self._relay: Relay | None = None
         self._journal: Journal | None = None
         self._saved_env: dict[str, str | None] = {}
