@@ -8,6 +8,8 @@ left on disk.
 from __future__ import annotations
 
 import hashlib
+import json
+import os
 import subprocess
 import sys
 import textwrap
@@ -340,3 +342,67 @@ def test_an_unreachable_upstream_fails_in_a_few_lines_and_the_failed_recording_i
     text = out(replayed)
     assert replayed.returncode == 1, text
     assert "test_logs.yaml.failed" in text and "cannot connect to 127.0.0.1:9" in text, text
+
+
+# -- 7. a good pytest citizen: -W error, and runs that execute no test -----------------------
+
+#: The project's conftest tells what the session started (before the plugin stops it).
+OBSERVER = """
+import json
+import os
+
+
+def pytest_sessionfinish(session):
+    from wandb_cassettes.runtime import _process, _watchdog, site_dirs
+
+    process = _process._shared
+    pth = [str(p) for d in site_dirs() for p in d.glob(f"wandb_cassettes_child_{os.getpid()}.pth")]
+    seen = {
+        "relay": bool(process is not None and process.started),
+        "watchdog": _watchdog.watchdog_pid(),
+        "pth": pth,
+    }
+    with open(os.environ["OBSERVED"], "w") as fh:
+        json.dump(seen, fh)
+"""
+
+
+@pytest.fixture(scope="module")
+def recorded_quick(tmp_path_factory) -> Path:
+    root = project(
+        tmp_path_factory.mktemp("citizen") / "p",
+        {"tests/test_quick.py": QUICK, "tests/conftest.py": OBSERVER},
+    )
+    with StandinBackend() as upstream:
+        result = run_pytest(
+            root, "--record-mode=once", upstream=upstream, env={"OBSERVED": os.devnull}
+        )
+    assert result.returncode == 0, out(result)
+    return root
+
+
+@pytest.mark.parametrize("warnings", ["error", "error::ResourceWarning"])
+def test_a_session_is_clean_under_w_error(recorded_quick, tmp_path, warnings):
+    observed = tmp_path / "seen.json"
+    result = run_pytest(recorded_quick, "-W", warnings, env={"OBSERVED": str(observed)})
+    assert result.returncode == 0, out(result)
+    assert json.loads(observed.read_text())["relay"], "the session replayed through the relay"
+    assert "ResourceWarning" not in out(result) and "still running" not in out(result), out(result)
+
+
+@pytest.mark.parametrize(
+    "args",
+    [("--co",), ("--collect-only", "-q"), ("-k", "no_such_test"), ("--setup-plan",)],
+    ids=["co", "collect-only-q", "k-selects-nothing", "setup-plan"],
+)
+def test_a_run_that_executes_no_test_starts_nothing(recorded_quick, tmp_path, args):
+    observed = tmp_path / "seen.json"
+    before = {p.name for p in (recorded_quick / "cassettes").rglob("*")}
+    result = run_pytest(recorded_quick, *args, env={"OBSERVED": str(observed)})
+    assert result.returncode in (0, 5), out(result)  # 5: no test selected
+    seen = json.loads(observed.read_text())
+    assert seen == {"relay": False, "watchdog": None, "pth": []}, seen
+    assert {p.name for p in (recorded_quick / "cassettes").rglob("*")} == before
+    assert not (recorded_quick / ".wandb_cassettes" / "journal").exists() or not any(
+        (recorded_quick / ".wandb_cassettes" / "journal").iterdir()
+    )

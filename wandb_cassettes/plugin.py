@@ -211,12 +211,27 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
         runtime.guard_vcr_cassettes()
 
 
-def pytest_collection_finish(session: pytest.Session) -> None:
-    """Point the SDK at the relay before any session fixture runs, if any test uses cassettes."""
+@pytest.hookimpl(tryfirst=True)
+def pytest_runtestloop(session: pytest.Session) -> None:
+    """Point the SDK at the relay before any session fixture runs, if a test that uses
+    cassettes is about to run.
+
+    Not at the end of collection: a run that executes no test (``--collect-only``,
+    which IDEs run to discover tests; ``--setup-plan``; a ``-k`` that selects nothing;
+    errors during collection) starts nothing and writes nothing outside the project:
+    no relay, no watchdog, no ``.pth`` in site-packages.
+    """
+    config = session.config
+    if (
+        config.option.collectonly
+        or getattr(config.option, "setupplan", False)
+        or (session.testsfailed and not config.option.continue_on_collection_errors)
+    ):
+        return
     if any(item.get_closest_marker(MARKER) for item in session.items):
-        process = session.config.stash[_PROCESS]
+        process = config.stash[_PROCESS]
         relay = process.start()
-        current = session.config.stash[_CURRENT]
+        current = config.stash[_CURRENT]
         relay.context = lambda: current[-1] if current else "code outside any test"
 
 
