@@ -19,6 +19,8 @@ import pytest
 from conftest import run_pytest, subprocess_env
 from wandb_cassettes_standin import StandinBackend
 
+from wandb_cassettes.runtime import sdk_env
+
 INI = "[pytest]\naddopts = -p no:randomly\n"
 
 #: A local HTTP server for the project's own (non-W&B) traffic, which vcr records.
@@ -406,3 +408,48 @@ def test_a_run_that_executes_no_test_starts_nothing(recorded_quick, tmp_path, ar
     assert not (recorded_quick / ".wandb_cassettes" / "journal").exists() or not any(
         (recorded_quick / ".wandb_cassettes" / "journal").iterdir()
     )
+
+
+# -- 8. --disable-recording, and the plugin turned off -------------------------------------
+
+
+def test_disable_recording_sends_wandb_traffic_to_the_real_server(recorded_quick, tmp_path):
+    root = tmp_path / "p"
+    subprocess.run(["cp", "-a", str(recorded_quick), str(root)], check=True)
+    (root / "tests" / "test_new.py").write_text(QUICK.replace("test_logs", "test_no_cassette"))
+    cassette = root / "cassettes" / "tests" / "test_quick" / "test_logs.yaml"
+    before = digest(cassette)
+    files = sorted(str(p) for p in (root / "cassettes").rglob("*"))
+    with StandinBackend() as real:
+        env = sdk_env(real.base_url, real.api_key, tmp_path / "sdk")
+        env["OBSERVED"] = str(tmp_path / "seen.json")
+        for mode in ((), ("--record-mode=rewrite",)):
+            result = run_pytest(root, "--disable-recording", *mode, env=env)
+            text = out(result)
+            assert result.returncode == 0, text
+            assert text.count("--disable-recording: W&B traffic goes to") == 1, text
+            assert json.loads((tmp_path / "seen.json").read_text())["relay"] is False
+        runs = real._state.runs
+        assert len(runs) == 4, "both tests, twice, reached the real server"
+    assert digest(cassette) == before
+    assert sorted(str(p) for p in (root / "cassettes").rglob("*")) == files
+
+
+MARKED_ONLY = """
+import pytest
+
+
+@pytest.mark.wandb_cassette(ignore=["name"])
+@pytest.mark.wandb_epochs(5, reason="a schedule")
+@pytest.mark.fast
+@pytest.mark.integration
+def test_marked():
+    assert True
+"""
+
+
+def test_the_plugin_turned_off_with_strict_markers(tmp_path):
+    root = project(tmp_path / "p", {"tests/test_marked.py": MARKED_ONLY})
+    result = run_pytest(root, "-p", "no:wandb_cassettes", "--strict-markers")
+    assert result.returncode == 0, out(result)
+    assert "wandb_cassette" not in run_pytest(root, "-p", "no:wandb_cassettes", "--fixtures").stdout

@@ -39,7 +39,8 @@ from .errors import (
     MissingCassette,
     WandbCassettesError,
 )
-from .helpers import EPOCHS_MARKER_HELP, EpochCheck, make_epoch_check
+from .helpers import EpochCheck, make_epoch_check
+from .markers import MARKER, PLUGIN_NAME, register
 from .redact import CACHE_FOLDER, CATALOGUE
 from .runtime import (
     UPSTREAM_ENV,
@@ -62,19 +63,9 @@ __all__ = [
     "wandb_epochs",
 ]
 
-MARKER = "wandb_cassette"
-MARKER_HELP = (
-    f"{MARKER}(name=None, *, ignore=[...], keep=False|[...], foreign_changes=False|[...], "
-    "record_mode=None, before_record=[...], secret_patterns=[...], harmless=[...], "
-    "strict=False, entropy=None): record this test's W&B traffic into "
-    "cassettes/<module>/<name>.yaml once, replay it offline. ignore: values replay does "
-    "not compare (name, group, "
-    "config.<key>, metadata.<key>...); keep: resources the automatic cleanup "
-    "leaves (True: all); foreign_changes: resources the test did not create that it "
-    "changes on purpose (not restored; True: all)."
-)
-
 _PROCESS = pytest.StashKey["Any"]()
+#: pytest-recording's ``--disable-recording``: W&B traffic goes to the real server.
+_DISABLED = pytest.StashKey[bool]()
 _REPORTS = pytest.StashKey[dict[str, pytest.TestReport]]()
 _USE = pytest.StashKey["CassetteUse"]()
 #: What a finished test's cassette leaves on its item: the upstream failures its teardown
@@ -138,12 +129,8 @@ def pytest_addoption(parser: pytest.Parser) -> None:
 
 
 def pytest_configure(config: pytest.Config) -> None:
-    config.addinivalue_line("markers", MARKER_HELP)
-    config.addinivalue_line("markers", "fast: a fast test (replayed or pure), run in CI.")
-    config.addinivalue_line(
-        "markers", "integration: a test of real W&B behaviour (replayed in CI)."
-    )
-    config.addinivalue_line("markers", EPOCHS_MARKER_HELP)
+    if not config.pluginmanager.has_plugin(PLUGIN_NAME):  # turned off, or not installed
+        register(config)
 
     option = config.getoption("--wandb-upstream")
     explicit = option or explicit_upstream()
@@ -155,6 +142,7 @@ def pytest_configure(config: pytest.Config) -> None:
     except ConfigurationError as exc:
         raise pytest.UsageError(str(exc)) from None
     process = WandbProcess(upstream, config.rootpath, report=lambda m: _report(config, m))
+    config.stash[_DISABLED] = bool(config.getoption("--disable-recording", False))
     config.stash[_PROCESS] = process
     config.stash[_CURRENT] = []
     set_shared(process)
@@ -182,6 +170,17 @@ def pytest_unconfigure(config: pytest.Config) -> None:
         process.stop()
 
         set_shared(None)
+
+
+def pytest_report_header(config: pytest.Config) -> str | None:
+    """Said once, at the start of the session: what ``--disable-recording`` means here."""
+    if not config.stash.get(_DISABLED, False):
+        return None
+    where = explicit_upstream() or "the server the wandb SDK is set up for"
+    return (
+        f"wandb-cassettes: --disable-recording: W&B traffic goes to {where}; "
+        "no W&B cassette is recorded or replayed"
+    )
 
 
 @pytest.hookimpl(optionalhook=True)
@@ -223,7 +222,8 @@ def pytest_runtestloop(session: pytest.Session) -> None:
     """
     config = session.config
     if (
-        config.option.collectonly
+        config.stash[_DISABLED]
+        or config.option.collectonly
         or getattr(config.option, "setupplan", False)
         or (session.testsfailed and not config.option.continue_on_collection_errors)
     ):
@@ -583,10 +583,10 @@ def wandb_cassette(request: pytest.FixtureRequest) -> Iterator[CassetteUse | Non
     """The cassette of a ``@pytest.mark.wandb_cassette`` test (None for other tests)."""
     item = request.node
     marker = item.get_closest_marker(MARKER)
-    if marker is None:
+    config = request.config
+    if marker is None or config.stash[_DISABLED]:
         yield None
         return
-    config = request.config
     process = config.stash[_PROCESS]
     fixture_config = request.getfixturevalue("wandb_cassette_config")
     try:
