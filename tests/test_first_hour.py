@@ -10,6 +10,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import re
 import subprocess
 import sys
 import textwrap
@@ -453,3 +454,113 @@ def test_the_plugin_turned_off_with_strict_markers(tmp_path):
     result = run_pytest(root, "-p", "no:wandb_cassettes", "--strict-markers")
     assert result.returncode == 0, out(result)
     assert "wandb_cassette" not in run_pytest(root, "-p", "no:wandb_cassettes", "--fixtures").stdout
+
+
+# -- 3. --wandb-audit findings in the junit report; 11. every recording session summed up -----
+
+CHECKPOINTS = """
+import pytest
+import wandb
+
+
+def _log(tmp_path, name):
+    run = wandb.init(project="audited")
+    (tmp_path / "w.pt").write_bytes(b"weights")
+    artifact = wandb.Artifact(name, type="model")
+    artifact.add_file(str(tmp_path / "w.pt"))
+    run.log_artifact(artifact)
+    run.finish()
+
+
+@pytest.mark.wandb_cassette
+def test_one(tmp_path):
+    _log(tmp_path, "one")
+
+
+@pytest.mark.wandb_cassette
+def test_two(tmp_path):
+    _log(tmp_path, "two")
+"""
+
+#: The automatic cleanup patched out: each recording leaks its run and its artifact.
+NO_CLEANUP = """
+import wandb_cassettes.runtime._lifecycle as lc
+
+lc.CassetteUse._clean_up = lambda self: None
+"""
+
+
+@pytest.mark.parametrize("workers", [(), ("-n", "2")], ids=["one-process", "xdist"])
+def test_audit_findings_are_a_failed_test_case_in_the_junit_report(tmp_path, workers):
+    import xml.etree.ElementTree as ET
+
+    root = project(
+        tmp_path / "p", {"tests/test_ckpt.py": CHECKPOINTS, "tests/conftest.py": NO_CLEANUP}
+    )
+    junit = tmp_path / "junit.xml"
+    with StandinBackend() as upstream:
+        result = run_pytest(
+            root, "--record-mode=once", "--wandb-audit", f"--junitxml={junit}", *workers,
+            upstream=upstream,
+        )  # fmt: skip
+    assert result.returncode == 1, out(result)
+    suite = ET.parse(junit).getroot().find("testsuite")
+    assert suite is not None and suite.get("failures") == "1", ET.tostring(suite)
+    (case,) = [c for c in suite.iter("testcase") if c.get("classname") == "wandb-cassettes"]
+    assert case.get("name") == "audit"
+    failure = case.find("failure")
+    assert failure is not None and "leak" in (failure.text or ""), ET.tostring(case)
+    assert "test_one.yaml" in (failure.text or "") and "test_two.yaml" in (failure.text or "")
+    assert "2 passed" in result.stdout and "1 failed" in result.stdout, result.stdout
+
+
+def test_a_clean_audit_adds_no_test_case(tmp_path):
+    import xml.etree.ElementTree as ET
+
+    root = project(tmp_path / "p", {"tests/test_ckpt.py": CHECKPOINTS})
+    junit = tmp_path / "junit.xml"
+    with StandinBackend() as upstream:
+        result = run_pytest(
+            root, "--record-mode=once", "--wandb-audit", f"--junitxml={junit}", upstream=upstream
+        )
+    assert result.returncode == 0, out(result)
+    suite = ET.parse(junit).getroot().find("testsuite")
+    assert suite is not None and suite.get("failures") == "0" and suite.get("tests") == "2"
+
+
+def _summary(result: subprocess.CompletedProcess[str]) -> str:
+    lines = [line for line in result.stdout.splitlines() if line.startswith("wandb-cassettes: ")]
+    assert len(lines) == 1, result.stdout
+    return lines[0]
+
+
+@pytest.mark.parametrize("workers", [(), ("-n", "2")], ids=["one-process", "xdist"])
+def test_every_recording_session_ends_with_a_summary_line(tmp_path, workers):
+    root = project(tmp_path / "p", {"tests/test_ckpt.py": CHECKPOINTS})
+    with StandinBackend() as upstream:
+        first = run_pytest(root, "--record-mode=once", *workers, upstream=upstream)
+        assert first.returncode == 0, out(first)
+        counts = re.fullmatch(
+            r"wandb-cassettes: recorded 2 cassette\(s\) \(2 new, 0 replaced\); W&B resources "
+            r"created (\d+), deleted (\d+), kept 0, left 0",
+            _summary(first),
+        )
+        assert counts and counts[1] == counts[2] != "0", out(first)
+        again = run_pytest(root, "--record-mode=rewrite", "-k", "one", *workers, upstream=upstream)
+        assert "recorded 1 cassette(s) (0 new, 1 replaced)" in _summary(again), out(again)
+        (root / "tests" / "test_ckpt.py").write_text(
+            CHECKPOINTS + "\n\n@pytest.mark.wandb_cassette\ndef test_fails():\n"
+            "    wandb.init(project='audited').finish()\n    assert False\n"
+        )
+        failing = run_pytest(root, "--record-mode=once", *workers, upstream=upstream)
+        assert failing.returncode == 1, out(failing)
+        counts = re.fullmatch(
+            r"wandb-cassettes: recorded 0 cassette\(s\) \(0 new, 0 replaced\), 1 failed "
+            r"recording\(s\) kept as \.yaml\.failed; W&B resources created (\d+), "
+            r"deleted (\d+), kept 0, left 0",
+            _summary(failing),
+        )
+        assert counts and counts[1] == counts[2] != "0", out(failing)
+    replayed = run_pytest(root, "-k", "not fails", *workers)
+    assert replayed.returncode == 0, out(replayed)
+    assert "wandb-cassettes: recorded" not in replayed.stdout, "a replay records nothing"

@@ -679,13 +679,22 @@ def wandb_epochs(request: pytest.FixtureRequest) -> EpochCheck:
 _AUDIT = pytest.StashKey[Any]()
 
 
+_RECORDED_KEY = "wandb_cassettes_recorded"
+#: The audit's test case in reports (junit's ``classname`` ``wandb-cassettes``, name ``audit``).
+AUDIT_NODEID = "wandb-cassettes::audit"
+
+
 @pytest.hookimpl(optionalhook=True)
 def pytest_testnodedown(node: Any, error: Any) -> None:
-    """pytest-xdist: a worker is done; the cassettes it wrote count for the audit."""
-    written = getattr(node, "workeroutput", {}).get(_WRITTEN_KEY) or []
-    node.config.stash[_PROCESS].written.extend(Path(p) for p in written)
+    """pytest-xdist: a worker is done; the cassettes it wrote count for the audit, what it
+    recorded for the summary."""
+    output = getattr(node, "workeroutput", {})
+    process = node.config.stash[_PROCESS]
+    process.written.extend(Path(p) for p in output.get(_WRITTEN_KEY) or [])
+    process.recorded.extend(runtime.Recorded(**r) for r in output.get(_RECORDED_KEY) or [])
 
 
+@pytest.hookimpl(tryfirst=True)  # before junitxml writes its file: the audit is a test case
 def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
     config = session.config
     process = config.stash.get(_PROCESS, None)
@@ -694,6 +703,7 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
     workeroutput = getattr(config, "workeroutput", None)
     if workeroutput is not None:  # an xdist worker: the controller audits
         workeroutput[_WRITTEN_KEY] = [str(p) for p in process.written]
+        workeroutput[_RECORDED_KEY] = [r.as_dict() for r in process.recorded]
         return
     if not config.getoption("--wandb-audit"):
         return
@@ -702,12 +712,38 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
     options = _ini_options(config)
     report = audit_paths(process.written, options.scrubber(), harmless=options.harmless)
     config.stash[_AUDIT] = report
-    if report.exit_code != 0 and session.exitstatus == pytest.ExitCode.OK:
-        session.exitstatus = pytest.ExitCode.TESTS_FAILED
+    if report.exit_code != 0:
+        _report_audit_failure(config, report.render_text())
+        if session.exitstatus == pytest.ExitCode.OK:
+            session.exitstatus = pytest.ExitCode.TESTS_FAILED
+
+
+def _report_audit_failure(config: pytest.Config, text: str) -> None:
+    """The audit's findings as a failed test case (:data:`AUDIT_NODEID`), through pytest's
+    own report hook: ``--junitxml`` counts it among the failures (CI's report views show
+    it), as do the terminal's counts and any other reporting plugin."""
+    location = ("wandb-cassettes", None, "audit")
+    phases: list[tuple[Any, Any, str | None]] = [
+        ("setup", "passed", None),
+        ("call", "failed", f"wandb-cassettes audit of the cassettes this session wrote:\n{text}"),
+        ("teardown", "passed", None),
+    ]
+    for when, outcome, longrepr in phases:
+        report = pytest.TestReport(AUDIT_NODEID, location, {}, outcome, longrepr, when)
+        config.hook.pytest_runtest_logreport(report=report)
 
 
 def pytest_terminal_summary(terminalreporter: Any, exitstatus: int, config: pytest.Config) -> None:
-    if not config.getoption("--wandb-audit") or getattr(config, "workerinput", None) is not None:
+    if getattr(config, "workerinput", None) is not None:
+        return
+    process = config.stash.get(_PROCESS, None)
+    recording = record_mode(config) is not RecordMode.NONE and not (
+        config.stash.get(_DISABLED, False) or config.option.collectonly
+    )
+    if process is not None and (process.recorded or recording):
+        terminalreporter.write_sep("-", "wandb-cassettes")
+        terminalreporter.write_line(f"wandb-cassettes: {runtime.summarise(process.recorded)}")
+    if not config.getoption("--wandb-audit"):
         return
     terminalreporter.section("wandb-cassettes audit")
     report = config.stash.get(_AUDIT, None)

@@ -30,11 +30,13 @@ from ._naming import cassette_path, named, safe_name, test_name
 from ._options import CassetteOptions, Filter
 from ._process import (
     UPSTREAM_ENV,
+    Recorded,
     WandbProcess,
     default_upstream,
     explicit_upstream,
     set_shared,
     shared_process,
+    summarise,
     upstream_api_key,
 )
 from ._record_mode import RecordMode
@@ -54,6 +56,7 @@ __all__ = [
     "CassetteUse",
     "Filter",
     "RecordMode",
+    "Recorded",
     "WandbProcess",
     "allow_wandb_through_network_block",
     "cassette_path",
@@ -75,6 +78,7 @@ __all__ = [
     "shared_process",
     "site_dirs",
     "skip_wandb_traffic",
+    "summarise",
     "test_name",
     "upstream_api_key",
     "use_cassette",

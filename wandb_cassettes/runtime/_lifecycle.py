@@ -73,7 +73,7 @@ from . import _interop as interop
 from ._env import ARTIFACT_SDK_MODULES, apply_settings
 from ._naming import safe_name
 from ._options import CassetteOptions, Filter
-from ._process import shared_process
+from ._process import Recorded, shared_process
 from ._record_mode import Plan, RecordMode, plan
 
 if TYPE_CHECKING:
@@ -171,6 +171,8 @@ class CassetteUse:
     _children: Path | None = field(default=None, init=False)
     #: What the SDK derived from the machine (:mod:`._derived`): recorded, or replayed.
     _derived: dict[str, str] = field(default_factory=dict, init=False)
+    #: Whether the cassette existed when this use started (a recording replaces it).
+    _existed: bool = field(default=False, init=False)
 
     # -- start ------------------------------------------------------------------------
 
@@ -196,6 +198,7 @@ class CassetteUse:
             JournalError: Recording, and the journal cannot be written.
         """
         mode = self.options.record_mode or self.mode
+        self._existed = self.path.exists()
         self.plan = plan(
             mode, exists=self.path.exists(), recorded_this_session=self.path in self.process.written
         )
@@ -528,6 +531,9 @@ class CassetteUse:
         replay = self.replay
         if not recording.cassette.interactions and (replay is not None or not self.save_empty):
             return  # nothing new (new_episodes), or nothing at all to keep
+        self._summarise(
+            recording, "failed" if not passed else "replaced" if self._existed else "new"
+        )
         if not passed:
             failed = recording.finished()
             self._describe(failed, recording)  # auditable as it is (its fresh run ids)
@@ -556,6 +562,20 @@ class CassetteUse:
         cassettes.save(full, self.path)
         cassettes.failed_path(self.path).unlink(missing_ok=True)  # an older failed attempt
         self.process.written.append(self.path)
+
+    def _summarise(self, recording: Recording, kept: str) -> None:
+        """Add what this recording did to the session's summary (:class:`.process.Recorded`)."""
+        ledger = recording.ledger
+        counts: dict[str, int] = {}
+        if ledger is not None:
+            counts = {
+                "created": len(ledger.created),
+                "deleted": len(ledger.deleted),
+                "kept_on_purpose": len(ledger.kept),
+                "left": len(ledger.leaks()),
+                "left_by_design": len(ledger.left_by_design()),
+            }
+        self.process.recorded.append(Recorded(str(self.path), kept, **counts))
 
     def _describe(self, full: cassettes.Cassette, recording: Recording) -> None:
         """Metadata that replay and the audit need: backend, fresh ids, presets."""

@@ -19,6 +19,7 @@ outlives a test (artifact caches) is reset between cassettes.
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import os
 import queue
 import re
@@ -28,8 +29,9 @@ import tempfile
 import threading
 import time
 from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
 from ..errors import ConfigurationError, JournalError, RecordingError, StateError
@@ -103,6 +105,52 @@ def upstream_api_key(upstream: str, environ: dict[str, str] | None = None) -> st
         return None
 
 
+@dataclass(frozen=True)
+class Recorded:
+    """What one recording did: the session's summary line adds them up.
+
+    ``kept``: as the cassette (``"new"`` or ``"replaced"``), or beside it as
+    ``"failed"`` (``<name>.yaml.failed``); then the counts of W&B resources the
+    recording's ledger saw created, deleted, kept on purpose, left (leaks), and left
+    by design (projects, sweeps: no API deletes them).
+    """
+
+    path: str
+    kept: str
+    created: int = 0
+    deleted: int = 0
+    kept_on_purpose: int = 0
+    left: int = 0
+    left_by_design: int = 0
+
+    def as_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+
+def summarise(recorded: Iterable[Recorded]) -> str:
+    """One line: ``recorded 3 cassette(s) (2 new, 1 replaced), 1 failed recording kept as
+    .yaml.failed; W&B resources created 5, deleted 5, kept 0, left 0`` (and what is left by
+    design, when any)."""
+    done = list(recorded)
+    saved = [r for r in done if r.kept != "failed"]
+    new = sum(1 for r in saved if r.kept == "new")
+    failed = len(done) - len(saved)
+    line = f"recorded {len(saved)} cassette(s) ({new} new, {len(saved) - new} replaced)"
+    if failed:
+        line += f", {failed} failed recording(s) kept as .yaml.failed"
+    total = {
+        name: sum(getattr(r, name) for r in done)
+        for name in ("created", "deleted", "kept_on_purpose", "left", "left_by_design")
+    }
+    line += (
+        f"; W&B resources created {total['created']}, deleted {total['deleted']}, "
+        f"kept {total['kept_on_purpose']}, left {total['left']}"
+    )
+    if total["left_by_design"]:
+        line += f" (and {total['left_by_design']} left by design: projects, sweeps)"
+    return line
+
+
 class WandbProcess:
     """The relay and everything it replaced in this process; :meth:`stop` puts it back.
 
@@ -122,6 +170,8 @@ class WandbProcess:
         self.report = report
         #: Cassettes written in this session (``--wandb-audit``, shared names).
         self.written: list[Path] = []
+        #: What each recording of this session did (:class:`Recorded`), for its summary.
+        self.recorded: list[Recorded] = []
         #: The user's values of :data:`.env.RECORDED_SETTINGS`, applied while recording.
         self.user_settings: dict[str, str] = {}
         #: The API key for the upstream, None when none was found (replay needs none).
