@@ -564,3 +564,38 @@ def test_every_recording_session_ends_with_a_summary_line(tmp_path, workers):
     replayed = run_pytest(root, "-k", "not fails", *workers)
     assert replayed.returncode == 0, out(replayed)
     assert "wandb-cassettes: recorded" not in replayed.stdout, "a replay records nothing"
+
+
+# -- 4. the helpers agree with each other and with the README -------------------------------
+
+EPOCHS = """
+import pytest
+from wandb_cassettes import get_test_epochs, validate_epoch_usage
+
+
+def test_readme_lines():
+    epochs = get_test_epochs()  # 2, or WANDB_CASSETTES_TEST_EPOCHS
+    validate_epoch_usage(epochs, "test_x")  # over the limit: EpochLimitError
+
+
+def test_the_fixture(wandb_epochs):
+    assert wandb_epochs() == get_test_epochs()
+
+
+@pytest.mark.wandb_epochs(3, reason="a schedule over 3 epochs")
+def test_a_marked_test_under_a_larger_budget():
+    validate_epoch_usage(get_test_epochs(), "test_marked")
+
+
+def test_more_than_the_budget_still_fails():
+    with pytest.raises(Exception, match="EPOCHS|epochs"):
+        validate_epoch_usage(max(get_test_epochs(), 2) + 1, "test_more")
+"""
+
+
+@pytest.mark.parametrize("epochs", ["", "1", "3", "7"])
+def test_the_epoch_budget_of_the_environment_passes_the_epoch_checks(tmp_path, epochs):
+    root = project(tmp_path / "p", {"tests/test_epochs.py": EPOCHS})
+    result = run_pytest(root, env={"WANDB_CASSETTES_TEST_EPOCHS": epochs})
+    assert result.returncode == 0, out(result)
+    assert "4 passed" in result.stdout, result.stdout
