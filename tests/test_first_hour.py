@@ -599,3 +599,55 @@ def test_the_epoch_budget_of_the_environment_passes_the_epoch_checks(tmp_path, e
     result = run_pytest(root, env={"WANDB_CASSETTES_TEST_EPOCHS": epochs})
     assert result.returncode == 0, out(result)
     assert "4 passed" in result.stdout, result.stdout
+
+
+# -- 6. the mismatch report compares with the right exchange, in W&B's terms -----------------
+
+MOVED = """
+import pytest
+import wandb
+
+
+@pytest.mark.wandb_cassette
+def test_moved():
+    run = wandb.init(project="ci-tests", config={"lr": 0.1})
+    run.config.update({"batch_size": 32})
+    run.log({"loss": 1.0})
+    run.finish()
+"""
+
+
+@pytest.mark.parametrize(
+    ("change", "expected"),
+    [
+        # batch_size moved into init: the init's UpsertBucket differs in one config key,
+        # the later one (entity known by then) in the entity: the init's is the right one
+        (
+            (
+                'config={"lr": 0.1})\\n    run.config.update({"batch_size": 32})',
+                'config={"lr": 0.1, "batch_size": 32})',
+            ),
+            "config.batch_size: recorded (absent), sent 32",
+        ),
+        (('project="ci-tests",', 'project="ci-tests", entity="someone",'), "entity: recorded"),
+        (('project="ci-tests",', 'project="ci-tests", id="fixedid1",'), "run: recorded"),
+    ],
+    ids=["moved-config", "entity", "run-id"],
+)
+def test_the_mismatch_report_names_the_right_exchange_in_wandb_terms(tmp_path, change, expected):
+    root = project(tmp_path / "p", {"tests/test_moved.py": MOVED})
+    with StandinBackend() as upstream:
+        recorded = run_pytest(root, "--record-mode=once", upstream=upstream)
+    assert recorded.returncode == 0, out(recorded)
+    test = root / "tests" / "test_moved.py"
+    old, new = change
+    old = old.replace("\\n", "\n")
+    assert old in test.read_text()
+    test.write_text(test.read_text().replace(old, new))
+    result = run_pytest(root)
+    text = out(result)
+    assert result.returncode == 1, text
+    report = text.split("closest recorded request differs in:", 1)[1].split("\n\n", 1)[0]
+    assert expected in report, report
+    assert "variables." not in text, report
+    assert len(report.strip().splitlines()) == 1, report
