@@ -651,3 +651,84 @@ def test_the_mismatch_report_names_the_right_exchange_in_wandb_terms(tmp_path, c
     assert expected in report, report
     assert "variables." not in text, report
     assert len(report.strip().splitlines()) == 1, report
+
+
+# -- 9. pytest-recording's conventions: the folder and the name as fixtures -----------------
+
+PLAIN = """
+import pytest
+import wandb
+
+
+@pytest.mark.wandb_cassette
+def test_a(wandb_cassette):
+    run = wandb.init(project="ci-tests")
+    run.log({"loss": 1.0})
+    run.finish()
+    assert any("UpsertBucket" in line for line in wandb_cassette.played())
+    if not wandb_cassette.recorded:
+        assert wandb_cassette.unplayed() == [], wandb_cassette.unplayed()
+"""
+
+FOLDER_FIXTURE = """
+import pytest
+
+
+@pytest.fixture(scope="module")
+def wandb_cassette_dir(request):
+    return "cassettes/shared"
+"""
+
+NAME_FIXTURE = """
+import pytest
+
+
+@pytest.fixture
+def default_wandb_cassette_name(request):
+    return "custom-" + request.node.name
+"""
+
+
+@pytest.mark.parametrize(
+    ("files", "expected"),
+    [
+        ({"tests/conftest.py": FOLDER_FIXTURE}, "cassettes/shared/test_a.yaml"),
+        (
+            {"tests/test_plain.py": NAME_FIXTURE + PLAIN},
+            "cassettes/tests/test_plain/custom-test_a.yaml",
+        ),
+        (
+            {"tests/test_plain.py": FOLDER_FIXTURE + NAME_FIXTURE + PLAIN},
+            "cassettes/shared/custom-test_a.yaml",
+        ),
+        (
+            {
+                "tests/test_plain.py": PLAIN.replace(
+                    "@pytest.mark.wandb_cassette\ndef test_a(wandb_cassette):",
+                    '@pytest.mark.wandb_cassette\n@pytest.mark.parametrize("default_wandb_'
+                    'cassette_name", ["one-test"])\ndef test_a(wandb_cassette, '
+                    "default_wandb_cassette_name):",
+                )
+            },
+            "cassettes/tests/test_plain/one-test.yaml",
+        ),
+    ],
+    ids=["folder-in-conftest", "name-in-module", "both-in-module", "name-for-one-test"],
+)
+def test_the_cassette_folder_and_name_are_fixtures(tmp_path, files, expected):
+    root = project(tmp_path / "p", {"tests/test_plain.py": PLAIN, **files})
+    with StandinBackend() as upstream:
+        recorded = run_pytest(root, "--record-mode=once", upstream=upstream)
+    assert recorded.returncode == 0, out(recorded)
+    cassettes = [str(p.relative_to(root)) for p in (root / "cassettes").rglob("*.yaml")]
+    assert cassettes == [expected], cassettes
+    replayed = run_pytest(root, "--block-network")
+    assert replayed.returncode == 0, out(replayed)
+
+
+def test_a_cassette_folder_outside_the_cassette_dir_is_a_usage_error(tmp_path):
+    outside = FOLDER_FIXTURE.replace('"cassettes/shared"', '"elsewhere"')
+    root = project(tmp_path / "p", {"tests/test_plain.py": outside + PLAIN})
+    result = run_pytest(root)
+    assert result.returncode != 0
+    assert "outside the cassette folder" in out(result) and "elsewhere" in out(result), out(result)

@@ -57,9 +57,11 @@ if TYPE_CHECKING:
     from .runtime import CassetteUse
 
 __all__ = [
+    "default_wandb_cassette_name",
     "wandb_artifact_cleaner",
     "wandb_cassette",
     "wandb_cassette_config",
+    "wandb_cassette_dir",
     "wandb_epochs",
 ]
 
@@ -529,14 +531,61 @@ def _vcr_paths(request: pytest.FixtureRequest) -> list[Path]:
 
 
 def _cassette_path_for(item: pytest.Item, *, catalogue: bool) -> Path:
-    marker = item.get_closest_marker(MARKER)
-    if marker is not None and (marker.args or marker.kwargs.get("name")):
-        name = str(marker.kwargs.get("name") or marker.args[0])
-    else:
-        name = runtime.test_name(getattr(item, "cls", None), item.name, catalogue=catalogue)
+    name = _marker_name(item) or runtime.test_name(
+        getattr(item, "cls", None), item.name, catalogue=catalogue
+    )
     group = _relative(item.config, item.path).with_suffix("")
     root = cassette_dir(item.config)
     return runtime.cassette_path(root, str(group), name, catalogue=catalogue)
+
+
+def _marker_name(item: pytest.Item) -> str | None:
+    """The name ``@pytest.mark.wandb_cassette("name")`` gives, if any."""
+    marker = item.get_closest_marker(MARKER)
+    if marker is not None and (marker.args or marker.kwargs.get("name")):
+        return str(marker.kwargs.get("name") or marker.args[0])
+    return None
+
+
+def _module_folder(config: pytest.Config, module: Path) -> Path:
+    """Where a test module's cassettes go by default: ``<cassette dir>/<module path>``."""
+    return cassette_dir(config).resolve() / _relative(config, module).with_suffix("")
+
+
+def _default_name(item: pytest.Item) -> str:
+    """A test's cassette name by default: the marker's, else pytest-recording's."""
+    return _marker_name(item) or runtime.test_name(
+        getattr(item, "cls", None), item.name, catalogue=False
+    )
+
+
+def _chosen_path(request: pytest.FixtureRequest, vcr_paths: Collection[Path]) -> Path:
+    """The test's cassette as the ``wandb_cassette_dir`` and ``default_wandb_cassette_name``
+    fixtures (each overridable per conftest, module, class or test) place it.
+
+    Raises:
+        pytest.UsageError: The folder is outside the cassette folder (the ini option
+            ``wandb_cassette_dir``, where the audit looks and the blobs are kept).
+    """
+    item = request.node
+    config = request.config
+    folder = Path(str(request.getfixturevalue("wandb_cassette_dir")))
+    name = str(request.getfixturevalue("default_wandb_cassette_name"))
+    folder = (config.rootpath / folder).resolve()  # a relative folder: from the rootdir
+    if folder == _module_folder(config, item.path) and name == _default_name(item):
+        return cassette_path_for(item, vcr_paths)
+    root = cassette_dir(config).resolve()
+    if folder != root and root not in folder.parents:
+        raise pytest.UsageError(
+            f"{item.nodeid}: the wandb_cassette_dir fixture gives {folder}, outside the "
+            f"cassette folder {root} (the ini option wandb_cassette_dir, where "
+            "`wandb-cassettes audit` looks and large bodies are kept): move that one instead"
+        )
+    group = str(folder.relative_to(root))
+    path = runtime.named(lambda full: runtime.cassette_path(root, group, name, catalogue=full))
+    if path in vcr_paths:
+        path = path.with_name(path.stem + ".wandb.yaml")
+    return path
 
 
 def _record_command_for(config: pytest.Config, nodeid: str, *, mode: str) -> str:
@@ -578,9 +627,45 @@ def wandb_cassette_config() -> dict[str, Any]:
     return {}
 
 
+@pytest.fixture(scope="module")
+def wandb_cassette_dir(request: pytest.FixtureRequest) -> str:
+    """The folder of a test module's W&B cassettes; override it in a conftest, a module or a
+    class (pytest-recording's ``vcr_cassette_dir`` is the model).
+
+    Returns ``<rootdir>/<ini wandb_cassette_dir>/<module path without .py>``. A relative
+    folder is taken from the rootdir; it must lie inside the cassette folder (the ini
+    option ``wandb_cassette_dir``), where ``wandb-cassettes audit`` looks and large
+    bodies are kept: a folder outside is a usage error.
+    """
+    return str(_module_folder(request.config, Path(request.node.path)))
+
+
+@pytest.fixture
+def default_wandb_cassette_name(request: pytest.FixtureRequest) -> str:
+    """The file name (without ``.yaml``) of a test's W&B cassette; override it in a
+    conftest, a module, a class, or for one test (pytest-recording's
+    ``default_cassette_name`` is the model).
+
+    Returns the marker's name (``@pytest.mark.wandb_cassette("name")``), else
+    pytest-recording's default name, ``Class.test[param]``; a name is made safe for a
+    file (a secret or an e-mail address in it is replaced, with a short hash kept).
+    """
+    return _default_name(request.node)
+
+
 @pytest.fixture(autouse=True)
 def wandb_cassette(request: pytest.FixtureRequest) -> Iterator[CassetteUse | None]:
-    """The cassette of a ``@pytest.mark.wandb_cassette`` test (None for other tests)."""
+    """The cassette of a ``@pytest.mark.wandb_cassette`` test (None for other tests).
+
+    A :class:`~wandb_cassettes.runtime.CassetteUse`: ``path`` (the file), ``recorded``
+    (True while recording, False while replaying), ``played()`` (the exchanges so far,
+    one line each: replayed, or recorded) and ``unplayed()`` (what the cassette holds that
+    no request asked for yet), for assertions in the test itself::
+
+        def test_upload(wandb_cassette):
+            ...
+            assert not wandb_cassette.unplayed()
+    """
     item = request.node
     marker = item.get_closest_marker(MARKER)
     config = request.config
@@ -606,7 +691,7 @@ def wandb_cassette(request: pytest.FixtureRequest) -> Iterator[CassetteUse | Non
     from .runtime import CassetteUse  # the relay stack loads with the first cassette
 
     use = CassetteUse(
-        cassette_path_for(item, _vcr_paths(request)),
+        _chosen_path(request, _vcr_paths(request)),
         process,
         record_mode(config),
         test_id=item.nodeid,
@@ -740,7 +825,8 @@ def pytest_terminal_summary(terminalreporter: Any, exitstatus: int, config: pyte
     recording = record_mode(config) is not RecordMode.NONE and not (
         config.stash.get(_DISABLED, False) or config.option.collectonly
     )
-    if process is not None and (process.recorded or recording):
+    ran = any(terminalreporter.stats.get(k) for k in ("passed", "failed"))
+    if process is not None and (process.recorded or (recording and ran)):
         terminalreporter.write_sep("-", "wandb-cassettes")
         terminalreporter.write_line(f"wandb-cassettes: {runtime.summarise(process.recorded)}")
     if not config.getoption("--wandb-audit"):

@@ -524,6 +524,10 @@ class Matcher:
             return [f"operation: recorded {best[0].name}, sent {key.name}"]
         return explain(best[0], key, limit)
 
+    def played(self) -> list[tuple[int, Interaction]]:
+        """Recorded interactions served so far, in recording order."""
+        return [(i, self.cassette.interactions[i]) for i in sorted(self._played)]
+
     def unplayed(self) -> list[tuple[int, Interaction]]:
         """Recorded interactions no request asked for (file_stream and
         :data:`CACHED_BY_THE_SDK` queries excluded)."""

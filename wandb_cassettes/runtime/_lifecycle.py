@@ -185,6 +185,41 @@ class CassetteUse:
         return getattr(self.session, "fallback", None)
 
     @property
+    def recorded(self) -> bool:
+        """Whether this use records the cassette (else it replays it)."""
+        return self.plan is Plan.RECORD
+
+    def played(self) -> list[str]:
+        """The exchanges so far, one line each (``GraphQL UpsertBucket {...}``,
+        ``PUT https://...``): replayed from the cassette, or recorded into it."""
+        replay = self.replay
+        if replay is not None:
+            upstream = replay.matcher.upstream
+            return [
+                interaction_key(ix, upstream).describe(200) for _, ix in replay.matcher.played()
+            ]
+        recording = self.recording
+        if recording is None:
+            return []
+        upstream = self.process.upstream
+        return [interaction_key(ix, upstream).describe(200) for ix in recording.cassette]
+
+    def unplayed(self) -> list[str]:
+        """Recorded exchanges no request has asked for yet (replay; none when recording),
+        one line each, as :meth:`played`; the interactions of the automatic cleanup of
+        the recording (which replay does not run) are left out."""
+        replay = self.replay
+        if replay is None:
+            return []
+        cleanup = set(replay.matcher.cassette.metadata.get(CLEANUP_KEY) or ())
+        upstream = replay.matcher.upstream
+        return [
+            interaction_key(ix, upstream).describe(200)
+            for i, ix in replay.matcher.unplayed()
+            if i not in cleanup
+        ]
+
+    @property
     def replay(self) -> Replay | None:
 
         return self.session if isinstance(self.session, Replay) else None
