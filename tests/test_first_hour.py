@@ -732,3 +732,15 @@ def test_a_cassette_folder_outside_the_cassette_dir_is_a_usage_error(tmp_path):
     result = run_pytest(root)
     assert result.returncode != 0
     assert "outside the cassette folder" in out(result) and "elsewhere" in out(result), out(result)
+
+
+def test_both_plugins_turned_off_with_the_documented_ini_lines(tmp_path):
+    doc = (Path(__file__).resolve().parents[1] / "docs" / "options.md").read_text()
+    ini = re.search(r"```ini\n(.*?)```", doc, re.S)
+    assert ini is not None
+    root = project(tmp_path / "p", {"tests/test_marked.py": MARKED_ONLY}, ini=ini[1])
+    off = ("-p", "no:wandb_cassettes", "-p", "no:wandb_cassettes_markers", "--strict-markers")
+    result = run_pytest(root, *off)
+    assert result.returncode == 0, out(result)
+    (root / "pytest.ini").write_text("[pytest]\n")
+    assert run_pytest(root, *off).returncode != 0, "without them: unknown markers"

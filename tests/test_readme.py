@@ -80,7 +80,9 @@ def blocks() -> list[Block]:
 
 BLOCKS = blocks()
 FILES = [b for b in BLOCKS if b.title and not b.not_run]
-SHELL = [b for b in BLOCKS if b.lang == "bash" and not b.not_run]
+#: "Try it without a W&B account": run in a project of its own, with no key and no upstream.
+TRY = [b for b in BLOCKS if b.lang == "bash" and not b.not_run and "--run --" in b.text]
+SHELL = [b for b in BLOCKS if b.lang == "bash" and not b.not_run and b not in TRY]
 SNIPPETS = [b for b in BLOCKS if b.lang == "python" and not b.title and not b.not_run]
 (CI_RECIPE,) = [b for b in BLOCKS if b.lang == "yaml"]
 (MISMATCH,) = [b for b in BLOCKS if b.lang == "text"]
@@ -91,7 +93,7 @@ SHOWN_PROJECT = "/home/ada/project"
 
 
 def test_every_block_is_run_or_says_why_not():
-    kinds = {id(b) for b in [*FILES, *SHELL, *SNIPPETS, CI_RECIPE, MISMATCH]}
+    kinds = {id(b) for b in [*FILES, *SHELL, *TRY, *SNIPPETS, CI_RECIPE, MISMATCH]}
     stray = [str(b) for b in BLOCKS if id(b) not in kinds and not b.not_run]
     assert not stray, f"README blocks neither run nor excused: {stray}"
     assert len(SHELL) >= 2 and len(SNIPPETS) >= 3 and FILES
@@ -132,6 +134,19 @@ def test_the_quick_start_records_replays_and_audits(quick_start: Path):
     assert cassette in README.read_text()
     assert (quick_start / cassette).is_file()
     assert (quick_start / ".wandb_cassettes").is_dir()
+
+
+@pytest.mark.parametrize("block", TRY, ids=str)
+def test_trying_it_without_an_account_records_replays_and_audits(block: Block, tmp_path: Path):
+    project = tmp_path / "project"
+    for file in FILES:
+        path = project / file.title  # type: ignore[operator]
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(file.text)
+    done = _sh(block, project, _env())  # no key, no upstream: the stand-in's own
+    assert done.returncode == 0, f"{block}:\n{done.stdout[-6000:]}\n{done.stderr[-3000:]}"
+    assert (project / "cassettes/tests/test_training/test_logs_a_checkpoint.yaml").is_file()
+    assert "recorded 1 cassette(s) (1 new, 0 replaced)" in done.stdout, done.stdout
 
 
 def test_the_ci_recipe_passes_verbatim_with_no_key_and_no_network(quick_start: Path):
