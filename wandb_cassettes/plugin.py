@@ -10,8 +10,8 @@ to :class:`~.lifecycle.CassetteUse`, which does the work::
         run = wandb.init(project="ci-tests")
         ...
 
-The window: once collection shows a test that uses cassettes, before any
-session fixture runs, the process's SDK is pointed at the relay
+The window: once the test loop starts with a test that uses cassettes to run,
+before any session fixture runs, the process's SDK is pointed at the relay
 (:class:`~.process.WandbProcess`). A marked test's traffic (its
 function-scoped fixtures' included) goes to its cassette; a fixture wider
 than a test that sends W&B traffic gets a cassette of its scope

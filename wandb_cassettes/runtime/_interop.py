@@ -76,7 +76,7 @@ def allow_wandb_through_network_block() -> None:
     a relay port of this process, to a ``wandb-*/socket`` Unix socket and to a
     worker process's ``multiprocessing`` listener (:func:`is_worker_ipc`); it
     still blocks everything else, and keeps its name (``network_guard``). The
-    relay starts at the end of collection, before any test's block is set up.
+    relay starts when the test loop starts, before any test's block is set up.
     Idempotent; the original comes back when the last relay stops.
     """
     if not RELAY_PORTS:

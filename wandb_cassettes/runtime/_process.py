@@ -5,7 +5,7 @@ so a process that uses cassettes points the SDK at one relay for its whole
 life, before any of its code (a session fixture, an unmarked test) can set
 the SDK up for another server; each cassette then only pushes its session on
 the relay. :meth:`WandbProcess.start` does that and is idempotent; the pytest
-plugin calls it once collection shows a test that uses cassettes, and
+plugin calls it when the test loop starts with a test that uses cassettes, and
 :func:`wandb_cassettes.use_cassette` on first use.
 
 Isolation from the shell it runs in (see :mod:`.env`): the relay is reachable
