@@ -295,6 +295,45 @@ def test_a_test_without_a_project_replays_with_another_command_and_folder(tmp_pa
     assert replayed.returncode == 0, out(replayed)
 
 
+CHILD_SCRIPT = """
+import wandb
+
+run = wandb.init()
+run.log({"loss": 0.5})
+run.finish()
+"""
+
+CHILD_TEST = """
+import subprocess
+import sys
+
+import pytest
+
+
+@pytest.mark.wandb_cassette
+def test_a_script():
+    subprocess.run([sys.executable, "scripts/train.py"], check=True)
+"""
+
+
+def test_a_child_process_without_a_project_replays_from_another_folder(tmp_path):
+    """A script the test runs derives its own project (``noproj-scripts``): recorded for
+    it, replayed in a clone named otherwise (``ci-checkout-scripts`` there)."""
+    root = project(
+        tmp_path / "noproj", {"tests/test_child.py": CHILD_TEST, "scripts/train.py": CHILD_SCRIPT}
+    )
+    subprocess.run(["git", "init", "-q", str(root)], check=True)
+    with StandinBackend() as upstream:
+        recorded = run_pytest(root, "--record-mode=once", upstream=upstream)
+        assert recorded.returncode == 0, out(recorded)
+        projects = {path[1] for path in upstream._state.deleted_runs}
+    assert projects == {"noproj-scripts"}, projects
+    elsewhere = tmp_path / "ci-checkout"
+    subprocess.run(["cp", "-a", str(root), str(elsewhere)], check=True)
+    replayed = run_pytest(elsewhere, "--block-network")
+    assert replayed.returncode == 0, out(replayed)
+
+
 # -- 5. errors a user can act on -------------------------------------------------------------
 
 QUICK = """

@@ -33,7 +33,7 @@ import os
 import site
 import sys
 import sysconfig
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from pathlib import Path
 from types import ModuleType
 from typing import Any
@@ -99,10 +99,37 @@ def remove_pth(pid: int | None = None) -> None:
             (directory / _PTH_NAME.format(pid=pid or os.getpid())).unlink()
 
 
-def env_value(seed: str, test_id: str, folder: Path) -> str:
-    """The ``WANDB_CASSETTES_CHILD`` value for children of one cassette."""
+def env_value(
+    seed: str,
+    test_id: str,
+    folder: Path,
+    derived: Mapping[str, str] | None = None,
+    *,
+    replay: bool = False,
+) -> str:
+    """The ``WANDB_CASSETTES_CHILD`` value for children of one cassette: its id seed, and
+    what the SDK derived from the machine (:mod:`._derived`), to replay or to record."""
     folder.mkdir(parents=True, exist_ok=True)
-    return json.dumps({"seed": seed, "test": test_id, "dir": str(folder)})
+    spec = {"seed": seed, "test": test_id, "dir": str(folder)}
+    return json.dumps({**spec, "derived": dict(derived or {}), "replay": replay})
+
+
+def child_key(name: str, number: int) -> str:
+    """A child's key for a derived value: ``project@child-0`` (children are numbered in
+    the order they start; each has its own program, so its own derived project)."""
+    return f"{name}@child-{number}"
+
+
+def derived_values(folder: Path) -> dict[str, str]:
+    """What children of a cassette derived while recording (``derived-<n>.json`` each)."""
+    found: dict[str, str] = {}
+    with contextlib.suppress(OSError):
+        for path in sorted(folder.glob("derived-*.json")):
+            with contextlib.suppress(OSError, ValueError):
+                values = json.loads(path.read_text("utf-8"))
+                if isinstance(values, dict):
+                    found.update({str(k): str(v) for k, v in values.items()})
+    return found
 
 
 def drawn_run_ids(folder: Path) -> set[str]:
@@ -132,7 +159,9 @@ def start_child() -> None:
     folder = Path(spec["dir"])
     number, record = _take_number(folder)
     test_id = f"{spec['test']}\0child\0{number}"
-    sys.meta_path.insert(0, _SeedOnImport(str(spec["seed"]), test_id, record))
+    seeder = _Seeder(str(spec["seed"]), test_id, record)
+    derive = _Deriver(spec.get("derived") or {}, bool(spec.get("replay")), folder, number)
+    sys.meta_path.insert(0, _AfterImport({seeder.TARGET: seeder, derive.TARGET: derive}))
 
 
 def _take_number(folder: Path) -> tuple[int, Path]:
@@ -148,20 +177,21 @@ def _take_number(folder: Path) -> tuple[int, Path]:
         return number, path
 
 
-class _SeedOnImport(importlib.abc.MetaPathFinder):
-    """Seeds ``wandb.sdk.lib.runid`` right after it is imported, then steps aside."""
+class _AfterImport(importlib.abc.MetaPathFinder):
+    """Calls ``then[name](module)`` right after each module ``name`` is imported, then
+    steps aside (once every one was)."""
 
-    TARGET = "wandb.sdk.lib.runid"
-
-    def __init__(self, seed: str, test_id: str, record: Path) -> None:
-        self.seed, self.test_id, self.record = seed, test_id, record
+    def __init__(self, then: dict[str, Callable[[ModuleType], None]]) -> None:
+        self.then = dict(then)
 
     def find_spec(
         self, fullname: str, path: Sequence[str] | None, target: ModuleType | None = None
     ) -> importlib.machinery.ModuleSpec | None:
-        if fullname != self.TARGET:
+        after = self.then.pop(fullname, None)
+        if after is None:
             return None
-        sys.meta_path.remove(self)
+        if not self.then:
+            sys.meta_path.remove(self)
         spec = importlib.machinery.PathFinder.find_spec(fullname, path)
         if spec is None or spec.loader is None:
             return spec
@@ -170,12 +200,21 @@ class _SeedOnImport(importlib.abc.MetaPathFinder):
 
         def exec_module(module: ModuleType) -> None:
             original_exec(module)
-            self._seed(module)
+            after(module)
 
         loader.exec_module = exec_module  # type: ignore[method-assign]
         return spec
 
-    def _seed(self, runid: Any) -> None:
+
+class _Seeder:
+    """Seeds ``wandb.sdk.lib.runid`` with the cassette's ids once it is imported."""
+
+    TARGET = "wandb.sdk.lib.runid"
+
+    def __init__(self, seed: str, test_id: str, record: Path) -> None:
+        self.seed, self.test_id, self.record = seed, test_id, record
+
+    def __call__(self, runid: Any) -> None:
         from . import _ids as ids  # in every child's start-up (.pth): only when turned on
 
         generator = ids.Generators(self.seed, self.test_id)
@@ -191,11 +230,43 @@ class _SeedOnImport(importlib.abc.MetaPathFinder):
         runid._random.seed(generator.fast_seed)
 
 
+class _Deriver:
+    """Hands the child's SDK the values it derived from the machine when the cassette was
+    recorded (:mod:`._derived`), once ``wandb.util`` is imported; while recording, writes
+    what it derives for the parent (``derived-<n>.json``)."""
+
+    TARGET = "wandb.util"
+
+    def __init__(self, derived: dict[str, str], replay: bool, folder: Path, number: int) -> None:
+        self.replay, self.folder, self.number = replay, folder, number
+        mine = {k: derived.get(child_key(k, number)) for k in ("project",)}
+        self.values = {k: v for k, v in mine.items() if v}
+
+    def __call__(self, util: Any) -> None:
+        from . import _derived as derived
+
+        derived.install()
+        derived.begin(self.values, replay=self.replay, on_derive=self._write)
+
+    def _write(self, values: dict[str, str]) -> None:
+        keyed = {child_key(k, self.number): v for k, v in values.items()}
+        with contextlib.suppress(OSError):
+            (self.folder / f"derived-{self.number}.json").write_text(json.dumps(keyed), "utf-8")
+
+
 @contextlib.contextmanager
-def child_env(seed: str, test_id: str, folder: Path) -> Iterator[None]:
-    """Within the block, children get the cassette's ids (``WANDB_CASSETTES_CHILD``)."""
+def child_env(
+    seed: str,
+    test_id: str,
+    folder: Path,
+    derived: Mapping[str, str] | None = None,
+    *,
+    replay: bool = False,
+) -> Iterator[None]:
+    """Within the block, children get the cassette's ids and derived values
+    (``WANDB_CASSETTES_CHILD``)."""
     before = os.environ.get(ENV)
-    os.environ[ENV] = env_value(seed, test_id, folder)
+    os.environ[ENV] = env_value(seed, test_id, folder, derived, replay=replay)
     try:
         yield
     finally:

@@ -14,7 +14,9 @@ keys).
 So a recording stores what the SDK derived in the cassette's metadata
 (:data:`DERIVED_KEY`, as :data:`._env.RECORDED_SETTINGS` are stored) and replay hands
 the SDK the stored value, whatever the machine or the command. A cassette recorded
-before this existed holds none: the SDK derives the value as it always did.
+before this existed holds none: the SDK derives the value as it always did. Child
+processes of a test (a script it runs) derive their own (their program is another):
+theirs go through the same wrapper (:mod:`._children`), stored by program.
 """
 
 from __future__ import annotations
@@ -31,10 +33,12 @@ _MARK = "_wandb_cassettes_derived"
 
 
 class _Current:
-    """The cassette in use: the values it holds, and whether it replays them."""
+    """The cassette in use: the values it holds, whether it replays them, and who is told
+    of a value derived while recording (a child process writes it for its parent)."""
 
     values: dict[str, str] | None = None
     replay: bool = False
+    on_derive: Callable[[dict[str, str]], None] | None = None
 
 
 _current = _Current()
@@ -64,16 +68,25 @@ def _wrap(original: Callable[..., Any]) -> Callable[..., Any]:
             return values["project"]
         derived = str(original(program))
         values["project"] = derived
+        if _current.on_derive is not None:
+            _current.on_derive(values)
         return derived
 
     setattr(auto_project_name, _MARK, True)
     return auto_project_name
 
 
-def begin(values: dict[str, str], *, replay: bool) -> None:
-    """From now on the SDK derives into ``values`` (recording) or from them (replay)."""
+def begin(
+    values: dict[str, str],
+    *,
+    replay: bool,
+    on_derive: Callable[[dict[str, str]], None] | None = None,
+) -> None:
+    """From now on the SDK derives into ``values`` (recording) or from them (replay);
+    ``on_derive`` is told of each value derived while recording."""
     _current.values = values
     _current.replay = replay
+    _current.on_derive = on_derive
 
 
 def end(values: dict[str, str]) -> None:
@@ -81,3 +94,4 @@ def end(values: dict[str, str]) -> None:
     if _current.values is values:
         _current.values = None
         _current.replay = False
+        _current.on_derive = None

@@ -282,7 +282,15 @@ class CassetteUse:
     def _enter_ids(self) -> None:
         assert self._generators is not None and self._children is not None
         self._ids.enter_context(ids.seeded_ids(self._generators, drawn=self._drawn))
-        self._ids.enter_context(children.child_env(self.seed, self._id_source(), self._children))
+        self._ids.enter_context(
+            children.child_env(
+                self.seed,
+                self._id_source(),
+                self._children,
+                self._derived,
+                replay=self.plan is not Plan.RECORD,
+            )
+        )
 
     def suspend(self) -> None:
         """Stop answering all but the file_stream of this cassette's runs (a scoped fixture
@@ -623,8 +631,9 @@ class CassetteUse:
         presets = ignores.presets_in(_run_configs(full))
         if presets:
             meta["presets"] = presets
-        if self._derived:
-            meta[derived.DERIVED_KEY] = dict(self._derived)
+        found = {**children.derived_values(self._children or Path()), **self._derived}
+        if found:
+            meta[derived.DERIVED_KEY] = found
 
     def _check_replay(self, replay: Replay) -> list[WandbCassettesError]:
         """Requests the cassette could not answer; what it holds that was never played."""
