@@ -315,6 +315,8 @@ def _show_upstream_failures(
     if config.get_verbosity() > 0:
         report.sections.append((UPSTREAM_FAILED, text))
         return
+    if any("cannot connect to" in e for e in errors):
+        text += "\ncannot reach the upstream: check --wandb-upstream and the network"
     report.longrepr = f"{UPSTREAM_FAILED} (pytest -v shows the SDK's traceback and logs):\n{text}"
     report.sections = [s for s in report.sections if not s[0].startswith("Captured log")]
 

@@ -297,9 +297,20 @@ _WHERE: dict[str, str] = {
     "artifactName": "artifact",
     "aliases": "aliases",
 }
-#: Operations whose ``name`` variable is the run's id (``UpsertBucket``: wandb/sdk/internal
-#: and wandb-core's gql_gen.go ``UpsertBucket(..., name: $name, ...)``).
+#: Operations whose ``name`` variable is the run's id (``UpsertBucket``: wandb-core's
+#: gql_gen.go ``UpsertBucket(..., name: $name, ...)``).
 _RUN_NAMED = frozenset({"UpsertBucket"})
+
+
+def _name_term(operation: str) -> str | None:
+    """What a ``name`` variable names, by its operation: the run (``UpsertBucket``), a file
+    of an artifact (``CreateArtifactFiles``...), an artifact (``ArtifactType``,
+    ``ArtifactMembershipByName``...: ``name`` is ``collection:alias``)."""
+    if operation in _RUN_NAMED:
+        return "run"
+    if "Artifact" in operation:
+        return "file" if "File" in operation else "artifact"
+    return None
 
 
 def wandb_term(path: Sequence[str | int], operation: str = "") -> tuple[str, bool]:
@@ -308,13 +319,14 @@ def wandb_term(path: Sequence[str | int], operation: str = "") -> tuple[str, boo
     ``("config", "lr", "value")`` is ``("config.lr", True)``;
     ``("input", "metadata", "epoch")`` is ``("metadata.epoch", True)``;
     ``("entity",)`` is ``("entity", False)``; ``("name",)`` of ``UpsertBucket``
-    (``operation``) is ``("run", False)``. A variable W&B has no term for is named as the
-    SDK sends it, with its operation: ``("UpsertBucket variable sweep", False)``.
+    (``operation``) is ``("run", False)``, of ``ArtifactType`` ``("artifact", False)``.
+    A variable W&B has no term for is named as the SDK sends it, with its operation:
+    ``("UpsertBucket variable sweep", False)``.
     """
     parts = [str(p) for p in path]
     inner = parts[1:] if parts and parts[0] == "input" else parts
-    if len(inner) == 1 and inner[0] == "name" and operation in _RUN_NAMED:
-        return "run", False
+    if len(inner) == 1 and inner[0] == "name" and _name_term(operation):
+        return str(_name_term(operation)), False
     if len(inner) == 1 and inner[0] in _WHERE and inner[0] not in _VARIABLES:
         return _WHERE[inner[0]], False
     if inner and inner[0] in _VARIABLES:
