@@ -60,10 +60,10 @@ class CassetteError(WandbCassettesError):
 class MissingCassette(CassetteError):
     """Replay asked for a cassette that does not exist; the message says how to record it."""
 
-    def __init__(self, path: object, command: str) -> None:
+    def __init__(self, path: object, command: str, note: str = "") -> None:
         self.command = command
         WandbCassettesError.__init__(
-            self, f"wandb cassette missing: {path}\nrecord it with:\n  {command}"
+            self, f"wandb cassette missing: {path}\nrecord it with:\n  {command}{note}"
         )
         self.path, self.line = str(path), None
 

@@ -93,7 +93,8 @@ def test_wandb_cassettes_disabled(tmp_path: Path) -> None:
     assert "2 passed" in result.stdout, _out(result)
 
     marked = write_project(tmp_path / "marked", {"test_marked.py": MARKED})
+    # The markers stay registered (their own plugin, issue 25): --strict-markers collects.
     strict = run_pytest(marked, "-p", "no:wandb_cassettes", "--strict-markers")
-    assert strict.returncode != 0 and "'wandb_cassette' not found in `markers`" in strict.stdout
+    assert "not found in `markers`" not in _out(strict) and "collected" in strict.stdout
     option = run_pytest(marked, "-p", "no:wandb_cassettes", "--wandb-strict")
     assert option.returncode == 4 and "--wandb-strict" in option.stderr, _out(option)

@@ -271,7 +271,7 @@ def test_replay_failures_say_what_and_how_to_re_record(recorded: Recorded, tmp_p
         '"name":"ckpt-renamed:latest","project":"e2e"}'
     ) in out
     assert "closest recorded request differs in:" in out
-    assert 'variables.name: recorded "ckpt:latest", sent "ckpt-renamed:latest"' in out
+    assert 'artifact: recorded "ckpt:latest", sent "ckpt-renamed:latest"' in out
     assert "no recorded match for GraphQL CreateArtifact" in out
     assert "During handling of the above exception" not in out
     assert "pytest test_flow.py::test_checkpoint_round_trip --record-mode=rewrite\n" in out

@@ -25,7 +25,7 @@ from pathlib import Path
 
 import pytest
 from support.pytest_process import run_pytest, subprocess_env
-from support.readme import BIN, CI_RECIPE, FILES, MISMATCH, README, SHELL, SNIPPETS, Block, sh
+from support.readme import BIN, CI_RECIPE, FILES, MISMATCH, README, SHELL, SNIPPETS, TRY, Block, sh
 from wandb_cassettes_standin import StandinBackend
 
 from wandb_cassettes.runtime import sdk_env
@@ -62,6 +62,19 @@ def test_the_quick_start_records_replays_and_audits(quick_start: Path):
     assert cassette in README.read_text()
     assert (quick_start / cassette).is_file()
     assert (quick_start / ".wandb_cassettes").is_dir()
+
+
+@pytest.mark.parametrize("block", TRY, ids=str)
+def test_trying_it_without_an_account_records_replays_and_audits(block: Block, tmp_path: Path):
+    project = tmp_path / "project"
+    for file in FILES:
+        path = project / file.title  # type: ignore[operator]
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(file.text)
+    done = sh(block, project, _env())  # no key, no upstream: the stand-in's own
+    assert done.returncode == 0, f"{block}:\n{done.stdout[-6000:]}\n{done.stderr[-3000:]}"
+    assert (project / "cassettes/tests/test_training/test_logs_a_checkpoint.yaml").is_file()
+    assert "recorded 1 cassette(s) (1 new, 0 replaced)" in done.stdout, done.stdout
 
 
 def test_the_ci_recipe_passes_verbatim_with_no_key_and_no_network(quick_start: Path):

@@ -59,7 +59,9 @@ def blocks() -> list[Block]:
 
 BLOCKS = blocks()
 FILES = [b for b in BLOCKS if b.title and not b.not_run]
-SHELL = [b for b in BLOCKS if b.lang == "bash" and not b.not_run]
+#: "Try it without a W&B account": run in a project of its own, with no key and no upstream.
+TRY = [b for b in BLOCKS if b.lang == "bash" and not b.not_run and "--run --" in b.text]
+SHELL = [b for b in BLOCKS if b.lang == "bash" and not b.not_run and b not in TRY]
 SNIPPETS = [b for b in BLOCKS if b.lang == "python" and not b.title and not b.not_run]
 (CI_RECIPE,) = [b for b in BLOCKS if b.lang == "yaml"]
 (MISMATCH,) = [b for b in BLOCKS if b.lang == "text"]

@@ -43,8 +43,9 @@ def test_path_saves_a_loadable_copy(tmp_path, as_str):
     assert loaded["optimizer_state_dict"] == checkpoint["optimizer_state_dict"]
 
 
-def test_missing_torch_names_the_extra(monkeypatch):
+def test_missing_torch_says_how_to_install_the_cpu_wheel(monkeypatch):
     # A None entry in sys.modules makes `import torch` raise ImportError.
     monkeypatch.setitem(sys.modules, "torch", None)
-    with pytest.raises(ImportError, match=r"pip install wandb-cassettes\[torch\]"):
+    cpu_index = r"pip install torch --index-url https://download\.pytorch\.org/whl/cpu"
+    with pytest.raises(ImportError, match=cpu_index):
         create_minimal_checkpoint()

@@ -78,7 +78,10 @@ def test_classifiers_and_urls() -> None:
     assert {"Homepage", "Source", "Issues"} <= set(urls)
     assert all(u.startswith("https://") for u in urls.values())
     entry = PROJECT["entry-points"]["pytest11"]
-    assert entry == {"wandb_cassettes": "wandb_cassettes.plugin"}  # `-p no:wandb_cassettes`
+    assert entry == {
+        "wandb_cassettes": "wandb_cassettes.plugin",
+        "wandb_cassettes_markers": "wandb_cassettes.markers",  # markers with the plugin off
+    }  # `-p no:wandb_cassettes`
 
 
 def test_every_dependency_has_a_lower_bound_ci_installs() -> None:

@@ -379,7 +379,7 @@ def test_an_unmatched_request_is_an_error_naming_it(
     message = answer.json()["errors"][0]["message"]
     assert "no recorded match for GraphQL CreateArtifactFiles" in message
     assert '"name":"other.pt"' in message
-    assert 'variables.name: recorded "model.pt", sent "other.pt"' in message
+    assert 'file: recorded "model.pt", sent "other.pt"' in message
 
     # Storage: the method and the URL without its (signed) query.
     storage_url = relay.url + "/_ext/http/127.0.0.1:9/bucket/nope?X-Goog-Signature=abc"

@@ -283,7 +283,7 @@ def test_diff_names_what_changed_in_wandb_terms(tmp_path, capsys):
     text = found.render("old.yaml", "new.yaml")
     assert "~ #0 -> #0 GraphQL UpsertBucket" in text
     assert "    sent config.lr: 0.1 -> 0.2" in text
-    assert '    sent variables.project: "proj" -> "other"' in text
+    assert '    sent project: "proj" -> "other"' in text
     assert re.search(r"^- #2 GraphQL DeleteRun \{", text, re.M)
     assert re.search(r"^\+ #2 GraphQL CreateRunFiles \{", text, re.M)
     assert text.endswith("1 added, 1 removed, 2 changed, 0 unchanged")

@@ -677,7 +677,7 @@ class Relay:
                     for k, values in response_headers.items()
                 }
         except (aiohttp.ClientError, TimeoutError) as exc:
-            message = f"upstream failed for {request.method} {_strip_query(url)}: {exc!r}"
+            message = f"upstream failed for {request.method} {_strip_query(url)}: {_failure(exc)}"
             rec.upstream_errors.append(message)
             status, reason, response_headers = 502, "Bad Gateway", {}
             response_body = message.encode()
@@ -756,7 +756,7 @@ class Relay:
                 status, reason = r.status, r.reason or ""
                 response_headers, answer = _recorded_headers(r.headers), await r.read()
         except (aiohttp.ClientError, TimeoutError) as exc:
-            message = f"upstream failed for POST {_strip_query(url)}: {exc!r}"
+            message = f"upstream failed for POST {_strip_query(url)}: {_failure(exc)}"
             rec.upstream_errors.append(message)
             status, reason = 502, "Bad Gateway"
             response_headers, answer = _error_body(message, graphql=True)
@@ -1185,3 +1185,21 @@ def _error_body(message: str, graphql: bool) -> tuple[dict[str, list[str]], byte
 def _error(status: int, message: str, *, graphql: bool = False) -> web.Response:
     headers, body = _error_body(message, graphql)
     return web.Response(status=status, body=body, headers={k: v[0] for k, v in headers.items()})
+
+
+def _failure(exc: BaseException) -> str:
+    """What went wrong with the upstream, in one line a user can act on.
+
+    aiohttp's ``repr`` of a connection error holds its whole ``ConnectionKey`` (eight
+    fields of proxy and TLS state); the user needs the host, the port and the reason:
+    ``cannot connect to api.wandb.ai:443: Name or service not known``.
+    """
+    if isinstance(exc, aiohttp.ClientConnectorError):
+        cause = exc.os_error
+        why = getattr(cause, "strerror", None) or str(cause) or type(cause).__name__
+        return f"cannot connect to {exc.host}:{exc.port}: {why}"
+    if isinstance(exc, TimeoutError):
+        return f"no answer in time ({type(exc).__name__})"
+    text = str(exc)
+    text = text if len(text) <= 200 else text[:199] + "…"
+    return f"{type(exc).__name__}: {text}" if text else type(exc).__name__

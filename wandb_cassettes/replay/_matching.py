@@ -568,14 +568,28 @@ class Matcher:
         return "\n".join(lines)
 
     def closest_keys(self, key: RequestKey, n: int = 3) -> list[RequestKey]:
-        """Recorded keys most like ``key``: same operation or target first."""
+        """Recorded keys most like ``key``: same operation or target first.
+
+        Among them, by construction of what a mismatch means: those with recordings
+        left first (a request with no match has not been answered yet: its recording
+        is among those still unplayed), then the fewest differing variables, then the
+        first recorded (requests of one operation come in order), then the most similar
+        text (which alone favours a request that shares more characters, not more
+        variables).
+        """
         same = [k for k in self._queues if (k.kind, k.name) == (key.kind, key.name)]
         pool = same or [k for k in self._queues if k.kind == key.kind]
-        return sorted(
-            pool,
-            key=lambda k: difflib.SequenceMatcher(None, k.detail, key.detail).ratio(),
-            reverse=True,
-        )[:n]
+        live = _variables(key)
+
+        def rank(k: RequestKey) -> tuple[int, int, int, float]:
+            queue = self._queues.get(k)
+            first = queue[0] if queue else len(self._keys)  # requests of one kind come in order
+            recorded = _variables(k)
+            count = len(list(_diff(recorded, live, ()))) if recorded is not None else 1 << 20
+            ratio = difflib.SequenceMatcher(None, k.detail, key.detail).ratio()
+            return 0 if queue else 1, count, first, -ratio
+
+        return sorted(pool, key=rank)[:n]
 
     def closest(self, key: RequestKey, n: int = 3) -> list[str]:
         """Recorded requests most like ``key``, described (at most 300 characters each)."""
@@ -589,6 +603,10 @@ class Matcher:
         if best[0].name != key.name:
             return [f"operation: recorded {best[0].name}, sent {key.name}"]
         return explain(best[0], key, limit)
+
+    def played(self) -> list[tuple[int, Interaction]]:
+        """Recorded interactions served so far, in recording order."""
+        return [(i, self.cassette.interactions[i]) for i in sorted(self._played)]
 
     def unplayed(self) -> list[tuple[int, Interaction]]:
         """Recorded interactions no request asked for.
@@ -631,6 +649,14 @@ _RUN_DEPENDENT = (
 )
 
 
+def _variables(key: RequestKey) -> Any:
+    """A GraphQL key's compared variables (None for a detail that is not JSON)."""
+    try:
+        return json.loads(key.detail or "{}")
+    except ValueError:
+        return None
+
+
 def explain(recorded: RequestKey, live: RequestKey, limit: int = 40) -> list[str]:
     """The differences between two GraphQL keys, one line per path, in W&B terms.
 
@@ -646,7 +672,8 @@ def explain(recorded: RequestKey, live: RequestKey, limit: int = 40) -> list[str
     lines: list[str] = []
     suggest: list[str] = []
     for path, old, new in diffs[:limit]:
-        term, ignorable = ignores.wandb_term(path)
+        term, ignorable = ignores.wandb_term(path, live.name)
+        old, new = _config_value(path, old), _config_value(path, new)
         lines.append(f"{term}: recorded {_short(old)}, sent {_short(new)}")
         why = _run_dependent(old, new)
         if why and ignorable:
@@ -676,6 +703,13 @@ def _diff(
             yield from _diff(a.get(key, _MISSING), b.get(key, _MISSING), (*path, key))
     elif a != b:
         yield path, a, b
+
+
+def _config_value(path: tuple[Any, ...], value: Any) -> Any:
+    """A run config key as the user wrote it: the SDK sends ``{"key": {"value": v}}``
+    (``desc`` beside it, if any), so a key added or removed is its ``v``."""
+    wrapped = isinstance(value, dict) and "value" in value and set(value) <= {"value", "desc"}
+    return value["value"] if wrapped and len(path) == 2 and path[0] == "config" else value
 
 
 def _short(value: Any) -> str:

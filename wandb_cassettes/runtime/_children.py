@@ -148,10 +148,37 @@ def remove_pth(pid: int | None = None) -> None:
             (directory / _PTH_NAME.format(pid=pid or os.getpid())).unlink()
 
 
-def env_value(seed: str, test_id: str, folder: Path, *, replay: bool = False) -> str:
-    """The ``WANDB_CASSETTES_CHILD`` value for children of one cassette."""
+def env_value(
+    seed: str,
+    test_id: str,
+    folder: Path,
+    derived: Mapping[str, str] | None = None,
+    *,
+    replay: bool = False,
+) -> str:
+    """The ``WANDB_CASSETTES_CHILD`` value for children of one cassette: its id seed, and
+    what the SDK derived from the machine (:mod:`._derived`), to replay or to record."""
     folder.mkdir(parents=True, exist_ok=True)
-    return json.dumps({"seed": seed, "test": test_id, "dir": str(folder), "replay": replay})
+    spec = {"seed": seed, "test": test_id, "dir": str(folder)}
+    return json.dumps({**spec, "derived": dict(derived or {}), "replay": replay})
+
+
+def child_key(name: str, number: int) -> str:
+    """A child's key for a derived value: ``project@child-0`` (children are numbered in
+    the order they start; each has its own program, so its own derived project)."""
+    return f"{name}@child-{number}"
+
+
+def derived_values(folder: Path) -> dict[str, str]:
+    """What children of a cassette derived while recording (``derived-<n>.json`` each)."""
+    found: dict[str, str] = {}
+    with contextlib.suppress(OSError):
+        for path in sorted(folder.glob("derived-*.json")):
+            with contextlib.suppress(OSError, ValueError):
+                values = json.loads(path.read_text("utf-8"))
+                if isinstance(values, dict):
+                    found.update({str(k): str(v) for k, v in values.items()})
+    return found
 
 
 def drawn_run_ids(folder: Path) -> set[str]:
@@ -231,11 +258,19 @@ def _publish() -> None:
 
 
 @contextlib.contextmanager
-def child_env(seed: str, test_id: str, folder: Path, *, replay: bool = False) -> Iterator[None]:
-    """Within the block, children get the cassette's ids (``WANDB_CASSETTES_CHILD``, and
-    the session's state file for those started without the environment)."""
+def child_env(
+    seed: str,
+    test_id: str,
+    folder: Path,
+    derived: Mapping[str, str] | None = None,
+    *,
+    replay: bool = False,
+) -> Iterator[None]:
+    """Within the block, children get the cassette's ids and derived values
+    (``WANDB_CASSETTES_CHILD``, and the session's state file for those started without
+    the environment)."""
     before = os.environ.get(ENV)
-    value = env_value(seed, test_id, folder, replay=replay)
+    value = env_value(seed, test_id, folder, derived, replay=replay)
     os.environ[ENV] = value
     session = _session
     if session is not None:
@@ -314,6 +349,8 @@ def start_child(state_path: str) -> None:
     seeding = _SeedOnImport(str(spec["seed"]), test_id, record)
     sys.meta_path.insert(0, seeding)
     child.finders.append(seeding)
+    deriver = _Deriver(spec.get("derived") or {}, bool(spec.get("replay")), folder, number)
+    _on_import(child, deriver.TARGET, deriver)
 
 
 def _spec(text: Any) -> dict[str, Any] | None:
@@ -421,3 +458,27 @@ class _SeedOnImport(_AfterImport):
 
         runid.generate_id = generate_id
         runid._random.seed(generator.fast_seed)
+
+
+class _Deriver:
+    """Hands the child's SDK the values it derived from the machine when the cassette was
+    recorded (:mod:`._derived`), once ``wandb.util`` is imported; while recording, writes
+    what it derives for the parent (``derived-<n>.json``)."""
+
+    TARGET = "wandb.util"
+
+    def __init__(self, derived: dict[str, str], replay: bool, folder: Path, number: int) -> None:
+        self.replay, self.folder, self.number = replay, folder, number
+        mine = {k: derived.get(child_key(k, number)) for k in ("project",)}
+        self.values = {k: v for k, v in mine.items() if v}
+
+    def __call__(self, util: Any) -> None:
+        from . import _derived as derived
+
+        derived.install()
+        derived.begin(self.values, replay=self.replay, on_derive=self._write)
+
+    def _write(self, values: dict[str, str]) -> None:
+        keyed = {child_key(k, self.number): v for k, v in values.items()}
+        with contextlib.suppress(OSError):
+            (self.folder / f"derived-{self.number}.json").write_text(json.dumps(keyed), "utf-8")

@@ -20,11 +20,15 @@ everything that is not W&B traffic).
 from __future__ import annotations
 
 import functools
+import hashlib
 import os
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Iterable, Mapping
 from pathlib import Path
 from typing import Any
+
+from ..errors import CassetteError
+from ..store import cassette_kind
 
 #: serve.BackgroundServer names its threads so; the relay calls its upstream from one.
 RELAY_THREAD_PREFIX = "wandb-cassettes-"
@@ -92,8 +96,8 @@ def allow_wandb_through_network_block() -> None:
     before its own rules, connections to a ``wandb-*/socket`` Unix socket and, while a
     relay runs, to a relay port of this process and to a worker process's
     ``multiprocessing`` listener (:func:`is_worker_ipc`); it still blocks everything
-    else, and keeps its name (``network_guard``). The relay starts at the end of
-    collection, before any test's block is set up. Idempotent; the original comes back
+    else, and keeps its name (``network_guard``). The relay starts when the test
+    loop starts, before any test's block is set up. Idempotent; the original comes back
     when the last relay stops and the socket is no longer kept open.
     """
     if not RELAY_PORTS and not _SERVICE_SOCKET:
@@ -249,3 +253,100 @@ def _attribute(request: Any, name: str) -> Any:
         return getattr(request, name, None)
     except Exception:  # a property that cannot answer (a half-built request): not W&B's
         return None
+
+
+# -- pytest-recording's cassette paths ---------------------------------------------------
+
+#: Every file a pytest-recording VCR of this process loads or saves (its cassette and the
+#: extra ones its markers name): a W&B cassette never goes there.
+VCR_PATHS: set[Path] = set()
+
+
+def vcr_cassette_paths(
+    default_cassette: str,
+    vcr_cassette_dir: str,
+    markers: Iterable[Any],
+    config: Mapping[str, Any],
+) -> list[Path]:
+    """The files pytest-recording's ``use_cassette`` reads and writes for a test.
+
+    Computed from the same inputs, the same way (pytest_recording/_vcr.py,
+    ``use_cassette`` and ``get_path_transformer``, 0.14): the ``vcr_cassette_dir`` and
+    ``default_cassette_name`` fixtures' values (``@pytest.mark.default_cassette``
+    included), the serializer suffix of ``vcr_config`` and the markers, a name too long
+    for the file system cut and hashed; then every path the ``vcr`` markers name
+    (relative ones inside ``vcr_cassette_dir``). The first path is the one it writes.
+    """
+    markers = list(markers)
+    merged: dict[str, Any] = dict(config)
+    for marker in reversed(markers):  # pytest-recording's merge_kwargs: the closest wins
+        merged.update(getattr(marker, "kwargs", {}))
+    suffix = f".{merged['serializer']}" if "serializer" in merged else ".yaml"
+    name = default_cassette
+    if len(name) + len(suffix) > _MAX_FILENAME_LEN:
+        hashed = hashlib.md5(name.encode()).hexdigest()  # pytest-recording's own: a name
+        name = f"{name[: _MAX_FILENAME_LEN - len(suffix) - len(hashed) - 3]}...{hashed}"
+    main = os.path.join(vcr_cassette_dir, name)
+    if not main.endswith(suffix):
+        main += suffix
+    paths = [main]
+    for marker in markers:
+        paths += [p if os.path.isabs(p) else os.path.join(vcr_cassette_dir, p) for p in marker.args]
+    return [Path(p).resolve() for p in paths]
+
+
+def _filename_max() -> int:
+    try:
+        return os.pathconf(".", "PC_NAME_MAX")
+    except (AttributeError, ValueError, OSError):
+        return 255
+
+
+_MAX_FILENAME_LEN = _filename_max()
+
+
+def guard_vcr_cassettes() -> None:
+    """Make pytest-recording refuse a cassette path that holds a W&B cassette (once).
+
+    Wraps ``pytest_recording._vcr.use_cassette`` (the ``vcr`` fixture imports it at
+    each use, by name) so that, before it does anything (in ``rewrite`` mode it first
+    deletes its cassette), each file it would read or write is checked: one that
+    holds a W&B cassette (:func:`.store.cassette_kind`) fails the test's set-up with
+    a :class:`~.errors.CassetteError` naming it; the others are remembered in
+    :data:`VCR_PATHS`, where no W&B cassette may go. Everything else is
+    pytest-recording's own: the same arguments, the same result. Imports
+    ``pytest_recording._vcr`` (and vcrpy): call it once a test uses ``@pytest.mark.vcr``.
+    """
+    try:
+        from pytest_recording import _vcr
+    except ImportError:  # pytest-recording not installed, or its layout changed: no vcr
+        return
+    original = getattr(_vcr, "use_cassette", None)
+    if original is None or getattr(original, _MARK, False):
+        return
+
+    @functools.wraps(original)
+    def use_cassette(
+        default_cassette: str,
+        vcr_cassette_dir: str,
+        record_mode: str,
+        markers: Any,
+        config: Any,
+        pytestconfig: Any,
+    ) -> Any:
+        for path in vcr_cassette_paths(default_cassette, vcr_cassette_dir, markers, config):
+            if cassette_kind(path) == "wandb":
+                raise CassetteError(
+                    path,
+                    "pytest-recording would use this W&B cassette as its vcr cassette "
+                    "(vcr_cassette_dir, default_cassette_name, @pytest.mark.default_cassette "
+                    "or a @pytest.mark.vcr path point here); it is left as it is: give the "
+                    "vcr cassette another folder or name",
+                )
+            VCR_PATHS.add(path)
+        return original(
+            default_cassette, vcr_cassette_dir, record_mode, markers, config, pytestconfig
+        )
+
+    setattr(use_cassette, _MARK, True)
+    _vcr.use_cassette = use_cassette

@@ -77,12 +77,14 @@ from ..store import (
     server_of,
 )
 from . import _children as children
+from . import _derived as derived
 from . import _ids as ids
+from . import _interop as interop
 from . import _servers as servers
 from ._env import ARTIFACT_SDK_MODULES, apply_settings
 from ._naming import safe_name
 from ._options import CassetteOptions, Filter
-from ._process import shared_process
+from ._process import Recorded, shared_process
 from ._record_mode import Plan, RecordMode, plan
 
 if TYPE_CHECKING:
@@ -103,6 +105,23 @@ _USE_NAMES = {"run": "a run (wandb.init)", "api": "the public API (wandb.Api, wa
 def ids_digest(test_id: str) -> str:
     """The id source of a recording of ``test_id`` (16 hex characters of its sha256)."""
     return hashlib.sha256(test_id.encode("utf-8")).hexdigest()[:16]
+
+
+#: Metadata of a ``.yaml.failed`` recording: why it was not kept as the cassette.
+FAILED_KEY = "failed_because"
+
+
+def _failed_note(path: Path) -> str:
+    """What a missing cassette's message adds when a failed recording is beside it."""
+    failed = cassettes.failed_path(path)
+    if not failed.exists():
+        return ""
+    try:
+        why = str(cassettes.load(failed).metadata.get(FAILED_KEY) or "")
+    except CassetteError:
+        why = ""
+    why = why or "its test failed or was interrupted while recording"
+    return f"\na failed recording is beside it, {failed.name}: {why}"
 
 
 F = TypeVar("F", bound=Callable[..., Any])
@@ -158,6 +177,10 @@ class CassetteUse:
     #: in :data:`._servers.USES` the current stretch began.
     _uses: list[servers.Use] = field(default_factory=list, init=False)
     _uses_from: int | None = field(default=None, init=False)
+    #: What the SDK derived from the machine (:mod:`._derived`): recorded, or replayed.
+    _derived: dict[str, str] = field(default_factory=dict, init=False)
+    #: Whether the cassette existed when this use started (a recording replaces it).
+    _existed: bool = field(default=False, init=False)
 
     # -- start ------------------------------------------------------------------------
 
@@ -168,6 +191,41 @@ class CassetteUse:
         if isinstance(self.session, Recording):
             return self.session
         return getattr(self.session, "fallback", None)
+
+    @property
+    def recorded(self) -> bool:
+        """Whether this use records the cassette (else it replays it)."""
+        return self.plan is Plan.RECORD
+
+    def played(self) -> list[str]:
+        """The exchanges so far, one line each (``GraphQL UpsertBucket {...}``,
+        ``PUT https://...``): replayed from the cassette, or recorded into it."""
+        replay = self.replay
+        if replay is not None:
+            upstream = replay.matcher.upstream
+            return [
+                interaction_key(ix, upstream).describe(200) for _, ix in replay.matcher.played()
+            ]
+        recording = self.recording
+        if recording is None:
+            return []
+        upstream = self.process.upstream
+        return [interaction_key(ix, upstream).describe(200) for ix in recording.cassette]
+
+    def unplayed(self) -> list[str]:
+        """Recorded exchanges no request has asked for yet (replay; none when recording),
+        one line each, as :meth:`played`; the interactions of the automatic cleanup of
+        the recording (which replay does not run) are left out."""
+        replay = self.replay
+        if replay is None:
+            return []
+        cleanup = set(replay.matcher.cassette.metadata.get(CLEANUP_KEY) or ())
+        upstream = replay.matcher.upstream
+        return [
+            interaction_key(ix, upstream).describe(200)
+            for i, ix in replay.matcher.unplayed()
+            if i not in cleanup
+        ]
 
     @property
     def replay(self) -> Replay | None:
@@ -183,13 +241,18 @@ class CassetteUse:
             JournalError: Recording, and the journal cannot be written.
         """
         mode = self.options.record_mode or self.mode
+        self._existed = self.path.exists()
         self.plan = plan(
             mode,
             exists=self.path.exists(),
             recorded_this_session=self.path in self.process.recorded,
         )
+        if self.path in interop.VCR_PATHS or (
+            self.plan is Plan.RECORD and cassettes.cassette_kind(self.path) == "vcr"
+        ):
+            raise self._vcr_cassette()
         if self.plan is Plan.MISSING:
-            raise MissingCassette(self.path, self._command("once"))
+            raise MissingCassette(self.path, self._command("once"), _failed_note(self.path))
         relay = self.process.relay()
         if self.plan in (Plan.RECORD, Plan.REPLAY_AND_RECORD_MISSES):
             self.process.ensure_recording()  # ConfigurationError: not an upstream to record to
@@ -212,12 +275,17 @@ class CassetteUse:
                 self.session.translation = self.session.fallback.translation
             raw = recorded.metadata.get(SETTINGS_KEY) or {}
             settings = {str(k): str(v) for k, v in raw.items()} if isinstance(raw, dict) else {}
+            found = recorded.metadata.get(derived.DERIVED_KEY) or {}
+            self._derived = (
+                {str(k): str(v) for k, v in found.items()} if isinstance(found, dict) else {}
+            )
         self._started_at = datetime.datetime.now(datetime.UTC)
 
         if self.plan is Plan.RECORD or _holds_artifacts(self.session):
             self.process.prewarm(ARTIFACT_SDK_MODULES)
         self.process.reset_sdk_state()
         apply_settings(settings)
+        derived.begin(self._derived, replay=self.plan is not Plan.RECORD)
         self._runs_before = {id(r) for r in _active_runs()}
         relay.push(self.session)
         self._children = _fresh_folder(self.process.files / "children", f"{os.getpid()}-")
@@ -229,7 +297,11 @@ class CassetteUse:
         self._ids.enter_context(ids.seeded_ids(self._generators, drawn=self._drawn))
         self._ids.enter_context(
             children.child_env(
-                self.seed, self._id_source(), self._children, replay=self.replay is not None
+                self.seed,
+                self._id_source(),
+                self._children,
+                self._derived,
+                replay=self.replay is not None,
             )
         )
         self._uses_from = len(servers.USES)
@@ -252,6 +324,7 @@ class CassetteUse:
         """Answer everything again, ids going on where :meth:`suspend` left them."""
         if self.session is not None and self.session.dormant:
             self.session.dormant = False
+            derived.begin(self._derived, replay=self.plan is not Plan.RECORD)
             self._enter_ids()
 
     def _id_source(self) -> str:
@@ -292,6 +365,8 @@ class CassetteUse:
         if mine is not None:
             return cassettes.loads(mine, self.path)
         recorded = load_cached(self.path, self.process.files / "cache")
+        if not recorded.metadata and cassettes.cassette_kind(self.path) == "vcr":
+            raise self._vcr_cassette()
         from wandb import __version__ as running
 
         mismatch = sdk_mismatch(str(recorded.metadata.get("wandb") or ""), str(running))
@@ -304,6 +379,16 @@ class CassetteUse:
                 # Unusable at once (not when first served): a reference out of the folder.
                 blob_file(self.path, body, root, f"interaction {index}: ")
         return recorded
+
+    def _vcr_cassette(self) -> CassetteError:
+        """A vcr cassette is at this path: never read as, nor replaced by, a W&B one."""
+        return CassetteError(
+            self.path,
+            "pytest-recording uses this file as a vcr cassette (no wandb-cassettes metadata, "
+            "or a vcr cassette of this session); it is left as it is: give the W&B cassette "
+            'another name (@pytest.mark.wandb_cassette("name")) or the vcr cassette another '
+            "folder or name (vcr_cassette_dir, default_cassette_name)",
+        )
 
     def _cassette_folder(self) -> Path:
         """Where this cassette's ``_blobs/`` is: the plugin's cassette folder, else its own."""
@@ -470,6 +555,7 @@ class CassetteUse:
                 cleanup_error = self._clean_up()
         finally:
             relay.pop(self.session)
+            derived.end(self._derived)
             self.process.restore_environment()
             self.process.discard_finished_runs(_run_folders(_active_runs()))
         recording = self.recording
@@ -605,15 +691,24 @@ class CassetteUse:
 
     def _keep_recording(self, recording: Recording, passed: bool) -> None:
         """Save a passed recording as the cassette; keep any other beside it, as ``.failed``."""
-        for message in [*recording.upstream_errors, *recording.notes]:
+        # A failed test's report shows the upstream's failures already (the plugin's
+        # makereport); a passed one is warned of them.
+        for message in [*(recording.upstream_errors if passed else ()), *recording.notes]:
             warnings.warn(WandbCassetteWarning(message), stacklevel=3)
         replay = self.replay
         if not recording.cassette.interactions and (replay is not None or not self.save_empty):
             return  # nothing new (new_episodes), or nothing at all to keep
+        self._summarise(
+            recording, "failed" if not passed else "replaced" if self._existed else "new"
+        )
         if not passed:
             failed = recording.finished()
             _list_servers(failed, recording)
             self._describe(failed, recording)  # auditable as it is (its fresh run ids)
+            failed.metadata[FAILED_KEY] = self._scrubbed(
+                "; ".join(recording.upstream_errors[:3])
+                or "the test failed or was interrupted while recording (its report says why)"
+            )
             kept = cassettes.save_failed(failed, self.path)
             warnings.warn(
                 WandbCassetteWarning(
@@ -662,6 +757,20 @@ class CassetteUse:
             reorder=reorder,
         )
 
+    def _summarise(self, recording: Recording, kept: str) -> None:
+        """Add what this recording did to the session's summary (:class:`.process.Recorded`)."""
+        ledger = recording.ledger
+        counts: dict[str, int] = {}
+        if ledger is not None:
+            counts = {
+                "created": len(ledger.created),
+                "deleted": len(ledger.deleted),
+                "kept_on_purpose": len(ledger.kept),
+                "left": len(ledger.leaks()),
+                "left_by_design": len(ledger.left_by_design()),
+            }
+        self.process.recordings.append(Recorded(str(self.path), kept, **counts))
+
     def _describe(self, full: cassettes.Cassette, recording: Recording) -> None:
         """Metadata that replay and the audit need: backend, fresh ids, presets."""
 
@@ -676,6 +785,9 @@ class CassetteUse:
         presets = ignores.presets_in(_run_configs(full))
         if presets:
             meta["presets"] = presets
+        found = {**children.derived_values(self._children or Path()), **self._derived}
+        if found:
+            meta[derived.DERIVED_KEY] = found
 
     def _check_replay(self, replay: Replay) -> list[WandbCassettesError]:
         """Requests the cassette could not answer; what it holds that was never played."""

@@ -5,7 +5,7 @@ so a process that uses cassettes points the SDK at one relay for its whole
 life, before any of its code (a session fixture, an unmarked test) can set
 the SDK up for another server; each cassette then only pushes its session on
 the relay. :meth:`WandbProcess.start` does that and is idempotent; the pytest
-plugin calls it once collection shows a test that uses cassettes, and
+plugin calls it when the test loop starts with a test that uses cassettes, and
 :func:`wandb_cassettes.use_cassette` on first use.
 
 Isolation from the shell it runs in (see :mod:`.env`): the relay is reachable
@@ -26,6 +26,7 @@ upstream, and its key, are looked up when something first records
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import hashlib
 import os
 import queue
@@ -36,13 +37,15 @@ import tempfile
 import threading
 import time
 from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
 from ..errors import ConfigurationError, JournalError, RecordingError, StateError
 from ..store import check_upstream, prune_cache
 from . import _children as children
+from . import _derived as derived
 from . import _interop as interop
 from . import _servers as servers
 from . import _watchdog as reaper
@@ -126,6 +129,17 @@ def upstream_api_key(upstream: str, environ: dict[str, str] | None = None) -> st
         return None
 
 
+def missing_key(upstream: str, netrc: str) -> str:
+    """The one line that says a recording has no API key, and where the SDK looks for one
+    (``WANDB_API_KEY``, else the netrc entry ``wandb login`` writes for the host in
+    ``netrc``: ``$NETRC``, else ``~/.netrc``; wandb/sdk/lib/wbauth/wbnetrc.py)."""
+    return (
+        f"cannot record: no W&B API key for {upstream}: set WANDB_API_KEY, or run "
+        f"`wandb login --host {upstream}` (the SDK reads that host's entry in {netrc}), or "
+        "point --wandb-upstream at the server your key belongs to"
+    )
+
+
 def netrc_path(environ: Mapping[str, str] | None = None) -> Path:
     """The netrc file the SDK reads (wandb/sdk/lib/wbauth/wbnetrc.py, ``_get_netrc_file_path``):
     ``NETRC``, else ``~/.netrc``, else ``~/_netrc`` when only that one exists."""
@@ -158,6 +172,52 @@ def netrc_key(path: Path, server: str) -> str | None:
         if found and found[2]:
             return found[2]
     return None
+
+
+@dataclass(frozen=True)
+class Recorded:
+    """What one recording did: the session's summary line adds them up.
+
+    ``kept``: as the cassette (``"new"`` or ``"replaced"``), or beside it as
+    ``"failed"`` (``<name>.yaml.failed``); then the counts of W&B resources the
+    recording's ledger saw created, deleted, kept on purpose, left (leaks), and left
+    by design (projects, sweeps: no API deletes them).
+    """
+
+    path: str
+    kept: str
+    created: int = 0
+    deleted: int = 0
+    kept_on_purpose: int = 0
+    left: int = 0
+    left_by_design: int = 0
+
+    def as_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+
+def summarise(recorded: Iterable[Recorded]) -> str:
+    """One line: ``recorded 3 cassette(s) (2 new, 1 replaced), 1 failed recording kept as
+    .yaml.failed; W&B resources created 5, deleted 5, kept 0, left 0`` (and what is left by
+    design, when any)."""
+    done = list(recorded)
+    saved = [r for r in done if r.kept != "failed"]
+    new = sum(1 for r in saved if r.kept == "new")
+    failed = len(done) - len(saved)
+    line = f"recorded {len(saved)} cassette(s) ({new} new, {len(saved) - new} replaced)"
+    if failed:
+        line += f", {failed} failed recording(s) kept as .yaml.failed"
+    total = {
+        name: sum(getattr(r, name) for r in done)
+        for name in ("created", "deleted", "kept_on_purpose", "left", "left_by_design")
+    }
+    line += (
+        f"; W&B resources created {total['created']}, deleted {total['deleted']}, "
+        f"kept {total['kept_on_purpose']}, left {total['left']}"
+    )
+    if total["left_by_design"]:
+        line += f" (and {total['left_by_design']} left by design: projects, sweeps)"
+    return line
 
 
 class WandbProcess:
@@ -197,10 +257,14 @@ class WandbProcess:
         #: the session that shares its name replays this, whatever another process (an
         #: xdist worker under ``--dist each``) has written to the file since.
         self.recorded: dict[Path, str] = {}
+        #: What each recording of this session did (:class:`Recorded`), for its summary.
+        self.recordings: list[Recorded] = []
         #: The user's values of :data:`.env.RECORDED_SETTINGS`, applied while recording.
         self.user_settings: dict[str, str] = {}
         #: The API key for the upstream, None when none was found (replay needs none).
         self.api_key: str | None = None
+        #: The netrc file the SDK reads keys from in the user's shell (messages name it).
+        self.user_netrc = os.environ.get("NETRC") or "~/.netrc"
         self._relay: Relay | None = None
         self._journal: Journal | None = None
         #: Journals of the other W&B servers the code named, by server.
@@ -306,6 +370,7 @@ class WandbProcess:
             # can fail with "SystemError: AST constructor recursion depth mismatch":
             # CPython 3.11 keeps that depth per interpreter (python/cpython#106905).
             prewarm_sdk().join()
+            derived.install()  # wandb is imported by now
         self._reset_sdk_setup(relay.url)
         return relay
 
@@ -536,11 +601,7 @@ class WandbProcess:
     def check_recording(self) -> None:
         """Raise when recording cannot work: no API key was found for the upstream."""
         if self.api_key is None:
-            raise RecordingError(
-                f"recording needs an API key for {self.upstream}: set WANDB_API_KEY, or run "
-                f"`wandb login --host {self.upstream}` (the netrc entry is read), or point "
-                "--wandb-upstream at the server your key belongs to"
-            )
+            raise RecordingError(missing_key(self.upstream, self.user_netrc))
 
     # -- helpers ------------------------------------------------------------------------------
 
