@@ -43,12 +43,15 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from requirements import extra  # noqa: E402  (.ci/requirements.py)
 
 #: A fast part of the sdist's tests: the plugin beside pytest-recording end to end (conftest,
-#: flows.py, the stand-in), cassette files (cassette_builders.py), the committed cassettes.
+#: support/flows.py, the stand-in), cassette files (support/cassette_builders.py), the
+#: committed cassettes.
 SDIST_TESTS = [
-    "tests/test_interop.py",
-    "tests/test_cassette.py",
-    "tests/test_cli.py",
-    "tests/test_fidelity.py",
+    "tests/unit/test_interop.py",
+    "tests/e2e/test_interop.py",
+    "tests/unit/test_cassette.py",
+    "tests/unit/test_cli.py",
+    "tests/e2e/test_cli.py",
+    "tests/unit/test_fidelity.py",
 ]
 #: Folders whose every tracked file the sdist must hold.
 SDIST_FOLDERS = ("tests", "examples", "cassettes", "standin")

@@ -49,6 +49,7 @@ from .redact import (
 from .runtime import REPLAY_API_KEY
 from .store import (
     FAILED_SUFFIX,
+    USE_KEY,
     Cassette,
     Digest,
     blob_file,
@@ -106,6 +107,9 @@ class CassetteAudit:
     ignores: list[str] = field(default_factory=list)
     #: Large downloads kept beside the cassettes: (path, size in bytes).
     blobs: list[tuple[str, int]] = field(default_factory=list)
+    #: Why a cassette with no interaction is a finding: its metadata says the test used
+    #: W&B online (:data:`.store.USE_KEY`), so its traffic went elsewhere, unrecorded.
+    empty: str = ""
     error: CassetteError | None = None
 
     @property
@@ -115,7 +119,7 @@ class CassetteAudit:
         if self.error is not None:
             return "unreadable"
         dirty = self.leaks or self.unknown or self.secrets or self.personal or self.unresolved
-        return "dirty" if dirty else "clean"
+        return "dirty" if dirty or self.empty else "clean"
 
     @property
     def exit_code(self) -> int:
@@ -142,6 +146,7 @@ class CassetteAudit:
             "personal": [_secret_json(s) for s in self.personal],
             "ignores": list(self.ignores),
             "blobs": [{"path": p, "size": n} for p, n in self.blobs],
+            "empty": self.empty or None,
             "error": None
             if self.error is None
             else {"message": str(self.error), "file": self.error.path, "line": self.error.line},
@@ -274,29 +279,46 @@ def audit_cassette(
         blobs = _blobs(cassette, path, cassette_folder(path, folder))
     except CassetteError as exc:
         return CassetteAudit(path, error=exc)
-    ledger = Ledger.from_cassette(cassette, harmless=harmless)
+    # One ledger per W&B server the recording talked to (ids of two servers may coincide).
+    ledgers = Ledger.per_server(cassette, harmless=harmless)
     scrubber = scrubber if scrubber is not None else audit_scrubber()
-    leaks = ledger.leaks()
     meta = cassette.metadata
     ignores = [str(p) for p in meta.get("ignore") or []]
     ignores += [f"preset {p}" for p in meta.get("presets") or []]
     return CassetteAudit(
         path,
-        created=ledger.created,
-        deleted=ledger.deleted,
-        leaks=leaks,
-        kept=ledger.kept,
-        kept_reasons={r.name: ledger.kept_reason(r) or "" for r in ledger.kept},
-        foreign_deleted=ledger.foreign_deleted,
-        foreign_changes=ledger.foreign_changes(),
-        left_by_design=ledger.left_by_design(),
-        uncertain_links=ledger.uncertain_links(),
-        unresolved=unresolved(ledger),
-        unknown=list(ledger.unknown),
+        created=[r for ledger in ledgers for r in ledger.created],
+        deleted=[r for ledger in ledgers for r in ledger.deleted],
+        leaks=[r for ledger in ledgers for r in ledger.leaks()],
+        kept=[r for ledger in ledgers for r in ledger.kept],
+        kept_reasons={
+            r.name: ledger.kept_reason(r) or "" for ledger in ledgers for r in ledger.kept
+        },
+        foreign_deleted=[r for ledger in ledgers for r in ledger.foreign_deleted],
+        foreign_changes=[c for ledger in ledgers for c in ledger.foreign_changes()],
+        left_by_design=[r for ledger in ledgers for r in ledger.left_by_design()],
+        uncertain_links=[u for ledger in ledgers for u in ledger.uncertain_links()],
+        unresolved=[line for ledger in ledgers for line in unresolved(ledger)],
+        unknown=[u for ledger in ledgers for u in ledger.unknown],
         secrets=list(_secrets(cassette, scrubber, path)),
         personal=list(_personal(cassette)),
         ignores=ignores,
         blobs=blobs,
+        empty=_empty(cassette),
+    )
+
+
+def _empty(cassette: Cassette) -> str:
+    """The finding of a cassette that holds no interaction of a test that used W&B online,
+    as its metadata tells (a recording made before it said so tells nothing: no finding)."""
+    used = cassette.metadata.get(USE_KEY)
+    if cassette.interactions or not isinstance(used, list) or not used:
+        return ""
+    kinds = ", ".join(str(u) for u in used)
+    return (
+        f"no interaction, but the recording's test used W&B online ({kinds}): its requests "
+        "never reached the relay, so nothing of them was recorded or cleaned up; record it "
+        "again with this version of wandb-cassettes"
     )
 
 
@@ -445,6 +467,7 @@ def _details(c: CassetteAudit) -> list[str]:
         for u in c.unknown
     ]
     lines += [f"{c.path}: {line}" for line in c.unresolved]
+    lines += [f"{c.path}: {c.empty}"] if c.empty else []
     lines += [f"{c.path}: secret {s}" for s in c.secrets]
     lines += [f"{c.path}: personal data {s}" for s in c.personal]
     lines += [

@@ -5,6 +5,8 @@ Subcommands:
 * ``audit [PATH...] [--format text|json]``: leaks, secrets and unreadable
   files in cassettes (exit 0 clean, 1 leak or secret, 2 unreadable);
 * ``show CASSETTE``: one line per exchange, with what it created or deleted;
+* ``diff OLD NEW``: what a re-recording changed, in W&B's terms (exit 0 nothing but
+  the recording line, 1 differences, 2 unreadable);
 * ``sweep [--upstream URL]...``: delete what interrupted recordings left on W&B,
   and put back what they changed of others' resources, as listed by their
   journals, on the upstreams the user names only (exit 0 all done, 1 something
@@ -29,6 +31,7 @@ from . import __version__, compat
 from . import cleanup as journal
 from . import protocol as graphql
 from .audit import audit_paths, audit_scrubber, format_table, other_sdk_cassettes
+from .diff import diff
 from .errors import CassetteError, ConfigurationError, JournalError
 from .ownership import Ledger
 from .redact import CACHE_FOLDER, CATALOGUE, CONFIDENCE, Scrubber
@@ -264,6 +267,33 @@ def _size(body: Body) -> str:
     return f"{n / 1000:.1f}kB" if n < 1_000_000 else f"{n / 1_000_000:.1f}MB"
 
 
+def _add_diff(sub: Subparsers) -> None:
+    p = sub.add_parser(
+        "diff",
+        help="show what a re-recording changed, in W&B's terms",
+        description="Pairs the interactions of two recordings of a test by what they ask "
+        "(the GraphQL operation, the file_stream run, the method and URL) and lists the "
+        "ones added (+), removed (-) and changed (~), with each value that changed: GraphQL "
+        "variables in W&B's terms (config.lr, name...), URLs, uploads' size and sha256, "
+        "status, answers. Exit 0: nothing changed but the metadata's recording line; "
+        "1: differences; 2: a cassette cannot be read.",
+    )
+    p.add_argument("old", metavar="OLD", help="the cassette before (e.g. from git show)")
+    p.add_argument("new", metavar="NEW", help="the cassette after")
+    p.set_defaults(run=_run_diff)
+
+
+def _run_diff(args: argparse.Namespace) -> int:
+    try:
+        old, new = load(args.old), load(args.new)
+    except CassetteError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    found = diff(old, new)
+    print(found.render(args.old, args.new))
+    return 0 if found.same else 1
+
+
 def _add_sweep(sub: Subparsers) -> None:
     p = sub.add_parser(
         "sweep",
@@ -404,7 +434,7 @@ def _refused(url: str, api_key: str | None) -> str | None:
 
 
 #: The subcommands, in the order ``--help`` lists them.
-SUBCOMMANDS: list[Register] = [_add_audit, _add_show, _add_sweep]
+SUBCOMMANDS: list[Register] = [_add_audit, _add_show, _add_diff, _add_sweep]
 
 
 def build_parser() -> argparse.ArgumentParser:

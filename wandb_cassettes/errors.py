@@ -62,10 +62,10 @@ class CassetteError(WandbCassettesError):
 class MissingCassette(CassetteError):
     """Replay asked for a cassette that does not exist; the message says how to record it."""
 
-    def __init__(self, path: object, command: str) -> None:
+    def __init__(self, path: object, command: str, note: str = "") -> None:
         self.command = command
         WandbCassettesError.__init__(
-            self, f"wandb cassette missing: {path}\nrecord it with:\n  {command}"
+            self, f"wandb cassette missing: {path}\nrecord it with:\n  {command}{note}"
         )
         self.path, self.line = str(path), None
 
@@ -120,12 +120,17 @@ class NoMatch(WandbCassettesError, LookupError):
     """A live request has no recorded interaction; the message says what was asked and why not.
 
     ``key`` is the request's :class:`~wandb_cassettes.replay._matching.RequestKey`;
-    ``candidates`` the recorded requests most like it, described.
+    ``candidates`` the recorded requests most like it, described. ``rerecord``: whether
+    a new recording would answer it (False: the message says what else would, such as
+    an ``ignore`` of values that change from run to run).
     """
 
-    def __init__(self, key: Any, candidates: Sequence[str], message: str) -> None:
+    def __init__(
+        self, key: Any, candidates: Sequence[str], message: str, *, rerecord: bool = True
+    ) -> None:
         self.key = key
         self.candidates = list(candidates)
+        self.rerecord = rerecord
         super().__init__(message)
 
 

@@ -10,8 +10,8 @@ to :class:`~.lifecycle.CassetteUse`, which does the work::
         run = wandb.init(project="ci-tests")
         ...
 
-The window: once collection shows a test that uses cassettes, before any
-session fixture runs, the process's SDK is pointed at the relay
+The window: once the test loop starts with a test that uses cassettes to run,
+before any session fixture runs, the process's SDK is pointed at the relay
 (:class:`~.process.WandbProcess`). A marked test's traffic (its
 function-scoped fixtures' included) goes to its cassette; a fixture wider
 than a test that sends W&B traffic gets a cassette of its scope
@@ -25,7 +25,7 @@ import contextlib
 import os
 import re
 import shlex
-from collections.abc import Generator, Iterator
+from collections.abc import Collection, Generator, Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -40,7 +40,8 @@ from .errors import (
     UnsupportedSdk,
     WandbCassettesError,
 )
-from .helpers import EPOCHS_MARKER_HELP, EpochCheck, make_epoch_check
+from .helpers import EpochCheck, make_epoch_check
+from .markers import MARKER, PLUGIN_NAME, register
 from .redact import CACHE_FOLDER, CATALOGUE
 from .runtime import (
     UPSTREAM_ENV,
@@ -57,25 +58,17 @@ if TYPE_CHECKING:
     from .runtime import CassetteUse
 
 __all__ = [
+    "default_wandb_cassette_name",
     "wandb_artifact_cleaner",
     "wandb_cassette",
     "wandb_cassette_config",
+    "wandb_cassette_dir",
     "wandb_epochs",
 ]
 
-MARKER = "wandb_cassette"
-MARKER_HELP = (
-    f"{MARKER}(name=None, *, ignore=[...], keep=False|[...], foreign_changes=False|[...], "
-    "record_mode=None, before_record=[...], secret_patterns=[...], harmless=[...], "
-    "strict=False, entropy=None, same_sdk=False): record this test's W&B traffic into "
-    "cassettes/<module>/<name>.yaml once, replay it offline. ignore: values replay does "
-    "not compare (name, group, "
-    "config.<key>, metadata.<key>...); keep: resources the automatic cleanup "
-    "leaves (True: all); foreign_changes: resources the test did not create that it "
-    "changes on purpose (not restored; True: all)."
-)
-
 _PROCESS = pytest.StashKey["Any"]()
+#: pytest-recording's ``--disable-recording``: W&B traffic goes to the real server.
+_DISABLED = pytest.StashKey[bool]()
 _REPORTS = pytest.StashKey[dict[str, pytest.TestReport]]()
 _USE = pytest.StashKey["CassetteUse"]()
 #: What a finished test's cassette leaves on its item: the upstream failures its teardown
@@ -154,27 +147,33 @@ def pytest_addoption(parser: pytest.Parser) -> None:
 
 
 def pytest_configure(config: pytest.Config) -> None:
-    config.addinivalue_line("markers", MARKER_HELP)
-    config.addinivalue_line("markers", "fast: a fast test (replayed or pure), run in CI.")
-    config.addinivalue_line(
-        "markers", "integration: a test of real W&B behaviour (replayed in CI)."
-    )
-    config.addinivalue_line("markers", EPOCHS_MARKER_HELP)
+    if not config.pluginmanager.has_plugin(PLUGIN_NAME):  # turned off, or not installed
+        register(config)
 
     option = config.getoption("--wandb-upstream")
     explicit = option or explicit_upstream()
     source = "--wandb-upstream" if option else f"{UPSTREAM_ENV} or WANDB_BASE_URL"
+    # Replay never needs, reads or refuses an upstream: only a session that records checks
+    # it (here when the user gave it; else when the relay starts, from the user's settings).
+    records = record_mode(config) is not RecordMode.NONE
     try:
-        # None: the SDK's default, looked up when a cassette first needs it (no wandb
-        # import for a run without cassettes).
-        upstream = check_upstream(explicit, source=source) if explicit else None
+        if explicit and records:
+            check_upstream(explicit, source=source)
     except ConfigurationError as exc:
         raise pytest.UsageError(str(exc)) from None
-    process = WandbProcess(upstream, config.rootpath, report=lambda m: _report(config, m))
+    process = WandbProcess(
+        explicit,
+        config.rootpath,
+        report=lambda m: _report(config, m),
+        records=records,
+        source=source,
+    )
+    config.stash[_DISABLED] = bool(config.getoption("--disable-recording", False))
     config.stash[_PROCESS] = process
     config.stash[_CURRENT] = []
     set_shared(process)
-    runtime.allow_wandb_through_network_block()
+    # wandb-core's own socket passes --block-network whatever is selected (offline runs).
+    runtime.keep_service_socket_open()
     _keep_compiled_rules(config)
 
 
@@ -198,6 +197,18 @@ def pytest_unconfigure(config: pytest.Config) -> None:
         process.stop()
 
         set_shared(None)
+        runtime.keep_service_socket_open(False)
+
+
+def pytest_report_header(config: pytest.Config) -> str | None:
+    """Said once, at the start of the session: what ``--disable-recording`` means here."""
+    if not config.stash.get(_DISABLED, False):
+        return None
+    where = explicit_upstream() or "the server the wandb SDK is set up for"
+    return (
+        f"wandb-cassettes: --disable-recording: W&B traffic goes to {where}; "
+        "no W&B cassette is recorded or replayed"
+    )
 
 
 @pytest.hookimpl(optionalhook=True)
@@ -215,27 +226,50 @@ def record_mode(config: pytest.Config) -> RecordMode:
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
-    """Validate every ``wandb_cassette`` marker before anything runs."""
+    """Validate every ``wandb_cassette`` marker before anything runs; keep pytest-recording
+    off W&B cassettes if a test uses ``@pytest.mark.vcr``."""
+    vcr = False
     for item in items:
         marker = item.get_closest_marker(MARKER)
         if marker is not None:
             _options(item, marker)
+        vcr = vcr or item.get_closest_marker("vcr") is not None
+    if vcr:
+        runtime.guard_vcr_cassettes()
 
 
-def pytest_collection_finish(session: pytest.Session) -> None:
-    """Point the SDK at the relay before any session fixture runs, if any test uses cassettes."""
+@pytest.hookimpl(tryfirst=True)
+def pytest_runtestloop(session: pytest.Session) -> None:
+    """Point the SDK at the relay before any session fixture runs, if a test that uses
+    cassettes is about to run.
+
+    Not at the end of collection: a run that executes no test (``--collect-only``,
+    which IDEs run to discover tests; ``--setup-plan``; a ``-k`` that selects nothing;
+    errors during collection) starts nothing and writes nothing outside the project:
+    no relay, no watchdog, no ``.pth`` in site-packages.
+    """
+    config = session.config
+    if (
+        config.stash[_DISABLED]
+        or config.option.collectonly
+        or getattr(config.option, "setupplan", False)
+        or (session.testsfailed and not config.option.continue_on_collection_errors)
+    ):
+        return
     if any(item.get_closest_marker(MARKER) for item in session.items):
-        process = session.config.stash[_PROCESS]
+        process = config.stash[_PROCESS]
         try:
             relay = process.start()
         except UnsupportedSdk as exc:  # one line, before any test: the supported range
-            if not hasattr(session.config, "workerinput"):
+            if not hasattr(config, "workerinput"):
                 raise pytest.UsageError(str(exc)) from None
             # A pytest-xdist worker cannot end the session (its controller reports an
             # INTERNALERROR): each test that uses a cassette fails with the same line.
-            session.config.stash[_UNSUPPORTED] = str(exc)
+            config.stash[_UNSUPPORTED] = str(exc)
             return
-        current = session.config.stash[_CURRENT]
+        except ConfigurationError as exc:  # the upstream of a session that records
+            raise pytest.UsageError(str(exc)) from None
+        current = config.stash[_CURRENT]
         relay.context = lambda: current[-1] if current else "code outside any test"
 
 
@@ -280,7 +314,7 @@ def pytest_runtest_makereport(
     use = item.stash.get(_USE, None)
     if use is None:
         if report.failed and item.stash.get(_UPSTREAM_ERRORS, None):
-            _show_upstream_failures(item.stash[_UPSTREAM_ERRORS], report)
+            _show_upstream_failures(item.stash[_UPSTREAM_ERRORS], report, item.config)
         return report
     if report.when == "call":
         replay = use.replay
@@ -291,7 +325,7 @@ def pytest_runtest_makereport(
             report.longrepr = use.mismatch_report()
             use.reported = len(replay.errors)
     if report.failed:
-        _show_upstream_failures(_upstream_errors(use), report)
+        _show_upstream_failures(_upstream_errors(use), report, item.config)
     return report
 
 
@@ -300,11 +334,28 @@ def _upstream_errors(use: CassetteUse) -> list[str]:
     return list(recording.upstream_errors) if recording is not None else []
 
 
-def _show_upstream_failures(errors: list[str], report: pytest.TestReport) -> None:
-    """A test that fails while the upstream fails says so beside its traceback."""
-    if errors:
-        text = "\n".join(errors)
-        report.sections.append(("wandb-cassettes: the upstream failed while recording", text))
+UPSTREAM_FAILED = "wandb-cassettes: the upstream failed while recording"
+
+
+def _show_upstream_failures(
+    errors: list[str], report: pytest.TestReport, config: pytest.Config
+) -> None:
+    """A test that fails while the upstream fails says so, and why, first.
+
+    The SDK's failure is only the echo of the upstream's (its traceback runs through
+    wandb's internals, and the SDK logs it again): with ``-v`` they are shown beside
+    the failures, without it the failures alone, one line each.
+    """
+    if not errors:
+        return
+    text = "\n".join(errors)
+    if config.get_verbosity() > 0:
+        report.sections.append((UPSTREAM_FAILED, text))
+        return
+    if any("cannot connect to" in e for e in errors):
+        text += "\ncannot reach the upstream: check --wandb-upstream and the network"
+    report.longrepr = f"{UPSTREAM_FAILED} (pytest -v shows the SDK's traceback and logs):\n{text}"
+    report.sections = [s for s in report.sections if not s[0].startswith("Captured log")]
 
 
 def _report(config: pytest.Config, message: str) -> None:
@@ -481,24 +532,97 @@ def cassette_dir(config: pytest.Config) -> Path:
     return Path(config.rootpath, str(config.getini("wandb_cassette_dir")))
 
 
-def cassette_path_for(item: pytest.Item) -> Path:
-    """Where the cassette of ``item`` lives: ``<dir>/<module path>/<name>.yaml``."""
-    return runtime.named(lambda full: _cassette_path_for(item, catalogue=full))
+def cassette_path_for(item: pytest.Item, vcr_paths: Collection[Path] = ()) -> Path:
+    """Where the cassette of ``item`` lives: ``<dir>/<module path>/<name>.yaml``.
+
+    ``vcr_paths``: the files pytest-recording uses for the test (:func:`_vcr_paths`); a
+    W&B cassette that would be one of them is named ``<name>.wandb.yaml`` instead.
+
+    Raises:
+        pytest.UsageError: Both names are among ``vcr_paths``.
+    """
+    path = runtime.named(lambda full: _cassette_path_for(item, catalogue=full))
+    if path in vcr_paths:
+        path = path.with_name(path.stem + ".wandb.yaml")
+        if path in vcr_paths:
+            raise pytest.UsageError(
+                f"{item.nodeid}: pytest-recording's vcr cassettes of this test take both "
+                f"names of its W&B cassette ({path.name} too); give it another: "
+                f'@pytest.mark.{MARKER}("name")'
+            )
+    return path
+
+
+def _vcr_paths(request: pytest.FixtureRequest) -> list[Path]:
+    """The files pytest-recording reads and writes for this test, from its own fixtures
+    (``vcr_cassette_dir``, ``default_cassette_name``, ``vcr_config``: each overridable per
+    module, class or test) and ``vcr`` markers; none for a test without the marker."""
+    markers = list(request.node.iter_markers(name="vcr"))
+    if not markers:
+        return []
+    try:
+        directory = request.getfixturevalue("vcr_cassette_dir")
+        name = request.getfixturevalue("default_cassette_name")
+        vcr_config = request.getfixturevalue("vcr_config")
+    except pytest.FixtureLookupError:  # pytest-recording is off (-p no:recording)
+        return []
+    return runtime.vcr_cassette_paths(str(name), str(directory), markers, vcr_config or {})
 
 
 def _cassette_path_for(item: pytest.Item, *, catalogue: bool) -> Path:
-    marker = item.get_closest_marker(MARKER)
-    if marker is not None and (marker.args or marker.kwargs.get("name")):
-        name = str(marker.kwargs.get("name") or marker.args[0])
-    else:
-        name = runtime.test_name(getattr(item, "cls", None), item.name, catalogue=catalogue)
+    name = _marker_name(item) or runtime.test_name(
+        getattr(item, "cls", None), item.name, catalogue=catalogue
+    )
     group = _relative(item.config, item.path).with_suffix("")
     root = cassette_dir(item.config)
-    path = runtime.cassette_path(root, str(group), name, catalogue=catalogue)
-    # pytest-recording keeps a @pytest.mark.vcr test's own cassettes in
-    # <test dir>/cassettes/<module>/: for a module in the rootdir that is this folder.
-    vcr_dir = Path(item.path.parent, "cassettes", item.path.stem).resolve()
-    if item.get_closest_marker("vcr") is not None and path.parent == vcr_dir:
+    return runtime.cassette_path(root, str(group), name, catalogue=catalogue)
+
+
+def _marker_name(item: pytest.Item) -> str | None:
+    """The name ``@pytest.mark.wandb_cassette("name")`` gives, if any."""
+    marker = item.get_closest_marker(MARKER)
+    if marker is not None and (marker.args or marker.kwargs.get("name")):
+        return str(marker.kwargs.get("name") or marker.args[0])
+    return None
+
+
+def _module_folder(config: pytest.Config, module: Path) -> Path:
+    """Where a test module's cassettes go by default: ``<cassette dir>/<module path>``."""
+    return cassette_dir(config).resolve() / _relative(config, module).with_suffix("")
+
+
+def _default_name(item: pytest.Item) -> str:
+    """A test's cassette name by default: the marker's, else pytest-recording's."""
+    return _marker_name(item) or runtime.test_name(
+        getattr(item, "cls", None), item.name, catalogue=False
+    )
+
+
+def _chosen_path(request: pytest.FixtureRequest, vcr_paths: Collection[Path]) -> Path:
+    """The test's cassette as the ``wandb_cassette_dir`` and ``default_wandb_cassette_name``
+    fixtures (each overridable per conftest, module, class or test) place it.
+
+    Raises:
+        pytest.UsageError: The folder is outside the cassette folder (the ini option
+            ``wandb_cassette_dir``, where the audit looks and the blobs are kept).
+    """
+    item = request.node
+    config = request.config
+    folder = Path(str(request.getfixturevalue("wandb_cassette_dir")))
+    name = str(request.getfixturevalue("default_wandb_cassette_name"))
+    folder = (config.rootpath / folder).resolve()  # a relative folder: from the rootdir
+    if folder == _module_folder(config, item.path) and name == _default_name(item):
+        return cassette_path_for(item, vcr_paths)
+    root = cassette_dir(config).resolve()
+    if folder != root and root not in folder.parents:
+        raise pytest.UsageError(
+            f"{item.nodeid}: the wandb_cassette_dir fixture gives {folder}, outside the "
+            f"cassette folder {root} (the ini option wandb_cassette_dir, where "
+            "`wandb-cassettes audit` looks and large bodies are kept): move that one instead"
+        )
+    group = str(folder.relative_to(root))
+    path = runtime.named(lambda full: runtime.cassette_path(root, group, name, catalogue=full))
+    if path in vcr_paths:
         path = path.with_name(path.stem + ".wandb.yaml")
     return path
 
@@ -542,15 +666,51 @@ def wandb_cassette_config() -> dict[str, Any]:
     return {}
 
 
+@pytest.fixture(scope="module")
+def wandb_cassette_dir(request: pytest.FixtureRequest) -> str:
+    """The folder of a test module's W&B cassettes; override it in a conftest, a module or a
+    class (pytest-recording's ``vcr_cassette_dir`` is the model).
+
+    Returns ``<rootdir>/<ini wandb_cassette_dir>/<module path without .py>``. A relative
+    folder is taken from the rootdir; it must lie inside the cassette folder (the ini
+    option ``wandb_cassette_dir``), where ``wandb-cassettes audit`` looks and large
+    bodies are kept: a folder outside is a usage error.
+    """
+    return str(_module_folder(request.config, Path(request.node.path)))
+
+
+@pytest.fixture
+def default_wandb_cassette_name(request: pytest.FixtureRequest) -> str:
+    """The file name (without ``.yaml``) of a test's W&B cassette; override it in a
+    conftest, a module, a class, or for one test (pytest-recording's
+    ``default_cassette_name`` is the model).
+
+    Returns the marker's name (``@pytest.mark.wandb_cassette("name")``), else
+    pytest-recording's default name, ``Class.test[param]``; a name is made safe for a
+    file (a secret or an e-mail address in it is replaced, with a short hash kept).
+    """
+    return _default_name(request.node)
+
+
 @pytest.fixture(autouse=True)
 def wandb_cassette(request: pytest.FixtureRequest) -> Iterator[CassetteUse | None]:
-    """The cassette of a ``@pytest.mark.wandb_cassette`` test (None for other tests)."""
+    """The cassette of a ``@pytest.mark.wandb_cassette`` test (None for other tests).
+
+    A :class:`~wandb_cassettes.runtime.CassetteUse`: ``path`` (the file), ``recorded``
+    (True while recording, False while replaying), ``played()`` (the exchanges so far,
+    one line each: replayed, or recorded) and ``unplayed()`` (what the cassette holds that
+    no request asked for yet), for assertions in the test itself::
+
+        def test_upload(wandb_cassette):
+            ...
+            assert not wandb_cassette.unplayed()
+    """
     item = request.node
     marker = item.get_closest_marker(MARKER)
-    if marker is None:
+    config = request.config
+    if marker is None or config.stash[_DISABLED]:
         yield None
         return
-    config = request.config
     unsupported = config.stash.get(_UNSUPPORTED, None)
     if unsupported is not None:
         pytest.fail(unsupported, pytrace=False)
@@ -575,7 +735,7 @@ def wandb_cassette(request: pytest.FixtureRequest) -> Iterator[CassetteUse | Non
     from .runtime import CassetteUse  # the relay stack loads with the first cassette
 
     use = CassetteUse(
-        cassette_path_for(item),
+        _chosen_path(request, _vcr_paths(request)),
         process,
         record_mode(config),
         test_id=item.nodeid,
@@ -648,13 +808,22 @@ def wandb_epochs(request: pytest.FixtureRequest) -> EpochCheck:
 _AUDIT = pytest.StashKey[Any]()
 
 
+_RECORDED_KEY = "wandb_cassettes_recorded"
+#: The audit's test case in reports (junit's ``classname`` ``wandb-cassettes``, name ``audit``).
+AUDIT_NODEID = "wandb-cassettes::audit"
+
+
 @pytest.hookimpl(optionalhook=True)
 def pytest_testnodedown(node: Any, error: Any) -> None:
-    """pytest-xdist: a worker is done; the cassettes it wrote count for the audit."""
-    written = getattr(node, "workeroutput", {}).get(_WRITTEN_KEY) or []
-    node.config.stash[_PROCESS].written.extend(Path(p) for p in written)
+    """pytest-xdist: a worker is done; the cassettes it wrote count for the audit, what it
+    recorded for the summary."""
+    output = getattr(node, "workeroutput", {})
+    process = node.config.stash[_PROCESS]
+    process.written.extend(Path(p) for p in output.get(_WRITTEN_KEY) or [])
+    process.recordings.extend(runtime.Recorded(**r) for r in output.get(_RECORDED_KEY) or [])
 
 
+@pytest.hookimpl(tryfirst=True)  # before junitxml writes its file: the audit is a test case
 def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
     config = session.config
     process = config.stash.get(_PROCESS, None)
@@ -663,6 +832,7 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
     workeroutput = getattr(config, "workeroutput", None)
     if workeroutput is not None:  # an xdist worker: the controller audits
         workeroutput[_WRITTEN_KEY] = [str(p) for p in process.written]
+        workeroutput[_RECORDED_KEY] = [r.as_dict() for r in process.recordings]
         return
     if not config.getoption("--wandb-audit"):
         return
@@ -671,12 +841,39 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
     options = _ini_options(config)
     report = audit_paths(process.written, options.scrubber(), harmless=options.harmless)
     config.stash[_AUDIT] = report
-    if report.exit_code != 0 and session.exitstatus == pytest.ExitCode.OK:
-        session.exitstatus = pytest.ExitCode.TESTS_FAILED
+    if report.exit_code != 0:
+        _report_audit_failure(config, report.render_text())
+        if session.exitstatus == pytest.ExitCode.OK:
+            session.exitstatus = pytest.ExitCode.TESTS_FAILED
+
+
+def _report_audit_failure(config: pytest.Config, text: str) -> None:
+    """The audit's findings as a failed test case (:data:`AUDIT_NODEID`), through pytest's
+    own report hook: ``--junitxml`` counts it among the failures (CI's report views show
+    it), as do the terminal's counts and any other reporting plugin."""
+    location = ("wandb-cassettes", None, "audit")
+    phases: list[tuple[Any, Any, str | None]] = [
+        ("setup", "passed", None),
+        ("call", "failed", f"wandb-cassettes audit of the cassettes this session wrote:\n{text}"),
+        ("teardown", "passed", None),
+    ]
+    for when, outcome, longrepr in phases:
+        report = pytest.TestReport(AUDIT_NODEID, location, {}, outcome, longrepr, when)
+        config.hook.pytest_runtest_logreport(report=report)
 
 
 def pytest_terminal_summary(terminalreporter: Any, exitstatus: int, config: pytest.Config) -> None:
-    if not config.getoption("--wandb-audit") or getattr(config, "workerinput", None) is not None:
+    if getattr(config, "workerinput", None) is not None:
+        return
+    process = config.stash.get(_PROCESS, None)
+    recording = record_mode(config) is not RecordMode.NONE and not (
+        config.stash.get(_DISABLED, False) or config.option.collectonly
+    )
+    ran = any(terminalreporter.stats.get(k) for k in ("passed", "failed"))
+    if process is not None and (process.recordings or (recording and ran)):
+        terminalreporter.write_sep("-", "wandb-cassettes")
+        terminalreporter.write_line(f"wandb-cassettes: {runtime.summarise(process.recordings)}")
+    if not config.getoption("--wandb-audit"):
         return
     terminalreporter.section("wandb-cassettes audit")
     report = config.stash.get(_AUDIT, None)

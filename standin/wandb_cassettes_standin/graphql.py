@@ -1147,7 +1147,7 @@ def update_artifact(ctx: Context, args: Json) -> Json:
         wanted = {a["alias"] for a in inp["aliases"]}
         for alias in set(art.aliases) - wanted - {"latest"}:
             del coll.aliases[alias]
-        for alias in wanted:
+        for alias in sorted(wanted):  # a set: its order would change the aliases' ids
             ctx.state.set_alias(coll, alias, art)
     art.updated_at = now_iso()
     return {"updateArtifact": {"artifact": artifact_node(ctx, art)}}

@@ -566,7 +566,7 @@ class State:
             coll.next_index += 1
             self.links[found.num] = found
             self.set_alias(coll, "latest", art)
-        for alias in aliases:
+        for alias in sorted(aliases):
             self.set_alias(coll, alias, art)
         coll.updated_at = now_iso()
         return found
@@ -718,7 +718,8 @@ class State:
         if alias.startswith("v") and alias[1:].isdigit():
             return  # version names are not aliases
         coll.aliases[alias] = art.num
-        coll.alias_nums.setdefault(alias, self.next_num())
+        if alias not in coll.alias_nums:  # setdefault would spend an id on every call
+            coll.alias_nums[alias] = self.next_num()
 
     def commit_artifact(self, art: Artifact) -> None:
         if art.state == "COMMITTED":
@@ -732,7 +733,9 @@ class State:
             self._merge_patches(art)
         self._read_manifest(art)
         self.set_alias(coll, "latest", art)
-        for alias in art.pending_aliases:
+        # Sorted: the ids the aliases get do not depend on the order of wandb-core's list
+        # (a Go map's), so that re-recording a test against a fresh stand-in answers the same.
+        for alias in sorted(art.pending_aliases):
             self.set_alias(coll, alias, art)
 
     def _read_manifest(self, art: Artifact) -> None:

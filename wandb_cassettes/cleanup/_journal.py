@@ -108,16 +108,19 @@ class JournalFile:
 
 
 class Journal:
-    """Appends one session's changes to ``<dir>/<host>-<pid>.jsonl``.
+    """Appends one session's changes on ``upstream`` to ``<dir>/<host>-<pid>.jsonl``
+    (``<host>-<pid>-<tag>.jsonl`` with a ``tag``: one journal per W&B server the session
+    records to, each naming its server).
 
     Raises:
         JournalError: The folder or the file cannot be created or written (the
             message names the path).
     """
 
-    def __init__(self, directory: str | os.PathLike[str], upstream: str) -> None:
+    def __init__(self, directory: str | os.PathLike[str], upstream: str, tag: str = "") -> None:
         self.directory = Path(directory)
-        self.path = self.directory / f"{socket.gethostname()}-{os.getpid()}.jsonl"
+        suffix = f"-{tag}" if tag else ""
+        self.path = self.directory / f"{socket.gethostname()}-{os.getpid()}{suffix}.jsonl"
         self._open: dict[tuple[str, ...], Owned] = {}
         self._restores: dict[str, Restore] = {}
         self._fh: IO[str] | None = None

@@ -165,7 +165,7 @@ def new_api() -> Any:
 
 def graphql_request(api: Any, document: str, variables: dict[str, Any]) -> Any:
     """Run ``document`` through the public API's transport (wandb-core), as the SDK does
-    (:func:`.compat.execute_graphql`; tests/test_cleanup.py drives each path against the
+    (:func:`.compat.execute_graphql`; tests/e2e/test_cleaner.py drives each path against the
     stand-in)."""
     return compat.execute_graphql(api, document, variables)
 

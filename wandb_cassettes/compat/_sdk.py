@@ -87,7 +87,7 @@ class Internal:
     fallback: str | None
     probe: Callable[[], bool]
     at_start: bool = False
-    #: The first minor of the window that has it (tests/test_sdk_compat.py checks it on
+    #: The first minor of the window that has it (tests/unit/test_sdk_compat.py checks it on
     #: each minor of the window: present from it on, absent before it).
     since: tuple[int, int] = OLDEST
 
@@ -120,6 +120,14 @@ def _import(name: str) -> Any:
 
 
 _GENERATED = "wandb.sdk.artifacts._generated"
+#: Where the SDK hands its server over (issue 21: every request goes through the relay).
+SETTINGS_MODULE = "wandb.sdk.wandb_settings"
+SERVICE_API_MODULE = "wandb.apis.public.service_api"
+TELEMETRY_MODULE = "wandb.analytics.opentelemetry.opentelemetry_proxy"
+#: ``auto_project_name``: the project the SDK derives from the program (issue 25).
+UTIL_MODULE = "wandb.util"
+WBAUTH_MODULE = "wandb.sdk.lib.wbauth"
+_URLS_MODULE = "wandb.sdk.lib.urls"
 
 INTERNALS: tuple[Internal, ...] = (
     Internal(
@@ -200,6 +208,52 @@ INTERNALS: tuple[Internal, ...] = (
         "a service another process started (pytest-xdist's controller) is not reused",
         "a token of another form is taken for this process's own service",
         _has("wandb.sdk.lib.service.service_token"),
+    ),
+    Internal(
+        f"{SETTINGS_MODULE}.Settings.to_proto",
+        "0.29 to 0.31",
+        "the server a run's settings name is routed through the relay (wandb-core sends "
+        "everything)",
+        None,
+        _has(SETTINGS_MODULE, "Settings", "to_proto"),
+        at_start=True,
+    ),
+    Internal(
+        f"{SERVICE_API_MODULE}.ServiceApi.base_url",
+        "0.29 to 0.31",
+        "URLs the public API builds in Python name the relay's route too",
+        "the URLs the public API builds go to the server as the SDK names it",
+        _has(SERVICE_API_MODULE, "ServiceApi", "base_url"),
+    ),
+    Internal(
+        f"{TELEMETRY_MODULE}.disable",
+        "0.30 to 0.31 (0.29 has the proxy without it)",
+        "the SDK's own telemetry, posted from Python to the settings' server, turned off",
+        "left as the SDK has it",
+        _has(TELEMETRY_MODULE, "disable"),
+        since=(0, 30),
+    ),
+    Internal(
+        f"{UTIL_MODULE}.auto_project_name",
+        "0.29 to 0.31",
+        "the project the SDK derives from the program, recorded and replayed",
+        "the SDK derives it in replay as it did when recording",
+        _has(UTIL_MODULE, "auto_project_name"),
+    ),
+    Internal(
+        f"{_URLS_MODULE}.forge_upstream_url",
+        "0.31",
+        "a netrc entry stored for the W&B host behind the Forge host is found too",
+        "only the server's own host is looked up in netrc",
+        _has(_URLS_MODULE, "forge_upstream_url"),
+        since=(0, 31),
+    ),
+    Internal(
+        f"{WBAUTH_MODULE}.unauthenticate_session",
+        "0.29 to 0.31",
+        "the key the SDK took for a replaying session is forgotten when recording starts",
+        "the SDK keeps the key it found first",
+        _has(WBAUTH_MODULE, "unauthenticate_session"),
     ),
     Internal(
         "wandb.sdk.lib.wbauth.read_netrc_auth",
@@ -417,6 +471,29 @@ def default_base_url() -> str:
     from wandb.sdk.wandb_settings import Settings
 
     return str(Settings.model_fields["base_url"].default)
+
+
+def forge_host(server: str) -> str | None:
+    """The W&B server behind ``server`` when it is the Forge API host (wandb 0.31's
+    ``urls.forge_upstream_url``); None where the SDK has no such notion."""
+    urls = _import(_URLS_MODULE)
+    forge = getattr(urls, "forge_upstream_url", None)
+    if not callable(forge):
+        return None
+    try:
+        return str(forge(server))
+    except Exception:
+        return None
+
+
+def forget_session_key() -> None:
+    """Forget the key the SDK took for this process's session (wandb/sdk/lib/wbauth/
+    authenticate.py keeps it in ``_session_auth`` once found), if the SDK is loaded."""
+    wbauth = sys.modules.get(WBAUTH_MODULE)
+    unauthenticate = getattr(wbauth, "unauthenticate_session", None)
+    if callable(unauthenticate):
+        with contextlib.suppress(Exception):
+            unauthenticate(update_settings=False)
 
 
 def netrc_api_key(host: str) -> str | None:

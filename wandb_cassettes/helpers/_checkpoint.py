@@ -5,7 +5,12 @@ from __future__ import annotations
 import os
 from typing import Any
 
-_TORCH_EXTRA_HINT = "pip install wandb-cassettes[torch]"
+#: No ``[torch]`` extra: an extra cannot choose PyTorch's CPU index, and torch from PyPI on
+#: Linux is the multi-GB CUDA build (https://pytorch.org/get-started/locally/).
+_TORCH_HINT = (
+    "install the torch your project uses; the CPU-only wheel: "
+    "pip install torch --index-url https://download.pytorch.org/whl/cpu"
+)
 
 # Two inputs, one output: a few dozen bytes of weights, so an artifact upload
 # of the checkpoint costs about as much as its manifest.
@@ -14,14 +19,13 @@ _OUT_FEATURES = 1
 
 
 def _import_torch(feature: str) -> Any:
-    # torch is an optional extra: the cassette machinery itself never needs it,
-    # so it is imported only when a checkpoint is actually built.
+    # torch is optional: the cassette machinery itself never needs it, so it is
+    # imported only when a checkpoint is actually built.
     try:
         import torch
     except ImportError as exc:
         raise ImportError(
-            f"{feature} needs PyTorch, which is not installed. "
-            f"Install the optional extra: {_TORCH_EXTRA_HINT}"
+            f"{feature} needs PyTorch, which is not installed: {_TORCH_HINT}"
         ) from exc
     return torch
 
@@ -43,7 +47,7 @@ def create_minimal_checkpoint(
         The checkpoint dict.
 
     Raises:
-        ImportError: torch is not installed (``pip install wandb-cassettes[torch]``).
+        ImportError: torch is not installed (the message says how to install the CPU wheel).
     """
     torch = _import_torch("create_minimal_checkpoint()")
     model = torch.nn.Linear(_IN_FEATURES, _OUT_FEATURES)

@@ -12,8 +12,16 @@ from ._foreign import (
     prior_run_read,
 )
 from ._intents import intents
-from ._ledger import Ledger, unresolved
-from ._model import FOREIGN_CHANGES_KEY, FRESH_RUN_IDS_KEY, Event, Resource, Unknown, outcome
+from ._ledger import Ledger, cassette_servers, unresolved
+from ._model import (
+    FOREIGN_CHANGES_KEY,
+    FRESH_RUN_IDS_KEY,
+    Consequence,
+    Event,
+    Resource,
+    Unknown,
+    outcome,
+)
 from ._owned import Owned, describe_json
 from ._rules import RULES
 
@@ -22,6 +30,7 @@ __all__ = [
     "FRESH_RUN_IDS_KEY",
     "PRIOR",
     "RULES",
+    "Consequence",
     "Event",
     "ForeignChange",
     "Ledger",
@@ -29,6 +38,7 @@ __all__ = [
     "Resource",
     "Restore",
     "Unknown",
+    "cassette_servers",
     "describe_json",
     "intents",
     "outcome",

@@ -64,7 +64,7 @@ from urllib.parse import urlsplit
 
 from .. import protocol as graphql
 from ..protocol import RESTORABLE, classify
-from ..store import Cassette, Interaction
+from ..store import SERVERS_KEY, Cassette, Interaction, server_of
 from ._foreign import (
     ARTIFACT_FIELDS,
     ARTIFACT_IDENTITY,
@@ -83,6 +83,7 @@ from ._model import (
     FOREIGN_CHANGES_KEY,
     FRESH_RUN_IDS_KEY,
     Change,
+    Consequence,
     Event,
     Exchange,
     Kind,
@@ -129,6 +130,11 @@ class Ledger:
             (``keep`` patterns declare too).
         on_foreign: Told, in one sentence, of each change to a resource the recording did
             not create as it is observed (the live recording warns with it).
+        server: The W&B server whose exchanges this ledger reads (a recording that talks
+            to several has one ledger each: ids and names of two servers may coincide);
+            None: every exchange.
+        start: The index of the first exchange it observes (a ledger opened mid-recording,
+            for a server first seen then: indices stay the cassette's).
     """
 
     def __init__(
@@ -139,6 +145,8 @@ class Ledger:
         harmless: Iterable[str] = (),
         foreign_changes: Iterable[str] = (),
         on_foreign: Callable[[str], None] | None = None,
+        server: str | None = None,
+        start: int = 0,
     ) -> None:
         self.keep: tuple[str, ...] = tuple(keep)
         self.foreign_patterns: tuple[str, ...] = tuple(foreign_changes)
@@ -149,7 +157,10 @@ class Ledger:
         self.harmless = frozenset(harmless)
         self.events: list[Event] = []
         self.unknown: list[Unknown] = []
-        self._count = 0
+        self.server = server
+        self._count = start
+        #: The resource each exchange concerned (a rule's subject, a file_stream's run), by index.
+        self.subjects: dict[int, Resource] = {}
         self._resources: list[Resource] = []
         self._by_key: dict[tuple[str, str, str, str], Resource] = {}
         self._by_id: dict[str, Resource] = {}
@@ -160,19 +171,32 @@ class Ledger:
         self.foreign = ForeignState(self.is_declared, on_foreign or (lambda _: None))
 
     @classmethod
-    def from_cassette(cls, cassette: Cassette, *, harmless: Iterable[str] = ()) -> Ledger:
+    def from_cassette(
+        cls, cassette: Cassette, *, harmless: Iterable[str] = (), server: str | None = None
+    ) -> Ledger:
         """The ledger of a recorded cassette, honouring its metadata's ``keep``,
-        ``foreign_changes`` and fresh ids."""
+        ``foreign_changes`` and fresh ids (of ``server``'s exchanges only, if given)."""
         fresh = cassette.metadata.get(FRESH_RUN_IDS_KEY) or []
         ledger = cls(
             keep_names(cassette.metadata),
             fresh_run_ids=[str(r) for r in fresh] if isinstance(fresh, list) else (),
             harmless=harmless,
             foreign_changes=keep_names(cassette.metadata, FOREIGN_CHANGES_KEY),
+            server=server,
         )
         for ix in cassette.interactions:
             ledger.observe(ix)
         return ledger
+
+    @classmethod
+    def per_server(cls, cassette: Cassette, *, harmless: Iterable[str] = ()) -> list[Ledger]:
+        """One ledger per W&B server of a recorded cassette: its ``upstream`` and the
+        servers its metadata lists (:data:`.store.SERVERS_KEY`); one ledger of every
+        exchange for a cassette of one server."""
+        servers = cassette_servers(cassette)
+        if len(servers) < 2:
+            return [cls.from_cassette(cassette, harmless=harmless)]
+        return [cls.from_cassette(cassette, harmless=harmless, server=s) for s in servers]
 
     # -- feeding -------------------------------------------------------------------
 
@@ -180,6 +204,8 @@ class Ledger:
         """Account for the next exchange (called in recording order)."""
         index = self._count
         self._count += 1
+        if self.server is not None and server_of(ix.uri, (self.server,)) is None:
+            return  # another server's exchange (or a storage host's: nothing to read)
         # Checked first: parsing every file_stream body as JSON would slow recording down.
         path = urlsplit(ix.uri).path
         if not path.endswith("/graphql"):
@@ -215,6 +241,8 @@ class Ledger:
             )
             rule = RULES.get(name)
             subject = rule(self, exchange) if rule is not None else None
+            if subject is not None:
+                self.subjects.setdefault(index, subject)
             if rule is None and result == "succeeded":
                 self._untracked(exchange, request.operation)
             if result != "refused":  # a lost answer may have changed it: judged too
@@ -383,6 +411,7 @@ class Ledger:
         if m is None or outcome(ix.status, {}) == "refused":
             return
         run = self.run(*m.groups())
+        self.subjects[index] = run
         if self._owns(run):
             return
         try:
@@ -613,6 +642,41 @@ class Ledger:
                 return f"holds kept {inner.name}"
         return None
 
+    def evidence(self) -> dict[int, Consequence]:
+        """The exchanges the cleanup and the audit depend on, by index, with what each did.
+
+        Each create and delete (:attr:`events`), each sweep stopped, each change to
+        something the recording did not create and did not declare
+        (:meth:`foreign_changes`), each link it cannot tell it made
+        (:meth:`uncertain_links`) and each mutation nobody classified
+        (:attr:`unknown`). How many of these a recording holds is the test's doing.
+        Any other exchange (an update of what the recording created, a harmless
+        mutation, a change it declared, a query) may come more or less often with
+        timing alone: wandb-core sends a run's config and telemetry updates as
+        ``upsertBucket`` whenever its timers fire.
+        """
+        found: dict[int, Consequence] = {}
+        for event in self.events:
+            what = f"{event.change} {event.resource.kind} {event.resource.name}"
+            found.setdefault(event.index, Consequence(what))
+        for resource in self._resources:
+            if resource.stopped_at is not None:
+                what = f"stopped {resource.kind} {resource.name}"
+                found.setdefault(resource.stopped_at, Consequence(what))
+            if resource.uncertain_at is not None:
+                what = f"linked {resource.name}, which may have been linked before"
+                found.setdefault(resource.uncertain_at, Consequence(what))
+        for unknown in self.unknown:
+            what = f"sent {unknown.field}, a mutation nobody classified"
+            found.setdefault(unknown.index, Consequence(what))
+        for change in self.foreign_changes():
+            if change.status == "declared":
+                continue
+            what = f"{change.change} {change.kind} {change.name}, which the test did not create"
+            for index, _field in change.changes:
+                found.setdefault(index, Consequence(what, foreign=change.name))
+        return found
+
     def events_at(self, index: int) -> list[Event]:
         """What the exchange at ``index`` created or deleted."""
         return [e for e in self.events if e.index == index]
@@ -780,3 +844,14 @@ def keep_names(metadata: dict[str, Any], key: str = "keep") -> list[str]:
 
 
 # -- queries that name what later mutations refer to ------------------------------------
+
+
+def cassette_servers(cassette: Cassette) -> list[str]:
+    """The W&B servers of a recorded cassette: its ``upstream``, then those its metadata
+    lists (strings only: a cassette is untrusted input)."""
+    meta = cassette.metadata
+    listed = meta.get(SERVERS_KEY)
+    others = [s for s in listed if isinstance(s, str) and s] if isinstance(listed, list) else []
+    upstream = meta.get("upstream")
+    first = [upstream] if isinstance(upstream, str) and upstream else []
+    return list(dict.fromkeys([*first, *others]))

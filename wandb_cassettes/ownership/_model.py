@@ -116,6 +116,17 @@ class Event:
 
 
 @dataclass(frozen=True)
+class Consequence:
+    """What an exchange did that the cleanup and the audit count (:meth:`.Ledger.evidence`)."""
+
+    #: "created run e/p/r", "changed run e/p/r, which the test did not create"...
+    what: str
+    #: A change to something the recording did not create: that resource's name, which a
+    #: ``foreign_changes`` declaration names (empty for anything else).
+    foreign: str = ""
+
+
+@dataclass(frozen=True)
 class Exchange:
     """A GraphQL exchange, as the rules see it."""
 

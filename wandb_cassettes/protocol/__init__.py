@@ -2,7 +2,14 @@
 
 from __future__ import annotations
 
-from ._graphql import Document, document_of, operation_kind, parse_request, response_errors
+from ._graphql import (
+    Document,
+    document_of,
+    operation_kind,
+    parse_request,
+    response_errors,
+    succeeded,
+)
 from ._mutations import (
     MUTATIONS,
     NOT_RESTORABLE,
@@ -27,5 +34,6 @@ __all__ = [
     "operation_kind",
     "parse_request",
     "response_errors",
+    "succeeded",
     "why_not_restorable",
 ]

@@ -122,7 +122,7 @@ def operation_kind(query: str, operation_name: str | None = None) -> str | None:
     parentheses, strings and comments skipped), so that replay need not load a
     GraphQL parser. None when the scan cannot tell (no operation, several and
     none selected, unbalanced brackets): the caller then parses the document
-    (:func:`document_of`). tests/test_graphql.py checks it against graphql-core
+    (:func:`document_of`). tests/unit/test_graphql.py checks it against graphql-core
     on every document the SDK sends.
     """
     text = _SKIPPED_RE.sub(" ", query)

@@ -14,7 +14,7 @@ Python documents under ``wandb/sdk/artifacts/_generated``,
 and the documents compiled into ``wandb/bin/wandb-core``; plus
 ``createArtifactType`` from wandb 0.28's ``internal_api.py``) as an
 :class:`Effect`: it **creates**, **deletes** or **updates** a kind of
-resource, or is **harmless** (leaves nothing behind). ``tests/test_mutations.py``
+resource, or is **harmless** (leaves nothing behind). ``tests/unit/test_mutations.py``
 extracts the fields from the installed SDK and fails on any missing here, so
 a newer SDK that adds a mutation is noticed.
 

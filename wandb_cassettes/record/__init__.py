@@ -5,5 +5,16 @@ from __future__ import annotations
 from ._episodes import IdTranslation
 from ._relay import Recording, Relay, Replay
 from ._serve import BackgroundServer
+from ._stable import CLEANUP_KEY, RECORDING_KEY, Session, stable_form
 
-__all__ = ["BackgroundServer", "IdTranslation", "Recording", "Relay", "Replay"]
+__all__ = [
+    "CLEANUP_KEY",
+    "RECORDING_KEY",
+    "BackgroundServer",
+    "IdTranslation",
+    "Recording",
+    "Relay",
+    "Replay",
+    "Session",
+    "stable_form",
+]

@@ -31,17 +31,29 @@ SDK (``WANDB_BASE_URL``, which child processes inherit), holds it, and so does e
 the relay hands out. And ``/_ext/`` forwards only to the hosts the upstream itself handed
 out while recording (signed storage URLs, redirects), never to one a request names. What
 is refused is answered 403 (wandb-core does not retry it), never forwarded, never recorded.
+
+The code under test may name another W&B server than the session's upstream (the
+process's SDK is wrapped so that whatever it names comes here:
+:mod:`wandb_cassettes.runtime` ``_servers``): such a request's path says which after the
+secret, ``/_srv/<server>`` (:func:`.store.server_route`). Recording forwards it there,
+with that server's key (a session key the SDK was handed never goes to another server:
+:attr:`Relay.key_for` finds the one the SDK would use), and records it under that
+server's URL; the plain-http rule of the upstream holds for it too. Replay answers it
+like any other request: a request matches whichever server it was recorded on.
 """
 
 from __future__ import annotations
 
 import asyncio
+import base64
+import binascii
 import hashlib
 import hmac
 import json
 import os
 import re
 import secrets
+import time
 from collections.abc import AsyncIterator, Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -53,7 +65,14 @@ from aiohttp import web
 from aiohttp.web_protocol import RequestHandler
 
 from .. import redact as scrubbing
-from ..errors import CassetteError, NoMatch, RecordingError, RelayError, ReplayError
+from ..errors import (
+    CassetteError,
+    ConfigurationError,
+    NoMatch,
+    RecordingError,
+    RelayError,
+    ReplayError,
+)
 from ..protocol import parse_request
 from ..replay import DEFAULT_RULES, Matcher, MatchRules, substitutions, target_of
 from ..store import (
@@ -65,12 +84,23 @@ from ..store import (
     Digest,
     Interaction,
     blob_file,
+    check_upstream,
+    parse_route,
+    server_of,
+    server_route,
     verify_blob,
 )
 from ._episodes import IdTranslation
 from ._serve import LOOPBACK, BackgroundServer
 
 EXT_PREFIX = "/_ext/"
+#: The key under which a request carries the W&B server its route names (None: upstream):
+#: aiohttp's typed key where it has one (3.13+: a plain string key warns), else a string.
+_SERVER: Any = (
+    web.RequestKey("wandb_cassettes_server", str)
+    if hasattr(web, "RequestKey")
+    else "wandb_cassettes_server"
+)
 #: Response fields whose absolute URLs the SDK calls next.
 URL_KEYS = frozenset({"uploadUrl", "directUrl", "url", "uploadUrls"})
 #: Response headers whose absolute URLs the client calls next.
@@ -92,6 +122,9 @@ _HOP_BY_HOP = frozenset(
     )
 )
 _CHUNK = 256 * 1024
+#: Uploads up to this size are kept in memory while recording, for the stable form of the
+#: cassette (:mod:`._stable`: a run's summary file holds timing values); never stored.
+UPLOAD_KEEP_BYTES = 256 * 1024
 #: How long a connection being closed may still take a request already on its way (s).
 _CLOSE_GRACE_S = 0.05
 _FILE_STREAM_RE = re.compile(r"^/files/([^/]+)/([^/]+)/([^/]+)/file_stream$")
@@ -140,8 +173,29 @@ class Recording:
     #: ``scheme://host`` of every URL the upstream handed out in this recording (rewritten
     #: to ``/_ext/``): the only hosts ``/_ext/`` forwards to.
     handed_out: set[str] = field(default_factory=set)
+    #: Recorded ids -> fresh ones for the upstream (a re-recording that keeps the stored seed,
+    #: ``new_episodes``); None: the upstream sees the ids the client sent.
+    translation: IdTranslation | None = None
+    #: Per stored interaction: when its request went upstream and when its answer was
+    #: complete (``time.monotonic()``): which exchanges overlapped, for the stable order.
+    timings: list[tuple[float, float]] = field(default_factory=list)
+    #: Small uploads' bodies by interaction index (never stored; see :data:`UPLOAD_KEEP_BYTES`).
+    uploads: dict[int, bytes] = field(default_factory=dict)
+    #: The W&B servers besides the relay's upstream that the code named and this
+    #: recording forwarded to (``/_srv/`` routes).
+    servers: set[str] = field(default_factory=set)
+    #: How many requests of the code under test reached this session.
+    requests: int = 0
 
-    def add(self, ix: Interaction) -> None:
+    def add(
+        self, ix: Interaction, started: float | None = None, upload: bytes | None = None
+    ) -> None:
+        """Observe ``ix`` and store it as the cassette keeps it.
+
+        ``started``: when its request went upstream (default: now); ``upload``: the body
+        of a small upload.
+        """
+        ended = time.monotonic()
         for observe in self.observers:
             try:
                 observe(ix)
@@ -149,7 +203,10 @@ class Recording:
                 self.fatal = self.fatal or exc
         stored = self.scrub.record(ix)
         if stored is not None:
+            if upload is not None:
+                self.uploads[len(self.cassette.interactions)] = upload
             self.cassette.interactions.append(stored)
+            self.timings.append((ended if started is None else started, ended))
 
     def learn_secret(self, secret: str) -> None:
         """A secret seen on the way (a key given to ``wandb.login(key=...)``): scrubbed too."""
@@ -184,9 +241,12 @@ class Replay:
     fatal: ReplayError | None = None
     #: The cassette folder, where blobs live (``_blobs/``); None: the cassette's own folder.
     blob_root: Path | None = None
-    _rendered: dict[int, tuple[bytes, dict[str, str]]] = field(default_factory=dict)
+    #: Rendered answers, by interaction index and the base URL they were rendered for.
+    _rendered: dict[tuple[int, str], tuple[bytes, dict[str, str]]] = field(default_factory=dict)
     #: Blob files whose sha256 was checked, as ``(sha256, device, inode, size, mtime)``.
     _verified: set[tuple[str, int, int, int, int]] = field(default_factory=set)
+    #: How many requests of the code under test reached this session.
+    requests: int = 0
 
     def __post_init__(self) -> None:
         interactions = self.matcher.cassette.interactions
@@ -196,7 +256,7 @@ class Replay:
         self.runs = {
             "/".join(m.groups())
             for ix in interactions
-            if (m := _FILE_STREAM_RE.match(target_of(ix.uri, self.matcher.upstream)))
+            if (m := _FILE_STREAM_RE.match(target_of(ix.uri, self.matcher.servers)))
         }
 
     def owns_run(self, path: str) -> bool:
@@ -218,11 +278,22 @@ class Relay:
     """The loopback relay. Start it once, then :meth:`push` a session per cassette.
 
     ``upstream`` is the W&B base URL used when recording (and the prefix that
-    tells base-URL requests from storage requests in cassettes).
+    tells base-URL requests from storage requests in cassettes); empty while unknown
+    (a session that only replays never needs one, nor reads one).
     """
 
-    def __init__(self, upstream: str = "https://api.wandb.ai", *, port: int = 0) -> None:
-        self.upstream = upstream.rstrip("/")
+    def __init__(self, upstream: str | None = "https://api.wandb.ai", *, port: int = 0) -> None:
+        self.upstream = (upstream or "").rstrip("/")
+        #: The API keys this process handed the SDK itself, not given by the user for every
+        #: server (the upstream's netrc entry, the replay placeholder): never sent to
+        #: another server than the upstream.
+        self.injected: set[str] = set()
+        #: The key the SDK would use for a server when it sent an injected one (its
+        #: ``WANDB_API_KEY``, its netrc entry); None: it would have none. Set by the
+        #: process runtime; the keys the SDK itself sent to a server come first.
+        self.key_for: Callable[[str], str | None] | None = None
+        #: The last key the SDK itself sent to each server other than the upstream.
+        self.keys: dict[str, str] = {}
         self.sessions: list[Session] = []
         self.stray: list[str] = []
         #: Who is talking when no cassette is active (set by the pytest plugin).
@@ -362,8 +433,15 @@ class Relay:
 
     def replay_session(self, cassette: Cassette, rules: MatchRules = DEFAULT_RULES) -> Replay:
         """A replay session of ``cassette`` (not yet active)."""
-        upstream = str(cassette.metadata.get("upstream", self.upstream))
+        upstream = str(cassette.metadata.get("upstream") or self.upstream)
         return Replay(Matcher(cassette, upstream, rules))
+
+    def route(self, server: str | None) -> str:
+        """The base URL through this relay for ``server`` (None or the upstream: the relay's
+        own URL)."""
+        if not server or server == self.upstream:
+            return self.url
+        return server_route(self.url, server)
 
     # -- request handling -------------------------------------------------------
 
@@ -374,10 +452,18 @@ class Relay:
         secret, slash, rest = raw.partition("/")[2].partition("/")
         if not slash or not hmac.compare_digest(("/" + secret).encode(), self._prefix.encode()):
             return self._foreign(request.method, raw, "the request lacks this session's secret")
-        # From here on the request is seen as the SDK sent it, without the secret.
-        request = request.clone(rel_url=yarl.URL("/" + rest, encoded=True))
+        try:
+            server, rest = parse_route("/" + rest)
+        except ValueError as exc:
+            return _error(400, f"wandb-cassettes relay: {exc}")
+        # From here on the request is seen as the SDK sent it, without the secret and the
+        # route; the server it names (None: the upstream) goes along with it.
+        request = request.clone(rel_url=yarl.URL(rest, encoded=True))
+        request[_SERVER] = server or ""
         session = self._route(request)
         self._served[request.protocol] = session
+        if session is not None:
+            session.requests += 1
         if self.exhaustion is not None:
             if session is not None:
                 _fail(session, f"wandb-cassettes relay: {self.exhaustion}")
@@ -389,7 +475,7 @@ class Relay:
         if session is None:
             return self._refuse(request)
         if isinstance(session, Recording):
-            return await self._record(session, request)
+            return await self._record(session, request, session.translation)
         return await self._replay(session, request)
 
     def _route(self, request: web.Request) -> Session | None:
@@ -445,7 +531,55 @@ class Relay:
     def _upstream_url(self, request: web.Request) -> tuple[str, bool]:
         """The real URL of ``request`` and whether it is on another host (storage)."""
         where, external = _destination(request)
-        return (where if external else self.upstream + where), external
+        return (where if external else self._server_of(request) + where), external
+
+    def _server_of(self, request: web.Request) -> str:
+        """The W&B server ``request`` is for: the one its route names, else the upstream."""
+        return str(request.get(_SERVER) or self.upstream)
+
+    def _check_server(self, rec: Recording, request: web.Request) -> str | None:
+        """Why ``request`` may not be forwarded to its server (recording), or None.
+
+        A named server gets the upstream's rules: https, or plain http on loopback only;
+        it is noted in the recording (the cassette lists it). Its ``Authorization``: a key
+        the SDK was handed by this process is replaced by the one the SDK would use for
+        that server (:attr:`key_for`); with none, nothing is forwarded.
+        """
+        server = request.get(_SERVER)
+        if not server and not self.upstream:
+            return "no upstream is known to forward to (the session only replays)"
+        if not server or server == self.upstream:
+            return None
+        try:
+            check_upstream(server, source=f"the server the code named ({server})")
+        except ConfigurationError as exc:
+            return str(exc)
+        rec.servers.add(server)
+        return None
+
+    def _credentials(self, rec: Recording, request: web.Request, headers: dict[str, str]) -> str:
+        """Put the right key for a named server into ``headers``; why not, or ""."""
+        server = request.get(_SERVER)
+        if not server or server == self.upstream:
+            return ""
+        name = next((k for k in headers if k.lower() == "authorization"), None)
+        sent = _basic_key(headers.get(name)) if name else None
+        if sent is None:
+            return ""
+        if sent not in self.injected:
+            self.keys[server] = sent  # the SDK's own choice for that server
+            return ""
+        key = self.keys.get(server) or (self.key_for(server) if self.key_for else None)
+        if not key:
+            return (
+                f"no API key for {server}: the SDK would find none there, and the key this "
+                "session handed it never goes to another server; give one (WANDB_API_KEY, "
+                f"`wandb login --host {server}`, or api_key=)"
+            )
+        assert name is not None
+        headers[name] = "Basic " + base64.b64encode(f"api:{key}".encode()).decode()
+        rec.learn_secret(key)
+        return ""
 
     # -- record -----------------------------------------------------------------
 
@@ -469,14 +603,22 @@ class Relay:
         if rec.fatal is not None and not rec.cleaning:
             return _error(400, f"wandb-cassettes: {rec.fatal}", graphql=url.endswith("/graphql"))
         headers = _forward_headers(request.headers)
+        refused = None if external else self._check_server(rec, request)
+        refused = refused or self._credentials(rec, request, headers)
+        if refused:
+            # Before anything reaches that server: the test fails, saying why.
+            rec.fatal = rec.fatal or RecordingError(f"wandb-cassettes: {refused}")
+            return _error(400, f"wandb-cassettes: {refused}", graphql=url.endswith("/graphql"))
         key = _basic_key(headers.get("Authorization"))
         if key:
             rec.learn_secret(key)
         digest = hashlib.sha256()
         size = 0
+        kept: list[bytes] = []
         data: Any
         if external and request.can_read_body:
-            # Storage bodies (checkpoints) are streamed through, never held.
+            # Storage bodies (checkpoints) are streamed through, never held (small ones are
+            # kept for the stable form of the cassette, :data:`UPLOAD_KEEP_BYTES`).
             if request.content_length is not None:
                 headers["Content-Length"] = str(request.content_length)
 
@@ -485,6 +627,8 @@ class Relay:
                 async for chunk in request.content.iter_chunked(_CHUNK):
                     digest.update(chunk)
                     size += len(chunk)
+                    if size <= UPLOAD_KEEP_BYTES:
+                        kept.append(chunk)
                     yield chunk
 
             data = stream()
@@ -511,6 +655,7 @@ class Relay:
                 for read in rec.prior_reads(url, data):
                     await self._read_before(rec, request, headers, url, read, translation)
         client = await self._client_session()
+        started = time.monotonic()
         try:
             # encoded=True: forward the URL byte for byte (a signed URL's signature covers it).
             async with client.request(
@@ -523,7 +668,7 @@ class Relay:
                 status, reason = upstream.status, upstream.reason or ""
                 response_headers = _recorded_headers(upstream.headers)
                 if external and translation is None and _large(rec, request.method, upstream):
-                    return await self._stream_to_blob(rec, request, url, upstream)
+                    return await self._stream_to_blob(rec, request, url, upstream, started)
                 response_body: Body = await upstream.read()
             if translation is not None and isinstance(response_body, bytes):
                 response_body = translation.body_to_client(response_body)
@@ -532,7 +677,7 @@ class Relay:
                     for k, values in response_headers.items()
                 }
         except (aiohttp.ClientError, TimeoutError) as exc:
-            message = f"upstream failed for {request.method} {_strip_query(url)}: {exc!r}"
+            message = f"upstream failed for {request.method} {_strip_query(url)}: {_failure(exc)}"
             rec.upstream_errors.append(message)
             status, reason, response_headers = 502, "Bad Gateway", {}
             response_body = message.encode()
@@ -568,16 +713,20 @@ class Relay:
             if isinstance(stored_response, bytes)
             else stored_response,
         )
-        rec.add(ix)
+        small = size <= UPLOAD_KEEP_BYTES and isinstance(request_body, Digest)
+        rec.add(ix, started, b"".join(kept) if small else None)
         body = response_body if isinstance(response_body, bytes) else b""
         if request.path.endswith("/graphql") and b"upsertBucket" in body:
             rec.runs.update(_answered_runs(body))
         flat = {k: v[0] for k, v in response_headers.items() if v}
         handed = rec.handed_out
+        # URLs on the request's own server come back through its own route.
+        server = (self._server_of(request),) if not external else (self.upstream,)
+        base = self.route(request.get(_SERVER))
         return web.Response(
             status=status,
-            body=self._rewrite(body, handed=handed),
-            headers=self._rewrite_headers(flat, handed=handed),
+            body=self._rewrite(body, server, handed, base),
+            headers=self._rewrite_headers(flat, server, handed, base),
         )
 
     async def _read_before(
@@ -599,6 +748,7 @@ class Relay:
         target = translation.to_upstream(url) if translation is not None else url
         client = await self._client_session()
         sent = {**headers, "Content-Type": "application/json"}
+        started = time.monotonic()
         try:
             async with client.post(
                 yarl.URL(target, encoded=True), headers=sent, data=outgoing
@@ -606,7 +756,7 @@ class Relay:
                 status, reason = r.status, r.reason or ""
                 response_headers, answer = _recorded_headers(r.headers), await r.read()
         except (aiohttp.ClientError, TimeoutError) as exc:
-            message = f"upstream failed for POST {_strip_query(url)}: {exc!r}"
+            message = f"upstream failed for POST {_strip_query(url)}: {_failure(exc)}"
             rec.upstream_errors.append(message)
             status, reason = 502, "Bad Gateway"
             response_headers, answer = _error_body(message, graphql=True)
@@ -624,7 +774,8 @@ class Relay:
                 reason=reason,
                 response_headers=response_headers,
                 response_body=_text_or_bytes(answer),
-            )
+            ),
+            started,
         )
 
     async def _stream_to_blob(
@@ -633,6 +784,7 @@ class Relay:
         request: web.Request,
         url: str,
         upstream: aiohttp.ClientResponse,
+        started: float,
     ) -> web.StreamResponse:
         """A large download: to the client and to the blob store, chunk by chunk, never whole."""
         assert rec.blobs is not None
@@ -677,7 +829,8 @@ class Relay:
                 reason=upstream.reason or "",
                 response_headers=headers,
                 response_body=body,
-            )
+            ),
+            started,
         )
         return answer
 
@@ -726,14 +879,15 @@ class Relay:
         stored = ix.response_body
         if isinstance(stored, Digest) and stored.blob and stored.sha256 not in rep.content:
             return await self._blob_answer(rep, ix, stored)
-        rendered = rep._rendered.get(index)
+        base = self.route(request.get(_SERVER))
+        rendered = rep._rendered.get((index, base))
         if rendered is None:
             try:
-                rendered = self._render(rep, ix)
+                rendered = self._render(rep, ix, base)
             except RelayError as exc:
                 rep.errors.append(exc)
                 return _error(404, f"wandb-cassettes: {exc}")
-            rep._rendered[index] = rendered
+            rep._rendered[(index, base)] = rendered
         payload, headers = rendered
         if key.kind == "graphql" and body and body.decode("utf-8", "replace") != ix.request_text():
             live_names = substitutions(ix.request_text(), body, rep.matcher.rules)
@@ -776,7 +930,9 @@ class Relay:
         if seen is not None:
             rep._verified.add(seen)
 
-    def _render(self, rep: Replay, ix: Interaction) -> tuple[bytes, dict[str, str]]:
+    def _render(self, rep: Replay, ix: Interaction, base: str) -> tuple[bytes, dict[str, str]]:
+        """A recorded answer as bytes and headers; URLs on any W&B server of the cassette
+        point at ``base`` (the route the live request came by)."""
         body = ix.response_body
         if isinstance(body, Digest):
             payload = rep.content.get(body.sha256)
@@ -791,38 +947,47 @@ class Relay:
         else:
             payload = body or b""
         headers = _no_wait({k: v[0] for k, v in ix.response_headers.items() if v}, ix.status)
-        # The cassette's upstream, not this session's: a cassette recorded against another
+        # The cassette's servers, not this session's: a cassette recorded against another
         # server hands out that server's URLs.
-        upstream = rep.matcher.upstream
-        return self._rewrite(payload, upstream), self._rewrite_headers(headers, upstream)
+        servers = rep.matcher.servers
+        return (
+            self._rewrite(payload, servers, relay=base),
+            self._rewrite_headers(headers, servers, relay=base),
+        )
 
     # -- shared -----------------------------------------------------------------
 
     def _rewrite(
-        self, body: bytes, upstream: str | None = None, handed: set[str] | None = None
+        self,
+        body: bytes,
+        servers: tuple[str, ...] = (),
+        handed: set[str] | None = None,
+        relay: str | None = None,
     ) -> bytes:
-        """Point absolute URLs the SDK will call next at the relay; ``handed`` learns the
-        hosts of those that go to ``/_ext/``."""
+        """Point absolute URLs the SDK will call next at the relay: those on ``servers``
+        (default: the upstream) at ``relay`` (default: the relay's own URL), any other at
+        ``/_ext/``; ``handed`` learns the hosts of those."""
         if b"http" not in body or body.lstrip()[:1] not in (b"{", b"["):
             return body
         try:
             data = json.loads(body)
         except ValueError:
             return body
-        changed = _rewrite_urls(data, upstream or self.upstream, self.url, handed)
+        changed = _rewrite_urls(data, servers or (self.upstream,), relay or self.url, handed)
         return json.dumps(data).encode() if changed else body
 
     def _rewrite_headers(
         self,
         headers: dict[str, str],
-        upstream: str | None = None,
+        servers: tuple[str, ...] = (),
         handed: set[str] | None = None,
+        relay: str | None = None,
     ) -> dict[str, str]:
-        """A redirect's ``Location`` (and the like) through the relay."""
+        """A redirect's ``Location`` (and the like) through the relay (as :meth:`_rewrite`)."""
         for name in list(headers):
             if name.title() in URL_HEADERS:
                 headers[name] = relay_url(
-                    headers[name], upstream or self.upstream, self.url, handed
+                    headers[name], servers or (self.upstream,), relay or self.url, handed
                 )
         return headers
 
@@ -884,7 +1049,9 @@ async def _absorb_upload(rep: Replay, request: web.Request, ix: Interaction) -> 
         rep.content[recorded.sha256] = b"".join(parts)
 
 
-def _rewrite_urls(data: Any, upstream: str, relay: str, handed: set[str] | None) -> bool:
+def _rewrite_urls(
+    data: Any, upstream: str | tuple[str, ...], relay: str, handed: set[str] | None
+) -> bool:
     changed = False
     items: Iterable[tuple[Any, Any]]
     if isinstance(data, dict):
@@ -905,11 +1072,15 @@ def _rewrite_urls(data: Any, upstream: str, relay: str, handed: set[str] | None)
     return changed
 
 
-def relay_url(url: str, upstream: str, relay: str, handed: set[str] | None = None) -> str:
-    """``url`` as the SDK must call it through the relay (unchanged if not absolute);
+def relay_url(
+    url: str, upstream: str | tuple[str, ...], relay: str, handed: set[str] | None = None
+) -> str:
+    """``url`` as the SDK must call it through the relay (unchanged if not absolute): on
+    ``upstream`` (one W&B server or several), under ``relay``; elsewhere, at ``/_ext/``;
     ``handed`` learns the ``scheme://host`` of a URL sent to ``/_ext/``."""
-    if url.startswith(upstream + "/"):
-        return relay + url[len(upstream) :]
+    server = server_of(url, (upstream,) if isinstance(upstream, str) else upstream)
+    if server is not None:
+        return relay + url[len(server) :]
     for scheme in ("https", "http"):
         prefix = scheme + "://"
         if url.startswith(prefix):
@@ -971,9 +1142,6 @@ def _basic_key(value: str | None) -> str | None:
     """The API key in wandb-core's ``Authorization: Basic base64("api:KEY")``."""
     if not value or not value.startswith("Basic "):
         return None
-    import base64
-    import binascii
-
     try:
         user, _, key = base64.b64decode(value[6:].strip()).decode().partition(":")
     except (binascii.Error, UnicodeDecodeError, ValueError):
@@ -1017,3 +1185,21 @@ def _error_body(message: str, graphql: bool) -> tuple[dict[str, list[str]], byte
 def _error(status: int, message: str, *, graphql: bool = False) -> web.Response:
     headers, body = _error_body(message, graphql)
     return web.Response(status=status, body=body, headers={k: v[0] for k, v in headers.items()})
+
+
+def _failure(exc: BaseException) -> str:
+    """What went wrong with the upstream, in one line a user can act on.
+
+    aiohttp's ``repr`` of a connection error holds its whole ``ConnectionKey`` (eight
+    fields of proxy and TLS state); the user needs the host, the port and the reason:
+    ``cannot connect to api.wandb.ai:443: Name or service not known``.
+    """
+    if isinstance(exc, aiohttp.ClientConnectorError):
+        cause = exc.os_error
+        why = getattr(cause, "strerror", None) or str(cause) or type(cause).__name__
+        return f"cannot connect to {exc.host}:{exc.port}: {why}"
+    if isinstance(exc, TimeoutError):
+        return f"no answer in time ({type(exc).__name__})"
+    text = str(exc)
+    text = text if len(text) <= 200 else text[:199] + "…"
+    return f"{type(exc).__name__}: {text}" if text else type(exc).__name__

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from ._ignore import PRESETS, defined_metrics, parse_ignore, preset, presets_in
+from ._ignore import PRESETS, defined_metrics, parse_ignore, preset, presets_in, wandb_term
 from ._matching import (
     DEFAULT_RULES,
     Matcher,
@@ -10,6 +10,7 @@ from ._matching import (
     canonical,
     interaction_key,
     meaning,
+    parsed,
     request_key,
     substitutions,
     target_of,
@@ -25,9 +26,11 @@ __all__ = [
     "interaction_key",
     "meaning",
     "parse_ignore",
+    "parsed",
     "preset",
     "presets_in",
     "request_key",
     "substitutions",
     "target_of",
+    "wandb_term",
 ]

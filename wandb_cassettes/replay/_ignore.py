@@ -279,16 +279,56 @@ def presets_in(configs: Iterable[Any]) -> list[str]:
     return [p.name for p in PRESETS if any(p.applies(c) for c in configs)]
 
 
-def wandb_term(path: Sequence[str | int]) -> tuple[str, bool]:
+#: Variables that say where a request goes, in W&B's terms (the SDK's GraphQL documents:
+#: ``UpsertBucket``'s ``entity``/``project``/``name``, the artifact queries'
+#: ``entityName``/``projectName``/``artifactTypeName``/``artifactCollectionName``...).
+#: Never ignorable: another entity, project or run is another request.
+_WHERE: dict[str, str] = {
+    "entity": "entity",
+    "entityName": "entity",
+    "project": "project",
+    "projectName": "project",
+    "modelName": "project",
+    "run": "run",
+    "runName": "run",
+    "artifactTypeName": "artifact type",
+    "artifactCollectionName": "collection",
+    "artifactCollectionNames": "collection",
+    "artifactName": "artifact",
+    "aliases": "aliases",
+}
+#: Operations whose ``name`` variable is the run's id (``UpsertBucket``: wandb-core's
+#: gql_gen.go ``UpsertBucket(..., name: $name, ...)``).
+_RUN_NAMED = frozenset({"UpsertBucket"})
+
+
+def _name_term(operation: str) -> str | None:
+    """What a ``name`` variable names, by its operation: the run (``UpsertBucket``), a file
+    of an artifact (``CreateArtifactFiles``...), an artifact (``ArtifactType``,
+    ``ArtifactMembershipByName``...: ``name`` is ``collection:alias``)."""
+    if operation in _RUN_NAMED:
+        return "run"
+    if "Artifact" in operation:
+        return "file" if "File" in operation else "artifact"
+    return None
+
+
+def wandb_term(path: Sequence[str | int], operation: str = "") -> tuple[str, bool]:
     """A variables path in W&B's terms, and whether an ignore path can name it.
 
     ``("config", "lr", "value")`` is ``("config.lr", True)``;
     ``("input", "metadata", "epoch")`` is ``("metadata.epoch", True)``;
-    ``("input", "artifactCollectionName")`` is
-    ``("variables.input.artifactCollectionName", False)``.
+    ``("entity",)`` is ``("entity", False)``; ``("name",)`` of ``UpsertBucket``
+    (``operation``) is ``("run", False)``, of ``ArtifactType`` ``("artifact", False)``.
+    A variable W&B has no term for is named as the SDK sends it, with its operation:
+    ``("UpsertBucket variable sweep", False)``.
     """
     parts = [str(p) for p in path]
     inner = parts[1:] if parts and parts[0] == "input" else parts
+    if len(inner) == 1 and inner[0] == "name" and _name_term(operation):
+        return str(_name_term(operation)), False
+    if len(inner) == 1 and inner[0] in _WHERE and inner[0] not in _VARIABLES:
+        return _WHERE[inner[0]], False
     if inner and inner[0] in _VARIABLES:
         head = _VARIABLES[inner[0]]
         rest = inner[1:]
@@ -299,4 +339,4 @@ def wandb_term(path: Sequence[str | int]) -> tuple[str, bool]:
         if _HEADS[head][1]:
             return (".".join([head, *rest]) if rest else head), bool(rest)
         return head, True
-    return "variables." + ".".join(parts), False
+    return f"{operation or 'GraphQL'} variable {'.'.join(parts)}", False

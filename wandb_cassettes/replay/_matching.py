@@ -35,13 +35,15 @@ on every request), except a multipart upload's ``partNumber``.
 
 Recorded interactions with the same key are served in recording order; keys
 never depend on arrival order across different keys, because wandb-core
-sends requests concurrently. Once a key's recordings are used up, only a
-*successful* answer to a request that is safe to repeat (a query, a GET,
-file_stream) is served again: a recorded error is never repeated, for any kind of
-request (:meth:`Matcher.match` is the one place that decides), so a retrying client
-cannot loop on it; the relay serves each recorded error with ``Retry-After: 0``, so
-the client meets the end of the recordings in milliseconds, and the test fails naming
-the error.
+sends requests concurrently. Once a key's recordings are used up, a
+*successful* answer whose count may depend on timing (a query, a GET,
+file_stream, an update of what the recording created: :mod:`._timing`) is
+served again; a create, a delete or a change to what the test did not create
+is not (the test asked for more than it did when recorded). A recorded error is
+never served again, for any kind of request (:meth:`Matcher.match` is the one
+place that decides), so a retrying client cannot loop on it; the relay serves
+each recorded error with ``Retry-After: 0``, so the client meets the end of the
+recordings in milliseconds, and the test fails naming the error.
 """
 
 from __future__ import annotations
@@ -59,11 +61,13 @@ from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
 from ..errors import NoMatch
+from ..ownership import Consequence
 from ..protocol import parse_request, response_errors
 from ..redact import DEFAULT as DEFAULT_SCRUBBER
 from ..redact import Scrubber, matching_form
-from ..store import Cassette, Interaction
+from ..store import SERVERS_KEY, Cassette, Interaction, server_of
 from . import _ignore as ignores
+from ._timing import strict_exchanges
 
 #: Variables that differ between two runs of the same test, at any depth.
 VOLATILE_KEYS = frozenset(
@@ -155,12 +159,14 @@ class MatchRules:
         tmp_roots: Folders to treat as "the temporary folder" (pytest's basetemp).
         scrubber: The scrubber the recording used (its rules, the live API key):
             a live value it would redact matches the recorded redaction.
+        harmless: Mutation fields the user declared harmless: answered as often as asked.
     """
 
     ignore: tuple[str, ...] = ()
     presets: tuple[str, ...] = ()
     tmp_roots: tuple[str, ...] = ()
     scrubber: Scrubber | None = None
+    harmless: tuple[str, ...] = ()
     paths: tuple[ignores.IgnorePath, ...] = field(init=False, compare=False, repr=False)
 
     def __post_init__(self) -> None:
@@ -240,32 +246,36 @@ NORMALISERS: dict[str, Normaliser] = {
 
 def canonical(value: Any, rules: MatchRules = DEFAULT_RULES) -> Any:
     """``value`` as matching compares it: JSON strings parsed, then :data:`NORMALISERS`."""
-    value = _parsed(value)
+    value = parsed(value)
     for normalise in NORMALISERS.values():
         value = normalise(value, rules)
     return value
 
 
-def _parsed(value: Any) -> Any:
+def parsed(value: Any) -> Any:
+    """``value`` with every string that holds a JSON object or array parsed, at any depth."""
     if isinstance(value, dict):
-        return {k: _parsed(v) for k, v in value.items()}
+        return {k: parsed(v) for k, v in value.items()}
     if isinstance(value, list):
-        return [_parsed(v) for v in value]
+        return [parsed(v) for v in value]
     if isinstance(value, str) and value[:1] in "{[":
         try:
-            return _parsed(json.loads(value))
+            return parsed(json.loads(value))
         except ValueError:
             return value
     return value
 
 
-def target_of(uri: str, upstream: str) -> str:
-    """The matching target of ``uri``: a path on ``upstream``, else the URL without query.
+def target_of(uri: str, upstream: str | Iterable[str]) -> str:
+    """The matching target of ``uri``: a path on ``upstream`` (or on any of several W&B
+    servers: a recording may talk to more than one), else the URL without query.
 
+    A request matches whichever server it went to: replay needs no server, and the code
+    may name another one than when it was recorded (a settings file, a CI variable).
     A multipart part keeps its ``partNumber`` (parts differ only in their query).
     """
-    base = upstream.rstrip("/")
-    if uri.startswith(base + "/") or uri == base:
+    base = server_of(uri, (upstream,) if isinstance(upstream, str) else upstream)
+    if base is not None:
         path = uri[len(base) :] or "/"
         return path.split("?", 1)[0]
     try:
@@ -278,6 +288,14 @@ def target_of(uri: str, upstream: str) -> str:
         if number:
             target += f"?partNumber={number[0]}"
     return target
+
+
+def servers_of(cassette: Cassette, upstream: str) -> tuple[str, ...]:
+    """``upstream`` and the other W&B servers a cassette's metadata lists (untrusted
+    input: strings only)."""
+    listed = cassette.metadata.get(SERVERS_KEY)
+    others = [s for s in listed if isinstance(s, str) and s] if isinstance(listed, list) else []
+    return tuple(dict.fromkeys([upstream, *others]))
 
 
 def request_key(
@@ -417,7 +435,7 @@ def _json(body: str | bytes | None) -> Any:
     if not body:
         return None
     try:
-        return _parsed(json.loads(body))
+        return parsed(json.loads(body))
     except (ValueError, RecursionError):
         return None
 
@@ -431,7 +449,11 @@ def _strings(value: Any) -> list[str]:
 
 
 def interaction_key(
-    ix: Interaction, upstream: str, rules: MatchRules = DEFAULT_RULES, *, scrub: bool = True
+    ix: Interaction,
+    upstream: str | Iterable[str],
+    rules: MatchRules = DEFAULT_RULES,
+    *,
+    scrub: bool = True,
 ) -> RequestKey:
     """The key of a recorded request; ``scrub``: scrub its body as a live one is."""
     byte_range = _header(ix.request_headers, "range") if ix.method == "GET" else None
@@ -463,9 +485,13 @@ class Matcher:
     ) -> None:
         self.cassette = cassette
         self.upstream = upstream
+        #: The W&B servers the recording talked to: its upstream and those the code named.
+        self.servers = servers_of(cassette, upstream)
         self.rules = rules
         self._queues: dict[RequestKey, deque[int]] = {}
+        self._recorded: dict[RequestKey, list[int]] = {}
         self._last: dict[RequestKey, int] = {}
+        self._strict: dict[int, Consequence] | None = None
         self._served: dict[RequestKey, int] = {}
         self._played: set[int] = set()
         #: What each recorded GraphQL request means (:func:`meaning`), computed when asked.
@@ -476,10 +502,12 @@ class Matcher:
         scrubber = rules.scrubber or DEFAULT_SCRUBBER
         self._scrub = any(scrubber.marks(ix.request_text() or "") for ix in cassette.interactions)
         self._keys = [
-            interaction_key(ix, upstream, rules, scrub=self._scrub) for ix in cassette.interactions
+            interaction_key(ix, self.servers, rules, scrub=self._scrub)
+            for ix in cassette.interactions
         ]
         for index, key in enumerate(self._keys):
-            self._queues.setdefault(key, deque()).append(index)
+            self._recorded.setdefault(key, []).append(index)
+        self._queues = {key: deque(indices) for key, indices in self._recorded.items()}
 
     def key(
         self, method: str, target: str, body: str | bytes | None, byte_range: str | None = None
@@ -505,11 +533,11 @@ class Matcher:
     def match(self, key: RequestKey) -> tuple[int, Interaction]:
         """The next recorded interaction for ``key``; raises :class:`NoMatch`.
 
-        Once a key's recordings are used up, a successful answer to a request
-        that is safe to repeat (a query, a GET, file_stream) is served again (the
-        SDK may poll a little more or less often than when recording); anything
+        Recorded interactions of a key are served in recording order. Once they
+        are used up, the last successful one whose count may depend on timing
+        (:func:`timing_dependent`) is served again, as often as asked; anything
         else, and a recorded error whatever the request, is a :class:`NoMatch`
-        that says the recordings ran out: a replay that could only go on by
+        that says what the recorded ones did: a replay that could only go on by
         serving the same error again ends there.
         """
         queue = self._queues.get(key)
@@ -521,12 +549,12 @@ class Matcher:
             index = found
             self._last[key] = index
         elif key in self._last:
-            index = self._last[key]
-            last = self.cassette.interactions[index]
-            if not ((key.repeatable or key.safe) and succeeded(last)):
-                raise NoMatch(key, [], self._used_up(key, last))
+            again = self._again(key)
+            if again is None:
+                raise NoMatch(key, [], self._used_up(key), rerecord=self._rerecord(key))
+            index = again
         else:
-            raise NoMatch(key, self.closest(key), self._message(key))
+            raise NoMatch(key, self.closest(key), self._message(key), rerecord=self._rerecord(key))
         self._served[key] = self._served.get(key, 0) + 1
         self._played.add(index)
         return index, self.cassette.interactions[index]
@@ -566,26 +594,86 @@ class Matcher:
             self._meanings[index] = meaning(text, self.rules)
         return self._meanings[index]
 
-    def _used_up(self, key: RequestKey, last: Interaction) -> str:
-        count = sum(1 for k in self._keys if k == key)
-        what = f"HTTP {last.status}"
-        errors = response_errors(last.response_json())
-        if errors:
-            what += f" with GraphQL errors ({errors[0][:80]})"
-        said = (
-            f"recorded answers used up for {key.describe(200)}: the cassette holds "
-            f"{count}, the last one {what}; "
-        )
+    def timing_dependent(self, index: int) -> bool:
+        """Whether the recorded interaction at ``index`` is answered as often as asked.
+
+        file_stream posts (whatever their answer: wandb-core batches rows as they
+        come), and any other exchange that succeeded and is not one the cleanup
+        and the audit count (:func:`._timing.strict_exchanges`): a query or a GET,
+        an upload, an update of what the recording created, a harmless mutation.
+        """
+        key, ix = self._keys[index], self.cassette.interactions[index]
+        if key.repeatable:
+            return True
+        if not succeeded(ix):
+            return False
+        if key.safe or key.kind != "graphql":
+            return True  # a query, a GET; an upload (the ledger counts the mutation behind it)
+        return index not in self.strict()
+
+    def strict(self) -> dict[int, Consequence]:
+        """The recorded exchanges answered exactly as often as recorded, with what each did."""
+        if self._strict is None:
+            self._strict = strict_exchanges(self.cassette, self.rules.harmless)
+        return self._strict
+
+    def _again(self, key: RequestKey) -> int | None:
+        """The recorded interaction served again once ``key``'s are used up (None: none)."""
+        last = self._last[key]
+        if not succeeded(self.cassette.interactions[last]):
+            return None  # never an error again: a retrying client would loop on it
+        if key.repeatable or key.safe:
+            return last
+        again = [i for i in self._recorded_for(key) if self.timing_dependent(i)]
+        return again[-1] if again else None
+
+    def _recorded_for(self, key: RequestKey) -> list[int]:
+        """The recordings of ``key``, or of the key another SDK's spelling of its request
+        was answered from (:meth:`_by_meaning`)."""
+        found = self._recorded.get(key)
+        if found is None:
+            found = self._recorded[self._keys[self._last[key]]]
+        return found
+
+    def _used_up(self, key: RequestKey) -> str:
+        recorded = self._recorded_for(key)
+        last = self.cassette.interactions[recorded[-1]]
+        head = f"recorded answers used up for {key.describe(200)}: the cassette holds "
+        head += str(len(recorded))
         if not succeeded(last):
-            return said + (
-                "replay does not repeat an error, and the client could only go on by "
-                "meeting it again (the recording ends in this error: record it again "
-                "against a healthy upstream)"
+            what = f"HTTP {last.status}"
+            errors = response_errors(last.response_json())
+            if errors:
+                what += f" with GraphQL errors ({errors[0][:80]})"
+            return (
+                f"{head}, the last one {what}; replay does not repeat an error, and the "
+                "client could only go on by meeting it again (the recording ends in this "
+                "error: record it again against a healthy upstream)"
             )
-        return said + (
-            "replay does not repeat a change, so the test asked more often than when it "
+        strict = self.strict()
+        did = "; ".join(f"#{i} {strict[i].what}" for i in recorded if i in strict)
+        lines = [
+            f"{head} ({did}); how often a test creates, deletes or changes what it did not "
+            "create is its own doing, and the cleanup and the audit count it: replay answers "
+            "these exactly as often as recorded, so the test asked more often than when it "
             "was recorded"
-        )
+        ]
+        foreign = [strict[i].foreign for i in recorded if i in strict and strict[i].foreign]
+        if foreign:
+            lines.append(
+                "if how often it changes that resource depends on timing (wandb-core sends "
+                "a run's config and telemetry updates whenever its timers fire), re-recording "
+                "cannot help: declare the change, and replay answers it as often as asked: "
+                f"@pytest.mark.wandb_cassette(foreign_changes=[{json.dumps(foreign[-1])}])"
+            )
+        return "\n".join(lines)
+
+    def _rerecord(self, key: RequestKey) -> bool:
+        """Whether re-recording can help a request with no answer (see :func:`explain`)."""
+        if key in self._last:
+            recorded = self._recorded_for(key)
+            return not any(self.strict()[i].foreign for i in recorded if i in self.strict())
+        return not any(RERECORDING_CANNOT_HELP in line for line in self.explain(key))
 
     def _message(self, key: RequestKey) -> str:
         lines = [f"no recorded match for {key.describe(300)}"]
@@ -598,14 +686,28 @@ class Matcher:
         return "\n".join(lines)
 
     def closest_keys(self, key: RequestKey, n: int = 3) -> list[RequestKey]:
-        """Recorded keys most like ``key``: same operation or target first."""
+        """Recorded keys most like ``key``: same operation or target first.
+
+        Among them, by construction of what a mismatch means: those with recordings
+        left first (a request with no match has not been answered yet: its recording
+        is among those still unplayed), then the fewest differing variables, then the
+        first recorded (requests of one operation come in order), then the most similar
+        text (which alone favours a request that shares more characters, not more
+        variables).
+        """
         same = [k for k in self._queues if (k.kind, k.name) == (key.kind, key.name)]
         pool = same or [k for k in self._queues if k.kind == key.kind]
-        return sorted(
-            pool,
-            key=lambda k: difflib.SequenceMatcher(None, k.detail, key.detail).ratio(),
-            reverse=True,
-        )[:n]
+        live = _variables(key)
+
+        def rank(k: RequestKey) -> tuple[int, int, int, float]:
+            queue = self._queues.get(k)
+            first = queue[0] if queue else len(self._keys)  # requests of one kind come in order
+            recorded = _variables(k)
+            count = len(list(_diff(recorded, live, ()))) if recorded is not None else 1 << 20
+            ratio = difflib.SequenceMatcher(None, k.detail, key.detail).ratio()
+            return 0 if queue else 1, count, first, -ratio
+
+        return sorted(pool, key=rank)[:n]
 
     def closest(self, key: RequestKey, n: int = 3) -> list[str]:
         """Recorded requests most like ``key``, described (at most 300 characters each)."""
@@ -620,15 +722,27 @@ class Matcher:
             return [f"operation: recorded {best[0].name}, sent {key.name}"]
         return explain(best[0], key, limit)
 
+    def played(self) -> list[tuple[int, Interaction]]:
+        """Recorded interactions served so far, in recording order."""
+        return [(i, self.cassette.interactions[i]) for i in sorted(self._played)]
+
     def unplayed(self) -> list[tuple[int, Interaction]]:
-        """Recorded interactions no request asked for (file_stream and
-        :data:`CACHED_BY_THE_SDK` queries excluded)."""
+        """Recorded interactions no request asked for.
+
+        Left out: :data:`CACHED_BY_THE_SDK` queries, and what may come less often
+        with timing alone (:meth:`timing_dependent`), except queries and GETs:
+        the SDK asks those as often as the test's code does, so one never asked
+        says the test changed (it no longer looks an artifact up).
+        """
+        candidates = [
+            i
+            for i in range(len(self.cassette.interactions))
+            if i not in self._played and self._keys[i].name not in CACHED_BY_THE_SDK
+        ]
         return [
-            (i, ix)
-            for i, ix in enumerate(self.cassette.interactions)
-            if i not in self._played
-            and not self._keys[i].repeatable
-            and self._keys[i].name not in CACHED_BY_THE_SDK
+            (i, self.cassette.interactions[i])
+            for i in candidates
+            if (self._keys[i].safe and not self._keys[i].repeatable) or not self.timing_dependent(i)
         ]
 
 
@@ -653,6 +767,14 @@ _RUN_DEPENDENT = (
 )
 
 
+def _variables(key: RequestKey) -> Any:
+    """A GraphQL key's compared variables (None for a detail that is not JSON)."""
+    try:
+        return json.loads(key.detail or "{}")
+    except ValueError:
+        return None
+
+
 def explain(recorded: RequestKey, live: RequestKey, limit: int = 40) -> list[str]:
     """The differences between two GraphQL keys, one line per path, in W&B terms.
 
@@ -668,7 +790,8 @@ def explain(recorded: RequestKey, live: RequestKey, limit: int = 40) -> list[str
     lines: list[str] = []
     suggest: list[str] = []
     for path, old, new in diffs[:limit]:
-        term, ignorable = ignores.wandb_term(path)
+        term, ignorable = ignores.wandb_term(path, live.name)
+        old, new = _config_value(path, old), _config_value(path, new)
         lines.append(f"{term}: recorded {_short(old)}, sent {_short(new)}")
         why = _run_dependent(old, new)
         if why and ignorable:
@@ -679,13 +802,15 @@ def explain(recorded: RequestKey, live: RequestKey, limit: int = 40) -> list[str
     if suggest:
         paths = ", ".join(json.dumps(p) for p in dict.fromkeys(suggest))
         lines.append(
-            f"these values change from run to run: re-recording cannot help; add "
+            f"these values change from run to run: {RERECORDING_CANNOT_HELP}; add "
             f"@pytest.mark.wandb_cassette(ignore=[{paths}])"
         )
     return lines or ["(no difference in the compared variables)"]
 
 
 _MISSING = object()
+#: Said of a difference that a new recording would have too.
+RERECORDING_CANNOT_HELP = "re-recording cannot help"
 
 
 def _diff(
@@ -696,6 +821,13 @@ def _diff(
             yield from _diff(a.get(key, _MISSING), b.get(key, _MISSING), (*path, key))
     elif a != b:
         yield path, a, b
+
+
+def _config_value(path: tuple[Any, ...], value: Any) -> Any:
+    """A run config key as the user wrote it: the SDK sends ``{"key": {"value": v}}``
+    (``desc`` beside it, if any), so a key added or removed is its ``v``."""
+    wrapped = isinstance(value, dict) and "value" in value and set(value) <= {"value", "desc"}
+    return value["value"] if wrapped and len(path) == 2 and path[0] == "config" else value
 
 
 def _short(value: Any) -> str:

@@ -17,21 +17,27 @@ from ._ids import new_seed, seeded_ids
 from ._interop import (
     RELAY_PORTS,
     RELAY_THREAD_PREFIX,
+    VCR_PATHS,
     allow_wandb_through_network_block,
+    guard_vcr_cassettes,
     is_wandb_address,
     is_worker_ipc,
+    keep_service_socket_open,
     keep_vcr_out_of_wandb,
     skip_wandb_traffic,
+    vcr_cassette_paths,
 )
 from ._naming import cassette_path, named, safe_name, test_name
 from ._options import CassetteOptions, Filter
 from ._process import (
     UPSTREAM_ENV,
+    Recorded,
     WandbProcess,
     default_upstream,
     explicit_upstream,
     set_shared,
     shared_process,
+    summarise,
     upstream_api_key,
 )
 from ._record_mode import RecordMode
@@ -46,19 +52,23 @@ __all__ = [
     "RELAY_THREAD_PREFIX",
     "REPLAY_API_KEY",
     "UPSTREAM_ENV",
+    "VCR_PATHS",
     "CassetteOptions",
     "CassetteUse",
     "Filter",
     "RecordMode",
+    "Recorded",
     "WandbProcess",
     "allow_wandb_through_network_block",
     "cassette_path",
     "check_upstream",
     "default_upstream",
     "explicit_upstream",
+    "guard_vcr_cassettes",
     "install_pth",
     "is_wandb_address",
     "is_worker_ipc",
+    "keep_service_socket_open",
     "keep_vcr_out_of_wandb",
     "named",
     "new_seed",
@@ -70,9 +80,11 @@ __all__ = [
     "shared_process",
     "site_dirs",
     "skip_wandb_traffic",
+    "summarise",
     "test_name",
     "upstream_api_key",
     "use_cassette",
+    "vcr_cassette_paths",
 ]
 
 

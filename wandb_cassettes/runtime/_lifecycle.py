@@ -29,6 +29,7 @@ import json
 import os
 import shlex
 import shutil
+import tempfile
 import warnings
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
@@ -39,7 +40,7 @@ from urllib.parse import urlsplit
 from .. import compat
 from .. import replay as ignores
 from .. import store as cassettes
-from ..cleanup import delete_owned
+from ..cleanup import api_for, delete_owned
 from ..errors import (
     CassetteError,
     CleanupError,
@@ -61,35 +62,65 @@ from ..ownership import (
     unresolved,
 )
 from ..protocol import parse_request
-from ..record import IdTranslation, Recording, Replay
+from ..record import CLEANUP_KEY, IdTranslation, Recording, Replay, Session, stable_form
 from ..redact import CassetteScrubber, scrub_text
 from ..replay import MatchRules, interaction_key
-from ..store import BLOB_DIR, BlobStore, Digest, blob_file, load_cached
+from ..store import (
+    BLOB_DIR,
+    SERVERS_KEY,
+    USE_KEY,
+    BlobStore,
+    Digest,
+    blob_file,
+    load_cached,
+    server_of,
+)
 from . import _children as children
+from . import _derived as derived
 from . import _ids as ids
+from . import _interop as interop
+from . import _servers as servers
 from ._env import ARTIFACT_SDK_MODULES, apply_settings
 from ._naming import safe_name
 from ._options import CassetteOptions, Filter
-from ._process import shared_process
+from ._process import Recorded, shared_process
 from ._record_mode import Plan, RecordMode, plan
 
 if TYPE_CHECKING:
+    from ..cleanup import Journal
     from ..ownership import Ledger
     from ..record import IdTranslation, Recording, Replay
     from ._process import WandbProcess
 
 
-#: Metadata: indices of the interactions of the automatic cleanup after a recorded test.
-CLEANUP_KEY = "cleanup_interactions"
 #: Metadata: the SDK settings the recording ran with (``WANDB_ENTITY``...), applied in replay.
 SETTINGS_KEY = "sdk_settings"
 #: Metadata: what the recording's client ids derive from (with the seed): a digest of its test.
 IDS_KEY = "ids_from"
+#: What each kind of online use (:class:`._servers.Use`) is, as a message says it.
+_USE_NAMES = {"run": "a run (wandb.init)", "api": "the public API (wandb.Api, wandb.login)"}
 
 
 def ids_digest(test_id: str) -> str:
     """The id source of a recording of ``test_id`` (16 hex characters of its sha256)."""
     return hashlib.sha256(test_id.encode("utf-8")).hexdigest()[:16]
+
+
+#: Metadata of a ``.yaml.failed`` recording: why it was not kept as the cassette.
+FAILED_KEY = "failed_because"
+
+
+def _failed_note(path: Path) -> str:
+    """What a missing cassette's message adds when a failed recording is beside it."""
+    failed = cassettes.failed_path(path)
+    if not failed.exists():
+        return ""
+    try:
+        why = str(cassettes.load(failed).metadata.get(FAILED_KEY) or "")
+    except CassetteError:
+        why = ""
+    why = why or "its test failed or was interrupted while recording"
+    return f"\na failed recording is beside it, {failed.name}: {why}"
 
 
 F = TypeVar("F", bound=Callable[..., Any])
@@ -139,6 +170,16 @@ class CassetteUse:
     _drawn: set[str] = field(default_factory=set, init=False)
     _started_at: datetime.datetime | None = field(default=None, init=False)
     _children: Path | None = field(default=None, init=False)
+    #: The recording's ledgers and journals, by W&B server (its upstream first).
+    _books: dict[str, _Book] = field(default_factory=dict, init=False)
+    #: The online uses of W&B while this cassette was active (not dormant), and where
+    #: in :data:`._servers.USES` the current stretch began.
+    _uses: list[servers.Use] = field(default_factory=list, init=False)
+    _uses_from: int | None = field(default=None, init=False)
+    #: What the SDK derived from the machine (:mod:`._derived`): recorded, or replayed.
+    _derived: dict[str, str] = field(default_factory=dict, init=False)
+    #: Whether the cassette existed when this use started (a recording replaces it).
+    _existed: bool = field(default=False, init=False)
 
     # -- start ------------------------------------------------------------------------
 
@@ -149,6 +190,41 @@ class CassetteUse:
         if isinstance(self.session, Recording):
             return self.session
         return getattr(self.session, "fallback", None)
+
+    @property
+    def recorded(self) -> bool:
+        """Whether this use records the cassette (else it replays it)."""
+        return self.plan is Plan.RECORD
+
+    def played(self) -> list[str]:
+        """The exchanges so far, one line each (``GraphQL UpsertBucket {...}``,
+        ``PUT https://...``): replayed from the cassette, or recorded into it."""
+        replay = self.replay
+        if replay is not None:
+            upstream = replay.matcher.upstream
+            return [
+                interaction_key(ix, upstream).describe(200) for _, ix in replay.matcher.played()
+            ]
+        recording = self.recording
+        if recording is None:
+            return []
+        upstream = self.process.upstream
+        return [interaction_key(ix, upstream).describe(200) for ix in recording.cassette]
+
+    def unplayed(self) -> list[str]:
+        """Recorded exchanges no request has asked for yet (replay; none when recording),
+        one line each, as :meth:`played`; the interactions of the automatic cleanup of
+        the recording (which replay does not run) are left out."""
+        replay = self.replay
+        if replay is None:
+            return []
+        cleanup = set(replay.matcher.cassette.metadata.get(CLEANUP_KEY) or ())
+        upstream = replay.matcher.upstream
+        return [
+            interaction_key(ix, upstream).describe(200)
+            for i, ix in replay.matcher.unplayed()
+            if i not in cleanup
+        ]
 
     @property
     def replay(self) -> Replay | None:
@@ -164,16 +240,28 @@ class CassetteUse:
             JournalError: Recording, and the journal cannot be written.
         """
         mode = self.options.record_mode or self.mode
+        self._existed = self.path.exists()
         self.plan = plan(
-            mode, exists=self.path.exists(), recorded_this_session=self.path in self.process.written
+            mode,
+            exists=self.path.exists(),
+            recorded_this_session=self.path in self.process.recorded,
         )
+        if self.path in interop.VCR_PATHS or (
+            self.plan is Plan.RECORD and cassettes.cassette_kind(self.path) == "vcr"
+        ):
+            raise self._vcr_cassette()
         if self.plan is Plan.MISSING:
-            raise MissingCassette(self.path, self._command("once"))
+            raise MissingCassette(self.path, self._command("once"), _failed_note(self.path))
         relay = self.process.relay()
+        if self.plan in (Plan.RECORD, Plan.REPLAY_AND_RECORD_MISSES):
+            self.process.ensure_recording()  # ConfigurationError: not an upstream to record to
         settings: dict[str, str]
         if self.plan is Plan.RECORD:
-            self.seed = ids.new_seed()
-            self.session = self._new_recording(self._fresh_cassette())
+            # A re-recording draws the ids the cassette holds (a review then sees only what
+            # changed); the upstream gets fresh twins of them (W&B refuses a deleted run's id).
+            stored = self._stored_seed()
+            self.seed = stored or ids.new_seed()
+            self.session = self._new_recording(self._fresh_cassette(), translate=bool(stored))
             settings = self.process.user_settings
         else:
             recorded = self._load()
@@ -182,38 +270,60 @@ class CassetteUse:
             self.session.blob_root = self._cassette_folder()
             if self.plan is Plan.REPLAY_AND_RECORD_MISSES:
                 extra = cassettes.Cassette(metadata=dict(recorded.metadata), path=self.path)
-                self.session.translation = IdTranslation(self._drawn)
-                self.session.fallback = self._new_recording(extra, self.session.translation)
+                self.session.fallback = self._new_recording(extra, translate=True)
+                self.session.translation = self.session.fallback.translation
             raw = recorded.metadata.get(SETTINGS_KEY) or {}
             settings = {str(k): str(v) for k, v in raw.items()} if isinstance(raw, dict) else {}
+            found = recorded.metadata.get(derived.DERIVED_KEY) or {}
+            self._derived = (
+                {str(k): str(v) for k, v in found.items()} if isinstance(found, dict) else {}
+            )
         self._started_at = datetime.datetime.now(datetime.UTC)
 
         if self.plan is Plan.RECORD or _holds_artifacts(self.session):
             self.process.prewarm(ARTIFACT_SDK_MODULES)
         self.process.reset_sdk_state()
         apply_settings(settings)
+        derived.begin(self._derived, replay=self.plan is not Plan.RECORD)
         self._runs_before = {id(r) for r in _active_runs()}
         relay.push(self.session)
-        self._children = self.process.files / "children" / f"{os.getpid()}-{id(self):x}"
+        self._children = _fresh_folder(self.process.files / "children", f"{os.getpid()}-")
         self._generators = ids.Generators(self.seed, self._id_source())
         self._enter_ids()
 
     def _enter_ids(self) -> None:
         assert self._generators is not None and self._children is not None
         self._ids.enter_context(ids.seeded_ids(self._generators, drawn=self._drawn))
-        self._ids.enter_context(children.child_env(self.seed, self._id_source(), self._children))
+        self._ids.enter_context(
+            children.child_env(
+                self.seed,
+                self._id_source(),
+                self._children,
+                self._derived,
+                replay=self.replay is not None,
+            )
+        )
+        self._uses_from = len(servers.USES)
+
+    def _close_uses(self) -> None:
+        """The uses of W&B since :meth:`_enter_ids` are this cassette's."""
+        if self._uses_from is not None:
+            self._uses += servers.USES[self._uses_from :]
+            self._uses_from = None
 
     def suspend(self) -> None:
         """Stop answering all but the file_stream of this cassette's runs (a scoped fixture
         between its setup and its teardown); ids go back to the SDK's."""
         if self.session is not None and not self.session.dormant:
             self.session.dormant = True
+            self._close_uses()
             self._ids.close()
 
     def resume(self) -> None:
         """Answer everything again, ids going on where :meth:`suspend` left them."""
         if self.session is not None and self.session.dormant:
             self.session.dormant = False
+            derived.begin(self._derived, replay=self.plan is not Plan.RECORD)
             self._enter_ids()
 
     def _id_source(self) -> str:
@@ -235,9 +345,27 @@ class CassetteUse:
         """``text`` as a cassette or a message may hold it: secrets replaced."""
         return self.options.scrubber([os.environ.get("WANDB_API_KEY") or ""]).scrub_text(text)
 
-    def _load(self) -> cassettes.Cassette:
+    def _stored_seed(self) -> str:
+        """The seed of the cassette this recording replaces, when it derives ids as this one
+        would (same test); empty when there is none or it cannot be read."""
+        if not self.path.exists():
+            return ""
+        try:
+            meta = load_cached(self.path, self.process.files / "cache").metadata
+        except CassetteError:
+            return ""
+        seed = meta.get("seed")
+        same_test = meta.get(IDS_KEY) == ids_digest(self._scrubbed(self.test_id))
+        return seed if isinstance(seed, str) and seed and same_test else ""
 
+    def _load(self) -> cassettes.Cassette:
+        """The cassette to replay: this process's own recording of it, else the file."""
+        mine = self.process.recorded.get(self.path)
+        if mine is not None:
+            return cassettes.loads(mine, self.path)
         recorded = load_cached(self.path, self.process.files / "cache")
+        if not recorded.metadata and cassettes.cassette_kind(self.path) == "vcr":
+            raise self._vcr_cassette()
         version = str(recorded.metadata.get("wandb") or "")
         mismatch = sdk_mismatch(version, _running_sdk())
         if self.options.same_sdk and compat.release(version) is None:
@@ -253,6 +381,16 @@ class CassetteUse:
                 # Unusable at once (not when first served): a reference out of the folder.
                 blob_file(self.path, body, root, f"interaction {index}: ")
         return recorded
+
+    def _vcr_cassette(self) -> CassetteError:
+        """A vcr cassette is at this path: never read as, nor replaced by, a W&B one."""
+        return CassetteError(
+            self.path,
+            "pytest-recording uses this file as a vcr cassette (no wandb-cassettes metadata, "
+            "or a vcr cassette of this session); it is left as it is: give the W&B cassette "
+            'another name (@pytest.mark.wandb_cassette("name")) or the vcr cassette another '
+            "folder or name (vcr_cassette_dir, default_cassette_name)",
+        )
 
     def _cassette_folder(self) -> Path:
         """Where this cassette's ``_blobs/`` is: the plugin's cassette folder, else its own."""
@@ -271,6 +409,7 @@ class CassetteUse:
             presets=tuple(str(p) for p in presets),
             tmp_roots=self.tmp_roots,
             scrubber=scrubber,
+            harmless=self.options.harmless,
         )
 
     def _fresh_cassette(self) -> cassettes.Cassette:
@@ -290,38 +429,66 @@ class CassetteUse:
         metadata = cassettes.new_metadata(self.process.upstream, **extra)
         return cassettes.Cassette(metadata=metadata, path=self.path)
 
-    def _new_recording(
-        self, cassette: cassettes.Cassette, translation: IdTranslation | None = None
-    ) -> Recording:
+    def _new_recording(self, cassette: cassettes.Cassette, *, translate: bool = False) -> Recording:
         """A recording whose ledger feeds the write-ahead journal as exchanges pass.
 
-        With ``translation`` (``new_episodes``) the ledger sees the client's ids and
-        the journal the upstream's, where a sweep must look for them.
+        ``translate`` (ids drawn from a stored seed: a re-recording, ``new_episodes``): the
+        upstream sees fresh twins of the client's ids (:class:`.IdTranslation`); the ledger
+        and the cassette see the client's, the journal the upstream's, where a sweep must
+        look for them.
         """
 
-        journal = self.process.journal()  # JournalError: no journal, no recording
-        journal.keep_patterns(self.options.keep, self.test_id)  # kept even if the session dies
+        upstream_journal = self.process.journal()  # JournalError: no journal, no recording
+        upstream_journal.keep_patterns(self.options.keep, self.test_id)  # kept if it dies
         scrubber = self.options.scrubber([self.process.api_key or ""], hooks=True)
 
         recording = Recording(cassette, CassetteScrubber(scrubber))
         recording.blobs = BlobStore(self.blob_dir or self.path.parent / BLOB_DIR)
-        fresh = _FreshRunIds(self._drawn, lambda: self._children, translation)
+        fresh = _FreshRunIds(self._drawn, lambda: self._children)
+        translation = recording.translation = IdTranslation(fresh) if translate else None
+        fresh.translation = translation
         who = self._scrubbed(self.test_id)
+        home = self.process.upstream
 
         def warn(change: str) -> None:
             # As it happens (on the relay's thread, while the test waits for the answer).
             warnings.warn(WandbCassetteWarning(f"{who}: {change}"), stacklevel=2)
 
-        ledger = Ledger(
-            self.options.keep,
-            fresh_run_ids=fresh,
-            harmless=self.options.harmless,
-            foreign_changes=self.options.foreign_changes,
-            on_foreign=warn,
-        )
-        recording.ledger = ledger
-        # The state before a change to something the test did not create, read first.
-        recording.prior_reads = ledger.prior_reads
+        def book(server: str, start: int) -> _Book:
+            """The ledger and the journal of one W&B server, from exchange ``start`` on."""
+            ledger = Ledger(
+                self.options.keep,
+                fresh_run_ids=fresh,
+                harmless=self.options.harmless,
+                foreign_changes=self.options.foreign_changes,
+                on_foreign=warn,
+                server=server if recording.servers or server != home else None,
+                start=start,
+            )
+            if server == home:
+                return _Book(server, ledger, upstream_journal)
+            journal = self.process.journal(server)
+            journal.keep_patterns(self.options.keep, self.test_id)
+            return _Book(server, ledger, journal)
+
+        self._books = {home: book(home, 0)}
+        recording.ledger = self._books[home].ledger
+        observed = [0]
+
+        def book_of(url: str) -> _Book:
+            """The book of the server ``url`` is on (one first seen now gets its own)."""
+            for server in sorted(recording.servers - self._books.keys()):
+                self._books[server] = book(server, observed[0])
+                self._books[home].ledger.server = home  # the others' exchanges are not its
+            known = server_of(url, self._books)
+            return self._books[known or home]
+
+        def prior_reads(url: str, body: bytes) -> list[bytes]:
+            # The state before a change to something the test did not create, read first.
+            reads: list[bytes] = book_of(url).ledger.prior_reads(url, body)
+            return reads
+
+        recording.prior_reads = prior_reads
         upstream = translation.owned_to_upstream if translation is not None else None
 
         def planned(body: str | bytes | None) -> list[Owned]:
@@ -341,20 +508,23 @@ class CassetteUse:
             ]
 
         def before_forward(method: str, url: str, body: bytes) -> None:
-            journal.intend(planned(body), self.test_id)
+            book_of(url).journal.intend(planned(body), self.test_id)
 
         def observe(ix: Any) -> None:
-            seen = len(ledger.events)
-            ledger.observe(ix)
-            journal.record(ledger.events[seen:], ledger, self.test_id, upstream)
-            journal.restores(ledger.restores(), self.test_id)
+            on = book_of(ix.uri)
+            observed[0] += 1
+            for each in list(self._books.values()):
+                seen = len(each.ledger.events)
+                each.ledger.observe(ix)
+                each.journal.record(each.ledger.events[seen:], each.ledger, self.test_id, upstream)
+                each.journal.restores(each.ledger.restores(), self.test_id)
             # Only GraphQL mutations have intents (as the ledger, checked before any body).
             graphql = urlsplit(ix.uri).path.endswith("/graphql")
             if graphql and outcome(ix.status, ix.response_json()) == "refused":
                 # Refused (a 4xx, GraphQL errors, an upstream nothing answered at): what
                 # the request was to create was not, and no later sweep must look for it.
                 refused = planned(ix.request_text())
-                journal.absent([upstream(o) for o in refused] if upstream else refused)
+                on.journal.absent([upstream(o) for o in refused] if upstream else refused)
 
         recording.before_forward = before_forward
         recording.observers.append(observe)
@@ -378,16 +548,20 @@ class CassetteUse:
             return
         relay = self.process.relay()
         cleanup_error: CleanupError | None = None
+        unheard: WandbCassettesError | None = None
         try:
             with self._ids:
                 self.finish_runs()
+                self._close_uses()
+                unheard = self._unheard()
                 cleanup_error = self._clean_up()
         finally:
             relay.pop(self.session)
+            derived.end(self._derived)
             self.process.restore_environment()
             self.process.discard_finished_runs(_run_folders(_active_runs()))
         recording = self.recording
-        problems: list[WandbCassettesError] = []
+        problems: list[WandbCassettesError] = [unheard] if unheard is not None else []
         if recording is not None:
             if recording.fatal is not None:
                 problems.append(recording.fatal)
@@ -408,44 +582,96 @@ class CassetteUse:
         if problems:
             raise problems[0]
 
+    def uses(self) -> list[servers.Use]:
+        """How the code under test used W&B online while this cassette was active, its
+        child processes included (:mod:`._servers`)."""
+        found = list(self._uses)
+        if self._uses_from is not None:
+            found += servers.USES[self._uses_from :]
+        if self._children is not None:
+            found += servers.read_uses(self._children)
+        return found
+
+    def _unheard(self) -> WandbCassettesError | None:
+        """The code used W&B online, and none of its requests reached the relay: whatever
+        the cause, the cassette holds nothing of it, and that is never a pass."""
+        session = self.session
+        used = self.uses()
+        if session is None or session.requests or not used:
+            return None
+        kinds = sorted({u.kind for u in used})
+        what = ", ".join(_USE_NAMES.get(k, k) for k in kinds)
+        where = ", ".join(sorted({u.server for u in used}))
+        done = "recorded" if isinstance(session, Recording) else "replayed"
+        error = RecordingError if isinstance(session, Recording) else ReplayError
+        return error(
+            f"{self._scrubbed(self.test_id)}: used W&B online ({what}, server {where}), but "
+            f"none of its requests reached the wandb-cassettes relay, so nothing was {done}: "
+            f"they went to {where} directly, or nowhere. The cassette {self.path} is not "
+            "written; this is an SDK path wandb-cassettes does not know to take: please "
+            "report it"
+        )
+
     def finish_runs(self) -> None:
         """Finish the runs started since :meth:`start` (integrations leave theirs open):
         a run left open would keep sending after the cassette is gone. Idempotent."""
         _finish_runs(self._runs_before)
 
     def _clean_up(self) -> CleanupError | None:
-        """Delete, through the relay (so it is recorded), what the recording created and left."""
+        """Delete, through the relay (so it is recorded), what the recording created and left,
+        on each W&B server it talked to (there, with that server's key)."""
         recording = self.recording
-        if recording is None or recording.ledger is None:
+        if recording is None or not self._books:
             return None
-
-        ledger: Ledger = recording.ledger
-        journal = self.process.journal()
-        kept = [(Owned.of(r), ledger.kept_reason(r) or "") for r in ledger.kept]
-        with contextlib.suppress(RecordingError):
-            journal.keep(kept, self.test_id)
-        leaks = ledger.leftovers()
         first = len(recording.cassette.interactions)
+        errors: list[CleanupError] = []
+        left = False
         recording.cleaning = True
         try:
-            # The deletes first: a version deleted takes the aliases it held, which the
-            # restores (computed from what the ledger saw of the deletes) then put back.
-            delete_owned(
-                [Owned.of(r) for r in leaks], not_before=self._started_at, restores=ledger.restores
-            )
-        except CleanupError as exc:
-            return exc
+            for book in list(self._books.values()):
+                error, leaks = self._clean_up_on(book, recording)
+                left = left or leaks
+                if error is not None:
+                    errors.append(error)
         finally:
             recording.cleaning = False
-            recording.notes += [f"{self.test_id}: {line}" for line in unresolved(ledger)]
             # Replay runs no cleanup: list its exchanges so they do not count as unplayed.
             replay = self.replay
             offset = len(replay.matcher.cassette) if replay is not None else 0
             cleanup = range(offset + first, offset + len(recording.cassette.interactions))
             meta = recording.cassette.metadata
-            if leaks or cleanup:
+            if left or cleanup:
                 meta[CLEANUP_KEY] = [*meta.get(CLEANUP_KEY, ()), *cleanup]
-        return None
+        for server in self._books:
+            if server != self.process.upstream:
+                self.process.sweep_server(server)  # what interrupted recordings left there
+        return errors[0] if errors else None
+
+    def _clean_up_on(self, book: _Book, recording: Recording) -> tuple[CleanupError | None, bool]:
+        """:meth:`_clean_up` on one server: the error, and whether anything was left."""
+        ledger = book.ledger
+        kept = [(Owned.of(r), ledger.kept_reason(r) or "") for r in ledger.kept]
+        with contextlib.suppress(RecordingError):
+            book.journal.keep(kept, self.test_id)
+        leaks = ledger.leftovers()
+        try:
+            if leaks or ledger.restores():
+                # The deletes first: a version deleted takes the aliases it held, which the
+                # restores (computed from what the ledger saw of the deletes) then put back.
+                home = book.server == self.process.upstream
+                delete_owned(
+                    [Owned.of(r) for r in leaks],
+                    api=None
+                    if home
+                    else api_for(book.server, self.process.server_key(book.server)),
+                    not_before=self._started_at,
+                    restores=ledger.restores,
+                )
+        except CleanupError as exc:
+            return exc, bool(leaks)
+        finally:
+            recording.notes += [f"{self.test_id}: {line}" for line in unresolved(ledger)]
+        return None, bool(leaks)
 
     def _secret_in_name(self, recording: Recording) -> RecordingError | None:
         """The cassette's file name holds a value the recording learned to be a secret.
@@ -467,14 +693,24 @@ class CassetteUse:
 
     def _keep_recording(self, recording: Recording, passed: bool) -> None:
         """Save a passed recording as the cassette; keep any other beside it, as ``.failed``."""
-        for message in [*recording.upstream_errors, *recording.notes]:
+        # A failed test's report shows the upstream's failures already (the plugin's
+        # makereport); a passed one is warned of them.
+        for message in [*(recording.upstream_errors if passed else ()), *recording.notes]:
             warnings.warn(WandbCassetteWarning(message), stacklevel=3)
         replay = self.replay
         if not recording.cassette.interactions and (replay is not None or not self.save_empty):
             return  # nothing new (new_episodes), or nothing at all to keep
+        self._summarise(
+            recording, "failed" if not passed else "replaced" if self._existed else "new"
+        )
         if not passed:
             failed = recording.finished()
+            _list_servers(failed, recording)
             self._describe(failed, recording)  # auditable as it is (its fresh run ids)
+            failed.metadata[FAILED_KEY] = self._scrubbed(
+                "; ".join(recording.upstream_errors[:3])
+                or "the test failed or was interrupted while recording (its report says why)"
+            )
             kept = cassettes.save_failed(failed, self.path)
             warnings.warn(
                 WandbCassetteWarning(
@@ -484,7 +720,9 @@ class CassetteUse:
                 stacklevel=3,
             )
             return
-        full = recording.finished()
+        finished = recording.finished()
+        _list_servers(finished, recording)  # before the stable form, which renames them
+        full = self._stable(finished, recording, reorder=replay is None)
         if replay is not None:
             # new_episodes: what was replayed, then what was recorded after it.
             full = cassettes.Cassette(
@@ -493,21 +731,65 @@ class CassetteUse:
                 full.path,
             )
         self._describe(full, recording)
-        cassettes.save(full, self.path)
+        text = cassettes.dumps(full)
+        cassettes.write_atomic(self.path, text)
         cassettes.failed_path(self.path).unlink(missing_ok=True)  # an older failed attempt
         self.process.written.append(self.path)
+        self.process.recorded[self.path] = text
+
+    def _stable(
+        self, cassette: cassettes.Cassette, recording: Recording, *, reorder: bool
+    ) -> cassettes.Cassette:
+        """``cassette`` in its stable form (:mod:`..record._stable`): what this session was
+        goes to one metadata line, so that re-recording an unchanged test writes it again."""
+        now = datetime.datetime.now(datetime.UTC)
+        session = Session(
+            upstream=self.process.upstream,
+            relay=self.process.relay().url,
+            started=self._started_at or now,
+            ended=now,
+            workdir=str(self.process.workdir),
+        )
+        return stable_form(
+            cassette,
+            session,
+            timings=recording.timings,
+            uploads=recording.uploads,
+            harmless=self.options.harmless,
+            reorder=reorder,
+        )
+
+    def _summarise(self, recording: Recording, kept: str) -> None:
+        """Add what this recording did to the session's summary (:class:`.process.Recorded`)."""
+        ledger = recording.ledger
+        counts: dict[str, int] = {}
+        if ledger is not None:
+            counts = {
+                "created": len(ledger.created),
+                "deleted": len(ledger.deleted),
+                "kept_on_purpose": len(ledger.kept),
+                "left": len(ledger.leaks()),
+                "left_by_design": len(ledger.left_by_design()),
+            }
+        self.process.recordings.append(Recorded(str(self.path), kept, **counts))
 
     def _describe(self, full: cassettes.Cassette, recording: Recording) -> None:
         """Metadata that replay and the audit need: backend, fresh ids, presets."""
 
         meta = full.metadata
         meta["backend"] = cassettes.backend_of(full)
+        uses = sorted({u.kind for u in self.uses()})
+        if uses:
+            meta[USE_KEY] = uses  # the audit tells an empty cassette of a test that used W&B
         fresh = sorted(self._drawn | children.drawn_run_ids(self._children or Path()))
         if fresh:
             meta[FRESH_RUN_IDS_KEY] = fresh
         presets = ignores.presets_in(_run_configs(full))
         if presets:
             meta["presets"] = presets
+        found = {**children.derived_values(self._children or Path()), **self._derived}
+        if found:
+            meta[derived.DERIVED_KEY] = found
 
     def _check_replay(self, replay: Replay) -> list[WandbCassettesError]:
         """Requests the cassette could not answer; what it holds that was never played."""
@@ -565,9 +847,10 @@ class CassetteUse:
         secrets = [k for k in (os.environ.get("WANDB_API_KEY"),) if k]
         details = "\n\n".join(scrub_text(str(e), secrets) for e in replay.errors)
         full = self._write_full_variables(replay)
+        alone = all(getattr(e, "rerecord", True) for e in replay.errors)
         advice = (
             "if the test changed on purpose, re-record it:\n  " + self._command()
-            if "re-recording cannot help" not in details
+            if alone
             else "if other differences are deliberate, re-record it:\n  " + self._command()
         )
         where = f"\nfull variables of each request: {full}" if full else ""
@@ -613,34 +896,46 @@ class CassetteUse:
         return self._scrubbed((self.record_command or default).format(mode=mode))
 
 
+@dataclass
+class _Book:
+    """What a recording keeps of one W&B server it talks to: its ledger, its journal."""
+
+    server: str
+    ledger: Ledger
+    journal: Journal
+
+
 class _FreshRunIds:
     """Run ids this recording drew, its children's and new_episodes' fresh twins included."""
 
-    def __init__(
-        self,
-        drawn: set[str],
-        folder: Callable[[], Path | None],
-        translation: IdTranslation | None = None,
-    ) -> None:
+    def __init__(self, drawn: set[str], folder: Callable[[], Path | None]) -> None:
         self._drawn = drawn
         self._folder = folder
-        self._translation = translation
+        #: The fresh twins the upstream sees for them (a translated recording), if any.
+        self.translation: IdTranslation | None = None
 
     def __contains__(self, run_id: object) -> bool:
         if run_id in self._drawn:
             return True
-        translation = self._translation
+        translation = self.translation
         if translation is not None and isinstance(run_id, str) and translation.is_fresh(run_id):
             return True
-        folder = self._folder()
-        if folder is None or not isinstance(run_id, str):
+        if not isinstance(run_id, str):
             return False
-        found = children.drawn_run_ids(folder)
-        self._drawn |= found
-        return run_id in found
+        return run_id in self._children()
 
     def __iter__(self) -> Iterator[str]:
-        return iter(self._drawn)
+        """The ids drawn so far, the children's included (the translation pairs each)."""
+        self._children()
+        return iter(list(self._drawn))
+
+    def _children(self) -> set[str]:
+        folder = self._folder()
+        if folder is None:
+            return set()
+        found = children.drawn_run_ids(folder)
+        self._drawn |= found
+        return found
 
 
 def _read_before_a_change(ix: cassettes.Interaction) -> bool:
@@ -659,6 +954,26 @@ def _pretty(detail: str) -> str:
         return json.dumps(json.loads(detail), indent=2, sort_keys=True)
     except ValueError:
         return detail
+
+
+def _fresh_folder(parent: Path, prefix: str) -> Path:
+    """A new, empty folder in ``parent``: the children of one cassette number themselves
+    in it (``child-0``, ``child-1``...), so a folder left by another session whose pid and
+    object address happened to be this one's (pids wrap at ``/proc/sys/kernel/pid_max``,
+    32768 by default) would shift every child's ids."""
+    parent.mkdir(parents=True, exist_ok=True)
+    return Path(tempfile.mkdtemp(prefix=prefix, dir=parent))
+
+
+def _list_servers(cassette: cassettes.Cassette, recording: Recording) -> None:
+    """List in ``cassette``'s metadata the W&B servers besides its upstream that the code
+    named (issue 21): each interaction's uri says which server it went to."""
+    meta = cassette.metadata
+    listed = meta.get(SERVERS_KEY)
+    before = {str(s) for s in listed} if isinstance(listed, list) else set()
+    named = sorted((before | recording.servers) - {str(meta.get("upstream") or "")})
+    if named:
+        meta[SERVERS_KEY] = named
 
 
 def _run_configs(cassette: cassettes.Cassette) -> list[Any]:

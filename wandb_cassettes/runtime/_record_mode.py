@@ -5,15 +5,15 @@ W&B traffic, which is stateful: what a test created upstream must be
 cleaned up, so a cassette is either wholly recorded or wholly replayed,
 except in ``new_episodes``.
 
-=============== ====================== =========================================
-mode            cassette exists        cassette missing
-=============== ====================== =========================================
-``none``        replay                 fail: "missing, record it with ..."
-``once``        replay                 record
-``new_episodes`` replay, record misses record
-``all``         record (replace)       record
-``rewrite``     record (replace)       record
-=============== ====================== =========================================
+================ ====================== ========================================
+mode             cassette exists        cassette missing
+================ ====================== ========================================
+``none``         replay                 fail: "missing, record it with ..."
+``once``         replay                 record
+``new_episodes`` replay, record misses  record
+``all``          record (replace)       record
+``rewrite``      record (replace)       record
+================ ====================== ========================================
 
 A cassette recorded earlier in the same session (two tests sharing one
 name) is replayed by the later tests whatever the mode.

@@ -30,21 +30,20 @@ from __future__ import annotations
 import contextlib
 import os
 import signal
-import subprocess
 import sys
 import time
 from pathlib import Path
 from types import FrameType
 from typing import Any
 
-from ._children import remove_pth
+from ._children import NO_SESSION, SESSION_ENV, remove_pth
 
 #: Process names (``/proc/PID/comm``) of the SDK's service processes.
 NAMES = frozenset({"wandb-core", "wandb-symon"})
 INTERVAL = 0.5
 PROC = Path("/proc")
 
-_watchdog: subprocess.Popen[bytes] | None = None
+_watchdog: int | None = None
 _previous_sigterm: Any = None
 _installed = False
 
@@ -95,22 +94,36 @@ def _install_sigterm() -> None:
 
 
 def _start_watchdog() -> None:
+    """Spawn the watchdog, and keep only its PID.
+
+    Not a ``subprocess.Popen``: it outlives this process on purpose (it reaps what
+    is left after this process dies), and a ``Popen`` still running when the
+    interpreter collects it warns ``ResourceWarning: subprocess N is still running``
+    (CPython Lib/subprocess.py ``Popen.__del__``), which ``pytest -W error`` turns into
+    an error at the end of every session. ``posix_spawn`` leaves no such object; the
+    watchdog inherits no descriptor but its /dev/null standard streams (Python's own
+    descriptors are not inheritable, PEP 446).
+    """
     global _watchdog
     if _watchdog is not None or not _supported():
         return
-    _watchdog = subprocess.Popen(
+    devnull = os.devnull
+    _watchdog = os.posix_spawn(
+        sys.executable,
         [sys.executable, "-m", "wandb_cassettes.runtime._watchdog", str(os.getpid())],
-        stdin=subprocess.DEVNULL,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-        start_new_session=True,  # a Ctrl-C to the terminal's process group spares it
-        close_fds=True,
+        {**os.environ, SESSION_ENV: NO_SESSION},  # never one of a cassette's children
+        file_actions=[
+            (os.POSIX_SPAWN_OPEN, 0, devnull, os.O_RDONLY, 0),
+            (os.POSIX_SPAWN_OPEN, 1, devnull, os.O_WRONLY, 0),
+            (os.POSIX_SPAWN_OPEN, 2, devnull, os.O_WRONLY, 0),
+        ],
+        setsid=True,  # a Ctrl-C to the terminal's process group spares it
     )
 
 
 def watchdog_pid() -> int | None:
     """The PID of this process's watchdog, if one was started."""
-    return _watchdog.pid if _watchdog is not None else None
+    return _watchdog
 
 
 def _supported() -> bool:

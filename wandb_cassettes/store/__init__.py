@@ -16,6 +16,7 @@ from ._cassette import (
     Interaction,
     backend_of,
     body_text,
+    cassette_kind,
     dumps,
     failed_path,
     json_or_none,
@@ -24,9 +25,19 @@ from ._cassette import (
     new_metadata,
     save,
     save_failed,
+    write_atomic,
 )
 from ._limits import DEFAULT_LIMITS, Limits, check_tree, read_capped
 from ._project import cassette_folder, find_project
+from ._servers import (
+    ROUTE_PREFIX,
+    SERVERS_KEY,
+    USE_KEY,
+    normal_server,
+    parse_route,
+    server_of,
+    server_route,
+)
 from ._upstream import LOOPBACK_HOSTS, check_upstream
 
 __all__ = [
@@ -40,6 +51,9 @@ __all__ = [
     "FAILED_SUFFIX",
     "FORMAT",
     "LOOPBACK_HOSTS",
+    "ROUTE_PREFIX",
+    "SERVERS_KEY",
+    "USE_KEY",
     "BlobStore",
     "Body",
     "Cassette",
@@ -51,6 +65,7 @@ __all__ = [
     "blob_file",
     "body_text",
     "cassette_folder",
+    "cassette_kind",
     "check_tree",
     "check_upstream",
     "dumps",
@@ -61,9 +76,14 @@ __all__ = [
     "load_cached",
     "loads",
     "new_metadata",
+    "normal_server",
+    "parse_route",
     "prune_cache",
     "read_capped",
     "save",
     "save_failed",
+    "server_of",
+    "server_route",
     "verify_blob",
+    "write_atomic",
 ]

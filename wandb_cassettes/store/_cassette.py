@@ -200,6 +200,45 @@ def backend_of(cassette: Cassette) -> str:
     return "W&B"
 
 
+#: How much of a cassette's end :func:`cassette_kind` reads first: the metadata block is
+#: the last but one key of the YAML this library writes (``interactions``, ``metadata``,
+#: ``version``, in vcrpy's sorted order).
+_TAIL_BYTES = 64 * 1024
+_METADATA_LINE = re.compile(rb"^metadata:[ \t]*$", re.MULTILINE)
+_INTERACTIONS_LINE = re.compile(rb"^interactions:", re.MULTILINE)
+
+
+def cassette_kind(path: str | os.PathLike[str]) -> str | None:
+    """What the file at ``path`` is: ``"wandb"`` (a cassette of this library: a top-level
+    ``metadata`` block, which vcrpy itself never writes), ``"vcr"`` (a vcrpy cassette
+    without one: pytest-recording's, vcrpy's own) or None (no file, or neither).
+
+    Reads the last 64 KiB first (the metadata block is at the end); a larger file
+    without the block there is read whole, line by line. Never raises for a file
+    that cannot be read: None.
+    """
+    try:
+        with open(path, "rb") as fh:
+            size = fh.seek(0, os.SEEK_END)
+            fh.seek(max(0, size - _TAIL_BYTES))
+            tail = fh.read()
+            if _METADATA_LINE.search(tail):
+                return "wandb"
+            fh.seek(0)
+            head = fh.read(4096)
+            interactions = bool(_INTERACTIONS_LINE.search(head) or _INTERACTIONS_LINE.search(tail))
+            if size > _TAIL_BYTES:
+                fh.seek(0)
+                for line in fh:
+                    if _METADATA_LINE.match(line):
+                        return "wandb"
+                    if line.startswith(b"interactions:"):
+                        interactions = True
+    except OSError:
+        return None
+    return "vcr" if interactions else None
+
+
 # -- loading -------------------------------------------------------------------
 
 

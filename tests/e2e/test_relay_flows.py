@@ -1,0 +1,128 @@
+"""The relay on W&B's bigger shapes: multipart uploads and downloads too large for the YAML."""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import re
+import subprocess
+from pathlib import Path
+
+import pytest
+from support.pytest_process import run_pytest
+from wandb_cassettes_standin import StandinBackend
+
+from wandb_cassettes import store as cs
+from wandb_cassettes.cli import main as cli
+
+DOWNLOAD = """
+import os
+import pytest, wandb
+
+
+@pytest.mark.wandb_cassette
+def test_downloads_a_teammates_big_model(tmp_path):
+    artifact = wandb.Api().artifact(os.environ["E2E_MODEL"])
+    folder = artifact.download(root=str(tmp_path / "d"))
+    data = open(os.path.join(folder, "big.bin"), "rb").read()
+    assert len(data) == int(os.environ["E2E_SIZE"])
+"""
+
+
+@pytest.mark.slow
+def test_a_large_download_is_kept_beside_the_cassette_and_streamed_back(
+    standin_sdk: StandinBackend, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    import wandb
+
+    size = 24 * 1024 * 1024
+    big = tmp_path / "big.bin"
+    big.write_bytes(os.urandom(size))
+    with wandb.init(project="blobs") as run:  # a teammate's model, made outside pytest
+        artifact = wandb.Artifact("teammate-model", type="model")
+        artifact.add_file(str(big))
+        run.log_artifact(artifact).wait()
+    model = f"{run.entity}/blobs/teammate-model:v0"
+    project = tmp_path / "project"
+    project.mkdir()
+    (project / "test_download.py").write_text(DOWNLOAD)
+    (project / "pytest.ini").write_text("[pytest]\n")
+    env = {"E2E_MODEL": model, "E2E_SIZE": str(size)}
+    recorded = run_pytest(project, "--record-mode=once", upstream=standin_sdk, env=env)
+    assert recorded.returncode == 0, recorded.stdout[-5000:]
+    path = project / "cassettes" / "test_download" / "test_downloads_a_teammates_big_model.yaml"
+    assert path.stat().st_size < 100_000  # the model is not inside the YAML
+    blobs = list((project / "cassettes" / "_blobs").rglob("*"))
+    stored = [b for b in blobs if b.is_file()]
+    assert [b.stat().st_size for b in stored] == [size]
+    assert stored[0].name == hashlib.sha256(big.read_bytes()).hexdigest()
+    body = next(ix.response_body for ix in cs.load(path) if isinstance(ix.response_body, cs.Digest)
+                and ix.response_body.blob)  # fmt: skip
+    assert (path.parent / str(body.blob)).resolve() == stored[0].resolve()
+
+    replayed = run_pytest(project, "--block-network", env=env)  # the stand-in is not asked
+    assert replayed.returncode == 0, replayed.stdout[-5000:]
+    capsys.readouterr()
+    assert cli(["audit", str(path)]) == 0
+    assert re.search(r"keeps a 25\.2 MB download in \S+_blobs", capsys.readouterr().out)
+    stored[0].unlink()  # a blob that was not committed: replay and audit say which
+    missing = run_pytest(project, "--block-network", env=env)
+    assert missing.returncode == 1 and "which is missing" in missing.stdout
+    assert cli(["audit", str(path)]) == 2
+
+
+def _out(result: subprocess.CompletedProcess[str]) -> str:
+    return result.stdout[-6000:] + result.stderr[-2000:]
+
+
+RANGED = """
+import functools
+import os
+
+import pytest
+import wandb
+from wandb.sdk.artifacts.storage_policies import wandb_storage_policy as policy
+
+# The SDK downloads files of 2 GiB and more in 100 MiB parts, concurrently, one HTTP
+# Range each (wandb/sdk/artifacts/storage_policies/_multipart.py). The same code with
+# 128 KiB parts, and multipart=True, makes that flow from a 1 MiB file.
+policy.multipart_download = functools.partial(policy.multipart_download, part_size=128 << 10)
+
+
+@pytest.mark.wandb_cassette
+def test_downloads_in_parts(tmp_path):
+    artifact = wandb.Api().artifact(os.environ["E2E_MODEL"])
+    folder = artifact.download(root=str(tmp_path / "d"), multipart=True, skip_cache=True)
+    data = open(os.path.join(folder, "big.bin"), "rb").read()
+    assert data == open(os.environ["E2E_FILE"], "rb").read()
+"""
+
+
+def test_a_download_in_concurrent_ranges_replays_each_part_by_its_range(
+    standin_sdk: StandinBackend, tmp_path: Path
+) -> None:
+    import wandb
+
+    big = tmp_path / "big.bin"
+    big.write_bytes(os.urandom(1 << 20))
+    with wandb.init(project="ranges") as run:  # a teammate's model, made outside pytest
+        artifact = wandb.Artifact("teammate-model", type="model")
+        artifact.add_file(str(big))
+        run.log_artifact(artifact).wait()
+    project = tmp_path / "project"
+    project.mkdir()
+    (project / "test_ranged.py").write_text(RANGED)
+    (project / "pytest.ini").write_text("[pytest]\n")
+    env = {"E2E_MODEL": f"{run.entity}/ranges/teammate-model:v0", "E2E_FILE": str(big)}
+    recorded = run_pytest(project, "--record-mode=once", upstream=standin_sdk, env=env)
+    assert recorded.returncode == 0, _out(recorded)
+    path = project / "cassettes" / "test_ranged" / "test_downloads_in_parts.yaml"
+    ranges = [
+        ix.request_headers.get("Range") or ix.request_headers.get("range")
+        for ix in cs.load(path)
+        if ix.method == "GET" and ix.status == 206
+    ]
+    assert len(ranges) == 8, ranges  # 1 MiB in 128 KiB parts, each answered 206
+    for _ in range(3):  # the parts arrive in another order each time
+        replayed = run_pytest(project, "--block-network", "--wandb-strict", env=env)
+        assert replayed.returncode == 0, _out(replayed)

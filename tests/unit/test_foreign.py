@@ -1,0 +1,350 @@
+"""What a recording changes of resources it did not create is restored, or a finding.
+
+Ledger-level cases built from wandb 0.31-shaped exchanges (``support/cassette_builders.py``);
+the same flows with the real SDK and the stand-in are in ``tests/e2e/test_ownership.py``.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+from support import cassette_builders as b
+
+from wandb_cassettes.audit import audit_cassette
+from wandb_cassettes.errors import ConfigurationError
+from wandb_cassettes.ownership import PRIOR, Ledger, Restore, unresolved
+from wandb_cassettes.protocol import MUTATIONS, NOT_RESTORABLE, RESTORABLE
+from wandb_cassettes.runtime import CassetteOptions
+from wandb_cassettes.store import Interaction
+
+E, P, RUN = "team", "proj", "teammate"
+RUN_ID = b.run_storage_id(E, P, RUN)
+V0, V1, MINE = b.artifact_id(1), b.artifact_id(2), b.artifact_id(3)
+PROD = f"{E}/{P}/shared:prod"
+PATH = Path("cassette.yaml")
+
+
+def ledger_of(*interactions: Interaction, **options: tuple[str, ...]) -> Ledger:
+    ledger = Ledger(**options)  # type: ignore[arg-type]
+    for ix in interactions:
+        ledger.observe(ix)
+    return ledger
+
+
+def statuses(ledger: Ledger) -> dict[str, str]:
+    return {c.name: c.status for c in ledger.foreign_changes()}
+
+
+def sent(restore: Restore) -> Interaction:
+    """The exchange of a restore as the cleanup sends it (the SDK's own documents)."""
+    from wandb_cassettes.cleanup import restore_document
+
+    data = {"result": {"success": True}, "upsertBucket": {"bucket": {"id": RUN_ID}}}
+    operation = restore.field[0].upper() + restore.field[1:]
+    return b.gql_exchange(operation, restore_document(restore.field), restore.variables, data)
+
+
+# -- by construction -------------------------------------------------------------------------
+
+
+def test_every_update_and_delete_says_what_it_changes_and_why_it_cannot_be_undone():
+    for field, effect in MUTATIONS.items():
+        if effect.action in ("update", "delete"):
+            assert effect.changes, field
+        for aspect in effect.changes:
+            assert aspect in RESTORABLE or aspect in NOT_RESTORABLE, (field, aspect)
+
+
+#: Every field of the table that changes something, with an input naming things no answer
+#: showed created: whatever rule reads it, the change is foreign.
+CHANGING = sorted(f for f, e in MUTATIONS.items() if e.changes)
+_FOREIGN_INPUT = {
+    "id": RUN_ID,
+    "name": RUN,
+    "runName": RUN,
+    "sweep": "theirs",
+    "artifactID": V0,
+    "artifactSequenceID": b.collection_id(9),
+    "artifactPortfolioID": b.collection_id(10),
+    "artifactPortfolioName": "their-registry",
+    "artifactManifestID": b._b64("ArtifactManifest:1"),
+    "artifactCollectionName": "shared",
+    "entityName": E,
+    "projectName": P,
+    "aliases": [
+        {"alias": "prod", "artifactCollectionName": "shared", "entityName": E, "projectName": P}
+    ],
+}
+
+
+def _mutation(field: str) -> Interaction:
+    query = f"mutation Any($input: AnyInput!) {{ {field}(input: $input) {{ __typename }} }}"
+    return b.gql_exchange("Any", query, {"input": _FOREIGN_INPUT}, {field: {}})
+
+
+@pytest.mark.parametrize("field", CHANGING)
+def test_a_change_to_what_the_recording_did_not_create_is_a_finding_by_construction(field):
+    """No rule proves it restored (nothing was read before it): the audit fails, naming it."""
+    ledger = ledger_of(_mutation(field))
+    changes = ledger.foreign_changes()
+    assert changes, f"{field}: no foreign change"
+    assert {c.status for c in changes} == {"unrestored"}, changes
+    assert all(c.why for c in changes)
+    assert unresolved(ledger)
+    audit = audit_cassette(b.cassette(_mutation(field)), PATH)
+    assert audit.status == "dirty"
+    declared = ledger_of(_mutation(field), foreign_changes=("*",))
+    assert {c.status for c in declared.foreign_changes()} == {"declared"}
+    assert unresolved(declared) == [] and declared.restores() == []
+
+
+def test_what_the_recording_created_it_may_change():
+    ledger = ledger_of(
+        b.upsert_bucket(E, P, "mine0001"),
+        b.create_artifact(E, P, "own", id=MINE, run="mine0001"),
+        b.commit_artifact(MINE),
+        b.update_artifact(MINE, description="mine", metadata={"a": 1}),
+        b.add_aliases(MINE, "own", "best", E, P),
+        b.file_stream_rows(E, P, "mine0001", summary={"loss": 1}),
+        b.update_run(b.run_storage_id(E, P, "mine0001"), config="{}"),
+    )
+    assert ledger.foreign_changes() == []
+    assert ledger.prior_reads(f"{b.BASE}/graphql", b.add_aliases(MINE, "own", "x", E, P)
+                              .request_text()) == []  # fmt: skip
+
+
+# -- aliases -----------------------------------------------------------------------------
+
+
+def _promote() -> list[Interaction]:
+    """Issue 18, flow 1: the test logs its version of a teammate's collection, promotes it."""
+    return [
+        b.upsert_bucket(E, P, "mine0001"),
+        b.create_artifact(E, P, "shared", id=MINE, run="mine0001", latest=V1),
+        b.commit_artifact(MINE),
+        b.prior_alias(E, P, "shared", "prod", V0),
+        b.add_aliases(MINE, "shared", "prod", E, P),
+        b.delete_artifact(MINE),  # the automatic cleanup: the version goes, prod with it
+    ]
+
+
+def test_an_alias_moved_to_the_tests_version_goes_back_to_the_version_that_held_it():
+    ledger = ledger_of(*_promote())
+    (restore,) = ledger.restores()
+    assert restore.field == "addAliases" and restore.name == PROD
+    assert restore.variables["input"]["artifactID"] == V0
+    assert statuses(ledger) == {PROD: "unrestored"}  # until the restore is seen
+    ledger.observe(sent(restore))
+    assert statuses(ledger) == {PROD: "restored"} and ledger.restores() == []
+    assert unresolved(ledger) == []
+
+
+def test_an_alias_whose_state_before_was_not_read_is_a_finding():
+    ledger = ledger_of(*(ix for ix in _promote() if PRIOR not in (ix.request_text() or "")))
+    assert ledger.restores() == []
+    (change,) = ledger.foreign_changes()
+    assert change.status == "unrestored" and "not read" in change.why
+    assert any(PROD in line for line in unresolved(ledger))
+
+
+def test_an_alias_given_by_log_artifact_goes_back_too():
+    ledger = ledger_of(
+        b.upsert_bucket(E, P, "mine0001"),
+        b.prior_alias(E, P, "shared", "staging", V1),
+        b.create_artifact(
+            E, P, "shared", id=MINE, run="mine0001", latest=V1, aliases=("latest", "staging")
+        ),
+        b.delete_artifact(MINE),
+    )
+    (restore,) = ledger.restores()
+    assert (restore.field, restore.variables["input"]["artifactID"]) == ("addAliases", V1)
+
+
+def test_an_alias_the_test_removes_from_a_teammates_version_comes_back():
+    ledger = ledger_of(
+        b.prior_alias(E, P, "shared", "staging", V1),
+        b.delete_aliases(V1, "shared", "staging", E, P),
+    )
+    (restore,) = ledger.restores()
+    assert (restore.field, restore.variables["input"]["artifactID"]) == ("addAliases", V1)
+    ledger.observe(sent(restore))
+    assert statuses(ledger) == {f"{E}/{P}/shared:staging": "restored"}
+
+
+def test_an_alias_moved_between_teammates_versions_goes_back():
+    ledger = ledger_of(
+        b.prior_alias(E, P, "shared", "prod", V0),
+        b.add_aliases(V1, "shared", "prod", E, P),
+    )
+    assert [r.variables["input"]["artifactID"] for r in ledger.restores()] == [V0]
+    assert ledger.leftovers() == []  # moved, not created: no delete of it
+
+
+def test_an_alias_new_to_a_teammates_collection_is_taken_off_again():
+    seen = b.artifact_membership_by_name(E, P, "shared", V1, 1)  # answers aliases: []
+    ledger = ledger_of(seen, b.prior_alias(E, P, "shared", "rc", None))
+    ledger.observe(b.add_aliases(V1, "shared", "rc", E, P))
+    # Created (absent before): the cleanup deletes it, which is also its state before.
+    assert [r.name for r in ledger.leftovers()] == [f"{E}/{P}/shared:rc"]
+    ledger.observe(b.delete_aliases(V1, "shared", "rc", E, P))
+    assert ledger.restores() == [] and statuses(ledger) == {f"{E}/{P}/shared:rc": "restored"}
+
+
+def test_a_declared_change_is_left_and_listed():
+    for options in ({"foreign_changes": ("*/shared:prod",)}, {"keep": (PROD,)}):
+        ledger = ledger_of(*_promote(), **options)
+        assert ledger.restores() == []
+        assert statuses(ledger) == {PROD: "declared"} and unresolved(ledger) == []
+
+
+# -- links ------------------------------------------------------------------------------------
+
+REGISTRY = ("org-entity", "wandb-registry-model", "my-models")
+
+
+def test_a_link_the_read_shows_new_is_the_tests_and_the_cleanup_unlinks_it():
+    ledger = ledger_of(
+        b.artifact_by_id(E, P, "shared", V0, 0),
+        b.prior_links(V0, [(E, P, "shared")]),
+        b.link_artifact(V0, "my-models", version=3),
+    )
+    assert ledger.uncertain_links() == []
+    assert [r.kind for r in ledger.leftovers()] == ["link"]
+
+
+def test_a_link_that_was_there_before_is_left_alone():
+    ledger = ledger_of(
+        b.artifact_by_id(E, P, "shared", V0, 0),
+        b.prior_links(V0, [(E, P, "shared"), REGISTRY]),
+        b.link_artifact(V0, "my-models", version=3),
+    )
+    assert ledger.uncertain_links() == [] and ledger.leftovers() == []
+    assert ledger.foreign_changes() == []
+
+
+def test_a_link_whose_collections_were_not_read_stays_uncertain():
+    ledger = ledger_of(b.artifact_by_id(E, P, "shared", V0, 0), b.link_artifact(V0, "my-models"))
+    assert len(ledger.uncertain_links()) == 1 and ledger.leftovers() == []
+
+
+# -- a version's fields ---------------------------------------------------------------------
+
+
+def test_a_teammates_metadata_description_and_tags_are_restored():
+    """Issue 18, flow 2: ``api.artifact("shared:v0")``, ``.metadata[...]``, ``.save()``."""
+    ledger = ledger_of(
+        b.prior_artifact(E, P, "shared", V0, 0, metadata={"a": 1}, tags=("x",)),
+        b.update_artifact(V0, description="touched", metadata={"a": 2}, tags_to_add=("y",)),
+    )
+    (restore,) = ledger.restores()
+    inp = restore.variables["input"]
+    assert restore.field == "updateArtifact" and restore.name == f"{E}/{P}/shared:v0"
+    assert (inp["description"], json.loads(inp["metadata"])) == ("", {"a": 1})
+    assert inp["tagsToAdd"] == [{"tagName": "x"}] and inp["tagsToDelete"] == [{"tagName": "y"}]
+    assert inp["ttlDurationSeconds"] == -1  # inherited, as it was
+    ledger.observe(sent(restore))
+    assert statuses(ledger) == {f"{E}/{P}/shared:v0": "restored"}
+
+
+def test_a_save_that_changes_nothing_needs_no_restore():
+    # Artifact.save() of an alias change sends UpdateArtifact with the fields as they were.
+    ledger = ledger_of(
+        b.prior_artifact(E, P, "shared", V0, 0, metadata={"a": 1}),
+        b.update_artifact(V0, metadata={"a": 1}),
+    )
+    assert ledger.restores() == [] and unresolved(ledger) == []
+
+
+def test_a_teammates_version_the_test_deletes_is_a_finding():
+    deleted = [b.artifact_membership_by_name(E, P, "shared", V0, 0), b.delete_artifact(V0)]
+    ledger = ledger_of(*deleted)
+    (change,) = ledger.foreign_changes()
+    assert (change.change, change.status) == ("deleted", "unrestored")
+    assert "cannot bring back" in change.why
+    assert audit_cassette(b.cassette(*deleted), PATH).exit_code == 1
+    declared = b.cassette(*deleted)
+    declared.metadata["foreign_changes"] = ["*/shared:v0"]
+    audit = audit_cassette(declared, PATH)
+    assert audit.exit_code == 0
+    assert [c.status for c in audit.foreign_changes] == ["declared"]
+
+
+# -- a run -------------------------------------------------------------------------------
+
+
+def test_a_resumed_runs_config_and_summary_are_restored_its_history_is_reported():
+    ledger = ledger_of(
+        b.prior_run(E, P, RUN, config={"lr": {"value": 0.1}}, summary={"a": 1}),
+        b.upsert_bucket(E, P, RUN, inserted=False),  # config "{}": changed
+        b.file_stream_rows(E, P, RUN, summary={"a": 1, "extra": 2}),
+    )
+    (restore,) = ledger.restores()
+    assert restore.field == "upsertBucket" and restore.variables["id"] == RUN_ID
+    assert json.loads(restore.variables["config"]) == {"lr": {"value": 0.1}}
+    assert json.loads(restore.variables["summaryMetrics"]) == {"a": 1}
+    ledger.observe(sent(restore))
+    by_change = {c.change: c for c in ledger.foreign_changes()}
+    assert by_change["changed"].status == "restored"
+    history = by_change["appended history to"]
+    assert history.status == "unrestored" and "history rows" in history.why
+
+
+def test_a_run_config_changed_through_the_public_api_is_restored():
+    ledger = ledger_of(
+        b.prior_run(E, P, RUN, config={"lr": {"value": 0.1}}),
+        b.update_run(RUN_ID, config=json.dumps({"lr": {"value": 0.5}})),
+    )
+    (restore,) = ledger.restores()
+    assert set(restore.variables) == {"id", "config"}
+    ledger.observe(sent(restore))
+    assert unresolved(ledger) == []
+
+
+def test_reads_before_a_change_are_asked_only_for_what_the_test_did_not_create():
+    graphql = f"{b.BASE}/graphql"
+    ledger = ledger_of(b.upsert_bucket(E, P, "mine0001"))
+    reads = ledger.prior_reads(graphql, b.add_aliases(V0, "shared", "prod", E, P).request_text())
+    assert [json.loads(r)["operationName"] for r in reads] == [f"{PRIOR}Alias"]
+    reads = ledger.prior_reads(graphql, b.update_artifact(V0, metadata={}).request_text())
+    assert [json.loads(r)["operationName"] for r in reads] == [f"{PRIOR}Artifact"]
+    resumed = b.upsert_bucket(E, P, RUN, inserted=False).request_text()
+    assert [json.loads(r)["operationName"] for r in ledger.prior_reads(graphql, resumed)] == [
+        f"{PRIOR}Run"
+    ]
+    own = b.upsert_bucket(E, P, "mine0001").request_text()
+    assert ledger.prior_reads(graphql, own) == []
+    stream = f"{b.BASE}/files/{E}/{P}"
+    assert ledger.prior_reads(f"{stream}/mine0001/file_stream", b"{}") == []
+    assert len(ledger.prior_reads(f"{stream}/{RUN}/file_stream", b"{}")) == 1
+    fresh = Ledger(fresh_run_ids={"fresh001"})
+    assert fresh.prior_reads(graphql, b.upsert_bucket(E, P, "fresh001").request_text()) == []
+    # Read once: the first read is the state before.
+    ledger.observe(b.prior_alias(E, P, "shared", "prod", V0))
+    assert ledger.prior_reads(graphql, b.add_aliases(V1, "shared", "prod", E, P)
+                              .request_text()) == []  # fmt: skip
+
+
+def test_a_read_after_the_first_change_does_not_become_the_state_before():
+    ledger = ledger_of(
+        b.prior_alias(E, P, "shared", "prod", V0),
+        b.add_aliases(V1, "shared", "prod", E, P),
+        b.prior_alias(E, P, "shared", "prod", V1),  # read again: already changed
+    )
+    assert [r.variables["input"]["artifactID"] for r in ledger.restores()] == [V0]
+
+
+# -- the marker keyword -----------------------------------------------------------------------
+
+
+def test_the_foreign_changes_keyword_is_validated_like_the_others():
+    options = CassetteOptions.from_mapping({"foreign_changes": ["*/shared:prod"]}, source="t")
+    assert options.foreign_changes == ("*/shared:prod",)
+    assert CassetteOptions.from_mapping({"foreign_changes": True}, source="t").foreign_changes == (
+        "*",
+    )
+    with pytest.raises(ConfigurationError, match="t: foreign_changes: expected a string"):
+        CassetteOptions.from_mapping({"foreign_changes": 3}, source="t")
+    merged = options.merged(CassetteOptions(foreign_changes=("*/run",)))
+    assert merged.foreign_changes == ("*/shared:prod", "*/run")
