@@ -520,29 +520,6 @@ def _latency(wb: Any, ms: float) -> Iterator[None]:
             wb.clear_faults()
 
 
-def _pytest_session(
-    command: list[str], cwd: Path, env: dict[str, str], junit: Path, what: str
-) -> tuple[float, ET.Element]:
-    """Run a pytest session with ``--junitxml``: its wall time (s) and its ``testsuite``."""
-    t0 = time.perf_counter()
-    proc = subprocess.run(
-        [*command, f"--junitxml={junit}"],
-        cwd=cwd,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=1800,
-    )
-    wall = time.perf_counter() - t0
-    if proc.returncode != 0:
-        print(proc.stdout[-4000:], proc.stderr[-2000:])
-        raise SystemExit(f"{what} failed")
-    root = ET.parse(junit).getroot()
-    suite = root if root.tag == "testsuite" else root.find("testsuite")
-    assert suite is not None
-    return wall, suite
-
-
 def _junit_times(suite: ET.Element) -> dict[str, float]:
     cases = suite.findall("testcase")
     marked = [
@@ -572,8 +549,15 @@ def bench_suite(ns: argparse.Namespace, wb: Any, tmp: Path) -> dict[str, Any]:
         run_env = dict(env, WANDB_API_KEY=wb.api_key) if with_key else env
         print(f"[suite] {name} examples/trainer ...", flush=True)
         with _latency(wb, ns.latency_ms if with_key else 0):
-            wall, suite = _pytest_session(
-                [*base, *extra], ROOT, run_env, junit, f"example suite {name}"
+            import scale
+
+            wall, suite = scale.pytest_session(
+                [*base, *extra, f"--junitxml={junit}"],
+                ROOT,
+                run_env,
+                junit,
+                f"example suite {name}",
+                timeout=1800,
             )
         out[name] = {"wall_s": wall, **_junit_times(suite)}
     # What bounds the wall time outside the tests: interpreter + imports + collection.

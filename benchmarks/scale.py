@@ -143,6 +143,25 @@ def mode_env(mode: str, base: dict[str, str], quiet: dict[str, str]) -> dict[str
     return env
 
 
+def pytest_session(
+    command: list[str], cwd: Path, env: dict[str, str], junit: Path, what: str, *, timeout: float
+) -> tuple[float, ET.Element]:
+    """Run ``command`` (a pytest session writing ``--junitxml`` to ``junit``): its wall time
+    (s) and its ``testsuite``; a failed session ends the bench, naming ``what``."""
+    started = time.perf_counter()
+    done = subprocess.run(
+        command, cwd=cwd, env=env, capture_output=True, text=True, timeout=timeout
+    )
+    wall = time.perf_counter() - started
+    if done.returncode != 0:
+        print(done.stdout[-4000:], done.stderr[-2000:])
+        raise SystemExit(f"{what} failed ({done.returncode})")
+    root = ET.parse(junit).getroot()
+    suite = root if root.tag == "testsuite" else root.find("testsuite")
+    assert suite is not None
+    return wall, suite
+
+
 def session(
     project: Path, mode: str, env: dict[str, str], *, args: list[str], ulimit_n: int | None = None
 ) -> dict[str, Any]:
@@ -154,22 +173,10 @@ def session(
     command += [*args, f"--junitxml={junit}"]
     if ulimit_n is not None:
         command = ["bash", "-c", f'ulimit -n {ulimit_n} && exec "$@"', "bash", *command]
-    started = time.perf_counter()
-    done = subprocess.run(
-        command,
-        cwd=project,
-        env=dict(env, BENCH_STATS=str(stats)),
-        capture_output=True,
-        text=True,
-        timeout=3600,
+    what = f"scale {project.name} {mode}"
+    wall, suite = pytest_session(
+        command, project, dict(env, BENCH_STATS=str(stats)), junit, what, timeout=3600
     )
-    wall = time.perf_counter() - started
-    if done.returncode != 0:
-        print(done.stdout[-4000:], done.stderr[-2000:])
-        raise SystemExit(f"scale {project.name} {mode} failed ({done.returncode})")
-    root = ET.parse(junit).getroot()
-    suite = root if root.tag == "testsuite" else root.find("testsuite")
-    assert suite is not None
     times = [float(c.get("time", 0)) for c in suite.findall("testcase")]
     used = json.loads(stats.read_text()) if stats.exists() else {}
     return {"wall_s": wall, "tests": len(times), "first_s": times[0], "later_s": times[1:], **used}
