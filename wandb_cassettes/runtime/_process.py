@@ -524,7 +524,8 @@ class WandbProcess:
                 relay.injected.update(self._found_key())
                 if key:
                     os.environ["WANDB_API_KEY"] = self._baseline["WANDB_API_KEY"] = key
-                    _forget_sdk_credentials()
+                    # The SDK read the replay placeholder: it reads WANDB_API_KEY again.
+                    compat.forget_session_key()
                 servers.point(servers.Target(relay.url, upstream))
                 children.set_upstream(upstream)
         self.check_recording()
@@ -622,12 +623,6 @@ def _inherited_service(token: str | None) -> bool:
     (:func:`.compat.service_token_pid`)."""
     pid = compat.service_token_pid(token)
     return pid is not None and pid != os.getpid()
-
-
-def _forget_sdk_credentials() -> None:
-    """Forget the key the SDK took for this process's session (the replay placeholder),
-    so that it reads ``WANDB_API_KEY`` again."""
-    compat.forget_session_key()
 
 
 def _forget_sdk_settings() -> None:
