@@ -603,3 +603,12 @@ def test_a_project_created_on_purpose_is_listed_never_deleted():
     ledger = ledger_of(b.create_project(E, "brand-new"), b.create_project(E, "old", inserted=False))
     assert [(r.kind, r.name) for r in ledger.created] == [("project", f"{E}/brand-new")]
     assert ledger.leftovers() == []  # a cleanup never deletes a project
+
+
+def test_an_unparseable_uri_in_a_cassette_is_no_exchange_of_the_ledger():
+    # A cassette is untrusted input: a hand-edited uri must not stop the ledger that replay
+    # (what it answers as often as asked) and the audit build over it.
+    odd = b.upsert_bucket(E, P, R)
+    odd.uri = "http://[::1"
+    ledger = ledger_of(odd, b.upsert_bucket(E, P, R))
+    assert [e.index for e in ledger.events] == [1]

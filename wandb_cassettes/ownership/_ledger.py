@@ -207,7 +207,10 @@ class Ledger:
         if self.server is not None and server_of(ix.uri, (self.server,)) is None:
             return  # another server's exchange (or a storage host's: nothing to read)
         # Checked first: parsing every file_stream body as JSON would slow recording down.
-        path = urlsplit(ix.uri).path
+        try:
+            path = urlsplit(ix.uri).path
+        except ValueError:  # a hand-edited uri ("http://[::1"): no request W&B could answer
+            return
         if not path.endswith("/graphql"):
             if path.endswith("/file_stream"):
                 self._file_stream(ix, index, path)
