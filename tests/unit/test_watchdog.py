@@ -102,9 +102,14 @@ def test_the_watchdog_is_never_one_of_a_cassettes_children(fake_binaries):
     parent, (core, other, not_core, watchdog) = _start_parent(fake_binaries)
     starts = {p: stat(p)[2] for p in (core, other, not_core, watchdog)}  # type: ignore[index]
     try:
-        environ = Path(f"/proc/{watchdog}/environ").read_bytes().split(b"\0")
+        # posix_spawn returns once the child's exec has replaced its memory, a moment before
+        # the kernel fills in the new environment (fs/exec.c wakes the vfork parent in
+        # exec_mmap; binfmt_elf.c create_elf_tables sets env_end later): until then
+        # /proc/PID/environ reads empty.
+        environ_file = Path(f"/proc/{watchdog}/environ")
+        raw = wait_until(environ_file.read_bytes, 10, "the watchdog's environment")
         named = f"{children.SESSION_ENV}={children.NO_SESSION}".encode()
-        assert named in environ
+        assert named in raw.split(b"\0")
     finally:
         assert parent.stdin is not None
         parent.stdin.close()
