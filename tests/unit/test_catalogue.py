@@ -11,6 +11,8 @@ from __future__ import annotations
 import base64
 import hashlib
 import json
+import random
+import string
 from collections.abc import Callable
 
 import pytest
@@ -73,6 +75,59 @@ def test_a_catalogue_that_cannot_load_is_a_clear_error_never_a_pass(monkeypatch)
     monkeypatch.setitem(sys.modules, "kingfisher_sdk", None)  # as if no wheel installed
     with pytest.raises(WandbCassettesError, match=f"cannot be loaded.*pip install {PACKAGE}"):
         Catalogue().spans("anything")
+
+
+# -- one half of a pair ---------------------------------------------------------------------
+
+
+def _aws_key_id(seed: int) -> str:
+    """A made-up AWS access key id (AKIA + 16 of A-Z2-7), random so its entropy is real."""
+    rng = random.Random(seed)
+    return "AK" + "IA" + "".join(rng.choice(string.ascii_uppercase + "234567") for _ in range(16))
+
+
+def test_an_aws_access_key_id_alone_is_a_secret():
+    # The catalogue reports it only beside a secret access key (depends_on_rule); alone
+    # it still names the account, so it is found, and scrubbed where it sits.
+    key_id = _aws_key_id(1)
+    text = json.dumps({"config": {"v07": key_id}, "note": f"id={key_id};"})
+    found = find_secrets(text)
+    assert [f.rule for f in found] == ["betterleaks.aws-access-token.alone"] * 2
+    scrubbed = scrub_text(text)
+    assert key_id not in scrubbed and json.loads(scrubbed)["config"]["v07"] == REDACTED
+
+
+def test_a_pair_is_reported_once_by_the_catalogues_own_rule():
+    key_id = _aws_key_id(2)
+    rng = random.Random(3)
+    secret = "".join(rng.choice(string.ascii_letters + string.digits + "/+") for _ in range(40))
+    text = f"aws_access_key_id = {key_id}\naws_secret_access_key = {secret}\n"
+    rules = [f.rule for f in find_secrets(text)]
+    assert rules.count("betterleaks.aws-access-token") == 1
+    assert not [r for r in rules if r.endswith(".alone")]
+
+
+def test_a_low_entropy_lookalike_of_a_half_is_kept():
+    # The half alone is held to the entropy floor of the rule's own filter.
+    assert find_secrets(json.dumps({"v": "AK" + "IA" + "A" * 16})) == []
+
+
+def test_every_rule_that_needs_a_partner_has_a_twin_that_does_not():
+    """Derived from the catalogue, not listed: a paired rule it adds is covered too."""
+    from kingfisher_sdk import Rules
+
+    loaded = Rules(confidence="medium", cache=False)
+    paired = {
+        str(m["id"])
+        for m in loaded.metadata()
+        if m.get("visible", True)
+        and any(
+            d is not None and not d.get("optional")
+            for d in loaded.detail(m["id"]).get("depends_on_rule") or ()
+        )
+    }
+    ids = {r.id for r in CATALOGUE.rules()}
+    assert len(paired) >= 10 and {f"{rule}.alone" for rule in paired} <= ids
 
 
 @pytest.mark.parametrize("name", sorted(FORMATS))

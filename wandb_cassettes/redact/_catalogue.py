@@ -32,17 +32,32 @@ fitness for scanning many small texts in-process):
 * microsoft-security-utilities-secret-masker 1.0.0b4: about 30 formats, nearly all
   Azure. ggshield: needs GitGuardian's service (cassettes must not leave the
   machine). presidio-analyzer, scrubadub: personal data, few credential formats.
+
+One half of a pair is a secret too. About 40 of the catalogue's rules report a value
+only beside its partner (``depends_on_rule``: an AWS access key id ``AKIA...`` only
+with a secret access key within five lines, a Langfuse ``sk-lf-`` key only with its
+public key), because a scanner of repositories validates a pair. A cassette must not
+keep either half: an access key id names the account, and the secret half is the
+credential itself. So each such rule is loaded a second time, derived from the
+catalogue's own definition (its pattern, and the entropy floor its filter applies)
+without the partner requirement, as ``<rule id>.alone``, and a value it finds counts
+when the value alone, without the words around it, has the rule's form (a digest
+under the name ``key`` is no half). The twins are derived at load time, so a rule the
+catalogue adds is covered without a change here.
 """
 
 from __future__ import annotations
 
 import os
+import tempfile
 import threading
 from collections.abc import Iterator
 from dataclasses import dataclass
 from importlib import metadata
 from pathlib import Path
 from typing import Any, Final
+
+import yaml
 
 from ..errors import WandbCassettesError
 
@@ -77,7 +92,9 @@ class Catalogue:
         self._cache_dir = Path(cache_dir) if cache_dir is not None else None
         self._lock = threading.Lock()
         self._rules: Any = None
+        self._alone: Any = None  # the paired rules once more, each half alone
         self._scanner: Any = None
+        self._alone_scanner: Any = None
         # Short texts recur (header values, URLs, small GraphQL bodies): their findings are
         # kept, a bounded number of them.
         self._seen: dict[str, tuple[tuple[str, int, int], ...]] = {}
@@ -105,7 +122,11 @@ class Catalogue:
         """Every rule in force, sorted by id (compiles the catalogue if needed)."""
         self._load()
         return sorted(
-            (CatalogueRule(str(m["id"]), str(m["name"])) for m in self._rules.metadata()),
+            (
+                CatalogueRule(str(m["id"]), str(m["name"]))
+                for rules in (self._rules, self._alone)
+                for m in rules.metadata()
+            ),
             key=lambda r: r.id,
         )
 
@@ -130,6 +151,28 @@ class Catalogue:
     def _scan(self, text: str) -> Iterator[tuple[str, int, int]]:
         scanner = self._load()
         data = text.encode("utf-8", "surrogatepass")
+        paired = list(self._spans(scanner, text, data))
+        yield from paired
+        seen = {(start, end) for _, start, end in paired}
+        for rule, start, end in self._spans(self._alone_scanner, text, data):
+            if (start, end) not in seen and self._self_evident(rule, text[start:end]):
+                yield rule, start, end
+
+    def _self_evident(self, rule: str, value: str) -> bool:
+        """Whether ``value`` alone, with no text around it, has the form of ``rule``.
+
+        A half of a pair is a secret by its own shape (``AKIA`` + 16, ``sk-lf-...``); a
+        value that the rule finds only through the words before it (``key = <40 hex>``,
+        which a digest under a key's name also is) is left to the pair.
+        """
+        data = value.encode("utf-8", "surrogatepass")
+        return any(
+            found == rule and (start, end) == (0, len(value))
+            for found, start, end in self._spans(self._alone_scanner, value, data)
+        )
+
+    @staticmethod
+    def _spans(scanner: Any, text: str, data: bytes) -> Iterator[tuple[str, int, int]]:
         ascii_only = len(data) == len(text)
         for finding in scanner.scan(data):
             if not finding.visible:  # a helper of another rule (a pair's other half)
@@ -156,15 +199,89 @@ class Catalogue:
                             f"nothing is recorded or audited without it (pip install {PACKAGE})"
                         ) from exc
 
-                    if os.environ.get(CACHE_ENV):  # Kingfisher reads it itself
-                        rules = Rules(confidence=CONFIDENCE)
-                    elif self._cache_dir is not None:
-                        rules = Rules(confidence=CONFIDENCE, cache_dir=self._cache_dir)
-                    else:
-                        rules = Rules(confidence=CONFIDENCE, cache=False)
+                    rules = Rules(confidence=CONFIDENCE, **self._cache_options())
+                    alone = _alone_rules(rules)
+                    with tempfile.TemporaryDirectory(prefix="wandb-cassettes-rules-") as folder:
+                        path = Path(folder, "alone.yaml")
+                        path.write_text(yaml.safe_dump({"rules": alone}, sort_keys=False))
+                        self._alone = Rules(
+                            [path], builtins=False, confidence=CONFIDENCE, **self._cache_options()
+                        )
                     self._rules = rules
+                    self._alone_scanner = Scanner(self._alone)
                     self._scanner = Scanner(rules)
         return self._scanner
+
+    def _cache_options(self) -> dict[str, Any]:
+        if os.environ.get(CACHE_ENV):  # Kingfisher reads it itself
+            return {}
+        if self._cache_dir is not None:
+            return {"cache_dir": self._cache_dir}
+        return {"cache": False}
+
+
+#: Suffix of the id of a paired rule loaded once more without its partner requirement.
+ALONE = ".alone"
+
+
+def _alone_rules(rules: Any) -> list[dict[str, Any]]:
+    """Kingfisher rule definitions (its custom-rule YAML schema, the fields ``name``,
+    ``id``, ``pattern``, ``confidence``, ``min_entropy``) of each visible rule that
+    requires a partner (``depends_on_rule`` not ``optional``), without the requirement.
+
+    The entropy floor is the one the rule's own filter applies (Betterleaks'
+    ``entropy(finding.secret) < X`` rejects a match, see ``Rules.detail``'s
+    ``betterleaks_filter``), else the rule's ``min_entropy``: a half alone is held to
+    the bar the pair is held to.
+    """
+    found = []
+    for meta in rules.metadata():
+        if not meta.get("visible", True):
+            continue
+        detail = rules.detail(meta["id"])
+        if all(d is None or d.get("optional") for d in detail.get("depends_on_rule") or ()):
+            continue
+        floors = list(_entropy_floors(detail.get("betterleaks_filter")))
+        found.append(
+            {
+                "name": f"{meta['name']} (alone, without its pair)",
+                "id": f"{meta['id']}{ALONE}",
+                "pattern": detail["pattern"],
+                "confidence": CONFIDENCE,
+                "min_entropy": max(floors or [float(detail.get("min_entropy") or 0.0)]),
+            }
+        )
+    return found
+
+
+def _entropy_floors(node: Any) -> Iterator[float]:
+    """Each ``X`` of ``entropy(...) < X`` (or ``<=``) in a Betterleaks filter tree."""
+    if isinstance(node, list):
+        for item in node:
+            yield from _entropy_floors(item)
+    elif isinstance(node, dict):
+        left = node.get("left")
+        if (
+            node.get("kind") == "binary"
+            and node.get("operator") in ("<", "<=")
+            and isinstance(left, dict)
+            and left.get("kind") == "call"
+            and (left.get("callee") or {}).get("value") == "entropy"
+        ):
+            right = node.get("right")
+            value = right.get("value") if isinstance(right, dict) else None
+            if isinstance(value, (str, int, float)) and _is_number(str(value)):
+                yield float(value)
+        for value in node.values():
+            yield from _entropy_floors(value)
+
+
+def _is_number(text: str) -> bool:
+    try:
+        float(text)
+    except ValueError:
+        return False
+    return True
 
 
 _REMEMBERED = 4096
