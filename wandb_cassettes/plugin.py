@@ -264,7 +264,8 @@ def pytest_runtestloop(session: pytest.Session) -> None:
             if not hasattr(config, "workerinput"):
                 raise pytest.UsageError(str(exc)) from None
             # A pytest-xdist worker cannot end the session (its controller reports an
-            # INTERNALERROR): each test that uses a cassette fails with the same line.
+            # INTERNALERROR: pytest-dev/pytest-xdist#1239, open in 2026-12): each test that
+            # uses a cassette fails with the same line.
             config.stash[_UNSUPPORTED] = str(exc)
             return
         except ConfigurationError as exc:  # the upstream of a session that records
