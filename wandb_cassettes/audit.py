@@ -275,8 +275,9 @@ def audit_cassette(
 ) -> CassetteAudit:
     """Audit a loaded cassette (``path`` names it in the report, and places its blobs:
     :func:`.store.cassette_folder`, with ``folder`` the one the user gave)."""
+    root = cassette_folder(path, folder)
     try:
-        blobs = _blobs(cassette, path, cassette_folder(path, folder))
+        blobs = _blobs(cassette, path, root)
     except CassetteError as exc:
         return CassetteAudit(path, error=exc)
     # One ledger per W&B server the recording talked to (ids of two servers may coincide).
@@ -300,7 +301,10 @@ def audit_cassette(
         uncertain_links=[u for ledger in ledgers for u in ledger.uncertain_links()],
         unresolved=[line for ledger in ledgers for line in unresolved(ledger)],
         unknown=[u for ledger in ledgers for u in ledger.unknown],
-        secrets=list(_secrets(cassette, scrubber, path)),
+        secrets=[
+            *_secrets(cassette, scrubber, path),
+            *_blob_secrets(cassette, scrubber, path, root),
+        ],
         personal=list(_personal(cassette)),
         ignores=ignores,
         blobs=blobs,
@@ -350,6 +354,23 @@ def _secrets(cassette: Cassette, scrubber: Scrubber, path: Path) -> Iterator[Loc
     for index, ix in enumerate(cassette.interactions):
         for finding in scrubber.find_in_interaction(ix):
             yield LocatedSecret(index, finding)
+
+
+def _blob_secrets(
+    cassette: Cassette, scrubber: Scrubber, path: Path, root: Path
+) -> Iterator[LocatedSecret]:
+    """The secrets in the downloads kept as blobs (each blob searched once), placed at the
+    first interaction that serves it. A blob is served byte for byte (the SDK checks a
+    download's digest), so recording cannot scrub it: what it holds is the audit's to flag.
+    Called after :func:`_blobs` checked every reference."""
+    searched: set[str] = set()
+    for index, ix in enumerate(cassette.interactions):
+        body = ix.response_body
+        if isinstance(body, Digest) and body.blob and body.sha256 not in searched:
+            searched.add(body.sha256)
+            where = blob_file(path, body, root)
+            for finding in scrubber.find_in_file(where, f"response body (blob {body.blob})"):
+                yield LocatedSecret(index, finding)
 
 
 def _personal(cassette: Cassette) -> Iterator[LocatedSecret]:

@@ -218,6 +218,34 @@ class Recording:
         """The cassette as it is saved: personal data learned late replaced everywhere."""
         return self.scrub.finish(self.cassette)
 
+    def blob_secrets(self) -> list[str]:
+        """One line for each secret in a download kept as a blob (never the secret itself).
+
+        A blob is served byte for byte at replay (the SDK checks a download's digest
+        against the manifest), so recording cannot scrub it; it warns, and the audit fails
+        on the cassette (:func:`wandb_cassettes.audit.audit_file`).
+        """
+        if self.blobs is None:
+            return []
+        folder = self.cassette.path.parent if self.cassette.path else self.blobs.root
+        lines, searched = [], set()
+        for ix in self.cassette.interactions:
+            body = ix.response_body
+            if isinstance(body, Digest) and body.blob and body.sha256 not in searched:
+                searched.add(body.sha256)
+                where = f"the download of {_strip_query(ix.uri)} kept in {body.blob}"
+                lines += [
+                    f"{where} holds a secret ({finding.rule} at byte {finding.offset}): a "
+                    "blob is served as recorded, so it is not scrubbed, and the audit fails "
+                    "on this cassette; download a fixture without it, or leave the exchange "
+                    "out with a before_record hook"
+                    # normpath: the cassette's own folder may not exist yet ("test_x/../").
+                    for finding in self.scrub.scrubber.find_in_file(
+                        os.path.normpath(folder / body.blob), ""
+                    )
+                ]
+        return lines
+
     def owns_run(self, path: str) -> bool:
         return path in self.runs
 

@@ -55,6 +55,7 @@ from __future__ import annotations
 import base64
 import dataclasses
 import json
+import os
 import re
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
@@ -312,6 +313,34 @@ class Scrubber:
                 ]
         return []
 
+    def find_in_file(self, path: str | os.PathLike[str], where: str) -> list[SecretFinding]:
+        """The secrets in a file (a download kept as a blob), read in chunks: bounded memory.
+
+        Each chunk of :data:`FILE_CHUNK` bytes is searched with the :data:`FILE_OVERLAP`
+        bytes before it, so a secret across two chunks is found; a finding met twice is
+        listed once. A chunk that is UTF-8 text is searched by every rule, like a text body;
+        one that is not, for the known secrets (see :meth:`find_in_interaction`). Offsets
+        are the finding's place in its chunk's text, plus the chunk's byte offset.
+
+        Raises:
+            OSError: The file cannot be read.
+        """
+        found: list[SecretFinding] = []
+        seen: set[tuple[str, int, int]] = set()
+        with open(path, "rb") as f:
+            start, tail = 0, b""
+            while data := f.read(FILE_CHUNK):
+                block, base = tail + data, start - len(tail)
+                for finding in self._body_findings(_whole_characters(block), where):
+                    placed = dataclasses.replace(finding, offset=base + finding.offset)
+                    key = (placed.rule, placed.offset, placed.length)
+                    if key not in seen:
+                        seen.add(key)
+                        found.append(placed)
+                start += len(data)
+                tail = _from_character_start(block[-FILE_OVERLAP:])
+        return found
+
     # -- scrubbing -------------------------------------------------------------------------
 
     def scrub_text(self, text: str) -> str:
@@ -451,6 +480,32 @@ class Scrubber:
         return _replace_spans(text, [(s, e, r) for r, (s, e) in self._known(Probe(text))]).encode(
             "latin-1"
         )
+
+
+#: Bytes of a file searched at once (:meth:`Scrubber.find_in_file`).
+FILE_CHUNK = 1 << 20
+#: Bytes of the chunk before searched again with the next one: longer than a credential
+#: (an RSA-4096 private key in PEM is about 3.3 KB).
+FILE_OVERLAP = 16 << 10
+
+
+def _whole_characters(block: bytes) -> bytes:
+    """``block`` without a UTF-8 character cut at its end (a chunk's last bytes), so that a
+    text file's chunk stays text."""
+    try:
+        block.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        if exc.reason == "unexpected end of data":
+            return block[: exc.start]
+    return block
+
+
+def _from_character_start(block: bytes) -> bytes:
+    """``block`` from its first byte that starts a UTF-8 character (no continuation byte)."""
+    i = 0
+    while i < len(block) and i < 4 and block[i] & 0xC0 == 0x80:
+        i += 1
+    return block[i:]
 
 
 def _is_secret_header_name(name: str) -> bool:

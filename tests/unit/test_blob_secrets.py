@@ -1,0 +1,106 @@
+"""Issue 26: a download kept as a blob beside the cassettes is searched for secrets too.
+
+A blob is served byte for byte at replay (the SDK checks a download's digest), so
+recording cannot scrub it: it warns (``Recording.blob_secrets``), and the audit fails on
+the cassette naming the blob, never quoting the secret. Files are read in chunks, so a
+secret across two chunks, or a UTF-8 character cut by a chunk's end, changes nothing.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from pathlib import Path
+
+import pytest
+from support import credentials
+
+from wandb_cassettes import store as cs
+from wandb_cassettes.audit import audit_file
+from wandb_cassettes.cli import main as cli
+from wandb_cassettes.record import Recording
+from wandb_cassettes.redact import CassetteScrubber, Scrubber
+from wandb_cassettes.redact import _engine as engine
+from wandb_cassettes.store import BLOB_DIR, BlobStore, Cassette, Digest, Interaction
+
+TOKEN = credentials.formats()["github-pat"]
+KEY = "standin-" + hashlib.sha1(b"the key of the blob test").hexdigest()
+URL = "https://storage.example/bucket/table.csv"
+
+
+@pytest.fixture
+def small_chunks(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Chunks of 64 bytes, 48 of them searched again with the next: many boundaries."""
+    monkeypatch.setattr(engine, "FILE_CHUNK", 64)
+    monkeypatch.setattr(engine, "FILE_OVERLAP", 48)
+
+
+@pytest.mark.parametrize("before", [0, 1, 30, 50, 63, 64, 100])
+def test_a_secret_across_two_chunks_is_found_once(tmp_path: Path, small_chunks, before):
+    path = tmp_path / "blob"
+    path.write_bytes(b"x" * before + f" {TOKEN} ".encode() + b"y" * 200)
+    found = Scrubber().find_in_file(path, "blob")
+    assert [(f.rule, f.offset, f.length) for f in found] == [
+        ("betterleaks.github-pat", before + 1, len(TOKEN))
+    ]
+
+
+def test_a_character_cut_by_a_chunk_end_keeps_the_chunk_text(tmp_path: Path, small_chunks):
+    # "é" is two bytes: at byte 63 it is cut in two by the first chunk's end.
+    path = tmp_path / "blob"
+    path.write_bytes(("a" * 63 + "é" + " " + TOKEN + " ").encode())
+    assert [f.rule for f in Scrubber().find_in_file(path, "blob")] == ["betterleaks.github-pat"]
+
+
+def test_a_binary_blob_is_searched_for_the_key_in_use(tmp_path: Path, small_chunks):
+    path = tmp_path / "blob"
+    path.write_bytes(b"\x80\x02\xff" * 30 + KEY.encode() + b"\x00\xfe" * 40)
+    found = Scrubber(secrets=(KEY,)).find_in_file(path, "blob")
+    assert found and all(f.offset == 90 for f in found)
+    assert Scrubber().find_in_file(path, "blob") == []  # not a format: only as the key in use
+
+
+def _folder(tmp_path: Path, content: bytes) -> Path:
+    """A cassette one level down in a cassette folder, its download kept as a blob."""
+    (tmp_path / "pytest.ini").write_text("[pytest]\n")
+    root = tmp_path / "cassettes"
+    sha = hashlib.sha256(content).hexdigest()
+    blob = root / BLOB_DIR / sha[:2] / sha
+    blob.parent.mkdir(parents=True)
+    blob.write_bytes(content)
+    body = Digest(sha, len(content), f"../{BLOB_DIR}/{sha[:2]}/{sha}")
+    cassette = Cassette([Interaction("GET", URL, response_body=body)], {"format": cs.FORMAT})
+    return cs.save(cassette, root / "test_mod" / "test_x.yaml")
+
+
+def test_the_audit_fails_on_a_secret_in_a_blob_naming_it_never_quoting_it(tmp_path, capsys):
+    path = _folder(tmp_path, b"name,token\nci," + TOKEN.encode() + b"\n")
+    audited = audit_file(path)
+    assert audited.error is None
+    [located] = audited.secrets
+    assert located.index == 0 and located.finding.rule == "betterleaks.github-pat"
+    assert "blob" in located.finding.where and located.finding.offset == len(b"name,token\nci,")
+    assert cli(["audit", str(path)]) == 1
+    out = capsys.readouterr()
+    assert TOKEN not in out.out + out.err and "github-pat" in out.out + out.err
+
+
+def test_a_blob_without_a_secret_audits_clean(tmp_path):
+    path = _folder(tmp_path, b"epoch,loss\n1,0.5\n2,0.25\n")
+    assert audit_file(path).secrets == [] and cli(["audit", str(path)]) == 0
+
+
+def test_recording_warns_of_a_secret_in_a_blob_it_keeps(tmp_path):
+    root = tmp_path / "cassettes"
+    store = BlobStore(root / BLOB_DIR)
+    writer = store.writer()
+    writer.write(b"header\n" + TOKEN.encode() + b"\n")
+    kept = writer.commit()
+    # As the relay names it: from the cassette's folder, which is not made until it is saved.
+    cassette = Cassette([], {}, root / "test_mod" / "test_x.yaml")
+    body = Digest(writer.sha256, writer.size, f"../{kept.relative_to(root)}")
+    signed = URL + "?X-Goog-Signature=abc"
+    cassette.interactions.append(Interaction("GET", signed, response_body=body))
+    recording = Recording(cassette, CassetteScrubber(Scrubber()), blobs=store)
+    [line] = recording.blob_secrets()
+    assert "betterleaks.github-pat" in line and str(body.blob) in line and TOKEN not in line
+    assert "X-Goog-Signature" not in line  # the URL without its query (signatures)
