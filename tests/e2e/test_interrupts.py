@@ -80,7 +80,10 @@ def test_interrupted_recording(tmp_path, standin, sig):
     proc = subprocess.Popen(
         [*PYTEST, *RECORD],
         cwd=project,
-        env=subprocess_env(standin, **FAST_RETRIES, AT_CHECKPOINT=str(checkpoint)),
+        # faulthandler: a session that does not end is asked where its threads are.
+        env=subprocess_env(
+            standin, **FAST_RETRIES, AT_CHECKPOINT=str(checkpoint), PYTHONFAULTHANDLER="1"
+        ),
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
         text=True,
@@ -93,7 +96,12 @@ def test_interrupted_recording(tmp_path, standin, sig):
         assert "wandb-core" in names, names
         assert reaper.service_processes(proc.pid), "the reaper does not see the session's core"
         proc.send_signal(sig)
-        out, _ = proc.communicate(timeout=90)
+        try:
+            out, _ = proc.communicate(timeout=90)
+        except subprocess.TimeoutExpired:
+            proc.send_signal(signal.SIGABRT)  # faulthandler prints every thread's stack
+            stacks, _ = proc.communicate(timeout=30)
+            pytest.fail(f"the session did not end within 90 s of {sig.name}:\n{stacks[-12000:]}")
     finally:
         if proc.poll() is None:
             proc.kill()
