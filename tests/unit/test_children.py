@@ -41,3 +41,25 @@ def test_each_cassettes_children_number_themselves_in_a_folder_of_their_own(tmp_
     assert len({first, second, left}) == 3
     assert list(first.iterdir()) == [] and list(second.iterdir()) == []
     assert children._take_number(first) == (0, first / "child-0")
+
+
+def test_a_cassettes_folder_is_made_when_another_session_removed_its_parent(tmp_path, monkeypatch):
+    """pytest-xdist: a worker's teardown removes the shared, emptied ``children`` folder
+    between another worker's mkdir and mkdtemp (a FileNotFoundError at set-up, 2 in 19
+    replays of a 23-test suite under -n 2); the folder is then made again."""
+    import tempfile
+
+    from wandb_cassettes.runtime import _lifecycle as lifecycle
+
+    parent = tmp_path / "children"
+    made = tempfile.mkdtemp
+    removals = iter([True, True, False])
+
+    def racing_mkdtemp(*args, **kwargs):
+        if next(removals):
+            parent.rmdir()  # the other worker's teardown, just after our mkdir
+        return made(*args, **kwargs)
+
+    monkeypatch.setattr(lifecycle.tempfile, "mkdtemp", racing_mkdtemp)
+    folder = lifecycle._fresh_folder(parent, "42-")
+    assert folder.is_dir() and folder.parent == parent and folder.name.startswith("42-")

@@ -961,9 +961,23 @@ def _fresh_folder(parent: Path, prefix: str) -> Path:
     """A new, empty folder in ``parent``: the children of one cassette number themselves
     in it (``child-0``, ``child-1``...), so a folder left by another session whose pid and
     object address happened to be this one's (pids wrap at ``/proc/sys/kernel/pid_max``,
-    32768 by default) would shift every child's ids."""
+    32768 by default) would shift every child's ids.
+
+    ``parent`` is shared by the sessions of one project (pytest-xdist's workers), and the
+    last cassette to end removes it once empty (:meth:`CassetteUse.stop`): removed between
+    this ``mkdir`` and ``mkdtemp``, it is made again.
+    """
+    for _ in range(_FOLDER_ATTEMPTS - 1):
+        parent.mkdir(parents=True, exist_ok=True)
+        with contextlib.suppress(FileNotFoundError):
+            return Path(tempfile.mkdtemp(prefix=prefix, dir=parent))
     parent.mkdir(parents=True, exist_ok=True)
     return Path(tempfile.mkdtemp(prefix=prefix, dir=parent))
+
+
+#: How often :func:`_fresh_folder` makes its parent again (each time another session removed
+#: it in between, which takes that session's whole teardown).
+_FOLDER_ATTEMPTS = 20
 
 
 def _list_servers(cassette: cassettes.Cassette, recording: Recording) -> None:

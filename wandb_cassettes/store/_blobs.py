@@ -119,7 +119,9 @@ def blob_file(cassette: Path, body: BlobBody, root: Path, what: str = "") -> Pat
     """
     expected = root / BLOB_DIR / body.sha256[:2] / body.sha256
     given = cassette.parent / str(body.blob)
-    if os.path.normpath(given) != os.path.normpath(expected):
+    # abspath: the cassette may be named relative to the working folder ("cassettes/"), the
+    # cassette folder absolute (found from the project's settings).
+    if os.path.abspath(given) != os.path.abspath(expected):
         raise CassetteError(
             cassette,
             f"{what}its blob reference {str(body.blob)[:120]!r} is not the download's content "

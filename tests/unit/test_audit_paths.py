@@ -1,0 +1,47 @@
+"""The audit finds a cassette's blobs however the cassette is named: relative to the working
+folder (``wandb-cassettes audit cassettes/tests/test_x``, the README's form) or absolute,
+as a folder, a subfolder or a file."""
+
+from __future__ import annotations
+
+import hashlib
+from pathlib import Path
+
+import pytest
+
+from wandb_cassettes import store as cs
+from wandb_cassettes.cli import main as cli
+from wandb_cassettes.store import BLOB_DIR, Cassette, Digest, Interaction
+
+CONTENT = b"epoch,loss\n1,0.5\n"
+
+
+@pytest.fixture
+def project(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """A project with one cassette one level down and its download kept as a blob; the
+    working folder is the project's."""
+    (tmp_path / "pytest.ini").write_text("[pytest]\n")
+    root = tmp_path / "cassettes"
+    sha = hashlib.sha256(CONTENT).hexdigest()
+    blob = root / BLOB_DIR / sha[:2] / sha
+    blob.parent.mkdir(parents=True)
+    blob.write_bytes(CONTENT)
+    body = Digest(sha, len(CONTENT), f"../{BLOB_DIR}/{sha[:2]}/{sha}")
+    ix = Interaction("GET", "https://storage.example/table.csv", response_body=body)
+    cs.save(Cassette([ix], {"format": cs.FORMAT}), root / "test_mod" / "test_x.yaml")
+    monkeypatch.chdir(tmp_path)
+    return tmp_path
+
+
+@pytest.mark.parametrize(
+    "named",
+    [
+        "cassettes",
+        "cassettes/test_mod",
+        "cassettes/test_mod/test_x.yaml",
+        "./cassettes/../cassettes",
+    ],
+)
+def test_a_cassette_named_relative_to_the_working_folder_audits_clean(project, named, capsys):
+    assert cli(["audit", named]) == 0, capsys.readouterr().out
+    assert cli(["audit", str(project / named)]) == 0, capsys.readouterr().out
