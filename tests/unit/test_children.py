@@ -60,6 +60,6 @@ def test_a_cassettes_folder_is_made_when_another_session_removed_its_parent(tmp_
             parent.rmdir()  # the other worker's teardown, just after our mkdir
         return made(*args, **kwargs)
 
-    monkeypatch.setattr(lifecycle.tempfile, "mkdtemp", racing_mkdtemp)
+    monkeypatch.setattr(tempfile, "mkdtemp", racing_mkdtemp)
     folder = lifecycle._fresh_folder(parent, "42-")
     assert folder.is_dir() and folder.parent == parent and folder.name.startswith("42-")
