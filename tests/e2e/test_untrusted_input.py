@@ -121,6 +121,23 @@ OVER_LIMITS: dict[str, tuple[str, str]] = {
         ),
         "nested",
     ),
+    # A body is parsed as JSON by the ledger, matching and the audit (json.loads recurses).
+    "deep_json_response_body": (
+        VALID.replace(
+            """string: '{"exitcode": null, "limits": {}}'""",
+            "string: '" + "[" * 3000 + "'",
+            1,
+        ),
+        "a JSON body nested 3,000 deep",
+    ),
+    "deep_json_request_body": (
+        VALID.replace(
+            """body: '{"files": {""",
+            """body: '{"files": """ + '{"a": ' * 150 + "{",
+            1,
+        ),
+        "a JSON body nested",
+    ),
     "huge_scalar": (_in_metadata(f"    big: {'x' * (17 * 1024 * 1024)}\n"), "a scalar of"),
     "aliased_scalars_over_the_bytes_limit": (
         _in_metadata(f"    s: &s {'x' * (8 * 1024 * 1024)}\n    t: [{', '.join(['*s'] * 9)}]\n"),
@@ -212,6 +229,10 @@ def _unsendable_header(raw: dict[str, Any]) -> None:
     raw["interactions"][0][6] = {"X-Bad": ["a\r\nSet-Cookie: x"]}
 
 
+def _deep_json_body(raw: dict[str, Any]) -> None:
+    raw["interactions"][0][7] = "[" * 3000 + "]" * 3000  # a response body as JSON text
+
+
 def _json_bomb(raw: dict[str, Any]) -> None:
     raw["metadata"] = {"bomb": [[0] * 1000] * 3000}  # 3 million values
 
@@ -225,6 +246,7 @@ def _json_bomb(raw: dict[str, Any]) -> None:
         _status(99999),
         _escaping_blob,
         _unsendable_header,
+        _deep_json_body,
         _json_bomb,
     ],
     ids=lambda c: getattr(c, "__name__", "status"),

@@ -21,6 +21,7 @@ an already parsed JSON value (JSON has no aliases: its size is its file's).
 from __future__ import annotations
 
 import os
+import re
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -53,6 +54,10 @@ class Limits:
         max_aliases: Alias nodes: 1,000. vcrpy's dumper writes one only for an object
             that appears twice in the data (the recorder builds each exchange anew).
         max_scalar_bytes: One scalar (a body): 16 MiB. Larger bodies belong in blobs.
+        max_json_depth: Arrays and objects nested in a scalar that is a JSON text (a
+            body: ``{`` or ``[`` first): 100. W&B's GraphQL answers are about 12 deep;
+            every reader of a body (the ledger, matching, the audit) parses it with
+            ``json.loads``, whose C decoder raises RecursionError near 1,000.
     """
 
     max_bytes: int = 64 * MiB
@@ -60,6 +65,7 @@ class Limits:
     max_depth: int = 32
     max_aliases: int = 1_000
     max_scalar_bytes: int = 16 * MiB
+    max_json_depth: int = 100
 
 
 DEFAULT_LIMITS = Limits()
@@ -141,6 +147,8 @@ def check_yaml(text: str, limits: Limits, fail: Fail) -> None:
             if size > limits.max_scalar_bytes:
                 raise fail(over(f"a scalar of {size:,} characters", limits.max_scalar_bytes), line)
             nodes, chars = nodes + 1, chars + size
+            if (deep := json_too_deep(event.value, limits)) is not None:
+                raise fail(deep, line)
             if event.anchor:
                 anchors[event.anchor] = _Size(1, size, 0)
         elif isinstance(event, yaml.CollectionStartEvent):
@@ -198,6 +206,32 @@ def check_tree(value: Any, limits: Limits) -> str | None:
                 return over(f"values nested {depth + 1} deep", limits.max_depth)
             children = item.values() if isinstance(item, dict) else item
             pending.extend((child, depth + 1) for child in children)
-        elif isinstance(item, str) and len(item) > limits.max_scalar_bytes:
-            return over(f"a string of {len(item):,} characters", limits.max_scalar_bytes)
+        elif isinstance(item, str):
+            if len(item) > limits.max_scalar_bytes:
+                return over(f"a string of {len(item):,} characters", limits.max_scalar_bytes)
+            if (deep := json_too_deep(item, limits)) is not None:
+                return deep
     return None
+
+
+_JSON_STRING = re.compile(r'"(?:[^"\\]|\\.)*"')
+_NOT_BRACKET = re.compile(r"[^\[\]{}]+")
+
+
+def json_too_deep(text: str, limits: Limits) -> str | None:
+    """Why ``text``, a JSON text (``{`` or ``[`` first), nests deeper than
+    :attr:`Limits.max_json_depth`, or None (also for any other text).
+
+    Brackets inside JSON strings do not count. Costs two ``str.count`` for a text with
+    no more brackets than the limit (nearly every body), a regular-expression pass else.
+    """
+    limit = limits.max_json_depth
+    if text.count("[") + text.count("{") <= limit or not text.lstrip().startswith(("{", "[")):
+        return None
+    depth = deepest = 0
+    for bracket in _NOT_BRACKET.sub("", _JSON_STRING.sub("", text)):
+        depth += 1 if bracket in "[{" else -1
+        deepest = max(deepest, depth)
+    if deepest <= limit:
+        return None
+    return over(f"a JSON body nested {deepest:,} deep", limit)
