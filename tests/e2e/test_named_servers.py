@@ -16,6 +16,7 @@ workers) passes while ``H`` and the upstream see no request at all.
 from __future__ import annotations
 
 import os
+import json
 import re
 import shutil
 import subprocess
@@ -167,6 +168,8 @@ class Recorded:
     named: StandinBackend
     #: The child's HOME in replay: the settings file `wandb login --host` wrote, no netrc.
     replay_home: Path
+    #: What the recording session printed.
+    output: str = ""
 
 
 def _netrc(path: Path, *backends: StandinBackend) -> Path:
@@ -241,6 +244,7 @@ def recorded(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Recorded]:
         empty: dict[str, list[Any]] = {"runs": [], "artifacts": [], "collections": []}
         assert named.live() == empty, _out(result)
         assert upstream.live() == empty, _out(result)
+        recording.output = result.stdout
         yield recording
 
 
@@ -329,6 +333,24 @@ def test_the_audit_finds_every_cassette_clean(recorded: Recorded) -> None:
         timeout=300,
     )
     assert done.returncode == 0, done.stdout[-6000:] + done.stderr[-2000:]
+
+
+def test_the_session_summary_counts_what_was_made_on_every_server(recorded: Recorded) -> None:
+    """The terminal summary's counts are the audit's, summed: the named server's included."""
+    done = subprocess.run(
+        [sys.executable, "-m", "wandb_cassettes", "audit", "--format", "json", "cassettes"],
+        cwd=recorded.project,
+        env=subprocess_env(),
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    audited = json.loads(done.stdout)["cassettes"]
+    created = sum(len(c["created"]) for c in audited)
+    deleted = sum(len(c["deleted"]) for c in audited)
+    said = re.search(r"W&B resources created (\d+), deleted (\d+)", recorded.output)
+    assert said is not None, recorded.output[-3000:]
+    assert (int(said[1]), int(said[2])) == (created, deleted), recorded.output[-3000:]
 
 
 def _replay(recorded: Recorded, *args: str) -> subprocess.CompletedProcess[str]:

@@ -107,6 +107,33 @@ def test_ports_move_to_the_recording_line_and_the_interactions_name_stable_origi
     assert "\n  recording: " in cs.dumps(stable)  # one line, whatever its length
 
 
+def test_a_loopback_origin_is_named_whatever_its_spelling():
+    """A server the code names ``HTTP://LOCALHOST:18090`` (scheme and host are
+    case-insensitive), on another address of 127.0.0.0/8, or on IPv6 ``::1`` written in
+    full: each is one loopback origin, named, and its port leaves the interactions."""
+    spellings = [
+        "HTTP://LOCALHOST:18090",
+        "http://localhost:18090",
+        "http://127.0.0.2:18091",
+        "http://[0:0:0:0:0:0:0:1]:18092",
+    ]
+    body = json.dumps({"query": "query Viewer { viewer { id } }"})
+    exchanges = [
+        Interaction("POST", f"{s}/graphql", request_body=body, response_body="{}")
+        for s in spellings
+    ]
+    stable = stable_form(recorded(*exchanges), SESSION)
+    uris = [ix.uri for ix in stable]
+    assert uris == [
+        "http://loopback-1.invalid/graphql",
+        "http://loopback-1.invalid/graphql",
+        "http://loopback-2.invalid/graphql",
+        "http://loopback-3.invalid/graphql",
+    ]
+    line = stable.metadata[RECORDING_KEY]
+    assert "loopback-3.invalid=http://[0:0:0:0:0:0:0:1]:18092" in line
+
+
 def test_dates_and_durations_of_the_session_read_the_same_every_time():
     answer = {
         "data": {"run": {"createdAt": "2026-12-04T19:22:31.123456Z", "old": "2024-01-01T00:00:00Z"}}

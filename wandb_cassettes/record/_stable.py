@@ -70,7 +70,13 @@ DURATION_KEYS = frozenset({"_runtime"})
 #: Epoch seconds the SDK stamps rows with, by key.
 EPOCH_KEYS = frozenset({"_timestamp"})
 
-_LOOPBACK_RE = re.compile(r"(https?)://(127\.0\.0\.1|localhost|\[::1\]):(\d{1,5})(?!\d)")
+#: A loopback origin with a port, in any case (a scheme and a host name are case-insensitive,
+#: RFC 3986 3.1 and 3.2.2: ``HTTP://LOCALHOST:8080`` is the same server), any address of
+#: 127.0.0.0/8 (RFC 1122 3.2.1.3), IPv6 ``::1`` in either spelling.
+_LOOPBACK_RE = re.compile(
+    r"(https?)://(127(?:\.\d{1,3}){3}|localhost|\[::1\]|\[(?:0{1,4}:){7}0{0,3}1\]):(\d{1,5})(?!\d)",
+    re.IGNORECASE,
+)
 _ISO_RE = re.compile(
     r"(?<!\d)(\d{4})-(\d{2})-(\d{2})([T ])(\d{2}):(\d{2}):(\d{2})(\.\d+)?(Z|[+-]\d{2}:?\d{2})?"
 )
@@ -133,11 +139,11 @@ class _Text:
         }
         for text in texts:
             for m in _LOOPBACK_RE.finditer(text):
-                origin = m.group(0)
+                origin = m.group(0).lower()
                 if origin in self.origins:
                     continue
                 name = named.get(origin) or f"loopback-{self._loopbacks() + 1}"
-                self.origins[origin] = f"{m.group(1)}://{name}.invalid"
+                self.origins[origin] = f"{m.group(1).lower()}://{name}.invalid"
 
     def _loopbacks(self) -> int:
         return sum(1 for v in self.origins.values() if "://loopback-" in v)
@@ -148,7 +154,9 @@ class _Text:
         if workdir and workdir in text:
             text = text.replace(workdir, str(PurePosixPath(workdir).parent / "wandb-cassettes-sdk"))
         if "://" in text and self.origins:
-            text = _LOOPBACK_RE.sub(lambda m: self.origins.get(m.group(0), m.group(0)), text)
+            text = _LOOPBACK_RE.sub(
+                lambda m: self.origins.get(m.group(0).lower(), m.group(0)), text
+            )
         if dates and any(c.isdigit() for c in text):
             text = _ISO_RE.sub(self._iso, text)
             text = _HTTP_DATE_RE.sub(self._http_date, text)
@@ -218,7 +226,7 @@ class _Text:
 
 def _origin(url: str) -> str:
     parts = urlsplit(url)
-    return f"{parts.scheme}://{parts.netloc}"
+    return f"{parts.scheme}://{parts.netloc}".lower()
 
 
 def _offset(zone: str | None) -> datetime.timedelta | None:

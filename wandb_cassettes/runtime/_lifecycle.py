@@ -762,15 +762,18 @@ class CassetteUse:
 
     def _summarise(self, recording: Recording, kept: str) -> None:
         """Add what this recording did to the session's summary (:class:`.process.Recorded`)."""
-        ledger = recording.ledger
+        # Every server the test's code named counts, not only the upstream (issue 21).
+        ledgers = [b.ledger for b in self._books.values()] or [
+            ledger for ledger in (recording.ledger,) if ledger is not None
+        ]
         counts: dict[str, int] = {}
-        if ledger is not None:
+        if ledgers:
             counts = {
-                "created": len(ledger.created),
-                "deleted": len(ledger.deleted),
-                "kept_on_purpose": len(ledger.kept),
-                "left": len(ledger.leaks()),
-                "left_by_design": len(ledger.left_by_design()),
+                "created": sum(len(ledger.created) for ledger in ledgers),
+                "deleted": sum(len(ledger.deleted) for ledger in ledgers),
+                "kept_on_purpose": sum(len(ledger.kept) for ledger in ledgers),
+                "left": sum(len(ledger.leaks()) for ledger in ledgers),
+                "left_by_design": sum(len(ledger.left_by_design()) for ledger in ledgers),
             }
         self.process.recordings.append(Recorded(str(self.path), kept, **counts))
 
