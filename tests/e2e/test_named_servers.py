@@ -15,8 +15,8 @@ workers) passes while ``H`` and the upstream see no request at all.
 
 from __future__ import annotations
 
-import os
 import json
+import os
 import re
 import shutil
 import subprocess
