@@ -168,6 +168,13 @@ def test_edits_a_teammates_metadata():
 
 
 @pytest.mark.wandb_cassette
+def test_logs_what_a_teammates_version_holds():
+    run = wandb.init(project=PROJECT)
+    _log(run, "shared-model", "v0", aliases=["mine"])  # the teammate's v0 has this content
+    run.finish()
+
+
+@pytest.mark.wandb_cassette
 def test_removes_a_teammates_alias():
     v1 = wandb.Api().artifact(f"{PROJECT}/shared:v1")
     v1.aliases.remove("staging")
@@ -317,6 +324,29 @@ def test_an_alias_taken_by_a_new_version_goes_back_to_the_teammates(
     assert [(c["name"], c["status"]) for c in audited["foreign_changes"]] == [
         (f"{standin_sdk.entity}/proj/shared-model:prod", "restored")
     ]
+
+
+def test_latest_moved_onto_a_teammates_version_by_its_content_fails_the_audit(
+    standin_sdk, project, tmp_path, capsys
+):
+    """W&B answers content it has with the version that has it, and the logged artifact's
+    aliases (wandb-core's ``latest`` among them) move there: ``mine`` is taken off again,
+    ``latest`` cannot be given back to v1, so recording warns and the audit fails."""
+    log_versions("proj", "shared-model", ["v0", "v1"], tmp_path, aliases={"v0": ["prod"]})
+    result = record(project, standin_sdk, "-k", "what_a_teammates")
+    assert result.returncode == 0, out(result)
+    latest = f"{standin_sdk.entity}/proj/shared-model:latest"
+    assert "test_logs_what_a_teammates_version_holds: moved alias" in result.stdout, out(result)
+    assert latest in result.stdout, out(result)
+    live = standin_sdk.live()
+    assert versions(live, "shared-model") == ["v0", "v1"], live  # no version was made
+    assert "mine" not in aliases_of(live, "shared-model")["v0"], live
+    report = audit_json(cassette(project, "test_logs_what_a_teammates_version_holds"), capsys)
+    assert report["exit"] == 1, report
+    (audited,) = report["cassettes"]
+    changes = {c["name"]: c["status"] for c in audited["foreign_changes"]}
+    assert changes[latest] == "unrestored", changes
+    assert changes[f"{standin_sdk.entity}/proj/shared-model:mine"] == "restored", changes
 
 
 def test_the_crash_sweep_also_deletes_only_the_version_it_added(standin_sdk, project, tmp_path):

@@ -162,6 +162,65 @@ def test_an_alias_given_by_log_artifact_goes_back_too():
     assert (restore.field, restore.variables["input"]["artifactID"]) == ("addAliases", V1)
 
 
+# -- latest, moved by content W&B already has ---------------------------------------------
+
+LATEST = f"{E}/{P}/shared:latest"
+
+
+def _dedup(holder_before: str | None, *, read: bool = True) -> list[Interaction]:
+    """The test logs content a teammate's V0 has (V1 holds latest): W&B answers with V0,
+    COMMITTED, and the input's aliases (wandb-core's ``latest``, the test's ``mine``) go
+    to it. ``holder_before``: what the relay's read of ``latest`` found."""
+    reads = [b.prior_alias(E, P, "shared", "latest", holder_before)] if read else []
+    return [
+        b.upsert_bucket(E, P, "mine0001"),
+        *reads,
+        b.prior_alias(E, P, "shared", "mine", None),
+        b.create_artifact(
+            E, P, "shared", id=V0, run="mine0001", state="COMMITTED", aliases=("latest", "mine")
+        ),
+    ]
+
+
+def test_latest_moved_onto_a_teammates_version_by_its_content_is_a_finding():
+    ledger = ledger_of(*_dedup(V1))
+    assert [r.kind for r in ledger.created] == ["run"]  # no version: the teammate's answered
+    changes = {c.name: c for c in ledger.foreign_changes()}
+    assert changes[LATEST].status == "unrestored" and "latest" in changes[LATEST].why
+    assert any(LATEST in line for line in unresolved(ledger))
+
+
+def test_latest_unread_before_is_a_finding_too():
+    (change,) = [c for c in ledger_of(*_dedup(None, read=False)).foreign_changes()
+                 if c.name == LATEST]  # fmt: skip
+    assert change.status == "unrestored"
+
+
+def test_latest_already_on_the_version_content_found_is_no_change():
+    assert LATEST not in statuses(ledger_of(*_dedup(V0)))
+
+
+def test_latest_on_the_tests_own_new_version_is_no_foreign_change():
+    ledger = ledger_of(
+        b.upsert_bucket(E, P, "mine0001"),
+        b.prior_alias(E, P, "shared", "latest", V1),
+        b.create_artifact(E, P, "shared", id=MINE, run="mine0001", latest=V1),
+        b.commit_artifact(MINE),
+        b.delete_artifact(MINE),
+    )
+    assert LATEST not in statuses(ledger)
+
+
+def test_the_holder_of_latest_is_read_before_an_artifact_is_logged():
+    graphql = f"{b.BASE}/graphql"
+    ledger = ledger_of(b.upsert_bucket(E, P, "mine0001"))
+    logged = b.create_artifact(E, P, "shared", id=MINE, run="mine0001").request_text()
+    reads = [json.loads(r) for r in ledger.prior_reads(graphql, logged)]
+    assert [(r["operationName"], r["variables"]["name"]) for r in reads] == [
+        (f"{PRIOR}Alias", "shared:latest")
+    ]
+
+
 def test_an_alias_the_test_removes_from_a_teammates_version_comes_back():
     ledger = ledger_of(
         b.prior_alias(E, P, "shared", "staging", V1),

@@ -493,6 +493,7 @@ _WHAT = {
     "membership": "linked",
     "run_other": "changed fields (host, program, commit...) of",
     "artifact_other": "changed fields of",
+    "latest": "moved",
 }
 
 

@@ -279,7 +279,9 @@ def _create_artifact(ledger: Ledger, ex: Exchange) -> Resource | None:
     ledger.learn_client_id(artifact, client_id)
     _describe_artifact(ledger, artifact, collection, inp)
     if dig(node, "state") not in (None, "PENDING"):
-        return artifact  # deduplicated: the existing, committed version
+        # Deduplicated: the existing, committed version, which the input's aliases move to.
+        _latest_moved(ledger, ex, artifact, server_id, (entity, project, collection_of))
+        return artifact
     if existing is not None and existing.owned and not existing.unconfirmed:
         return artifact
     sequence = dig(node, "artifactSequence")
@@ -287,6 +289,27 @@ def _create_artifact(ledger: Ledger, ex: Exchange) -> Resource | None:
         ledger.mark_created(collection, ex.index)
     ledger.mark_created(artifact, ex.index)
     return artifact
+
+
+def _latest_moved(
+    ledger: Ledger, ex: Exchange, artifact: Resource, server_id: str, where: tuple[str, str, str]
+) -> None:
+    """A deduplicated ``createArtifact`` moved ``latest`` onto a version the test did not
+    create: a lasting foreign change, unless the relay's read before showed that version
+    held it already.
+
+    wandb-core sends ``latest`` among a logged artifact's aliases, and W&B answers content
+    it has with the version that has it, putting the input's aliases on it (the stand-in
+    does so; a CreateArtifact answered ``COMMITTED`` is that version). Every other alias is
+    tracked and put back (``changes=("aliases",)``); ``latest`` is W&B's own and cannot be.
+    """
+    if artifact.owned or not any(a["alias"] == "latest" for a in aliases_of(input_of(ex))):
+        return
+    tracked = ledger.foreign.get(ForeignState.alias_key(*where, "latest"))
+    if tracked is not None and tracked.known and tracked.prior == server_id:
+        return  # the version held latest before: nothing moved
+    name = f"{where[0]}/{where[1]}/{where[2]}:latest"
+    ledger.foreign.lasting_change(name, "alias", "latest", (ex.index, ex.field))
 
 
 def _describe_artifact(

@@ -120,6 +120,8 @@ NOT_RESTORABLE: Mapping[str, str] = {
     "automation": "automations before the change were not read",
     "account": "users, teams and keys before the change were not read",
     "unresolved": "the traffic does not show which resource it changed",
+    "latest": "W&B manages the latest alias itself (docs.wandb.ai/models/artifacts/"
+    "create-a-custom-alias, Alias limits): no API gives it back to the version that held it",
 }
 
 
