@@ -70,6 +70,22 @@ def test_same_refusal_from_the_environment_variable(tmp_path):
     assert "refusing plain-http upstream" in result.stderr
 
 
+@pytest.mark.parametrize(
+    "upstream", ["http://admin:pa55word@127.0.0.1:18080", "https://ci-bot:pa55word@wandb.example"]
+)
+def test_an_upstream_url_holding_a_password_is_refused_without_showing_it(tmp_path, upstream):
+    """It stalled recording (the relay answered 500 for 95 s) and was written to the journal
+    as it was, password included."""
+    project = make_project(tmp_path / "p", test_nothing="def test_nothing():\n    pass\n")
+    result = run_pytest(project, "--record-mode=once", env={"WANDB_CASSETTES_UPSTREAM": upstream})
+    assert result.returncode == pytest.ExitCode.USAGE_ERROR, output(result)
+    assert "holds a user or password" in result.stderr and "WANDB_CASSETTES_UPSTREAM" in (
+        result.stderr
+    )
+    assert "pa55word" not in result.stdout + result.stderr
+    assert not (project / ".wandb_cassettes").exists()
+
+
 def test_no_secret_reaches_a_cassette_recorded_with_the_key_in_odd_places(tmp_path, standin):
     """The API key in the run config, a metric name and an artifact file: scrubbed everywhere."""
     project = make_project(

@@ -21,19 +21,37 @@ def check_upstream(url: str, *, source: str = "--wandb-upstream") -> str:
     """``url`` without a trailing slash, if an API key may be sent there.
 
     Raises:
-        ConfigurationError: Not an http(s) URL, or plain http to a non-loopback host
-            (the message names ``source``, where the URL came from).
+        ConfigurationError: Not an http(s) URL, plain http to a non-loopback host, or a
+            URL holding a user or password (the message names ``source``, where the URL
+            came from, and never shows a password).
     """
     try:
         parts = urlsplit(url)
         host = parts.hostname
+        userinfo = parts.username is not None or parts.password is not None
     except ValueError:  # e.g. "http://[::1" (an invalid IPv6 host)
-        raise ConfigurationError(f"{source}: not an http(s) URL: {url!r}") from None
+        raise ConfigurationError(f"{source}: not an http(s) URL: {_shown(url)!r}") from None
     if parts.scheme not in ("http", "https") or not parts.netloc:
-        raise ConfigurationError(f"{source}: not an http(s) URL: {url!r}")
+        raise ConfigurationError(f"{source}: not an http(s) URL: {_shown(url)!r}")
+    if userinfo:
+        # The URL would be written where the upstream is named (journals, the recording
+        # line) and wandb-core would send it on as it is; W&B takes the key alone.
+        raise ConfigurationError(
+            f"{source}: refusing an upstream URL that holds a user or password "
+            f"({_shown(url)!r}): give W&B's API key with WANDB_API_KEY or `wandb login`"
+        )
     if parts.scheme == "http" and host not in LOOPBACK_HOSTS:
         raise ConfigurationError(
             f"{source}: refusing plain-http upstream {url!r}: the API key would cross "
             "the network unencrypted (use https, or a loopback address)"
         )
     return url.rstrip("/")
+
+
+def _shown(url: str) -> str:
+    """``url`` as a message may show it: whatever precedes an ``@`` in its authority goes."""
+    scheme, sep, rest = url.partition("://")
+    if not sep:
+        return url
+    authority, slash, path = rest.partition("/")
+    return f"{scheme}://{authority.rpartition('@')[2]}{slash}{path}" if "@" in authority else url
