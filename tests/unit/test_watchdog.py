@@ -156,3 +156,19 @@ def test_sigterm_handler_is_installed_once_and_restored(monkeypatch):
     finally:
         reaper.unguard()
         signal.signal(signal.SIGTERM, previous)
+
+
+def test_the_librarys_threads_leave_the_sessions_signals_to_the_main_thread():
+    """SIGINT and SIGTERM sent to the process go to a thread that does not block them
+    (signal(7)); taken by a background thread, they would wait for the main thread to run
+    bytecode again (a test blocked in a call would not be interrupted)."""
+    from wandb_cassettes.record import background_thread
+
+    seen: list[set[int | signal.Signals]] = []
+    thread = background_thread(
+        lambda: seen.append(signal.pthread_sigmask(signal.SIG_BLOCK, [])), "t"
+    )
+    thread.start()
+    thread.join(10)
+    assert thread.daemon and {signal.SIGINT, signal.SIGTERM} <= seen[0]
+    assert signal.SIGINT not in signal.pthread_sigmask(signal.SIG_BLOCK, [])  # the caller's

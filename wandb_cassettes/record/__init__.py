@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from ._episodes import IdTranslation
 from ._relay import Recording, Relay, Replay
-from ._serve import BackgroundServer
+from ._serve import BackgroundServer, background_thread
 from ._stable import CLEANUP_KEY, RECORDING_KEY, Session, stable_form
 
 __all__ = [
@@ -16,5 +16,6 @@ __all__ = [
     "Relay",
     "Replay",
     "Session",
+    "background_thread",
     "stable_form",
 ]

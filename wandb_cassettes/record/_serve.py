@@ -14,6 +14,7 @@ import asyncio
 import errno
 import os
 import resource
+import signal
 import threading
 from collections.abc import Callable, Coroutine
 from concurrent.futures import Future
@@ -88,8 +89,8 @@ class BackgroundServer:
         if self._thread is not None:
             raise StateError("server already started")
         started: Future[int] = Future()
-        self._thread = threading.Thread(
-            target=self._run, args=(started,), name=f"wandb-cassettes-{id(self):x}", daemon=True
+        self._thread = background_thread(
+            lambda: self._run(started), name=f"wandb-cassettes-{id(self):x}"
         )
         self._thread.start()
         self.port = started.result(timeout=30)
@@ -194,3 +195,28 @@ def exhausted_message(exc: OSError) -> str:
 async def run_in_thread(fn: Callable[[], T]) -> T:
     """Run blocking ``fn`` off the event loop (file writes, hashing)."""
     return await asyncio.get_running_loop().run_in_executor(None, fn)
+
+
+#: The signals a test session acts on in its main thread (Ctrl-C; SIGTERM, which the
+#: watchdog's handler turns into a KeyboardInterrupt).
+MAIN_THREAD_SIGNALS = frozenset({signal.SIGINT, signal.SIGTERM})
+
+
+def background_thread(target: Callable[[], None], name: str) -> threading.Thread:
+    """A daemon thread (not started) that runs ``target`` with SIGINT and SIGTERM blocked.
+
+    The kernel hands a signal sent to the process to any thread that does not block it
+    (signal(7)); CPython runs the handler in the main thread, but only once that thread
+    runs bytecode again (docs.python.org/3/library/signal.html, "Signals and threads"):
+    taken by another thread, a Ctrl-C leaves a main thread blocked in a call (a test's
+    ``time.sleep``) where it is. Blocked here, the kernel picks a thread that can take it.
+    Threads this thread starts inherit the mask (pthread_sigmask(3)): the relay loop's
+    executor too.
+    """
+
+    def run() -> None:
+        if hasattr(signal, "pthread_sigmask"):  # POSIX
+            signal.pthread_sigmask(signal.SIG_BLOCK, MAIN_THREAD_SIGNALS)
+        target()
+
+    return threading.Thread(target=run, name=name, daemon=True)

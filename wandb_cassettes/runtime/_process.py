@@ -700,9 +700,9 @@ class _Trash:
         except OSError:
             return  # gone already, or not ours to move: left for the end of the session
         if self._thread is None:
-            self._thread = threading.Thread(
-                target=self._run, name="wandb-cassettes-trash", daemon=True
-            )
+            from ..record import background_thread  # the relay's module: loaded by now
+
+            self._thread = background_thread(self._run, name="wandb-cassettes-trash")
             self._thread.start()
         self._queue.put(trash)
 
