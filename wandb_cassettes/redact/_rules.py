@@ -185,7 +185,15 @@ class Probe:
         """The text with ASCII letters lowercased: the same length, the same offsets."""
         if self._lower is None:
             text = self.text
-            self._lower = text.lower() if text.isascii() else text.translate(_ASCII_LOWER)
+            if text.isascii():
+                self._lower = text.lower()
+            else:
+                try:  # one byte a character (a binary body read as latin-1): bytes are faster
+                    raw = text.encode("latin-1")
+                except UnicodeEncodeError:
+                    self._lower = text.translate(_ASCII_LOWER)
+                else:
+                    self._lower = raw.translate(_ASCII_LOWER_BYTES).decode("latin-1")
         return self._lower
 
     @property
@@ -233,6 +241,7 @@ class Probe:
 
 
 _ASCII_LOWER = {c: c + 32 for c in range(ord("A"), ord("Z") + 1)}
+_ASCII_LOWER_BYTES = bytes(_ASCII_LOWER.get(b, b) for b in range(256))
 
 
 def _not_a_placeholder(m: re.Match[str]) -> bool:
