@@ -67,6 +67,9 @@ TARGETS = {
     "relay_rps": 2000.0,
     "load_ms": 50.0,
     "upload_growth_mb": 50.0,
+    # scrubbing a 10x longer body / the shorter one (a pattern that backtracks over a body,
+    # or a scan per row, would make it ~100x)
+    "scrub_growth_x10": 30.0,
 }
 
 
@@ -441,7 +444,26 @@ def worker_scrub(ns: argparse.Namespace) -> dict[str, Any]:
                 json.loads(t)
         return time.perf_counter() - t0
 
+    def history(rows: int) -> cas.Interaction:
+        """A file_stream post of ``rows`` history rows (~75 bytes each)."""
+        rows_ = [
+            {"_step": i, "loss": i / 3, "_timestamp": 1.7e9 + i, "t": "hello world"}
+            for i in range(rows)
+        ]
+        uri = "https://api.wandb.ai/files/e/p/r/file_stream"
+        return cas.Interaction("POST", uri, request_body=json.dumps(rows_))
+
+    def fastest(ix: cas.Interaction) -> float:
+        times = []
+        for _ in range(5):
+            t0 = time.perf_counter()
+            CassetteScrubber(scrubber).record(ix)
+            times.append(time.perf_counter() - t0)
+        return min(times)
+
     first = scrub_all()
+    small, large = history(2_000), history(20_000)  # 150 KB and 1.5 MB
+    growth = fastest(large) / fastest(small)
     passes: list[float] = []
     parses: list[float] = []
     deadline = time.perf_counter() + ns.seconds
@@ -456,6 +478,7 @@ def worker_scrub(ns: argparse.Namespace) -> dict[str, Any]:
         "pass_s": _median(passes),
         "json_s": _median(parses),
         "passes": len(passes),
+        "growth_x10": growth,
     }
 
 
@@ -878,6 +901,8 @@ def summarize(r: dict[str, Any]) -> dict[str, Any]:
             "x_json": sc["pass_s"] / sc["json_s"],
             "first_pass_s": sc["first_pass_s"],
         }
+        growth = sc["growth_x10"]
+        checks["scrub_growth_x10"] = (growth, growth < TARGETS["scrub_growth_x10"])
     s["targets"] = {
         k: {"value": v, "target": TARGETS[k], "met": ok} for k, (v, ok) in checks.items()
     }
@@ -998,6 +1023,7 @@ def render(r: dict[str, Any]) -> str:
         "relay_rps": ("relay replayed req/s", "{:.0f}", ">= {:.0f}"),
         "load_ms": ("1,000-interaction load (cached)", "{:.1f} ms", "< {} ms"),
         "upload_growth_mb": ("200 MB upload RSS growth", "{:.1f} MB", "< {} MB"),
+        "scrub_growth_x10": ("scrubbing a 10x longer body / the shorter", "{:.1f}x", "< {}x"),
     }
     for key, t in s["targets"].items():
         label, vf, gf = fmt[key]

@@ -45,3 +45,10 @@ def project(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
 def test_a_cassette_named_relative_to_the_working_folder_audits_clean(project, named, capsys):
     assert cli(["audit", named]) == 0, capsys.readouterr().out
     assert cli(["audit", str(project / named)]) == 0, capsys.readouterr().out
+
+
+def test_a_cassette_folder_reached_through_a_link_audits_clean(project, tmp_path_factory, capsys):
+    linked = tmp_path_factory.mktemp("elsewhere") / "cassettes"
+    linked.symlink_to(project / "cassettes")
+    assert cli(["audit", str(linked)]) == 0, capsys.readouterr().out
+    assert cli(["audit", str(linked / "test_mod" / "test_x.yaml")]) == 0, capsys.readouterr().out

@@ -9,6 +9,7 @@ secret across two chunks, or a UTF-8 character cut by a chunk's end, changes not
 from __future__ import annotations
 
 import hashlib
+import random
 from pathlib import Path
 
 import pytest
@@ -49,6 +50,30 @@ def test_a_character_cut_by_a_chunk_end_keeps_the_chunk_text(tmp_path: Path, sma
     path = tmp_path / "blob"
     path.write_bytes(("a" * 63 + "é" + " " + TOKEN + " ").encode())
     assert [f.rule for f in Scrubber().find_in_file(path, "blob")] == ["betterleaks.github-pat"]
+
+
+@pytest.mark.parametrize(
+    "content",
+    [
+        "naïve café, token: {token}\n".encode("latin-1"),  # Latin-1 text, not UTF-8
+        b"\x80\x02}q\x00(X\x05\x00\x00\x00tokenq\x01X(\x00\x00\x00{token}q\x02u.",  # a pickle
+        b"\xff\xd8\xff\xe0" + bytes(range(256)) * 3 + b" {token} " + bytes(range(256)),
+    ],
+    ids=["latin-1 text", "pickle", "binary"],
+)
+def test_a_credential_in_a_body_that_is_not_utf8_is_found(tmp_path: Path, small_chunks, content):
+    path = tmp_path / "blob"
+    path.write_bytes(content.replace(b"{token}", TOKEN.encode()))
+    found = Scrubber().find_in_file(path, "blob")
+    assert [f.rule for f in found] == ["betterleaks.github-pat"]
+    start = path.read_bytes().index(TOKEN.encode())
+    assert (found[0].offset, found[0].length) == (start, len(TOKEN))  # bytes, as the file
+
+
+def test_random_binary_holds_no_finding(tmp_path: Path):
+    path = tmp_path / "weights.bin"
+    path.write_bytes(random.Random(7).randbytes(3 << 20))  # 3 MiB of noise, 3 chunks
+    assert Scrubber().find_in_file(path, "blob") == []
 
 
 def test_a_binary_blob_is_searched_for_the_key_in_use(tmp_path: Path, small_chunks):
@@ -101,6 +126,15 @@ def test_recording_warns_of_a_secret_in_a_blob_it_keeps(tmp_path):
     signed = URL + "?X-Goog-Signature=abc"
     cassette.interactions.append(Interaction("GET", signed, response_body=body))
     recording = Recording(cassette, CassetteScrubber(Scrubber()), blobs=store)
-    [line] = recording.blob_secrets()
+    [line] = recording.unscrubbed_secrets()
     assert "betterleaks.github-pat" in line and str(body.blob) in line and TOKEN not in line
     assert "X-Goog-Signature" not in line  # the URL without its query (signatures)
+
+
+def test_recording_warns_of_a_secret_in_a_binary_body_it_keeps(tmp_path):
+    pickled = b"\x80\x02}q\x00X\x05\x00\x00\x00tokenq\x01X(\x00\x00\x00" + TOKEN.encode()
+    ix = Interaction("GET", URL, response_body=pickled + b"q\x02u.")
+    cassette = Cassette([ix], {}, tmp_path / "cassettes" / "test_x.yaml")
+    [line] = Recording(cassette, CassetteScrubber(Scrubber())).unscrubbed_secrets()
+    assert "#0 GET" in line and "binary response body" in line and "github-pat" in line
+    assert TOKEN not in line

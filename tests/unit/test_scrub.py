@@ -7,8 +7,6 @@ import dataclasses
 import hashlib
 import json
 import re
-import time
-from collections.abc import Callable
 from urllib.parse import quote
 
 import pytest
@@ -525,45 +523,6 @@ def test_every_rule_leaves_its_own_replacement_alone_and_cites_its_source():
     for rule in RULES:
         assert list(rule.spans(rule.replacement)) == [], rule.name
         assert rule.source, rule.name
-
-
-def _history(rows: int) -> Interaction:
-    """A file_stream post of ``rows`` history rows (~75 bytes each)."""
-    body = json.dumps(
-        [
-            {"_step": i, "loss": i / 3, "_timestamp": 1.7e9 + i, "t": "hello world"}
-            for i in range(rows)
-        ]
-    )
-    return Interaction("POST", "https://api.wandb.ai/files/e/p/r/file_stream", request_body=body)
-
-
-def _fastest(run: Callable[[], object], repeats: int = 3) -> float:
-    """The shortest of ``repeats`` timings of ``run``: the least disturbed by other work."""
-    times = []
-    for _ in range(repeats):
-        start = time.perf_counter()
-        run()
-        times.append(time.perf_counter() - start)
-    return min(times)
-
-
-@pytest.mark.parametrize(
-    "scrub",
-    [
-        lambda ix: scrub_interaction(ix, [KEY]),
-        lambda ix: CassetteScrubber(Scrubber(secrets=(KEY,))).record(ix),  # and personal data
-    ],
-    ids=["secrets", "secrets-and-personal-data"],
-)
-def test_scrubbing_time_grows_linearly_with_the_body(scrub: Callable[[Interaction], object]):
-    """A body ten times longer takes about ten times as long, never a hundred (a pattern that
-    backtracks over the body, a scan per row): a ratio of two timings of this run, which
-    holds on a fast machine and on a loaded one alike."""
-    small, large = _history(2_000), _history(20_000)  # 150 KB and 1.5 MB
-    scrub(small)  # what is loaded once (the rule catalogue) is not part of either timing
-    ratio = _fastest(lambda: scrub(large)) / _fastest(lambda: scrub(small))
-    assert ratio < 30, f"10x the body took {ratio:.0f}x the time"
 
 
 # -- user rules and hooks ----------------------------------------------------------------------

@@ -218,31 +218,41 @@ class Recording:
         """The cassette as it is saved: personal data learned late replaced everywhere."""
         return self.scrub.finish(self.cassette)
 
-    def blob_secrets(self) -> list[str]:
-        """One line for each secret in a download kept as a blob (never the secret itself).
+    def unscrubbed_secrets(self) -> list[str]:
+        """One line for each secret in a body kept as recorded (never the secret itself):
+        a download kept as a blob, and a binary body in the cassette.
 
-        A blob is served byte for byte at replay (the SDK checks a download's digest
-        against the manifest), so recording cannot scrub it; it warns, and the audit fails
-        on the cassette (:func:`wandb_cassettes.audit.audit_file`).
+        Such bodies are served byte for byte at replay (the SDK checks a download's digest
+        against the manifest), so recording cannot scrub what the rules find in them; it
+        warns, and the audit fails on the cassette (:func:`wandb_cassettes.audit.audit_file`).
         """
-        if self.blobs is None:
-            return []
-        folder = self.cassette.path.parent if self.cassette.path else self.blobs.root
-        lines, searched = [], set()
-        for ix in self.cassette.interactions:
-            body = ix.response_body
-            if isinstance(body, Digest) and body.blob and body.sha256 not in searched:
-                searched.add(body.sha256)
-                where = f"the download of {_strip_query(ix.uri)} kept in {body.blob}"
-                lines += [
-                    f"{where} holds a secret ({finding.rule} at byte {finding.offset}): a "
-                    "blob is served as recorded, so it is not scrubbed, and the audit fails "
-                    "on this cassette; download a fixture without it, or leave the exchange "
-                    "out with a before_record hook"
+        folder = self.cassette.path.parent if self.cassette.path else None
+        if folder is None and self.blobs is not None:
+            folder = self.blobs.root
+        lines: list[str] = []
+        searched: set[str] = set()
+        for index, ix in enumerate(self.cassette.interactions):
+            for side, body in (("request", ix.request_body), ("response", ix.response_body)):
+                if isinstance(body, Digest) and body.blob and folder is not None:
+                    if body.sha256 in searched:
+                        continue
+                    searched.add(body.sha256)
                     # normpath: the cassette's own folder may not exist yet ("test_x/../").
-                    for finding in self.scrub.scrubber.find_in_file(
+                    found = self.scrub.scrubber.find_in_file(
                         os.path.normpath(folder / body.blob), ""
                     )
+                    where = f"the download of {_strip_query(ix.uri)} kept in {body.blob}"
+                elif isinstance(body, bytes) and not _is_utf8(body):
+                    found = self.scrub.scrubber.find(body.decode("latin-1"), "")
+                    where = f"#{index} {ix.method} {_strip_query(ix.uri)}: its binary {side} body"
+                else:
+                    continue
+                lines += [
+                    f"{where} holds a secret ({finding.rule} at byte {finding.offset}): it is "
+                    "kept as it was sent, so it is not scrubbed, and the audit fails on this "
+                    "cassette; use a fixture without it, or leave the exchange out with a "
+                    "before_record hook"
+                    for finding in found
                 ]
         return lines
 
@@ -1231,3 +1241,11 @@ def _failure(exc: BaseException) -> str:
     text = str(exc)
     text = text if len(text) <= 200 else text[:199] + "…"
     return f"{type(exc).__name__}: {text}" if text else type(exc).__name__
+
+
+def _is_utf8(body: bytes) -> bool:
+    try:
+        body.decode("utf-8")
+    except UnicodeDecodeError:
+        return False
+    return True

@@ -307,10 +307,10 @@ class Scrubber:
             try:
                 return self.find(body.decode("utf-8"), where)
             except UnicodeDecodeError:
-                return [
-                    SecretFinding(_known_rule(replacement), where, start, end - start)
-                    for replacement, (start, end) in self._known(Probe(body.decode("latin-1")))
-                ]
+                # Not UTF-8: text in another encoding, or binary that holds text (a pickled
+                # state dict's config, an archive's member). Read as latin-1, one character a
+                # byte (offsets are byte offsets), it is searched by every rule all the same.
+                return self.find(body.decode("latin-1"), where)
         return []
 
     def find_in_file(self, path: str | os.PathLike[str], where: str) -> list[SecretFinding]:
@@ -318,9 +318,9 @@ class Scrubber:
 
         Each chunk of :data:`FILE_CHUNK` bytes is searched with the :data:`FILE_OVERLAP`
         bytes before it, so a secret across two chunks is found; a finding met twice is
-        listed once. A chunk that is UTF-8 text is searched by every rule, like a text body;
-        one that is not, for the known secrets (see :meth:`find_in_interaction`). Offsets
-        are the finding's place in its chunk's text, plus the chunk's byte offset.
+        listed once. Every chunk is searched by every rule, like a body: as text when it is
+        UTF-8, else read as latin-1 (one character a byte). Offsets are the finding's place
+        in its chunk's text, plus the chunk's byte offset.
 
         Raises:
             OSError: The file cannot be read.
@@ -417,8 +417,10 @@ class Scrubber:
         Drops credential headers (:func:`is_sensitive_header`), replaces each
         known secret with ``<WANDB_API_KEY>`` wherever it occurs, and redacts
         everything the rules find in the uri, the other header values and text
-        bodies. Binary bodies are only searched for the known secrets;
-        :class:`~.cassette.Digest` bodies are kept as they are.
+        bodies. In binary bodies only the known secrets are replaced (what else the rules
+        find there is the audit's to flag, and recording warns of it:
+        ``Recording.unscrubbed_secrets``); :class:`~.cassette.Digest` bodies are kept as
+        they are.
         """
         return dataclasses.replace(
             ix,

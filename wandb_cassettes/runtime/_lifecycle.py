@@ -695,7 +695,7 @@ class CassetteUse:
         """Save a passed recording as the cassette; keep any other beside it, as ``.failed``."""
         # A failed test's report shows the upstream's failures already (the plugin's
         # makereport); a passed one is warned of them.
-        recording.notes += [f"{self.test_id}: {line}" for line in recording.blob_secrets()]
+        recording.notes += [f"{self.test_id}: {line}" for line in recording.unscrubbed_secrets()]
         for message in [*(recording.upstream_errors if passed else ()), *recording.notes]:
             warnings.warn(WandbCassetteWarning(message), stacklevel=3)
         replay = self.replay

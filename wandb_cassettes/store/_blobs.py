@@ -119,9 +119,12 @@ def blob_file(cassette: Path, body: BlobBody, root: Path, what: str = "") -> Pat
     """
     expected = root / BLOB_DIR / body.sha256[:2] / body.sha256
     given = cassette.parent / str(body.blob)
-    # abspath: the cassette may be named relative to the working folder ("cassettes/"), the
-    # cassette folder absolute (found from the project's settings).
-    if os.path.abspath(given) != os.path.abspath(expected):
+    # realpath: the cassette may be named relative to the working folder ("cassettes/") or
+    # through a link to the folder, the cassette folder absolute (the project's settings).
+    # The blob itself is no link out of the store: checked below.
+    if os.path.realpath(given.parent) != os.path.realpath(expected.parent) or (
+        given.name != expected.name
+    ):
         raise CassetteError(
             cassette,
             f"{what}its blob reference {str(body.blob)[:120]!r} is not the download's content "
