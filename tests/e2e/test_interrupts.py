@@ -71,6 +71,10 @@ def test_quick(tmp_path):
 RECORD = ("--record-mode=rewrite", "-k", "sleeps")
 
 
+def _default_sigint() -> None:
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
 @pytest.mark.slow
 @pytest.mark.parametrize(
     "sig", [signal.SIGINT, signal.SIGTERM, signal.SIGKILL], ids=lambda s: s.name
@@ -92,6 +96,10 @@ def test_interrupted_recording(tmp_path, standin, sig):
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
         text=True,
+        # As a terminal starts it: a command run in the background by a shell without job
+        # control (`make test &`, CI runners) inherits SIGINT ignored (POSIX, Shell Command
+        # Language 2.11), and CPython then leaves it ignored: no Ctrl-C to test.
+        preexec_fn=_default_sigint,
     )
     processes: dict[int, int] = {}
     try:

@@ -478,6 +478,13 @@ def test_named_server_without_a_key():
 def test_plain_http_server_off_this_machine():
     api = wandb.Api(overrides={"base_url": "http://wandb.example.invalid"}, api_key="k" * 40)
     api.default_entity
+
+
+@pytest.mark.wandb_cassette
+def test_a_password_in_the_url():
+    named = os.environ["NAMED_SERVER"].replace("://", "://bob:hunter2code@")
+    api = wandb.Api(overrides={"base_url": named}, api_key="k" * 40)
+    api.default_entity
 """
 
 
@@ -502,10 +509,19 @@ def test_a_named_server_that_cannot_be_recorded_fails_before_anything_reaches_it
         assert len(named.requests) == before, "the named server was reached"
         where = named.base_url
     said = " ".join(result.stdout.split())
-    assert result.returncode == 1 and "2 failed" in said, _out(result)
+    assert result.returncode == 1 and "3 failed" in said, _out(result)
     assert not re.search(r"\b\d+ passed\b", said), _out(result)
     assert f"no API key for {where}" in said, _out(result)
     assert "refusing plain-http upstream 'http://wandb.example.invalid'" in said, _out(result)
+    assert "holds a user or password" in said, _out(result)
+    # Never in the library's own words (the SDK's AuthenticationError and pytest's
+    # traceback quote the test's URL as the test wrote it).
+    ours = re.findall(
+        r"the server the code named \([^)]*\): refusing an upstream URL that holds a user "
+        r"or password \('[^']*'\)",
+        said,
+    )
+    assert ours and not any("hunter2code" in m for m in ours), ours
 
 
 PLAIN = """

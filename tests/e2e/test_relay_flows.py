@@ -71,6 +71,48 @@ def test_a_large_download_is_kept_beside_the_cassette_and_streamed_back(
     assert cli(["audit", str(path)]) == 2
 
 
+@pytest.mark.parametrize("held", ["a token", "the recording's key"])
+def test_a_secret_in_a_kept_download_is_warned_of_and_the_key_in_use_is_never_kept(
+    standin_sdk: StandinBackend, tmp_path: Path, capsys: pytest.CaptureFixture[str], held: str
+) -> None:
+    """A blob is served byte for byte, so it cannot be scrubbed: a credential in it is
+    warned of and fails the audit; the recording's own key is refused outright (an audit
+    in CI, without the key, could not see it)."""
+    import wandb
+    from support.credentials import formats
+
+    secret = formats()["github-pat"] if held == "a token" else standin_sdk.api_key
+    size = 200 * 1024
+    data = os.urandom(100 * 1024) + f" {secret} ".encode()
+    big = tmp_path / "big.bin"
+    big.write_bytes(data + os.urandom(size - len(data)))
+    with wandb.init(project="blobs") as run:  # a teammate's model, made outside pytest
+        artifact = wandb.Artifact("teammate-model", type="model")
+        artifact.add_file(str(big))
+        run.log_artifact(artifact).wait()
+    project = tmp_path / "project"
+    project.mkdir()
+    (project / "test_download.py").write_text(DOWNLOAD)
+    (project / "pytest.ini").write_text("[pytest]\n")
+    env = {"E2E_MODEL": f"{run.entity}/blobs/teammate-model:v0", "E2E_SIZE": str(size)}
+    recorded = run_pytest(
+        project, "--record-mode=once", upstream=standin_sdk, env=env, keeps_secrets=True
+    )
+    said = " ".join(recorded.stdout.split())
+    path = project / "cassettes" / "test_download" / "test_downloads_a_teammates_big_model.yaml"
+    assert secret not in recorded.stdout + recorded.stderr
+    if held == "a token":
+        assert recorded.returncode == 0, _out(recorded)
+        assert "holds a secret (betterleaks.github-pat at byte" in said, _out(recorded)
+        capsys.readouterr()
+        assert cli(["audit", str(path)]) == 1
+        assert "betterleaks.github-pat" in capsys.readouterr().out
+    else:
+        assert recorded.returncode == 1, _out(recorded)
+        assert "recording not saved" in said and "W&B API key" in said, _out(recorded)
+        assert not path.exists() and not cs.failed_path(path).exists()
+
+
 def _out(result: subprocess.CompletedProcess[str]) -> str:
     return result.stdout[-6000:] + result.stderr[-2000:]
 

@@ -130,6 +130,15 @@ OVER_LIMITS: dict[str, tuple[str, str]] = {
         ),
         "a JSON body nested 3,000 deep",
     ),
+    # vcrpy writes a body that is not UTF-8 as !!binary: base64, decoded at load.
+    "deep_json_binary_response_body": (
+        VALID.replace(
+            """string: '{"exitcode": null, "limits": {}}'""",
+            "string: !!binary |\n        " + base64.b64encode(b"[" * 3000).decode(),
+            1,
+        ),
+        "a JSON body nested 3,000 deep",
+    ),
     "deep_json_request_body": (
         VALID.replace(
             """body: '{"files": {""",

@@ -126,8 +126,9 @@ def test_recording_warns_of_a_secret_in_a_blob_it_keeps(tmp_path):
     signed = URL + "?X-Goog-Signature=abc"
     cassette.interactions.append(Interaction("GET", signed, response_body=body))
     recording = Recording(cassette, CassetteScrubber(Scrubber()), blobs=store)
-    [line] = recording.unscrubbed_secrets()
-    assert "betterleaks.github-pat" in line and str(body.blob) in line and TOKEN not in line
+    [(rule, line)] = recording.unscrubbed_secrets()
+    assert rule == "betterleaks.github-pat" and rule in line and str(body.blob) in line
+    assert TOKEN not in line
     assert "X-Goog-Signature" not in line  # the URL without its query (signatures)
 
 
@@ -135,6 +136,13 @@ def test_recording_warns_of_a_secret_in_a_binary_body_it_keeps(tmp_path):
     pickled = b"\x80\x02}q\x00X\x05\x00\x00\x00tokenq\x01X(\x00\x00\x00" + TOKEN.encode()
     ix = Interaction("GET", URL, response_body=pickled + b"q\x02u.")
     cassette = Cassette([ix], {}, tmp_path / "cassettes" / "test_x.yaml")
-    [line] = Recording(cassette, CassetteScrubber(Scrubber())).unscrubbed_secrets()
+    [(rule, line)] = Recording(cassette, CassetteScrubber(Scrubber())).unscrubbed_secrets()
+    assert rule == "betterleaks.github-pat"
     assert "#0 GET" in line and "binary response body" in line and "github-pat" in line
     assert TOKEN not in line
+
+
+def test_a_credential_in_utf16_text_is_found(tmp_path: Path):
+    path = tmp_path / "notes.txt"
+    path.write_bytes(f"token: {TOKEN}\r\n".encode("utf-16"))  # with its byte order mark
+    assert [f.rule for f in Scrubber().find_in_file(path, "blob")] == ["betterleaks.github-pat"]

@@ -88,6 +88,7 @@ from ..store import (
     parse_route,
     server_of,
     server_route,
+    shown_url,
     verify_blob,
 )
 from ._episodes import IdTranslation
@@ -218,9 +219,9 @@ class Recording:
         """The cassette as it is saved: personal data learned late replaced everywhere."""
         return self.scrub.finish(self.cassette)
 
-    def unscrubbed_secrets(self) -> list[str]:
-        """One line for each secret in a body kept as recorded (never the secret itself):
-        a download kept as a blob, and a binary body in the cassette.
+    def unscrubbed_secrets(self) -> list[tuple[str, str]]:
+        """``(rule, line)`` for each secret in a body kept as recorded (the line never holds
+        the secret): a download kept as a blob, and a binary body in the cassette.
 
         Such bodies are served byte for byte at replay (the SDK checks a download's digest
         against the manifest), so recording cannot scrub what the rules find in them; it
@@ -229,7 +230,7 @@ class Recording:
         folder = self.cassette.path.parent if self.cassette.path else None
         if folder is None and self.blobs is not None:
             folder = self.blobs.root
-        lines: list[str] = []
+        lines: list[tuple[str, str]] = []
         searched: set[str] = set()
         for index, ix in enumerate(self.cassette.interactions):
             for side, body in (("request", ix.request_body), ("response", ix.response_body)):
@@ -248,10 +249,13 @@ class Recording:
                 else:
                     continue
                 lines += [
-                    f"{where} holds a secret ({finding.rule} at byte {finding.offset}): it is "
-                    "kept as it was sent, so it is not scrubbed, and the audit fails on this "
-                    "cassette; use a fixture without it, or leave the exchange out with a "
-                    "before_record hook"
+                    (
+                        finding.rule,
+                        f"{where} holds a secret ({finding.rule} at byte {finding.offset}): it "
+                        "is kept as it was sent, so it is not scrubbed, and the audit fails on "
+                        "this cassette; use a fixture without it, or leave the exchange out "
+                        "with a before_record hook",
+                    )
                     for finding in found
                 ]
         return lines
@@ -589,7 +593,7 @@ class Relay:
         if not server or server == self.upstream:
             return None
         try:
-            check_upstream(server, source=f"the server the code named ({server})")
+            check_upstream(server, source=f"the server the code named ({shown_url(server)})")
         except ConfigurationError as exc:
             return str(exc)
         rec.servers.add(server)

@@ -53,6 +53,7 @@ fed in recording order)::
 from __future__ import annotations
 
 import base64
+import contextlib
 import dataclasses
 import json
 import os
@@ -309,8 +310,13 @@ class Scrubber:
             except UnicodeDecodeError:
                 # Not UTF-8: text in another encoding, or binary that holds text (a pickled
                 # state dict's config, an archive's member). Read as latin-1, one character a
-                # byte (offsets are byte offsets), it is searched by every rule all the same.
-                return self.find(body.decode("latin-1"), where)
+                # byte (offsets are byte offsets), it is searched by every rule all the same;
+                # UTF-16 with its byte order mark (what Windows tools write) as text too.
+                found = self.find(body.decode("latin-1"), where)
+                if body[:2] in (b"\xff\xfe", b"\xfe\xff"):
+                    with contextlib.suppress(UnicodeDecodeError):
+                        found += self.find(body.decode("utf-16"), where)
+                return found
         return []
 
     def find_in_file(self, path: str | os.PathLike[str], where: str) -> list[SecretFinding]:

@@ -565,7 +565,7 @@ class CassetteUse:
         if recording is not None:
             if recording.fatal is not None:
                 problems.append(recording.fatal)
-            exposed = self._secret_in_name(recording)
+            exposed = self._secret_in_name(recording) or self._unscrubbed(recording)
             if exposed is not None:
                 problems.append(exposed)  # nothing is written under that name, .failed neither
             else:
@@ -691,11 +691,29 @@ class CassetteUse:
             "(@pytest.mark.parametrize(..., ids=[...]))"
         )
 
+    def _unscrubbed(self, recording: Recording) -> RecordingError | None:
+        """Warn of each secret in a body kept as recorded (a blob, a binary body); refuse
+        the recording when one is the key in use.
+
+        Such a body cannot be scrubbed (replay serves its bytes), and only this recording
+        knows its key for sure: an audit in CI, without it, would call the cassette clean.
+        """
+        found = recording.unscrubbed_secrets()
+        recording.notes += [f"{self.test_id}: {line}" for _, line in found]
+        key = [line for rule, line in found if rule == "wandb-api-key"]
+        if not key:
+            return None
+        return RecordingError(
+            f"{self.test_id}: recording not saved: {key[0].split(' holds ')[0]} holds this "
+            "recording's W&B API key, which no scrubbing can take out of a body kept byte "
+            "for byte; download a fixture without it, or leave the exchange out with a "
+            "before_record hook"
+        )
+
     def _keep_recording(self, recording: Recording, passed: bool) -> None:
         """Save a passed recording as the cassette; keep any other beside it, as ``.failed``."""
         # A failed test's report shows the upstream's failures already (the plugin's
         # makereport); a passed one is warned of them.
-        recording.notes += [f"{self.test_id}: {line}" for line in recording.unscrubbed_secrets()]
         for message in [*(recording.upstream_errors if passed else ()), *recording.notes]:
             warnings.warn(WandbCassetteWarning(message), stacklevel=3)
         replay = self.replay

@@ -38,7 +38,7 @@ from ._servers import (
     server_of,
     server_route,
 )
-from ._upstream import LOOPBACK_HOSTS, check_upstream
+from ._upstream import LOOPBACK_HOSTS, check_upstream, shown_url
 
 __all__ = [
     "BACKEND_HEADER",
@@ -84,6 +84,7 @@ __all__ = [
     "save_failed",
     "server_of",
     "server_route",
+    "shown_url",
     "verify_blob",
     "write_atomic",
 ]

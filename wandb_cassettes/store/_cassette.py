@@ -137,7 +137,7 @@ class Interaction:
             return None
         try:
             return json.loads(text)
-        except ValueError:
+        except (ValueError, RecursionError):  # loading refuses deep bodies; never a crash
             return None
 
     def to_vcr(self) -> dict[str, Any]:

@@ -20,6 +20,8 @@ an already parsed JSON value (JSON has no aliases: its size is its file's).
 
 from __future__ import annotations
 
+import base64
+import binascii
 import os
 import re
 from collections.abc import Callable
@@ -147,7 +149,7 @@ def check_yaml(text: str, limits: Limits, fail: Fail) -> None:
             if size > limits.max_scalar_bytes:
                 raise fail(over(f"a scalar of {size:,} characters", limits.max_scalar_bytes), line)
             nodes, chars = nodes + 1, chars + size
-            if (deep := json_too_deep(event.value, limits)) is not None:
+            if (deep := json_too_deep(_scalar_text(event), limits)) is not None:
                 raise fail(deep, line)
             if event.anchor:
                 anchors[event.anchor] = _Size(1, size, 0)
@@ -216,6 +218,20 @@ def check_tree(value: Any, limits: Limits) -> str | None:
 
 _JSON_STRING = re.compile(r'"(?:[^"\\]|\\.)*"')
 _NOT_BRACKET = re.compile(r"[^\[\]{}]+")
+
+
+_BINARY_TAG = "tag:yaml.org,2002:binary"
+
+
+def _scalar_text(event: yaml.ScalarEvent) -> str:
+    """A scalar's text as a body reader sees it: a ``!!binary`` one (vcrpy's form of a body
+    that is not UTF-8) decoded, one character a byte (a bracket is the same byte in UTF-8)."""
+    if event.tag != _BINARY_TAG:
+        return str(event.value)
+    try:
+        return base64.b64decode(event.value).decode("latin-1")
+    except (binascii.Error, ValueError):
+        return ""  # not base64: the constructor refuses it, with its own words
 
 
 def json_too_deep(text: str, limits: Limits) -> str | None:

@@ -30,15 +30,15 @@ def check_upstream(url: str, *, source: str = "--wandb-upstream") -> str:
         host = parts.hostname
         userinfo = parts.username is not None or parts.password is not None
     except ValueError:  # e.g. "http://[::1" (an invalid IPv6 host)
-        raise ConfigurationError(f"{source}: not an http(s) URL: {_shown(url)!r}") from None
+        raise ConfigurationError(f"{source}: not an http(s) URL: {shown_url(url)!r}") from None
     if parts.scheme not in ("http", "https") or not parts.netloc:
-        raise ConfigurationError(f"{source}: not an http(s) URL: {_shown(url)!r}")
+        raise ConfigurationError(f"{source}: not an http(s) URL: {shown_url(url)!r}")
     if userinfo:
         # The URL would be written where the upstream is named (journals, the recording
         # line) and wandb-core would send it on as it is; W&B takes the key alone.
         raise ConfigurationError(
             f"{source}: refusing an upstream URL that holds a user or password "
-            f"({_shown(url)!r}): give W&B's API key with WANDB_API_KEY or `wandb login`"
+            f"({shown_url(url)!r}): give W&B's API key with WANDB_API_KEY or `wandb login`"
         )
     if parts.scheme == "http" and host not in LOOPBACK_HOSTS:
         raise ConfigurationError(
@@ -48,7 +48,7 @@ def check_upstream(url: str, *, source: str = "--wandb-upstream") -> str:
     return url.rstrip("/")
 
 
-def _shown(url: str) -> str:
+def shown_url(url: str) -> str:
     """``url`` as a message may show it: whatever precedes an ``@`` in its authority goes."""
     scheme, sep, rest = url.partition("://")
     if not sep:
