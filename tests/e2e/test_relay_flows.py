@@ -29,25 +29,35 @@ def test_downloads_a_teammates_big_model(tmp_path):
 """
 
 
+def _teammate_model(project: str, big: Path) -> str:
+    """``big`` logged as a teammate's model in ``project``, outside pytest: its path (v0)."""
+    import wandb
+
+    with wandb.init(project=project) as run:
+        artifact = wandb.Artifact("teammate-model", type="model")
+        artifact.add_file(str(big))
+        run.log_artifact(artifact).wait()
+    return f"{run.entity}/{project}/teammate-model:v0"
+
+
+def _project(tmp_path: Path, module: str, source: str) -> Path:
+    """A pytest project of one test module, ``module``.py holding ``source``."""
+    project = tmp_path / "project"
+    project.mkdir()
+    (project / f"{module}.py").write_text(source)
+    (project / "pytest.ini").write_text("[pytest]\n")
+    return project
+
+
 @pytest.mark.slow
 def test_a_large_download_is_kept_beside_the_cassette_and_streamed_back(
     standin_sdk: StandinBackend, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    import wandb
-
     size = 24 * 1024 * 1024
     big = tmp_path / "big.bin"
     big.write_bytes(os.urandom(size))
-    with wandb.init(project="blobs") as run:  # a teammate's model, made outside pytest
-        artifact = wandb.Artifact("teammate-model", type="model")
-        artifact.add_file(str(big))
-        run.log_artifact(artifact).wait()
-    model = f"{run.entity}/blobs/teammate-model:v0"
-    project = tmp_path / "project"
-    project.mkdir()
-    (project / "test_download.py").write_text(DOWNLOAD)
-    (project / "pytest.ini").write_text("[pytest]\n")
-    env = {"E2E_MODEL": model, "E2E_SIZE": str(size)}
+    project = _project(tmp_path, "test_download", DOWNLOAD)
+    env = {"E2E_MODEL": _teammate_model("blobs", big), "E2E_SIZE": str(size)}
     recorded = run_pytest(project, "--record-mode=once", upstream=standin_sdk, env=env)
     assert recorded.returncode == 0, recorded.stdout[-5000:]
     path = project / "cassettes" / "test_download" / "test_downloads_a_teammates_big_model.yaml"
@@ -78,7 +88,6 @@ def test_a_secret_in_a_kept_download_is_warned_of_and_the_key_in_use_is_never_ke
     """A blob is served byte for byte, so it cannot be scrubbed: a credential in it is
     warned of and fails the audit; the recording's own key is refused outright (an audit
     in CI, without the key, could not see it)."""
-    import wandb
     from support.credentials import formats
 
     secret = formats()["github-pat"] if held == "a token" else standin_sdk.api_key
@@ -86,15 +95,8 @@ def test_a_secret_in_a_kept_download_is_warned_of_and_the_key_in_use_is_never_ke
     data = os.urandom(100 * 1024) + f" {secret} ".encode()
     big = tmp_path / "big.bin"
     big.write_bytes(data + os.urandom(size - len(data)))
-    with wandb.init(project="blobs") as run:  # a teammate's model, made outside pytest
-        artifact = wandb.Artifact("teammate-model", type="model")
-        artifact.add_file(str(big))
-        run.log_artifact(artifact).wait()
-    project = tmp_path / "project"
-    project.mkdir()
-    (project / "test_download.py").write_text(DOWNLOAD)
-    (project / "pytest.ini").write_text("[pytest]\n")
-    env = {"E2E_MODEL": f"{run.entity}/blobs/teammate-model:v0", "E2E_SIZE": str(size)}
+    project = _project(tmp_path, "test_download", DOWNLOAD)
+    env = {"E2E_MODEL": _teammate_model("blobs", big), "E2E_SIZE": str(size)}
     recorded = run_pytest(
         project, "--record-mode=once", upstream=standin_sdk, env=env, keeps_secrets=True
     )
@@ -143,19 +145,10 @@ def test_downloads_in_parts(tmp_path):
 def test_a_download_in_concurrent_ranges_replays_each_part_by_its_range(
     standin_sdk: StandinBackend, tmp_path: Path
 ) -> None:
-    import wandb
-
     big = tmp_path / "big.bin"
     big.write_bytes(os.urandom(1 << 20))
-    with wandb.init(project="ranges") as run:  # a teammate's model, made outside pytest
-        artifact = wandb.Artifact("teammate-model", type="model")
-        artifact.add_file(str(big))
-        run.log_artifact(artifact).wait()
-    project = tmp_path / "project"
-    project.mkdir()
-    (project / "test_ranged.py").write_text(RANGED)
-    (project / "pytest.ini").write_text("[pytest]\n")
-    env = {"E2E_MODEL": f"{run.entity}/ranges/teammate-model:v0", "E2E_FILE": str(big)}
+    project = _project(tmp_path, "test_ranged", RANGED)
+    env = {"E2E_MODEL": _teammate_model("ranges", big), "E2E_FILE": str(big)}
     recorded = run_pytest(project, "--record-mode=once", upstream=standin_sdk, env=env)
     assert recorded.returncode == 0, _out(recorded)
     path = project / "cassettes" / "test_ranged" / "test_downloads_in_parts.yaml"

@@ -13,7 +13,9 @@ The helpers give the traffic as it goes over the wire (signed URLs and all);
 from __future__ import annotations
 
 import base64
+import hashlib
 import json
+from pathlib import Path
 from typing import Any
 
 from wandb.apis._generated import CREATE_PROJECT_GQL
@@ -732,3 +734,19 @@ def leaky_flow() -> Cassette:
     flow = clean_flow()
     del flow.interactions[11]  # the DeleteArtifact
     return flow
+
+
+def blob_project(root: Path, content: bytes, url: str = "https://storage.example/data") -> Path:
+    """A project in ``root`` (a ``pytest.ini``) whose cassette one level down in its cassette
+    folder keeps a download of ``content`` as a blob, as recording writes it: its path."""
+    from wandb_cassettes import store
+
+    (root / "pytest.ini").write_text("[pytest]\n")
+    folder = root / "cassettes"
+    sha = hashlib.sha256(content).hexdigest()
+    blob = folder / store.BLOB_DIR / sha[:2] / sha
+    blob.parent.mkdir(parents=True)
+    blob.write_bytes(content)
+    body = Digest(sha, len(content), f"../{store.BLOB_DIR}/{sha[:2]}/{sha}")
+    cassette = Cassette([Interaction("GET", url, response_body=body)], {"format": store.FORMAT})
+    return store.save(cassette, folder / "test_mod" / "test_x.yaml")

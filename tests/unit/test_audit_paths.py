@@ -4,14 +4,12 @@ as a folder, a subfolder or a file."""
 
 from __future__ import annotations
 
-import hashlib
 from pathlib import Path
 
 import pytest
+from support import cassette_builders as b
 
-from wandb_cassettes import store as cs
 from wandb_cassettes.cli import main as cli
-from wandb_cassettes.store import BLOB_DIR, Cassette, Digest, Interaction
 
 CONTENT = b"epoch,loss\n1,0.5\n"
 
@@ -20,15 +18,7 @@ CONTENT = b"epoch,loss\n1,0.5\n"
 def project(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     """A project with one cassette one level down and its download kept as a blob; the
     working folder is the project's."""
-    (tmp_path / "pytest.ini").write_text("[pytest]\n")
-    root = tmp_path / "cassettes"
-    sha = hashlib.sha256(CONTENT).hexdigest()
-    blob = root / BLOB_DIR / sha[:2] / sha
-    blob.parent.mkdir(parents=True)
-    blob.write_bytes(CONTENT)
-    body = Digest(sha, len(CONTENT), f"../{BLOB_DIR}/{sha[:2]}/{sha}")
-    ix = Interaction("GET", "https://storage.example/table.csv", response_body=body)
-    cs.save(Cassette([ix], {"format": cs.FORMAT}), root / "test_mod" / "test_x.yaml")
+    b.blob_project(tmp_path, CONTENT, "https://storage.example/table.csv")
     monkeypatch.chdir(tmp_path)
     return tmp_path
 

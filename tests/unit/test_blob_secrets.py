@@ -13,9 +13,9 @@ import random
 from pathlib import Path
 
 import pytest
+from support import cassette_builders as b
 from support import credentials
 
-from wandb_cassettes import store as cs
 from wandb_cassettes.audit import audit_file
 from wandb_cassettes.cli import main as cli
 from wandb_cassettes.record import Recording
@@ -84,21 +84,8 @@ def test_a_binary_blob_is_searched_for_the_key_in_use(tmp_path: Path, small_chun
     assert Scrubber().find_in_file(path, "blob") == []  # not a format: only as the key in use
 
 
-def _folder(tmp_path: Path, content: bytes) -> Path:
-    """A cassette one level down in a cassette folder, its download kept as a blob."""
-    (tmp_path / "pytest.ini").write_text("[pytest]\n")
-    root = tmp_path / "cassettes"
-    sha = hashlib.sha256(content).hexdigest()
-    blob = root / BLOB_DIR / sha[:2] / sha
-    blob.parent.mkdir(parents=True)
-    blob.write_bytes(content)
-    body = Digest(sha, len(content), f"../{BLOB_DIR}/{sha[:2]}/{sha}")
-    cassette = Cassette([Interaction("GET", URL, response_body=body)], {"format": cs.FORMAT})
-    return cs.save(cassette, root / "test_mod" / "test_x.yaml")
-
-
 def test_the_audit_fails_on_a_secret_in_a_blob_naming_it_never_quoting_it(tmp_path, capsys):
-    path = _folder(tmp_path, b"name,token\nci," + TOKEN.encode() + b"\n")
+    path = b.blob_project(tmp_path, b"name,token\nci," + TOKEN.encode() + b"\n")
     audited = audit_file(path)
     assert audited.error is None
     [located] = audited.secrets
@@ -110,7 +97,7 @@ def test_the_audit_fails_on_a_secret_in_a_blob_naming_it_never_quoting_it(tmp_pa
 
 
 def test_a_blob_without_a_secret_audits_clean(tmp_path):
-    path = _folder(tmp_path, b"epoch,loss\n1,0.5\n2,0.25\n")
+    path = b.blob_project(tmp_path, b"epoch,loss\n1,0.5\n2,0.25\n")
     assert audit_file(path).secrets == [] and cli(["audit", str(path)]) == 0
 
 
