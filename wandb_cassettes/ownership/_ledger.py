@@ -103,6 +103,7 @@ from ._rules import (
     find_values,
     is_wandb_alias,
     json_line,
+    latest_slot,
     learn_ids,
     run_changes,
     run_from_storage_id,
@@ -374,21 +375,6 @@ class Ledger:
                 found.append((entity, project, collection, a["alias"]))
         return found
 
-    @staticmethod
-    def _latest_slot(ex: Exchange) -> list[tuple[str, str, str, str]]:
-        """``latest`` of the collection a ``createArtifact`` logs into, when its aliases name
-        it (wandb-core's always do): read before, because content W&B already has is answered
-        with the version that has it, and ``latest`` moves there (:func:`._rules._latest_moved`)."""
-        inp = input_of(ex)
-        if ex.field != "createArtifact" or not any(a["alias"] == "latest" for a in aliases_of(inp)):
-            return []
-        where = (
-            as_str(inp.get("entityName")),
-            as_str(inp.get("projectName")),
-            collection_name(inp),
-        )
-        return [(*where, "latest")]
-
     def _change_artifact(self, ex: Exchange, artifact: Resource) -> None:
         inp = input_of(ex)
         changed = {k for k, v in inp.items() if v not in (None, [])}
@@ -477,7 +463,8 @@ class Ledger:
         subject = self._target(ex, target) if target else None
         reads: list[bytes] = []
         if "aliases" in aspects:
-            for slot in filter(all, [*self._slots(ex, subject), *self._latest_slot(ex)]):
+            latest = latest_slot(ex)
+            for slot in filter(all, [*self._slots(ex, subject), *([latest] if latest else [])]):
                 key = ForeignState.alias_key(*slot)
                 collection = self._by_key.get(("collection", *slot[:3]))
                 if not self._owns(collection) and self.foreign.needs_read(key):

@@ -280,7 +280,7 @@ def _create_artifact(ledger: Ledger, ex: Exchange) -> Resource | None:
     _describe_artifact(ledger, artifact, collection, inp)
     if dig(node, "state") not in (None, "PENDING"):
         # Deduplicated: the existing, committed version, which the input's aliases move to.
-        _latest_moved(ledger, ex, artifact, server_id, (entity, project, collection_of))
+        _latest_moved(ledger, ex, artifact, server_id)
         return artifact
     if existing is not None and existing.owned and not existing.unconfirmed:
         return artifact
@@ -291,9 +291,7 @@ def _create_artifact(ledger: Ledger, ex: Exchange) -> Resource | None:
     return artifact
 
 
-def _latest_moved(
-    ledger: Ledger, ex: Exchange, artifact: Resource, server_id: str, where: tuple[str, str, str]
-) -> None:
+def _latest_moved(ledger: Ledger, ex: Exchange, artifact: Resource, server_id: str) -> None:
     """A deduplicated ``createArtifact`` moved ``latest`` onto a version the test did not
     create: a lasting foreign change, unless the relay's read before showed that version
     held it already.
@@ -303,13 +301,30 @@ def _latest_moved(
     does so; a CreateArtifact answered ``COMMITTED`` is that version). Every other alias is
     tracked and put back (``changes=("aliases",)``); ``latest`` is W&B's own and cannot be.
     """
-    if artifact.owned or not any(a["alias"] == "latest" for a in aliases_of(input_of(ex))):
+    slot = latest_slot(ex)
+    if artifact.owned or slot is None:
         return
-    tracked = ledger.foreign.get(ForeignState.alias_key(*where, "latest"))
+    tracked = ledger.foreign.get(ForeignState.alias_key(*slot))
     if tracked is not None and tracked.known and tracked.prior == server_id:
         return  # the version held latest before: nothing moved
-    name = f"{where[0]}/{where[1]}/{where[2]}:latest"
+    name = f"{slot[0]}/{slot[1]}/{slot[2]}:latest"
     ledger.foreign.lasting_change(name, "alias", "latest", (ex.index, ex.field))
+
+
+def latest_slot(ex: Exchange) -> tuple[str, str, str, str] | None:
+    """``(entity, project, collection, "latest")`` of the collection a ``createArtifact``
+    logs into, when its aliases name ``latest`` (wandb-core's always do), else None: the
+    relay reads its holder before (:meth:`.Ledger.prior_reads`), and a deduplicated answer
+    is judged against that read (:func:`_latest_moved`)."""
+    inp = input_of(ex)
+    if ex.field != "createArtifact" or not any(a["alias"] == "latest" for a in aliases_of(inp)):
+        return None
+    return (
+        as_str(inp.get("entityName")),
+        as_str(inp.get("projectName")),
+        collection_name(inp),
+        "latest",
+    )
 
 
 def _describe_artifact(

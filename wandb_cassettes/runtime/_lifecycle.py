@@ -781,9 +781,7 @@ class CassetteUse:
     def _summarise(self, recording: Recording, kept: str) -> None:
         """Add what this recording did to the session's summary (:class:`.process.Recorded`)."""
         # Every server the test's code named counts, not only the upstream (issue 21).
-        ledgers = [b.ledger for b in self._books.values()] or [
-            ledger for ledger in (recording.ledger,) if ledger is not None
-        ]
+        ledgers = [b.ledger for b in self._books.values()]
         counts: dict[str, int] = {}
         if ledgers:
             counts = {
