@@ -133,3 +133,10 @@ def test_a_credential_in_utf16_text_is_found(tmp_path: Path):
     path = tmp_path / "notes.txt"
     path.write_bytes(f"token: {TOKEN}\r\n".encode("utf-16"))  # with its byte order mark
     assert [f.rule for f in Scrubber().find_in_file(path, "blob")] == ["betterleaks.github-pat"]
+
+
+def test_recording_warns_of_a_secret_in_a_utf16_body_it_keeps(tmp_path):
+    ix = Interaction("GET", URL, response_body=f"token: {TOKEN}\r\n".encode("utf-16"))
+    cassette = Cassette([ix], {}, tmp_path / "cassettes" / "test_x.yaml")
+    found = Recording(cassette, CassetteScrubber(Scrubber())).unscrubbed_secrets()
+    assert [rule for rule, _ in found] == ["betterleaks.github-pat"]

@@ -243,8 +243,8 @@ class Recording:
                         os.path.normpath(folder / body.blob), ""
                     )
                     where = f"the download of {_strip_query(ix.uri)} kept in {body.blob}"
-                elif isinstance(body, bytes) and not _is_utf8(body):
-                    found = self.scrub.scrubber.find(body.decode("latin-1"), "")
+                elif isinstance(body, bytes) and not _is_utf8(body):  # text was scrubbed
+                    found = self.scrub.scrubber.find_in_body(body, "")
                     where = f"#{index} {ix.method} {_strip_query(ix.uri)}: its binary {side} body"
                 else:
                     continue

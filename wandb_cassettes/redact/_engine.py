@@ -278,9 +278,9 @@ class Scrubber:
         found: list[SecretFinding] = []
         found += self.find(ix.uri, "uri")
         found += self._header_findings(ix.request_headers, "request")
-        found += self._body_findings(ix.request_body, "request body")
+        found += self.find_in_body(ix.request_body, "request body")
         found += self._header_findings(ix.response_headers, "response")
-        found += self._body_findings(ix.response_body, "response body")
+        found += self.find_in_body(ix.response_body, "response body")
         return found
 
     def find_in_metadata(self, metadata: Mapping[str, Any]) -> list[SecretFinding]:
@@ -301,7 +301,11 @@ class Scrubber:
                     found += self.find(value, where)
         return found
 
-    def _body_findings(self, body: Body, where: str) -> list[SecretFinding]:
+    def find_in_body(self, body: Body, where: str) -> list[SecretFinding]:
+        """The secrets in a body: a text by every rule; bytes as UTF-8 text, else read as
+        latin-1 (one character a byte: offsets are byte offsets) and, with a UTF-16 byte
+        order mark, as UTF-16 text too; a :class:`~.cassette.Digest` holds none here (its
+        blob: :meth:`find_in_file`)."""
         if isinstance(body, str):
             return self.find(body, where)
         if isinstance(body, bytes):
@@ -337,7 +341,7 @@ class Scrubber:
             start, tail = 0, b""
             while data := f.read(FILE_CHUNK):
                 block, base = tail + data, start - len(tail)
-                for finding in self._body_findings(_whole_characters(block), where):
+                for finding in self.find_in_body(_whole_characters(block), where):
                     placed = dataclasses.replace(finding, offset=base + finding.offset)
                     key = (placed.rule, placed.offset, placed.length)
                     if key not in seen:
