@@ -70,6 +70,18 @@ def test_a_credential_in_a_body_that_is_not_utf8_is_found(tmp_path: Path, small_
     assert (found[0].offset, found[0].length) == (start, len(TOKEN))  # bytes, as the file
 
 
+@pytest.mark.parametrize("name", ["DB_PASSWORD", "db_password", "Db_PassWord", "api_TOKEN"])
+def test_a_value_under_a_secret_name_in_binary_is_found_whatever_the_names_case(name):
+    # A binary body is searched in an ASCII-lowercased copy (a faster pattern); offsets and
+    # case-insensitive names hold as in a text.
+    value = "q9Lx2vR7tW4zY8pK3mN6"
+    body = b"\x80\x81\xff" + bytes(range(128, 256)) + f" {name}={value}\n".encode() + b"\x81"
+    found = Scrubber().find_in_body(body, "blob")
+    assert [f.rule for f in found] == ["named-secret"]
+    start = body.index(value.encode())
+    assert (found[0].offset, found[0].length) == (start, len(value))
+
+
 def test_random_binary_holds_no_finding(tmp_path: Path):
     path = tmp_path / "weights.bin"
     path.write_bytes(random.Random(7).randbytes(3 << 20))  # 3 MiB of noise, 3 chunks
