@@ -44,6 +44,9 @@ def subprocess_env(upstream: StandinBackend | None = None, /, **extra: str) -> d
     # The SDK's settings files (~/.config/wandb/settings: `wandb login --host` writes a
     # base_url there, which recording then uses) are this machine's, never the tests'.
     env["WANDB_CONFIG_DIR"] = _EMPTY_CONFIG_DIR
+    # hypothesis's pytest plugin imports hypothesis (0.6 s, half a bare pytest's start-up);
+    # the projects these tests run never use it, and the suite starts hundreds of them.
+    env["PYTEST_ADDOPTS"] = "-p no:hypothesispytest"
     env[FIDELITY_ENV] = os.environ[FIDELITY_ENV]
     if upstream is not None:
         env.update(WANDB_API_KEY=upstream.api_key, WANDB_CASSETTES_UPSTREAM=upstream.base_url)
