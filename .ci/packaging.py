@@ -1,6 +1,6 @@
 """Packaging, as a user meets it: the sdist and the wheel, built from a clean copy, installed fresh.
 
-    python .ci/packaging.py --python /path/to/python3.11 --python /path/to/python3.13
+    python .ci/packaging.py --python PYTHON3.11 --python PYTHON3.13 [--without PKG ...]
 
 1. A clean copy of the work tree: the files git tracks or would track (none it
    ignores: no virtual environment, build/ or caches).
@@ -16,9 +16,9 @@
    wheel, import the plugin, and check that pytest loads it by its entry point
    (``pytest --help`` lists its options) and that the ``wandb-cassettes``
    command runs.
-5. The sdist unpacked in a temporary folder, installed (with the ``test``
-   extra less torch) into the first environment, and a fast part of its own
-   tests (:data:`SDIST_TESTS`) run from there against the installed package.
+5. The sdist unpacked in a temporary folder, installed (with the ``test`` extra less
+   ``--without``: torch and what needs it) into the first environment, and a fast part
+   of its own tests (:data:`SDIST_TESTS`) run from there against the installed package.
 
 Exit 0 when all holds. Needs PyPI (pip) for the dependencies.
 """
@@ -63,12 +63,15 @@ def run(cmd: list[Any], quiet: bool = False, **kwargs: Any) -> subprocess.Comple
     env = {**os.environ, "PIP_DISABLE_PIP_VERSION_CHECK": "1", **kwargs.pop("env", {})}
     if quiet:
         kwargs["capture_output"] = True
+    started = time.monotonic()
     try:
         return subprocess.run([str(c) for c in cmd], check=True, text=True, env=env, **kwargs)
     except subprocess.CalledProcessError as exc:
         if quiet:
             print(exc.stdout[-10000:], exc.stderr[-10000:], sep="\n")
         raise
+    finally:
+        print(f"  ({time.monotonic() - started:.1f} s)", flush=True)
 
 
 def tracked(root: Path = ROOT) -> list[str]:
@@ -192,8 +195,9 @@ def check_installed_wheel(env: Path, wheel: Path, work: Path) -> None:
     run([env / "bin/wandb-cassettes", "--help"], quiet=True)
 
 
-def run_sdist_tests(env: Path, sdist: Path, work: Path) -> None:
-    """Unpack the sdist, install it (test extra less torch), run a fast part of its tests."""
+def run_sdist_tests(env: Path, sdist: Path, work: Path, without: list[str]) -> None:
+    """Unpack the sdist, install it (the test extra less ``without``: what needs torch), run
+    a fast part of its tests."""
     unpacked = work / "unpacked"
     with tarfile.open(sdist) as tar:
         if hasattr(tarfile, "data_filter"):
@@ -202,8 +206,9 @@ def run_sdist_tests(env: Path, sdist: Path, work: Path) -> None:
             tar.extractall(unpacked)
     (top,) = unpacked.iterdir()
     requirements = work / "sdist-test-requirements.txt"
-    # The sdist's own test extra, less torch (the chosen tests need none; no CUDA download).
-    requirements.write_text("\n".join(extra("test", ["torch"], root=top)))
+    # The sdist's own test extra, less torch and what requires it (the chosen tests need none;
+    # pip would install torch for accelerate or lightning: a minute, or a CUDA download).
+    requirements.write_text("\n".join(extra("test", without, root=top)))
     run([env / "bin/python", "-m", "pip", "install", "--quiet", top, "-r", requirements])
     run([env / "bin/python", "-m", "pip", "install", "--quiet", top / "standin"])
     # The pytest script, not `python -m pytest`: the unpacked folder is not on sys.path, so
@@ -221,6 +226,12 @@ def main(argv: list[str] | None = None) -> int:
         required=True,
         help="an interpreter to install the wheel with (repeat; the first runs the sdist tests)",
     )
+    parser.add_argument(
+        "--without",
+        nargs="*",
+        default=["torch"],
+        help="packages of the test extra the sdist's tests go without (make: NEEDS_TORCH)",
+    )
     args = parser.parse_args(argv)
     with tempfile.TemporaryDirectory(prefix="wandb-cassettes-packaging-") as tmp:
         work = Path(tmp)
@@ -233,7 +244,7 @@ def main(argv: list[str] | None = None) -> int:
             env = fresh_env(python, work / f"env{i}")
             check_installed_wheel(env, wheel, work)
             envs.append(env)
-        run_sdist_tests(envs[0], sdist, work)
+        run_sdist_tests(envs[0], sdist, work, args.without)
     print("OK: sdist and wheel")
     return 0
 
