@@ -10,6 +10,8 @@ under keys that say nothing (``v07``), so that only the value's shape can tell.
 from __future__ import annotations
 
 import base64
+import codecs
+import itertools
 import random
 import string
 
@@ -106,7 +108,19 @@ def key_encodings(key: str) -> dict[str, str]:
         "key-hex": raw.hex(),
         "key-upper": key.upper(),
         "key-swapcase": key.swapcase(),
+        "key-base32": base64.b32encode(raw).decode(),
+        "key-rot13": codecs.encode(key, "rot13"),
+        "key-reversed": key[::-1],
+        "key-dashed": "-".join(key[i : i + 4] for i in range(0, len(key), 4)),
+        "key-spaced": " ".join(key),
     }
+
+
+def key_pieces(key: str, parts: int = 3, *, reverse: bool = False) -> list[str]:
+    """The key cut in ``parts`` pieces (each reversed with ``reverse``), as config values."""
+    cuts = [len(key) * i // parts for i in range(parts + 1)]
+    pieces = [key[a:b] for a, b in itertools.pairwise(cuts)]
+    return [p[::-1] for p in pieces] if reverse else pieces
 
 
 def key_halves(key: str, cut: int | None = None) -> tuple[str, str]:

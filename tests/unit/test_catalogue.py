@@ -178,8 +178,14 @@ def _encoded_in_longer(
         *(_encoded_in_longer(KEY, s, base64.urlsafe_b64encode) for s in (0, 1, 2)),
         base64.b64encode(f"api:{KEY}".encode()).decode(),
         *credentials.key_halves(KEY),
-        *credentials.key_halves(KEY, KEY_PIECE_MIN),
-        KEY[5 : 5 + KEY_PIECE_MIN],
+        # a piece is counted in the key's characters less its separators ("standin-")
+        *credentials.key_halves(KEY, len(KEY) - KEY_PIECE_MIN),
+        *credentials.key_pieces(KEY, 3),
+        *credentials.key_pieces(KEY, 2, reverse=True),
+        KEY[-3 - KEY_PIECE_MIN : -3],
+        KEY[-3 - KEY_PIECE_MIN : -3][::-1],
+        "-".join(KEY[i : i + 2] for i in range(len(KEY) - 3 - KEY_PIECE_MIN, len(KEY) - 3, 2)),
+        base64.b32encode(b"xyz" + KEY.encode() + b"tail").decode(),
     ],
 )
 def test_the_key_in_use_is_found_in_simple_encodings_and_pieces(form):
@@ -198,7 +204,8 @@ def test_shorter_pieces_and_lookalikes_of_the_key_are_kept():
         KEY[3 : 3 + KEY_PIECE_MIN - 1],  # a piece too short to tell
         "standin-user standin-org-entity",  # the key's prefix alone
         hashlib.sha1(b"another").hexdigest(),
-        KEY[:12] + "zz" + KEY[14:26],  # two short pieces, not one long one
+        KEY[:10] + "zz" + KEY[12:22],  # two short pieces, not one long one
+        " ".join(KEY[-KEY_PIECE_MIN + 1 :]),  # a short piece, spaced out
     ):
         assert scrubber.find(text) == [], text
         assert scrubber.scrub_text(text) == text

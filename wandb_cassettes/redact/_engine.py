@@ -53,6 +53,8 @@ fed in recording order)::
 from __future__ import annotations
 
 import base64
+import bisect
+import codecs
 import contextlib
 import dataclasses
 import json
@@ -141,11 +143,16 @@ Finding = SecretFinding
 #: (shorter ones, a 6-character password, would also hit innocent text).
 LEARNED_MIN = 12
 
-#: The shortest piece of a known API key found on its own, as when a key is cut in two
-#: (split across two history rows): a 40-character key cut anywhere from its 16th to its
-#: 24th character has both halves found, and the longer half of any cut is.
-KEY_PIECE_MIN = 16
-_CHUNK = 8  # any piece of 2 * _CHUNK - 1 characters holds an aligned chunk: <= KEY_PIECE_MIN
+#: The shortest piece of a known API key found on its own, as when a key is cut in pieces
+#: (split across history rows, config values): every third of a 40-character key is
+#: found, and the longer half of any cut. Pieces are found forwards and backwards
+#: (reversed), and with separators between their characters (``a1b2-c3d4``, ``a 1 b 2``).
+#: A piece of 12 characters of a random key is 48 bits of it: no digest or id holds one
+#: by chance.
+KEY_PIECE_MIN = 12
+_CHUNK = 6  # any piece of 2 * _CHUNK - 1 characters holds an aligned chunk: <= KEY_PIECE_MIN
+#: What may stand between a key's characters in a text that still gives the key away.
+_KEY_SEPARATORS_RE = re.compile(r"[\s\-_.:,;|/+]+")
 
 
 @dataclass(frozen=True)
@@ -178,7 +185,11 @@ class Scrubber:
         forms = [(f, API_KEY_PLACEHOLDER) for f in keys] + [(f, REDACTED) for f in learned]
         forms.sort(key=lambda pair: (-len(pair[0]), pair[0]))  # longest first
         object.__setattr__(self, "_forms", tuple(forms))
-        pieces = tuple((k.lower(), _chunks(k.lower())) for k in _long_enough(self.secrets))
+        pieces = tuple(
+            (joined, _chunks(joined))
+            for k in _long_enough(self.secrets)
+            for joined in dict.fromkeys((_joined_key(k), _joined_key(k)[::-1]))
+        )
         object.__setattr__(self, "_pieces", tuple(p for p in pieces if p[1]))
         marks = {REDACTED, API_KEY_PLACEHOLDER, *(r.replacement for r in self.rules)}
         object.__setattr__(self, "_marks", tuple(sorted(m for m in marks if m)))
@@ -401,7 +412,9 @@ class Scrubber:
 
         A form of one (longest first: a shorter one inside a longer one is no news),
         then the pieces of an API key not inside those: the longest run of the key
-        around each of its chunks, when :data:`KEY_PIECE_MIN` characters or more.
+        around each of its chunks, when :data:`KEY_PIECE_MIN` characters or more, read
+        with the separators between characters taken out (:class:`_Joined`) and also
+        backwards.
         """
         if not self._forms:
             return
@@ -413,11 +426,15 @@ class Scrubber:
                 if not _inside(span, covered):
                     covered.append(span)
                     yield replacement, span
+        if not self._pieces:
+            return
+        joined = _Joined(lower)
         for key, chunks in self._pieces:
             for at, chunk in chunks:
-                for i in _all_indexes(lower, chunk):
-                    span = _piece_around(lower, i, key, at)
-                    if span[1] - span[0] >= KEY_PIECE_MIN and not _inside(span, covered):
+                for i in _all_indexes(joined.text, chunk):
+                    start, end = _piece_around(joined.text, i, key, at)
+                    span = joined.span(start, end)
+                    if end - start >= KEY_PIECE_MIN and not _inside(span, covered):
                         covered.append(span)
                         yield API_KEY_PLACEHOLDER, span
 
@@ -579,20 +596,63 @@ def _long_enough(secrets: Iterable[str]) -> list[str]:
 
 def _key_forms(key: str) -> list[str]:
     """``key`` as itself, JSON-escaped, URL-encoded, in the Basic credential wandb-core
-    builds (``base64("api:" + key)``), in hex, and in base64 and base64url: alone, at the
-    start of a longer encoded text, or after one or two other bytes (its characters
-    only: an encoded text holding the key holds one of these).
+    builds (``base64("api:" + key)``), in hex, rot13 and reversed, and in base64,
+    base64url and base32: alone, at the start of a longer encoded text, or after other
+    bytes (its characters only: an encoded text holding the key holds one of these).
     """
     raw = key.encode()
     basic = base64.b64encode(b"api:" + raw).decode()
-    forms = [basic, basic.rstrip("="), *json_forms(key), raw.hex()]
-    for encode in (base64.b64encode, base64.urlsafe_b64encode):
+    forms = [basic, basic.rstrip("="), *json_forms(key), raw.hex(), codecs.encode(key, "rot13")]
+    forms += json_forms(key[::-1])
+    # (encoder, bits a character holds, shifts that give every alignment of the key's bytes)
+    encodings = (
+        (base64.b64encode, 6, (1, 2)),
+        (base64.urlsafe_b64encode, 6, (1, 2)),
+        (base64.b32encode, 5, (1, 2, 3, 4)),
+    )
+    for encode, bits, shifts in encodings:
         alone = encode(raw).decode()
-        forms += (alone, alone.rstrip("="), alone[: 8 * len(raw) // 6])
-        for shift in (1, 2):  # character j holds bits 6j..6j+5 of the encoded bytes
+        forms += (alone, alone.rstrip("="), alone[: 8 * len(raw) // bits])
+        for shift in shifts:  # character j holds bits (bits*j)..(bits*j + bits-1) of the bytes
             shifted = encode(bytes(shift) + raw).decode()
-            forms.append(shifted[-(-8 * shift // 6) : 8 * (shift + len(raw)) // 6])
+            forms.append(shifted[-(-8 * shift // bits) : 8 * (shift + len(raw)) // bits])
     return forms
+
+
+def _joined_key(key: str) -> str:
+    """``key`` lowercased with its separators taken out, as :class:`_Joined` reads a text."""
+    return _KEY_SEPARATORS_RE.sub("", key.lower())
+
+
+class _Joined:
+    """A lowercased text with the separators between characters taken out
+    (:data:`_KEY_SEPARATORS_RE`), and the way back to the text's offsets.
+
+    A key written ``a1b2-c3d4-...`` or ``a 1 b 2 ...`` reads as itself here. The joined
+    text is one regex pass; the way back is worked out only when a piece is found.
+    """
+
+    __slots__ = ("_lower", "_removed", "_starts", "text")
+
+    def __init__(self, lower: str) -> None:
+        self._lower = lower
+        self.text = _KEY_SEPARATORS_RE.sub("", lower)
+        self._starts: list[int] | None = None  # joined offset after each run of separators
+        self._removed: list[int] = []  # characters taken out up to the end of that run
+
+    def span(self, start: int, end: int) -> Span:
+        """The text's span of the joined span ``(start, end)`` (``end > start``)."""
+        return start + self._shift(start), end + self._shift(end - 1)
+
+    def _shift(self, at: int) -> int:
+        if self._starts is None:
+            self._starts, taken = [], 0
+            for m in _KEY_SEPARATORS_RE.finditer(self._lower):
+                self._starts.append(m.start() - taken)
+                taken += m.end() - m.start()
+                self._removed.append(taken)
+        i = bisect.bisect_right(self._starts, at) - 1
+        return self._removed[i] if i >= 0 else 0
 
 
 def _chunks(key: str) -> tuple[tuple[int, str], ...]:
