@@ -752,3 +752,36 @@ def test_separator_views_translate_alike_as_bytes(text):
 
     table = {ord(c): ord(" ") for c in "[](){}<>,/?&#|!-"}
     assert _rules._CharMap(table)(text) == text.translate(table)
+
+
+_HOOK_TOKEN = "Zq9" + "x7Lm2Pk4" * 8  # made up, 67 characters
+WEBHOOKS = [
+    f"https://discord.com/api/webhooks/123456789012345678/{_HOOK_TOKEN}",
+    f"https://discordapp.com/api/webhooks/123456789012345678/{_HOOK_TOKEN}?wait=true",
+    f"https://contoso.webhook.office.com/webhookb2/a1b2@c3d4/IncomingWebhook/{_HOOK_TOKEN}/e5",
+    f"https://chat.example.com/hooks/{_HOOK_TOKEN}",
+]
+
+
+@pytest.mark.parametrize("url", WEBHOOKS)
+def test_a_webhook_url_is_a_secret_whatever_the_service(url):
+    """The path after a hooks segment is the credential (whoever holds it posts as the hook),
+    found in a run's config at any depth; the host stays readable."""
+    for text in (f"x {url} y", json.dumps({"notify": url}), go_json({"c": go_json({"u": url})})):
+        assert [f.rule for f in find_secrets(text)] == ["webhook-url"], text
+        out = scrub_text(text)
+        assert _HOOK_TOKEN not in out and "REDACTED" in out
+        assert url.split("/")[2] in out  # the host
+        assert find_secrets(out) == [] and scrub_text(out) == out
+
+
+@pytest.mark.parametrize(
+    "url",
+    [
+        "https://docs.example.com/guides/webhooks/setting-up-notifications",
+        "https://hooks.example.com/hooks/v2",
+        "https://example.com/api/webhooks/list?page=2",
+    ],
+)
+def test_a_page_about_webhooks_is_no_secret(url):
+    assert find_secrets(json.dumps({"see": url})) == []

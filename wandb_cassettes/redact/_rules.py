@@ -267,6 +267,16 @@ def _ascii_lower(text: str) -> str:
     return text.lower() if text.isascii() else _ascii_lowered(text)
 
 
+_TOKEN_RUN_IN_PATH_RE = re.compile(r"[A-Za-z0-9_-]{16,}")
+
+
+def _holds_a_token(m: re.Match[str]) -> bool:
+    return any(
+        any(c.isdigit() for c in run) and any(c.isalpha() for c in run)
+        for run in _TOKEN_RUN_IN_PATH_RE.findall(m.group("secret"))
+    )
+
+
 def _not_a_placeholder(m: re.Match[str]) -> bool:
     return PLACEHOLDER_VALUE_RE.fullmatch(m.group("secret")) is None
 
@@ -690,6 +700,26 @@ RULES: tuple[SecretRule, ...] = (
             "GCS V4 signing (cloud.google.com/storage/docs/authentication/signatures), AWS SigV4 "
             "query auth (docs.aws.amazon.com/AmazonS3/latest/API/sigv4-query-string-auth.html), "
             "Azure SAS (learn.microsoft.com/rest/api/storageservices/create-service-sas)"
+        ),
+    ),
+    SecretRule(
+        "webhook-url",
+        # A webhook URL is its own credential: whoever holds it posts as the hook. Whatever
+        # the service, the path after its hooks segment (/api/webhooks/<id>/<token>,
+        # /webhookb2/...) is the secret when it holds a token: a run of 16+ letters, digits,
+        # "_" or "-" with both letters and digits (a page's slug has none); the host stays.
+        re.compile(
+            r"(?i)\bhttps?://[^\s/\"'<>\\]+(?:/[^\s/?#\"'<>\\]{1,256}){0,8}?"
+            r"/(?:api/)?(?:webhooks?|hooks|webhookb2|incomingwebhook)/"
+            r"(?P<secret>[^\s?#\"'<>\\]{1,1024})"
+        ),
+        confirm=_holds_a_token,
+        ci_needles=("hook",),
+        source=(
+            "Discord: POST /webhooks/{webhook.id}/{webhook.token} (discord.com/developers/docs/"
+            "resources/webhook); Slack: 'your webhook URL contains a secret' (api.slack.com/"
+            "messaging/webhooks); Microsoft Teams incoming webhooks (learn.microsoft.com/"
+            "microsoftteams/platform/webhooks-and-connectors)"
         ),
     ),
     SecretRule(
