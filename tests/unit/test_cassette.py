@@ -134,3 +134,12 @@ def test_a_cassette_gets_the_mode_the_umask_gives_new_files(tmp_path, umask, mod
         os.umask(old)
     assert (tmp_path / "t.yaml").stat().st_mode & 0o777 == mode
     assert (tmp_path / "u.yaml.failed").stat().st_mode & 0o777 == mode
+
+
+@pytest.mark.parametrize("status", [0, 100, 101, 199, 600])
+def test_an_answer_that_is_no_final_http_status_makes_the_cassette_unusable(tmp_path, status):
+    # A 1xx served as a final answer leaves the client waiting for the rest (~38 s).
+    ix = Interaction("POST", "https://api.wandb.ai/graphql", status=status, response_body="{}")
+    path = cs.save(Cassette(interactions=[ix], metadata={}), tmp_path / "c.yaml")
+    with pytest.raises(CassetteError, match=rf"c\.yaml:\d+: .*status {status} is no final"):
+        cs.load(path)

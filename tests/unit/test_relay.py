@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import dataclasses
 import gzip
 import json
 import os
@@ -334,6 +335,43 @@ def test_replay_needs_no_upstream_and_ignores_order(
     live_node = live[0].json()["data"]["createArtifactFiles"]["files"]["edges"][0]["node"]
     assert node["name"] == live_node["name"]
     assert rep.matcher.unplayed() == []
+
+
+@pytest.mark.parametrize(
+    "framing",
+    [
+        {"Transfer-Encoding": ["chunked"]},
+        {"Content-Length": ["99999999"]},
+        {"Content-Encoding": ["gzip"]},
+        {"Connection": ["close"], "Keep-Alive": ["timeout=600"]},
+    ],
+    ids=lambda h: next(iter(h)),
+)
+def test_recorded_framing_headers_never_reach_the_client(
+    recorded: tuple[Path, list[Answer]], relay_factory: Any, framing: dict[str, list[str]]
+) -> None:
+    """A cassette edited to frame an answer (chunked, a long Content-Length, gzip over the
+    plain body it keeps) is served framed by the relay: the client reads the answer at once
+    (before: it waited for bytes that never came, ~36 s, or failed decoding gzip)."""
+    path, live = recorded
+    cassette = cs.load(path)
+    cassette = dataclasses.replace(
+        cassette,
+        interactions=[
+            dataclasses.replace(ix, response_headers={**ix.response_headers, **framing})
+            for ix in cassette.interactions
+        ],
+    )
+    relay = relay_factory(cassette.metadata["upstream"])
+    relay.replay(cassette)
+    viewer = gql(relay.url, "Viewer", {})
+    assert viewer.json() == live[4].json()
+    assert {k.lower() for k in viewer.headers} & {k.lower() for k in framing} <= {
+        "content-length",
+        "connection",
+        "keep-alive",
+    }
+    assert viewer.headers.get("Content-Length") in (None, str(len(viewer.body)))
 
 
 def test_replay_serves_the_bytes_uploaded_in_this_replay(

@@ -952,11 +952,9 @@ class Relay:
             rep.errors.append(error)
             return _error(404, f"wandb-cassettes: {error}")
         headers = {
-            k: v[0]
-            for k, v in ix.response_headers.items()
-            if v and k.lower() not in ("content-length", "content-type")
+            k: v[0] for k, v in ix.response_headers.items() if v and k.lower() != "content-type"
         }
-        return web.FileResponse(path, status=ix.status, headers=_no_wait(headers, ix.status))
+        return web.FileResponse(path, status=ix.status, headers=_served(headers, ix.status))
 
     async def _verify(self, rep: Replay, cassette: Path, body: Digest, path: Path) -> None:
         """:func:`.store.verify_blob`, once per file as it is (off the event loop: a
@@ -988,7 +986,7 @@ class Relay:
             payload = body.encode()
         else:
             payload = body or b""
-        headers = _no_wait({k: v[0] for k, v in ix.response_headers.items() if v}, ix.status)
+        headers = _served({k: v[0] for k, v in ix.response_headers.items() if v}, ix.status)
         # The cassette's servers, not this session's: a cassette recorded against another
         # server hands out that server's URLs.
         servers = rep.matcher.servers
@@ -1143,6 +1141,15 @@ def _origin(url: str) -> str:
 #: core/internal/clients/backoff.go: seconds, or an HTTP date) and urllib3 for the SDK's
 #: in-process downloads (``Retry.parse_retry_after``); RFC 9110 section 10.2.3.
 WAIT_HEADER = "retry-after"
+
+
+def _served(headers: dict[str, str], status: int) -> dict[str, str]:
+    """A replayed answer's headers: none that frames the message (the relay frames what it
+    sends itself: a recorded ``Transfer-Encoding: chunked`` or ``Content-Length`` over a
+    body that is not so framed makes the client wait for bytes that never come, a recorded
+    ``Content-Encoding`` over the decoded body the cassette keeps fails its decoding), and
+    :func:`_no_wait`."""
+    return _no_wait({k: v for k, v in headers.items() if k.lower() not in _HOP_BY_HOP}, status)
 
 
 def _no_wait(headers: dict[str, str], status: int) -> dict[str, str]:

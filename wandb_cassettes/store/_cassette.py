@@ -421,8 +421,10 @@ def unservable(ix: Interaction) -> str | None:
     status, reason and headers as they are, and what HTTP cannot carry would fail the
     relay in the middle of a test instead of naming the cassette.
     """
-    if not 100 <= ix.status <= 599:
-        return f"response status {ix.status} is no HTTP status (100-599)"
+    if not 200 <= ix.status <= 599:
+        # 1xx are interim answers (RFC 9110 section 15.2): a recorded exchange ends in a final
+        # one, and a client served a 1xx as final waits for the rest until it times out.
+        return f"response status {ix.status} is no final HTTP status (200-599)"
     if _UNSENDABLE_RE.search(ix.reason):
         return "response status message holds a control character"
     for name, values in ix.response_headers.items():
