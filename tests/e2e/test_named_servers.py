@@ -3,14 +3,16 @@
 A project names its own W&B server in every way the SDK takes one: ``wandb.login(key=,
 host=)``, ``wandb.Settings(base_url=)`` (with ``api_key=`` and without), ``wandb.Api(
 overrides={"base_url": ...})`` (with ``api_key=`` and without), ``WANDB_BASE_URL`` set
-inside a test (before and after the SDK was set up), and a child process started with
-only ``PATH`` and ``HOME`` that finds the server in the settings file ``wandb login
---host`` wrote. The session records against one stand-in (the upstream, its key in the
-user's netrc) while a second stand-in plays the team's self-hosted W&B (``H``, its key in
-the same netrc, as ``wandb login --host`` leaves it; no ``WANDB_API_KEY``). Recording
-captures ``H``'s traffic in the cassettes, under ``H``'s URL, and the cleanup leaves both
-servers empty; replay under ``--block-network`` (in file order, in random order, with two
-workers) passes while ``H`` and the upstream see no request at all.
+inside a test (before and after the SDK was set up), a settings file the test brings
+(the ``wandb/settings`` of a folder it goes into, a ``WANDB_CONFIG_DIR`` it sets), and a
+child process started with only ``PATH`` and ``HOME`` that finds the server in the
+settings file ``wandb login --host`` wrote. The session records against one stand-in
+(the upstream, its key in the user's netrc) while a second stand-in plays the team's
+self-hosted W&B (``H``, its key in the same netrc, as ``wandb login --host`` leaves
+it; no ``WANDB_API_KEY``). Recording captures ``H``'s traffic in the cassettes, under
+``H``'s URL, and the cleanup leaves both servers empty; replay under
+``--block-network`` (in file order, in random order, with two workers) passes while
+``H`` and the upstream see no request at all.
 """
 
 from __future__ import annotations
@@ -104,6 +106,26 @@ def test_environment_set_after_the_sdk_was_set_up(monkeypatch):
 
 
 @pytest.mark.wandb_cassette
+def test_settings_file_of_a_folder_the_test_goes_into(tmp_path, monkeypatch):
+    # The SDK reads ./wandb/settings of the folder it starts in (wandb_settings.py
+    # settings_workspace); the session's WANDB_DIR must not hide it.
+    (tmp_path / "wandb").mkdir()
+    (tmp_path / "wandb" / "settings").write_text(f"[default]\\nbase_url = {H}\\n")
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("WANDB_API_KEY", H_KEY)
+    with wandb.init(project="named") as run:
+        run.log({"workspace": 1})
+
+
+@pytest.mark.wandb_cassette
+def test_settings_file_of_a_config_dir_the_test_sets(tmp_path, monkeypatch):
+    (tmp_path / "settings").write_text(f"[default]\\nbase_url = {H}\\n")
+    monkeypatch.setenv("WANDB_CONFIG_DIR", str(tmp_path))  # the key: H's netrc entry
+    with wandb.init(project="named") as run:
+        run.log({"system": 1})
+
+
+@pytest.mark.wandb_cassette
 def test_child_with_only_path_and_home(tmp_path):
     (tmp_path / "train.py").write_text(CHILD)
     env = {"PATH": os.environ["PATH"], "HOME": os.environ["CHILD_HOME"]}
@@ -157,8 +179,8 @@ def test_disabled():
 """
 
 #: The marked tests above (what replays), and all of them.
-MARKED = 9
-ALL = 12
+MARKED = 11
+ALL = 14
 
 
 @dataclass
@@ -283,6 +305,8 @@ def _stable(cassette: dict[str, Any], real: str) -> str:
         "test_api_overrides_key_from_netrc",
         "test_environment_set_inside_the_test",
         "test_environment_set_after_the_sdk_was_set_up",
+        "test_settings_file_of_a_folder_the_test_goes_into",
+        "test_settings_file_of_a_config_dir_the_test_sets",
         "test_child_with_only_path_and_home",
     ],
 )

@@ -111,6 +111,62 @@ def test_the_sdk_is_routed_to_the_relay_whatever_server_it_names() -> None:
     )
 
 
+RELAY = "http://127.0.0.1:5/s3cret"
+
+
+class _Settings:
+    """What the SDK's settings say of their files (wandb_settings.py)."""
+
+    def __init__(self, workspace: Path, system: Path | None) -> None:
+        self.settings_workspace = str(workspace)
+        self.settings_system = str(system) if system else None
+
+
+def _file(path: Path, base_url: str | None) -> Path:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(f"[default]\nbase_url = {base_url}\n" if base_url else "[default]\n")
+    return path
+
+
+def test_a_settings_file_the_test_brings_names_the_server_the_workspace_first(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    work = tmp_path / "session"  # the session's working folder: WANDB_DIR, WANDB_CONFIG_DIR
+    target = servers.Target(RELAY, "https://api.wandb.ai", settled=(str(work.resolve()),))
+    system = _file(tmp_path / "conf" / "settings", "https://system.example")
+    workspace = _file(tmp_path / "proj" / "wandb" / "settings", "https://workspace.example")
+    assert target.server(_Settings(workspace, system), RELAY) == "https://workspace.example"
+    assert target.server(_Settings(tmp_path / "none", system), RELAY) == "https://system.example"
+    # The code's own server wins over any file; no file: the relay (the upstream).
+    assert target.server(_Settings(workspace, system), "https://code.example") == (
+        "https://code.example"
+    )
+    assert target.server(_Settings(tmp_path / "none", None), RELAY) == RELAY
+    # The SDK's workspace file is the session's (its WANDB_DIR): the current folder's is read.
+    monkeypatch.chdir(workspace.parent.parent)
+    ours = _file(work / "wandb" / "settings", "https://ours.example")
+    assert target.server(_Settings(ours, None), RELAY) == "https://workspace.example"
+
+
+def test_settings_files_of_the_session_and_a_shell_server_leave_the_upstream(
+    tmp_path: Path,
+) -> None:
+    start = _file(tmp_path / "start" / "wandb" / "settings", "https://start.example")
+    settings = _Settings(start, _file(tmp_path / "conf" / "settings", None))
+    assert (
+        servers.Target(RELAY, "https://u", settled=(str(start.resolve()),)).server(settings, RELAY)
+        == RELAY
+    )
+    # WANDB_BASE_URL in the shell wins over the files, in the SDK as here.
+    assert (
+        servers.Target(RELAY, "https://u", shell_names_server=True).server(settings, RELAY) == RELAY
+    )
+    broken = tmp_path / "broken" / "settings"
+    broken.parent.mkdir()
+    broken.write_text("base_url = no section\n")
+    assert servers.settings_file_server(_Settings(broken, None)) is None
+
+
 @pytest.fixture
 def pointed() -> Iterator[servers.Target]:
     """This process's SDK taken to a (fake) relay for the test, put back after."""

@@ -38,6 +38,7 @@ own (pytest run by a test) leaves the hook at once (:func:`disown`).
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import importlib.abc
 import importlib.machinery
 import json
@@ -200,8 +201,7 @@ class _Session:
     """What this process's session tells its children: :func:`begin_session`."""
 
     path: Path
-    relay: str
-    upstream: str | None
+    target: servers.Target
     quiet: dict[str, str]
     #: The cassettes in use, innermost last (``WANDB_CASSETTES_CHILD`` values).
     cassettes: list[str] = field(default_factory=list)
@@ -210,11 +210,12 @@ class _Session:
 _session: _Session | None = None
 
 
-def begin_session(path: Path, relay: str, upstream: str | None, quiet: Mapping[str, str]) -> None:
+def begin_session(path: Path, target: servers.Target, quiet: Mapping[str, str]) -> None:
     """Write the session's state file (``path``, in a folder only the user can read: the
-    relay's URL holds the session's secret) and name it in the environment."""
+    relay's URL holds the session's secret) and name it in the environment: children
+    route the SDK's servers as ``target`` says."""
     global _session
-    _session = _Session(path, relay, upstream, dict(quiet))
+    _session = _Session(path, target, dict(quiet))
     _publish()
     os.environ[SESSION_ENV] = str(path)
 
@@ -222,7 +223,7 @@ def begin_session(path: Path, relay: str, upstream: str | None, quiet: Mapping[s
 def set_upstream(upstream: str | None) -> None:
     """The session's upstream became known (its first recording)."""
     if _session is not None:
-        _session.upstream = upstream
+        _session.target = dataclasses.replace(_session.target, upstream=upstream)
         _publish()
 
 
@@ -242,8 +243,10 @@ def _publish() -> None:
     if session is None:
         return
     state = {
-        "relay": session.relay,
-        "upstream": session.upstream,
+        "relay": session.target.relay,
+        "upstream": session.target.upstream,
+        "settled": list(session.target.settled),
+        "shell_names_server": session.target.shell_names_server,
         "quiet": session.quiet,
         "cassette": session.cassettes[-1] if session.cassettes else None,
     }
@@ -335,7 +338,15 @@ def start_child(state_path: str) -> None:
     if spec is not None and ENV not in os.environ and isinstance(spec_text, str):
         child.env[ENV] = None
         os.environ[ENV] = spec_text
-    servers.point(servers.Target(relay, str(upstream) if upstream else None))
+    settled = state.get("settled")
+    servers.point(
+        servers.Target(
+            relay,
+            str(upstream) if upstream else None,
+            tuple(str(p) for p in settled) if isinstance(settled, list) else (),
+            state.get("shell_names_server") is True,
+        )
+    )
     _on_import(child, servers.SETTINGS_MODULE, servers.patch_settings)
     _on_import(child, servers.SERVICE_API_MODULE, servers.patch_service_api)
     _on_import(child, servers.TELEMETRY_MODULE, servers.patch_telemetry)

@@ -108,6 +108,20 @@ def upstream_and_source(environ: Mapping[str, str] | None = None) -> tuple[str, 
     return str(settings.base_url).rstrip("/"), f"the base_url of {settings.settings_system}"
 
 
+def _settled_settings(rootdir: Path, workdir: Path) -> tuple[str, ...]:
+    """The settings files (and the folder) the session's upstream stands for: the
+    ``wandb/settings`` of the folder pytest started in and of its rootdir, the user's
+    settings file, and the session's working folder (:attr:`.servers.Target.settled`)."""
+    config_dir = os.environ.get("WANDB_CONFIG_DIR") or "~/.config/wandb"
+    paths = (
+        Path.cwd() / "wandb" / "settings",
+        rootdir / "wandb" / "settings",
+        Path(config_dir).expanduser() / "settings",
+        workdir,
+    )
+    return tuple(dict.fromkeys(str(p.resolve()) for p in paths))
+
+
 def upstream_api_key(upstream: str, environ: dict[str, str] | None = None) -> str | None:
     """The API key for ``upstream``, found where the SDK finds it.
 
@@ -269,6 +283,8 @@ class WandbProcess:
         self._user_netrc: Path | None = None
         self._saved_env: dict[str, str | None] = {}
         self._workdir: Path | None = None
+        self._settled: tuple[str, ...] = ()
+        self._shell_names_server = False
         self._trash = _Trash()
         self._started_at = time.time()
         self._lock = threading.Lock()
@@ -296,6 +312,9 @@ class WandbProcess:
     @property
     def started(self) -> bool:
         return self._relay is not None
+
+    def _target(self, relay: str, upstream: str | None) -> servers.Target:
+        return servers.Target(relay, upstream, self._settled, self._shell_names_server)
 
     @property
     def workdir(self) -> Path:
@@ -339,6 +358,8 @@ class WandbProcess:
             relay.injected = {REPLAY_API_KEY, *self._found_key()}
             relay.key_for = self.key_for
             self.user_settings = recorded_settings(os.environ)
+            self._settled = _settled_settings(self.rootdir, self._workdir)
+            self._shell_names_server = bool(os.environ.get("WANDB_BASE_URL"))
             values = sdk_env(relay.url, self.api_key or REPLAY_API_KEY, self._workdir)
             values[children.SESSION_ENV] = str(self._workdir / "session.json")
             touched = {*values, *NEUTRALISED, SERVICE_ENV}
@@ -357,9 +378,9 @@ class WandbProcess:
                 k: v for k, v in os.environ.items() if k.startswith("WANDB_") and k != SERVICE_ENV
             }
             self._relay = relay
-            servers.point(servers.Target(relay.url, upstream))
+            servers.point(self._target(relay.url, upstream))
             state = self._workdir / "session.json"
-            children.begin_session(state, relay.url, upstream, QUIET_SETTINGS)
+            children.begin_session(state, self._target(relay.url, upstream), QUIET_SETTINGS)
             children.install_pth(state)
             # Joined at once: while that thread imports, pydantic parses class sources
             # (ast.parse, its use_attribute_docstrings), and an ast.parse in another thread
@@ -526,7 +547,7 @@ class WandbProcess:
                     os.environ["WANDB_API_KEY"] = self._baseline["WANDB_API_KEY"] = key
                     # The SDK read the replay placeholder: it reads WANDB_API_KEY again.
                     compat.forget_session_key()
-                servers.point(servers.Target(relay.url, upstream))
+                servers.point(self._target(relay.url, upstream))
                 children.set_upstream(upstream)
         self.check_recording()
 

@@ -3,7 +3,9 @@
 The environment (``WANDB_BASE_URL``) points the SDK at the relay only while the code
 leaves the server to it. Code names its own server in many ways: ``wandb.login(host=)``,
 ``wandb.Settings(base_url=)``, ``wandb.Api(overrides={"base_url": ...})``, a settings
-file (``wandb login --host``), ``WANDB_BASE_URL`` set inside a test. All of them end in
+file (``wandb login --host``; the ``wandb/settings`` of a folder a test goes into, which
+the session's ``WANDB_BASE_URL`` would otherwise hide: :meth:`Target.server`),
+``WANDB_BASE_URL`` set inside a test. All of them end in
 one place in wandb 0.31, the ``base_url`` of a ``wandb.Settings``, and the SDK reads it
 from there in two ways only:
 
@@ -37,6 +39,7 @@ an inner session takes over, the session ends): with no target they change nothi
 
 from __future__ import annotations
 
+import configparser
 import contextlib
 import json
 import os
@@ -68,11 +71,21 @@ class Target:
     relay: str
     #: The session's upstream; None while unknown (a session that only replays).
     upstream: str | None = None
+    #: Settings files, and folders of them, that never name a server of their own: the
+    #: session's (its start folder's ``wandb/settings`` and the user's settings file, which
+    #: the upstream already stands for: ``--wandb-upstream`` and ``WANDB_CASSETTES_UPSTREAM``
+    #: win over them) and everything under the session's working folder (where the SDK
+    #: keeps its files: what one test's ``wandb.login(host=)`` writes there must not route
+    #: the next test, or replay would depend on the order of tests).
+    settled: tuple[str, ...] = ()
+    #: The shell set ``WANDB_BASE_URL``: it wins over every settings file, in the SDK
+    #: (wandb/sdk/wandb_setup.py ``_load_settings``: files, then the environment) as here.
+    shell_names_server: bool = False
 
     def route(self, base_url: str) -> str:
         """The base URL the SDK must use for ``base_url``."""
         base = normal_server(base_url)
-        if base == self.relay or base.startswith(self.relay + "/"):
+        if self._is_relay(base):
             return base  # already the relay (the session's WANDB_BASE_URL)
         if self.upstream is not None and base == normal_server(self.upstream):
             return self.relay
@@ -82,9 +95,72 @@ class Target:
         """The server ``base_url`` names, as a person would: the relay stands for the
         upstream (never shown: its path holds the session's secret)."""
         base = normal_server(base_url)
-        if base == self.relay or base.startswith(self.relay + "/"):
+        if self._is_relay(base):
             return self.upstream or "the session's upstream"
         return base
+
+    def server(self, settings: Any, base_url: str) -> str:
+        """The server the SDK would use for ``settings``, whose ``base_url`` is given.
+
+        ``base_url`` is the relay when the settings took it from the session's
+        ``WANDB_BASE_URL``: then the SDK, without the session's environment, would go
+        where a settings file the test brought names (a project folder it went into, a
+        ``WANDB_DIR`` or ``WANDB_CONFIG_DIR`` it set; :func:`settings_file_server`),
+        unless the shell's ``WANDB_BASE_URL`` names the server. Any other ``base_url``
+        is the code's own.
+        """
+        if self.shell_names_server or settings is None or not self._is_relay(base_url):
+            return base_url
+        return settings_file_server(settings, self.settled) or base_url
+
+    def _is_relay(self, base_url: str) -> bool:
+        base = normal_server(base_url)
+        return base == self.relay or base.startswith(self.relay + "/")
+
+
+def settings_file_server(settings: Any, settled: tuple[str, ...] = ()) -> str | None:
+    """The ``base_url`` a wandb settings file names for ``settings``, read the way the SDK
+    reads one (wandb/sdk/lib/settings_file.py: section ``[default]``, the workspace file
+    over the system one), skipping files under ``settled``; None when none names one.
+
+    The workspace file is the SDK's (``settings.settings_workspace``, under
+    ``WANDB_DIR``), or, when that is the session's own, the one the SDK would read
+    without the session's ``WANDB_DIR``: ``./wandb/settings`` of the current folder.
+    """
+    workspace = _attribute(settings, "settings_workspace")
+    candidates = [workspace]
+    if workspace is None or _under(workspace, settled):
+        candidates.append(os.path.join(os.getcwd(), "wandb", "settings"))
+    candidates.append(_attribute(settings, "settings_system"))
+    for path in candidates:
+        if path and not _under(path, settled) and (server := _base_url_in(path)):
+            return server
+    return None
+
+
+def _attribute(settings: Any, name: str) -> str | None:
+    try:  # a computed property of the SDK's: it may need settings this one lacks
+        value = getattr(settings, name, None)
+    except Exception:
+        return None
+    return str(value) if value else None
+
+
+def _under(path: str, settled: tuple[str, ...]) -> bool:
+    resolved = Path(path).resolve()
+    return any(resolved == Path(s) or Path(s) in resolved.parents for s in settled)
+
+
+def _base_url_in(path: str) -> str | None:
+    parser = configparser.ConfigParser()
+    try:
+        if not os.path.isfile(path):
+            return None
+        parser.read(path)
+        value = parser.get("default", "base_url", fallback="")
+    except (OSError, configparser.Error):  # the SDK warns and ignores such a file too
+        return None
+    return value.strip().rstrip("/") or None
 
 
 @dataclass(frozen=True)
@@ -114,10 +190,13 @@ def target() -> Target | None:
     return _target
 
 
-def route(base_url: str) -> str:
-    """``base_url`` as the SDK must use it now (unchanged with no target)."""
+def route(base_url: str, settings: Any = None) -> str:
+    """``base_url`` (of ``settings``, when given) as the SDK must use it now (unchanged
+    with no target)."""
     current = _current()
-    return current.route(base_url) if current is not None and base_url else base_url
+    if current is None or not base_url:
+        return base_url
+    return current.route(current.server(settings, base_url))
 
 
 _local = threading.local()
@@ -176,7 +255,7 @@ def patch_settings(module: ModuleType) -> None:
         current = _current()
         if current is None:
             return proto
-        named = str(getattr(self, "base_url", "") or proto.base_url.value)
+        named = current.server(self, str(getattr(self, "base_url", "") or proto.base_url.value))
         if not (_flag(self, "_offline") or _flag(self, "_noop")):
             _note(Use("run" if getattr(self, "run_id", None) else "api", current.named(named)))
         proto.base_url.value = current.route(named)
@@ -196,7 +275,7 @@ def patch_service_api(module: ModuleType) -> None:
     original = prop.fget
 
     def base_url(self: Any) -> str:
-        return route(str(original(self)))
+        return route(str(original(self)), getattr(self, "_settings", None))
 
     setattr(base_url, _MARK, True)
     service_api.base_url = property(base_url)  # type: ignore[union-attr]
