@@ -26,6 +26,7 @@ from hypothesis import strategies as st
 from wandb_cassettes_standin import StandinBackend
 
 from wandb_cassettes.audit import audit_cassette
+from wandb_cassettes.errors import ConfigurationError
 from wandb_cassettes.ownership import Ledger
 from wandb_cassettes.record import Relay
 from wandb_cassettes.replay import Matcher
@@ -37,6 +38,7 @@ from wandb_cassettes.store import (
     USE_KEY,
     Cassette,
     Interaction,
+    check_upstream,
     parse_route,
     server_route,
 )
@@ -457,3 +459,27 @@ def test_a_process_that_starts_its_own_session_leaves_the_hook(
         children.disown()
         servers.point(before)
     assert "WANDB_SILENT" not in os.environ and children.SESSION_ENV not in os.environ
+
+
+@pytest.mark.parametrize(
+    "url",
+    [
+        "http://127.0.0.1:8080",
+        "http://127.1:8080",  # inet_aton's shorthand
+        "http://127.0.0.2",
+        "http://LOCALHOST:8080",
+        "http://localhost.:8080",
+        "http://[::1]:8080",
+        "http://[0:0:0:0:0:0:0:1]:8080",
+    ],
+)
+def test_plain_http_to_this_machine_is_allowed_in_any_spelling(url: str) -> None:
+    assert check_upstream(url) == url
+
+
+@pytest.mark.parametrize(
+    "url", ["http://10.0.0.1", "http://128.0.0.1", "http://localhost.example", "http://[::2]"]
+)
+def test_plain_http_off_this_machine_is_refused(url: str) -> None:
+    with pytest.raises(ConfigurationError, match="refusing plain-http upstream"):
+        check_upstream(url)

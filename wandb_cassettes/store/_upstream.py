@@ -9,6 +9,8 @@ and this package is loaded then anyway.
 
 from __future__ import annotations
 
+import ipaddress
+import socket
 from urllib.parse import urlsplit
 
 from ..errors import ConfigurationError
@@ -40,12 +42,30 @@ def check_upstream(url: str, *, source: str = "--wandb-upstream") -> str:
             f"{source}: refusing an upstream URL that holds a user or password "
             f"({shown_url(url)!r}): give W&B's API key with WANDB_API_KEY or `wandb login`"
         )
-    if parts.scheme == "http" and host not in LOOPBACK_HOSTS:
+    if parts.scheme == "http" and not is_loopback(host):
         raise ConfigurationError(
             f"{source}: refusing plain-http upstream {url!r}: the API key would cross "
             "the network unencrypted (use https, or a loopback address)"
         )
     return url.rstrip("/")
+
+
+def is_loopback(host: str | None) -> bool:
+    """Whether ``host`` (a URL's host name, as ``urlsplit`` gives it) is this machine:
+    ``localhost``, or an address of 127.0.0.0/8 or ``::1`` in any spelling the system's
+    resolver takes (``127.0.0.1``, ``127.1``, ``0:0:0:0:0:0:0:1``; inet_aton(3))."""
+    if not host:
+        return False
+    if host.lower().rstrip(".") == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        pass
+    try:  # the shorthand forms inet_aton takes: "127.1", "2130706433"
+        return ipaddress.IPv4Address(socket.inet_aton(host)).is_loopback
+    except OSError:
+        return False
 
 
 def shown_url(url: str) -> str:
