@@ -248,16 +248,7 @@ class Recording:
                     where = f"#{index} {ix.method} {_strip_query(ix.uri)}: its binary {side} body"
                 else:
                     continue
-                lines += [
-                    (
-                        finding.rule,
-                        f"{where} holds a secret ({finding.rule} at byte {finding.offset}): it "
-                        "is kept as it was sent, so it is not scrubbed, and the audit fails on "
-                        "this cassette; use a fixture without it, or leave the exchange out "
-                        "with a before_record hook",
-                    )
-                    for finding in found
-                ]
+                lines += [(finding.rule, _unscrubbed_line(where, finding)) for finding in found]
         return lines
 
     def owns_run(self, path: str) -> bool:
@@ -1196,6 +1187,21 @@ def _basic_key(value: str | None) -> str | None:
     except (binascii.Error, UnicodeDecodeError, ValueError):
         return None
     return key if user == "api" and key else None
+
+
+def _unscrubbed_line(where: str, finding: scrubbing.SecretFinding) -> str:
+    """What recording says of a finding in a body it keeps as it was sent."""
+    inside = finding.where.strip(" >")  # inside a compressed stream: its member
+    if finding.rule == scrubbing.UNSEARCHED:
+        what = f"could not be searched for secrets ({inside})"
+    else:
+        at = f"byte {finding.offset}" + (f" of {inside}" if inside else "")
+        what = f"holds a secret ({finding.rule} at {at})"
+    return (
+        f"{where} {what}: it is kept as it was sent, so it is not scrubbed, and the audit "
+        "fails on this cassette; use a fixture without it, or leave the exchange out with a "
+        "before_record hook"
+    )
 
 
 def _forward_headers(headers: Any) -> dict[str, str]:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from ._archives import ARCHIVE_BUDGET, UNSEARCHED
 from ._catalogue import CACHE_ENV, CACHE_FOLDER, CATALOGUE, CONFIDENCE, PACKAGE, Catalogue
 from ._engine import (
     DEFAULT,
@@ -32,6 +33,7 @@ from ._rules import API_KEY_PLACEHOLDER, REDACTED, RULES, SecretRule, entropy_ru
 
 __all__ = [
     "API_KEY_PLACEHOLDER",
+    "ARCHIVE_BUDGET",
     "CACHE_ENV",
     "CACHE_FOLDER",
     "CATALOGUE",
@@ -44,6 +46,7 @@ __all__ = [
     "PHOTO_PLACEHOLDER",
     "REDACTED",
     "RULES",
+    "UNSEARCHED",
     "USERNAME_PLACEHOLDER",
     "CassetteScrubber",
     "Catalogue",

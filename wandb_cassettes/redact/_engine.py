@@ -57,6 +57,7 @@ import bisect
 import codecs
 import contextlib
 import dataclasses
+import io
 import json
 import os
 import re
@@ -66,6 +67,7 @@ from typing import TYPE_CHECKING, Any
 
 from .. import __version__
 from ..store import Body, Headers, Interaction
+from . import _archives as archives
 from ._rules import (
     API_KEY_PLACEHOLDER,
     MIN_SECRET_LEN,
@@ -315,24 +317,32 @@ class Scrubber:
     def find_in_body(self, body: Body, where: str) -> list[SecretFinding]:
         """The secrets in a body: a text by every rule; bytes as UTF-8 text, else read as
         latin-1 (one character a byte: offsets are byte offsets) and, with a UTF-16 byte
-        order mark, as UTF-16 text too; a :class:`~.cassette.Digest` holds none here (its
-        blob: :meth:`find_in_file`)."""
+        order mark, as UTF-16 text too, and what a compressed stream in them holds
+        (:mod:`._archives`); a :class:`~.cassette.Digest` holds none here (its blob:
+        :meth:`find_in_file`)."""
         if isinstance(body, str):
             return self.find(body, where)
-        if isinstance(body, bytes):
-            try:
-                return self.find(body.decode("utf-8"), where)
-            except UnicodeDecodeError:
-                # Not UTF-8: text in another encoding, or binary that holds text (a pickled
-                # state dict's config, an archive's member). Read as latin-1, one character a
-                # byte (offsets are byte offsets), it is searched by every rule all the same;
-                # UTF-16 with its byte order mark (what Windows tools write) as text too.
-                found = self.find(body.decode("latin-1"), where)
-                if body[:2] in (b"\xff\xfe", b"\xfe\xff"):
-                    with contextlib.suppress(UnicodeDecodeError):
-                        found += self.find(body.decode("utf-16"), where)
-                return found
-        return []
+        if not isinstance(body, bytes):
+            return []
+        found = self._find_in_bytes(body, where)
+        kind = archives.kind_of(body[:8])
+        if kind is not None:
+            found += self._find_inside(kind, lambda: io.BytesIO(body), where, archives.Budget(), 1)
+        return found
+
+    def _find_in_bytes(self, body: bytes, where: str) -> list[SecretFinding]:
+        try:
+            return self.find(body.decode("utf-8"), where)
+        except UnicodeDecodeError:
+            # Not UTF-8: text in another encoding, or binary that holds text (a pickled
+            # state dict's config, an archive's member). Read as latin-1, one character a
+            # byte (offsets are byte offsets), it is searched by every rule all the same;
+            # UTF-16 with its byte order mark (what Windows tools write) as text too.
+            found = self.find(body.decode("latin-1"), where)
+            if body[:2] in (b"\xff\xfe", b"\xfe\xff"):
+                with contextlib.suppress(UnicodeDecodeError):
+                    found += self.find(body.decode("utf-16"), where)
+            return found
 
     def find_in_file(self, path: str | os.PathLike[str], where: str) -> list[SecretFinding]:
         """The secrets in a file (a download kept as a blob), read in chunks: bounded memory.
@@ -341,25 +351,72 @@ class Scrubber:
         bytes before it, so a secret across two chunks is found; a finding met twice is
         listed once. Every chunk is searched by every rule, like a body: as text when it is
         UTF-8, else read as latin-1 (one character a byte). Offsets are the finding's place
-        in its chunk's text, plus the chunk's byte offset.
+        in its chunk's text, plus the chunk's byte offset. A compressed file (gzip, bzip2,
+        xz, zip) is searched decompressed too, within :mod:`._archives`' bounds: a finding
+        there names the member, its offset is in the member's decompressed bytes.
 
         Raises:
             OSError: The file cannot be read.
         """
+        return self._find_in_stream(lambda: open(path, "rb"), where, archives.Budget(), 0)
+
+    def _find_in_stream(
+        self, open_: archives.Opener, where: str, budget: archives.Budget, depth: int
+    ) -> list[SecretFinding]:
+        """:meth:`find_in_file` of the stream ``open_`` opens: decompressed bytes (``depth``
+        1 and more) count against ``budget``, and a stream that fails to decompress is
+        searched as far as it reads."""
         found: list[SecretFinding] = []
         seen: set[tuple[str, int, int]] = set()
-        with open(path, "rb") as f:
-            start, tail = 0, b""
-            while data := f.read(FILE_CHUNK):
-                block, base = tail + data, start - len(tail)
-                for finding in self.find_in_body(_whole_characters(block), where):
-                    placed = dataclasses.replace(finding, offset=base + finding.offset)
-                    key = (placed.rule, placed.offset, placed.length)
-                    if key not in seen:
-                        seen.add(key)
-                        found.append(placed)
-                start += len(data)
-                tail = _from_character_start(block[-FILE_OVERLAP:])
+        start, tail, head = 0, b"", b""
+        try:
+            with open_() as f:
+                while data := f.read(FILE_CHUNK):
+                    if depth:
+                        budget.spend(len(data))
+                    head = head or data[:8]
+                    block, base = tail + data, start - len(tail)
+                    for finding in self._find_in_bytes(_whole_characters(block), where):
+                        placed = dataclasses.replace(finding, offset=base + finding.offset)
+                        key = (placed.rule, placed.offset, placed.length)
+                        if key not in seen:
+                            seen.add(key)
+                            found.append(placed)
+                    start += len(data)
+                    tail = _from_character_start(block[-FILE_OVERLAP:])
+        except archives.OverBudget as exc:
+            return [*found, SecretFinding(archives.UNSEARCHED, f"{where} > {exc}", start, 0)]
+        except archives.CORRUPT:
+            if not depth:
+                raise  # the file itself cannot be read: the caller's to report
+            return found
+        kind = archives.kind_of(head)
+        if kind is not None:
+            found += self._find_inside(kind, open_, where, budget, depth + 1)
+        return found
+
+    def _find_inside(
+        self,
+        kind: str,
+        open_: archives.Opener,
+        where: str,
+        budget: archives.Budget,
+        depth: int,
+    ) -> list[SecretFinding]:
+        """The secrets in each decompressed stream of an archive (:func:`.archives.contents`);
+        what its bounds or an encrypted member keep from the search is a finding."""
+        if depth > archives.ARCHIVE_DEPTH:
+            return [SecretFinding(archives.UNSEARCHED, f"{where} > nested too deep", 0, 0)]
+        found: list[SecretFinding] = []
+        try:
+            for inner, opener in archives.contents(kind, open_, where):
+                if budget.left <= 0:
+                    return [*found, SecretFinding(archives.UNSEARCHED, inner, 0, 0)]
+                found += self._find_in_stream(opener, inner, budget, depth)
+        except (archives.OverBudget, archives.Unsearchable) as exc:
+            found.append(SecretFinding(archives.UNSEARCHED, f"{where} > {exc}", 0, 0))
+        except archives.CORRUPT:
+            pass  # not the archive its first bytes say: its bytes were searched as stored
         return found
 
     # -- scrubbing -------------------------------------------------------------------------

@@ -1,0 +1,104 @@
+"""A compressed download is searched decompressed (redact/_archives.py): a token in a zip
+or gzip a teammate logged is found naming the member, within bounds that a bomb in a pull
+request cannot pass, and what cannot be searched (over the bounds, encrypted) is a finding.
+"""
+
+from __future__ import annotations
+
+import bz2
+import gzip
+import io
+import lzma
+import zipfile
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+from support import cassette_builders as b
+from support import credentials
+
+from wandb_cassettes.audit import audit_file
+from wandb_cassettes.cli import main as cli
+from wandb_cassettes.redact import UNSEARCHED, Scrubber
+from wandb_cassettes.redact import _archives as archives
+
+TOKEN = credentials.formats()["github-pat"]
+CONFIG = b"name: ci\nnotify: " + TOKEN.encode() + b"\n"
+
+
+def _zip(members: dict[str, bytes], method: int = zipfile.ZIP_DEFLATED) -> bytes:
+    out = io.BytesIO()
+    with zipfile.ZipFile(out, "w", method) as archive:
+        for name, data in members.items():
+            archive.writestr(name, data)
+    return out.getvalue()
+
+
+FORMATS: dict[str, tuple[Callable[[bytes], bytes], str]] = {
+    "gzip": (gzip.compress, "gzip-decompressed"),
+    "bzip2": (bz2.compress, "bzip2-decompressed"),
+    "xz": (lambda d: lzma.compress(d * 50), "xz-decompressed"),
+    "zip": (lambda d: _zip({"cfg/secrets.yaml": d * 50}), "zip member cfg/secrets.yaml"),
+    "zip-in-gzip": (
+        lambda d: gzip.compress(_zip({"secrets.yaml": d * 50})),
+        "gzip-decompressed > zip member secrets.yaml",
+    ),
+}
+
+
+@pytest.mark.parametrize("kind", FORMATS)
+def test_a_token_in_a_compressed_download_is_found_naming_the_member(tmp_path: Path, kind):
+    compress, member = FORMATS[kind]
+    data = compress(CONFIG)
+    assert TOKEN.encode() not in data  # as stored, no rule could read it
+    path = tmp_path / "blob"
+    path.write_bytes(data)
+    for found in (Scrubber().find_in_file(path, "blob"), Scrubber().find_in_body(data, "body")):
+        rules = {(f.rule, f.where.split(" > ", 1)[1]) for f in found}
+        assert ("betterleaks.github-pat", member) in rules, found
+
+
+def test_a_zip_member_stored_uncompressed_is_found_once_where_it_lies():
+    data = _zip({"config.yaml": CONFIG}, zipfile.ZIP_STORED)  # what torch.save writes
+    found = [f for f in Scrubber().find_in_body(data, "body") if "github" in f.rule]
+    assert [f.where for f in found] == ["body"]
+    assert found[0].offset == data.index(TOKEN.encode())
+
+
+def test_an_archive_over_the_budget_is_a_finding(monkeypatch: pytest.MonkeyPatch):
+    monkeypatch.setattr(archives, "ARCHIVE_BUDGET", 1 << 20)
+    bomb = gzip.compress(b"\0" * (4 << 20))  # 4 KiB that decompress to 4 MiB
+    found = Scrubber().find_in_body(bomb, "body")
+    assert [f.rule for f in found] == [UNSEARCHED]
+    assert "more than 1,048,576 bytes decompressed" in found[0].where
+
+
+def test_an_archive_nested_too_deep_is_a_finding():
+    data = CONFIG
+    for _ in range(archives.ARCHIVE_DEPTH + 1):
+        data = gzip.compress(data)
+    found = Scrubber().find_in_body(data, "body")
+    assert [f.rule for f in found] == [UNSEARCHED] and "nested too deep" in found[0].where
+
+
+def test_an_encrypted_zip_member_is_a_finding():
+    data = bytearray(_zip({"secret.txt": b"x" * 200}))
+    central = data.index(b"PK\x01\x02")
+    data[central + 8] |= 0x1  # general purpose flag, bit 0: encrypted (APPNOTE 4.4.4)
+    found = Scrubber().find_in_body(bytes(data), "body")
+    assert [f.rule for f in found] == [UNSEARCHED] and "encrypted" in found[0].where
+
+
+@pytest.mark.parametrize("head", [b"\x1f\x8b", b"PK\x03\x04", b"BZh", b"\xfd7zXZ\x00"])
+def test_bytes_that_only_start_like_an_archive_are_searched_as_stored(head: bytes):
+    data = head + b"\x00\xff" * 40 + b" " + TOKEN.encode() + b" "
+    assert [f.rule for f in Scrubber().find_in_body(data, "body")] == ["betterleaks.github-pat"]
+
+
+def test_the_audit_fails_on_a_token_in_a_zipped_blob_naming_the_member(tmp_path, capsys):
+    path = b.blob_project(tmp_path, _zip({"team/config.yaml": CONFIG * 2000}))
+    found = [s.finding for s in audit_file(path).secrets if "github" in s.finding.rule]
+    assert len(found) == 2000 and all("zip member team/config.yaml" in f.where for f in found)
+    assert cli(["audit", str(path)]) == 1
+    out = capsys.readouterr()
+    assert TOKEN not in out.out + out.err and "zip member team/config.yaml" in out.out

@@ -1,0 +1,131 @@
+"""What a compressed download holds, opened for the secret search, within bounds.
+
+A download kept byte for byte (a blob, or a binary body in the YAML) is searched for
+secrets as it is stored (:meth:`.Scrubber.find_in_file`). A gzip, bzip2 or xz stream, or
+a zip member compressed with deflate (what ``zip``, ``shutil.make_archive`` and most
+tools write), holds its text in a form no rule reads: a teammate's ``configs.zip`` with a
+token in it would be stored, and audited clean. So each such stream is opened here and
+searched too, decompressed, with the same rules; members of a zip stored uncompressed
+(a ``torch.save`` checkpoint is such a zip) were read where they lie already.
+
+The content comes from teammates and pull requests (issue 22: untrusted input), so the
+work is bounded: :data:`ARCHIVE_BUDGET` decompressed bytes per body or blob, archives
+nested :data:`ARCHIVE_DEPTH` deep, :data:`ARCHIVE_MEMBERS` members. What the bounds cut
+off, and a zip member that is encrypted, cannot be searched: a finding
+(:data:`UNSEARCHED`), never a silent pass. A stream that is not what its first bytes
+say (a truncated or corrupt one) is searched as far as it reads: its bytes as stored
+were searched already.
+
+Formats by their magic numbers: gzip RFC 1952 section 2.3.1 (``1f 8b``), bzip2
+(``BZh``, the bzip2 file format), xz (``fd 37 7a 58 5a 00``, the .xz file format 2.1.1.1),
+zip (``PK 03 04``, PKWARE APPNOTE 4.3.7).
+"""
+
+from __future__ import annotations
+
+import bz2
+import contextlib
+import gzip
+import lzma
+import zipfile
+import zlib
+from collections.abc import Callable, Iterator
+from contextlib import AbstractContextManager
+from dataclasses import dataclass, field
+from typing import IO, cast
+
+#: Decompressed bytes searched per body or blob, all its archives together (at ~10 MB/s of
+#: search, about ten seconds at worst: a zip bomb in a pull request stops there).
+ARCHIVE_BUDGET = 128 * 1024 * 1024
+#: Archives inside archives opened (a .zip in a .gz is depth 2).
+ARCHIVE_DEPTH = 3
+#: Members of one zip searched.
+ARCHIVE_MEMBERS = 10_000
+#: The rule name of a finding for what could not be searched (over a bound, encrypted).
+UNSEARCHED = "archive-not-searched"
+
+#: Opens a stream of bytes to read (and closes it, and what it reads from, on exit).
+Opener = Callable[[], AbstractContextManager[IO[bytes]]]
+
+_MAGIC = (
+    (b"\x1f\x8b", "gzip"),
+    (b"BZh", "bzip2"),
+    (b"\xfd7zXZ\x00", "xz"),
+    (b"PK\x03\x04", "zip"),
+)
+_STREAMS = ("gzip", "bzip2", "xz")
+#: What a stream that is not what its magic number says raises while read.
+CORRUPT = (OSError, EOFError, zlib.error, lzma.LZMAError, zipfile.BadZipFile, ValueError)
+
+
+def kind_of(head: bytes) -> str | None:
+    """The archive format whose magic number ``head`` (a stream's first bytes) starts with."""
+    return next((kind for magic, kind in _MAGIC if head.startswith(magic)), None)
+
+
+class OverBudget(Exception):
+    """More decompressed bytes than :data:`ARCHIVE_BUDGET` (or members than allowed)."""
+
+
+class Unsearchable(Exception):
+    """A member that cannot be opened without what the cassette does not hold (a password)."""
+
+
+@dataclass
+class Budget:
+    """Decompressed bytes still to be searched for one body or blob."""
+
+    left: int = field(default_factory=lambda: ARCHIVE_BUDGET)
+
+    def spend(self, n: int) -> None:
+        """Take ``n`` bytes off. Raises :class:`OverBudget` when none are left."""
+        self.left -= n
+        if self.left < 0:
+            raise OverBudget(f"more than {ARCHIVE_BUDGET:,} bytes decompressed")
+
+
+def contents(kind: str, open_: Opener, where: str) -> Iterator[tuple[str, Opener]]:
+    """Each decompressed stream of an archive of ``kind`` opened by ``open_``: its place
+    (``where > zip member a/b.txt``, ``where > gzip-decompressed``) and how to open it.
+    Zip members stored uncompressed are left out (their bytes were searched where they
+    lie).
+
+    Raises:
+        Unsearchable: An encrypted zip member.
+        OverBudget: A zip of more than :data:`ARCHIVE_MEMBERS` members.
+        CORRUPT: An archive that is not what its magic number says.
+    """
+    if kind in _STREAMS:
+        yield f"{where} > {kind}-decompressed", lambda: _decompressed(kind, open_)
+        return
+    with open_() as raw, zipfile.ZipFile(raw) as archive:
+        members = archive.infolist()
+        if len(members) > ARCHIVE_MEMBERS:
+            raise OverBudget(f"a zip of {len(members):,} members")
+        for info in members:
+            if info.is_dir() or info.compress_type == zipfile.ZIP_STORED:
+                continue
+            if info.flag_bits & 0x1:  # APPNOTE 4.4.4: bit 0, the member is encrypted
+                raise Unsearchable(f"member {info.filename!r} is encrypted")
+            yield f"{where} > zip member {info.filename}", _member(archive, info)
+
+
+def _member(archive: zipfile.ZipFile, info: zipfile.ZipInfo) -> Opener:
+    return lambda: archive.open(info)
+
+
+@contextlib.contextmanager
+def _decompressed(kind: str, open_: Opener) -> Iterator[IO[bytes]]:
+    with open_() as raw, _reader(kind, raw) as decompressed:
+        yield decompressed
+
+
+def _reader(kind: str, raw: IO[bytes]) -> IO[bytes]:
+    """The decompressing reader of ``kind`` over ``raw`` (closed by the caller's ``with``)."""
+    if kind == "gzip":
+        reader: object = gzip.GzipFile(fileobj=raw, mode="rb")  # raw may be a GzipFile
+    elif kind == "bzip2":
+        reader = bz2.BZ2File(raw)
+    else:
+        reader = lzma.LZMAFile(raw)  # noqa: SIM115 (a factory: the caller closes it)
+    return cast(IO[bytes], reader)
