@@ -350,6 +350,25 @@ def test_a_resumed_runs_config_and_summary_are_restored_its_history_is_reported(
     assert history.status == "unrestored" and "history rows" in history.why
 
 
+def test_rewinding_a_teammates_run_is_a_lasting_change_never_called_restored():
+    # wandb.init(resume_from="<run>?_step=N") on a run the test did not create: W&B drops the
+    # history after the step and recomputes the summary (docs.wandb.ai/models/runs/rewind).
+    rewind = b.gql_exchange(
+        "RewindRun",
+        "mutation RewindRun($runName: String!, $entity: String, $project: String, "
+        "$metricName: String!, $metricValue: Float!) { rewindRun(input: {runName: $runName, "
+        "entityName: $entity, projectName: $project, metricName: $metricName, "
+        "metricValue: $metricValue}) { rewoundRun { id } } }",
+        {"runName": RUN, "entity": E, "project": P, "metricName": "_step", "metricValue": 1},
+        {"rewindRun": {"rewoundRun": {"id": RUN_ID}}},
+    )
+    ledger = ledger_of(b.prior_run(E, P, RUN, summary={"best": 0.9}), rewind)
+    (change,) = ledger.foreign_changes()
+    assert change.status == "unrestored" and change.change.startswith("rewound")
+    assert "recomputes its summary" in change.why
+    assert audit_cassette(b.cassette(b.prior_run(E, P, RUN), rewind), PATH).exit_code == 1
+
+
 def test_a_run_config_changed_through_the_public_api_is_restored():
     ledger = ledger_of(
         b.prior_run(E, P, RUN, config={"lr": {"value": 0.1}}),

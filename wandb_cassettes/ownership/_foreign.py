@@ -486,6 +486,7 @@ class ForeignState:
 _WHAT = {
     "existence": "deleted",
     "history": "appended history to",
+    "rewound": "rewound (history after the step dropped, summary recomputed)",
     "files": "uploaded files to",
     "lineage": "added lineage to",
     "alerts": "sent an alert on",

@@ -105,6 +105,9 @@ NOT_RESTORABLE: Mapping[str, str] = {
     "history": "W&B's API cannot take back logged history rows, console output or system "
     "metrics, nor the run's state",
     "files": "W&B's API cannot give a file its earlier content back",
+    "rewound": "a rewind truncates the run's history at the step and recomputes its summary "
+    "from what is logged after (docs.wandb.ai/models/runs/rewind): no API gives the dropped "
+    "history rows or summary values back",
     "lineage": "W&B's API cannot remove a usage edge from a run the test did not create",
     "alerts": "an alert's notification cannot be taken back",
     "state": "W&B's API cannot set a state back",
@@ -175,8 +178,9 @@ MUTATIONS: Mapping[str, Effect] = {
     ),
     "rewindRun": _update(
         "run",
-        "wandb-core RewindRun (init resume_from): truncates an existing run's history",
-        changes=("history",),
+        "wandb-core RewindRun (init resume_from): truncates an existing run's history at "
+        "the step and recomputes its summary from what is logged after",
+        changes=("rewound",),
     ),
     "createRunFiles": _create(
         "run_file",
