@@ -11,6 +11,7 @@ once, at ``wandb.setup()``, so this must be applied before the first
 
 from __future__ import annotations
 
+import hashlib
 import importlib
 import os
 import threading
@@ -20,8 +21,11 @@ from pathlib import Path
 from .. import compat
 from ..store import LOOPBACK_HOSTS
 
-#: Passes the SDK's API-key format check; never valid on a real server.
-REPLAY_API_KEY = "replay-" + "0" * 40
+#: Passes the SDK's API-key format check ("prefix-" + 40 characters); never valid on a real
+#: server. Random-looking on purpose: replay's matching scrubs the key in use out of each
+#: request, pieces of it included (read across separators), and a piece of an all-zero key
+#: would be any list of zeros a test logs ("[0, 0, 0, ...]").
+REPLAY_API_KEY = "replay-" + hashlib.sha1(b"wandb-cassettes: the key replay gives").hexdigest()
 
 QUIET_SETTINGS: Mapping[str, str] = {
     "WANDB_MODE": "online",
