@@ -243,10 +243,7 @@ def _publish() -> None:
     if session is None:
         return
     state = {
-        "relay": session.target.relay,
-        "upstream": session.target.upstream,
-        "settled": list(session.target.settled),
-        "shell_names_server": session.target.shell_names_server,
+        **session.target.as_state(),
         "quiet": session.quiet,
         "cassette": session.cassettes[-1] if session.cassettes else None,
     }
@@ -318,8 +315,8 @@ def start_child(state_path: str) -> None:
     _child = child = _Child()
     try:
         state = json.loads(Path(state_path).read_text("utf-8"))
-        relay, upstream = str(state["relay"]), state.get("upstream")
-    except (OSError, ValueError, TypeError, KeyError):
+        target = servers.Target.from_state(state)
+    except (OSError, ValueError, TypeError, KeyError, AttributeError):
         return  # the session is gone: nothing to go through
     spec_text = os.environ.get(ENV) or state.get("cassette")
     spec = _spec(spec_text)
@@ -338,15 +335,7 @@ def start_child(state_path: str) -> None:
     if spec is not None and ENV not in os.environ and isinstance(spec_text, str):
         child.env[ENV] = None
         os.environ[ENV] = spec_text
-    settled = state.get("settled")
-    servers.point(
-        servers.Target(
-            relay,
-            str(upstream) if upstream else None,
-            tuple(str(p) for p in settled) if isinstance(settled, list) else (),
-            state.get("shell_names_server") is True,
-        )
-    )
+    servers.point(target)
     _on_import(child, servers.SETTINGS_MODULE, servers.patch_settings)
     _on_import(child, servers.SERVICE_API_MODULE, servers.patch_service_api)
     _on_import(child, servers.TELEMETRY_MODULE, servers.patch_telemetry)

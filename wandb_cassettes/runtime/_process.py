@@ -95,9 +95,7 @@ def upstream_and_source(environ: Mapping[str, str] | None = None) -> tuple[str, 
     from wandb import Settings
 
     settings = Settings(silent=True)
-    config_dir = env.get("WANDB_CONFIG_DIR")
-    folder = Path(config_dir).expanduser() if config_dir else Path("~/.config/wandb").expanduser()
-    settings.settings_system = str(folder / "settings")
+    settings.settings_system = str(_user_settings_file(env))
     default = compat.default_base_url().rstrip("/"), "the SDK's default"
     try:
         settings.update_from_system_settings()
@@ -108,15 +106,22 @@ def upstream_and_source(environ: Mapping[str, str] | None = None) -> tuple[str, 
     return str(settings.base_url).rstrip("/"), f"the base_url of {settings.settings_system}"
 
 
+def _user_settings_file(environ: Mapping[str, str]) -> Path:
+    """The user's wandb settings file, where the SDK looks for it (wandb/sdk/wandb_setup.py
+    ``_load_settings``): ``$WANDB_CONFIG_DIR/settings``, else ``~/.config/wandb/settings``."""
+    config_dir = environ.get("WANDB_CONFIG_DIR")
+    folder = Path(config_dir).expanduser() if config_dir else Path("~/.config/wandb").expanduser()
+    return folder / "settings"
+
+
 def _settled_settings(rootdir: Path, workdir: Path) -> tuple[str, ...]:
     """The settings files (and the folder) the session's upstream stands for: the
     ``wandb/settings`` of the folder pytest started in and of its rootdir, the user's
     settings file, and the session's working folder (:attr:`.servers.Target.settled`)."""
-    config_dir = os.environ.get("WANDB_CONFIG_DIR") or "~/.config/wandb"
     paths = (
         Path.cwd() / "wandb" / "settings",
         rootdir / "wandb" / "settings",
-        Path(config_dir).expanduser() / "settings",
+        _user_settings_file(os.environ),
         workdir,
     )
     return tuple(dict.fromkeys(str(p.resolve()) for p in paths))

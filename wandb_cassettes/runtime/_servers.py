@@ -44,7 +44,7 @@ import contextlib
 import json
 import os
 import threading
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from types import ModuleType
@@ -112,6 +112,32 @@ class Target:
         if self.shell_names_server or settings is None or not self._is_relay(base_url):
             return base_url
         return settings_file_server(settings, self.settled) or base_url
+
+    def as_state(self) -> dict[str, Any]:
+        """This target as the session's state file holds it (children read it back with
+        :meth:`from_state`)."""
+        return {
+            "relay": self.relay,
+            "upstream": self.upstream,
+            "settled": list(self.settled),
+            "shell_names_server": self.shell_names_server,
+        }
+
+    @classmethod
+    def from_state(cls, state: Mapping[str, Any]) -> Target:
+        """The target :meth:`as_state` wrote (a state file is read leniently: a field of
+        another type is left at its default).
+
+        Raises:
+            KeyError: The state names no relay.
+        """
+        upstream, settled = state.get("upstream"), state.get("settled")
+        return cls(
+            str(state["relay"]),
+            str(upstream) if upstream else None,
+            tuple(str(p) for p in settled) if isinstance(settled, list) else (),
+            state.get("shell_names_server") is True,
+        )
 
     def _is_relay(self, base_url: str) -> bool:
         base = normal_server(base_url)
