@@ -69,6 +69,14 @@ def test_credentials_everywhere(tmp_path):
         (tmp_path / "data.txt").write_text("x")
         artifact.add_file(str(tmp_path / "data.txt"), name="/".join(FILE_NAMES))
         run.log_artifact(artifact).wait()
+    # Read back: replay gives the test's own values where the cassette holds them scrubbed.
+    api = wandb.Api()
+    stored = api.run(f"{{run.entity}}/catalogue/{{run.id}}")
+    assert {{k: stored.config[k] for k in config}} == config
+    assert {{k: stored.summary[k] for k in summary}} == summary
+    logged = api.artifact(f"{{run.entity}}/catalogue/bundle:latest")
+    assert logged.metadata == metadata
+    assert logged.get_entry("/".join(FILE_NAMES)).path == "/".join(FILE_NAMES)
 """
 
 

@@ -15,12 +15,14 @@ from ._matching import (
     substitutions,
     target_of,
 )
+from ._restore import Restorations
 
 __all__ = [
     "DEFAULT_RULES",
     "PRESETS",
     "MatchRules",
     "Matcher",
+    "Restorations",
     "canonical",
     "defined_metrics",
     "interaction_key",

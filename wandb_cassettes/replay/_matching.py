@@ -67,6 +67,7 @@ from ..redact import DEFAULT as DEFAULT_SCRUBBER
 from ..redact import Scrubber, matching_form
 from ..store import SERVERS_KEY, Cassette, Interaction, server_of
 from . import _ignore as ignores
+from ._restore import Restorations
 from ._timing import strict_exchanges
 
 #: Variables that differ between two runs of the same test, at any depth.
@@ -496,6 +497,8 @@ class Matcher:
         self._played: set[int] = set()
         #: What each recorded GraphQL request means (:func:`meaning`), computed when asked.
         self._meanings: dict[int, tuple[str, str] | None] = {}
+        #: Strings of this replay's requests that scrubbing changed (:mod:`._restore`).
+        self.restorations = Restorations()
         # Requests that hold nothing scrubbing writes were recorded as they were sent: live
         # and recorded compared as they are match exactly when scrubbed forms would (or a
         # changed test fails, never the reverse), and the rule catalogue is never loaded.
@@ -518,17 +521,31 @@ class Matcher:
         goes (:meth:`.scrub.Scrubber.scrub_learning`): call it in arrival order.
         Not when the cassette's requests hold no replacement (see ``__init__``).
         """
-        if method.upper() == "POST" and target.endswith("/graphql") and body:
-            text = body.decode("utf-8", "replace") if isinstance(body, bytes) else body
+        post = method.upper() == "POST" and bool(body)
+        if post and target.endswith("/graphql"):
+            text = body.decode("utf-8", "replace") if isinstance(body, bytes) else body or ""
             if self._scrub:
-                scrubber = self.rules.scrubber or DEFAULT_SCRUBBER
-                text, learned = scrubber.scrub_learning(text)
-                if learned is not scrubber:
-                    self.rules = dataclasses.replace(self.rules, scrubber=learned)
+                text = self._scrubbed(text)
             key = request_key(method, target, text, self.rules, byte_range, scrubbed=True)
             return dataclasses.replace(key, body=text) if key.kind == "graphql" else key
+        if post and self._scrub and target.endswith("/file_stream"):
+            # Not compared, but scrubbed as recording scrubbed it: what it learns (a value
+            # under a secret's name) and what it gives back (a summary value) come in order.
+            self._scrubbed(body.decode("utf-8", "replace") if isinstance(body, bytes) else body)
         scrubbed = not self._scrub
         return request_key(method, target, body, self.rules, byte_range, scrubbed=scrubbed)
+
+    def _scrubbed(self, text: str | None) -> str:
+        """``text`` scrubbed the way recording scrubbed it, learning as it goes; what it
+        changed is learned for the answers (:class:`._restore.Restorations`)."""
+        live = text or ""
+        scrubber = self.rules.scrubber or DEFAULT_SCRUBBER
+        scrubbed, learned = scrubber.scrub_learning(live)
+        if learned is not scrubber:
+            self.rules = dataclasses.replace(self.rules, scrubber=learned)
+        if scrubbed != live:
+            self.restorations.learn(live, scrubbed)
+        return scrubbed
 
     def match(self, key: RequestKey) -> tuple[int, Interaction]:
         """The next recorded interaction for ``key``; raises :class:`NoMatch`.
