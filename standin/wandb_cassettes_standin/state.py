@@ -796,7 +796,7 @@ class State:
         artifacts = {
             a.id: {
                 "aliases": sorted(a.aliases),
-                "description": a.description or "",
+                "description": a.description,  # None (never set) is not ""
                 "metadata": json.loads(a.metadata or "{}"),
                 "tags": sorted(a.tags),
             }

@@ -511,13 +511,35 @@ def test_a_teammates_metadata_description_and_tags_come_back(
     import wandb
 
     _shared(tmp_path)
+    v0 = wandb.Api().artifact(f"{standin_sdk.entity}/proj/shared:v0")
+    v0.description = "the teammate's notes"
+    v0.save()
     result = record(project, standin_sdk, "-k", "edits_a_teammates_metadata")
     assert result.returncode == 0, out(result)
     assert "shared:v0, which it did not create" in result.stdout, out(result)
     v0 = wandb.Api().artifact(f"{standin_sdk.entity}/proj/shared:v0")
-    assert (v0.metadata, v0.description or "", v0.tags) == ({}, "", [])
+    assert (v0.metadata, v0.description, v0.tags) == ({}, "the teammate's notes", [])
     report = audit_json(cassette(project, "test_edits_a_teammates_metadata"), capsys)
     assert report["exit"] == 0, report
+
+
+def test_a_description_a_teammates_version_never_had_fails_the_audit(
+    standin_sdk, project, tmp_path, capsys
+):
+    """W&B reads a null input as "leave it": a description set where there was none can only
+    be cleared to "", which is not how it was. Metadata and tags still come back."""
+    import wandb
+
+    _shared(tmp_path)
+    result = record(project, standin_sdk, "-k", "edits_a_teammates_metadata")
+    assert result.returncode == 0, out(result)
+    v0 = wandb.Api().artifact(f"{standin_sdk.entity}/proj/shared:v0")
+    assert (v0.metadata, v0.tags) == ({}, [])
+    report = audit_json(cassette(project, "test_edits_a_teammates_metadata"), capsys)
+    assert report["exit"] == 1, report
+    (audited,) = report["cassettes"]
+    (change,) = audited["foreign_changes"]
+    assert change["status"] == "unrestored" and "description had no value before" in change["why"]
 
 
 @pytest.mark.parametrize(

@@ -268,8 +268,11 @@ class Ownership(RuleBasedStateMachine):
             version.metadata = {**version.metadata, "touched": i}
             version.save()
         elif op == "edit_description":
+            # W&B reads a null input as "leave it": one never set can only come back as "".
+            never_set = version.description is None
             version.description = f"touched by a test ({i})"
             version.save()
+            return never_set
         return False
 
     def _check_theirs(

@@ -294,17 +294,56 @@ def test_a_link_whose_collections_were_not_read_stays_uncertain():
 def test_a_teammates_metadata_description_and_tags_are_restored():
     """Issue 18, flow 2: ``api.artifact("shared:v0")``, ``.metadata[...]``, ``.save()``."""
     ledger = ledger_of(
-        b.prior_artifact(E, P, "shared", V0, 0, metadata={"a": 1}, tags=("x",)),
+        b.prior_artifact(
+            E, P, "shared", V0, 0, description="theirs", metadata={"a": 1}, tags=("x",)
+        ),
         b.update_artifact(V0, description="touched", metadata={"a": 2}, tags_to_add=("y",)),
     )
     (restore,) = ledger.restores()
     inp = restore.variables["input"]
     assert restore.field == "updateArtifact" and restore.name == f"{E}/{P}/shared:v0"
-    assert (inp["description"], json.loads(inp["metadata"])) == ("", {"a": 1})
+    assert (inp["description"], json.loads(inp["metadata"])) == ("theirs", {"a": 1})
     assert inp["tagsToAdd"] == [{"tagName": "x"}] and inp["tagsToDelete"] == [{"tagName": "y"}]
     assert inp["ttlDurationSeconds"] == -1  # inherited, as it was
     ledger.observe(sent(restore))
     assert statuses(ledger) == {f"{E}/{P}/shared:v0": "restored"}
+
+
+def test_a_description_that_was_never_set_cannot_come_back_and_is_a_finding():
+    # W&B reads a null input as "leave it": the nearest a restore can send is "".
+    ledger = ledger_of(
+        b.prior_artifact(E, P, "shared", V0, 0, metadata={"a": 1}),
+        b.update_artifact(V0, description="touched"),
+    )
+    (restore,) = ledger.restores()
+    assert restore.variables["input"]["description"] == ""
+    ledger.observe(sent(restore))
+    (change,) = ledger.foreign_changes()
+    assert change.status == "unrestored"
+    assert "description had no value before" in change.why and "cannot unset" in change.why
+
+
+def test_a_metadata_change_leaves_an_unset_description_alone():
+    ledger = ledger_of(
+        b.prior_artifact(E, P, "shared", V0, 0, metadata={"a": 1}),
+        b.update_artifact(V0, metadata={"a": 2}),
+    )
+    (restore,) = ledger.restores()
+    assert restore.variables["input"]["description"] is None  # null: as it is
+    ledger.observe(sent(restore))
+    assert statuses(ledger) == {f"{E}/{P}/shared:v0": "restored"}
+
+
+@pytest.mark.parametrize("field", ["groupName", "jobType", "notes", "description"])
+def test_a_run_field_that_was_never_set_is_a_finding_once_the_test_sets_it(field):
+    ledger = ledger_of(b.prior_run(E, P, RUN), b.update_run(RUN_ID, **{field: "eval"}))
+    (restore,) = ledger.restores()
+    assert restore.variables[field] == ""
+    ledger.observe(sent(restore))
+    (change,) = ledger.foreign_changes()
+    assert change.status == "unrestored" and f"{field} had no value before" in change.why
+    changed = b.cassette(b.prior_run(E, P, RUN), b.update_run(RUN_ID, **{field: "eval"}))
+    assert audit_cassette(changed, PATH).exit_code == 1
 
 
 def test_a_save_that_changes_nothing_needs_no_restore():

@@ -104,6 +104,12 @@ UNREAD: Any = _Marker("unread")
 ABSENT: Any = _Marker("absent")
 #: A value no exchange showed (a lost answer): never equal to anything.
 UNKNOWN: Any = _Marker("unknown")
+#: A text field W&B answered as null (a run's group, a version's description never set). No
+#: input sets it back: W&B reads a null input as "leave it as it is" (the SDK's own
+#: ``Run.update`` sends each field's value, wandb/apis/public/runs.py; wandb-core sends null
+#: for every field it does not set, as recordings show). The nearest a restore can send is
+#: ``""``, which is not the state before: the audit says so.
+UNSET: Any = _Marker("unset")
 
 Kind = Literal["alias", "artifact", "run"]
 Status = Literal["restored", "declared", "unrestored"]
@@ -224,9 +230,13 @@ def json_value(value: Any) -> Any:
 
 
 def _text(value: Any) -> Any:
-    """A string field: ``None`` and ``""`` are the same (W&B reads a null input as "unchanged",
-    so a restore of "none" sends ``""``)."""
-    return "" if value is None else value
+    """A string field as an answer gives it: null is :data:`UNSET`, not ``""``."""
+    return UNSET if value is None else value
+
+
+def _text_input(value: Any) -> Any:
+    """The input that sets a string field to ``value``; ``""`` for :data:`UNSET`."""
+    return "" if value is UNSET else value
 
 
 def _tags(value: Any) -> Any:
@@ -515,6 +525,21 @@ def _why(tracked: Tracked, exists: Callable[[str], bool]) -> str:
         return "it was deleted"
     if tracked.kind == "alias" and tracked.current is UNKNOWN:
         return "which version holds it now is unknown (an answer was lost)"
+    unset = (
+        [
+            name
+            for name, value in tracked.prior.items()
+            if value is UNSET and tracked.current.get(name) == ""  # the nearest a restore sends
+        ]
+        if isinstance(tracked.prior, dict) and isinstance(tracked.current, dict)
+        else []
+    )
+    if unset:
+        return (
+            f"{', '.join(unset)} had no value before, and W&B's API cannot unset a field (a "
+            "null input leaves it as it is: wandb/apis/public/runs.py Run.update); the "
+            'cleanup can only set it to ""'
+        )
     return "the cleanup did not put it back (no restore was recorded, or it failed)"
 
 
@@ -554,9 +579,13 @@ def _restore_artifact(tracked: Tracked, exists: Callable[[str], bool]) -> Restor
         return None
     now_tags = current.get("tags", UNKNOWN)
     extra = now_tags - prior["tags"] if isinstance(now_tags, frozenset) else frozenset()
+    description = prior["description"]
     inp: dict[str, Any] = {
         "artifactID": artifact_id,
-        "description": prior["description"],
+        # Null leaves it as it is: sent only when it changed (an unset one cannot come back).
+        "description": None
+        if current.get("description") == description
+        else _text_input(description),
         "metadata": json.dumps(prior["metadata"]),
         "tagsToAdd": [{"tagName": t} for t in sorted(prior["tags"])],
         "tagsToDelete": [{"tagName": t} for t in sorted(extra)],
@@ -586,7 +615,7 @@ def run_input(name: str, value: Any) -> Any:
         return json.dumps(value)
     if name == "tags":
         return sorted(value)
-    return value
+    return _text_input(value)
 
 
 _RESTORERS: dict[str, Callable[[Tracked, Callable[[str], bool]], Restore | None]] = {
