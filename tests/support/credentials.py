@@ -91,6 +91,9 @@ def formats(seed: int = 26) -> dict[str, str]:
         "wandb-v1-key": "wa" + "ndb_v1_" + r(_WORD, 77),
         "jwt": _jwt(rng),
         "private-key": _pem(rng),
+        # The other half of a pair, which the catalogue reports only beside its partner.
+        "alibaba-access-key-id": "LT" + "AI" + r(_ALNUM, 20),
+        "razorpay-key-id": "rz" + "p_live_" + r(_ALNUM, 14),
     }
 
 

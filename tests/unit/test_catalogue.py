@@ -130,6 +130,35 @@ def test_every_rule_that_needs_a_partner_has_a_twin_that_does_not():
     assert len(paired) >= 10 and {f"{rule}.alone" for rule in paired} <= ids
 
 
+def test_every_partner_rule_is_applied_alone_too():
+    """A rule the catalogue keeps invisible (the other half of a pair: an Alibaba access key
+    id) was listed by --list-rules and never applied; derived, not listed."""
+    from kingfisher_sdk import Rules
+
+    loaded = Rules(confidence="medium", cache=False)
+    partners = {str(m["id"]) for m in loaded.metadata() if not m.get("visible", True)}
+    ids = {r.id for r in CATALOGUE.rules()}
+    assert len(partners) >= 10 and {f"{rule}.alone" for rule in partners} <= ids
+
+
+@pytest.mark.parametrize(
+    ("value", "secret"),
+    [
+        ("LT" + "AI5tQZd8AEJZK8cTk1y2Ab", True),
+        ("ST" + "S.abcdef1234567890XYZ", True),
+        ("pk-" + "lf-12345678-1234-1234-1234-123456789012", True),
+        # A partner that names a place says where a credential works, not what it is.
+        ("acme.jfrog.io", False),
+        ("https://abcdefghijklmnop.supabase.co", False),
+        ("acme.snowflakecomputing.com", False),
+    ],
+)
+def test_a_partner_alone_is_a_secret_unless_it_names_a_place(value, secret):
+    found = find_secrets(json.dumps({"v07": value}))
+    assert bool(found) is secret, found
+    assert all(f.rule.endswith(".alone") for f in found)
+
+
 @pytest.mark.parametrize("name", sorted(FORMATS))
 def test_scrubbed_json_stays_json_at_every_depth(name):
     """A span found in the decoded view is widened to whole escapes: REDACTED replaces

@@ -49,6 +49,7 @@ catalogue adds is covered without a change here.
 from __future__ import annotations
 
 import os
+import re
 import tempfile
 import threading
 from collections.abc import Iterator
@@ -165,6 +166,8 @@ class Catalogue:
         value that the rule finds only through the words before it (``key = <40 hex>``,
         which a digest under a key's name also is) is left to the pair.
         """
+        if _PLACE.search(value):
+            return False  # a partner that names a place (a host, a URL) is no secret alone
         data = value.encode("utf-8", "surrogatepass")
         return any(
             found == rule and (start, end) == (0, len(value))
@@ -222,12 +225,18 @@ class Catalogue:
 
 #: Suffix of the id of a paired rule loaded once more without its partner requirement.
 ALONE = ".alone"
+#: A URL, or a host name (dotted labels ending in letters only, like every top-level
+#: domain): some partners are the service's address (``acme.jfrog.io``,
+#: ``https://x.supabase.co``), which says where a credential works, not what it is.
+_PLACE = re.compile(r"://|^[A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)*\.[A-Za-z]{2,63}$")
 
 
 def _alone_rules(rules: Any) -> list[dict[str, Any]]:
     """Kingfisher rule definitions (its custom-rule YAML schema, the fields ``name``,
     ``id``, ``pattern``, ``confidence``, ``min_entropy``) of each visible rule that
-    requires a partner (``depends_on_rule`` not ``optional``), without the requirement.
+    requires a partner (``depends_on_rule`` not ``optional``), without the requirement,
+    and of each partner itself (a rule the catalogue keeps invisible, reported only as
+    the other half of a pair: an Alibaba access key id ``LTAI...``).
 
     The entropy floor is the one the rule's own filter applies (Betterleaks'
     ``entropy(finding.secret) < X`` rejects a match, see ``Rules.detail``'s
@@ -236,10 +245,10 @@ def _alone_rules(rules: Any) -> list[dict[str, Any]]:
     """
     found = []
     for meta in rules.metadata():
-        if not meta.get("visible", True):
-            continue
         detail = rules.detail(meta["id"])
-        if all(d is None or d.get("optional") for d in detail.get("depends_on_rule") or ()):
+        partner = not meta.get("visible", True)
+        needs = detail.get("depends_on_rule") or ()
+        if not partner and all(d is None or d.get("optional") for d in needs):
             continue
         floors = list(_entropy_floors(detail.get("betterleaks_filter")))
         found.append(
