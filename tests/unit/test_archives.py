@@ -9,6 +9,7 @@ import bz2
 import gzip
 import io
 import lzma
+import tarfile
 import zipfile
 from collections.abc import Callable
 from pathlib import Path
@@ -34,6 +35,16 @@ def _zip(members: dict[str, bytes], method: int = zipfile.ZIP_DEFLATED) -> bytes
     return out.getvalue()
 
 
+def _tar(members: dict[str, bytes]) -> bytes:
+    out = io.BytesIO()
+    with tarfile.open(fileobj=out, mode="w:") as archive:
+        for name, data in members.items():
+            info = tarfile.TarInfo(name)
+            info.size = len(data)
+            archive.addfile(info, io.BytesIO(data))
+    return out.getvalue()
+
+
 FORMATS: dict[str, tuple[Callable[[bytes], bytes], str]] = {
     "gzip": (gzip.compress, "gzip-decompressed"),
     "bzip2": (bz2.compress, "bzip2-decompressed"),
@@ -44,6 +55,40 @@ FORMATS: dict[str, tuple[Callable[[bytes], bytes], str]] = {
         "gzip-decompressed > zip member secrets.yaml",
     ),
 }
+
+
+#: Archives stored as they are, holding a compressed one: a zip's stored member and a tar's
+#: member are read where they lie, so only what they compress is still to open.
+NESTED: dict[str, tuple[Callable[[bytes], bytes], str]] = {
+    "tar.gz-stored-in-zip": (
+        lambda d: _zip({"in/x.tar.gz": gzip.compress(_tar({"cfg": d}))}, zipfile.ZIP_STORED),
+        "zip member in/x.tar.gz > gzip-decompressed",
+    ),
+    "gz-in-tar": (lambda d: _tar({"a/cfg.gz": gzip.compress(d)}), "tar member a/cfg.gz"),
+    "zip-in-tar.bz2": (
+        lambda d: bz2.compress(_tar({"b.zip": _zip({"c.yaml": d})})),
+        "tar member b.zip > zip member c.yaml",
+    ),
+}
+
+
+@pytest.mark.parametrize("kind", NESTED)
+def test_a_compressed_archive_stored_inside_another_is_opened_too(kind):
+    compress, member = NESTED[kind]
+    data = compress(CONFIG)
+    assert TOKEN.encode() not in data
+    found = Scrubber().find_in_body(data, "body")
+    assert [f.rule for f in found if member in f.where] == ["betterleaks.github-pat"], found
+
+
+def test_a_token_that_ends_a_tar_member_before_its_padding_is_found():
+    # A token file written without a newline (huggingface's ~/.cache/huggingface/token):
+    # NUL bytes pad the member, and no rule's pattern ends a token at a NUL.
+    token = credentials.formats()["groq-api-key"]
+    data = _tar({"token": token.encode()})
+    assert data.count(b"\x00") > 500
+    assert [f.rule for f in Scrubber().find_in_body(data, "body")] == ["betterleaks.groq-api-key"]
+    assert token not in Scrubber().scrub_text(data.decode("latin-1"))
 
 
 @pytest.mark.parametrize("kind", FORMATS)

@@ -6,7 +6,9 @@ a zip member compressed with deflate (what ``zip``, ``shutil.make_archive`` and 
 tools write), holds its text in a form no rule reads: a teammate's ``configs.zip`` with a
 token in it would be stored, and audited clean. So each such stream is opened here and
 searched too, decompressed, with the same rules; members of a zip stored uncompressed
-(a ``torch.save`` checkpoint is such a zip) were read where they lie already.
+(a ``torch.save`` checkpoint is such a zip) and of a tar were read where they lie
+already, but one that is itself compressed (a ``.tar.gz`` in a zip, a ``.gz`` in a tar)
+is opened and searched inside, like the archive that holds it.
 
 The content comes from teammates and pull requests (issue 22: untrusted input), so the
 work is bounded: :data:`ARCHIVE_BUDGET` decompressed bytes per body or blob, archives
@@ -18,15 +20,18 @@ were searched already.
 
 Formats by their magic numbers: gzip RFC 1952 section 2.3.1 (``1f 8b``), bzip2
 (``BZh``, the bzip2 file format), xz (``fd 37 7a 58 5a 00``, the .xz file format 2.1.1.1),
-zip (``PK 03 04``, PKWARE APPNOTE 4.3.7).
+zip (``PK 03 04``, PKWARE APPNOTE 4.3.7), tar (``ustar`` at byte 257, POSIX.1-2017 pax
+"ustar Interchange Format"; GNU tar writes ``ustar`` there too).
 """
 
 from __future__ import annotations
 
 import bz2
 import contextlib
+import dataclasses
 import gzip
 import lzma
+import tarfile
 import zipfile
 import zlib
 from collections.abc import Callable, Iterator
@@ -54,13 +59,38 @@ _MAGIC = (
     (b"PK\x03\x04", "zip"),
 )
 _STREAMS = ("gzip", "bzip2", "xz")
+#: How many first bytes of a stream :func:`kind_of` needs (a tar's magic is at 257).
+HEAD = 512
+_TAR_MAGIC = slice(257, 262)
 #: What a stream that is not what its magic number says raises while read.
-CORRUPT = (OSError, EOFError, zlib.error, lzma.LZMAError, zipfile.BadZipFile, ValueError)
+CORRUPT = (
+    OSError,
+    EOFError,
+    zlib.error,
+    lzma.LZMAError,
+    zipfile.BadZipFile,
+    tarfile.TarError,
+    ValueError,
+)
 
 
 def kind_of(head: bytes) -> str | None:
-    """The archive format whose magic number ``head`` (a stream's first bytes) starts with."""
+    """The archive format whose magic number ``head`` (a stream's first :data:`HEAD` bytes)
+    holds."""
+    if head[_TAR_MAGIC] == b"ustar":
+        return "tar"
     return next((kind for magic, kind in _MAGIC if head.startswith(magic)), None)
+
+
+@dataclass(frozen=True)
+class Member:
+    """A stream an archive holds: where it is (``where > zip member a/b.txt``), how to open
+    it, and, for one whose bytes were searched where they lie (stored in a zip, in a tar),
+    the archive format it is itself (only its inside is still to search)."""
+
+    where: str
+    open: Opener
+    inner: str | None = None
 
 
 class OverBudget(Exception):
@@ -84,34 +114,70 @@ class Budget:
             raise OverBudget(f"more than {ARCHIVE_BUDGET:,} bytes decompressed")
 
 
-def contents(kind: str, open_: Opener, where: str) -> Iterator[tuple[str, Opener]]:
-    """Each decompressed stream of an archive of ``kind`` opened by ``open_``: its place
-    (``where > zip member a/b.txt``, ``where > gzip-decompressed``) and how to open it.
-    Zip members stored uncompressed are left out (their bytes were searched where they
-    lie).
+def contents(kind: str, open_: Opener, where: str) -> Iterator[Member]:
+    """Each stream an archive of ``kind`` opened by ``open_`` holds that is still to search:
+    a decompressed one, and one searched where it lies that is an archive itself.
 
     Raises:
         Unsearchable: An encrypted zip member.
-        OverBudget: A zip of more than :data:`ARCHIVE_MEMBERS` members.
+        OverBudget: An archive of more than :data:`ARCHIVE_MEMBERS` members.
         CORRUPT: An archive that is not what its magic number says.
     """
     if kind in _STREAMS:
-        yield f"{where} > {kind}-decompressed", lambda: _decompressed(kind, open_)
-        return
+        yield Member(f"{where} > {kind}-decompressed", lambda: _decompressed(kind, open_))
+    elif kind == "tar":
+        yield from _tar_members(open_, where)
+    else:
+        yield from _zip_members(open_, where)
+
+
+def _zip_members(open_: Opener, where: str) -> Iterator[Member]:
     with open_() as raw, zipfile.ZipFile(raw) as archive:
         members = archive.infolist()
         if len(members) > ARCHIVE_MEMBERS:
             raise OverBudget(f"a zip of {len(members):,} members")
         for info in members:
-            if info.is_dir() or info.compress_type == zipfile.ZIP_STORED:
+            if info.is_dir():
                 continue
             if info.flag_bits & 0x1:  # APPNOTE 4.4.4: bit 0, the member is encrypted
                 raise Unsearchable(f"member {info.filename!r} is encrypted")
-            yield f"{where} > zip member {info.filename}", _member(archive, info)
+            member = Member(f"{where} > zip member {info.filename}", _member(archive, info))
+            if info.compress_type != zipfile.ZIP_STORED:
+                yield member
+            elif inner := _inner_kind(member.open):
+                yield dataclasses.replace(member, inner=inner)
+
+
+def _tar_members(open_: Opener, where: str) -> Iterator[Member]:
+    """A tar's members are stored as they are: only those that are archives themselves."""
+    with open_() as raw, tarfile.open(fileobj=raw, mode="r:") as archive:
+        for count, info in enumerate(archive, 1):
+            if count > ARCHIVE_MEMBERS:
+                raise OverBudget(f"a tar of more than {ARCHIVE_MEMBERS:,} members")
+            if not info.isfile():
+                continue
+            member = Member(f"{where} > tar member {info.name}", _tar_member(archive, info))
+            if inner := _inner_kind(member.open):
+                yield dataclasses.replace(member, inner=inner)
+
+
+def _inner_kind(open_: Opener) -> str | None:
+    with open_() as stream:
+        return kind_of(stream.read(HEAD))
 
 
 def _member(archive: zipfile.ZipFile, info: zipfile.ZipInfo) -> Opener:
     return lambda: archive.open(info)
+
+
+def _tar_member(archive: tarfile.TarFile, info: tarfile.TarInfo) -> Opener:
+    def open_() -> AbstractContextManager[IO[bytes]]:
+        stream = archive.extractfile(info)
+        if stream is None:  # not a regular file (checked before): nothing to read
+            raise tarfile.TarError(f"member {info.name!r} cannot be read")
+        return cast(AbstractContextManager[IO[bytes]], stream)
+
+    return open_
 
 
 @contextlib.contextmanager

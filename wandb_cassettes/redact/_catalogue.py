@@ -151,6 +151,10 @@ class Catalogue:
 
     def _scan(self, text: str) -> Iterator[tuple[str, int, int]]:
         scanner = self._load()
+        # A NUL ends a value in binary (a tar member's padding after a token file written
+        # without a newline, a C string), but no rule's pattern ends a token at one: read
+        # as a line end, one character for one, so offsets stay.
+        text = text.replace("\x00", "\n") if "\x00" in text else text
         data = text.encode("utf-8", "surrogatepass")
         paired = list(self._spans(scanner, text, data))
         yield from paired

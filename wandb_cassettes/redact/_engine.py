@@ -325,7 +325,7 @@ class Scrubber:
         if not isinstance(body, bytes):
             return []
         found = self._find_in_bytes(body, where)
-        kind = archives.kind_of(body[:8])
+        kind = archives.kind_of(body[: archives.HEAD])
         if kind is not None:
             found += self._find_inside(kind, lambda: io.BytesIO(body), where, archives.Budget(), 1)
         return found
@@ -374,7 +374,7 @@ class Scrubber:
                 while data := f.read(FILE_CHUNK):
                     if depth:
                         budget.spend(len(data))
-                    head = head or data[:8]
+                    head = head or data[: archives.HEAD]
                     block, base = tail + data, start - len(tail)
                     for finding in self._find_in_bytes(_whole_characters(block), where):
                         placed = dataclasses.replace(finding, offset=base + finding.offset)
@@ -409,10 +409,15 @@ class Scrubber:
             return [SecretFinding(archives.UNSEARCHED, f"{where} > nested too deep", 0, 0)]
         found: list[SecretFinding] = []
         try:
-            for inner, opener in archives.contents(kind, open_, where):
+            for member in archives.contents(kind, open_, where):
                 if budget.left <= 0:
-                    return [*found, SecretFinding(archives.UNSEARCHED, inner, 0, 0)]
-                found += self._find_in_stream(opener, inner, budget, depth)
+                    return [*found, SecretFinding(archives.UNSEARCHED, member.where, 0, 0)]
+                if member.inner is None:
+                    found += self._find_in_stream(member.open, member.where, budget, depth)
+                else:  # searched where it lies: its inside only
+                    found += self._find_inside(
+                        member.inner, member.open, member.where, budget, depth + 1
+                    )
         except (archives.OverBudget, archives.Unsearchable) as exc:
             found.append(SecretFinding(archives.UNSEARCHED, f"{where} > {exc}", 0, 0))
         except archives.CORRUPT:
