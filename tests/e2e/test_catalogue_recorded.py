@@ -41,12 +41,19 @@ FILE_NAMES = {file_names!r}
 def encodings(key):
     \"\"\"The key in the encodings a test can produce, each alone in a value.\"\"\"
     raw = key.encode()
+    body = key.replace("_", "-").rsplit("-", 1)[-1].encode()
     return [
         base64.b64encode(raw).decode(),
         base64.urlsafe_b64encode(raw).decode().rstrip("="),
         raw.hex(),
         key.upper(),
         key.swapcase(),
+        "".join(f"%{{b:02X}}" for b in raw),
+        base64.b85encode(raw).decode(),
+        base64.b64encode(base64.b64encode(raw)).decode(),
+        base64.b64encode(raw[::-1]).decode(),
+        base64.b64encode(body).decode(),
+        body.hex(),
     ]
 
 

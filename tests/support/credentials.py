@@ -116,7 +116,21 @@ def key_encodings(key: str) -> dict[str, str]:
         "key-reversed": key[::-1],
         "key-dashed": "-".join(key[i : i + 4] for i in range(0, len(key), 4)),
         "key-spaced": " ".join(key),
+        "key-percent-escaped": "".join(f"%{b:02X}" for b in raw),
+        "key-x-escaped": "".join(f"\\x{b:02x}" for b in raw),
+        "key-utf16": key.encode("utf-16-le").decode("latin-1"),
+        "key-base85": base64.b85encode(raw).decode(),
+        "key-base64-twice": base64.b64encode(base64.b64encode(raw)).decode(),
+        "key-reversed-base64": base64.b64encode(raw[::-1]).decode(),
+        # The random part alone, after a prefix (the stand-in's "standin-", W&B's "local-").
+        "key-body-base64": base64.b64encode(_body(key).encode()).decode(),
+        "key-body-hex": _body(key).encode().hex(),
+        "key-body-base32": base64.b32encode(_body(key).encode()).decode(),
     }
+
+
+def _body(key: str) -> str:
+    return key.replace("_", "-").rsplit("-", 1)[-1]
 
 
 def key_pieces(key: str, parts: int = 3, *, reverse: bool = False) -> list[str]:

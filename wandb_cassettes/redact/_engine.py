@@ -657,16 +657,50 @@ def _long_enough(secrets: Iterable[str]) -> list[str]:
 
 
 def _key_forms(key: str) -> list[str]:
-    """``key`` as itself, JSON-escaped, URL-encoded, in the Basic credential wandb-core
-    builds (``base64("api:" + key)``), in hex, rot13 and reversed, and in base64,
-    base64url and base32: alone, at the start of a longer encoded text, or after other
-    bytes (its characters only: an encoded text holding the key holds one of these).
+    """``key`` in the forms a test can write it in, each alone in a value or inside text:
+    itself, JSON-escaped and URL-encoded (:func:`.json_forms`), in the Basic credential
+    wandb-core builds (``base64("api:" + key)``), and each of :func:`_key_bases` (the key,
+    backwards, its random part after a prefix such as ``local-``) in every encoding of
+    :func:`_encodings`, and the key's base64 encoded once more.
     """
     raw = key.encode()
     basic = base64.b64encode(b"api:" + raw).decode()
-    forms = [basic, basic.rstrip("="), *json_forms(key), raw.hex(), codecs.encode(key, "rot13")]
-    forms += json_forms(key[::-1])
-    # (encoder, bits a character holds, shifts that give every alignment of the key's bytes)
+    forms = [basic, basic.rstrip("=")]
+    for base in _key_bases(key):
+        forms += json_forms(base)
+        forms += _encodings(base.encode())
+    forms += _encodings(base64.b64encode(raw))
+    return forms
+
+
+def _key_bases(key: str) -> list[str]:
+    """The key, backwards, and its random part alone when a prefix (``local-``, a word and
+    ``_``) comes before 20 characters or more, forwards and backwards."""
+    bases = [key, key[::-1]]
+    body = re.split(r"[-_]", key)[-1]
+    if body != key and len(body) >= 20:
+        bases += [body, body[::-1]]
+    return bases
+
+
+def _encodings(raw: bytes) -> list[str]:
+    """``raw`` in hex, rot13, every byte ``%``-escaped or ``\\x``-escaped, UTF-16 (as its
+    bytes read one a character), base85 and ascii85; and in base64, base64url and base32,
+    alone, at the start of a longer encoded text, or after other bytes (its characters
+    only: an encoded text holding ``raw`` holds one of these). Each also as JSON and URLs
+    escape it (:func:`.json_forms`)."""
+    text = raw.decode("latin-1")
+    utf16 = text.encode("utf-16-le").decode("latin-1")
+    forms = [
+        raw.hex(),
+        codecs.encode(text, "rot13"),
+        "".join(f"%{b:02x}" for b in raw),
+        "".join(f"\\x{b:02x}" for b in raw),
+        utf16,
+        base64.b85encode(raw).decode(),
+        base64.a85encode(raw).decode(),
+    ]
+    # (encoder, bits a character holds, shifts that give every alignment of the bytes)
     encodings = (
         (base64.b64encode, 6, (1, 2)),
         (base64.urlsafe_b64encode, 6, (1, 2)),
@@ -678,7 +712,8 @@ def _key_forms(key: str) -> list[str]:
         for shift in shifts:  # character j holds bits (bits*j)..(bits*j + bits-1) of the bytes
             shifted = encode(bytes(shift) + raw).decode()
             forms.append(shifted[-(-8 * shift // bits) : 8 * (shift + len(raw)) // bits])
-    return forms
+    # As JSON writers escape them (Go's writes "<" as \u003c: base85 holds it) and URL-encoded.
+    return [escaped for form in forms for escaped in json_forms(form)]
 
 
 def _joined_key(key: str) -> str:
