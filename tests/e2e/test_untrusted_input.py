@@ -589,6 +589,40 @@ def test_a_blob_that_is_a_link_out_of_the_folder_is_refused(tmp_path):
     assert audited.error is not None and "leads out of" in str(audited.error)
 
 
+def test_a_blob_folder_that_is_a_link_out_of_the_cassette_folder_is_refused(tmp_path):
+    """Git carries a link to a folder: ``cassettes/_blobs`` pointing anywhere."""
+    path, blob = _blob_folder(tmp_path)
+    store = blob.parent.parent
+    moved = tmp_path / "elsewhere"
+    store.rename(moved)
+    store.symlink_to(moved, target_is_directory=True)
+    audited = audit_file(path)
+    assert audited.error is not None and "the blob folder" in str(audited.error)
+    assert "leads out of" in str(audited.error)
+
+
+@pytest.mark.parametrize("kind", ["fifo", "folder"])
+def test_a_blob_that_is_no_regular_file_is_refused_at_once(tmp_path, kind):
+    """A FIFO in its place made replay and the audit wait for a writer, for ever."""
+    path, blob = _blob_folder(tmp_path)
+    blob.unlink()
+    if kind == "fifo":
+        os.mkfifo(blob)
+    else:
+        blob.mkdir()
+    audited = audit_file(path)  # returns (a hang would time the test out)
+    assert audited.error is not None and "is not a regular file" in str(audited.error)
+    assert cli(["audit", str(path)]) == 2
+    with Relay(UP) as relay:
+        replay = relay.replay(cs.load(path))
+        replay.blob_root = path.parent.parent
+        ext = relay.url + "/_ext/https/storage.example/bucket/model.bin"
+        with pytest.raises(urllib.error.HTTPError) as refused:
+            urllib.request.urlopen(ext, timeout=10)
+        assert refused.value.code == 404
+        assert "is not a regular file" in str(replay.errors[0])
+
+
 def test_a_blob_holding_other_bytes_is_unusable_in_the_audit_and_never_served(tmp_path):
     path, blob = _blob_folder(tmp_path)
     blob.write_bytes(b"the attacker's bytes")

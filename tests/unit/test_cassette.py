@@ -143,3 +143,21 @@ def test_an_answer_that_is_no_final_http_status_makes_the_cassette_unusable(tmp_
     path = cs.save(Cassette(interactions=[ix], metadata={}), tmp_path / "c.yaml")
     with pytest.raises(CassetteError, match=rf"c\.yaml:\d+: .*status {status} is no final"):
         cs.load(path)
+
+
+@pytest.mark.parametrize(
+    ("field", "first", "second"),
+    [("status", "code: 200", "code: 500"), ("uri", "http://x.invalid/a", "http://x.invalid/b")],
+)
+def test_a_key_given_twice_makes_the_cassette_unusable(tmp_path, field, first, second):
+    """PyYAML keeps the last silently; a reviewer reads the first."""
+    ix = Interaction("POST", "http://x.invalid/a", status=200, response_body="{}")
+    path = cs.save(Cassette(interactions=[ix], metadata={}), tmp_path / "c.yaml")
+    text = path.read_text()
+    if field == "status":
+        text = text.replace("    status:\n", f"    status: {{{second}}}\n    status:\n", 1)
+    else:
+        text = text.replace(f"    uri: {first}", f"    uri: {first}\n    uri: {second}", 1)
+    path.write_text(text)
+    with pytest.raises(CassetteError, match=rf"c\.yaml:\d+: the key '{field}' is given twice"):
+        cs.load(path)

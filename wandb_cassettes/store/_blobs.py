@@ -21,6 +21,7 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import os
+import stat
 import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -131,10 +132,28 @@ def blob_file(cassette: Path, body: BlobBody, root: Path, what: str = "") -> Pat
             f"address in the cassette folder ({expected}): not served, not audited",
         )
     store = (root / BLOB_DIR).resolve()
+    if root.resolve() not in store.parents:
+        raise CassetteError(
+            cassette, f"{what}the blob folder {root / BLOB_DIR} leads out of {root} (a link)"
+        )
     real = expected.resolve()
     if store not in real.parents:
         raise CassetteError(cassette, f"{what}its blob {expected} leads out of {store} (a link)")
+    _regular(cassette, expected, what)
     return expected
+
+
+def _regular(cassette: Path, path: Path, what: str) -> None:
+    """Raise :class:`CassetteError` when ``path`` exists and is no regular file: a FIFO would
+    block the reader for ever, a device never ends (``/dev/zero``)."""
+    try:
+        mode = path.stat().st_mode
+    except OSError:
+        return  # missing or unreadable: the reader says so
+    if not stat.S_ISREG(mode):
+        raise CassetteError(
+            cassette, f"{what}its blob {path} is not a regular file (a FIFO, a device, a folder)"
+        )
 
 
 def verify_blob(cassette: Path, body: BlobBody, path: Path, what: str = "") -> None:
@@ -147,7 +166,14 @@ def verify_blob(cassette: Path, body: BlobBody, path: Path, what: str = "") -> N
     digest = hashlib.sha256()
     size = 0
     try:
-        with path.open("rb") as fh:
+        # O_NONBLOCK: a FIFO put there after the check above opens at once instead of
+        # waiting for a writer; fstat then refuses it.
+        fd = os.open(path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0))
+        with os.fdopen(fd, "rb") as fh:
+            if not stat.S_ISREG(os.fstat(fh.fileno()).st_mode):
+                raise CassetteError(
+                    cassette, f"{what}its blob {path} is not a regular file (a FIFO, a device)"
+                )
             while chunk := fh.read(_VERIFY_CHUNK):
                 digest.update(chunk)
                 size += len(chunk)

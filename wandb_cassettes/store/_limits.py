@@ -118,6 +118,10 @@ class _Open:
     chars: int
     #: The height of its tallest child collection (0: none).
     height: int = 0
+    #: A mapping's keys so far (scalar keys): None for a sequence.
+    keys: set[str] | None = None
+    #: Whether a mapping's next child is a key (children alternate key, value).
+    at_key: bool = True
 
 
 @dataclass(frozen=True)
@@ -144,6 +148,8 @@ def check_yaml(text: str, limits: Limits, fail: Fail) -> None:
     nodes = chars = aliases = 0
     for event in yaml.parse(text, Loader=loader):
         line = event.start_mark.line + 1 if event.start_mark is not None else None
+        if isinstance(event, yaml.NodeEvent) and stack and stack[-1].keys is not None:
+            _one_key(stack[-1], event, fail, line)
         if isinstance(event, yaml.ScalarEvent):
             size = len(event.value)
             if size > limits.max_scalar_bytes:
@@ -158,7 +164,8 @@ def check_yaml(text: str, limits: Limits, fail: Fail) -> None:
                 raise fail(
                     over(f"collections nested {len(stack) + 1} deep", limits.max_depth), line
                 )
-            stack.append(_Open(event.anchor, nodes, chars))
+            keys: set[str] | None = set() if isinstance(event, yaml.MappingStartEvent) else None
+            stack.append(_Open(event.anchor, nodes, chars, keys=keys))
             nodes += 1
         elif isinstance(event, yaml.CollectionEndEvent):
             done = stack.pop()
@@ -189,6 +196,17 @@ def check_yaml(text: str, limits: Limits, fail: Fail) -> None:
         if chars > limits.max_bytes:
             what = f"{chars:,} characters of scalars by here, each alias counted as what it repeats"
             raise fail(over(what, limits.max_bytes), line)
+
+
+def _one_key(mapping: _Open, event: yaml.NodeEvent, fail: Fail, line: int | None) -> None:
+    """Refuse a key a mapping has already: PyYAML keeps the last silently, while a reviewer
+    reads the first (``code: 200`` above ``code: 500``). YAML 1.2 section 3.2.1.1: the
+    keys of a mapping are unique."""
+    if mapping.at_key and isinstance(event, yaml.ScalarEvent) and mapping.keys is not None:
+        if event.value in mapping.keys:
+            raise fail(f"the key {event.value[:60]!r} is given twice in one mapping", line)
+        mapping.keys.add(event.value)
+    mapping.at_key = not mapping.at_key
 
 
 def check_tree(value: Any, limits: Limits) -> str | None:
