@@ -232,6 +232,29 @@ def test_an_alias_the_test_removes_from_a_teammates_version_comes_back():
     assert statuses(ledger) == {f"{E}/{P}/shared:staging": "restored"}
 
 
+@pytest.mark.parametrize("field", ["deleteAliases", "addAliases"])
+def test_latest_taken_off_or_put_on_a_teammates_version_by_the_test_is_a_finding(field):
+    # ``a.aliases = []; a.save()`` on a teammate's version removes ``latest`` with the rest:
+    # W&B keeps it on the newest version itself, and no API gives it back.
+    change = b.delete_aliases if field == "deleteAliases" else b.add_aliases
+    ledger = ledger_of(change(V0, "shared", "latest", E, P))
+    (found,) = ledger.foreign_changes()
+    assert (found.name, found.status) == (f"{E}/{P}/shared:latest", "unrestored")
+    assert "latest alias itself" in found.why
+    assert ledger.restores() == []
+    assert audit_cassette(b.cassette(change(V0, "shared", "latest", E, P)), PATH).exit_code == 1
+
+
+def test_latest_on_the_tests_own_collection_is_its_own_business():
+    ledger = ledger_of(
+        b.upsert_bucket(E, P, "mine0001"),
+        b.create_artifact(E, P, "own", id=MINE, run="mine0001"),
+        b.commit_artifact(MINE),
+        b.delete_aliases(MINE, "own", "latest", E, P),
+    )
+    assert ledger.foreign_changes() == []
+
+
 def test_an_alias_moved_between_teammates_versions_goes_back():
     ledger = ledger_of(
         b.prior_alias(E, P, "shared", "prod", V0),

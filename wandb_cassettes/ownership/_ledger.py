@@ -335,6 +335,7 @@ class Ledger:
                 return UNKNOWN
             return None if now == holder else now
 
+        self._wandbs_own_aliases(ex, subject)
         for slot in self._slots(ex, subject):
             if not all(slot):  # fail closed: an alias of a collection nothing names
                 name = f"{'/'.join(slot[:3])}:{slot[3]}"
@@ -355,9 +356,28 @@ class Ledger:
                 alias=alias,
             )
 
-    def _slots(self, ex: Exchange, subject: Resource | None) -> list[tuple[str, str, str, str]]:
+    def _wandbs_own_aliases(self, ex: Exchange, subject: Resource | None) -> None:
+        """``latest`` (or a version name) the test itself set or removed, with a mutation
+        whose subject is the alias (the mutation table's kind: ``addAliases``,
+        ``deleteAliases``; a logged or linked version gets ``latest`` from W&B, judged
+        apart), on a version of a collection it did not create: W&B keeps ``latest`` on
+        the newest version by itself, and no API gives it back (``Artifact.save()`` of
+        ``aliases = []`` on a teammate's version sends it among the removed ones)."""
+        effect = classify(ex.field)
+        if effect is None or effect.kind != "alias" or ex.outcome != "succeeded":
+            return
+        for slot in self._slots(ex, subject, wandbs_own=True):
+            if all(slot) and self._owns(self._by_key.get(("collection", *slot[:3]))):
+                continue
+            name = f"{'/'.join(slot[:3])}:{slot[3]}"
+            self.foreign.lasting_change(name, "alias", "latest", (ex.index, ex.field))
+
+    def _slots(
+        self, ex: Exchange, subject: Resource | None, *, wandbs_own: bool = False
+    ) -> list[tuple[str, str, str, str]]:
         """``(entity, project, collection, alias)`` of each alias in the input (``latest`` and
-        version names are W&B's own); a part the traffic does not name is ``""``."""
+        version names are W&B's own: those only with ``wandbs_own``); a part the traffic
+        does not name is ``""``."""
         inp = input_of(ex)
         found = []
         for a in aliases_of(inp):
@@ -371,7 +391,7 @@ class Ledger:
             project = a.get("projectName") or as_str(inp.get("projectName"))
             if subject is not None:
                 entity, project = entity or subject.entity, project or subject.project
-            if not is_wandb_alias(a["alias"]):
+            if is_wandb_alias(a["alias"]) == wandbs_own:
                 found.append((entity, project, collection, a["alias"]))
         return found
 
