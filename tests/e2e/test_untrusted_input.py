@@ -46,6 +46,7 @@ from wandb_cassettes_standin import StandinBackend
 
 from wandb_cassettes import store as cs
 from wandb_cassettes.audit import audit_file
+from wandb_cassettes.cleanup import sign_journal_line
 from wandb_cassettes.cli import main as cli
 from wandb_cassettes.errors import CassetteError
 from wandb_cassettes.record import Relay
@@ -718,7 +719,7 @@ def _journal(folder: Path, upstream: str, *entries: dict[str, Any], pid: int = 4
     path = folder / ".wandb_cassettes" / "journal" / f"otherhost-{pid}.jsonl"
     path.parent.mkdir(parents=True, exist_ok=True)
     header = {"journal": 2, "pid": pid, "host": "otherhost", "upstream": upstream}
-    path.write_text("".join(json.dumps(e) + "\n" for e in (header, *entries)))
+    path.write_text("".join(sign_journal_line(e) + "\n" for e in (header, *entries)))
     return path
 
 
@@ -861,6 +862,36 @@ def test_an_unusable_journal_is_named_with_its_line_and_never_swept(
     assert code == 2, out
     assert f"UNUSABLE journal unusable: {path}:3: " in out, out
     assert time.monotonic() - started < 10 and path.exists() and no_network == []
+
+
+def _forged_restore() -> dict[str, Any]:
+    """What the trial appended: a restore aimed at a teammate's version no session touched."""
+    inp = {"artifactID": "QXJ0aWZhY3Q6OQ==", "description": "PWNED"}
+    restore = {"name": "e/p/teamdata:v0", "change": "x", "field": "updateArtifact"}
+    return {"event": "restore", "test": "t", "restore": {**restore, "variables": {"input": inp}}}
+
+
+@pytest.mark.parametrize("how", ["unsigned", "edited after signing", "signed elsewhere"])
+def test_a_forged_journal_line_is_never_acted_on(tmp_path, monkeypatch, capsys, no_network, how):
+    """A journal sits in the working folder: a line this user's sessions did not write (a
+    pull request's, another machine's, or one edited) makes the journal unusable."""
+    path = _journal(tmp_path, "https://api.wandb.ai", _run_entry("e/p/r", "UnVuOjE="))
+    forged = _forged_restore()
+    if how == "unsigned":
+        line = json.dumps(forged)
+    elif how == "edited after signing":
+        line = sign_journal_line(forged).replace("PWNED", "PWNED-too")
+    else:
+        line = json.dumps({**forged, "mac": "0" * 64})
+    with path.open("a") as fh:
+        fh.write(line + "\n")
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("WANDB_API_KEY", "k" * 40)
+    code = cli(["sweep", "--host", "otherhost", "--upstream", "https://api.wandb.ai"])
+    out = capsys.readouterr().out
+    assert code == 2, out
+    assert f"UNUSABLE journal unusable: {path}:3: " in out and "not signed" in out, out
+    assert no_network == [] and path.exists()
 
 
 def test_a_torn_last_journal_line_is_still_forgiven(tmp_path):

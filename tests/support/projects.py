@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any
 
 from wandb_cassettes import store as cs
+from wandb_cassettes.cleanup import sign_journal_line
 from wandb_cassettes.protocol import parse_request
 
 #: Settings that keep the SDK's retries of an injected fault short (defaults wait ~1 s and up).
@@ -97,7 +98,7 @@ def journal_file(
     """A crash journal of ``host`` in ``project`` holding one ``event`` about ``owned``."""
     path = project / ".wandb_cassettes" / "journal" / f"{host}-4242.jsonl"
     path.parent.mkdir(parents=True, exist_ok=True)
-    header = {"journal": 2, "pid": 4242, "host": host, "upstream": upstream}
+    header: dict[str, Any] = {"journal": 2, "pid": 4242, "host": host, "upstream": upstream}
     lines = [header, {"event": event, "test": "t", "owned": owned}]
-    path.write_text("".join(json.dumps(line) + "\n" for line in lines))
+    path.write_text("".join(sign_journal_line(line) + "\n" for line in lines))
     return path

@@ -16,6 +16,7 @@ from ._retry import (
     new_api,
     run_deletions,
 )
+from ._signature import sign as sign_journal_line
 from ._sweep import SweepResult, api_for, sweep, unreachable
 
 __all__ = [
@@ -40,6 +41,7 @@ __all__ = [
     "read",
     "restore_document",
     "run_deletions",
+    "sign_journal_line",
     "sweep",
     "unreachable",
 ]

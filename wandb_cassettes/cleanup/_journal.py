@@ -26,7 +26,8 @@ journal once nothing is left open; the next recording session (or
 
 A journal is read as untrusted input (it sits in a working folder, and a sweep acts on
 it with the user's key): within :data:`JOURNAL_LIMITS`, and every line must be an
-entry of the shapes above, except a torn last line (the writer was killed mid-line). A
+entry of the shapes above, signed by this user's sessions on this machine
+(:mod:`._signature`), except a torn last line (the writer was killed mid-line). A
 journal that is not is unusable (:class:`~.errors.JournalError` naming the file and
 line), and nothing of it is swept.
 """
@@ -46,6 +47,7 @@ from typing import IO, Any
 from ..errors import JournalError
 from ..ownership import Event, Ledger, Owned, Restore
 from ..store import Limits, check_tree, read_capped
+from . import _signature as signature
 
 JOURNAL_DIR = Path(".wandb_cassettes") / "journal"
 JOURNAL_VERSION = 2
@@ -232,7 +234,7 @@ class Journal:
         if self._fh is None:
             raise JournalError(f"the recording journal {self.path} is closed")
         try:
-            self._fh.write(json.dumps(entry) + "\n")
+            self._fh.write(signature.sign(entry) + "\n")
             self._fh.flush()
             os.fsync(self._fh.fileno())
         except OSError as exc:
@@ -286,6 +288,12 @@ def read(path: str | os.PathLike[str], limits: Limits = JOURNAL_LIMITS) -> Journ
         # A header opens the file, and again where a session of a reused pid appends.
         is_header = header is None or (isinstance(entry, dict) and "journal" in entry)
         problem = check_tree(entry, limits) or _shape(entry, is_header)
+        if problem is None and not signature.verified(entry):
+            problem = (
+                "its line is not signed by this user's recording sessions on this machine "
+                f"(the key in {signature.key_path()}): a journal written elsewhere, or "
+                "edited, is never acted on"
+            )
         if problem and torn:
             continue
         if problem:
