@@ -1157,7 +1157,7 @@ def add_aliases(ctx: Context, args: Json) -> Json:
     inp = args["input"]
     art = _artifact(ctx, inp["artifactID"])
     for alias in inp.get("aliases") or []:
-        ctx.state.set_alias(art.collection, alias["alias"], art)
+        ctx.state.set_alias(_alias_collection(ctx, art, alias), alias["alias"], art)
     return {"addAliases": {"success": True}}
 
 
@@ -1165,9 +1165,28 @@ def delete_aliases(ctx: Context, args: Json) -> Json:
     inp = args["input"]
     art = _artifact(ctx, inp["artifactID"])
     for alias in inp.get("aliases") or []:
-        if art.collection.aliases.get(alias["alias"]) == art.num:
-            del art.collection.aliases[alias["alias"]]
+        coll = _alias_collection(ctx, art, alias)
+        if coll.aliases.get(alias["alias"]) == art.num:
+            del coll.aliases[alias["alias"]]
     return {"deleteAliases": {"success": True}}
+
+
+def _alias_collection(ctx: Context, art: Artifact, alias: Json) -> Collection:
+    """The collection an alias input names: its ``entityName``/``projectName``/
+    ``artifactCollectionName`` (``ArtifactCollectionAliasInput``, all required, in
+    wandb/sdk/artifacts/_generated/input_types.py; ``Artifact._add_aliases`` and
+    ``_delete_aliases`` in wandb/sdk/artifacts/artifact.py send the path the artifact was
+    fetched by, a registry portfolio for a linked one). It must hold the version."""
+    source = art.collection
+    coll = ctx.state.collection(
+        alias.get("entityName") or source.entity,
+        alias.get("projectName") or source.project,
+        alias.get("artifactCollectionName") or source.name,
+    )
+    if coll is None or ctx.state.version_in(coll, art) is None:
+        where = alias.get("artifactCollectionName") or source.name
+        raise GraphQLError(f"artifact {art.id!r} is not a version of {where!r}", status=404)
+    return coll
 
 
 # -- handlers: sweeps -----------------------------------------------------------------

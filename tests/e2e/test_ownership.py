@@ -129,6 +129,13 @@ def test_links_a_teammates_version():
     wandb.Api().artifact(f"{PROJECT}/shared-model:v0").link("wandb-registry-model/theirs")
 
 
+@pytest.mark.wandb_cassette
+def test_takes_a_registry_alias():
+    # Another version linked with the alias a teammate's link holds: W&B moves it.
+    version = wandb.Api().artifact(f"{PROJECT}/shared-model:v1")
+    version.link("wandb-registry-model/theirs", aliases=["champion"])
+
+
 # -- issue 18: what the test changes of a teammate's ------------------------------------------
 
 
@@ -453,6 +460,25 @@ def test_a_link_of_a_teammates_version_is_undone_only_if_the_test_made_it(
     assert [r["kind"] for r in audited["created"]] == (
         [] if linked_before else ["link", "collection"]
     )
+
+
+def test_a_registry_alias_the_test_took_goes_back_to_the_teammates_link(
+    standin_sdk, project, tmp_path, capsys
+):
+    """The cleanup's addAliases names the registry collection (as Artifact._add_aliases
+    does): the alias goes back there, not onto the version's own collection."""
+    import wandb
+
+    log_versions("proj", "shared-model", ["v0", "v1"], tmp_path)
+    wandb.Api().artifact("proj/shared-model:v0").link(
+        "wandb-registry-model/theirs", aliases=["champion"]
+    )
+    before = standin_sdk.live()
+    result = record(project, standin_sdk, "-k", "takes_a_registry_alias")
+    assert result.returncode == 0, out(result)
+    assert standin_sdk.live() == before
+    report = audit_json(cassette(project, "test_takes_a_registry_alias"), capsys)
+    assert report["exit"] == 0, report
 
 
 def test_a_link_whose_state_before_was_not_read_is_reported(standin_sdk, project, tmp_path, capsys):
