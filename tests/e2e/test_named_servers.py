@@ -584,3 +584,45 @@ def test_replay_needs_no_upstream_and_refusing_one_is_a_usage_error(tmp_path: Pa
     assert "INTERNALERROR" not in recording.stdout + recording.stderr
     assert "refusing plain-http upstream 'http://wandb.corp.example'" in recording.stderr
     assert str(config / "settings") in recording.stderr  # where it came from
+
+
+BYPASS = """
+import json, os, subprocess, sys, urllib.error, urllib.request
+
+import pytest
+
+
+@pytest.mark.wandb_cassette
+def test_raw_http_to_the_server():
+    # No SDK: nothing in this process can tell that this is W&B traffic.
+    request = urllib.request.Request(
+        os.environ["DIRECT"] + "/graphql",
+        data=json.dumps({"query": "query Viewer { viewer { id } }"}).encode(),
+        headers={"Content-Type": "application/json"},
+    )
+    try:
+        urllib.request.urlopen(request, timeout=10).read()
+    except urllib.error.HTTPError:
+        pass  # no key sent: answered 401, but the server saw it all the same
+
+
+@pytest.mark.wandb_cassette
+def test_child_without_site():
+    # python -S skips site-packages' .pth files, so the hook of wandb-cassettes never loads.
+    subprocess.run([sys.executable, "-S", "-c", "pass"], check=True)
+"""
+
+
+def test_a_marked_test_that_recorded_nothing_says_so(tmp_path: Path):
+    """Traffic by a way the relay never sees (a raw HTTP client, a child process without
+    Python's site module) leaves an empty cassette: recording says so, per test."""
+    (tmp_path / "test_bypass.py").write_text(BYPASS)
+    (tmp_path / "pytest.ini").write_text("[pytest]\n")
+    with StandinBackend() as upstream:
+        env = {"DIRECT": upstream.base_url}
+        result = run_pytest(tmp_path, "--record-mode=once", upstream=upstream, env=env)
+    out = result.stdout + result.stderr
+    assert result.returncode == 0, out
+    for test in ("test_raw_http_to_the_server", "test_child_without_site"):
+        assert f"test_bypass.py::{test}: recorded no W&B request" in out, out
+    assert "python -S" in out

@@ -554,6 +554,8 @@ class CassetteUse:
                 self.finish_runs()
                 self._close_uses()
                 unheard = self._unheard()
+                if unheard is None:
+                    self._warn_if_silent()
                 cleanup_error = self._clean_up()
         finally:
             relay.pop(self.session)
@@ -610,6 +612,25 @@ class CassetteUse:
             f"they went to {where} directly, or nowhere. The cassette {self.path} is not "
             "written; this is an SDK path wandb-cassettes does not know to take: please "
             "report it"
+        )
+
+    def _warn_if_silent(self) -> None:
+        """A marked test whose recording holds no exchange: said, since nothing can tell
+        whether its code talked to W&B by a way the relay never saw (a child process
+        started without Python's ``site`` module, whose hook then never loads; a raw HTTP
+        client) or did not talk to W&B at all."""
+        session = self.session
+        if not isinstance(session, Recording) or session.requests or not self.save_empty:
+            return
+        warnings.warn(
+            WandbCassetteWarning(
+                f"{self._scrubbed(self.test_id)}: recorded no W&B request, so {self.path} "
+                "holds no interaction. If the test talks to W&B, its traffic did not reach "
+                "the wandb-cassettes relay (a child process started with `python -S`, which "
+                "skips the hook wandb-cassettes installs, or a raw HTTP client) and went "
+                "straight to the server; if it does not, it needs no wandb_cassette marker"
+            ),
+            stacklevel=3,
         )
 
     def finish_runs(self) -> None:
