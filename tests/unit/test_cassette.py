@@ -161,3 +161,22 @@ def test_a_key_given_twice_makes_the_cassette_unusable(tmp_path, field, first, s
     path.write_text(text)
     with pytest.raises(CassetteError, match=rf"c\.yaml:\d+: the key '{field}' is given twice"):
         cs.load(path)
+
+
+@pytest.mark.parametrize(
+    ("old", "new", "said"),
+    [
+        ("    method: POST", '    method: "PO ST\\r\\n"', "is no HTTP method"),
+        ("    headers: {}\n    method", "    headers: {X-A: {b: c}}\n    method", "text values"),
+        ("      message: OK", "      message: {a: b}", "'message' must be text"),
+        ("    headers: {}\n    status", "    headers: {X-A: [[1]]}\n    status", "text values"),
+    ],
+)
+def test_what_http_cannot_carry_makes_the_cassette_unusable(tmp_path, old, new, said):
+    ix = Interaction("POST", "http://x.invalid/a", status=200, response_body="{}")
+    path = cs.save(Cassette(interactions=[ix], metadata={}), tmp_path / "c.yaml")
+    text = path.read_text()
+    assert old in text
+    path.write_text(text.replace(old, new, 1))
+    with pytest.raises(CassetteError, match=said):
+        cs.load(path)

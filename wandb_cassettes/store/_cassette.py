@@ -392,9 +392,13 @@ def _interaction_from_vcr(
     method, uri = req.get("method"), req.get("uri")
     if not isinstance(method, str) or not isinstance(uri, str):
         raise bad("request needs 'method' and 'uri' strings")
+    if not _TOKEN_RE.match(method):  # RFC 9110 section 9.1: a method is a token
+        raise bad(f"request method {method[:40]!r} is no HTTP method")
     status = resp.get("status")
     if not isinstance(status, dict) or type(status.get("code")) is not int:
         raise bad("response needs 'status: {code: <int>}'")
+    if not isinstance(status.get("message"), str | None):
+        raise bad("response status 'message' must be text")
     body = resp.get("body")
     if body is not None and not isinstance(body, dict):
         raise bad("response 'body' must be a mapping")
@@ -439,11 +443,19 @@ _UNSENDABLE_RE = re.compile(r"[\x00-\x08\x0a-\x1f\x7f]")
 
 
 def _headers(raw: Any, bad: Any) -> Headers:
+    """Headers as vcrpy writes them: a name, and a value or a list of values, each text (a
+    number reads as its text; a mapping or a list inside is no header value)."""
     if raw is None:
         return {}
     if not isinstance(raw, dict):
         raise bad("headers must be a mapping")
-    return {str(k): [str(x) for x in (v if isinstance(v, list) else [v])] for k, v in raw.items()}
+    out: Headers = {}
+    for name, value in raw.items():
+        values = value if isinstance(value, list) else [value]
+        if not all(isinstance(v, str | int | float) and not isinstance(v, bool) for v in values):
+            raise bad(f"header {str(name)[:60]!r} must have text values")
+        out[str(name)] = [str(v) for v in values]
+    return out
 
 
 def _body_from_vcr(raw: Any) -> Body:
