@@ -189,3 +189,12 @@ def test_a_tmp_path_recorded_under_xdist_matches_one_without():
     assert request_key("POST", "/graphql", upsert("/scratch/bt/popen-gw0/test_x0"), custom) == (
         request_key("POST", "/graphql", upsert("/scratch/bt/test_x0"), custom)
     )
+
+
+def test_a_digest_is_never_said_to_look_like_a_date():
+    from wandb_cassettes.replay._matching import _run_dependent
+
+    digest = "0123456789012345678901234567890123456789abcdef0123456789abcdef0123456789abcdef"
+    assert _run_dependent(digest) is None
+    assert _run_dependent("run-20261205_071512-abc") == "a date or time"
+    assert _run_dependent("2026-12-05T07:15:12Z") == "a date or time"

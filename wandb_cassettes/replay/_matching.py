@@ -775,10 +775,22 @@ CACHED_BY_THE_SDK = frozenset({"GetDefaultEntity", "ServerFeaturesQuery", "Fetch
 # -- explaining a mismatch ------------------------------------------------------------
 
 _RUN_DEPENDENT = (
-    ("a date or time", re.compile(r"\d{4}-\d{2}-\d{2}[T _]\d{2}[:_-]?\d{2}|\d{8}[T_-]?\d{6}")),
+    (
+        "a date or time",
+        # Not inside a longer run of letters and digits: 14 digits in a row occur in hex
+        # digests, which are no time.
+        re.compile(
+            r"\d{4}-\d{2}-\d{2}[T _]\d{2}[:_-]?\d{2}"
+            r"|(?<![0-9A-Za-z])\d{8}[T_-]?\d{6}(?![0-9A-Za-z])"
+        ),
+    ),
     (
         "a uuid",
-        re.compile(r"[0-9a-f]{8}-?[0-9a-f]{4}-?[0-9a-f]{4}-?[0-9a-f]{4}-?[0-9a-f]{12}", re.I),
+        re.compile(
+            r"(?<![0-9a-f])[0-9a-f]{8}-?[0-9a-f]{4}-?[0-9a-f]{4}-?[0-9a-f]{4}-?[0-9a-f]{12}"
+            r"(?![0-9a-f])",
+            re.I,
+        ),
     ),
     ("a temporary path", re.compile(r"/tmp/|/var/folders/|\\Temp\\|" + re.escape(_TMP_TOKEN))),
 )
