@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from typing import Any, Protocol, TypeVar
 
 from .. import compat
-from ..errors import ConfigurationError
+from ..errors import ConfigurationError, WandbCassettesError
 
 _log = logging.getLogger(__name__)
 
@@ -130,6 +130,9 @@ def delete_with_retries(
             return
         except LeftByDesign as left:
             report.left_by_design.append(f"{description}: {left}")
+            return
+        except WandbCassettesError as exc:  # decided here (a refusal): no try changes it
+            report.failed.append(CleanupFailure(description, exc, attempt))
             return
         except Exception as exc:
             if attempt == attempts:
