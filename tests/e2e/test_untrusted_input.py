@@ -19,6 +19,7 @@ and a hypothesis fuzz test of the loader and the audit with hostile YAML.
 from __future__ import annotations
 
 import base64
+import contextlib
 import hashlib
 import json
 import os
@@ -31,7 +32,7 @@ import time
 import tracemalloc
 import urllib.error
 import urllib.request
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -611,24 +612,17 @@ def test_a_blob_that_is_no_regular_file_is_refused_at_once(tmp_path, kind):
         os.mkfifo(blob)
     else:
         blob.mkdir()
-    audited = audit_file(path)  # returns (a hang would time the test out)
-    assert audited.error is not None and "is not a regular file" in str(audited.error)
-    assert cli(["audit", str(path)]) == 2
-    with Relay(UP) as relay:
-        replay = relay.replay(cs.load(path))
-        replay.blob_root = path.parent.parent
-        ext = relay.url + "/_ext/https/storage.example/bucket/model.bin"
-        with pytest.raises(urllib.error.HTTPError) as refused:
-            urllib.request.urlopen(ext, timeout=10)
-        assert refused.value.code == 404
-        assert "is not a regular file" in str(replay.errors[0])
+    # Returns (a hang would time the test out).
+    with _refused_blob(path, "is not a regular file"):
+        pass
 
 
-def test_a_blob_holding_other_bytes_is_unusable_in_the_audit_and_never_served(tmp_path):
-    path, blob = _blob_folder(tmp_path)
-    blob.write_bytes(b"the attacker's bytes")
+@contextlib.contextmanager
+def _refused_blob(path: Path, said: str) -> Iterator[str]:
+    """The audit refuses the cassette's blob (exit 2), and so does replay (404, never the
+    bytes): yields the URL replay serves it at, the relay still running."""
     audited = audit_file(path)
-    assert audited.error is not None and "does not hold the recorded download" in str(audited.error)
+    assert audited.error is not None and said in str(audited.error)
     assert cli(["audit", str(path)]) == 2
     with Relay(UP) as relay:
         replay = relay.replay(cs.load(path))
@@ -638,7 +632,14 @@ def test_a_blob_holding_other_bytes_is_unusable_in_the_audit_and_never_served(tm
             urllib.request.urlopen(ext, timeout=10)
         assert refused.value.code == 404
         assert b"attacker" not in refused.value.read()
-        assert "does not hold the recorded download" in str(replay.errors[0])
+        assert said in str(replay.errors[0])
+        yield ext
+
+
+def test_a_blob_holding_other_bytes_is_unusable_in_the_audit_and_never_served(tmp_path):
+    path, blob = _blob_folder(tmp_path)
+    blob.write_bytes(b"the attacker's bytes")
+    with _refused_blob(path, "does not hold the recorded download") as ext:
         blob.write_bytes(CONTENT)  # the recorded bytes: served
         with urllib.request.urlopen(ext, timeout=10) as answer:
             assert answer.read() == CONTENT
