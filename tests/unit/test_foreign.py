@@ -378,6 +378,41 @@ def test_a_save_that_changes_nothing_needs_no_restore():
     assert ledger.restores() == [] and unresolved(ledger) == []
 
 
+_RUN_FILES = (
+    "query RunFiles($project: String!, $entity: String!, $name: String!) { project(name: "
+    "$project, entityName: $entity) { run(name: $name) { files { edges { node { id name } } "
+    "} } } }"
+)
+_DELETE_FILES = (
+    "mutation deleteFiles($files: [ID!]!, $projectId: Int) { deleteFiles(input: {files: "
+    "$files, projectId: $projectId}) { success } }"
+)
+
+
+@pytest.mark.parametrize("read_first", [True, False], ids=["named", "unread"])
+def test_a_teammates_run_file_the_test_deletes_is_a_finding_named_when_it_was_read(read_first):
+    # api.run(path).file("requirements.txt").delete(): RunFiles, then deleteFiles by id.
+    files = {"edges": [{"node": {"id": "RmlsZTox", "name": "requirements.txt"}}]}
+    read = b.gql_exchange(
+        "RunFiles",
+        _RUN_FILES,
+        {"project": P, "entity": E, "name": RUN},
+        {"project": {"run": {"files": files}}},
+    )
+    delete = b.gql_exchange(
+        "deleteFiles",
+        _DELETE_FILES,
+        {"files": ["RmlsZTox"], "projectId": 1},
+        {"deleteFiles": {"success": True}},
+    )
+    ledger = ledger_of(*([read] if read_first else []), delete)
+    (change,) = ledger.foreign_changes()
+    assert change.status == "unrestored"
+    expected = f"{E}/{P}/{RUN}/requirements.txt" if read_first else "run_file (unresolved)"
+    assert change.name == expected
+    assert audit_cassette(b.cassette(*([read] if read_first else []), delete), PATH).exit_code == 1
+
+
 def test_a_teammates_version_the_test_deletes_is_a_finding():
     deleted = [b.artifact_membership_by_name(E, P, "shared", V0, 0), b.delete_artifact(V0)]
     ledger = ledger_of(*deleted)

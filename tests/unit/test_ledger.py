@@ -53,6 +53,7 @@ def test_every_rule_has_tests():
         "markRunFilesUploaded",
         "notifyScriptableRunAlert",
         "rewindRun",
+        "deleteFiles",
         # the manifest's id names its version: tests/unit/test_ledger_manifests.py
         "createArtifactManifest",
     }

@@ -417,6 +417,20 @@ def _delete_run(ledger: Ledger, ex: Exchange) -> Resource | None:
     return run
 
 
+def _delete_files(ledger: Ledger, ex: Exchange) -> Resource | None:
+    """``deleteFiles(input: {files})`` (public ``File.delete()``) → the run files those
+    server ids were seen for (:func:`_run_files_query`); one not seen stays unresolved."""
+    ids = input_of(ex).get("files")
+    files = [ledger.by_id(i) for i in ids if isinstance(i, str)] if isinstance(ids, list) else []
+    known = [f for f in files if f is not None and f.kind == "run_file"]
+    if not files or len(known) != len(files):
+        return None  # the table's rule then reports what it deleted as unresolved
+    if ex.outcome == "succeeded":
+        for run_file in known:
+            ledger.mark_deleted(run_file, ex.index)
+    return known[0] if len(known) == 1 else None
+
+
 def _delete_artifact(ledger: Ledger, ex: Exchange) -> Resource | None:
     """``deleteArtifact`` → that artifact version (and, with ``deleteAliases``, its aliases)."""
     artifact = _resolve(ledger, "artifact", input_of(ex).get("artifactID"))
@@ -613,6 +627,7 @@ RULES: dict[str, Rule] = {
     "createArtifactManifest": _create_artifact_manifest,
     "createRunFiles": _create_run_files,
     "deleteRun": _delete_run,
+    "deleteFiles": _delete_files,
     "deleteArtifact": _delete_artifact,
     # ArtifactCollection.delete() sends one or the other (wandb/apis/public/artifacts.py).
     "deleteArtifactSequence": _delete_collection,
@@ -641,6 +656,26 @@ def _run_query(ledger: Ledger, ex: Exchange) -> Resource | None:
     if isinstance(name, str) and name:
         run = ledger.run(as_str(v.get("entity")), as_str(v.get("project")), name)
         ledger.learn_id(run, dig(node, "id"))
+    return None
+
+
+def _run_files_query(ledger: Ledger, ex: Exchange) -> None:
+    """``project { run(name:) { files { edges { node { id name } } } } }`` (the public
+    ``Run.files()`` / ``Run.file(name)``, wandb/apis/public/files.py ``RunFiles``) → each
+    file's server id, so that a ``deleteFiles`` of it is named."""
+    v = ex.variables
+    run_id = as_str(v.get("name"))
+    edges = dig(ex.data, "project", "run", "files", "edges")
+    if not run_id or not isinstance(edges, list):
+        return None
+    for edge in edges:
+        node = dig(edge, "node")
+        name = dig(node, "name")
+        if isinstance(name, str) and name:
+            entity, project = as_str(v.get("entity")), as_str(v.get("project"))
+            run_file = ledger.resource("run_file", entity, project, f"{run_id}/{name}")
+            run_file.container = ledger.run(entity, project, run_id)
+            ledger.learn_id(run_file, dig(node, "id"))
     return None
 
 
@@ -728,6 +763,7 @@ def _prior_run(ledger: Ledger, ex: Exchange) -> Resource | None:
 QUERY_RULES: dict[str, Rule] = {
     "Run": _run_query,
     "ClientIDMapping": _client_id_mapping,
+    "RunFiles": _run_files_query,
     f"{PRIOR}Alias": _prior_alias,
     f"{PRIOR}Artifact": _prior_artifact,
     f"{PRIOR}Links": _prior_links,
