@@ -47,7 +47,7 @@ from wandb_cassettes_standin import StandinBackend
 
 from wandb_cassettes import store as cs
 from wandb_cassettes.audit import audit_file
-from wandb_cassettes.cleanup import sign_journal_line
+from wandb_cassettes.cleanup import journal_lines
 from wandb_cassettes.cli import main as cli
 from wandb_cassettes.errors import CassetteError
 from wandb_cassettes.record import Relay
@@ -720,7 +720,7 @@ def _journal(folder: Path, upstream: str, *entries: dict[str, Any], pid: int = 4
     path = folder / ".wandb_cassettes" / "journal" / f"otherhost-{pid}.jsonl"
     path.parent.mkdir(parents=True, exist_ok=True)
     header = {"journal": 2, "pid": pid, "host": "otherhost", "upstream": upstream}
-    path.write_text("".join(sign_journal_line(e) + "\n" for e in (header, *entries)))
+    path.write_text("".join(line + "\n" for line in journal_lines([header, *entries])))
     return path
 
 
@@ -872,26 +872,38 @@ def _forged_restore() -> dict[str, Any]:
     return {"event": "restore", "test": "t", "restore": {**restore, "variables": {"input": inp}}}
 
 
-@pytest.mark.parametrize("how", ["unsigned", "edited after signing", "signed elsewhere"])
+@pytest.mark.parametrize(
+    "how", ["unsigned", "edited after signing", "signed elsewhere", "a line taken out", "moved"]
+)
 def test_a_forged_journal_line_is_never_acted_on(tmp_path, monkeypatch, capsys, no_network, how):
     """A journal sits in the working folder: a line this user's sessions did not write (a
-    pull request's, another machine's, or one edited) makes the journal unusable."""
-    path = _journal(tmp_path, "https://api.wandb.ai", _run_entry("e/p/r", "UnVuOjE="))
+    pull request's, another machine's, one edited), or a journal with a line taken out
+    (a keep pattern: what it kept would be deleted) or moved, is unusable."""
+    keep = {"event": "keep", "test": "t", "patterns": ["e/p/kept*"]}
+    entries = [_run_entry("e/p/r", "UnVuOjE="), keep, _run_entry("e/p/kept", "UnVuOjI=")]
+    path = _journal(tmp_path, "https://api.wandb.ai", *entries)
+    lines = path.read_text().splitlines()
     forged = _forged_restore()
     if how == "unsigned":
-        line = json.dumps(forged)
+        lines.append(json.dumps(forged))
     elif how == "edited after signing":
-        line = sign_journal_line(forged).replace("PWNED", "PWNED-too")
+        header = {k: v for k, v in json.loads(lines[0]).items() if k != "mac"}
+        signed = journal_lines([header, *entries, forged])
+        assert signed[:-1] == lines  # the chain as the session wrote it: only the edit breaks it
+        lines.append(signed[-1].replace("PWNED", "PWNED-too"))
+    elif how == "signed elsewhere":
+        lines.append(json.dumps({**forged, "mac": "0" * 64}))
+    elif how == "a line taken out":
+        del lines[2]  # the keep pattern
     else:
-        line = json.dumps({**forged, "mac": "0" * 64})
-    with path.open("a") as fh:
-        fh.write(line + "\n")
+        lines[1], lines[2] = lines[2], lines[1]
+    path.write_text("\n".join(lines) + "\n")
     monkeypatch.chdir(tmp_path)
     monkeypatch.setenv("WANDB_API_KEY", "k" * 40)
     code = cli(["sweep", "--host", "otherhost", "--upstream", "https://api.wandb.ai"])
     out = capsys.readouterr().out
     assert code == 2, out
-    assert f"UNUSABLE journal unusable: {path}:3: " in out and "not signed" in out, out
+    assert f"UNUSABLE journal unusable: {path}:" in out and "not signed" in out, out
     assert no_network == [] and path.exists()
 
 

@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import Any
 
 from wandb_cassettes import store as cs
-from wandb_cassettes.cleanup import sign_journal_line
+from wandb_cassettes.cleanup import journal_lines
 from wandb_cassettes.protocol import parse_request
 
 #: Settings that keep the SDK's retries of an injected fault short (defaults wait ~1 s and up).
@@ -100,5 +100,5 @@ def journal_file(
     path.parent.mkdir(parents=True, exist_ok=True)
     header: dict[str, Any] = {"journal": 2, "pid": 4242, "host": host, "upstream": upstream}
     lines = [header, {"event": event, "test": "t", "owned": owned}]
-    path.write_text("".join(sign_journal_line(line) + "\n" for line in lines))
+    path.write_text("".join(line + "\n" for line in journal_lines(lines)))
     return path

@@ -16,7 +16,7 @@ from ._retry import (
     new_api,
     run_deletions,
 )
-from ._signature import sign as sign_journal_line
+from ._signature import journal_lines
 from ._sweep import SweepResult, api_for, sweep, unreachable
 
 __all__ = [
@@ -33,6 +33,7 @@ __all__ = [
     "check_retries",
     "delete_owned",
     "find",
+    "journal_lines",
     "journals",
     "kept_by",
     "load_run",
@@ -41,7 +42,6 @@ __all__ = [
     "read",
     "restore_document",
     "run_deletions",
-    "sign_journal_line",
     "sweep",
     "unreachable",
 ]

@@ -126,6 +126,7 @@ class Journal:
         self._open: dict[tuple[str, ...], Owned] = {}
         self._restores: dict[str, Restore] = {}
         self._fh: IO[str] | None = None
+        self._mac = ""  # the signature of the last line written (:mod:`._signature`)
         try:
             self.directory.mkdir(parents=True, exist_ok=True)
             self._fh = self.path.open("a", encoding="utf-8")
@@ -234,7 +235,9 @@ class Journal:
         if self._fh is None:
             raise JournalError(f"the recording journal {self.path} is closed")
         try:
-            self._fh.write(signature.sign(entry) + "\n")
+            previous = "" if "journal" in entry else self._mac
+            line, self._mac = signature.sign(entry, previous)
+            self._fh.write(line + "\n")
             self._fh.flush()
             os.fsync(self._fh.fileno())
         except OSError as exc:
@@ -275,6 +278,7 @@ def read(path: str | os.PathLike[str], limits: Limits = JOURNAL_LIMITS) -> Journ
     patterns: dict[str, list[str]] = {}
     restores: dict[str, Restore] = {}
     lines = text.split("\n")
+    previous = ""  # the signature of the last line read: each line's covers it
     for number, line in enumerate(lines, 1):
         if not line.strip():
             continue
@@ -288,16 +292,19 @@ def read(path: str | os.PathLike[str], limits: Limits = JOURNAL_LIMITS) -> Journ
         # A header opens the file, and again where a session of a reused pid appends.
         is_header = header is None or (isinstance(entry, dict) and "journal" in entry)
         problem = check_tree(entry, limits) or _shape(entry, is_header)
-        if problem is None and not signature.verified(entry):
+        mac = signature.verified(entry, "" if is_header else previous) if not problem else None
+        if problem is None and mac is None:
             problem = (
-                "its line is not signed by this user's recording sessions on this machine "
-                f"(the key in {signature.key_path()}): a journal written elsewhere, or "
-                "edited, is never acted on"
+                "the line is not signed, after the line before it, by this user's recording "
+                f"sessions on this machine (the key in {signature.key_path()}): a journal "
+                "written elsewhere, or edited (a line changed, taken out, moved), is never "
+                "acted on"
             )
         if problem and torn:
             continue
         if problem:
             raise bad(problem, number)
+        previous = mac or ""
         if is_header:
             header = entry
             continue

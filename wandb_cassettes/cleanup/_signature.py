@@ -5,10 +5,13 @@ pull request, a merge or a copied folder can fill; a sweep acts on what it lists
 user's key, deleting by server id and sending restores (what puts a teammate's alias,
 metadata or run fields back). A forged line would make the next recording session, or
 ``wandb-cassettes sweep``, delete or rewrite a teammate's data and report success. So
-every line a session writes carries an HMAC-SHA256 (RFC 2104) of its canonical JSON, with
+every line a session writes carries an HMAC-SHA256 (RFC 2104) of its canonical JSON and
+of the line before's signature (a chain: a line taken out, moved or spliced in from
+another journal breaks it), with
 a key that only this user's processes on this machine read: 32 random bytes in the user's
 state folder (``platformdirs.user_state_dir``: ``~/.local/state/wandb-cassettes/
-journal.key`` on Linux), created on first use with mode 0600. A line without the right
+journal.key`` on Linux; a folder of the user's own in the temporary folder where that
+cannot be written), created on first use with mode 0600. A line without the right
 signature was written elsewhere or edited: its journal is unusable, reported, and never
 acted on (:func:`.journal.read`).
 """
@@ -20,7 +23,9 @@ import hmac
 import json
 import os
 import secrets
+import tempfile
 import threading
+from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
@@ -36,26 +41,69 @@ _key: bytes | None = None
 
 
 def key_path() -> Path:
-    """Where this user's journal key is kept (outside any project)."""
-    return Path(platformdirs.user_state_dir("wandb-cassettes")) / KEY_FILE
+    """Where this user's journal key is kept (outside any project): the user's state
+    folder, or, where that cannot be written (a read-only home in some CI containers),
+    a folder of this user's own in the system's temporary folder."""
+    global _path
+    if _path is None:
+        _path = _first_usable(_candidates())
+    return _path
 
 
-def sign(entry: dict[str, Any]) -> str:
-    """``entry`` as a journal line (no newline), with its signature."""
-    return json.dumps({**entry, MAC: _mac(entry)})
+_path: Path | None = None
 
 
-def verified(entry: dict[str, Any]) -> bool:
-    """Whether ``entry`` (a parsed journal line) carries the signature of this user's key."""
+def _candidates() -> list[Path]:
+    fallback = Path(tempfile.gettempdir()) / f"wandb-cassettes-{os.getuid()}"
+    return [Path(platformdirs.user_state_dir("wandb-cassettes")), fallback]
+
+
+def _first_usable(folders: list[Path]) -> Path:
+    for folder in folders:
+        try:
+            folder.mkdir(parents=True, exist_ok=True, mode=0o700)
+            st = folder.stat()
+        except OSError:
+            continue
+        # A folder another user made (in /tmp) could be read by them: not ours to use.
+        if st.st_uid == os.getuid() and not st.st_mode & 0o022 and os.access(folder, os.W_OK):
+            return folder / KEY_FILE
+    return folders[0] / KEY_FILE  # the error names the usual place
+
+
+def sign(entry: dict[str, Any], previous: str = "") -> tuple[str, str]:
+    """``entry`` as a journal line (no newline) with its signature, and the signature.
+
+    ``previous``: the signature of the line before it in the journal (``""`` for a
+    header): each signature covers the one before, so a line taken out, moved or
+    copied from another journal breaks the chain from there on.
+    """
+    mac = _mac(entry, previous)
+    return json.dumps({**entry, MAC: mac}), mac
+
+
+def journal_lines(entries: Iterable[dict[str, Any]]) -> list[str]:
+    """``entries`` as the signed lines of a journal (no newlines), in order: a header (a
+    line with ``"journal"``) starts a chain, as each session that appends one does."""
+    lines, previous = [], ""
+    for entry in entries:
+        line, previous = sign(entry, "" if "journal" in entry else previous)
+        lines.append(line)
+    return lines
+
+
+def verified(entry: dict[str, Any], previous: str = "") -> str | None:
+    """The signature of ``entry`` (a parsed journal line) when it is this user's key's,
+    following the line whose signature is ``previous``; None otherwise."""
     given = entry.get(MAC)
     if not isinstance(given, str):
-        return False
+        return None
     body = {k: v for k, v in entry.items() if k != MAC}
-    return hmac.compare_digest(given, _mac(body))
+    return given if hmac.compare_digest(given, _mac(body, previous)) else None
 
 
-def _mac(entry: dict[str, Any]) -> str:
-    text = json.dumps(entry, sort_keys=True, separators=(",", ":"))
+def _mac(entry: dict[str, Any], previous: str) -> str:
+    text = previous + json.dumps(entry, sort_keys=True, separators=(",", ":"))
     return hmac.new(_machine_key(), text.encode(), hashlib.sha256).hexdigest()
 
 
@@ -79,7 +127,6 @@ def _load_or_create(path: Path) -> bytes:
     except FileNotFoundError:
         pass
     try:
-        path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
         temporary = path.with_name(f".{KEY_FILE}.{os.getpid()}.{secrets.token_hex(4)}")
         fd = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
         with os.fdopen(fd, "w") as fh:
