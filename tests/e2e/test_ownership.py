@@ -619,6 +619,23 @@ def test_a_session_killed_after_changing_a_teammates_data_is_put_back_by_the_nex
     assert not list((project / ".wandb_cassettes" / "journal").glob("*.jsonl"))
 
 
+def test_a_sweep_leaves_an_alias_a_teammate_moved_after_the_killed_session(
+    standin_sdk, project, tmp_path
+):
+    """The journal's restore is as of the killed test; the teammate then logs a new version
+    as prod. Putting prod back on v0 would undo the teammate's change: the sweep says so
+    and leaves it."""
+    _shared(tmp_path)
+    assert _killed_mid_test(project, standin_sdk, "killed_after_promoting", tmp_path / "flag")
+    log_versions("proj", "shared", ["v-new"], tmp_path, {"v-new": ["prod"]})
+    moved = aliases_of(standin_sdk.live(), "shared")
+    holder = next(v for v, aliases in moved.items() if "prod" in aliases)
+    result = record(project, standin_sdk, "-k", "test_creates_a_run")
+    text = out(result)
+    assert "the alias moved since the test left it" in text, text
+    assert "prod" in aliases_of(standin_sdk.live(), "shared")[holder], text
+
+
 def test_a_restore_that_fails_is_an_error_naming_it(standin_sdk, project, tmp_path):
     """Like a delete that fails: the test errors at teardown, the recording is kept aside."""
     _shared(tmp_path)

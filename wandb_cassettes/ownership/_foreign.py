@@ -154,6 +154,11 @@ class Restore:
     change: str
     field: str
     variables: dict[str, Any]
+    #: Sent only if the state is still as the test left it: for an alias,
+    #: ``{"alias": {entity, project, collection, alias}, "holder": <version id or None>}``
+    #: (:func:`alias_holder_read`). A sweep runs long after (a killed session's next one):
+    #: a teammate may have moved the alias since, and putting it back would undo that.
+    expect: dict[str, Any] | None = None
 
 
 @dataclass(frozen=True)
@@ -190,6 +195,23 @@ class ForeignChange:
 def _body(query: str, variables: dict[str, Any]) -> bytes:
     operation = query.split("(", 1)[0].split()[-1]
     return json.dumps({"query": query, "variables": variables, "operationName": operation}).encode()
+
+
+def alias_holder_read(
+    entity: str, project: str, collection: str, alias: str
+) -> tuple[str, dict[str, Any]]:
+    """The document and variables of a read of which version holds ``collection:alias``;
+    :func:`alias_holder` reads its answer."""
+    return _ALIAS_GQL, {"entity": entity, "project": project, "name": f"{collection}:{alias}"}
+
+
+def alias_holder(data: Any) -> str | None:
+    """The id of the version an :func:`alias_holder_read` answer (its ``data``) names."""
+    project = data.get("project") if isinstance(data, dict) else None
+    membership = project.get("artifactCollectionMembership") if isinstance(project, dict) else None
+    artifact = membership.get("artifact") if isinstance(membership, dict) else None
+    found = artifact.get("id") if isinstance(artifact, dict) else None
+    return found if isinstance(found, str) else None
 
 
 def prior_alias_read(entity: str, project: str, collection: str, alias: str) -> bytes:
@@ -554,21 +576,18 @@ def _restore_alias(tracked: Tracked, exists: Callable[[str], bool]) -> Restore |
         }
     ]
     prior, current = tracked.prior, tracked.current
+    where = {k: i[k] for k in ("entity", "project", "collection", "alias")}
+    expect = None if current is UNKNOWN else {"alias": where, "holder": current}
     if isinstance(prior, str):
         if not exists(prior):
             return None
         change = f"alias {i['alias']} back on the version that held it"
-        return Restore(
-            tracked.name, change, "addAliases", {"input": {"artifactID": prior, "aliases": target}}
-        )
+        variables = {"input": {"artifactID": prior, "aliases": target}}
+        return Restore(tracked.name, change, "addAliases", variables, expect)
     if isinstance(current, str):
         change = f"alias {i['alias']} off the version the test gave it to"
-        return Restore(
-            tracked.name,
-            change,
-            "deleteAliases",
-            {"input": {"artifactID": current, "aliases": target}},
-        )
+        variables = {"input": {"artifactID": current, "aliases": target}}
+        return Restore(tracked.name, change, "deleteAliases", variables, expect)
     return None
 
 
