@@ -9,6 +9,7 @@ import bz2
 import gzip
 import io
 import lzma
+import random
 import tarfile
 import zipfile
 from collections.abc import Callable
@@ -147,3 +148,53 @@ def test_the_audit_fails_on_a_token_in_a_zipped_blob_naming_the_member(tmp_path,
     assert cli(["audit", str(path)]) == 1
     out = capsys.readouterr()
     assert TOKEN not in out.out + out.err and "zip member team/config.yaml" in out.out
+
+
+#: Text that compresses little (hex of seeded random bytes), so that cutting a stream short
+#: leaves the middle of it.
+_FILLER = random.Random(22).randbytes(3000).hex().encode()
+#: Downloads a plain reader gives up on: what decompresses, or what the bytes say, is
+#: searched all the same (the trial stored each of these verbatim, audited clean).
+DAMAGED: dict[str, Callable[[bytes], bytes]] = {
+    "gzip with a byte after it": lambda d: gzip.compress(d) + b"\n",
+    "gzip cut off": lambda d: gzip.compress(d + _FILLER * 2)[:-500],
+    "xz cut off": lambda d: lzma.compress(d + _FILLER * 2)[:-500],
+    "gzip members one after another": lambda d: gzip.compress(b"a" * 99) + gzip.compress(d),
+    "zip after a script": lambda d: b"#!/bin/sh\nexit 0\n" + _zip({"c.yaml": d}),
+    "utf-16 without its byte order mark": lambda d: d.decode().encode("utf-16-le"),
+    "utf-16 big-endian, one byte off": lambda d: b"x" + d.decode().encode("utf-16-be"),
+}
+
+
+@pytest.mark.parametrize("name", DAMAGED)
+def test_a_damaged_or_unusual_download_is_searched_as_far_as_it_reads(tmp_path: Path, name):
+    data = DAMAGED[name](CONFIG)
+    assert TOKEN.encode() not in data
+    path = tmp_path / "blob"
+    path.write_bytes(data)
+    for found in (Scrubber().find_in_file(path, "blob"), Scrubber().find_in_body(data, "body")):
+        assert "betterleaks.github-pat" in {f.rule for f in found}, found
+
+
+def test_utf16_past_the_first_chunk_of_a_file_is_searched(tmp_path: Path):
+    text = "a,b\n" * 300_000 + "1," + TOKEN + "\n"  # the token 2.4 MB in
+    path = tmp_path / "big.csv"
+    path.write_bytes(b"\xff\xfe" + text.encode("utf-16-le"))
+    assert "betterleaks.github-pat" in {f.rule for f in Scrubber().find_in_file(path, "b")}
+
+
+@pytest.mark.parametrize(
+    ("magic", "kind"), [(b"7z\xbc\xaf\x27\x1c", "7z"), (b"\x28\xb5\x2f\xfd", "zstd")]
+)
+def test_an_archive_that_is_not_opened_is_a_finding(magic: bytes, kind: str):
+    found = Scrubber().find_in_body(magic + bytes(range(256)) * 4, "body")
+    assert [f.rule for f in found] == [UNSEARCHED]
+    assert f"a {kind} archive (not opened" in found[0].where
+
+
+def test_tensors_of_zeros_are_not_read_as_utf16():
+    from wandb_cassettes.redact._engine import _reads_as_utf16
+
+    assert not _reads_as_utf16(bytes(4096))
+    assert not _reads_as_utf16(b"\x00\x00\x80\x3f" * 1024)
+    assert _reads_as_utf16("a,b,c\n".encode("utf-16-le") * 100)

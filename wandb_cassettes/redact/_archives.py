@@ -29,7 +29,7 @@ from __future__ import annotations
 import bz2
 import contextlib
 import dataclasses
-import gzip
+import io
 import lzma
 import tarfile
 import zipfile
@@ -37,7 +37,7 @@ import zlib
 from collections.abc import Callable, Iterator
 from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
-from typing import IO, cast
+from typing import IO, Any, cast
 
 #: Decompressed bytes searched per body or blob, all its archives together (at ~10 MB/s of
 #: search, about ten seconds at worst: a zip bomb in a pull request stops there).
@@ -72,6 +72,32 @@ CORRUPT = (
     tarfile.TarError,
     ValueError,
 )
+
+
+#: Formats recognised and not opened (no decompressor in Python's standard library, or
+#: none for 3.11): 7z (7-Zip's 7zFormat.txt), Zstandard (RFC 8878 3.1.1), RAR 4 and 5,
+#: LZ4 frames. What they hold cannot be searched: a finding (:data:`UNSEARCHED`).
+UNOPENED = (
+    (b"7z\xbc\xaf\x27\x1c", "7z"),
+    (b"\x28\xb5\x2f\xfd", "zstd"),
+    (b"Rar!\x1a\x07", "rar"),
+    (b"\x04\x22\x4d\x18", "lz4"),
+)
+#: A zip's end of central directory record (APPNOTE 4.3.16) is in its last 64 KiB + 22
+#: bytes: a zip with other bytes before it (a self-extracting one, a script with a zip
+#: after it) is a zip all the same, and ``zipfile`` reads it so.
+ZIP_TAIL = 65536 + 22
+_ZIP_END = b"PK\x05\x06"
+
+
+def unopened(head: bytes) -> str | None:
+    """The format of an archive ``head`` starts that is recognised and not opened."""
+    return next((kind for magic, kind in UNOPENED if head.startswith(magic)), None)
+
+
+def zip_at_end(tail: bytes) -> bool:
+    """Whether a stream's last :data:`ZIP_TAIL` bytes hold a zip's end record."""
+    return _ZIP_END in tail
 
 
 def kind_of(head: bytes) -> str | None:
@@ -182,16 +208,98 @@ def _tar_member(archive: tarfile.TarFile, info: tarfile.TarInfo) -> Opener:
 
 @contextlib.contextmanager
 def _decompressed(kind: str, open_: Opener) -> Iterator[IO[bytes]]:
-    with open_() as raw, _reader(kind, raw) as decompressed:
-        yield decompressed
+    with open_() as raw:
+        yield cast(IO[bytes], io.BufferedReader(_Decompressing(kind, raw)))
 
 
-def _reader(kind: str, raw: IO[bytes]) -> IO[bytes]:
-    """The decompressing reader of ``kind`` over ``raw`` (closed by the caller's ``with``)."""
-    if kind == "gzip":
-        reader: object = gzip.GzipFile(fileobj=raw, mode="rb")  # raw may be a GzipFile
-    elif kind == "bzip2":
-        reader = bz2.BZ2File(raw)
-    else:
-        reader = lzma.LZMAFile(raw)  # noqa: SIM115 (a factory: the caller closes it)
-    return cast(IO[bytes], reader)
+#: A decompressor per stream format: one member at a time (``eof`` at its end).
+_DECOMPRESSORS: dict[str, Callable[[], Any]] = {
+    "gzip": lambda: zlib.decompressobj(wbits=31),  # 16 + 15: a gzip header and trailer
+    "bzip2": bz2.BZ2Decompressor,
+    "xz": lzma.LZMADecompressor,
+}
+_READ = 64 * 1024
+
+
+class _Decompressing(io.RawIOBase):
+    """A compressed stream's content, read as far as it goes.
+
+    Unlike ``gzip.GzipFile`` and its kin, which raise on a stream cut short or followed by
+    other bytes (and lose what they had decompressed in that read), this gives every byte
+    that decompresses: a download cut off, or with a byte after its end, still has its
+    content searched. Members that follow one another (``cat a.gz b.gz``) are read in turn;
+    anything else after the last is left. Seekable forwards by reading, backwards by
+    starting again (what ``tarfile`` needs), as ``gzip.GzipFile`` is.
+    """
+
+    def __init__(self, kind: str, raw: IO[bytes]) -> None:
+        super().__init__()
+        self._kind, self._raw = kind, raw
+        self._start = raw.tell() if raw.seekable() else None
+        self._restart()
+
+    def _restart(self) -> None:
+        if self._start is not None:
+            self._raw.seek(self._start)
+        self._decompressor = _DECOMPRESSORS[self._kind]()
+        self._pending, self._done, self._position = b"", False, 0
+
+    def readable(self) -> bool:
+        return True
+
+    def seekable(self) -> bool:
+        return self._start is not None
+
+    def tell(self) -> int:
+        return self._position
+
+    def seek(self, offset: int, whence: int = io.SEEK_SET) -> int:
+        if self._start is None:
+            raise OSError("this decompressed stream cannot seek")
+        if whence == io.SEEK_END:  # its size: known by reading to its end (zipfile asks)
+            while self.read(_READ):
+                pass
+            whence, offset = io.SEEK_SET, self._position + offset
+        target = offset if whence == io.SEEK_SET else self._position + offset
+        if target < self._position:
+            self._restart()
+        while self._position < target and self.read(min(_READ, target - self._position)):
+            pass
+        return self._position
+
+    def readinto(self, buffer: Any) -> int:
+        data = self._take(len(buffer))
+        buffer[: len(data)] = data
+        self._position += len(data)
+        return len(data)
+
+    def _take(self, n: int) -> bytes:
+        while not self._pending and not self._done:
+            self._pending = self._more()
+        out, self._pending = self._pending[:n], self._pending[n:]
+        return out
+
+    def _more(self) -> bytes:
+        d = self._decompressor
+        if d.eof:
+            rest = d.unused_data
+            if not rest or kind_of(rest[: len(_MAGIC_OF[self._kind])]) != self._kind:
+                self._done = True  # what follows the last member is no member: left
+                return b""
+            self._decompressor = _DECOMPRESSORS[self._kind]()
+            return self._feed(rest)
+        chunk = self._raw.read(_READ)
+        if not chunk:
+            self._done = True  # cut short: what decompressed so far is all there is
+            return b""
+        return self._feed(chunk)
+
+    def _feed(self, chunk: bytes) -> bytes:
+        try:
+            return bytes(self._decompressor.decompress(chunk))
+        except (OSError, EOFError, zlib.error, lzma.LZMAError, ValueError):
+            self._done = True  # corrupt from here on
+            return b""
+
+
+_MAGIC_OF = {kind: magic for magic, kind in _MAGIC}

@@ -55,7 +55,6 @@ from __future__ import annotations
 import base64
 import bisect
 import codecs
-import contextlib
 import dataclasses
 import io
 import json
@@ -325,24 +324,28 @@ class Scrubber:
         if not isinstance(body, bytes):
             return []
         found = self._find_in_bytes(body, where)
-        kind = archives.kind_of(body[: archives.HEAD])
+        kind = _archive_kind(body[: archives.HEAD], body[-archives.ZIP_TAIL :], where, found)
         if kind is not None:
             found += self._find_inside(kind, lambda: io.BytesIO(body), where, archives.Budget(), 1)
         return found
 
     def _find_in_bytes(self, body: bytes, where: str) -> list[SecretFinding]:
         try:
-            return self.find(body.decode("utf-8"), where)
+            text = body.decode("utf-8")
         except UnicodeDecodeError:
             # Not UTF-8: text in another encoding, or binary that holds text (a pickled
             # state dict's config, an archive's member). Read as latin-1, one character a
-            # byte (offsets are byte offsets), it is searched by every rule all the same;
-            # UTF-16 with its byte order mark (what Windows tools write) as text too.
-            found = self.find(body.decode("latin-1"), where)
-            if body[:2] in (b"\xff\xfe", b"\xfe\xff"):
-                with contextlib.suppress(UnicodeDecodeError):
-                    found += self.find(body.decode("utf-16"), where)
-            return found
+            # byte (offsets are byte offsets), it is searched by every rule all the same.
+            text = body.decode("latin-1")
+        found = self.find(text, where)
+        if body[:2] in (b"\xff\xfe", b"\xfe\xff") or _reads_as_utf16(body):
+            # UTF-16 (what Windows tools write), with its byte order mark or without, and a
+            # chunk of it that starts on either byte of a character: both alignments.
+            for shift in (0, 1):
+                words = body[shift : len(body) - (len(body) - shift) % 2]
+                for finding in self.find(words.decode("utf-16-le", "replace"), where):
+                    found.append(dataclasses.replace(finding, offset=shift + 2 * finding.offset))
+        return found
 
     def find_in_file(self, path: str | os.PathLike[str], where: str) -> list[SecretFinding]:
         """The secrets in a file (a download kept as a blob), read in chunks: bounded memory.
@@ -368,13 +371,14 @@ class Scrubber:
         searched as far as it reads."""
         found: list[SecretFinding] = []
         seen: set[tuple[str, int, int]] = set()
-        start, tail, head = 0, b"", b""
+        start, tail, head, end = 0, b"", b"", b""
         try:
             with open_() as f:
                 while data := f.read(FILE_CHUNK):
                     if depth:
                         budget.spend(len(data))
                     head = head or data[: archives.HEAD]
+                    end = (end + data)[-archives.ZIP_TAIL :]
                     block, base = tail + data, start - len(tail)
                     for finding in self._find_in_bytes(_whole_characters(block), where):
                         placed = dataclasses.replace(finding, offset=base + finding.offset)
@@ -390,7 +394,7 @@ class Scrubber:
             if not depth:
                 raise  # the file itself cannot be read: the caller's to report
             return found
-        kind = archives.kind_of(head)
+        kind = _archive_kind(head, end, where, found)
         if kind is not None:
             found += self._find_inside(kind, open_, where, budget, depth + 1)
         return found
@@ -654,6 +658,31 @@ def _inside(span: Span, covered: list[Span]) -> bool:
 
 def _long_enough(secrets: Iterable[str]) -> list[str]:
     return [s for s in secrets if len(s) >= MIN_SECRET_LEN]
+
+
+def _reads_as_utf16(body: bytes) -> bool:
+    """Whether ``body`` looks like mostly-ASCII UTF-16 text: the NUL high bytes of its
+    characters all on one side (even or odd offsets), hardly any on the other. Binary with
+    NULs everywhere (tensors of zeros) is not read so twice more."""
+    if len(body) < 64:
+        return False
+    even, odd = body[0::2].count(0), body[1::2].count(0)
+    half = len(body) // 2
+    return max(even, odd) > 0.6 * half and min(even, odd) < 0.05 * half
+
+
+def _archive_kind(head: bytes, tail: bytes, where: str, found: list[SecretFinding]) -> str | None:
+    """The archive format a stream is (its first bytes, or a zip's end record in its
+    last): one to open, or None. A format recognised and not opened (7z...) is a finding
+    added to ``found``: what it holds cannot be searched."""
+    kind = archives.kind_of(head)
+    if kind is None and archives.zip_at_end(tail[-archives.ZIP_TAIL :]):
+        kind = "zip"
+    other = archives.unopened(head) if kind is None else None
+    if other is not None:
+        what = f"{where} > a {other} archive (not opened: only gzip, bzip2, xz, zip and tar are)"
+        found.append(SecretFinding(archives.UNSEARCHED, what, 0, 0))
+    return kind
 
 
 def _key_forms(key: str) -> list[str]:
