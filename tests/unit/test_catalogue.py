@@ -213,6 +213,10 @@ def _encoded_in_longer(
         *credentials.key_pieces(KEY, 2, reverse=True),
         KEY[-3 - KEY_PIECE_MIN : -3],
         KEY[-3 - KEY_PIECE_MIN : -3][::-1],
+        # written as a list of its characters or bytes, or its hex with separators
+        json.dumps(list(KEY)),
+        json.dumps(list(KEY.encode())),
+        KEY.encode().hex(":"),
         "-".join(KEY[i : i + 2] for i in range(len(KEY) - 3 - KEY_PIECE_MIN, len(KEY) - 3, 2)),
         base64.b32encode(b"xyz" + KEY.encode() + b"tail").decode(),
     ],

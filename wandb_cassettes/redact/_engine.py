@@ -152,8 +152,10 @@ LEARNED_MIN = 12
 #: by chance.
 KEY_PIECE_MIN = 12
 _CHUNK = 6  # any piece of 2 * _CHUNK - 1 characters holds an aligned chunk: <= KEY_PIECE_MIN
-#: What may stand between a key's characters in a text that still gives the key away.
-_KEY_SEPARATORS_RE = re.compile(r"[\s\-_.:,;|/+]+")
+#: What may stand between a key's characters in a text that still gives the key away:
+#: spaces and punctuation, and what a list of its characters or bytes is written with
+#: (``["l", "o", ...]``, ``[108, 111, ...]``, JSON-escaped inside JSON).
+_KEY_SEPARATORS_RE = re.compile(r"[\s\-_.:,;|/+\"'\\\[\]]+")
 
 
 @dataclass(frozen=True)
@@ -189,7 +191,7 @@ class Scrubber:
         pieces = tuple(
             (joined, _chunks(joined))
             for k in _long_enough(self.secrets)
-            for joined in dict.fromkeys((_joined_key(k), _joined_key(k)[::-1]))
+            for joined in dict.fromkeys(_joined_forms(k))
         )
         object.__setattr__(self, "_pieces", tuple(p for p in pieces if p[1]))
         marks = {REDACTED, API_KEY_PLACEHOLDER, *(r.replacement for r in self.rules)}
@@ -743,6 +745,14 @@ def _encodings(raw: bytes) -> list[str]:
             forms.append(shifted[-(-8 * shift // bits) : 8 * (shift + len(raw)) // bits])
     # As JSON writers escape them (Go's writes "<" as \u003c: base85 holds it) and URL-encoded.
     return [escaped for form in forms for escaped in json_forms(form)]
+
+
+def _joined_forms(key: str) -> tuple[str, ...]:
+    """What pieces of ``key`` are looked for in a text read without separators
+    (:class:`_Joined`): the key forwards and backwards, its bytes in hex (``6c:6f:...``,
+    ``key.encode().hex(":")``) and in decimal (``[108, 111, ...]``, ``list(key.encode())``)."""
+    joined, raw = _joined_key(key), key.encode()
+    return joined, joined[::-1], raw.hex(), "".join(str(b) for b in raw)
 
 
 def _joined_key(key: str) -> str:
