@@ -93,6 +93,7 @@ class _OwnedVersion:
             return _delete_artifact_by_id(api, server_id)
         if artifact is None:
             return False
+        _same_collection(self.owned, artifact)
         version = str(getattr(artifact, "version", "") or "")
         if version[1:].isdigit():
             self.indices.setdefault(_collection_path(self.owned), []).append(int(version[1:]))
@@ -437,6 +438,21 @@ def _server_id_of_client_id(api: Any, client_id: str) -> str | None:
     mapping = data.get("clientIDMapping") if isinstance(data, dict) else None
     server_id = mapping.get("serverID") if isinstance(mapping, dict) else None
     return server_id if isinstance(server_id, str) and server_id else None
+
+
+def _same_collection(o: Owned, artifact: Any) -> None:
+    """Raise :class:`NotOurs` when the version a server id names is in another collection
+    than the one the ledger (or a journal) says the recording made it in: an id is what
+    deletes, the name is what the user reads, and the two must agree."""
+    name = str(getattr(artifact, "source_name", "") or getattr(artifact, "name", ""))
+    found = (
+        str(getattr(artifact, "source_entity", "") or ""),
+        str(getattr(artifact, "source_project", "") or ""),
+        name.split(":", 1)[0],
+    )
+    expected = (o.entity, o.project, o.local)
+    if any(e and f and e != f for e, f in zip(expected, found, strict=True)):
+        raise NotOurs(f"its id names a version of {'/'.join(found)}, not of {_collection_path(o)}")
 
 
 def _collection_path(o: Owned) -> str:
