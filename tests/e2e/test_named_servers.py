@@ -626,3 +626,38 @@ def test_a_marked_test_that_recorded_nothing_says_so(tmp_path: Path):
     for test in ("test_raw_http_to_the_server", "test_child_without_site"):
         assert f"test_bypass.py::{test}: recorded no W&B request" in out, out
     assert "python -S" in out
+
+
+FIXTURE_RUN = """
+import pytest, wandb
+
+
+@pytest.fixture(scope="module")
+def shared_run():
+    run = wandb.init(project="scoped", reinit="create_new")
+    yield run
+    run.finish()
+
+
+@pytest.mark.wandb_cassette
+def test_a(shared_run):
+    shared_run.log({"a": 1})
+"""
+
+
+def test_a_test_whose_run_is_a_scoped_fixtures_is_not_said_to_record_nothing(tmp_path: Path):
+    """Its rows go to the fixture's cassette, as the README says: no word, even under
+    ``-W error``; and a test that does record nothing keeps its cassette under it too."""
+    (tmp_path / "test_scoped.py").write_text(FIXTURE_RUN)
+    (tmp_path / "test_bypass.py").write_text(BYPASS)
+    (tmp_path / "pytest.ini").write_text("[pytest]\n")
+    with StandinBackend() as upstream:
+        env = {"DIRECT": upstream.base_url}
+        result = run_pytest(
+            tmp_path, "--record-mode=once", "-W", "error", upstream=upstream, env=env
+        )
+    out = result.stdout + result.stderr
+    assert "test_scoped.py::test_a: recorded no W&B request" not in out, out
+    assert "test_scoped.py::test_a PASSED" in out or "test_scoped.py ." in out, out
+    # Under -W error the warning fails the silent tests, after their cassettes are kept.
+    assert (tmp_path / "cassettes" / "test_bypass" / "test_child_without_site.yaml").exists()

@@ -549,13 +549,13 @@ class CassetteUse:
         relay = self.process.relay()
         cleanup_error: CleanupError | None = None
         unheard: WandbCassettesError | None = None
+        silent = False
         try:
             with self._ids:
                 self.finish_runs()
                 self._close_uses()
                 unheard = self._unheard()
-                if unheard is None:
-                    self._warn_if_silent()
+                silent = unheard is None and self._silent(relay.sessions)
                 cleanup_error = self._clean_up()
         finally:
             relay.pop(self.session)
@@ -581,6 +581,8 @@ class CassetteUse:
             shutil.rmtree(self._children, ignore_errors=True)
             with contextlib.suppress(OSError):
                 self._children.parent.rmdir()  # when no other cassette's children remain
+        if silent:  # last: under -W error the warning raises, and all else is done by then
+            self._warn_silent()
         if problems:
             raise problems[0]
 
@@ -614,14 +616,18 @@ class CassetteUse:
             "report it"
         )
 
-    def _warn_if_silent(self) -> None:
-        """A marked test whose recording holds no exchange: said, since nothing can tell
-        whether its code talked to W&B by a way the relay never saw (a child process
-        started without Python's ``site`` module, whose hook then never loads; a raw HTTP
-        client) or did not talk to W&B at all."""
+    def _silent(self, sessions: list[Any]) -> bool:
+        """A marked test's recording that holds no exchange, with no scope cassette beneath
+        it (a module fixture's run: its rows go to the fixture's cassette, as they should)."""
         session = self.session
         if not isinstance(session, Recording) or session.requests or not self.save_empty:
-            return
+            return False
+        return all(s is session for s in sessions)
+
+    def _warn_silent(self) -> None:
+        """Said, since nothing can tell whether the test's code talked to W&B by a way the
+        relay never saw (a child process started without Python's ``site`` module, whose
+        hook then never loads; a raw HTTP client) or did not talk to W&B at all."""
         warnings.warn(
             WandbCassetteWarning(
                 f"{self._scrubbed(self.test_id)}: recorded no W&B request, so {self.path} "
