@@ -235,6 +235,19 @@ def test_what_timing_decides_is_merged_after_the_runs_create_and_the_rest_keeps_
     assert json.loads(kept_update["variables"]["config"])["_wandb"]["value"]["t"] == {"3": [2]}
 
 
+def test_posts_of_two_writers_of_a_shared_run_are_all_kept():
+    """W&B's shared mode: two processes write one run, each counting its own offsets.
+    Merged by offset, one writer's rows hid the other's (the trial's worker rows were gone
+    from the cassette); the posts stay as they were sent."""
+    posts = [post([{"main": 0}], 0), post([{"worker": 0}, {"worker": 1}], 0), post([], 1)]
+    cassette = recorded(upsert_bucket(E, P, RUN), *posts)
+    timings = [(float(i), i + 0.5) for i in range(len(cassette.interactions))]
+    stable = stable_form(cassette, SESSION, timings=timings)
+    sent = [str(ix.request_body) for ix in stable if _op(ix) == "file_stream"]
+    assert len(sent) == 3
+    assert any("main" in b for b in sent) and any("worker" in b for b in sent)
+
+
 def test_a_request_recorded_with_an_error_keeps_its_recordings_in_their_order():
     failed = post([{"a": 1}], 0)
     failed.status, failed.response_body = 500, "busy"

@@ -505,15 +505,22 @@ def _floating(cassette: Cassette, harmless: Iterable[str]) -> dict[int, int]:
     return found
 
 
+#: The file_stream file W&B keeps the last line of (the run's summary).
+_SUMMARY = "wandb-summary.json"
+
+
 def _file_stream_run(ix: Interaction) -> str | None:
     m = _FILE_STREAM_RE.search(urlsplit(ix.uri).path)
     return "/".join(m.groups()) if m else None
 
 
-def _merge_posts(posts: list[Interaction]) -> Interaction:
+def _merge_posts(posts: list[Interaction]) -> Interaction | None:
     """file_stream posts of one run as one: each file's lines by offset (a later post wins
     a line, as W&B keeps the last summary), the last value of every other field, the
-    uploaded files' names sorted."""
+    uploaded files' names sorted. None when two posts give one line of a file other than
+    the summary different contents: more than one process writes the run (W&B's shared
+    mode: each writer counts its own offsets), and merged, one's rows would hide the
+    other's: the posts stay as they were sent."""
     lines: dict[str, dict[int, Any]] = {}
     rest: dict[str, Any] = {}
     uploaded: set[str] = set()
@@ -526,8 +533,11 @@ def _merge_posts(posts: list[Interaction]) -> Interaction:
             content = chunk.get("content", []) if isinstance(chunk, dict) else []
             if not isinstance(offset, int) or not isinstance(content, list):
                 return posts[-1]
+            by_offset = lines.setdefault(str(name), {})
             for i, line in enumerate(content):
-                lines.setdefault(str(name), {})[offset + i] = line
+                if name != _SUMMARY and by_offset.get(offset + i, line) != line:
+                    return None
+                by_offset[offset + i] = line
         for key, value in body.items():
             if key == "uploaded" and isinstance(value, list):
                 uploaded.update(str(v) for v in value)
@@ -686,7 +696,11 @@ def _reordered(
         else:
             updates[(anchor, keys[index])] = index  # the last of equal requests stays
     for (anchor, _run), group in posts.items():
-        merged[group[-1]] = _merge_posts([interactions[i] for i in group])
+        one = _merge_posts([interactions[i] for i in group])
+        if one is None:  # several writers: every post, in its order
+            kept.setdefault(anchor, []).extend(group)
+            continue
+        merged[group[-1]] = one
         kept.setdefault(anchor, []).append(group[-1])
     for (anchor, _key), index in updates.items():
         kept.setdefault(anchor, []).append(index)
