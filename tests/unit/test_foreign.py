@@ -211,6 +211,18 @@ def test_latest_on_the_tests_own_new_version_is_no_foreign_change():
     assert LATEST not in statuses(ledger)
 
 
+def test_the_reads_before_come_in_one_order_whatever_the_aliases_order():
+    # wandb-core lists aliases in no fixed order: a re-recording must read them alike.
+    graphql = f"{b.BASE}/graphql"
+    orders = []
+    for aliases in (("v-test", "best", "latest"), ("best", "latest", "v-test")):
+        ledger = ledger_of(b.upsert_bucket(E, P, "mine0001"))
+        logged = b.create_artifact(E, P, "shared", id=MINE, run="mine0001", aliases=aliases)
+        reads = [json.loads(r) for r in ledger.prior_reads(graphql, logged.request_text())]
+        orders.append([r["variables"]["name"] for r in reads])
+    assert orders[0] == orders[1] == ["shared:best", "shared:latest", "shared:v-test"]
+
+
 def test_the_holder_of_latest_is_read_before_an_artifact_is_logged():
     graphql = f"{b.BASE}/graphql"
     ledger = ledger_of(b.upsert_bucket(E, P, "mine0001"))

@@ -484,7 +484,10 @@ class Ledger:
         reads: list[bytes] = []
         if "aliases" in aspects:
             latest = latest_slot(ex)
-            for slot in filter(all, [*self._slots(ex, subject), *([latest] if latest else [])]):
+            # Sorted: wandb-core lists a version's aliases in no fixed order (a Go map), and a
+            # re-recording must read them in the same order (issue 23: stable recordings).
+            slots = sorted(filter(all, [*self._slots(ex, subject), *([latest] if latest else [])]))
+            for slot in dict.fromkeys(slots):
                 key = ForeignState.alias_key(*slot)
                 collection = self._by_key.get(("collection", *slot[:3]))
                 if not self._owns(collection) and self.foreign.needs_read(key):
