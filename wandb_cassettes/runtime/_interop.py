@@ -337,13 +337,18 @@ def guard_vcr_cassettes() -> None:
     ) -> Any:
         for path in vcr_cassette_paths(default_cassette, vcr_cassette_dir, markers, config):
             if cassette_kind(path) == "wandb":
-                raise CassetteError(
+                error = CassetteError(
                     path,
                     "pytest-recording would use this W&B cassette as its vcr cassette "
                     "(vcr_cassette_dir, default_cassette_name, @pytest.mark.default_cassette "
                     "or a @pytest.mark.vcr path point here); it is left as it is: give the "
                     "vcr cassette another folder or name",
                 )
+                # A usage error: said in one line, as the plugin's own are (no traceback
+                # of this wrapper and pytest-recording's fixture).
+                import pytest  # loaded already: this runs inside pytest-recording's fixture
+
+                pytest.fail(str(error), pytrace=False)
             VCR_PATHS.add(path)
         return original(
             default_cassette, vcr_cassette_dir, record_mode, markers, config, pytestconfig
