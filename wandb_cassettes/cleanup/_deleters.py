@@ -32,7 +32,7 @@ from typing import Any
 
 from .. import compat
 from ..errors import CleanupError, JournalError
-from ..ownership import Owned, Restore, alias_holder, alias_holder_read
+from ..ownership import ALIAS_HOLDER_GQL, Owned, Restore, alias_holder
 from ._retry import (
     DEFAULT_ATTEMPTS,
     DEFAULT_BACKOFF,
@@ -266,15 +266,15 @@ class _Restorer:
         changed it since (a sweep of a killed session runs long after), and a restore
         would undo their change. An alias now on no version is as the test left it when
         the version it left it on is gone (deleted with the test's version)."""
-        expect = self.restore.expect
-        if not expect or not isinstance(expect.get("alias"), dict):
+        expect = self.restore.expect or {}
+        read = expect.get("read")
+        if read is None:
             return
-        where = expect["alias"]
-        keys = ("entity", "project", "collection", "alias")
-        if not all(isinstance(where.get(k), str) for k in keys):
+        if not isinstance(read, dict) or not all(
+            isinstance(read.get(k), str) for k in ("entity", "project", "name")
+        ):
             raise Skip("its expected state is not readable")
-        document, variables = alias_holder_read(*(where[k] for k in keys))
-        holder = alias_holder(graphql_request(api, document, variables))
+        holder = alias_holder(graphql_request(api, ALIAS_HOLDER_GQL, read))
         if holder is not None and holder != expect.get("holder"):
             raise Skip(
                 f"the alias moved since the test left it (now on version {holder}): someone "

@@ -126,7 +126,7 @@ class Journal:
         self._open: dict[tuple[str, ...], Owned] = {}
         self._restores: dict[str, Restore] = {}
         self._fh: IO[str] | None = None
-        self._mac = ""  # the signature of the last line written (:mod:`._signature`)
+        self._chain = signature.Chain()
         try:
             self.directory.mkdir(parents=True, exist_ok=True)
             self._fh = self.path.open("a", encoding="utf-8")
@@ -235,9 +235,7 @@ class Journal:
         if self._fh is None:
             raise JournalError(f"the recording journal {self.path} is closed")
         try:
-            previous = "" if "journal" in entry else self._mac
-            line, self._mac = signature.sign(entry, previous)
-            self._fh.write(line + "\n")
+            self._fh.write(self._chain.sign(entry) + "\n")
             self._fh.flush()
             os.fsync(self._fh.fileno())
         except OSError as exc:

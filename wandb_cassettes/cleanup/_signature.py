@@ -71,25 +71,25 @@ def _first_usable(folders: list[Path]) -> Path:
     return folders[0] / KEY_FILE  # the error names the usual place
 
 
-def sign(entry: dict[str, Any], previous: str = "") -> tuple[str, str]:
-    """``entry`` as a journal line (no newline) with its signature, and the signature.
+class Chain:
+    """Signs a journal's lines in the order they are written. Each signature covers the
+    one before, so a line taken out, moved or copied from another journal breaks the chain
+    from there on; a header (a line with ``"journal"``) starts a chain, as each session
+    that appends to a file does."""
 
-    ``previous``: the signature of the line before it in the journal (``""`` for a
-    header): each signature covers the one before, so a line taken out, moved or
-    copied from another journal breaks the chain from there on.
-    """
-    mac = _mac(entry, previous)
-    return json.dumps({**entry, MAC: mac}), mac
+    def __init__(self) -> None:
+        self._last = ""
+
+    def sign(self, entry: dict[str, Any]) -> str:
+        """``entry`` as the next journal line (no newline), with its signature."""
+        self._last = _mac(entry, "" if "journal" in entry else self._last)
+        return json.dumps({**entry, MAC: self._last})
 
 
 def journal_lines(entries: Iterable[dict[str, Any]]) -> list[str]:
-    """``entries`` as the signed lines of a journal (no newlines), in order: a header (a
-    line with ``"journal"``) starts a chain, as each session that appends one does."""
-    lines, previous = [], ""
-    for entry in entries:
-        line, previous = sign(entry, "" if "journal" in entry else previous)
-        lines.append(line)
-    return lines
+    """``entries`` as the signed lines of a journal (no newlines), in order."""
+    chain = Chain()
+    return [chain.sign(entry) for entry in entries]
 
 
 def verified(entry: dict[str, Any], previous: str = "") -> str | None:

@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 from ._foreign import (
+    ALIAS_HOLDER_GQL,
     PRIOR,
     ForeignChange,
     Restore,
     alias_holder,
-    alias_holder_read,
+    alias_read,
     prior_alias_read,
     prior_artifact_read,
     prior_links_read,
@@ -28,6 +29,7 @@ from ._owned import Owned, describe_json
 from ._rules import RULES
 
 __all__ = [
+    "ALIAS_HOLDER_GQL",
     "FOREIGN_CHANGES_KEY",
     "FRESH_RUN_IDS_KEY",
     "PRIOR",
@@ -41,7 +43,7 @@ __all__ = [
     "Restore",
     "Unknown",
     "alias_holder",
-    "alias_holder_read",
+    "alias_read",
     "cassette_servers",
     "describe_json",
     "intents",

@@ -31,6 +31,7 @@ from dataclasses import dataclass, field
 from typing import Any, Literal
 
 from ..protocol import why_not_restorable
+from ._model import dig
 
 #: Operation names of the relay's reads of the state before a foreign change. The SDK
 #: never sends them, so replay never expects them (see ``CassetteUse._check_replay``).
@@ -47,7 +48,9 @@ PRIOR = "WandbCassettesPrior"
 # - a run's fields: ``model(name:, entityName:) { bucket(name:, missingOk: true) }``, as
 #   wandb-core's RunResumeStatus asks it (a null entity is the key's default one), with
 #   the fields of the public API's ``RunFragment`` (wandb/apis/public/runs.py).
-_ALIAS_GQL = (
+#: Which version holds an alias: the relay's read before a change, and the cleanup's before
+#: a restore (:attr:`Restore.expect`); variables from :func:`alias_read`.
+ALIAS_HOLDER_GQL = (
     f"query {PRIOR}Alias($entity: String!, $project: String!, $name: String!) "
     "{ project(name: $project, entityName: $entity) "
     "{ artifactCollectionMembership(name: $name) { artifact { id } } } }"
@@ -155,9 +158,9 @@ class Restore:
     field: str
     variables: dict[str, Any]
     #: Sent only if the state is still as the test left it: for an alias,
-    #: ``{"alias": {entity, project, collection, alias}, "holder": <version id or None>}``
-    #: (:func:`alias_holder_read`). A sweep runs long after (a killed session's next one):
-    #: a teammate may have moved the alias since, and putting it back would undo that.
+    #: ``{"read": <ALIAS_HOLDER_GQL's variables>, "holder": <version id or None>}``
+    #: (:func:`alias_read`). A sweep runs long after (a killed session's next one): a
+    #: teammate may have moved the alias since, and putting it back would undo that.
     expect: dict[str, Any] | None = None
 
 
@@ -197,28 +200,21 @@ def _body(query: str, variables: dict[str, Any]) -> bytes:
     return json.dumps({"query": query, "variables": variables, "operationName": operation}).encode()
 
 
-def alias_holder_read(
-    entity: str, project: str, collection: str, alias: str
-) -> tuple[str, dict[str, Any]]:
-    """The document and variables of a read of which version holds ``collection:alias``;
-    :func:`alias_holder` reads its answer."""
-    return _ALIAS_GQL, {"entity": entity, "project": project, "name": f"{collection}:{alias}"}
+def alias_read(entity: str, project: str, collection: str, alias: str) -> dict[str, str]:
+    """The variables of :data:`ALIAS_HOLDER_GQL` for ``collection:alias``; :func:`alias_holder`
+    reads its answer."""
+    return {"entity": entity, "project": project, "name": f"{collection}:{alias}"}
 
 
 def alias_holder(data: Any) -> str | None:
-    """The id of the version an :func:`alias_holder_read` answer (its ``data``) names."""
-    project = data.get("project") if isinstance(data, dict) else None
-    membership = project.get("artifactCollectionMembership") if isinstance(project, dict) else None
-    artifact = membership.get("artifact") if isinstance(membership, dict) else None
-    found = artifact.get("id") if isinstance(artifact, dict) else None
+    """The id of the version an :data:`ALIAS_HOLDER_GQL` answer (its ``data``) names."""
+    found = dig(data, "project", "artifactCollectionMembership", "artifact", "id")
     return found if isinstance(found, str) else None
 
 
 def prior_alias_read(entity: str, project: str, collection: str, alias: str) -> bytes:
     """The body of a read of which version holds ``collection:alias`` now."""
-    return _body(
-        _ALIAS_GQL, {"entity": entity, "project": project, "name": f"{collection}:{alias}"}
-    )
+    return _body(ALIAS_HOLDER_GQL, alias_read(entity, project, collection, alias))
 
 
 def prior_artifact_read(artifact_id: str) -> bytes:
@@ -547,22 +543,22 @@ def _why(tracked: Tracked, exists: Callable[[str], bool]) -> str:
         return "it was deleted"
     if tracked.kind == "alias" and tracked.current is UNKNOWN:
         return "which version holds it now is unknown (an answer was lost)"
-    unset = (
-        [
-            name
-            for name, value in tracked.prior.items()
-            if value is UNSET and tracked.current.get(name) == ""  # the nearest a restore sends
-        ]
-        if isinstance(tracked.prior, dict) and isinstance(tracked.current, dict)
-        else []
-    )
-    if unset:
+    if unset := _unset_now_empty(tracked):
         return (
             f"{', '.join(unset)} had no value before, and W&B's API cannot unset a field (a "
             "null input leaves it as it is: wandb/apis/public/runs.py Run.update); the "
             'cleanup can only set it to ""'
         )
     return "the cleanup did not put it back (no restore was recorded, or it failed)"
+
+
+def _unset_now_empty(tracked: Tracked) -> list[str]:
+    """The fields that had no value before (:data:`UNSET`) and hold ``""`` now: the nearest
+    a restore can send."""
+    prior, current = tracked.prior, tracked.current
+    if not isinstance(prior, dict) or not isinstance(current, dict):
+        return []
+    return [name for name, value in prior.items() if value is UNSET and current.get(name) == ""]
 
 
 def _restore_alias(tracked: Tracked, exists: Callable[[str], bool]) -> Restore | None:
@@ -576,8 +572,8 @@ def _restore_alias(tracked: Tracked, exists: Callable[[str], bool]) -> Restore |
         }
     ]
     prior, current = tracked.prior, tracked.current
-    where = {k: i[k] for k in ("entity", "project", "collection", "alias")}
-    expect = None if current is UNKNOWN else {"alias": where, "holder": current}
+    read = alias_read(i["entity"], i["project"], i["collection"], i["alias"])
+    expect = None if current is UNKNOWN else {"read": read, "holder": current}
     if isinstance(prior, str):
         if not exists(prior):
             return None

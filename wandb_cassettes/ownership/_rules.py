@@ -23,6 +23,7 @@ from ._foreign import (
     RUN_IDENTITY,
     UNKNOWN,
     ForeignState,
+    alias_holder,
     artifact_fields,
     json_value,
     run_fields,
@@ -700,12 +701,11 @@ def _prior_alias(ledger: Ledger, ex: Exchange) -> Resource | None:
     collection, _, alias = as_str(v.get("name")).rpartition(":")
     where = (as_str(v.get("entity")), as_str(v.get("project")), collection, alias)
     if all(where):
-        holder = dig(ex.data, "project", "artifactCollectionMembership", "artifact", "id")
         ledger.foreign.learn(
             ForeignState.alias_key(*where),
             "alias",
             f"{where[0]}/{where[1]}/{collection}:{alias}",
-            holder if isinstance(holder, str) else None,
+            alias_holder(ex.data),
             **dict(zip(("entity", "project", "collection", "alias"), where, strict=True)),
         )
     return None

@@ -92,7 +92,7 @@ _ZIP_END = b"PK\x05\x06"
 
 def unopened(head: bytes) -> str | None:
     """The format of an archive ``head`` starts that is recognised and not opened."""
-    return next((kind for magic, kind in UNOPENED if head.startswith(magic)), None)
+    return _by_magic(UNOPENED, head)
 
 
 def zip_at_end(tail: bytes) -> bool:
@@ -105,7 +105,11 @@ def kind_of(head: bytes) -> str | None:
     holds."""
     if head[_TAR_MAGIC] == b"ustar":
         return "tar"
-    return next((kind for magic, kind in _MAGIC if head.startswith(magic)), None)
+    return _by_magic(_MAGIC, head)
+
+
+def _by_magic(formats: tuple[tuple[bytes, str], ...], head: bytes) -> str | None:
+    return next((kind for magic, kind in formats if head.startswith(magic)), None)
 
 
 @dataclass(frozen=True)
@@ -283,7 +287,7 @@ class _Decompressing(io.RawIOBase):
         d = self._decompressor
         if d.eof:
             rest = d.unused_data
-            if not rest or kind_of(rest[: len(_MAGIC_OF[self._kind])]) != self._kind:
+            if not rest.startswith(_MAGIC_OF[self._kind]):
                 self._done = True  # what follows the last member is no member: left
                 return b""
             self._decompressor = _DECOMPRESSORS[self._kind]()
@@ -297,7 +301,7 @@ class _Decompressing(io.RawIOBase):
     def _feed(self, chunk: bytes) -> bytes:
         try:
             return bytes(self._decompressor.decompress(chunk))
-        except (OSError, EOFError, zlib.error, lzma.LZMAError, ValueError):
+        except CORRUPT:
             self._done = True  # corrupt from here on
             return b""
 

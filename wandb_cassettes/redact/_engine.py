@@ -678,7 +678,7 @@ def _archive_kind(head: bytes, tail: bytes, where: str, found: list[SecretFindin
     last): one to open, or None. A format recognised and not opened (7z...) is a finding
     added to ``found``: what it holds cannot be searched."""
     kind = archives.kind_of(head)
-    if kind is None and archives.zip_at_end(tail[-archives.ZIP_TAIL :]):
+    if kind is None and archives.zip_at_end(tail):
         kind = "zip"
     other = archives.unopened(head) if kind is None else None
     if other is not None:

@@ -143,13 +143,15 @@ def blob_file(cassette: Path, body: BlobBody, root: Path, what: str = "") -> Pat
     return expected
 
 
-def _regular(cassette: Path, path: Path, what: str) -> None:
-    """Raise :class:`CassetteError` when ``path`` exists and is no regular file: a FIFO would
-    block the reader for ever, a device never ends (``/dev/zero``)."""
-    try:
-        mode = path.stat().st_mode
-    except OSError:
-        return  # missing or unreadable: the reader says so
+def _regular(cassette: Path, path: Path, what: str, mode: int | None = None) -> None:
+    """Raise :class:`CassetteError` when ``path`` (of ``mode``, else as it is now) exists and
+    is no regular file: a FIFO would block the reader for ever, a device never ends
+    (``/dev/zero``)."""
+    if mode is None:
+        try:
+            mode = path.stat().st_mode
+        except OSError:
+            return  # missing or unreadable: the reader says so
     if not stat.S_ISREG(mode):
         raise CassetteError(
             cassette, f"{what}its blob {path} is not a regular file (a FIFO, a device, a folder)"
@@ -170,10 +172,7 @@ def verify_blob(cassette: Path, body: BlobBody, path: Path, what: str = "") -> N
         # waiting for a writer; fstat then refuses it.
         fd = os.open(path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0))
         with os.fdopen(fd, "rb") as fh:
-            if not stat.S_ISREG(os.fstat(fh.fileno()).st_mode):
-                raise CassetteError(
-                    cassette, f"{what}its blob {path} is not a regular file (a FIFO, a device)"
-                )
+            _regular(cassette, path, what, os.fstat(fh.fileno()).st_mode)
             while chunk := fh.read(_VERIFY_CHUNK):
                 digest.update(chunk)
                 size += len(chunk)

@@ -149,7 +149,7 @@ def check_yaml(text: str, limits: Limits, fail: Fail) -> None:
     for event in yaml.parse(text, Loader=loader):
         line = event.start_mark.line + 1 if event.start_mark is not None else None
         if isinstance(event, yaml.NodeEvent) and stack and stack[-1].keys is not None:
-            _one_key(stack[-1], event, fail, line)
+            _one_key(stack[-1], stack[-1].keys, event, fail, line)
         if isinstance(event, yaml.ScalarEvent):
             size = len(event.value)
             if size > limits.max_scalar_bytes:
@@ -198,14 +198,16 @@ def check_yaml(text: str, limits: Limits, fail: Fail) -> None:
             raise fail(over(what, limits.max_bytes), line)
 
 
-def _one_key(mapping: _Open, event: yaml.NodeEvent, fail: Fail, line: int | None) -> None:
-    """Refuse a key a mapping has already: PyYAML keeps the last silently, while a reviewer
-    reads the first (``code: 200`` above ``code: 500``). YAML 1.2 section 3.2.1.1: the
-    keys of a mapping are unique."""
-    if mapping.at_key and isinstance(event, yaml.ScalarEvent) and mapping.keys is not None:
-        if event.value in mapping.keys:
+def _one_key(
+    mapping: _Open, keys: set[str], event: yaml.NodeEvent, fail: Fail, line: int | None
+) -> None:
+    """Refuse a key a mapping has already (``keys``, the mapping's so far): PyYAML keeps the
+    last silently, while a reviewer reads the first (``code: 200`` above ``code: 500``).
+    YAML 1.2 section 3.2.1.1: the keys of a mapping are unique."""
+    if mapping.at_key and isinstance(event, yaml.ScalarEvent):
+        if event.value in keys:
             raise fail(f"the key {event.value[:60]!r} is given twice in one mapping", line)
-        mapping.keys.add(event.value)
+        keys.add(event.value)
     mapping.at_key = not mapping.at_key
 
 
