@@ -150,6 +150,16 @@ def test_the_audit_fails_on_a_token_in_a_zipped_blob_naming_the_member(tmp_path,
     assert TOKEN not in out.out + out.err and "zip member team/config.yaml" in out.out
 
 
+_READ = archives._READ
+
+
+def _member_of(size: int) -> bytes:
+    """A gzip member exactly ``size`` bytes long (stored, not deflated: 23 bytes more)."""
+    member = gzip.compress(random.Random(size).randbytes(size - 23), compresslevel=0, mtime=0)
+    assert len(member) == size
+    return member
+
+
 #: Text that compresses little (hex of seeded random bytes), so that cutting a stream short
 #: leaves the middle of it.
 _FILLER = random.Random(22).randbytes(3000).hex().encode()
@@ -160,6 +170,14 @@ DAMAGED: dict[str, Callable[[bytes], bytes]] = {
     "gzip cut off": lambda d: gzip.compress(d + _FILLER * 2)[:-500],
     "xz cut off": lambda d: lzma.compress(d + _FILLER * 2)[:-500],
     "gzip members one after another": lambda d: gzip.compress(b"a" * 99) + gzip.compress(d),
+    # The first member ends where a read of the stream ends, or one byte into the next
+    # member's magic number: what follows is read before it is judged.
+    "gzip members, the first ending at a read boundary": lambda d: (
+        _member_of(_READ) + gzip.compress(d)
+    ),
+    "gzip members, the next one's magic cut by a read boundary": lambda d: (
+        _member_of(_READ - 1) + gzip.compress(d)
+    ),
     "zip after a script": lambda d: b"#!/bin/sh\nexit 0\n" + _zip({"c.yaml": d}),
     "utf-16 without its byte order mark": lambda d: d.decode().encode("utf-16-le"),
     "utf-16 big-endian, one byte off": lambda d: b"x" + d.decode().encode("utf-16-be"),
@@ -174,6 +192,21 @@ def test_a_damaged_or_unusual_download_is_searched_as_far_as_it_reads(tmp_path: 
     path.write_bytes(data)
     for found in (Scrubber().find_in_file(path, "blob"), Scrubber().find_in_body(data, "body")):
         assert "betterleaks.github-pat" in {f.rule for f in found}, found
+
+
+def test_a_bzip2_stream_cut_inside_its_last_block_is_a_finding(tmp_path: Path):
+    """bzip2 gives nothing of a block until it is whole: what the cut block holds cannot be
+    searched, and that is never a pass. A whole stream, or gzip cut alike, is searched."""
+    cut = bz2.compress(CONFIG + _FILLER)[:-100]
+    path = tmp_path / "blob"
+    path.write_bytes(cut)
+    for found in (Scrubber().find_in_file(path, "blob"), Scrubber().find_in_body(cut, "body")):
+        (unsearched,) = [f for f in found if f.rule == UNSEARCHED]
+        assert "bzip2 stream cut short" in unsearched.where, found
+    whole = Scrubber().find_in_body(bz2.compress(CONFIG + _FILLER), "body")
+    assert [f.rule for f in whole] == ["betterleaks.github-pat"], whole
+    tar_cut = bz2.compress(_tar({"a.yaml": CONFIG + _FILLER}))[:-100]
+    assert UNSEARCHED in {f.rule for f in Scrubber().find_in_body(tar_cut, "body")}
 
 
 def test_utf16_past_the_first_chunk_of_a_file_is_searched(tmp_path: Path):

@@ -12,6 +12,7 @@ import base64
 import hashlib
 import json
 import random
+import re
 import string
 from collections.abc import Callable
 
@@ -229,6 +230,34 @@ def test_the_key_in_use_is_found_in_simple_encodings_and_pieces(form):
         assert API_KEY_PLACEHOLDER in out and form[2:-2] not in out
         assert scrubber.find(out) == [] and scrubber.scrub_text(out) == out
     assert find_secrets(f"x {form} y") == [] or form.startswith(("standin-", "STANDIN"))
+
+
+def _recoverable(text: str, key: str) -> list[str]:
+    """The pieces of ``key`` (``KEY_PIECE_MIN`` characters) that decoding what base64 is left
+    in ``text`` gives back, its line breaks taken out, each run at each alignment."""
+    decoded = b""
+    for run in re.findall(r"[A-Za-z0-9+/]{4,}", text.replace("\\n", "").replace("\n", "")):
+        for start in range(4):
+            part = run[start:]
+            decoded += base64.b64decode(part[: len(part) - len(part) % 4]) + b"|"
+    pieces = (key[i : i + KEY_PIECE_MIN] for i in range(len(key) - KEY_PIECE_MIN + 1))
+    return [piece for piece in pieces if piece.encode() in decoded]
+
+
+@pytest.mark.parametrize("offset", range(0, 76, 5))
+def test_the_key_in_mime_base64_is_found_across_its_line_breaks(offset):
+    """A credentials file through ``base64.encodebytes`` (a line every 76 characters, as
+    MIME writes it): a line break may cut the key's characters anywhere, in the text and
+    as JSON escapes it (``\\n``)."""
+    scrubber = Scrubber(secrets=(KEY,))
+    creds = json.dumps({"user": "u" * offset, "api_key": KEY, "host": "https://api.wandb.ai"})
+    mime = base64.encodebytes(creds.encode()).decode()
+    assert _recoverable(mime, KEY)  # the test's own check sees the key before
+    for text in (mime, json.dumps({"config": json.dumps({"creds": mime})})):
+        out = scrubber.scrub_text(text)
+        left = json.loads(json.loads(out)["config"])["creds"] if text != mime else out
+        assert _recoverable(left, KEY) == [], offset
+        assert "wandb-api-key" in [f.rule for f in scrubber.find(text)]
 
 
 def test_shorter_pieces_and_lookalikes_of_the_key_are_kept():

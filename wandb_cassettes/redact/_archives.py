@@ -223,6 +223,9 @@ _DECOMPRESSORS: dict[str, Callable[[], Any]] = {
     "xz": lzma.LZMADecompressor,
 }
 _READ = 64 * 1024
+#: Formats whose decompressor gives nothing of a block until the block is whole (bzip2: up
+#: to 900 kB): a stream cut short hides its last block. gzip and xz give what they read.
+_WHOLE_BLOCKS = frozenset({"bzip2"})
 
 
 class _Decompressing(io.RawIOBase):
@@ -286,8 +289,15 @@ class _Decompressing(io.RawIOBase):
     def _more(self) -> bytes:
         d = self._decompressor
         if d.eof:
-            rest = d.unused_data
-            if not rest.startswith(_MAGIC_OF[self._kind]):
+            magic, rest = _MAGIC_OF[self._kind], d.unused_data
+            # A member may end where a read ends, or inside the next one's magic number:
+            # what follows is read before it is judged.
+            while len(rest) < len(magic) and magic.startswith(rest):
+                more = self._raw.read(_READ)
+                if not more:
+                    break
+                rest += more
+            if not rest.startswith(magic):
                 self._done = True  # what follows the last member is no member: left
                 return b""
             self._decompressor = _DECOMPRESSORS[self._kind]()
@@ -295,6 +305,11 @@ class _Decompressing(io.RawIOBase):
         chunk = self._raw.read(_READ)
         if not chunk:
             self._done = True  # cut short: what decompressed so far is all there is
+            if self._kind in _WHOLE_BLOCKS:
+                raise Unsearchable(
+                    f"a {self._kind} stream cut short: its last block does not decompress, "
+                    "so what it holds is not searched"
+                )
             return b""
         return self._feed(chunk)
 

@@ -390,7 +390,7 @@ class Scrubber:
                             found.append(placed)
                     start += len(data)
                     tail = _from_character_start(block[-FILE_OVERLAP:])
-        except archives.OverBudget as exc:
+        except (archives.OverBudget, archives.Unsearchable) as exc:
             return [*found, SecretFinding(archives.UNSEARCHED, f"{where} > {exc}", start, 0)]
         except archives.CORRUPT:
             if not depth:
@@ -739,20 +739,33 @@ def _encodings(raw: bytes) -> list[str]:
     )
     for encode, bits, shifts in encodings:
         alone = encode(raw).decode()
-        forms += (alone, alone.rstrip("="), alone[: 8 * len(raw) // bits])
-        for shift in shifts:  # character j holds bits (bits*j)..(bits*j + bits-1) of the bytes
-            shifted = encode(bytes(shift) + raw).decode()
-            forms.append(shifted[-(-8 * shift // bits) : 8 * (shift + len(raw)) // bits])
+        forms += (alone, alone.rstrip("="), *_aligned(encode, bits, shifts, raw))
     # As JSON writers escape them (Go's writes "<" as \u003c: base85 holds it) and URL-encoded.
     return [escaped for form in forms for escaped in json_forms(form)]
+
+
+def _aligned(
+    encode: Callable[[bytes], bytes], bits: int, shifts: Iterable[int], raw: bytes
+) -> list[str]:
+    """The characters of ``encode`` (bits a character holds) that hold only ``raw``'s
+    bits, at the start of an encoded text and after each of ``shifts`` other bytes: an
+    encoded text holding ``raw`` anywhere holds one of them."""
+    forms = [encode(raw).decode()[: 8 * len(raw) // bits]]
+    for shift in shifts:  # character j holds bits (bits*j)..(bits*j + bits-1) of the bytes
+        shifted = encode(bytes(shift) + raw).decode()
+        forms.append(shifted[-(-8 * shift // bits) : 8 * (shift + len(raw)) // bits])
+    return forms
 
 
 def _joined_forms(key: str) -> tuple[str, ...]:
     """What pieces of ``key`` are looked for in a text read without separators
     (:class:`_Joined`): the key forwards and backwards, its bytes in hex (``6c:6f:...``,
-    ``key.encode().hex(":")``) and in decimal (``[108, 111, ...]``, ``list(key.encode())``)."""
+    ``key.encode().hex(":")``) and in decimal (``[108, 111, ...]``, ``list(key.encode())``),
+    and its base64 at each alignment, as broken lines of MIME base64 read joined
+    (``base64.encodebytes`` of a credentials file; ``+`` and ``/`` are separators)."""
     joined, raw = _joined_key(key), key.encode()
-    return joined, joined[::-1], raw.hex(), "".join(str(b) for b in raw)
+    mime = [_joined_key(f) for f in _aligned(base64.b64encode, 6, (1, 2), raw)]
+    return joined, joined[::-1], raw.hex(), "".join(str(b) for b in raw), *mime
 
 
 def _joined_key(key: str) -> str:
@@ -771,6 +784,11 @@ class _Joined:
     __slots__ = ("_lower", "_removed", "_starts", "text")
 
     def __init__(self, lower: str) -> None:
+        if "\\" in lower:
+            # A line break as JSON escapes it is one separator, not a "\" and an "n": MIME
+            # base64 (a line every 76 characters) inside JSON is cut by them. Two spaces
+            # for two characters keep every offset (a character-class pass stays fast).
+            lower = lower.replace("\\n", "  ").replace("\\r", "  ")
         self._lower = lower
         self.text = _KEY_SEPARATORS_RE.sub("", lower)
         self._starts: list[int] | None = None  # joined offset after each run of separators
