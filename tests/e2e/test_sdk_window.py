@@ -1,14 +1,15 @@
 """The supported window of wandb releases (issue 24), end to end with the real SDK.
 
 On whichever wandb runs this file (CI: the newest in the main job, each older minor of
-the window in ``make test-sdk SDK=0.29.0``), a quick-start flow and a wider one (downloads
-through ``wandb.Api()``, ``use_artifact``, a ``wandb.Table``) record against the stand-in
+the window in ``make test-sdk SDK=0.29.0``), a quick-start flow, a wider one (downloads
+through ``wandb.Api()``, ``use_artifact``, a ``wandb.Table``) and a run with no artifact
+(read back through ``wandb.Api()``) record against the stand-in
 (left empty by the automatic cleanup), replay with ``--block-network --wandb-strict`` and
 audit clean; and the cassettes recorded under every minor of the window (committed under
 ``tests/data/sdk_window/<wandb version>/``) replay under it.
 
-Re-record those under one SDK (its own venv) with
-``<venv>/bin/python tests/e2e/test_sdk_window.py record``.
+Re-record those under one SDK (its own venv: ``make build/venv-sdk-0.29.0/.installed
+SDK=0.29.0``) with ``PYTHONPATH=tests <venv>/bin/python tests/e2e/test_sdk_window.py record``.
 """
 
 from __future__ import annotations
@@ -82,11 +83,45 @@ def test_table():
     run.finish()
 """
 
-FILES = {"tests/test_quick_start.py": QUICK_START, "tests/test_wider.py": WIDER}
+#: A run with no artifact, and the run read back through the public API: wandb 0.29 and
+#: 0.30 ask the server's features at every ``init``, 0.31 only for artifacts, so a 0.31
+#: recording holds that read only because the relay adds it (read_server_features).
+RUN_ONLY = """
+import pytest
+import wandb
+
+
+@pytest.mark.wandb_cassette
+def test_logs_a_run():
+    run = wandb.init(project="window", config={"lr": 0.1}, tags=["ci"])
+    for step in range(3):
+        run.log({"loss": 1.0 / (step + 1)})
+    run.summary["best"] = 0.3
+    run.finish()
+
+
+@pytest.mark.wandb_cassette
+def test_reads_the_run_back():
+    run = wandb.init(project="window", config={"lr": 0.1})
+    run.log({"loss": 0.5})
+    path = run.path
+    run.finish()
+    fetched = wandb.Api().run(path)
+    assert fetched.config["lr"] == 0.1
+    assert [row["loss"] for row in fetched.history(pandas=False)] == [0.5]
+"""
+
+FILES = {
+    "tests/test_quick_start.py": QUICK_START,
+    "tests/test_wider.py": WIDER,
+    "tests/test_run_only.py": RUN_ONLY,
+}
 TESTS = (
     "tests/test_quick_start.py::test_logs_a_checkpoint",
     "tests/test_wider.py::test_download_and_use",
     "tests/test_wider.py::test_table",
+    "tests/test_run_only.py::test_logs_a_run",
+    "tests/test_run_only.py::test_reads_the_run_back",
 )
 RUNNING = wandb.__version__
 
@@ -217,6 +252,22 @@ def test_the_exact_minor_refusal_is_opt_in(how: str, tmp_path: Path):
     assert tried.returncode == 0, tried.stdout[-4000:]
 
 
+def test_new_episodes_on_a_cassette_of_another_minor_is_refused_naming_both(tmp_path: Path):
+    """Appending would mix two SDKs' requests in one cassette and send the server requests
+    about what only the recording knows: a clear error before any request, not the SDK's."""
+    other = _another_minor()
+    project = make_project(tmp_path / "project", DATA / other / "cassettes")
+    with StandinBackend() as upstream:
+        done = run_pytest(
+            project, "--record-mode=new_episodes", "tests/test_wider.py", upstream=upstream
+        )
+        assert upstream.live() == EMPTY  # nothing reached it
+    assert done.returncode == 1, done.stdout[-4000:]
+    assert f"recorded with wandb {other}, replayed with wandb {RUNNING}" in done.stdout
+    assert "new_episodes appends only to a cassette of this wandb minor" in done.stdout
+    assert "--record-mode=rewrite" in done.stdout
+
+
 def test_with_the_refusal_asked_a_cassette_naming_no_version_is_refused(tmp_path: Path):
     """What cannot be told is no pass: the opt-in refusal cannot check such a cassette."""
     same = [v for v in recorded_versions() if compat.release(v) == compat.release(RUNNING)]
@@ -269,8 +320,12 @@ def test_an_sdk_older_than_the_window_stops_at_session_start_in_one_line(
 
 def _record_here() -> None:
     """Record the flows under this venv's wandb into ``DATA/<version>/cassettes``."""
+    import os
     import tempfile
 
+    from wandb_cassettes_standin.fidelity import ENV as FIDELITY_ENV
+
+    os.environ.setdefault(FIDELITY_ENV, "1")  # as the suite's conftest.py sets it
     with tempfile.TemporaryDirectory() as folder:
         project = make_project(Path(folder) / "project")
         record(project)

@@ -70,7 +70,18 @@ def test_what_cannot_be_told_is_listed_and_exits_2(tmp_path, capsys, content, sa
     else:
         (tmp_path / "x.yaml").write_text(content)
     assert main(["audit", "--other-sdk", "0.31.0", str(tmp_path)]) == 2
-    assert says in capsys.readouterr().out
+    out = capsys.readouterr().out
+    assert says in out
+    assert "0 cassette(s) recorded under another wandb minor" in out  # not counted as one
+    assert out.rstrip().endswith("; 1 that cannot tell")
+
+
+def test_a_folder_right_after_the_option_is_the_folder_not_the_version(folder, capsys):
+    """argparse gives ``--other-sdk cassettes/`` the path as its optional VERSION."""
+    code = main(["audit", "--other-sdk", str(folder)])
+    out = capsys.readouterr().out
+    assert f"another wandb minor than {wandb.__version__}" in out and "older_minor" in out
+    assert code == 1
 
 
 def test_an_unreadable_version_to_compare_with_is_a_usage_error(tmp_path, capsys):

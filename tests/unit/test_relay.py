@@ -47,6 +47,8 @@ class Upstream:
     storage: BackgroundServer
     blobs: dict[str, bytes] = field(default_factory=dict)
     seen: list[dict[str, Any]] = field(default_factory=list)
+    #: The answer to ``ServerFeaturesQuery``: a status and its GraphQL errors, if any.
+    features_status: int = 200
 
     @property
     def url(self) -> str:
@@ -61,7 +63,11 @@ def _api_app(up: Upstream) -> web.Application:
         body = await request.json()  # aiohttp decodes a gzip request body for us
         op = body.get("operationName")
         up.seen.append(
-            {"op": op, "auth": request.headers.get("Authorization"), "variables": body["variables"]}
+            {
+                "op": op,
+                "auth": request.headers.get("Authorization"),
+                "variables": body.get("variables"),
+            }
         )
         if request.headers.get("Authorization") != BASIC:
             return web.json_response({"errors": [{"message": "not logged in"}]}, status=401)
@@ -91,6 +97,13 @@ def _api_app(up: Upstream) -> web.Application:
                 }
             }
             return web.json_response({"data": data})
+        if op == "ServerFeaturesQuery":
+            if up.features_status != 200:
+                return web.json_response(
+                    {"errors": [{"message": "down"}]}, status=up.features_status
+                )
+            features = [{"name": "ARTIFACT_TAGS", "isEnabled": True}]
+            return web.json_response({"data": {"serverInfo": {"features": features}}})
         if op == "Compressed":
             raw = json.dumps({"data": {"echo": body["variables"], "big": "x" * 2000}}).encode()
             return web.Response(
@@ -270,6 +283,61 @@ def test_record_rewrites_storage_urls_and_stores_scrubbed_readable_exchanges(
     assert len(from_vcr) == 6
     assert [r.method for r in from_vcr.requests] == ["POST", "PUT", "GET", "POST", "POST", "POST"]
     assert from_vcr.responses[0]["status"]["code"] == 200
+
+
+def test_the_features_of_a_server_the_sdk_did_not_ask_are_recorded_once(
+    upstream: Upstream, relay_factory: Any
+) -> None:
+    """wandb 0.29 asks them at every init, 0.31 only for artifacts: a 0.31 recording of a
+    run holds them only because the relay reads them, with the SDK's own credentials."""
+    relay = relay_factory(upstream.url)
+    rec = relay.record(Cassette(metadata=cs.new_metadata(upstream.url)), secrets=[API_KEY])
+    gql(relay.url, "Viewer", {})
+    relay.read_server_features(rec)
+    relay.read_server_features(rec)  # once per server, however often asked
+    assert [(s["op"], s["auth"]) for s in upstream.seen] == [
+        ("Viewer", BASIC),
+        ("ServerFeaturesQuery", BASIC),
+    ]
+    last = rec.cassette.interactions[-1]
+    assert len(rec.cassette.interactions) == 2
+    assert (last.method, last.uri, last.status) == ("POST", f"{upstream.url}/graphql", 200)
+    assert json.loads(last.request_text() or "")["operationName"] == "ServerFeaturesQuery"
+    assert "ARTIFACT_TAGS" in str(last.response_text())
+    assert rec.upstream_errors == []
+
+
+def test_features_the_sdk_asked_itself_are_not_read_again(
+    upstream: Upstream, relay_factory: Any
+) -> None:
+    relay = relay_factory(upstream.url)
+    rec = relay.record(Cassette(metadata=cs.new_metadata(upstream.url)), secrets=[API_KEY])
+    gql(relay.url, "ServerFeaturesQuery", {})
+    relay.read_server_features(rec)
+    assert [s["op"] for s in upstream.seen] == ["ServerFeaturesQuery"]
+    assert len(rec.cassette.interactions) == 1
+
+
+def test_no_graphql_no_features_read(upstream: Upstream, relay_factory: Any) -> None:
+    relay = relay_factory(upstream.url)
+    rec = relay.record(Cassette(metadata=cs.new_metadata(upstream.url)), secrets=[API_KEY])
+    relay.read_server_features(rec)
+    assert upstream.seen == [] and rec.cassette.interactions == []
+
+
+@pytest.mark.parametrize("status", [500, 400])
+def test_a_features_read_that_fails_is_left_out_and_fails_nothing(
+    status: int, upstream: Upstream, relay_factory: Any
+) -> None:
+    """The test needs none of it: an SDK that asks in replay meets the usual mismatch."""
+    upstream.features_status = status
+    relay = relay_factory(upstream.url)
+    rec = relay.record(Cassette(metadata=cs.new_metadata(upstream.url)), secrets=[API_KEY])
+    gql(relay.url, "Viewer", {})
+    relay.read_server_features(rec)
+    assert [s["op"] for s in upstream.seen] == ["Viewer", "ServerFeaturesQuery"]
+    assert len(rec.cassette.interactions) == 1
+    assert rec.upstream_errors == [] and rec.fatal is None
 
 
 def test_an_unreachable_upstream_is_answered_400_at_once_and_reported(relay_factory: Any) -> None:

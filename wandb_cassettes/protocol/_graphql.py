@@ -14,6 +14,22 @@ from typing import Any
 
 _OPERATION_RE = re.compile(r"\b(query|mutation|subscription)\s+([A-Za-z_][A-Za-z0-9_]*)")
 
+#: The read of a server's feature flags. Its answer is the server's, not any test's, and
+#: how often an SDK asks it is its own caching: wandb 0.29 and 0.30 at every
+#: ``wandb.init``, 0.31 before artifact operations (both measured by recording).
+SERVER_FEATURES = "ServerFeaturesQuery"
+#: That read as wandb-core sends it, byte for byte as recorded (wandb-core's generated
+#: ``ServerFeaturesQuery``; the Python SDK's twin is ``SERVER_FEATURES_QUERY_GQL`` in
+#: ``wandb/sdk/internal/_generated/server_features_query.py``).
+SERVER_FEATURES_BODY = json.dumps(
+    {
+        "query": "\nquery ServerFeaturesQuery {\n\tserverInfo {\n\t\tfeatures {\n"
+        "\t\t\tname\n\t\t\tisEnabled\n\t\t}\n\t}\n}\n",
+        "operationName": SERVER_FEATURES,
+    },
+    separators=(",", ":"),
+).encode()
+
 
 @dataclass(frozen=True)
 class GraphQLRequest:

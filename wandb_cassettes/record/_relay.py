@@ -47,6 +47,7 @@ from __future__ import annotations
 import asyncio
 import base64
 import binascii
+import contextlib
 import hashlib
 import hmac
 import json
@@ -73,7 +74,7 @@ from ..errors import (
     RelayError,
     ReplayError,
 )
-from ..protocol import parse_request
+from ..protocol import SERVER_FEATURES, SERVER_FEATURES_BODY, parse_request, response_errors
 from ..replay import DEFAULT_RULES, Matcher, MatchRules, substitutions, target_of
 from ..store import (
     BLOB_MIN_BYTES,
@@ -128,6 +129,8 @@ _CHUNK = 256 * 1024
 UPLOAD_KEEP_BYTES = 256 * 1024
 #: How long a connection being closed may still take a request already on its way (s).
 _CLOSE_GRACE_S = 0.05
+#: How long the recording waits for a server's features (s): it needs none of them.
+_FEATURES_TIMEOUT_S = 30
 _FILE_STREAM_RE = re.compile(r"^/files/([^/]+)/([^/]+)/([^/]+)/file_stream$")
 
 #: Says who sent a request that no cassette answers ("test x.py::t", "fixture 'f'...").
@@ -187,6 +190,13 @@ class Recording:
     servers: set[str] = field(default_factory=set)
     #: How many requests of the code under test reached this session.
     requests: int = 0
+    #: Per W&B server this recording sent GraphQL to: the URL and the headers of its first
+    #: GraphQL request (forwarded form, recorded form), for :meth:`Relay.read_server_features`.
+    graphql_seen: dict[str, tuple[str, dict[str, str], dict[str, list[str]]]] = field(
+        default_factory=dict
+    )
+    #: The W&B servers the code under test asked for their features (``ServerFeaturesQuery``).
+    features_asked: set[str] = field(default_factory=set)
 
     def add(
         self, ix: Interaction, started: float | None = None, upload: bytes | None = None
@@ -684,9 +694,13 @@ class Relay:
                     return _error(400, f"wandb-cassettes: {exc}", graphql=url.endswith("/graphql"))
             if request.path.endswith("/graphql"):
                 rec.runs.update(_streamed_runs(outgoing if translation is None else data))
+                if not rec.cleaning:
+                    self._seen_graphql(rec, request, headers, url, data)
             if rec.prior_reads is not None and not rec.cleaning and isinstance(data, bytes):
-                for read in rec.prior_reads(url, data):
-                    await self._read_before(rec, request, headers, url, read, translation)
+                reads = rec.prior_reads(url, data)
+                recorded = _recorded_headers(request.headers) if reads else {}
+                for read in reads:
+                    await self._read(rec, recorded, headers, url, read, translation)
         client = await self._client_session()
         started = time.monotonic()
         try:
@@ -762,20 +776,72 @@ class Relay:
             headers=self._rewrite_headers(flat, server, handed, base),
         )
 
-    async def _read_before(
+    def _seen_graphql(
+        self, rec: Recording, request: web.Request, headers: dict[str, str], url: str, body: Any
+    ) -> None:
+        """Note a GraphQL request of the code under test: its server, and whether it asked
+        for the server's features (:meth:`read_server_features`)."""
+        server = self._server_of(request)
+        if server not in rec.graphql_seen:
+            rec.graphql_seen[server] = (url, dict(headers), _recorded_headers(request.headers))
+        if isinstance(body, bytes) and SERVER_FEATURES.encode() in body:
+            asked = parse_request(body)
+            if asked is not None and asked.operation == SERVER_FEATURES:
+                rec.features_asked.add(server)
+
+    def read_server_features(self, rec: Recording) -> None:
+        """Record the features of each W&B server the recording sent GraphQL to and did
+        not ask them of: what another wandb release of the window asks where this one
+        did not.
+
+        wandb 0.29 and 0.30 send ``ServerFeaturesQuery`` at every ``wandb.init``; 0.31
+        only before an artifact operation (measured: a run with no artifact recorded
+        under 0.31 held none, and 0.29 and 0.30 asked it first thing in replay). The
+        answer is the server's, not the test's: replay serves it to whichever SDK asks,
+        as often as asked, and never reports it unplayed. A read that fails (or takes
+        over :data:`_FEATURES_TIMEOUT_S`) is not kept: an SDK that asks then meets the
+        usual mismatch.
+        """
+        # Cancelled on the loop when late, so that no answer lands among the cleanup's.
+        # (concurrent.futures.TimeoutError is TimeoutError since Python 3.11.)
+        with contextlib.suppress(TimeoutError):
+            self._server.call(
+                lambda: asyncio.wait_for(self._read_server_features(rec), _FEATURES_TIMEOUT_S),
+                timeout=_FEATURES_TIMEOUT_S + 5,
+            )
+
+    async def _read_server_features(self, rec: Recording) -> None:
+        for server, (url, headers, recorded) in list(rec.graphql_seen.items()):
+            if server not in rec.features_asked and rec.fatal is None:
+                rec.features_asked.add(server)
+                await self._read(
+                    rec,
+                    recorded,
+                    headers,
+                    url,
+                    SERVER_FEATURES_BODY,
+                    rec.translation,
+                    required=False,
+                )
+
+    async def _read(
         self,
         rec: Recording,
-        request: web.Request,
+        recorded: dict[str, list[str]],
         headers: dict[str, str],
         url: str,
         body: bytes,
         translation: IdTranslation | None,
+        *,
+        required: bool = True,
     ) -> None:
-        """Send one read of the state before a change upstream, and record the exchange.
+        """Send a GraphQL read of the relay's own upstream, and record the exchange.
 
-        Recorded as the client's view (``translation``: the upstream sees fresh ids), with
-        the headers of the request that triggered it; the ledger learns the state from it.
-        A read that fails is recorded as failed: no state before is then known.
+        Recorded as the client's view (``translation``: the upstream sees fresh ids),
+        with ``recorded``, the headers of the request that led to it; the ledger learns
+        from it (the state before a change: :meth:`.ledger.Ledger.prior_reads`). A read
+        that fails is recorded as failed when ``required`` (no state before is then
+        known), else left out.
         """
         outgoing = translation.body_to_upstream(body) if translation is not None else body
         target = translation.to_upstream(url) if translation is not None else url
@@ -789,19 +855,21 @@ class Relay:
                 status, reason = r.status, r.reason or ""
                 response_headers, answer = _recorded_headers(r.headers), await r.read()
         except (aiohttp.ClientError, TimeoutError) as exc:
+            if not required:
+                return
             message = f"upstream failed for POST {_strip_query(url)}: {_failure(exc)}"
             rec.upstream_errors.append(message)
             status, reason = 502, "Bad Gateway"
             response_headers, answer = _error_body(message, graphql=True)
+        if not required and (status != 200 or response_errors(answer)):
+            return
         if translation is not None:
             answer = translation.body_to_client(answer)
-        request_headers = _recorded_headers(request.headers)
-        request_headers["Content-Type"] = ["application/json"]
         rec.add(
             Interaction(
                 method="POST",
                 uri=url,
-                request_headers=request_headers,
+                request_headers={**recorded, "Content-Type": ["application/json"]},
                 request_body=body.decode("utf-8"),
                 status=status,
                 reason=reason,

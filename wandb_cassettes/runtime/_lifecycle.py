@@ -61,7 +61,7 @@ from ..ownership import (
     outcome,
     unresolved,
 )
-from ..protocol import parse_request
+from ..protocol import SERVER_FEATURES, parse_request
 from ..record import CLEANUP_KEY, IdTranslation, Recording, Replay, Session, stable_form
 from ..redact import CassetteScrubber, scrub_text
 from ..replay import MatchRules, interaction_key
@@ -214,17 +214,13 @@ class CassetteUse:
     def unplayed(self) -> list[str]:
         """Recorded exchanges no request has asked for yet (replay; none when recording),
         one line each, as :meth:`played`; the interactions of the automatic cleanup of
-        the recording (which replay does not run) are left out."""
+        the recording (which replay does not run) are left out, and so are the reads
+        whose being unplayed says nothing of the test (a server's features)."""
         replay = self.replay
         if replay is None:
             return []
-        cleanup = set(replay.matcher.cassette.metadata.get(CLEANUP_KEY) or ())
         upstream = replay.matcher.upstream
-        return [
-            interaction_key(ix, upstream).describe(200)
-            for i, ix in replay.matcher.unplayed()
-            if i not in cleanup
-        ]
+        return [interaction_key(ix, upstream).describe(200) for _, ix in _unplayed(replay)]
 
     @property
     def replay(self) -> Replay | None:
@@ -374,6 +370,15 @@ class CassetteUse:
             raise CassetteError(
                 self.path, f"{mismatch} (same_sdk is set); re-record it:\n  {self._command()}"
             )
+        if mismatch and self.plan is Plan.REPLAY_AND_RECORD_MISSES:
+            # Appending would mix two SDKs' requests in one cassette under the old version's
+            # name, and send the server what the old recording alone knows of (an artifact
+            # id of the cassette: the SDK then fails on the server's answer, naming neither).
+            raise CassetteError(
+                self.path,
+                f"{mismatch}; new_episodes appends only to a cassette of this wandb minor: "
+                f"re-record it whole:\n  {self._command()}",
+            )
         root = self._cassette_folder()
         for index, ix in enumerate(recorded.interactions):
             body = ix.response_body
@@ -518,6 +523,7 @@ class CassetteUse:
                 each.ledger.observe(ix)
                 each.journal.record(each.ledger.events[seen:], each.ledger, self.test_id, upstream)
                 each.journal.restores(each.ledger.restores(), self.test_id)
+                each.journal.lasting(each.ledger.lasting_changes(), self.test_id)
             # Only GraphQL mutations have intents (as the ledger, checked before any body).
             graphql = urlsplit(ix.uri).path.endswith("/graphql")
             if graphql and outcome(ix.status, ix.response_json()) == "refused":
@@ -556,6 +562,8 @@ class CassetteUse:
                 self._close_uses()
                 unheard = self._unheard()
                 silent = unheard is None and self._silent(relay.sessions)
+                if isinstance(self.session, Recording):
+                    relay.read_server_features(self.session)
                 cleanup_error = self._clean_up()
         finally:
             relay.pop(self.session)
@@ -845,13 +853,8 @@ class CassetteUse:
             problems.append(replay.fatal)
         if len(replay.errors) > self.reported:
             problems.append(ReplayError(self.mismatch_report(replay)))
-        cleanup = set(replay.matcher.cassette.metadata.get(CLEANUP_KEY) or ())
         upstream = replay.matcher.upstream
-        unplayed = [
-            (i, ix, interaction_key(ix, upstream))
-            for i, ix in replay.matcher.unplayed()
-            if i not in cleanup and not _read_before_a_change(ix)
-        ]
+        unplayed = [(i, ix, interaction_key(ix, upstream)) for i, ix in _unplayed(replay)]
         other_sdk = self._sdk_versions(replay)
         if other_sdk:
             # Reads an older (or newer) SDK sent that this one does not: nothing of the
@@ -985,15 +988,31 @@ class _FreshRunIds:
         return found
 
 
-def _read_before_a_change(ix: cassettes.Interaction) -> bool:
-    """The relay's own read of a state before a foreign change: the SDK never sends it."""
+def _unplayed(replay: Replay) -> list[tuple[int, cassettes.Interaction]]:
+    """``(index, interaction)`` of each recorded exchange no request asked for that says
+    something of the test: not the recording's cleanup (replay runs none), nor
+    :func:`_never_unplayed`."""
+    cleanup = set(replay.matcher.cassette.metadata.get(CLEANUP_KEY) or ())
+    return [
+        (i, ix)
+        for i, ix in replay.matcher.unplayed()
+        if i not in cleanup and not _never_unplayed(ix)
+    ]
+
+
+def _never_unplayed(ix: cassettes.Interaction) -> bool:
+    """An exchange whose being unplayed says nothing of the test: the relay's own read of
+    a state before a foreign change (no SDK sends it), and a server's features, which an
+    SDK asks as its caching goes (wandb 0.29 at every ``init``, 0.31 before artifacts),
+    never because of what the test did (:meth:`.Relay.read_server_features`)."""
 
     text = ix.request_text() or ""
-    if PRIOR not in text:
+    if PRIOR not in text and SERVER_FEATURES not in text:
         return False
-
     request = parse_request(text)
-    return request is not None and request.operation.startswith(PRIOR)
+    if request is None:
+        return False
+    return request.operation.startswith(PRIOR) or request.operation == SERVER_FEATURES
 
 
 def _pretty(detail: str) -> str:
