@@ -104,7 +104,11 @@ def _run_audit(args: argparse.Namespace) -> int:
 
     project = find_project()
     if args.other_sdk is not None:
-        return _list_other_sdk(args.paths or [project.cassette_dir], args.other_sdk)
+        version, paths = args.other_sdk, list(args.paths)
+        if compat.release(version) is None and Path(version).exists():
+            # `--other-sdk cassettes/`: argparse gave the path to the optional VERSION.
+            version, paths = "", [version, *paths]
+        return _list_other_sdk(paths or [project.cassette_dir], version)
     CATALOGUE.use_cache_dir(project.plugin_cache / CACHE_FOLDER)  # the plugin's folder too
     paths = args.paths or [project.cassette_dir]
     patterns = [*project.secret_patterns, *args.secret_pattern]
@@ -139,7 +143,7 @@ def _list_other_sdk(paths: Sequence[str | Path], version: str) -> int:
         )
         return 2
     found = other_sdk_cassettes(paths, running)
-    unknown = False
+    unknown = 0
     for item in found:
         if item.error is not None:
             print(f"{item.path}: unreadable: {item.error}")
@@ -147,11 +151,12 @@ def _list_other_sdk(paths: Sequence[str | Path], version: str) -> int:
             print(f"{item.path}: names no wandb version (cannot tell)")
         else:
             print(f"{item.path}: recorded with wandb {item.recorded}")
-        unknown = unknown or item.error is not None or item.recorded is None
-    listed = len(found)
+        unknown += item.error is not None or item.recorded is None
+    listed = len(found) - unknown
     print(
         f"{listed} cassette(s) recorded under another wandb minor than {running}"
         + (": re-record those whose replay fails (pytest --record-mode=rewrite)" if listed else "")
+        + (f"; {unknown} that cannot tell" if unknown else "")
     )
     return 2 if unknown else 1 if listed else 0
 
@@ -353,8 +358,10 @@ def _run_sweep(args: argparse.Namespace) -> int:
     if note:
         print(note)
     if not listed:
-        journal.sweep(orphans, upstreams=named)  # removes the empty journals
-        return 2 if unusable else 0
+        # Removes the empty journals; says what one lists that nothing undoes.
+        result = journal.sweep(orphans, upstreams=named)
+        _print_sweep(result)
+        return 2 if unusable else (1 if result.lasting else 0)
     # The key goes only to the upstreams both the user and a journal name.
     problem = _cannot_sweep({j.upstream.rstrip("/") for j in orphans if j.pending} & set(named))
     if problem:
@@ -365,6 +372,7 @@ def _run_sweep(args: argparse.Namespace) -> int:
     if unusable or result.unsafe:
         return 2
     stays = result.failed or result.skipped or result.unidentified or result.not_named
+    stays = stays or result.lasting
     return 1 if stays else 0
 
 
@@ -391,6 +399,7 @@ def _print_sweep(result: journal.SweepResult) -> None:
         ("restored", result.restored),
         ("gone", gone),
         ("SKIPPED", result.skipped),
+        ("LASTING", result.lasting),
         ("FAILED", result.failed),
         ("KEPT", result.unidentified),
         ("NOT SWEPT", result.not_named),

@@ -27,6 +27,7 @@ from wandb_cassettes.ownership import Ledger
 
 TESTS = """
 import os, time
+from pathlib import Path
 import pytest, wandb
 
 PROJECT = "proj"
@@ -130,6 +131,16 @@ def test_links_a_teammates_version():
 
 
 @pytest.mark.wandb_cassette
+def test_unlinks_a_teammates_link():
+    wandb.Api().artifact("wandb-registry-model/theirs:v0").unlink()
+
+
+@pytest.mark.wandb_cassette(foreign_changes=["*/wandb-registry-model/theirs"])
+def test_unlinks_a_teammates_link_on_purpose():
+    wandb.Api().artifact("wandb-registry-model/theirs:v0").unlink()
+
+
+@pytest.mark.wandb_cassette
 def test_takes_a_registry_alias():
     # Another version linked with the alias a teammate's link holds: W&B moves it.
     version = wandb.Api().artifact(f"{PROJECT}/shared-model:v1")
@@ -161,6 +172,39 @@ def test_killed_after_promoting():
     v0 = wandb.Api().artifact(f"{PROJECT}/shared:v0")
     v0.metadata["touched"] = True
     v0.save()
+    open(os.environ["KILL_FLAG"], "w").close()
+    time.sleep(120)
+
+
+@pytest.mark.wandb_cassette
+def test_killed_after_updating_a_teammates_run():
+    run = wandb.Api().run(f"{PROJECT}/teammate")
+    run.config["lr"] = 0.5
+    run.tags = [*run.tags, "ci"]
+    run.update()
+    open(os.environ["KILL_FLAG"], "w").close()
+    time.sleep(120)
+
+
+@pytest.mark.wandb_cassette
+def test_killed_after_resuming_a_teammates_run():
+    settings = wandb.Settings(x_file_stream_transmit_interval=0.2)
+    run = wandb.init(project=PROJECT, id="teammate", resume="must", settings=settings)
+    run.log({"extra": 1})
+    deadline = time.monotonic() + 60  # until the journal says the history row went out
+    journals = Path(".wandb_cassettes/journal")
+    while time.monotonic() < deadline:
+        if any("appended history" in p.read_text() for p in journals.glob("*.jsonl")):
+            break
+        time.sleep(0.2)
+    open(os.environ["KILL_FLAG"], "w").close()
+    time.sleep(120)
+
+
+@pytest.mark.wandb_cassette
+def test_killed_after_editing_a_teammates_summary():
+    run = wandb.Api().run(f"{PROJECT}/teammate")
+    run.summary.update({"acc": 0.1, "mine": 1})
     open(os.environ["KILL_FLAG"], "w").close()
     time.sleep(120)
 
@@ -462,6 +506,27 @@ def test_a_link_of_a_teammates_version_is_undone_only_if_the_test_made_it(
     )
 
 
+@pytest.mark.parametrize("declared", [False, True])
+def test_a_teammates_link_the_test_unlinks_is_a_finding_named_by_its_collection(
+    standin_sdk, project, tmp_path, capsys, declared
+):
+    """W&B cannot bring a link back; the unlink names ids only, and the read of the
+    version's collections before names the link, so that a declaration matches it."""
+    import wandb
+
+    log_versions("proj", "shared-model", ["v0"], tmp_path)
+    wandb.Api().artifact("proj/shared-model:v0").link("wandb-registry-model/theirs")
+    test = "unlinks_a_teammates_link" + ("_on_purpose" if declared else "")
+    result = record(project, standin_sdk, "-k", test + ("" if declared else " and not purpose"))
+    assert result.returncode == 0, out(result)
+    report = audit_json(cassette(project, f"test_{test}"), capsys)
+    (audited,) = report["cassettes"]
+    (change,) = audited["foreign_changes"]
+    assert change["name"].endswith("/wandb-registry-model/theirs"), change
+    assert change["status"] == ("declared" if declared else "unrestored"), change
+    assert report["exit"] == (0 if declared else 1), report
+
+
 def test_a_registry_alias_the_test_took_goes_back_to_the_teammates_link(
     standin_sdk, project, tmp_path, capsys
 ):
@@ -634,6 +699,92 @@ def test_a_sweep_leaves_an_alias_a_teammate_moved_after_the_killed_session(
     text = out(result)
     assert "the alias moved since the test left it" in text, text
     assert "prod" in aliases_of(standin_sdk.live(), "shared")[holder], text
+
+
+def test_a_sweep_leaves_a_version_a_teammate_edited_after_the_killed_session(
+    standin_sdk, project, tmp_path
+):
+    """As for an alias, for a version's fields: the teammate sets v0's metadata after the
+    killed test did; the sweep puts prod back (nobody moved it) and leaves the metadata."""
+    import wandb
+
+    _shared(tmp_path)
+    assert _killed_mid_test(project, standin_sdk, "killed_after_promoting", tmp_path / "flag")
+    v0 = wandb.Api().artifact(f"{standin_sdk.entity}/proj/shared:v0")
+    v0.metadata = {"reviewed_by": "teammate"}
+    v0.save()
+    result = record(project, standin_sdk, "-k", "test_creates_a_run")
+    text = out(result)
+    assert "metadata changed since the test left it" in text, text
+    assert "someone changed it after, so it is left as it is" in text, text
+    after = wandb.Api().artifact(f"{standin_sdk.entity}/proj/shared:v0")
+    assert after.metadata == {"reviewed_by": "teammate"}
+    assert aliases_of(standin_sdk.live(), "shared")["v0"] == ["prod"]  # its own restore ran
+
+
+@pytest.mark.parametrize("teammate_after", ["nothing", "a save of nothing", "the config"])
+def test_a_sweep_puts_a_teammates_run_back_unless_they_changed_it_since(
+    standin_sdk, project, tmp_path, teammate_after
+):
+    import wandb
+
+    with wandb.init(project="proj", id="teammate", config={"lr": 0.1}, tags=["theirs"]) as run:
+        run.log({"theirs": 1})
+    assert _killed_mid_test(project, standin_sdk, "killed_after_updating", tmp_path / "flag")
+    path = f"{standin_sdk.entity}/proj/teammate"
+    assert wandb.Api().run(path).config == {"lr": 0.5}
+    if teammate_after != "nothing":  # the public API (it sends each config desc: null)
+        theirs = wandb.Api().run(path)
+        if teammate_after == "the config":
+            theirs.config["lr"] = 0.9
+        theirs.update()
+    result = record(project, standin_sdk, "-k", "test_creates_a_run")
+    text = out(result)
+    assert result.returncode == 0, text
+    after = wandb.Api().run(path)
+    assert sorted(after.tags) == ["theirs"], text  # nobody touched them since: back
+    if teammate_after == "the config":
+        assert "config changed since the test left it" in text, text
+        assert "not put back" in text and "the rest put back (tags back)" in text, text
+        assert after.config == {"lr": 0.9}
+    else:
+        assert "restored 1 change(s)" in text, text
+        assert after.config == {"lr": 0.1}
+
+
+def test_what_a_killed_session_did_that_nothing_undoes_is_said_by_the_sweep(
+    standin_sdk, project, tmp_path, monkeypatch, capsys
+):
+    """A killed session writes no cassette, so no audit would say that it appended history
+    to a teammate's run: the sweep says it, and exits 1, then puts back what it can."""
+    import wandb
+
+    with wandb.init(project="proj", id="teammate", config={"lr": 0.1}) as run:
+        run.log({"theirs": 1})
+    assert _killed_mid_test(project, standin_sdk, "killed_after_resuming", tmp_path / "flag")
+    monkeypatch.chdir(project)
+    capsys.readouterr()
+    assert cli(["sweep"]) == 1
+    said = capsys.readouterr().out
+    assert "LASTING" in said and "appended history to run" in said and "teammate" in said, said
+    assert "(test test_ownership_cases.py::test_killed_after_resuming" in said, said
+    assert cli(["sweep"]) == 0  # said once
+
+
+def test_a_sweep_puts_a_summary_back_key_by_key(standin_sdk, project, tmp_path):
+    """A key the teammate added after the kill stays; the keys the test changed go back."""
+    import wandb
+
+    with wandb.init(project="proj", id="teammate") as run:
+        run.summary.update({"acc": 0.9, "loss": 0.3})
+    assert _killed_mid_test(project, standin_sdk, "killed_after_editing", tmp_path / "flag")
+    path = f"{standin_sdk.entity}/proj/teammate"
+    wandb.Api().run(path).summary.update({"f1": 0.5})
+    result = record(project, standin_sdk, "-k", "test_creates_a_run")
+    assert result.returncode == 0, out(result)
+    summary = dict(wandb.Api().run(path).summary)
+    assert (summary["acc"], summary["loss"], summary["f1"]) == (0.9, 0.3, 0.5), summary
+    assert "mine" not in summary, summary
 
 
 def test_a_restore_that_fails_is_an_error_naming_it(standin_sdk, project, tmp_path):

@@ -716,14 +716,19 @@ def file_stream_rows(
     )
 
 
-def prior_links(id: str, collections: list[tuple[str, str, str]]) -> Interaction:
-    """The collections (entity, project, name) a version is in, read before a link of it."""
+def prior_links(
+    id: str, collections: list[tuple[str, str, str]], ids: list[str] | None = None
+) -> Interaction:
+    """The collections (entity, project, name) a version is in, read before a link or an
+    unlink of it; ``ids``: their server ids (collection_id(i + 1) when not given)."""
     from wandb_cassettes.ownership import prior_links_read
 
+    given = ids or [collection_id(i + 1) for i in range(len(collections))]
     edges = [
-        {"node": {"artifactCollection": {"__typename": "ArtifactPortfolio", "name": name,
+        {"node": {"artifactCollection": {"__typename": "ArtifactPortfolio", "id": given[i],
+                                         "name": name,
                                          "project": {"name": p, "entity": {"name": e}}}}}
-        for e, p, name in collections
+        for i, (e, p, name) in enumerate(collections)
     ]  # fmt: skip
     data = {"artifact": {"id": id, "artifactMemberships": {"edges": edges}}}
     return _read(prior_links_read(id), data)

@@ -6,6 +6,7 @@ the same flows with the real SDK and the stand-in are in ``tests/e2e/test_owners
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from pathlib import Path
 
@@ -14,7 +15,15 @@ from support import cassette_builders as b
 
 from wandb_cassettes.audit import audit_cassette
 from wandb_cassettes.errors import ConfigurationError
-from wandb_cassettes.ownership import PRIOR, Ledger, Restore, unresolved
+from wandb_cassettes.ownership import (
+    PRIOR,
+    Changed,
+    Ledger,
+    Restore,
+    changed_since,
+    expected_read,
+    unresolved,
+)
 from wandb_cassettes.protocol import MUTATIONS, NOT_RESTORABLE, RESTORABLE
 from wandb_cassettes.runtime import CassetteOptions
 from wandb_cassettes.store import Interaction
@@ -318,6 +327,31 @@ def test_a_link_that_was_there_before_is_left_alone():
     assert ledger.foreign_changes() == []
 
 
+def test_an_unlink_of_a_teammates_link_is_read_first_and_named_by_its_collection():
+    """UnlinkArtifactInput names the version and the collection by server ids only: the
+    version's collections read before give the link a name a declaration can match."""
+    portfolio = b.collection_id(7)
+    unlink = b.unlink_artifact(V0, portfolio)
+    ledger = ledger_of(b.artifact_by_id(E, P, "shared", V0, 0))
+    reads = ledger.prior_reads(unlink.uri, unlink.request_text())
+    assert [json.loads(r)["operationName"] for r in reads] == [f"{PRIOR}Links"]
+    before = b.prior_links(V0, [(E, P, "shared"), REGISTRY], [b.collection_id(1), portfolio])
+    for ix in (before, unlink):
+        ledger.observe(ix)
+    name = "/".join(REGISTRY)
+    (change,) = ledger.foreign_changes()
+    assert (change.name, change.kind, change.status) == (name, "portfolio_link", "unrestored")
+    declared = ledger_of(
+        b.artifact_by_id(E, P, "shared", V0, 0),
+        before,
+        unlink,
+        foreign_changes=(f"*/{REGISTRY[1]}/{REGISTRY[2]}",),
+    )
+    assert statuses(declared) == {name: "declared"}
+    # Not read (an older cassette): still a finding, unnamed.
+    assert statuses(ledger_of(unlink)) == {"portfolio_link (unresolved)": "unrestored"}
+
+
 def test_a_link_whose_collections_were_not_read_stays_uncertain():
     ledger = ledger_of(b.artifact_by_id(E, P, "shared", V0, 0), b.link_artifact(V0, "my-models"))
     assert len(ledger.uncertain_links()) == 1 and ledger.leftovers() == []
@@ -535,3 +569,193 @@ def test_the_foreign_changes_keyword_is_validated_like_the_others():
         CassetteOptions.from_mapping({"foreign_changes": 3}, source="t")
     merged = options.merged(CassetteOptions(foreign_changes=("*/run",)))
     assert merged.foreign_changes == ("*/shared:prod", "*/run")
+
+
+# -- a restore is sent only on the state the test left ---------------------------------------
+
+
+def _now(read: Interaction) -> object:
+    """The ``data`` of a read's answer: what the cleanup finds before a restore."""
+    return json.loads(read.response_text() or "")["data"]
+
+
+def _artifact_restore() -> Restore:
+    ledger = ledger_of(
+        b.prior_artifact(E, P, "shared", V0, 0, description="theirs", metadata={"a": 1}),
+        b.update_artifact(V0, description="touched", metadata={"a": 2}, tags_to_add=("y",)),
+    )
+    (restore,) = ledger.restores()
+    return restore
+
+
+def _journaled(expect: dict[str, object] | None) -> dict[str, object]:
+    """As a journal line holds it, and the sweep reads it back."""
+    assert expect is not None
+    return json.loads(json.dumps(expect))  # type: ignore[no-any-return]
+
+
+def test_a_version_restore_expects_the_fields_it_sets_as_the_test_left_them():
+    expect = _journaled(_artifact_restore().expect)
+    document, variables = expected_read(expect) or ("", {})
+    assert f"query {PRIOR}Artifact" in document and variables == {"id": V0}
+    left = b.prior_artifact(
+        E, P, "shared", V0, 0, description="touched", metadata={"a": 2}, tags=("y",)
+    )
+    assert changed_since(expect, _now(left)) is None
+    # A teammate changed what the restore would set since: it is left as it is.
+    theirs = b.prior_artifact(
+        E, P, "shared", V0, 0, description="touched", metadata={"b": 3}, tags=("y",)
+    )
+    assert changed_since(expect, _now(theirs)) == Changed(
+        "metadata changed since the test left it", ("metadata",)
+    )
+    retagged = b.prior_artifact(E, P, "shared", V0, 0, description="new", metadata={"a": 2})
+    assert changed_since(expect, _now(retagged)) == Changed(
+        "description, tags changed since the test left it", ("description", "tags")
+    )
+    assert changed_since(expect, {"artifact": None}) == Changed("the artifact is no longer there")
+
+
+def test_a_run_restore_expects_the_fields_it_sets_and_no_other():
+    ledger = ledger_of(
+        b.prior_run(E, P, RUN, config={"lr": {"value": 0.1}}),
+        b.update_run(RUN_ID, config=json.dumps({"lr": {"value": 0.5}})),
+    )
+    (restore,) = ledger.restores()
+    expect = _journaled(restore.expect)
+    document, variables = expected_read(expect) or ("", {})
+    assert f"query {PRIOR}Run" in document
+    assert variables == {"entity": E, "project": P, "name": RUN}
+    assert expect["fields"] == {"config": {"lr": {"value": 0.5}}}
+    left = b.prior_run(E, P, RUN, config={"lr": {"value": 0.5}}, summary={"other": 1})
+    assert changed_since(expect, _now(left)) is None  # the summary: not the restore's
+    theirs = b.prior_run(E, P, RUN, config={"lr": {"value": 0.9}})
+    assert changed_since(expect, _now(theirs)) == Changed(
+        "config changed since the test left it", ("config",)
+    )
+    gone = b.prior_run(E, P, RUN, exists=False)
+    assert changed_since(expect, _now(gone)) == Changed("the run is no longer there")
+
+
+def test_an_alias_expectation_of_an_older_journal_still_reads():
+    old = {"read": {"entity": E, "project": P, "name": "shared:prod"}, "holder": V1}
+    document, _ = expected_read(old) or ("", {})
+    assert f"query {PRIOR}Alias" in document
+    moved = {"project": {"artifactCollectionMembership": {"artifact": {"id": V0}}}}
+    assert changed_since(old, moved) == Changed(
+        f"the alias moved since the test left it (now on version {V0})"
+    )
+    assert changed_since(old, {"project": {"artifactCollectionMembership": None}}) is None
+
+
+@pytest.mark.parametrize(
+    "expect",
+    [
+        {"of": "artifact", "read": {"id": 5}, "fields": {}},
+        {"of": "nothing", "read": {"id": V0}, "fields": {}},
+        {"of": "run", "read": {"project": P}, "fields": {}},
+        {"of": "run", "read": {"project": P, "name": RUN, "entity": ["x"]}, "fields": {}},
+        {"of": "alias", "read": "shared:prod"},
+    ],
+)
+def test_an_expectation_this_library_never_writes_is_refused(expect: dict[str, object]):
+    with pytest.raises(ValueError, match="not readable"):
+        expected_read(expect)
+
+
+def test_fields_no_answer_showed_are_not_expected():
+    from wandb_cassettes.ownership._foreign import UNKNOWN, UNSET, expected_fields
+
+    fields = {"tags": frozenset({"b", "a"}), "notes": UNSET, "config": UNKNOWN}
+    assert expected_fields(fields) == {"tags": ["a", "b"], "notes": None}
+
+
+def test_a_run_restore_does_not_compare_the_summary_nor_null_entries():
+    """W&B keeps a summary from history rows too, and answers a config entry with its null
+    ``desc``: neither is a change someone made since."""
+    ledger = ledger_of(
+        b.prior_run(E, P, RUN, config={"lr": {"value": 0.1}}, summary={"loss": 1}),
+        b.update_run(
+            RUN_ID,
+            config=json.dumps({"lr": {"value": 0.5}}),
+            summaryMetrics=json.dumps({"loss": 2}),
+        ),
+    )
+    (restore,) = ledger.restores()
+    assert {"config", "summaryMetrics"} <= set(restore.variables)
+    expect = _journaled(restore.expect)
+    assert list(expect["fields"]) == ["config"]  # type: ignore[call-overload]
+    now = b.prior_run(E, P, RUN, config={"lr": {"value": 0.5, "desc": None}}, summary={"x": 3})
+    assert changed_since(expect, _now(now)) is None
+
+
+def test_what_someone_changed_since_is_left_out_and_the_rest_goes_back():
+    restore = _artifact_restore()
+    rest = restore.without(["metadata"])
+    assert rest is not None
+    inp = rest.variables["input"]
+    assert "metadata" not in inp and inp["description"] == "theirs"
+    assert inp["tagsToDelete"] == [{"tagName": "y"}]
+    assert rest.change == "description, ttl, tags back"
+    assert rest.expect is not None and "metadata" not in rest.expect["fields"]
+    assert restore.without(["description", "metadata", "ttl", "tags"]) is None
+    ledger = ledger_of(
+        b.prior_run(E, P, RUN, config={"lr": {"value": 0.1}}),
+        b.update_run(RUN_ID, config=json.dumps({"lr": {"value": 0.5}}), notes="test"),
+    )
+    (run_restore,) = ledger.restores()
+    notes_only = run_restore.without(["config"])
+    assert notes_only is not None and set(notes_only.variables) == {"id", "notes"}
+    assert notes_only.change == "notes back"
+    assert run_restore.without(["config", "notes"]) is None
+
+
+def test_a_field_set_that_had_no_value_is_a_lasting_change_as_soon_as_it_is_set():
+    """Journalled as it happens: a killed session's sweep sets it to "" and must not call
+    that restored."""
+    ledger = ledger_of(
+        b.prior_artifact(E, P, "shared", V0, 0, metadata={"a": 1}),  # no description
+        b.update_artifact(V0, description="touched", metadata={"a": 1}),
+    )
+    (change,) = ledger.lasting_changes()
+    assert change.name == f"{E}/{P}/shared:v0" and change.status == "unrestored"
+    assert "description had no value before" in change.why
+    declared = ledger_of(
+        b.prior_artifact(E, P, "shared", V0, 0, metadata={"a": 1}),
+        b.update_artifact(V0, description="touched", metadata={"a": 1}),
+        foreign_changes=(f"{E}/{P}/shared*",),
+    )
+    assert declared.lasting_changes() == []
+    assert len(ledger.foreign_changes()) == 1  # the audit's list holds it once
+
+
+def test_a_run_summary_goes_back_key_by_key_leaving_what_someone_changed_since():
+    """A sweep runs long after: a key a teammate added or changed since stays; each key the
+    test changed and nobody touched since takes its value before; W&B's own keys go back."""
+    from wandb_cassettes.ownership import restore_as_left
+
+    before = {"acc": 0.9, "loss": 0.3, "_step": 2}
+    ledger = ledger_of(
+        b.prior_run(E, P, RUN, summary=before),
+        b.update_run(RUN_ID, summaryMetrics=json.dumps({**before, "acc": 0.1, "mine": 1})),
+    )
+    (restore,) = ledger.restores()
+    restore = dataclasses.replace(restore, expect=_journaled(restore.expect))
+    # Nobody since: the summary before, whole.
+    left = b.prior_run(E, P, RUN, summary={**before, "acc": 0.1, "mine": 1})
+    sent, changed = restore_as_left(restore, _now(left))
+    assert changed is None and sent is not None
+    assert json.loads(sent.variables["summaryMetrics"]) == before
+    # A teammate changed loss (the test did not) and added f1; the run went on (_step 5).
+    theirs = {**before, "acc": 0.1, "mine": 1, "loss": 0.2, "f1": 0.5, "_step": 5}
+    sent, changed = restore_as_left(restore, _now(b.prior_run(E, P, RUN, summary=theirs)))
+    assert sent is not None and changed is None
+    assert json.loads(sent.variables["summaryMetrics"]) == {
+        "acc": 0.9, "loss": 0.2, "f1": 0.5, "_step": 2
+    }  # fmt: skip
+    # A teammate changed acc since: it stays, said; mine goes.
+    moved = {**before, "acc": 0.7, "mine": 1}
+    sent, changed = restore_as_left(restore, _now(b.prior_run(E, P, RUN, summary=moved)))
+    assert sent is not None and changed is not None
+    assert json.loads(sent.variables["summaryMetrics"]) == {**before, "acc": 0.7}
+    assert changed.why == "summary acc changed since the test left it"

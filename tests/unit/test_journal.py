@@ -99,3 +99,57 @@ def test_what_puts_back_a_foreign_change_is_journalled_until_it_is_back(tmp_path
     assert j.path.exists()  # still to put back: kept for the next sweep
     lines = j.path.read_text().splitlines()
     assert sum('"event": "restore"' in line for line in lines) == 2
+
+
+def test_a_change_nothing_undoes_is_journalled_once_and_said_by_the_sweep(tmp_path: Path):
+    """A killed session writes no cassette, so no audit says that it appended history to a
+    teammate's run: its journal does, and the sweep says it (and then lets it go)."""
+    from wandb_cassettes.ownership import ForeignChange
+
+    def appended(at: tuple[tuple[int, str], ...]) -> ForeignChange:
+        why = "W&B has no API to remove history rows"
+        return ForeignChange(
+            "team/proj/theirs", "run", "appended history to", at, "unrestored", why
+        )
+
+    j = journal.Journal(tmp_path, UP)
+    j.lasting([appended(((3, "file_stream"),))], "t::resumes")
+    j.lasting([appended(((3, "file_stream"), (9, "file_stream")))], "t::resumes")  # once
+    (line,) = journal.read(j.path).lasting
+    assert "appended history to run team/proj/theirs" in line and line.endswith("(test t::resumes)")
+    # (no close: the session died)
+    result = journal.sweep([journal.read(j.path)], upstreams=[UP])
+    assert result.lasting == [line]
+    assert not j.path.exists()  # said once: nothing to put back, nothing left to do
+
+
+def test_the_sweep_undoes_the_latest_change_first_across_journals(tmp_path, monkeypatch):
+    """Two killed sessions (xdist workers) changed one teammate's version in turn: the later
+    one's state before is the earlier one's change. Undone latest first, whatever the
+    order of the journal files, each restore ends where the one before it starts."""
+    from wandb_cassettes.cleanup import _sweep
+    from wandb_cassettes.ownership import Restore
+
+    def restore(value: str) -> Restore:
+        inp = {"artifactID": "QXJ0aWZhY3Q6MQ==", "metadata": value}
+        return Restore("team/proj/shared:v0", "fields back", "updateArtifact", {"input": inp})
+
+    now = [100.0]
+    monkeypatch.setattr("wandb_cassettes.cleanup._journal.time.time", lambda: now[0])
+    first = journal.Journal(tmp_path / "b", UP)  # changed first (its file sorts last)
+    first.restores([restore("original")], "t::a")
+    now[0] = 200.0
+    later = journal.Journal(tmp_path / "a", UP)
+    later.restores([restore("first session's")], "t::b")
+    sent: list[str] = []
+
+    def delete_owned(resources, *, api, restores=None, not_before=None):
+        sent.extend(r.variables["input"]["metadata"] for r in (restores() if restores else []))
+        return journal.CleanupReport()
+
+    monkeypatch.setattr(_sweep, "delete_owned", delete_owned)
+    monkeypatch.setattr(_sweep, "api_for", lambda upstream, key: object())
+    files = [journal.read(later.path), journal.read(first.path)][::-1]
+    result = journal.sweep(files, upstreams=[UP])
+    assert sent == ["first session's", "original"], sent
+    assert result.failed == [] and not first.path.exists() and not later.path.exists()

@@ -3,7 +3,7 @@ import json
 import pytest
 
 from wandb_cassettes.errors import NoMatch
-from wandb_cassettes.replay import Matcher, canonical, request_key, target_of
+from wandb_cassettes.replay import Matcher, MatchRules, canonical, request_key, target_of
 from wandb_cassettes.store import Cassette, Interaction
 
 UP = "https://api.wandb.ai"
@@ -198,3 +198,21 @@ def test_a_digest_is_never_said_to_look_like_a_date():
     assert _run_dependent(digest) is None
     assert _run_dependent("run-20261205_071512-abc") == "a date or time"
     assert _run_dependent("2026-12-05T07:15:12Z") == "a date or time"
+
+
+def test_a_summary_the_public_api_sets_is_compared_but_its_timing_is_not():
+    """``Api().run(path).summary.update()`` sends the whole summary (UpsertBucket's
+    summaryMetrics): a changed value is the test's change; ``_runtime``, ``_timestamp`` and
+    ``_wandb`` change on every run."""
+
+    def update(summary: dict[str, object]) -> str:
+        return gql("UpsertBucket", id="UnVuOjE=", summaryMetrics=json.dumps(summary))
+
+    a = request_key("POST", "/graphql", update({"note": "a", "_runtime": 1.5, "_step": 2}))
+    b = request_key("POST", "/graphql", update({"note": "a", "_runtime": 9.1, "_step": 2}))
+    c = request_key("POST", "/graphql", update({"note": "CHANGED", "_runtime": 1.5, "_step": 2}))
+    assert a == b and a != c
+    rules = MatchRules(ignore=("summary.note",))
+    assert request_key("POST", "/graphql", update({"note": "a"}), rules) == request_key(
+        "POST", "/graphql", update({"note": "CHANGED"}), rules
+    )

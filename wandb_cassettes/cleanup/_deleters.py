@@ -32,7 +32,7 @@ from typing import Any
 
 from .. import compat
 from ..errors import CleanupError, JournalError
-from ..ownership import ALIAS_HOLDER_GQL, Owned, Restore, alias_holder
+from ..ownership import Changed, Owned, Restore, expected_read, restore_as_left
 from ._retry import (
     DEFAULT_ATTEMPTS,
     DEFAULT_BACKOFF,
@@ -257,29 +257,31 @@ class _Restorer:
         return f"{self.restore.name}: {self.restore.change}"
 
     def delete(self, api: Any, *, fresh: bool) -> bool:
-        self._still_as_left(api)
-        graphql_request(api, restore_document(self.restore.field), self.restore.variables)
+        restore, changed = self._as_left(api)
+        if restore is not None:
+            graphql_request(api, restore_document(restore.field), restore.variables)
+        if changed is not None:
+            rest = f"; the rest put back ({restore.change})" if restore is not None else ""
+            raise Skip(
+                f"{changed.why}: someone changed it after, so it is left as it is{rest}",
+                what="not put back",
+            )
         return True
 
-    def _still_as_left(self, api: Any) -> None:
-        """Raise :class:`Skip` when the state is no longer as the test left it: someone
-        changed it since (a sweep of a killed session runs long after), and a restore
-        would undo their change. An alias now on no version is as the test left it when
-        the version it left it on is gone (deleted with the test's version)."""
-        expect = self.restore.expect or {}
-        read = expect.get("read")
-        if read is None:
-            return
-        if not isinstance(read, dict) or not all(
-            isinstance(read.get(k), str) for k in ("entity", "project", "name")
-        ):
-            raise Skip("its expected state is not readable")
-        holder = alias_holder(graphql_request(api, ALIAS_HOLDER_GQL, read))
-        if holder is not None and holder != expect.get("holder"):
-            raise Skip(
-                f"the alias moved since the test left it (now on version {holder}): someone "
-                "changed it after, so it is left as it is"
-            )
+    def _as_left(self, api: Any) -> tuple[Restore | None, Changed | None]:
+        """The restore to send, and what someone changed since the test left the state (a
+        sweep of a killed session runs long after: a restore would undo their change). A
+        version's or run's fields someone changed are left out of the restore, the others
+        go back; an alias moved, or a version or run gone, is left whole
+        (:func:`.ownership.restore_as_left`)."""
+        restore = self.restore
+        try:
+            read = expected_read(restore.expect or {})
+            if read is None:
+                return restore, None
+            return restore_as_left(restore, graphql_request(api, *read))
+        except ValueError as exc:
+            return None, Changed(str(exc))
 
 
 #: A run's fields back, as the public API sets them: ``Run.update()`` (config, tags,

@@ -45,7 +45,7 @@ from pathlib import Path
 from typing import IO, Any
 
 from ..errors import JournalError
-from ..ownership import Event, Ledger, Owned, Restore
+from ..ownership import Event, ForeignChange, Ledger, Owned, Restore
 from ..store import Limits, check_tree, read_capped
 from . import _signature as signature
 
@@ -85,6 +85,11 @@ class JournalFile:
     kept: list[Leftover] = field(default_factory=list)
     #: Changes to resources the session did not create, not yet put back.
     restores: list[Restore] = field(default_factory=list)
+    #: When the session first changed each of those (by name; 0: not said).
+    changed_at: dict[str, float] = field(default_factory=dict)
+    #: Changes to resources the session did not create that no API undoes, one sentence
+    #: each (with its test): a killed session's cassette is never written, nor audited.
+    lasting: list[str] = field(default_factory=list)
 
     @property
     def pending(self) -> int:
@@ -125,6 +130,8 @@ class Journal:
         self.path = self.directory / f"{socket.gethostname()}-{os.getpid()}{suffix}.jsonl"
         self._open: dict[tuple[str, ...], Owned] = {}
         self._restores: dict[str, Restore] = {}
+        self._lasting: set[tuple[str, str]] = set()
+        self._changed_at: dict[str, float] = {}
         self._fh: IO[str] | None = None
         self._chain = signature.Chain()
         try:
@@ -201,10 +208,22 @@ class Journal:
         for name, restore in now.items():
             if self._restores.get(name) != restore:
                 self._restores[name] = restore
-                self._write({"event": "restore", "test": test, "restore": restore.__dict__})
+                # When this session first changed it: the sweep undoes the latest first.
+                at = self._changed_at.setdefault(name, time.time())
+                entry = {"event": "restore", "test": test, "restore": restore.__dict__, "at": at}
+                self._write(entry)
         for name in [n for n in self._restores if n not in now]:
             del self._restores[name]
             self._write({"event": "restored", "test": test, "name": name})
+
+    def lasting(self, changes: Iterable[ForeignChange], test: str = "") -> None:
+        """Changes no API undoes (:meth:`.ledger.Ledger.lasting_changes`), each once, as they
+        are observed: a session killed before its cassette is written (and audited) has
+        the next sweep say them."""
+        for change in changes:
+            if (change.name, change.change) not in self._lasting:
+                self._lasting.add((change.name, change.change))
+                self._write({"event": "lasting", "test": test, "change": change.describe()})
 
     @property
     def open(self) -> list[Owned]:
@@ -275,6 +294,8 @@ def read(path: str | os.PathLike[str], limits: Limits = JOURNAL_LIMITS) -> Journ
     kept: dict[tuple[str, ...], Leftover] = {}
     patterns: dict[str, list[str]] = {}
     restores: dict[str, Restore] = {}
+    changed_at: dict[str, float] = {}
+    lasting: list[str] = []
     lines = text.split("\n")
     previous = ""  # the signature of the last line read: each line's covers it
     for number, line in enumerate(lines, 1):
@@ -307,9 +328,12 @@ def read(path: str | os.PathLike[str], limits: Limits = JOURNAL_LIMITS) -> Journ
             header = entry
             continue
         if entry["event"] in ("restore", "restored"):
-            _restore_entry(entry, restores)
+            _restore_entry(entry, restores, changed_at)
             continue
         test = entry.get("test") or ""
+        if entry["event"] == "lasting":
+            lasting.append(f"{entry['change']}" + (f" (test {test})" if test else ""))
+            continue
         if entry["event"] == "keep":
             patterns.setdefault(test, []).extend(entry["patterns"])
             continue
@@ -339,6 +363,8 @@ def read(path: str | os.PathLike[str], limits: Limits = JOURNAL_LIMITS) -> Journ
         list(open_.values()),
         list(kept.values()),
         list(restores.values()),
+        {name: at for name, at in changed_at.items() if name in restores},
+        lasting,
     )
 
 
@@ -367,6 +393,8 @@ def _shape(entry: Any, header: bool) -> str | None:
         return None if ok else "'keep' needs a list of string 'patterns'"
     if event == "restored":
         return None if isinstance(entry.get("name"), str) else "'restored' needs a 'name'"
+    if event == "lasting":
+        return None if isinstance(entry.get("change"), str) else "'lasting' needs a 'change'"
     if event == "restore":
         return None if _restore(entry.get("restore")) else "'restore' of another shape"
     if event not in _EVENTS:
@@ -386,14 +414,20 @@ def _restore(data: Any) -> Restore | None:
         return None
 
 
-def _restore_entry(entry: dict[str, Any], restores: dict[str, Restore]) -> None:
-    """A ``restore`` line (what puts a change back) or a ``restored`` one (it is back)."""
+def _restore_entry(
+    entry: dict[str, Any], restores: dict[str, Restore], changed_at: dict[str, float]
+) -> None:
+    """A ``restore`` line (what puts a change back, and when the session first changed
+    it) or a ``restored`` one (it is back)."""
     if entry["event"] == "restored":
         restores.pop(entry["name"], None)
         return
     restore = _restore(entry["restore"])
     assert restore is not None  # _shape checked it
     restores[restore.name] = restore
+    at = entry.get("at")
+    if isinstance(at, int | float) and not isinstance(at, bool):
+        changed_at[restore.name] = float(at)
 
 
 def kept_by(left: Leftover, patterns: Sequence[str], kept: Iterable[Leftover]) -> bool:

@@ -76,7 +76,12 @@ class CleanupReport:
 
 
 class Skip(Exception):
-    """A check refused a delete: the resource stays, and the reason is reported."""
+    """A check refused a delete (or a restore): the resource stays, and the reason is
+    reported after ``what`` (``"not deleted"``, ``"not put back"``)."""
+
+    def __init__(self, reason: str, *, what: str = "not deleted") -> None:
+        super().__init__(reason)
+        self.what = what
 
 
 class NotOurs(Exception):
@@ -123,7 +128,7 @@ def delete_with_retries(
         try:
             deleted = resource.delete(api, fresh=attempt > 1)
         except Skip as skip:
-            report.skipped.append(f"{description}: not deleted: {skip}")
+            report.skipped.append(f"{description}: {skip.what}: {skip}")
             return
         except NotOurs as not_ours:
             report.not_ours.append(f"{description}: not the recording's: {not_ours}")

@@ -50,6 +50,9 @@ class SweepResult:
     unsafe: list[str] = field(default_factory=list)
     #: Entries with their path alone (no server, client or target id): not deleted.
     unidentified: list[str] = field(default_factory=list)
+    #: Changes the sessions made to resources they did not create that no API undoes:
+    #: a killed session's cassette is never written, so no audit says them but this.
+    lasting: list[str] = field(default_factory=list)
     #: Journals left in place: something they list could not be deleted.
     kept_journals: list[Path] = field(default_factory=list)
 
@@ -70,42 +73,72 @@ def sweep(
 
     named = {u.rstrip("/") for u in upstreams}
     result = SweepResult()
+    swept: list[tuple[JournalFile, Any]] = []  # deletes done: each journal with its API
+    stays: set[Path] = set()
     for j in journals:
-        if j.pending:
-            if not _named(j, named, result):
-                continue
-            unidentified = [left for left in j.leftovers if not _identified(left, j)]
-            result.unidentified += [_by_path(j, left) for left in unidentified]
-            identified = [left.owned for left in j.leftovers if _identified(left, j)]
-            if not identified and not j.restores:
+        if (j.pending or j.lasting) and not _named(j, named, result):
+            continue
+        result.lasting += j.lasting
+        if not j.pending:
+            j.path.unlink(missing_ok=True)
+            continue
+        # Run files go with their run (delete_owned never deletes one by one).
+        leftovers = [left for left in j.leftovers if left.owned.kind != "run_file"]
+        unidentified = [left for left in leftovers if not _identified(left, j)]
+        result.unidentified += [_by_path(j, left) for left in unidentified]
+        identified = [left.owned for left in leftovers if _identified(left, j)]
+        if not identified and not j.restores:
+            if unidentified:
                 result.kept_journals.append(j.path)
-                continue
-            started = datetime.datetime.fromtimestamp(j.started, datetime.UTC)
-            try:
-                api = api_for(j.upstream, api_key)
-                report = delete_owned(
-                    identified,
-                    api=api,
-                    not_before=started if j.started else None,
-                    restores=functools.partial(list, j.restores),
-                )
-            except CleanupError as exc:
-                report = exc.report
-                result.failed += [str(f) for f in [*report.failed, *report.restore_failed]]
-            except Exception as exc:  # the API cannot even be made: no key, no upstream
-                names = [left.name for left in j.leftovers] + [r.name for r in j.restores]
-                result.failed += [f"{name}: {type(exc).__name__}: {exc}" for name in names]
-                result.kept_journals.append(j.path)
-                continue
-            result.deleted += report.deleted
-            result.restored += report.restored
-            result.already_gone += report.already_gone
-            result.skipped += report.skipped
-            if report.failed or report.restore_failed or unidentified:
-                result.kept_journals.append(j.path)
-                continue
-        j.path.unlink(missing_ok=True)
+            else:
+                j.path.unlink(missing_ok=True)
+            continue
+        started = datetime.datetime.fromtimestamp(j.started, datetime.UTC)
+        try:
+            api = api_for(j.upstream, api_key)
+            report = delete_owned(identified, api=api, not_before=started if j.started else None)
+        except CleanupError as exc:
+            report = exc.report
+            result.failed += [str(f) for f in report.failed]
+        except Exception as exc:  # the API cannot even be made: no key, no upstream
+            names = [left.name for left in j.leftovers] + [r.name for r in j.restores]
+            result.failed += [f"{name}: {type(exc).__name__}: {exc}" for name in names]
+            result.kept_journals.append(j.path)
+            continue
+        result.deleted += report.deleted
+        result.already_gone += report.already_gone
+        result.skipped += report.skipped
+        if report.failed or unidentified:
+            stays.add(j.path)
+        swept.append((j, api))
+    _restore_latest_first(swept, result, stays)
+    for j, _api in swept:
+        if j.path in stays:
+            result.kept_journals.append(j.path)
+        else:
+            j.path.unlink(missing_ok=True)
     return result
+
+
+def _restore_latest_first(
+    swept: list[tuple[JournalFile, Any]], result: SweepResult, stays: set[Path]
+) -> None:
+    """Every swept journal's restores, after all the deletes, the latest change first: a
+    later session's state before is an earlier one's change (two killed xdist workers on
+    one teammate's version), so undoing the later one first ends at the state before both
+    (each restore checks the state is still as its session left it)."""
+    pending = [(j.changed_at.get(r.name, 0.0), i, j, api, r) for i, (j, api) in
+               enumerate(swept) for r in j.restores]  # fmt: skip
+    for _at, _i, j, api, restore in sorted(pending, key=lambda p: (-p[0], p[1])):
+        try:
+            report = delete_owned([], api=api, restores=functools.partial(list, [restore]))
+        except CleanupError as exc:
+            report = exc.report
+            result.failed += [str(f) for f in report.restore_failed]
+            if report.restore_failed:
+                stays.add(j.path)
+        result.restored += report.restored
+        result.skipped += report.skipped
 
 
 def _named(journal: JournalFile, named: set[str], result: SweepResult) -> bool:

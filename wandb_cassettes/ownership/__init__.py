@@ -3,16 +3,17 @@
 from __future__ import annotations
 
 from ._foreign import (
-    ALIAS_HOLDER_GQL,
     PRIOR,
+    Changed,
     ForeignChange,
     Restore,
-    alias_holder,
-    alias_read,
+    changed_since,
+    expected_read,
     prior_alias_read,
     prior_artifact_read,
     prior_links_read,
     prior_run_read,
+    restore_as_left,
 )
 from ._intents import intents
 from ._ledger import Ledger, cassette_servers, unresolved
@@ -29,11 +30,11 @@ from ._owned import Owned, describe_json
 from ._rules import RULES
 
 __all__ = [
-    "ALIAS_HOLDER_GQL",
     "FOREIGN_CHANGES_KEY",
     "FRESH_RUN_IDS_KEY",
     "PRIOR",
     "RULES",
+    "Changed",
     "Consequence",
     "Event",
     "ForeignChange",
@@ -42,15 +43,16 @@ __all__ = [
     "Resource",
     "Restore",
     "Unknown",
-    "alias_holder",
-    "alias_read",
     "cassette_servers",
+    "changed_since",
     "describe_json",
+    "expected_read",
     "intents",
     "outcome",
     "prior_alias_read",
     "prior_artifact_read",
     "prior_links_read",
     "prior_run_read",
+    "restore_as_left",
     "unresolved",
 ]

@@ -24,6 +24,7 @@ never really changed). Any other, and every change of an aspect no W&B API undoe
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import re
 from collections.abc import Callable, Iterable
@@ -62,13 +63,16 @@ _ARTIFACT_GQL = (
 )
 _LINKS_GQL = (
     f"query {PRIOR}Links($id: ID!) {{ artifact(id: $id) {{ id artifactMemberships {{ edges "
-    "{ node { artifactCollection { __typename name project { name entity { name } } } } } } } }"
+    "{ node { artifactCollection { __typename id name project { name entity { name } } } } } } } }"
 )
 _RUN_GQL = (
     f"query {PRIOR}Run($project: String, $entity: String, $name: String!) "
     "{ model(name: $project, entityName: $entity) { bucket(name: $name, missingOk: true) "
     "{ id name config summaryMetrics tags notes displayName description group jobType } } }"
 )
+
+#: The read of each kind of state a restore expects (:func:`expected_read`).
+_EXPECT_DOCUMENTS = {"alias": ALIAS_HOLDER_GQL, "artifact": _ARTIFACT_GQL, "run": _RUN_GQL}
 
 #: upsertBucket's input field -> the Run field a read answers it as (wandb/apis/public/runs.py
 #: ``Run.update`` sends the first, ``RunFragment`` reads the second).
@@ -157,11 +161,60 @@ class Restore:
     change: str
     field: str
     variables: dict[str, Any]
-    #: Sent only if the state is still as the test left it: for an alias,
-    #: ``{"read": <ALIAS_HOLDER_GQL's variables>, "holder": <version id or None>}``
-    #: (:func:`alias_read`). A sweep runs long after (a killed session's next one): a
-    #: teammate may have moved the alias since, and putting it back would undo that.
+    #: Sent only if the state is still as the test left it (:func:`expected_read`,
+    #: :func:`changed_since`): ``{"of": "alias", "read": <ALIAS_HOLDER_GQL's variables>,
+    #: "holder": <version id or None>}``, or ``{"of": "artifact" | "run", "read": <the
+    #: read's variables>, "fields": {<field>: <value as the test left it>}}`` for the
+    #: fields the restore sets. A sweep runs long after (a killed session's next one): a
+    #: teammate may have changed it since, and putting it back would undo that.
     expect: dict[str, Any] | None = None
+
+    def without(self, fields: Iterable[str]) -> Restore | None:
+        """This restore with ``fields`` (of :attr:`Changed.fields`) left as they are, since
+        someone changed them after the test; None when it would put nothing else back."""
+        drop = set(fields)
+        inputs = _ARTIFACT_INPUTS if self.field == "updateArtifact" else None
+        if inputs is not None:
+            inp = {
+                k: v
+                for k, v in self.variables["input"].items()
+                if not any(k in inputs.get(name, ()) for name in drop)
+            }
+            variables: dict[str, Any] = {"input": inp}
+            kept = [n for n, keys in inputs.items() if any(inp.get(k) for k in keys)]
+        elif self.field == "upsertBucket":
+            variables = {k: v for k, v in self.variables.items() if k not in drop}
+            kept = [k for k in variables if k != "id"]
+        else:
+            return None
+        if not kept:
+            return None
+        expect = self.expect
+        if expect is not None:
+            left = {k: v for k, v in expect.get("fields", {}).items() if k not in drop}
+            expect = {**expect, "fields": left}
+        return dataclasses.replace(
+            self, change=f"{', '.join(kept)} back", variables=variables, expect=expect
+        )
+
+
+#: UpdateArtifactInput's fields that set each field of :func:`artifact_fields`.
+_ARTIFACT_INPUTS = {
+    "description": ("description",),
+    "metadata": ("metadata",),
+    "ttl": ("ttlDurationSeconds",),
+    "tags": ("tagsToAdd", "tagsToDelete"),
+}
+
+
+@dataclass(frozen=True)
+class Changed:
+    """What someone changed since the test left a state (:func:`changed_since`)."""
+
+    why: str
+    #: The fields of a version or run that changed; empty: the whole of it (an alias moved,
+    #: a version or run gone).
+    fields: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -210,6 +263,160 @@ def alias_holder(data: Any) -> str | None:
     """The id of the version an :data:`ALIAS_HOLDER_GQL` answer (its ``data``) names."""
     found = dig(data, "project", "artifactCollectionMembership", "artifact", "id")
     return found if isinstance(found, str) else None
+
+
+#: The variables each read of an expected state needs, as strings (:func:`expected_read`).
+_EXPECT_VARIABLES = {"alias": ("entity", "project", "name"), "artifact": ("id",)}
+_EXPECT_VARIABLES["run"] = ("project", "name")  # entity: null is the key's default entity
+
+
+def expected_read(expect: dict[str, Any]) -> tuple[str, dict[str, Any]] | None:
+    """The document and variables that read the state a :class:`Restore` expects; None:
+    nothing to check (a state no answer showed when the test left it).
+
+    An expectation without ``"of"`` is an alias's (journals written before the others).
+
+    Raises:
+        ValueError: ``expect`` is not one this library writes: no restore is sent on it.
+    """
+    read = expect.get("read")
+    if read is None:
+        return None
+    of = expect.get("of", "alias")
+    names = _EXPECT_VARIABLES.get(of) if isinstance(of, str) else None
+    if names is None or not isinstance(read, dict):
+        raise ValueError("its expected state is not readable")
+    if not all(isinstance(read.get(k), str) for k in names) or not all(
+        isinstance(v, str) or v is None for v in read.values()
+    ):
+        raise ValueError("its expected state is not readable")
+    return _EXPECT_DOCUMENTS[of], read
+
+
+def changed_since(expect: dict[str, Any], data: Any) -> Changed | None:
+    """What of the state a read (its ``data``) found is no longer as the test left it, or
+    None.
+
+    An alias now on no version is as the test left it (the version it left it on was
+    deleted with the test's versions). A version or run no longer there, or a field
+    now unlike the test's value, is a change someone made since.
+
+    Raises:
+        ValueError: ``expect`` is not one this library writes.
+    """
+    of = expect.get("of", "alias")
+    if of == "alias":
+        holder = alias_holder(data)
+        if holder is not None and holder != expect.get("holder"):
+            return Changed(f"the alias moved since the test left it (now on version {holder})")
+        return None
+    fields = expect.get("fields")
+    if not isinstance(fields, dict):
+        raise ValueError("its expected state is not readable")
+    node = dig(data, "artifact") if of == "artifact" else dig(data, "model", "bucket")
+    if not isinstance(node, dict):
+        return Changed(f"the {of} is no longer there")
+    now = expected_fields(artifact_fields(node) if of == "artifact" else run_fields(node))
+    moved = sorted(
+        name
+        for name, value in fields.items()
+        if name not in now or _comparable(now[name]) != _comparable(value)
+    )
+    if moved:
+        return Changed(f"{', '.join(moved)} changed since the test left it", tuple(moved))
+    return None
+
+
+def restore_as_left(restore: Restore, data: Any) -> tuple[Restore | None, Changed | None]:
+    """The restore to send, given what a read of its state (``data``, of the read
+    :func:`expected_read` names) found, and what someone changed since the test left it.
+
+    An alias moved, or a version or run gone: nothing is sent. Fields someone changed are
+    left out, the others go back (:meth:`Restore.without`). A run's summary goes back key
+    by key: each key the test changed takes its value before, unless someone changed it
+    since (then it is left, and said); keys nobody but the test touched, or added since,
+    stay as they are now (W&B's own ``_`` keys, which a resumed run moves, go back).
+
+    Raises:
+        ValueError: The expectation is not one this library writes.
+    """
+    expect = restore.expect or {}
+    changed = changed_since(expect, data)
+    if changed is not None and not changed.fields:
+        return None, changed
+    rest = restore.without(changed.fields) if changed is not None else restore
+    left = expect.get("summary")
+    if rest is None or "summaryMetrics" not in rest.variables or not isinstance(left, dict):
+        return rest, changed
+    now = dig(data, "model", "bucket", "summaryMetrics")
+    summary, kept = _summary_back(rest.variables["summaryMetrics"], left, now)
+    rest = dataclasses.replace(rest, variables={**rest.variables, "summaryMetrics": summary})
+    if kept:
+        why = f"summary {', '.join(kept)} changed since the test left it"
+        changed = Changed(
+            f"{changed.why}; {why}" if changed else why, changed.fields if changed else ()
+        )
+    return rest, changed
+
+
+#: A key a summary does not hold (:func:`_summary_back`).
+_MISSING: Any = _Marker("missing")
+
+
+def _summary_back(before: Any, left: dict[str, Any], now: Any) -> tuple[Any, list[str]]:
+    """The summaryMetrics input that puts back each key the test changed (``before``: the
+    input with the summary before the test, ``left``: as the test left it, ``now``: as a
+    read found it), and the keys someone changed since (left as they are)."""
+    prior, current = json_value(before), json_value(now)
+    if not isinstance(prior, dict) or not isinstance(current, dict):
+        return before, []
+    merged, kept = dict(current), []
+    own = {k for k in current if str(k).startswith("_")}  # W&B's: all go back as they were
+    for key in sorted(set(prior) | set(left) | own, key=str):
+        was, test, is_ = (_comparable(d.get(key, _MISSING)) for d in (prior, left, current))
+        ours = str(key).startswith("_")
+        if was == test and not ours:
+            continue  # the test left it as it was
+        if is_ != test and not ours:
+            kept.append(str(key))
+            continue
+        if key in prior:
+            merged[key] = prior[key]
+        else:
+            merged.pop(key, None)
+    return json.dumps(merged), kept
+
+
+def _comparable(value: Any) -> Any:
+    """A value with its null entries left out, at any depth: a JSON field an answer gives as
+    ``{"value": 1, "desc": null}`` is what an input ``{"value": 1}`` set."""
+    if isinstance(value, dict):
+        return {k: _comparable(v) for k, v in value.items() if v is not None}
+    if isinstance(value, list):
+        return [_comparable(v) for v in value]
+    return value
+
+
+def expected_fields(fields: dict[str, Any]) -> dict[str, Any]:
+    """Fields as an expectation keeps them (JSON, in a journal): tags sorted, an unset text
+    null; a value no answer showed (:data:`UNKNOWN`) left out, since nothing can be
+    compared with it."""
+    out: dict[str, Any] = {}
+    for name, value in fields.items():
+        if value is UNKNOWN:
+            continue
+        if isinstance(value, frozenset):
+            value = sorted(value, key=str)
+        out[name] = None if value is UNSET else value
+    return out
+
+
+def _fields_expect(
+    of: str, read: dict[str, Any], current: dict[str, Any], names: Iterable[str]
+) -> dict[str, Any] | None:
+    """The expectation of a restore of ``names`` (their values as the test left them)."""
+    fields = expected_fields({n: current[n] for n in names if n in current})
+    return {"of": of, "read": read, "fields": fields} if fields else None
 
 
 def prior_alias_read(entity: str, project: str, collection: str, alias: str) -> bytes:
@@ -350,6 +557,8 @@ class ForeignState:
         self.tracked: dict[tuple[str, ...], Tracked] = {}
         #: A version's collections (entity, project, name), read before the first link of it.
         self.memberships: dict[str, frozenset[tuple[str, str, str]]] = {}
+        #: Collections by server id, as those reads named them: what an unlink names.
+        self.collections: dict[str, tuple[str, str, str]] = {}
         #: Changes no API undoes, by (resource name, aspect): kind, what, the exchanges.
         self.lasting: dict[tuple[str, str], tuple[str, str, list[tuple[int, str]]]] = {}
 
@@ -391,10 +600,14 @@ class ForeignState:
             tracked.prior = value
 
     def learn_memberships(
-        self, artifact_id: str, collections: Iterable[tuple[str, str, str]]
+        self, artifact_id: str, collections: Iterable[tuple[str, tuple[str, str, str]]]
     ) -> None:
-        """A read of the collections a version is in, before a link of it: the first wins."""
-        self.memberships.setdefault(artifact_id, frozenset(collections))
+        """A read of the collections a version is in, ``(server id, (entity, project,
+        name))`` each (``""``: the answer gave no id), before a link or an unlink of it:
+        the first wins."""
+        collections = list(collections)
+        self.memberships.setdefault(artifact_id, frozenset(where for _, where in collections))
+        self.collections.update((i, where) for i, where in collections if i)
 
     def linked_before(self, artifact_id: str, where: tuple[str, str, str]) -> bool | None:
         """Whether the version was in collection ``where`` before (None: not read)."""
@@ -497,6 +710,26 @@ class ForeignState:
             out.append(
                 ForeignChange(tracked.name, tracked.kind, what, tuple(tracked.changes), status, why)
             )
+        return out + self._lasting()
+
+    def lasting_changes(self) -> list[ForeignChange]:
+        """The changes no API undoes (history appended, files uploaded, a delete, a text
+        field set that had no value), with their verdict: declared, or not undone. Known
+        as soon as the change is observed: the journal keeps them for a killed session
+        (whose cleanup never ran, nor its audit)."""
+        out = self._lasting()
+        for tracked in self.tracked.values():
+            unset = _unset_changed(tracked)
+            if unset and tracked.known:
+                status, why = self._verdict(tracked.name, False, _cannot_unset(unset))
+                changes = tuple(tracked.changes)
+                out.append(
+                    ForeignChange(tracked.name, tracked.kind, "changed", changes, status, why)
+                )
+        return out
+
+    def _lasting(self) -> list[ForeignChange]:
+        out = []
         for (name, aspect), (kind, what, at) in self.lasting.items():
             status, why = self._verdict(name, False, why_not_restorable(aspect))
             out.append(ForeignChange(name, kind, what, tuple(at), status, why))
@@ -544,21 +777,30 @@ def _why(tracked: Tracked, exists: Callable[[str], bool]) -> str:
     if tracked.kind == "alias" and tracked.current is UNKNOWN:
         return "which version holds it now is unknown (an answer was lost)"
     if unset := _unset_now_empty(tracked):
-        return (
-            f"{', '.join(unset)} had no value before, and W&B's API cannot unset a field (a "
-            "null input leaves it as it is: wandb/apis/public/runs.py Run.update); the "
-            'cleanup can only set it to ""'
-        )
+        return _cannot_unset(unset)
     return "the cleanup did not put it back (no restore was recorded, or it failed)"
 
 
-def _unset_now_empty(tracked: Tracked) -> list[str]:
-    """The fields that had no value before (:data:`UNSET`) and hold ``""`` now: the nearest
-    a restore can send."""
+def _cannot_unset(fields: list[str]) -> str:
+    return (
+        f"{', '.join(fields)} had no value before, and W&B's API cannot unset a field (a "
+        "null input leaves it as it is: wandb/apis/public/runs.py Run.update); the "
+        'cleanup can only set it to ""'
+    )
+
+
+def _unset_changed(tracked: Tracked) -> list[str]:
+    """The fields that had no value before (:data:`UNSET`) and the traffic set: no restore
+    can take them back to none."""
     prior, current = tracked.prior, tracked.current
     if not isinstance(prior, dict) or not isinstance(current, dict):
         return []
-    return [name for name, value in prior.items() if value is UNSET and current.get(name) == ""]
+    return [n for n, v in prior.items() if v is UNSET and current.get(n, UNSET) is not UNSET]
+
+
+def _unset_now_empty(tracked: Tracked) -> list[str]:
+    """Of :func:`_unset_changed`, those that hold ``""`` now: the nearest a restore can send."""
+    return [n for n in _unset_changed(tracked) if tracked.current.get(n) == ""]
 
 
 def _restore_alias(tracked: Tracked, exists: Callable[[str], bool]) -> Restore | None:
@@ -573,7 +815,7 @@ def _restore_alias(tracked: Tracked, exists: Callable[[str], bool]) -> Restore |
     ]
     prior, current = tracked.prior, tracked.current
     read = alias_read(i["entity"], i["project"], i["collection"], i["alias"])
-    expect = None if current is UNKNOWN else {"read": read, "holder": current}
+    expect = None if current is UNKNOWN else {"of": "alias", "read": read, "holder": current}
     if isinstance(prior, str):
         if not exists(prior):
             return None
@@ -607,8 +849,16 @@ def _restore_artifact(tracked: Tracked, exists: Callable[[str], bool]) -> Restor
     }
     if prior["ttl"] is not UNKNOWN:
         inp["ttlDurationSeconds"] = _ttl_to_input(prior["ttl"])
+    sets = ["metadata", "tags"]  # in the fields' names of artifact_fields
+    sets += ["description"] if inp["description"] is not None else []
+    sets += ["ttl"] if "ttlDurationSeconds" in inp else []
+    expect = _fields_expect("artifact", {"id": artifact_id}, current, sets)
     return Restore(
-        tracked.name, "description, metadata, TTL and tags back", "updateArtifact", {"input": inp}
+        tracked.name,
+        "description, metadata, TTL and tags back",
+        "updateArtifact",
+        {"input": inp},
+        expect,
     )
 
 
@@ -621,8 +871,19 @@ def _restore_run(tracked: Tracked, exists: Callable[[str], bool]) -> Restore | N
     for name, value in prior.items():
         if name in current and current[name] != value:
             variables[name] = run_input(name, value)
-    names = ", ".join(n for n in variables if n != "id")
-    return Restore(tracked.name, f"{names} back", "upsertBucket", variables)
+    names = [n for n in variables if n != "id"]
+    i = tracked.ident
+    read = {"entity": i.get("entity") or None, "project": i.get("project"), "name": i.get("run")}
+    # The summary is not compared whole: W&B keeps it from the history rows too (a resumed
+    # run's file_stream). Its keys are, one by one, when it goes back (restore_as_left).
+    compared = [n for n in names if n != "summaryMetrics"]
+    expect = None
+    if read["project"] and read["name"]:
+        fields = expected_fields({n: current[n] for n in compared if n in current})
+        left = current.get("summaryMetrics") if "summaryMetrics" in variables else None
+        summary = {"summary": left} if isinstance(left, dict) else {}
+        expect = {"of": "run", "read": read, "fields": fields, **summary}
+    return Restore(tracked.name, f"{', '.join(names)} back", "upsertBucket", variables, expect)
 
 
 def run_input(name: str, value: Any) -> Any:

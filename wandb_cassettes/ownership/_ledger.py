@@ -63,7 +63,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from .. import protocol as graphql
-from ..protocol import RESTORABLE, classify
+from ..protocol import RESTORABLE, Effect, classify
 from ..store import SERVERS_KEY, Cassette, Interaction, server_of
 from ._foreign import (
     ARTIFACT_FIELDS,
@@ -299,11 +299,20 @@ class Ledger:
             elif aspect == "run_fields" and subject is not None and subject.kind == "run":
                 self._change_run(at, subject, run_changes(input_of(ex), ex.outcome))
             else:
-                what = subject.name if subject is not None else f"{effect.kind} (unresolved)"
                 kind = subject.kind if subject is not None else str(effect.kind)
+                what = subject.name if subject is not None else self._unnamed(ex, kind)
                 # A restorable aspect of something the traffic does not name: unresolved.
                 known = aspect if aspect not in RESTORABLE else "unresolved"
                 self.foreign.lasting_change(what, kind, known, at)
+
+    def _unnamed(self, ex: Exchange, kind: str) -> str:
+        """The name of what a change names by server ids the traffic never tied to a
+        resource: a link by the collection a read before named
+        (:meth:`ForeignState.learn_memberships`), else its kind, unresolved."""
+        where = self.foreign.collections.get(as_str(input_of(ex).get("artifactPortfolioID")))
+        if kind == "portfolio_link" and where is not None:
+            return "/".join(where)
+        return f"{kind} (unresolved)"
 
     def _owns(self, resource: Resource | None) -> bool:
         """Created by the observed traffic, and new (a collection emptied is not)."""
@@ -476,12 +485,22 @@ class Ledger:
             if effect is None or not effect.changes:
                 continue
             ex = Exchange(-1, name, request.variables, {}, "unknown", None, arguments[i])
-            reads += self._reads_for(ex, effect.changes, effect.target)
+            reads += self._reads_for(ex, effect)
         return list(dict.fromkeys(reads))
 
-    def _reads_for(self, ex: Exchange, aspects: tuple[str, ...], target: str | None) -> list[bytes]:
+    def _reads_for(self, ex: Exchange, effect: Effect) -> list[bytes]:
+        aspects, target = effect.changes, effect.target
         subject = self._target(ex, target) if target else None
         reads: list[bytes] = []
+        if effect.kind == "portfolio_link" and "existence" in aspects:
+            # A link deleted: its input names the version and the collection by server ids
+            # only (UnlinkArtifactInput: artifactID, artifactPortfolioID; the SDK's
+            # _generated/input_types.py); the version's collections read before name it.
+            for artifact_id in find_values(input_of(ex), "artifactID"):
+                if not self._owns(self.by_id(artifact_id)) and self._unread(
+                    "membership", artifact_id
+                ):
+                    reads.append(prior_links_read(artifact_id))
         if "aliases" in aspects:
             latest = latest_slot(ex)
             # Sorted: wandb-core lists a version's aliases in no fixed order (a Go map), and a
@@ -531,6 +550,11 @@ class Ledger:
         """Every change to a resource the recording did not create, with its verdict:
         restored (as it was before), declared, or not undone (and why)."""
         return self.foreign.changes(self._exists)
+
+    def lasting_changes(self) -> list[ForeignChange]:
+        """The changes to resources the recording did not create that no API undoes, not
+        declared: what a session killed before its cassette is audited must still say."""
+        return [c for c in self.foreign.lasting_changes() if c.status == "unrestored"]
 
     def restores(self) -> list[Restore]:
         """What the cleanup sends now to put back every foreign state the traffic changed,

@@ -727,7 +727,7 @@ def _prior_artifact(ledger: Ledger, ex: Exchange) -> Resource | None:
 
 
 def _prior_links(ledger: Ledger, ex: Exchange) -> Resource | None:
-    """The relay's read of the collections a version was in, before a link of it."""
+    """The relay's read of the collections a version was in, before a link or an unlink."""
     node = dig(ex.data, "artifact")
     edges = dig(node, "artifactMemberships", "edges")
     if not isinstance(node, dict) or not isinstance(edges, list):
@@ -737,7 +737,11 @@ def _prior_links(ledger: Ledger, ex: Exchange) -> Resource | None:
         return None
     ledger.foreign.learn_memberships(
         as_str(node.get("id")),
-        [(*p, c["name"]) for c in where if (p := project_of(c)) and isinstance(c.get("name"), str)],
+        [
+            (as_str(c.get("id")), (*p, c["name"]))
+            for c in where
+            if (p := project_of(c)) and isinstance(c.get("name"), str)
+        ],
     )
     return None
 
@@ -753,7 +757,14 @@ def _prior_run(ledger: Ledger, ex: Exchange) -> Resource | None:
     label = run.name if run is not None else f"{as_str(v.get('entity'))}/{project}/{name}"
     value = run_fields(node) if isinstance(node, dict) else ABSENT
     ledger.foreign.learn(
-        ForeignState.run_key(project, name), "run", label, value, id=as_str(dig(node, "id"))
+        ForeignState.run_key(project, name),
+        "run",
+        label,
+        value,
+        id=as_str(dig(node, "id")),
+        entity=as_str(v.get("entity")),
+        project=project,
+        run=name,
     )
     return None
 

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 from ._graphql import (
+    SERVER_FEATURES,
+    SERVER_FEATURES_BODY,
     Document,
     document_of,
     operation_kind,
@@ -14,6 +16,7 @@ from ._mutations import (
     MUTATIONS,
     NOT_RESTORABLE,
     RESTORABLE,
+    Effect,
     classify,
     effects,
     fields_by_action,
@@ -25,7 +28,10 @@ __all__ = [
     "MUTATIONS",
     "NOT_RESTORABLE",
     "RESTORABLE",
+    "SERVER_FEATURES",
+    "SERVER_FEATURES_BODY",
     "Document",
+    "Effect",
     "classify",
     "document_of",
     "effects",

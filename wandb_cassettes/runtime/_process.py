@@ -509,6 +509,8 @@ class WandbProcess:
             )
             for line in result.failed + result.skipped + result.unidentified:
                 self.report(f"could not sweep {line}")
+            for line in result.lasting:
+                self.report(f"an interrupted recording left, and nothing undoes: {line}")
 
     # -- keys -------------------------------------------------------------------------------
 
