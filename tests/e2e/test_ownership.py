@@ -701,6 +701,29 @@ def test_a_sweep_leaves_an_alias_a_teammate_moved_after_the_killed_session(
     assert "prod" in aliases_of(standin_sdk.live(), "shared")[holder], text
 
 
+@pytest.mark.parametrize("teammate", ["adds reviewed", "moves staging"])
+def test_a_sweep_keeps_the_killed_tests_version_if_a_teammate_aliased_it_since(
+    standin_sdk, project, tmp_path, teammate
+):
+    """W&B deletes a version's aliases with it: once a teammate has put an alias of theirs
+    on the test's version (new, or moved from their own version), deleting it would lose
+    the alias. The sweep leaves the version and says why; the test's own alias (prod, given
+    by ``art.save()`` after ``log_artifact``) never holds a delete back."""
+    import wandb
+
+    _shared(tmp_path)
+    assert _killed_mid_test(project, standin_sdk, "killed_after_promoting", tmp_path / "flag")
+    theirs = "reviewed" if teammate == "adds reviewed" else "staging"
+    v2 = wandb.Api().artifact(f"{standin_sdk.entity}/proj/shared:v2")
+    v2.aliases.append(theirs)
+    v2.save()
+    result = record(project, standin_sdk, "-k", "test_creates_a_run")
+    text = out(result)
+    assert f"it holds {theirs}, which this recording did not give it" in text, text
+    now = aliases_of(standin_sdk.live(), "shared")
+    assert theirs in now["v2"] and "prod" in now["v0"], (now, text)  # the restore still ran
+
+
 def test_a_sweep_leaves_a_version_a_teammate_edited_after_the_killed_session(
     standin_sdk, project, tmp_path
 ):

@@ -153,3 +153,49 @@ def test_the_sweep_undoes_the_latest_change_first_across_journals(tmp_path, monk
     result = journal.sweep(files, upstreams=[UP])
     assert sent == ["first session's", "original"], sent
     assert result.failed == [] and not first.path.exists() and not later.path.exists()
+
+
+def test_aliases_given_after_a_version_was_made_are_journalled_again(tmp_path: Path):
+    """``art.aliases.append("candidate"); art.save()`` after ``log_artifact``: the sweep
+    reads the version's last line, which names every alias the recording gave it (its
+    delete takes only those along)."""
+    from support import cassette_builders as b
+
+    from wandb_cassettes.ownership import Ledger
+
+    ledger, j = Ledger(), journal.Journal(tmp_path, UP)
+    flow = [
+        *b.log_artifact_flow("team", "proj", "run1", "model", id=b.artifact_id(1), version=0),
+        b.add_aliases(b.artifact_id(1), "model", "candidate", "team", "proj"),
+        b.add_aliases(b.artifact_id(1), "model", "gone", "team", "proj"),
+        b.delete_aliases(b.artifact_id(1), "model", "gone", "team", "proj"),
+    ]
+    lines = []
+    for ix in flow:
+        seen = len(ledger.events)
+        ledger.observe(ix)
+        j.record(ledger.events[seen:], ledger, "t::logs")
+        lines.append(len(j.path.read_text().splitlines()))
+    (version,) = [
+        left.owned for left in journal.read(j.path).leftovers if left.owned.kind == "artifact"
+    ]
+    assert version.aliases == ("candidate", "latest"), version
+    assert lines[-1] > lines[-2] > lines[-3] > lines[3], lines  # each change written once
+    j.record([], ledger, "t::logs")
+    assert len(j.path.read_text().splitlines()) == lines[-1]  # nothing new: nothing written
+
+
+@pytest.mark.parametrize("aliases", [["a", 1], "a", {"a": 1}, None])
+def test_a_journal_line_with_aliases_of_another_shape_is_refused(aliases):
+    line = owned("artifact", "model", client_id="c").to_json() | {"aliases": aliases}
+    assert Owned.from_json(line) is None
+    assert Owned.from_json(line | {"aliases": ["a"]}) is not None
+
+
+def test_a_version_delete_takes_along_only_the_aliases_the_recording_gave_it():
+    version = owned("artifact", "model", client_id="c", aliases=("candidate",))
+    assert version.not_given(["latest", "v3", "candidate"]) == []
+    assert version.not_given(["prod", "candidate", "staging"]) == ["prod", "staging"]
+    assert owned("artifact", "m", client_id="c").not_given(["candidate"]) == ["candidate"]
+    with pytest.raises(TypeError, match="read as NoneType"):
+        version.not_given(None)

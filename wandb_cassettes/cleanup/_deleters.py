@@ -94,6 +94,7 @@ class _OwnedVersion:
         if artifact is None:
             return False
         _same_collection(self.owned, artifact)
+        _only_given_aliases(self.owned, artifact)
         version = str(getattr(artifact, "version", "") or "")
         if version[1:].isdigit():
             self.indices.setdefault(_collection_path(self.owned), []).append(int(version[1:]))
@@ -455,6 +456,24 @@ def _same_collection(o: Owned, artifact: Any) -> None:
     expected = (o.entity, o.project, o.local)
     if any(e and f and e != f for e, f in zip(expected, found, strict=True)):
         raise NotOurs(f"its id names a version of {'/'.join(found)}, not of {_collection_path(o)}")
+
+
+def _only_given_aliases(o: Owned, artifact: Any) -> None:
+    """Raise :class:`Skip` when the version holds an alias the recording did not give it
+    (:meth:`.Owned.not_given`): W&B deletes a version's aliases with it (the SDK's
+    ``Artifact.delete(delete_aliases=True)``, ``deleteAliases`` in ``deleteArtifact``), and
+    one a teammate moved onto the test's version since would go too. A version whose
+    aliases cannot be read is not deleted either."""
+    try:
+        others = o.not_given(getattr(artifact, "aliases", None))
+    except TypeError as exc:
+        raise Skip(f"{exc}, so whose aliases it holds is unknown") from None
+    if others:
+        raise Skip(
+            f"it holds {', '.join(others)}, which this recording did not give it (moved onto "
+            "it since?): deleting it would delete them; move them off, then run "
+            "`wandb-cassettes sweep` or delete it yourself"
+        )
 
 
 def _collection_path(o: Owned) -> str:

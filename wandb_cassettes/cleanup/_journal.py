@@ -45,7 +45,7 @@ from pathlib import Path
 from typing import IO, Any
 
 from ..errors import JournalError
-from ..ownership import Event, ForeignChange, Ledger, Owned, Restore
+from ..ownership import Event, ForeignChange, Ledger, Owned, Resource, Restore
 from ..store import Limits, check_tree, read_capped
 from . import _signature as signature
 
@@ -129,6 +129,9 @@ class Journal:
         suffix = f"-{tag}" if tag else ""
         self.path = self.directory / f"{socket.gethostname()}-{os.getpid()}{suffix}.jsonl"
         self._open: dict[tuple[str, ...], Owned] = {}
+        #: The open artifact versions as the ledger holds them, and the test that made
+        #: each: what answers teach of them later (an alias given) is written again.
+        self._versions: dict[tuple[str, ...], tuple[Resource, str]] = {}
         self._restores: dict[str, Restore] = {}
         self._lasting: set[tuple[str, str]] = set()
         self._changed_at: dict[str, float] = {}
@@ -168,19 +171,33 @@ class Journal:
         ``to_upstream`` turns a resource into the ids the upstream knows it by
         (``new_episodes``: the ledger sees the client's ids).
         """
+
+        def as_owned(resource: Resource) -> Owned:
+            owned = Owned.of(resource)
+            return owned if to_upstream is None else to_upstream(owned)
+
         for e in events:
-            owned = Owned.of(e.resource)
-            if to_upstream is not None:
-                owned = to_upstream(owned)
+            owned = as_owned(e.resource)
             if e.change == "created":
                 self._open[owned.key] = owned
+                if owned.kind == "artifact":
+                    self._versions[owned.key] = (e.resource, test)
             else:
                 self._open.pop(owned.key, None)
+                self._versions.pop(owned.key, None)
             self._write({"event": e.change, "test": test, "owned": owned.to_json()})
+        # A version's aliases grow after its creation (``art.aliases.append``, then
+        # ``save()``): its line is written again, and the sweep reads the last one.
+        for key, (resource, by) in list(self._versions.items()):
+            owned = as_owned(resource)
+            if owned.key == key and key in self._open and owned != self._open[key]:
+                self._open[key] = owned
+                self._write({"event": "created", "test": by, "owned": owned.to_json()})
 
     def absent(self, intents: Iterable[Owned]) -> None:
         """Intents whose requests were refused: nothing was created."""
         for owned in intents:
+            self._versions.pop(owned.key, None)
             if self._open.pop(owned.key, None) is not None:
                 self._write({"event": "absent", "owned": owned.to_json()})
 
@@ -198,6 +215,7 @@ class Journal:
         """Resources kept on purpose: listed as kept, never swept."""
         for owned, reason in kept:
             self._open.pop(owned.key, None)
+            self._versions.pop(owned.key, None)
             self._write({"event": "kept", "test": test, "reason": reason, "owned": owned.to_json()})
 
     def restores(self, pending: Iterable[Restore], test: str = "") -> None:

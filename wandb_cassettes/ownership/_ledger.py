@@ -289,6 +289,7 @@ class Ledger:
         at = (ex.index, ex.field)
         for aspect in effect.changes:
             if aspect == "aliases":
+                self._give_aliases(ex, effect.action == "delete", subject)
                 self._change_aliases(ex, effect.action == "delete", subject)
             elif aspect == "membership":
                 continue  # the link's rule judges it: owned, found, or uncertain (reported)
@@ -326,6 +327,19 @@ class Ledger:
         if len(found) != 1:
             return None
         return next(iter(found.values()))
+
+    @staticmethod
+    def _give_aliases(ex: Exchange, remove: bool, subject: Resource | None) -> None:
+        """Note on ``subject``, an artifact version, the aliases ``ex`` gave it or took off
+        (:attr:`.Resource.aliases`: what its delete may take along). A lost answer counts
+        as given, never as taken: a name kept too long costs less than a teammate's alias."""
+        if subject is None or subject.kind != "artifact" or ex.outcome == "refused":
+            return
+        names = {a["alias"] for a in aliases_of(input_of(ex))}
+        if not remove:
+            subject.aliases |= names
+        elif ex.outcome == "succeeded":
+            subject.aliases -= names
 
     def _change_aliases(self, ex: Exchange, remove: bool, subject: Resource | None) -> None:
         """Aliases set on (or removed from) a version, in collections the test did not create."""

@@ -13,6 +13,7 @@ from typing import Any
 from ._model import (
     Resource,
 )
+from ._rules import is_wandb_alias
 
 
 @dataclass(frozen=True)
@@ -23,7 +24,8 @@ class Owned:
     (:meth:`from_json`). ``server_id`` is the W&B id (a run's storage id, a
     version's or collection's id); ``client_id`` an artifact version's
     ``clientID`` when its answer was lost; ``target_id`` the version a link
-    or alias attaches to.
+    or alias attaches to; ``aliases`` those the recording gave an artifact version
+    (see :meth:`not_given`).
     """
 
     kind: str
@@ -40,6 +42,8 @@ class Owned:
     #: W&B's timestamp of the answer that created it (a portfolio's first link), to compare
     #: with its ``createdAt`` on the same clock.
     created_with: str = ""
+    #: An artifact version: the aliases the recording gave it, sorted.
+    aliases: tuple[str, ...] = ()
 
     @classmethod
     def of(cls, r: Resource) -> Owned:
@@ -57,6 +61,7 @@ class Owned:
             target_id=target or (r.ids[0] if r.kind == "alias" and r.ids else ""),
             unconfirmed=r.unconfirmed,
             created_with=r.portfolio_of or "",
+            aliases=tuple(sorted(r.aliases)),
         )
 
     def to_json(self) -> dict[str, Any]:
@@ -69,6 +74,10 @@ class Owned:
         if not isinstance(data, dict):
             return None
         values = {k: data[k] for k in cls.__dataclass_fields__ if k in data}
+        aliases = values.get("aliases", [])
+        if not isinstance(aliases, list) or not all(isinstance(a, str) for a in aliases):
+            return None
+        values["aliases"] = tuple(aliases)
         for name, value in values.items():
             if not isinstance(value, _JSON_TYPES[name]) or (
                 isinstance(value, bool) and bool not in _JSON_TYPES[name]
@@ -78,6 +87,19 @@ class Owned:
             return cls(**values)
         except TypeError:  # a field without a default is missing
             return None
+
+    def not_given(self, held: Any) -> list[str]:
+        """The aliases in ``held`` (a version's ``Artifact.aliases`` as W&B lists them now)
+        that the recording did not give it, sorted: a teammate's, moved onto it since.
+        ``latest`` and version names are W&B's own and never counted.
+
+        Raises:
+            TypeError: ``held`` is not a list of strings (what cannot be read is never
+                taken for "none").
+        """
+        if not isinstance(held, list | tuple) or not all(isinstance(a, str) for a in held):
+            raise TypeError(f"the version's aliases read as {type(held).__name__}")
+        return sorted({a for a in held if not is_wandb_alias(a)} - set(self.aliases))
 
     @property
     def identified(self) -> bool:
@@ -114,6 +136,7 @@ _JSON_TYPES: dict[str, tuple[type, ...]] = {
     "type": (str, type(None)),
     "version": (int, type(None)),
     "unconfirmed": (bool,),
+    "aliases": (tuple,),  # a JSON list of strings, read as a tuple by from_json
 }
 
 
