@@ -177,6 +177,15 @@ def test_killed_after_promoting():
 
 
 @pytest.mark.wandb_cassette
+def test_killed_after_linking():
+    run = wandb.init(project=PROJECT)
+    art = _log(run, "own-model", "killed")
+    art.link("wandb-registry-model/ours", aliases=["candidate"])
+    open(os.environ["KILL_FLAG"], "w").close()
+    time.sleep(120)
+
+
+@pytest.mark.wandb_cassette
 def test_killed_after_updating_a_teammates_run():
     run = wandb.Api().run(f"{PROJECT}/teammate")
     run.config["lr"] = 0.5
@@ -722,6 +731,41 @@ def test_a_sweep_keeps_the_killed_tests_version_if_a_teammate_aliased_it_since(
     assert f"it holds {theirs}, which this recording did not give it" in text, text
     now = aliases_of(standin_sdk.live(), "shared")
     assert theirs in now["v2"] and "prod" in now["v0"], (now, text)  # the restore still ran
+
+
+@pytest.mark.parametrize("teammate", ["nothing", "aliases the link", "links the version"])
+def test_a_sweep_unlinks_and_deletes_unless_a_teammate_made_them_theirs(
+    standin_sdk, project, tmp_path, teammate
+):
+    """The killed test logged a version and linked it into a registry with an alias of its
+    own. Deleting a source takes its links along, and unlinking takes the link's aliases:
+    once a teammate aliased the test's link, or linked the test's version themselves, the
+    sweep leaves both and says why; else it removes them all."""
+    import wandb
+
+    assert _killed_mid_test(project, standin_sdk, "killed_after_linking", tmp_path / "flag")
+    entity = standin_sdk.entity
+    if teammate == "aliases the link":
+        linked = wandb.Api().artifact("wandb-registry-model/ours:v0")
+        linked.aliases.append("production")
+        linked.save()
+    elif teammate == "links the version":
+        wandb.Api().artifact(f"{entity}/proj/own-model:v0").link("wandb-registry-model/theirs")
+    result = record(project, standin_sdk, "-k", "test_creates_a_run")
+    text = out(result)
+    live = standin_sdk.live()
+    if teammate == "nothing":
+        assert versions(live, "own-model") == [] and "links" not in live, (live, text)
+        return
+    assert versions(live, "own-model") == ["v0"], (live, text)
+    assert "which this cleanup did not unlink: deleting it would unlink it too" in text, text
+    if teammate == "aliases the link":
+        assert "it holds production, which this recording did not give it" in text, text
+        (link,) = live["links"]
+        assert link["aliases"] == ["candidate", "latest", "production"], link
+    else:
+        portfolios = sorted(link["portfolio"] for link in live["links"])
+        assert portfolios == ["theirs"], live  # the test's own link went
 
 
 def test_a_sweep_leaves_a_version_a_teammate_edited_after_the_killed_session(

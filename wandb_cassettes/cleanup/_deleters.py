@@ -32,7 +32,15 @@ from typing import Any
 
 from .. import compat
 from ..errors import CleanupError, JournalError
-from ..ownership import Changed, Owned, Restore, expected_read, restore_as_left
+from ..ownership import (
+    Changed,
+    Owned,
+    Restore,
+    expected_read,
+    links_read,
+    memberships,
+    restore_as_left,
+)
 from ._retry import (
     DEFAULT_ATTEMPTS,
     DEFAULT_BACKOFF,
@@ -95,6 +103,7 @@ class _OwnedVersion:
             return False
         _same_collection(self.owned, artifact)
         _only_given_aliases(self.owned, artifact)
+        _not_linked_elsewhere(api, self.owned, server_id)
         version = str(getattr(artifact, "version", "") or "")
         if version[1:].isdigit():
             self.indices.setdefault(_collection_path(self.owned), []).append(int(version[1:]))
@@ -180,6 +189,7 @@ class _OwnedLink:
             candidates = list(collection.artifacts()) if collection is not None else []
         for linked in candidates:
             if linked.id == o.target_id:
+                _only_given_aliases(o, linked)  # the link's aliases, in its portfolio
                 linked.unlink()
                 return True
         return False
@@ -459,11 +469,11 @@ def _same_collection(o: Owned, artifact: Any) -> None:
 
 
 def _only_given_aliases(o: Owned, artifact: Any) -> None:
-    """Raise :class:`Skip` when the version holds an alias the recording did not give it
-    (:meth:`.Owned.not_given`): W&B deletes a version's aliases with it (the SDK's
-    ``Artifact.delete(delete_aliases=True)``, ``deleteAliases`` in ``deleteArtifact``), and
-    one a teammate moved onto the test's version since would go too. A version whose
-    aliases cannot be read is not deleted either."""
+    """Raise :class:`Skip` when the version (or the link) holds an alias the recording did
+    not give it (:meth:`.Owned.not_given`): W&B deletes a version's aliases with it (the
+    SDK's ``Artifact.delete(delete_aliases=True)``, ``deleteAliases`` in
+    ``deleteArtifact``), an unlink the link's, and one a teammate put on the test's version
+    or link since would go too. One whose aliases cannot be read is not deleted either."""
     try:
         others = o.not_given(getattr(artifact, "aliases", None))
     except TypeError as exc:
@@ -473,6 +483,28 @@ def _only_given_aliases(o: Owned, artifact: Any) -> None:
             f"it holds {', '.join(others)}, which this recording did not give it (moved onto "
             "it since?): deleting it would delete them; move them off, then run "
             "`wandb-cassettes sweep` or delete it yourself"
+        )
+
+
+def _not_linked_elsewhere(api: Any, o: Owned, server_id: str) -> None:
+    """Raise :class:`Skip` when the version is in a collection besides its own: a registry
+    link this cleanup did not unlink before (a teammate's, or the test's own held back by
+    its check), which deleting the source would take along, with its aliases. The read is
+    the relay's before a link (:func:`.ownership.links_read`); one that lists nothing is
+    not taken for "no links"."""
+    answer = graphql_request(api, *links_read(server_id))
+    found = memberships(answer.get("artifact") if isinstance(answer, dict) else None)
+    if found is None:
+        raise Skip("the collections it is in could not be read, so its links are unknown")
+    entity, own = o.entity, (o.project, o.local)
+    elsewhere = sorted(
+        "/".join(where) for _, where in found if where[1:] != own or entity not in ("", where[0])
+    )
+    if elsewhere:
+        raise Skip(
+            f"it is linked into {', '.join(elsewhere)}, which this cleanup did not unlink: "
+            "deleting it would unlink it too; unlink it, then run `wandb-cassettes sweep` or "
+            "delete it yourself"
         )
 
 

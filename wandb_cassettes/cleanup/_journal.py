@@ -129,8 +129,8 @@ class Journal:
         suffix = f"-{tag}" if tag else ""
         self.path = self.directory / f"{socket.gethostname()}-{os.getpid()}{suffix}.jsonl"
         self._open: dict[tuple[str, ...], Owned] = {}
-        #: The open artifact versions as the ledger holds them, and the test that made
-        #: each: what answers teach of them later (an alias given) is written again.
+        #: The open artifact versions and links as the ledger holds them, and the test that
+        #: made each: what answers teach of them later (an alias given) is written again.
         self._versions: dict[tuple[str, ...], tuple[Resource, str]] = {}
         self._restores: dict[str, Restore] = {}
         self._lasting: set[tuple[str, str]] = set()
@@ -180,13 +180,13 @@ class Journal:
             owned = as_owned(e.resource)
             if e.change == "created":
                 self._open[owned.key] = owned
-                if owned.kind == "artifact":
+                if owned.kind in ("artifact", "link"):
                     self._versions[owned.key] = (e.resource, test)
             else:
                 self._open.pop(owned.key, None)
                 self._versions.pop(owned.key, None)
             self._write({"event": e.change, "test": test, "owned": owned.to_json()})
-        # A version's aliases grow after its creation (``art.aliases.append``, then
+        # A version's (a link's) aliases grow after its creation (``art.aliases.append``, then
         # ``save()``): its line is written again, and the sweep reads the last one.
         for key, (resource, by) in list(self._versions.items()):
             owned = as_owned(resource)

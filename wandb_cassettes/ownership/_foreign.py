@@ -32,7 +32,7 @@ from dataclasses import dataclass, field
 from typing import Any, Literal
 
 from ..protocol import why_not_restorable
-from ._model import dig
+from ._model import as_str, dig, project_of
 
 #: Operation names of the relay's reads of the state before a foreign change. The SDK
 #: never sends them, so replay never expects them (see ``CassetteUse._check_replay``).
@@ -432,6 +432,27 @@ def prior_artifact_read(artifact_id: str) -> bytes:
 def prior_links_read(artifact_id: str) -> bytes:
     """The body of a read of the collections a version is in (its registry links)."""
     return _body(_LINKS_GQL, {"id": artifact_id})
+
+
+def links_read(artifact_id: str) -> tuple[str, dict[str, Any]]:
+    """The read of :func:`prior_links_read` as the cleanup sends it: the document and its
+    variables."""
+    return _LINKS_GQL, {"id": artifact_id}
+
+
+def memberships(node: Any) -> list[tuple[str, tuple[str, str, str]]] | None:
+    """``(server id, (entity, project, name))`` of each collection an ``artifact`` node
+    answering :func:`links_read` is in (its own sequence, then each registry link; an id
+    the answer gave no value is ``""``); None when the node lists none (unreadable)."""
+    edges = dig(node, "artifactMemberships", "edges")
+    if not isinstance(edges, list):
+        return None
+    where = [dig(e, "node", "artifactCollection") for e in edges]
+    return [
+        (as_str(c.get("id")), (*p, c["name"]))
+        for c in where
+        if (p := project_of(c)) and isinstance(c.get("name"), str)
+    ]
 
 
 def prior_run_read(entity: str, project: str, name: str) -> bytes:

@@ -328,18 +328,26 @@ class Ledger:
             return None
         return next(iter(found.values()))
 
-    @staticmethod
-    def _give_aliases(ex: Exchange, remove: bool, subject: Resource | None) -> None:
-        """Note on ``subject``, an artifact version, the aliases ``ex`` gave it or took off
-        (:attr:`.Resource.aliases`: what its delete may take along). A lost answer counts
+    def _give_aliases(self, ex: Exchange, remove: bool, subject: Resource | None) -> None:
+        """Note the aliases ``ex`` gave ``subject``, an artifact version, or took off: in its
+        own collection on the version, in a portfolio on its link there
+        (:attr:`.Resource.aliases`: what their delete may take along). A lost answer counts
         as given, never as taken: a name kept too long costs less than a teammate's alias."""
         if subject is None or subject.kind != "artifact" or ex.outcome == "refused":
             return
-        names = {a["alias"] for a in aliases_of(input_of(ex))}
-        if not remove:
-            subject.aliases |= names
-        elif ex.outcome == "succeeded":
-            subject.aliases -= names
+        inp = input_of(ex)
+        for a in aliases_of(inp):
+            where = _alias_collection(inp, a, subject)
+            holder = subject if where == subject.local else self._link_in(subject, where)
+            if holder is not None and not remove:
+                holder.aliases.add(a["alias"])
+            elif holder is not None and ex.outcome == "succeeded":
+                holder.aliases.discard(a["alias"])
+
+    def _link_in(self, source: Resource, portfolio: str) -> Resource | None:
+        """The link of version ``source`` into a portfolio of that name, if the traffic made one."""
+        links = (r for r in self._resources if r.kind == "link" and r.target is source)
+        return next((r for r in links if r.local == portfolio), None)
 
     def _change_aliases(self, ex: Exchange, remove: bool, subject: Resource | None) -> None:
         """Aliases set on (or removed from) a version, in collections the test did not create."""
@@ -404,12 +412,7 @@ class Ledger:
         inp = input_of(ex)
         found = []
         for a in aliases_of(inp):
-            collection = (
-                as_str(inp.get("artifactPortfolioName"))
-                or a.get("artifactCollectionName")
-                or collection_name(inp)
-                or (subject.local if subject is not None else "")
-            )
+            collection = _alias_collection(inp, a, subject)
             entity = a.get("entityName") or as_str(inp.get("entityName"))
             project = a.get("projectName") or as_str(inp.get("projectName"))
             if subject is not None:
@@ -921,3 +924,14 @@ def cassette_servers(cassette: Cassette) -> list[str]:
     upstream = meta.get("upstream")
     first = [upstream] if isinstance(upstream, str) and upstream else []
     return list(dict.fromkeys([*first, *others]))
+
+
+def _alias_collection(inp: dict[str, Any], alias: dict[str, str], subject: Resource | None) -> str:
+    """The collection an alias of ``inp`` is in: a link's portfolio, the alias's own
+    collection, the input's, else the version's (``""``: the traffic does not name it)."""
+    return (
+        as_str(inp.get("artifactPortfolioName"))
+        or alias.get("artifactCollectionName")
+        or collection_name(inp)
+        or (subject.local if subject is not None else "")
+    )

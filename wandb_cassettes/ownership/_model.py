@@ -79,9 +79,10 @@ class Resource:
     uncertain_at: int | None = None
     #: A sweep: the index of the exchange that shows it stopped (cancelled, finished).
     stopped_at: int | None = None
-    #: An artifact version: the aliases the traffic gave it (its ``createArtifact``'s, an
-    #: ``addAliases``'...), less those it took off. W&B deletes a version's aliases with it
-    #: (``deleteArtifact`` with ``deleteAliases``), so its delete takes only these along.
+    #: An artifact version or a link: the aliases the traffic gave it (its
+    #: ``createArtifact``'s or ``linkArtifact``'s, an ``addAliases``'...), less those it
+    #: took off. W&B deletes a version's aliases with it (``deleteArtifact`` with
+    #: ``deleteAliases``), and a link's with it, so a delete takes only these along.
     aliases: set[str] = field(default_factory=set)
 
     @property

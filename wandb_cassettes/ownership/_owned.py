@@ -24,7 +24,7 @@ class Owned:
     (:meth:`from_json`). ``server_id`` is the W&B id (a run's storage id, a
     version's or collection's id); ``client_id`` an artifact version's
     ``clientID`` when its answer was lost; ``target_id`` the version a link
-    or alias attaches to; ``aliases`` those the recording gave an artifact version
+    or alias attaches to; ``aliases`` those the recording gave a version or a link
     (see :meth:`not_given`).
     """
 
@@ -42,7 +42,7 @@ class Owned:
     #: W&B's timestamp of the answer that created it (a portfolio's first link), to compare
     #: with its ``createdAt`` on the same clock.
     created_with: str = ""
-    #: An artifact version: the aliases the recording gave it, sorted.
+    #: An artifact version or a link: the aliases the recording gave it, sorted.
     aliases: tuple[str, ...] = ()
 
     @classmethod
@@ -89,8 +89,8 @@ class Owned:
             return None
 
     def not_given(self, held: Any) -> list[str]:
-        """The aliases in ``held`` (a version's ``Artifact.aliases`` as W&B lists them now)
-        that the recording did not give it, sorted: a teammate's, moved onto it since.
+        """The aliases in ``held`` (a version's or a link's ``Artifact.aliases`` as W&B lists
+        them now) that the recording did not give it, sorted: a teammate's, put on it since.
         ``latest`` and version names are W&B's own and never counted.
 
         Raises:

@@ -26,6 +26,7 @@ from ._foreign import (
     alias_holder,
     artifact_fields,
     json_value,
+    memberships,
     run_fields,
     run_value,
 )
@@ -729,20 +730,9 @@ def _prior_artifact(ledger: Ledger, ex: Exchange) -> Resource | None:
 def _prior_links(ledger: Ledger, ex: Exchange) -> Resource | None:
     """The relay's read of the collections a version was in, before a link or an unlink."""
     node = dig(ex.data, "artifact")
-    edges = dig(node, "artifactMemberships", "edges")
-    if not isinstance(node, dict) or not isinstance(edges, list):
-        return None
-    where = [dig(e, "node", "artifactCollection") for e in edges]
-    if not as_str(node.get("id")):
-        return None
-    ledger.foreign.learn_memberships(
-        as_str(node.get("id")),
-        [
-            (as_str(c.get("id")), (*p, c["name"]))
-            for c in where
-            if (p := project_of(c)) and isinstance(c.get("name"), str)
-        ],
-    )
+    found = memberships(node)
+    if found is not None and as_str(dig(node, "id")):
+        ledger.foreign.learn_memberships(as_str(dig(node, "id")), found)
     return None
 
 
