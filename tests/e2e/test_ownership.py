@@ -140,6 +140,12 @@ def test_unlinks_a_teammates_link_on_purpose():
     wandb.Api().artifact("wandb-registry-model/theirs:v0").unlink()
 
 
+# The organization's display name, as the SDK also reads a registry path (the stand-in's).
+@pytest.mark.wandb_cassette(foreign_changes=["standin-org/wandb-registry-model/theirs"])
+def test_unlinks_a_teammates_link_on_purpose_by_org_name():
+    wandb.Api().artifact("standin-org/wandb-registry-model/theirs:v0").unlink()
+
+
 @pytest.mark.wandb_cassette
 def test_takes_a_registry_alias():
     # Another version linked with the alias a teammate's link holds: W&B moves it.
@@ -515,18 +521,20 @@ def test_a_link_of_a_teammates_version_is_undone_only_if_the_test_made_it(
     )
 
 
-@pytest.mark.parametrize("declared", [False, True])
+@pytest.mark.parametrize("declared", ["", "_on_purpose", "_on_purpose_by_org_name"])
 def test_a_teammates_link_the_test_unlinks_is_a_finding_named_by_its_collection(
     standin_sdk, project, tmp_path, capsys, declared
 ):
     """W&B cannot bring a link back; the unlink names ids only, and the read of the
-    version's collections before names the link, so that a declaration matches it."""
+    version's collections before names the link, so that a declaration matches it, by the
+    org's entity or by its display name (the SDK takes either in a registry path)."""
     import wandb
 
     log_versions("proj", "shared-model", ["v0"], tmp_path)
     wandb.Api().artifact("proj/shared-model:v0").link("wandb-registry-model/theirs")
-    test = "unlinks_a_teammates_link" + ("_on_purpose" if declared else "")
-    result = record(project, standin_sdk, "-k", test + ("" if declared else " and not purpose"))
+    test = "unlinks_a_teammates_link" + declared
+    only = {"": " and not purpose", "_on_purpose": " and not by_org_name"}.get(declared, "")
+    result = record(project, standin_sdk, "-k", test + only)
     assert result.returncode == 0, out(result)
     report = audit_json(cassette(project, f"test_{test}"), capsys)
     (audited,) = report["cassettes"]

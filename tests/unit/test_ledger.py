@@ -613,3 +613,24 @@ def test_an_unparseable_uri_in_a_cassette_is_no_exchange_of_the_ledger():
     odd.uri = "http://[::1"
     ledger = ledger_of(odd, b.upsert_bucket(E, P, R))
     assert [e.index for e in ledger.events] == [1]
+
+
+def test_a_registry_resource_is_named_by_its_orgs_entity_or_display_name():
+    """The SDK reads ``my-org/wandb-registry-model/x`` with the org's display name or its
+    entity's (``resolve_org_entity_name``): a ``keep=``/``foreign_changes`` pattern may use
+    either, once an answer (``OrgInfoFragment``) told which org is which."""
+    org_info = b.gql_exchange(
+        "FetchOrgInfoFromEntity",
+        "query FetchOrgInfoFromEntity($entity: String!) { entity(name: $entity) "
+        "{ organization { name orgEntity { name } } } }",
+        {"entity": "ada"},
+        {"entity": {"organization": {"name": "Acme Corp", "orgEntity": {"name": "acme-org"}}}},
+    )
+    link = "acme-org/wandb-registry-model/theirs"
+    before = Ledger(keep=("Acme Corp/wandb-registry-model/*",))
+    assert not before.is_declared(link)  # no answer said which org this is: never guessed
+    ledger = ledger_of(org_info, keep=("Acme Corp/wandb-registry-model/*",))
+    assert ledger.spellings(link) == [link, "Acme Corp/wandb-registry-model/theirs"]
+    assert ledger.is_declared(link)
+    assert not ledger.is_declared("other-org/wandb-registry-model/theirs")
+    assert ledger.spellings("acme-org/proj/theirs") == ["acme-org/proj/theirs"]  # no registry

@@ -111,6 +111,8 @@ from ._rules import (
     run_path,
 )
 
+#: A registry's project: ``wandb-registry-<registry>`` in its organization's entity.
+REGISTRY_PROJECT_PREFIX = "wandb-registry-"
 #: Containers whose delete takes along what untracked mutations create in them.
 _GOES_WITH = frozenset({"run", "artifact", "sweep"})
 _FILE_STREAM_RE = re.compile(r"/files/([^/]+)/([^/]+)/([^/]+)/file_stream$")
@@ -166,6 +168,9 @@ class Ledger:
         self._by_key: dict[tuple[str, str, str, str], Resource] = {}
         self._by_id: dict[str, Resource] = {}
         self._by_client_id: dict[str, Resource] = {}
+        #: Organizations' display names, with their entity's name (a registry's entity):
+        #: a user may name a registry resource by either (:meth:`spellings`).
+        self.org_names: dict[str, str] = {}
         #: Aliases an answer showed each artifact (by server id) to have.
         self._seen_aliases: dict[str, set[str]] = {}
         #: What the traffic changed of resources it did not create (:mod:`.foreign`).
@@ -560,8 +565,24 @@ class Ledger:
 
     def is_declared(self, name: str) -> bool:
         """Whether ``keep`` or ``foreign_changes`` names ``name`` (a change to it is intended)."""
-        patterns = (*self.keep, *self.foreign_patterns)
-        return any(fnmatch.fnmatchcase(name, p) for p in patterns)
+        return self._pattern_for(name, (*self.keep, *self.foreign_patterns)) is not None
+
+    def _pattern_for(self, name: str, patterns: Iterable[str]) -> str | None:
+        """The first of ``patterns`` that names ``name``, in any of its :meth:`spellings`."""
+        spellings = self.spellings(name)
+        return next(
+            (p for p in patterns if any(fnmatch.fnmatchcase(n, p) for n in spellings)), None
+        )
+
+    def spellings(self, name: str) -> list[str]:
+        """``name``, and a registry resource's as its organization's display name spells it
+        too (``my-org/wandb-registry-model/x``: the SDK resolves either to the org entity,
+        wandb/sdk/artifacts/_gqlutils.py ``resolve_org_entity_name``), for the orgs the
+        traffic showed (:attr:`org_names`)."""
+        entity, _, rest = name.partition("/")
+        if not rest.startswith(REGISTRY_PROJECT_PREFIX):
+            return [name]
+        return [name, *(f"{org}/{rest}" for org, of in self.org_names.items() if of == entity)]
 
     def foreign_changes(self) -> list[ForeignChange]:
         """Every change to a resource the recording did not create, with its verdict:
@@ -694,9 +715,9 @@ class Ledger:
 
     def kept_reason(self, resource: Resource) -> str | None:
         """Why ``resource`` is kept (the pattern, or the kept resource it goes with), or None."""
-        for pattern in self.keep:
-            if fnmatch.fnmatchcase(resource.name, pattern):
-                return f"matches keep={pattern!r}"
+        pattern = self._pattern_for(resource.name, self.keep)
+        if pattern is not None:
+            return f"matches keep={pattern!r}"
         if resource.container is not None:
             reason = self.kept_reason(resource.container)
             if reason is not None:
@@ -706,7 +727,7 @@ class Ledger:
                 inner.container is resource
                 and inner.owned
                 and inner.deleted_at is None
-                and any(fnmatch.fnmatchcase(inner.name, p) for p in self.keep)
+                and self._pattern_for(inner.name, self.keep) is not None
             ):
                 return f"holds kept {inner.name}"
         return None

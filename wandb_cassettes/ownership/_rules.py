@@ -109,6 +109,7 @@ def learn_ids(ledger: Ledger, data: dict[str, Any]) -> None:
     (ProjectArtifactCollection(s)...).
     """
     for node in walk(data):
+        _learn_org(ledger, node)
         server_id = node.get("id")
         if not isinstance(server_id, str):
             continue
@@ -124,6 +125,15 @@ def learn_ids(ledger: Ledger, data: dict[str, Any]) -> None:
             _learn_artifact(ledger, node, server_id, sequence)
         elif node.get("__typename") in COLLECTION_TYPENAMES:
             _learn_collection(ledger, node, server_id)
+
+
+def _learn_org(ledger: Ledger, node: dict[str, Any]) -> None:
+    """An organization's display name and its entity's name (``OrgInfoFragment``: ``name
+    orgEntity { name }``, which the SDK reads to resolve a registry path:
+    wandb/sdk/artifacts/_gqlutils.py ``resolve_org_entity_name`` takes either)."""
+    name, entity = node.get("name"), dig(node, "orgEntity", "name")
+    if isinstance(name, str) and isinstance(entity, str) and name and entity and name != entity:
+        ledger.org_names[name] = entity
 
 
 def _learn_artifact(
