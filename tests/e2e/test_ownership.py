@@ -147,6 +147,13 @@ def test_unlinks_a_teammates_link_on_purpose_by_org_name():
 
 
 @pytest.mark.wandb_cassette
+def test_removes_a_registry_alias():
+    linked = wandb.Api().artifact("wandb-registry-model/theirs:v0")
+    linked.aliases.remove("champion")
+    linked.save()
+
+
+@pytest.mark.wandb_cassette
 def test_takes_a_registry_alias():
     # Another version linked with the alias a teammate's link holds: W&B moves it.
     version = wandb.Api().artifact(f"{PROJECT}/shared-model:v1")
@@ -560,6 +567,26 @@ def test_a_registry_alias_the_test_took_goes_back_to_the_teammates_link(
     assert result.returncode == 0, out(result)
     assert standin_sdk.live() == before
     report = audit_json(cassette(project, "test_takes_a_registry_alias"), capsys)
+    assert report["exit"] == 0, report
+
+
+def test_a_registry_alias_the_test_removed_goes_back_once(standin_sdk, project, tmp_path, capsys):
+    """The alias a teammate's link holds, removed by the test (``aliases.remove``, then
+    ``save()``): put back on the link, and the audit lists the change once."""
+    import wandb
+
+    log_versions("proj", "shared-model", ["v0"], tmp_path)
+    wandb.Api().artifact("proj/shared-model:v0").link(
+        "wandb-registry-model/theirs", aliases=["champion"]
+    )
+    before = standin_sdk.live()["links"]
+    result = record(project, standin_sdk, "-k", "removes_a_registry_alias")
+    assert result.returncode == 0, out(result)
+    assert standin_sdk.live()["links"] == before, out(result)
+    report = audit_json(cassette(project, "test_removes_a_registry_alias"), capsys)
+    (audited,) = report["cassettes"]
+    changes = [(c["name"].split("/", 1)[1], c["status"]) for c in audited["foreign_changes"]]
+    assert changes == [("wandb-registry-model/theirs:champion", "restored")], audited
     assert report["exit"] == 0, report
 
 
