@@ -190,6 +190,13 @@ def test_killed_after_promoting():
 
 
 @pytest.mark.wandb_cassette
+def test_killed_after_logging_a_candidate():
+    _log(wandb.init(project=PROJECT), "shared", "candidate", aliases=["candidate"])
+    open(os.environ["KILL_FLAG"], "w").close()
+    time.sleep(120)
+
+
+@pytest.mark.wandb_cassette
 def test_killed_after_linking():
     run = wandb.init(project=PROJECT)
     art = _log(run, "own-model", "killed")
@@ -747,7 +754,7 @@ def test_a_sweep_leaves_an_alias_a_teammate_moved_after_the_killed_session(
 
 @pytest.mark.parametrize("teammate", ["adds reviewed", "moves staging"])
 def test_a_sweep_keeps_the_killed_tests_version_if_a_teammate_aliased_it_since(
-    standin_sdk, project, tmp_path, teammate
+    standin_sdk, project, tmp_path, teammate, monkeypatch, capsys
 ):
     """W&B deletes a version's aliases with it: once a teammate has put an alias of theirs
     on the test's version (new, or moved from their own version), deleting it would lose
@@ -766,6 +773,22 @@ def test_a_sweep_keeps_the_killed_tests_version_if_a_teammate_aliased_it_since(
     assert f"it holds {theirs}, which this recording did not give it" in text, text
     now = aliases_of(standin_sdk.live(), "shared")
     assert theirs in now["v2"] and "prod" in now["v0"], (now, text)  # the restore still ran
+    # The journal stays for the version held back, and says prod is settled: the teammate
+    # then retires prod and moves theirs off v2; the next sweep deletes v2 and never puts
+    # prod back a second time.
+    v0 = wandb.Api().artifact(f"{standin_sdk.entity}/proj/shared:v0")
+    v0.aliases.remove("prod")
+    v0.save()
+    v2 = wandb.Api().artifact(f"{standin_sdk.entity}/proj/shared:v2")
+    v2.aliases.remove(theirs)
+    v2.save()
+    monkeypatch.chdir(project)
+    capsys.readouterr()
+    assert cli(["sweep"]) == 0
+    again = capsys.readouterr().out
+    now = aliases_of(standin_sdk.live(), "shared")
+    assert "v2" not in now and "prod" not in now["v0"], (now, again)
+    assert not list((project / ".wandb_cassettes" / "journal").glob("*.jsonl")), again
 
 
 @pytest.mark.parametrize("teammate", ["nothing", "aliases the link", "links the version"])
@@ -791,6 +814,8 @@ def test_a_sweep_unlinks_and_deletes_unless_a_teammate_made_them_theirs(
     live = standin_sdk.live()
     if teammate == "nothing":
         assert versions(live, "own-model") == [] and "links" not in live, (live, text)
+        # The registry collection its link made goes too (known by the link's time).
+        assert "ours" not in [c["name"] for c in live["collections"]], (live, text)
         return
     assert versions(live, "own-model") == ["v0"], (live, text)
     assert "which this cleanup did not unlink: deleting it would unlink it too" in text, text
@@ -801,6 +826,25 @@ def test_a_sweep_unlinks_and_deletes_unless_a_teammate_made_them_theirs(
     else:
         portfolios = sorted(link["portfolio"] for link in live["links"])
         assert portfolios == ["theirs"], live  # the test's own link went
+
+
+def test_a_sweep_of_a_new_alias_in_a_teammates_collection_ends_clean(
+    standin_sdk, project, tmp_path, monkeypatch, capsys
+):
+    """The killed test logged a version as ``candidate``, an alias the teammate's
+    collection never had: deleting the version takes the alias, and putting back "no
+    candidate" then has nothing left to do (it is no failure)."""
+    _shared(tmp_path)
+    assert _killed_mid_test(
+        project, standin_sdk, "killed_after_logging_a_candidate", tmp_path / "flag"
+    )
+    monkeypatch.chdir(project)
+    capsys.readouterr()
+    code = cli(["sweep"])
+    said = capsys.readouterr().out
+    assert code == 0 and "FAILED" not in said, said
+    assert aliases_of(standin_sdk.live(), "shared") == SHARED_BEFORE, said
+    assert not list((project / ".wandb_cassettes" / "journal").glob("*.jsonl")), said
 
 
 def test_a_sweep_leaves_a_version_a_teammate_edited_after_the_killed_session(

@@ -199,3 +199,25 @@ def test_a_version_delete_takes_along_only_the_aliases_the_recording_gave_it():
     assert owned("artifact", "m", client_id="c").not_given(["candidate"]) == ["candidate"]
     with pytest.raises(TypeError, match="read as NoneType"):
         version.not_given(None)
+
+
+def test_restores_a_sweep_settled_are_never_read_again_even_after_a_torn_line(tmp_path: Path):
+    """A journal that stays after a sweep (a delete held back) says which restores are
+    settled; its writer's torn last line is cut first, so the file stays readable."""
+    from wandb_cassettes.ownership import Restore
+
+    j = journal.Journal(tmp_path, UP)
+    j.intend([owned("run", "r1")])
+    restores = [Restore(f"team/proj/m:{a}", "back", "addAliases", {"input": {}}) for a in "ab"]
+    j.restores(restores, "t")
+    with j.path.open("a") as fh:
+        fh.write('{"event": "created", "own')  # killed mid-line
+    before = journal.read(j.path)
+    assert [r.name for r in before.restores] == ["team/proj/m:a", "team/proj/m:b"]
+    journal.settle(before, ["team/proj/m:a"])
+    after = journal.read(j.path)
+    assert [r.name for r in after.restores] == ["team/proj/m:b"]
+    assert [left.name for left in after.leftovers] == ["team/proj/r1"]
+    assert (after.pid, after.upstream) == (before.pid, before.upstream)
+    journal.settle(after, [])  # nothing settled: nothing written
+    assert journal.read(j.path).restores == after.restores

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from ._deleters import RESTORE_RUN_GQL, delete_owned, restore_document
-from ._journal import Journal, Leftover, journals, kept_by, orphaned, read
+from ._journal import Journal, Leftover, journals, kept_by, orphaned, read, settle
 from ._retry import (
     DEFAULT_ATTEMPTS,
     DEFAULT_BACKOFF,
@@ -42,6 +42,7 @@ __all__ = [
     "read",
     "restore_document",
     "run_deletions",
+    "settle",
     "sweep",
     "unreachable",
 ]

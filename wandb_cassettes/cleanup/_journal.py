@@ -289,6 +289,40 @@ class Journal:
         )
 
 
+def settle(journal: JournalFile, restored: Iterable[str]) -> None:
+    """Append to ``journal``, which stays after a sweep, that the changes ``restored`` (by
+    name) are settled: a later sweep never sends them again. A header starts the lines
+    (the file's own values), as a session appending to a file does
+    (:class:`.signature.Chain`); a torn last line (its writer was killed) is cut first,
+    since a line after it would make it a line of no entry.
+
+    Raises:
+        JournalError: The file cannot be written (names it).
+    """
+    names = list(dict.fromkeys(restored))
+    if not names:
+        return
+    header = {
+        "journal": JOURNAL_VERSION,
+        "pid": journal.pid,
+        "host": journal.host,
+        "upstream": journal.upstream,
+        "started": journal.started,
+    }
+    entries: list[dict[str, Any]] = [header, *({"event": "restored", "name": n} for n in names)]
+    try:
+        with journal.path.open("r+b") as fh:
+            text = fh.read()
+            fh.truncate(text.rfind(b"\n") + 1)  # 0: the whole file was one torn line
+            fh.seek(0, os.SEEK_END)
+            fh.write("".join(f"{line}\n" for line in signature.journal_lines(entries)).encode())
+    except OSError as exc:
+        raise JournalError(
+            f"the journal {journal.path} could not be written: {exc.strerror or exc}; "
+            "its changes put back would be sent again by the next sweep"
+        ) from exc
+
+
 def read(path: str | os.PathLike[str], limits: Limits = JOURNAL_LIMITS) -> JournalFile:
     """Parse one journal; a torn last line (the writer was killed) is ignored.
 

@@ -26,10 +26,10 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
-from ..errors import CleanupError, ConfigurationError
+from ..errors import CleanupError, ConfigurationError, JournalError
 from ..store import check_upstream
 from ._deleters import delete_owned
-from ._journal import JournalFile, Leftover
+from ._journal import JournalFile, Leftover, settle
 
 
 @dataclass
@@ -108,12 +108,18 @@ def sweep(
         result.deleted += report.deleted
         result.already_gone += report.already_gone
         result.skipped += report.skipped
-        if report.failed or unidentified:
+        # A delete a check held back stays listed: once the teammate's alias or link that
+        # held it is gone, a later sweep deletes it (the SKIPPED line says so).
+        if report.failed or report.skipped or unidentified:
             stays.add(j.path)
         swept.append((j, api))
-    _restore_latest_first(swept, result, stays)
+    settled = _restore_latest_first(swept, result, stays)
     for j, _api in swept:
         if j.path in stays:
+            try:
+                settle(j, settled.get(j.path, ()))
+            except JournalError as exc:
+                result.failed.append(str(exc))
             result.kept_journals.append(j.path)
         else:
             j.path.unlink(missing_ok=True)
@@ -122,11 +128,18 @@ def sweep(
 
 def _restore_latest_first(
     swept: list[tuple[JournalFile, Any]], result: SweepResult, stays: set[Path]
-) -> None:
+) -> dict[Path, list[str]]:
     """Every swept journal's restores, after all the deletes, the latest change first: a
     later session's state before is an earlier one's change (two killed xdist workers on
     one teammate's version), so undoing the later one first ends at the state before both
-    (each restore checks the state is still as its session left it)."""
+    (each restore checks the state is still as its session left it).
+
+    Returns:
+        The restores settled, by journal: put back, or left because someone changed the
+        state since. Neither is ever sent again: a teammate may since have made the state
+        the test left on purpose (retired the alias the test had removed).
+    """
+    settled: dict[Path, list[str]] = {}
     pending = [(j.changed_at.get(r.name, 0.0), i, j, api, r) for i, (j, api) in
                enumerate(swept) for r in j.restores]  # fmt: skip
     for _at, _i, j, api, restore in sorted(pending, key=lambda p: (-p[0], p[1])):
@@ -135,10 +148,13 @@ def _restore_latest_first(
         except CleanupError as exc:
             report = exc.report
             result.failed += [str(f) for f in report.restore_failed]
-            if report.restore_failed:
-                stays.add(j.path)
+        if report.restore_failed:
+            stays.add(j.path)
+        else:
+            settled.setdefault(j.path, []).append(restore.name)
         result.restored += report.restored
         result.skipped += report.skipped
+    return settled
 
 
 def _named(journal: JournalFile, named: set[str], result: SweepResult) -> bool:
@@ -166,7 +182,9 @@ def _identified(left: Leftover, journal: JournalFile) -> bool:
     (the SDK's answers seldom carry its id), a version in it the journal names by id (the
     collection is then deleted only if that left it empty and new: ``_OwnedCollection``)."""
     owned = left.owned
-    if owned.identified:
+    if owned.identified or (owned.kind == "collection" and owned.created_with):
+        # A registry collection the test's first link made: found by name, and deleted only
+        # if W&B's clock says it was made with that link and it is empty (_OwnedCollection).
         return True
     return owned.kind == "collection" and any(
         other.owned.kind == "artifact" and other.owned.identified and other.owned.path == owned.path
@@ -177,8 +195,8 @@ def _identified(left: Leftover, journal: JournalFile) -> bool:
 def _by_path(journal: JournalFile, left: Leftover) -> str:
     return (
         f"{left.owned.kind} {left.name}: journal {journal.path} names it by its path alone "
-        "(no server id: its creation was not confirmed), so it is not deleted; delete it "
-        "by hand if it is yours, then remove the journal"
+        "(no answer gave its server id), so it is not deleted; delete it by hand if it is "
+        "yours, then remove the journal"
     )
 
 

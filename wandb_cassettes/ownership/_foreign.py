@@ -331,7 +331,9 @@ def restore_as_left(restore: Restore, data: Any) -> tuple[Restore | None, Change
     """The restore to send, given what a read of its state (``data``, of the read
     :func:`expected_read` names) found, and what someone changed since the test left it.
 
-    An alias moved, or a version or run gone: nothing is sent. Fields someone changed are
+    An alias moved, or a version or run gone: nothing is sent; nor for an alias that was on
+    no version before and is on none now (the version the test gave it to was deleted, with
+    its aliases). Fields someone changed are
     left out, the others go back (:meth:`Restore.without`). A run's summary goes back key
     by key: each key the test changed takes its value before, unless someone changed it
     since (then it is left, and said); keys nobody but the test touched, or added since,
@@ -344,6 +346,9 @@ def restore_as_left(restore: Restore, data: Any) -> tuple[Restore | None, Change
     changed = changed_since(expect, data)
     if changed is not None and not changed.fields:
         return None, changed
+    if restore.field == "deleteAliases" and alias_holder(data) is None:
+        # On no version now (its version was deleted, and the alias with it): as before.
+        return None, None
     rest = restore.without(changed.fields) if changed is not None else restore
     left = expect.get("summary")
     if rest is None or "summaryMetrics" not in rest.variables or not isinstance(left, dict):
