@@ -196,6 +196,16 @@ def test_killed_after_logging_a_candidate():
     time.sleep(120)
 
 
+# The organization's display name (the stand-in's), as the SDK reads a registry path.
+@pytest.mark.wandb_cassette(keep=["standin-org/wandb-registry-model/kept-reg*"])
+def test_keeps_its_registry_link():
+    art = _log(wandb.init(project=PROJECT), "kept-model", "mine")
+    art.link("wandb-registry-model/kept-reg", aliases=["candidate"])
+    if os.environ.get("KILL_FLAG"):
+        open(os.environ["KILL_FLAG"], "w").close()
+        time.sleep(120)
+
+
 @pytest.mark.wandb_cassette
 def test_killed_after_linking():
     run = wandb.init(project=PROJECT)
@@ -845,6 +855,25 @@ def test_a_sweep_of_a_new_alias_in_a_teammates_collection_ends_clean(
     assert code == 0 and "FAILED" not in said, said
     assert aliases_of(standin_sdk.live(), "shared") == SHARED_BEFORE, said
     assert not list((project / ".wandb_cassettes" / "journal").glob("*.jsonl")), said
+
+
+@pytest.mark.parametrize("killed", [False, True])
+def test_a_kept_registry_link_keeps_its_version_by_the_orgs_display_name(
+    standin_sdk, project, tmp_path, killed
+):
+    """``keep=`` names the link by the org's display name; deleting its version would
+    take the link along, so the version is kept with it: by the cleanup, and by the sweep
+    of a killed session (the journal names the org as an answer showed it)."""
+    if killed:
+        assert _killed_mid_test(project, standin_sdk, "keeps_its_registry_link", tmp_path / "f")
+        result = record(project, standin_sdk, "-k", "test_creates_a_run")
+    else:
+        result = record(project, standin_sdk, "-k", "keeps_its_registry_link")
+    assert result.returncode == 0, out(result)
+    live = standin_sdk.live()
+    assert versions(live, "kept-model") == ["v0"], (live, out(result))
+    assert [link["portfolio"] for link in live["links"]] == ["kept-reg"], live
+    assert live["runs"] == [], live  # what is not kept goes
 
 
 def test_a_sweep_leaves_a_version_a_teammate_edited_after_the_killed_session(

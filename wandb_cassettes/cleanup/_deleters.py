@@ -145,7 +145,8 @@ class _OwnedCollection:
             raise NotOurs(f"it was created at {created:%Y-%m-%d %H:%M:%S}, before its first link")
         versions = list(collection.artifacts())
         if versions:
-            raise Skip(f"it holds {len(versions)} version(s) this recording did not create")
+            # Someone else's, or the recording's own kept or held back: never deleted with it.
+            raise Skip(f"it still holds {len(versions)} version(s) this cleanup did not delete")
         collection.delete()
         return True
 

@@ -39,13 +39,13 @@ import json
 import os
 import socket
 import time
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, Any
 
 from ..errors import JournalError
-from ..ownership import Event, ForeignChange, Ledger, Owned, Resource, Restore
+from ..ownership import Event, ForeignChange, Ledger, Owned, Resource, Restore, spellings
 from ..store import Limits, check_tree, read_capped
 from . import _signature as signature
 
@@ -134,6 +134,8 @@ class Journal:
         self._versions: dict[tuple[str, ...], tuple[Resource, str]] = {}
         self._restores: dict[str, Restore] = {}
         self._lasting: set[tuple[str, str]] = set()
+        #: Organizations written (display name -> entity): a keep pattern may name one.
+        self._orgs: dict[str, str] = {}
         self._changed_at: dict[str, float] = {}
         self._fh: IO[str] | None = None
         self._chain = signature.Chain()
@@ -186,6 +188,10 @@ class Journal:
                 self._open.pop(owned.key, None)
                 self._versions.pop(owned.key, None)
             self._write({"event": e.change, "test": test, "owned": owned.to_json()})
+        for name, entity in ledger.org_names.items():
+            if self._orgs.get(name) != entity:
+                self._orgs[name] = entity
+                self._write({"event": "org", "name": name, "entity": entity})
         # A version's (a link's) aliases grow after its creation (``art.aliases.append``, then
         # ``save()``): its line is written again, and the sweep reads the last one.
         for key, (resource, by) in list(self._versions.items()):
@@ -348,6 +354,7 @@ def read(path: str | os.PathLike[str], limits: Limits = JOURNAL_LIMITS) -> Journ
     restores: dict[str, Restore] = {}
     changed_at: dict[str, float] = {}
     lasting: list[str] = []
+    orgs: dict[str, str] = {}
     lines = text.split("\n")
     previous = ""  # the signature of the last line read: each line's covers it
     for number, line in enumerate(lines, 1):
@@ -389,6 +396,9 @@ def read(path: str | os.PathLike[str], limits: Limits = JOURNAL_LIMITS) -> Journ
         if entry["event"] == "keep":
             patterns.setdefault(test, []).extend(entry["patterns"])
             continue
+        if entry["event"] == "org":
+            orgs[entry["name"]] = entry["entity"]
+            continue
         owned = Owned.from_json(entry["owned"])
         assert owned is not None  # _shape checked it
         event = entry["event"]
@@ -399,11 +409,15 @@ def read(path: str | os.PathLike[str], limits: Limits = JOURNAL_LIMITS) -> Journ
         elif event == "kept":
             open_.pop(owned.key, None)
             kept[owned.key] = Leftover(owned, test)
-    # Two passes: a collection is kept when it holds a version a pattern keeps.
-    for pass_ in range(2):
-        for key, left in list(open_.items()):
-            if kept_by(left, patterns.get(left.test, ()), kept.values() if pass_ else ()):
-                kept[key] = open_.pop(key)
+    # Until nothing more is kept: a version is kept when a kept link names it, a collection
+    # when it holds a kept version.
+    while found := [
+        key
+        for key, left in open_.items()
+        if kept_by(left, patterns.get(left.test, ()), list(kept.values()), orgs)
+    ]:
+        for key in found:
+            kept[key] = open_.pop(key)
     if header is None:
         raise bad("no header line (an empty journal)")
     return JournalFile(
@@ -445,6 +459,9 @@ def _shape(entry: Any, header: bool) -> str | None:
         return None if ok else "'keep' needs a list of string 'patterns'"
     if event == "restored":
         return None if isinstance(entry.get("name"), str) else "'restored' needs a 'name'"
+    if event == "org":
+        ok = isinstance(entry.get("name"), str) and isinstance(entry.get("entity"), str)
+        return None if ok else "'org' needs a 'name' and an 'entity'"
     if event == "lasting":
         return None if isinstance(entry.get("change"), str) else "'lasting' needs a 'change'"
     if event == "restore":
@@ -482,18 +499,30 @@ def _restore_entry(
         changed_at[restore.name] = float(at)
 
 
-def kept_by(left: Leftover, patterns: Sequence[str], kept: Iterable[Leftover]) -> bool:
+def kept_by(
+    left: Leftover,
+    patterns: Sequence[str],
+    kept: Iterable[Leftover],
+    orgs: Mapping[str, str] | None = None,
+) -> bool:
     """Whether a test's ``keep`` patterns keep ``left``, as the ledger would have.
 
-    A name matching a pattern is kept; so is a collection that holds a kept
-    version (the version's path is ``entity/project/collection``, like the
-    collection's).
+    A name matching a pattern is kept (a registry's by its organization's display name
+    too, for the ``orgs`` the journal names: :func:`.ownership.spellings`); so is a
+    collection that holds a kept version (the version's path is
+    ``entity/project/collection``, like the collection's), and a version a kept link
+    names (W&B deletes a source's links with it).
     """
-    if any(fnmatch.fnmatchcase(left.owned.name, p) for p in patterns):
+    names = spellings(left.owned.name, orgs or {})
+    if any(fnmatch.fnmatchcase(n, p) for n in names for p in patterns):
         return True
-    path = left.owned.path
-    return left.owned.kind == "collection" and any(
-        k.owned.kind == "artifact" and k.owned.path == path for k in kept
+    o = left.owned
+    if o.kind == "artifact":
+        return bool(o.server_id) and any(
+            k.owned.kind == "link" and k.owned.target_id == o.server_id for k in kept
+        )
+    return o.kind == "collection" and any(
+        k.owned.kind == "artifact" and k.owned.path == o.path for k in kept
     )
 
 

@@ -27,6 +27,7 @@ from ._model import (
     Resource,
     Unknown,
     outcome,
+    spellings,
 )
 from ._owned import Owned, describe_json
 from ._rules import RULES
@@ -58,5 +59,6 @@ __all__ = [
     "prior_links_read",
     "prior_run_read",
     "restore_as_left",
+    "spellings",
     "unresolved",
 ]

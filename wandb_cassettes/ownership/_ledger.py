@@ -94,6 +94,7 @@ from ._model import (
     input_of,
     outcome,
     payload_of,
+    spellings,
 )
 from ._rules import (
     QUERY_RULES,
@@ -111,8 +112,6 @@ from ._rules import (
     run_path,
 )
 
-#: A registry's project: ``wandb-registry-<registry>`` in its organization's entity.
-REGISTRY_PROJECT_PREFIX = "wandb-registry-"
 #: Containers whose delete takes along what untracked mutations create in them.
 _GOES_WITH = frozenset({"run", "artifact", "sweep"})
 _FILE_STREAM_RE = re.compile(r"/files/([^/]+)/([^/]+)/([^/]+)/file_stream$")
@@ -575,14 +574,9 @@ class Ledger:
         )
 
     def spellings(self, name: str) -> list[str]:
-        """``name``, and a registry resource's as its organization's display name spells it
-        too (``my-org/wandb-registry-model/x``: the SDK resolves either to the org entity,
-        wandb/sdk/artifacts/_gqlutils.py ``resolve_org_entity_name``), for the orgs the
-        traffic showed (:attr:`org_names`)."""
-        entity, _, rest = name.partition("/")
-        if not rest.startswith(REGISTRY_PROJECT_PREFIX):
-            return [name]
-        return [name, *(f"{org}/{rest}" for org, of in self.org_names.items() if of == entity)]
+        """``name`` as a pattern may spell it (:func:`.spellings`, with the orgs the
+        traffic showed: :attr:`org_names`)."""
+        return spellings(name, self.org_names)
 
     def foreign_changes(self) -> list[ForeignChange]:
         """Every change to a resource the recording did not create, with its verdict:
@@ -715,22 +709,34 @@ class Ledger:
 
     def kept_reason(self, resource: Resource) -> str | None:
         """Why ``resource`` is kept (the pattern, or the kept resource it goes with), or None."""
-        pattern = self._pattern_for(resource.name, self.keep)
-        if pattern is not None:
-            return f"matches keep={pattern!r}"
+        own = self._kept_itself(resource)
+        if own is not None:
+            return own
         if resource.container is not None:
             reason = self.kept_reason(resource.container)
             if reason is not None:
                 return f"inside kept {resource.container.name}"
         for inner in self._resources:
-            if (
-                inner.container is resource
-                and inner.owned
-                and inner.deleted_at is None
-                and self._pattern_for(inner.name, self.keep) is not None
-            ):
+            if inner.container is resource and self._keeps(inner):
                 return f"holds kept {inner.name}"
         return None
+
+    def _kept_itself(self, resource: Resource) -> str | None:
+        """Why ``resource`` is kept for itself: a ``keep`` pattern names it, or a kept link
+        of it does (W&B deletes a source's links with it); None otherwise."""
+        pattern = self._pattern_for(resource.name, self.keep)
+        if pattern is not None:
+            return f"matches keep={pattern!r}"
+        for link in self._resources:
+            if link.kind == "link" and link.target is resource and self._keeps(link):
+                return f"linked as kept {link.name}"
+        return None
+
+    def _keeps(self, resource: Resource) -> bool:
+        """Whether ``resource``, the recording's and still there, is kept for itself: what
+        holds it, or what it links, is kept with it."""
+        live = resource.owned and resource.deleted_at is None
+        return live and self._kept_itself(resource) is not None
 
     def evidence(self) -> dict[int, Consequence]:
         """The exchanges the cleanup and the audit depend on, by index, with what each did.

@@ -9,7 +9,7 @@ read it (field, arguments, answer, outcome). The helpers read W&B's answers safe
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
@@ -223,3 +223,18 @@ def walk(data: Any) -> Iterator[dict[str, Any]]:
     elif isinstance(data, list):
         for value in data:
             yield from walk(value)
+
+
+#: A registry's project: ``wandb-registry-<registry>`` in its organization's entity.
+REGISTRY_PROJECT_PREFIX = "wandb-registry-"
+
+
+def spellings(name: str, org_names: Mapping[str, str]) -> list[str]:
+    """``name``, and a registry resource's as its organization's display name spells it
+    too (``my-org/wandb-registry-model/x``: the SDK resolves either to the org entity,
+    wandb/sdk/artifacts/_gqlutils.py ``resolve_org_entity_name``), for the orgs in
+    ``org_names`` (display name -> its entity's name, as an answer showed them)."""
+    entity, _, rest = name.partition("/")
+    if not rest.startswith(REGISTRY_PROJECT_PREFIX):
+        return [name]
+    return [name, *(f"{org}/{rest}" for org, of in org_names.items() if of == entity)]
