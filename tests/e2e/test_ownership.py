@@ -720,7 +720,7 @@ def test_without_the_restore_the_audit_fails_naming_what_was_left(
     capsys.readouterr()
     assert cli(["audit", str(path)]) == 1
     text = capsys.readouterr().out
-    assert changed in text and "which it did not create" in text, text
+    assert changed in text and "it did not create" in text, text
     assert "not undone: the cleanup did not put it back" in text, text
 
 

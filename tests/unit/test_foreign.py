@@ -759,3 +759,18 @@ def test_a_run_summary_goes_back_key_by_key_leaving_what_someone_changed_since()
     assert sent is not None and changed is not None
     assert json.loads(sent.variables["summaryMetrics"]) == {**before, "acc": 0.7}
     assert changed.why == "summary acc changed since the test left it"
+
+
+@pytest.mark.parametrize(
+    ("prior", "change", "said"),
+    [
+        (None, b.add_aliases, "added"),
+        (V1, b.delete_aliases, "removed"),
+        (V0, b.add_aliases, "moved"),
+    ],
+)
+def test_an_alias_change_says_whether_it_was_added_removed_or_moved(prior, change, said):
+    ledger = ledger_of(b.prior_alias(E, P, "shared", "rc", prior), change(V1, "shared", "rc", E, P))
+    (found,) = ledger.foreign_changes()
+    assert found.change == said, found
+    assert found.describe().startswith(f"{said} alias {E}/{P}/shared:rc, in a collection it did")

@@ -234,7 +234,8 @@ class ForeignChange:
     def describe(self) -> str:
         """One line: the resource, the change, the exchanges, the verdict."""
         at = ", ".join(f"#{i} {f}" for i, f in self.changes)
-        what = f"{self.change} {self.kind} {self.name}, which it did not create ({at})"
+        whose = "in a collection" if self.kind == "alias" else "which"
+        what = f"{self.change} {self.kind} {self.name}, {whose} it did not create ({at})"
         if self.status == "restored":
             return f"{what}: restored by the cleanup from the state read before"
         if self.status == "declared":
@@ -243,6 +244,14 @@ class ForeignChange:
             f"{what}: not undone: {self.why}; undo it in the test, or declare it "
             "(foreign_changes=[...] or keep=[...])"
         )
+
+
+def _alias_change(tracked: Tracked) -> str:
+    """How an alias changed: on a version where it was on none ("added"), off the one that
+    held it ("removed"), else "moved"."""
+    if tracked.prior is None:
+        return "added"
+    return "removed" if tracked.current is None else "moved"
 
 
 # -- the reads of the state before ---------------------------------------------------------
@@ -731,7 +740,7 @@ class ForeignState:
         for tracked in self.tracked.values():
             if not tracked.differed or tracked.prior is ABSENT:
                 continue  # untouched, made by the test, or set as it was
-            what = "moved" if tracked.kind == "alias" else "changed"
+            what = _alias_change(tracked) if tracked.kind == "alias" else "changed"
             status, why = self._verdict(tracked.name, tracked.as_before, _why(tracked, exists))
             out.append(
                 ForeignChange(tracked.name, tracked.kind, what, tuple(tracked.changes), status, why)
