@@ -801,6 +801,38 @@ def test_a_sweep_keeps_the_killed_tests_version_if_a_teammate_aliased_it_since(
     assert not list((project / ".wandb_cassettes" / "journal").glob("*.jsonl")), again
 
 
+def test_an_alias_the_sweep_gave_back_is_the_teammates_if_they_put_it_on_again(
+    standin_sdk, project, tmp_path, monkeypatch, capsys
+):
+    """The killed test had taken prod onto its v2; a teammate aliased and linked v2, so the
+    first sweep holds v2 back (naming both reasons at once) and gives prod back to v0.
+    The teammate then puts prod on v2 again, on purpose: prod is theirs now, and the next
+    sweep holds v2 back for it instead of deleting it with their alias."""
+    import wandb
+
+    _shared(tmp_path)
+    assert _killed_mid_test(project, standin_sdk, "killed_after_promoting", tmp_path / "flag")
+    path = f"{standin_sdk.entity}/proj/shared"
+    v2 = wandb.Api().artifact(f"{path}:v2")
+    v2.aliases.append("reviewed")
+    v2.save()
+    v2.link("wandb-registry-model/theirs")
+    monkeypatch.chdir(project)
+    capsys.readouterr()
+    assert cli(["sweep"]) == 1
+    first = capsys.readouterr().out
+    assert "it holds reviewed" in first and "it is linked into" in first, first
+    assert "prod" in aliases_of(standin_sdk.live(), "shared")["v0"], first
+    v2 = wandb.Api().artifact(f"{path}:v2")
+    v2.aliases = [a for a in v2.aliases if a != "reviewed"] + ["prod"]
+    v2.save()
+    wandb.Api().artifact("wandb-registry-model/theirs:v0").unlink()
+    assert cli(["sweep"]) == 1
+    second = capsys.readouterr().out
+    assert "it holds prod, which this recording did not give it" in second, second
+    assert "prod" in aliases_of(standin_sdk.live(), "shared")["v2"], second
+
+
 @pytest.mark.parametrize("teammate", ["nothing", "aliases the link", "links the version"])
 def test_a_sweep_unlinks_and_deletes_unless_a_teammate_made_them_theirs(
     standin_sdk, project, tmp_path, teammate

@@ -216,3 +216,17 @@ def test_a_summary_the_public_api_sets_is_compared_but_its_timing_is_not():
     assert request_key("POST", "/graphql", update({"note": "a"}), rules) == request_key(
         "POST", "/graphql", update({"note": "CHANGED"}), rules
     )
+
+
+def test_the_relays_own_reads_are_never_the_closest_match_of_another_operation():
+    """A request of an operation the cassette lacks is compared with the test's requests,
+    never with the relay's reads of the state before a change (no test sends those)."""
+    prior = json.dumps(
+        {"query": "query WandbCassettesPriorLinks { x }", "variables": {"name": "a"}}
+    )
+    c = Cassette([ix(prior), ix(gql("CreateArtifact", name="b"))])
+    key = request_key("POST", "/graphql", gql("FetchArtifactManifest", name="a"))
+    with pytest.raises(NoMatch) as info:
+        Matcher(c, UP).match(key)
+    assert "recorded CreateArtifact, sent FetchArtifactManifest" in str(info.value), info.value
+    assert "PriorLinks" not in str(info.value)

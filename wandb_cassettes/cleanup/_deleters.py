@@ -102,8 +102,10 @@ class _OwnedVersion:
         if artifact is None:
             return False
         _same_collection(self.owned, artifact)
-        _only_given_aliases(self.owned, artifact)
-        _not_linked_elsewhere(api, self.owned, server_id)
+        _held_back(
+            _aliases_not_given(self.owned, artifact),
+            _linked_elsewhere(api, self.owned, server_id),
+        )
         version = str(getattr(artifact, "version", "") or "")
         if version[1:].isdigit():
             self.indices.setdefault(_collection_path(self.owned), []).append(int(version[1:]))
@@ -190,7 +192,7 @@ class _OwnedLink:
             candidates = list(collection.artifacts()) if collection is not None else []
         for linked in candidates:
             if linked.id == o.target_id:
-                _only_given_aliases(o, linked)  # the link's aliases, in its portfolio
+                _held_back(_aliases_not_given(o, linked))  # its aliases, in its portfolio
                 linked.unlink()
                 return True
         return False
@@ -469,44 +471,52 @@ def _same_collection(o: Owned, artifact: Any) -> None:
         raise NotOurs(f"its id names a version of {'/'.join(found)}, not of {_collection_path(o)}")
 
 
-def _only_given_aliases(o: Owned, artifact: Any) -> None:
-    """Raise :class:`Skip` when the version (or the link) holds an alias the recording did
-    not give it (:meth:`.Owned.not_given`): W&B deletes a version's aliases with it (the
-    SDK's ``Artifact.delete(delete_aliases=True)``, ``deleteAliases`` in
+def _held_back(*reasons: str) -> None:
+    """Raise one :class:`Skip` naming every reason a check gave (each is what stays in W&B
+    with it, and what to do), so that one sweep says all that holds a delete back."""
+    found = [r for r in reasons if r]
+    if found:
+        raise Skip("; ".join(found) + "; then run `wandb-cassettes sweep`, or delete it yourself")
+
+
+def _aliases_not_given(o: Owned, artifact: Any) -> str:
+    """Why the version (or the link) may not be deleted for an alias the recording did not
+    give it (:meth:`.Owned.not_given`), or ``""``: W&B deletes a version's aliases with it
+    (the SDK's ``Artifact.delete(delete_aliases=True)``, ``deleteAliases`` in
     ``deleteArtifact``), an unlink the link's, and one a teammate put on the test's version
     or link since would go too. One whose aliases cannot be read is not deleted either."""
     try:
         others = o.not_given(getattr(artifact, "aliases", None))
     except TypeError as exc:
-        raise Skip(f"{exc}, so whose aliases it holds is unknown") from None
-    if others:
-        raise Skip(
-            f"it holds {', '.join(others)}, which this recording did not give it (moved onto "
-            "it since?): deleting it would delete them; move them off, then run "
-            "`wandb-cassettes sweep` or delete it yourself"
-        )
+        return f"{exc}, so whose aliases it holds is unknown"
+    if not others:
+        return ""
+    return (
+        f"it holds {', '.join(others)}, which this recording did not give it (put on it "
+        "since?): deleting it would delete them; move them off"
+    )
 
 
-def _not_linked_elsewhere(api: Any, o: Owned, server_id: str) -> None:
-    """Raise :class:`Skip` when the version is in a collection besides its own: a registry
-    link this cleanup did not unlink before (a teammate's, or the test's own held back by
-    its check), which deleting the source would take along, with its aliases. The read is
-    the relay's before a link (:func:`.ownership.links_read`); one that lists nothing is
-    not taken for "no links"."""
+def _linked_elsewhere(api: Any, o: Owned, server_id: str) -> str:
+    """Why the version may not be deleted for a collection it is in besides its own, or
+    ``""``: a registry link this cleanup did not unlink before (a teammate's, or the test's
+    own held back by its check), which deleting the source would take along, with its
+    aliases. The read is the relay's before a link (:func:`.ownership.links_read`); one
+    that lists nothing is not taken for "no links"."""
     answer = graphql_request(api, *links_read(server_id))
     found = memberships(answer.get("artifact") if isinstance(answer, dict) else None)
     if found is None:
-        raise Skip("the collections it is in could not be read, so its links are unknown")
+        return "the collections it is in could not be read, so its links are unknown"
     entity, own = o.entity, (o.project, o.local)
     elsewhere = sorted(
         "/".join(where) for _, where in found if where[1:] != own or entity not in ("", where[0])
     )
-    if elsewhere:
-        raise Skip(
-            f"it is linked into {', '.join(elsewhere)}, which this cleanup did not unlink: "
-            "deleting it would unlink it too; unlink it, then run `wandb-cassettes sweep` or "
-            "delete it yourself"
-        )
+    if not elsewhere:
+        return ""
+    return (
+        f"it is linked into {', '.join(elsewhere)}, which this cleanup did not unlink: "
+        "deleting it would unlink it too; unlink it"
+    )
 
 
 def _collection_path(o: Owned) -> str:

@@ -34,6 +34,7 @@ line), and nothing of it is swept.
 
 from __future__ import annotations
 
+import dataclasses
 import fnmatch
 import json
 import os
@@ -355,6 +356,7 @@ def read(path: str | os.PathLike[str], limits: Limits = JOURNAL_LIMITS) -> Journ
     changed_at: dict[str, float] = {}
     lasting: list[str] = []
     orgs: dict[str, str] = {}
+    settled: set[str] = set()  # alias restores done: "entity/project/collection:alias"
     lines = text.split("\n")
     previous = ""  # the signature of the last line read: each line's covers it
     for number, line in enumerate(lines, 1):
@@ -387,7 +389,9 @@ def read(path: str | os.PathLike[str], limits: Limits = JOURNAL_LIMITS) -> Journ
             header = entry
             continue
         if entry["event"] in ("restore", "restored"):
-            _restore_entry(entry, restores, changed_at)
+            done = _restore_entry(entry, restores, changed_at)
+            if done is not None and done.field in _ALIAS_RESTORES:
+                settled.add(done.name)
             continue
         test = entry.get("test") or ""
         if entry["event"] == "lasting":
@@ -426,7 +430,7 @@ def read(path: str | os.PathLike[str], limits: Limits = JOURNAL_LIMITS) -> Journ
         header["host"],
         header["upstream"],
         float(header.get("started", 0.0) or 0.0),
-        list(open_.values()),
+        [_without_settled_aliases(left, settled) for left in open_.values()],
         list(kept.values()),
         list(restores.values()),
         {name: at for name, at in changed_at.items() if name in restores},
@@ -485,18 +489,34 @@ def _restore(data: Any) -> Restore | None:
 
 def _restore_entry(
     entry: dict[str, Any], restores: dict[str, Restore], changed_at: dict[str, float]
-) -> None:
+) -> Restore | None:
     """A ``restore`` line (what puts a change back, and when the session first changed
-    it) or a ``restored`` one (it is back)."""
+    it) or a ``restored`` one (it is back: the restore it settles is returned)."""
     if entry["event"] == "restored":
-        restores.pop(entry["name"], None)
-        return
+        return restores.pop(entry["name"], None)
     restore = _restore(entry["restore"])
     assert restore is not None  # _shape checked it
     restores[restore.name] = restore
     at = entry.get("at")
     if isinstance(at, int | float) and not isinstance(at, bool):
         changed_at[restore.name] = float(at)
+    return None
+
+
+#: The restores that put an alias back (on the version that held it, or off the test's).
+_ALIAS_RESTORES = frozenset({"addAliases", "deleteAliases"})
+
+
+def _without_settled_aliases(left: Leftover, settled: set[str]) -> Leftover:
+    """``left`` without the aliases an alias restore settled in its collection: the alias
+    went back (off the test's version), so a teammate's alias of that name found on it
+    later is theirs, and holds its delete back."""
+    o = left.owned
+    gone = {a for a in o.aliases if f"{o.path}:{a}" in settled}
+    if not gone:
+        return left
+    kept = tuple(a for a in o.aliases if a not in gone)
+    return Leftover(dataclasses.replace(o, aliases=kept), left.test)
 
 
 def kept_by(

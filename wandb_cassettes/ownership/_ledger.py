@@ -343,10 +343,25 @@ class Ledger:
         for a in aliases_of(inp):
             where = _alias_collection(inp, a, subject)
             holder = subject if where == subject.local else self._link_in(subject, where)
-            if holder is not None and not remove:
-                holder.aliases.add(a["alias"])
+            if not remove:
+                # W&B holds an alias on one version of a collection at a time: given here,
+                # it is off the others (taken off even if the answer was lost).
+                entity = a.get("entityName") or as_str(inp.get("entityName")) or subject.entity
+                project = a.get("projectName") or as_str(inp.get("projectName")) or subject.project
+                slot = (holder.entity, holder.project) if holder is not None else (entity, project)
+                self._take_off_others((*slot, where), a["alias"], holder)
+                if holder is not None:
+                    holder.aliases.add(a["alias"])
             elif holder is not None and ex.outcome == "succeeded":
                 holder.aliases.discard(a["alias"])
+
+    def _take_off_others(
+        self, collection: tuple[str, str, str], alias: str, holder: Resource | None
+    ) -> None:
+        """Take ``alias`` off every version and link in ``collection`` but ``holder``."""
+        for r in self._resources:
+            if r.aliases and r is not holder and (r.entity, r.project, r.local) == collection:
+                r.aliases.discard(alias)
 
     def _link_in(self, source: Resource, portfolio: str) -> Resource | None:
         """The link of version ``source`` into a portfolio of that name, if the traffic made one."""

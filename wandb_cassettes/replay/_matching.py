@@ -61,7 +61,7 @@ from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
 from ..errors import NoMatch
-from ..ownership import Consequence
+from ..ownership import PRIOR, Consequence
 from ..protocol import parse_request, response_errors
 from ..redact import DEFAULT as DEFAULT_SCRUBBER
 from ..redact import Scrubber, matching_form
@@ -714,7 +714,9 @@ class Matcher:
         variables).
         """
         same = [k for k in self._queues if (k.kind, k.name) == (key.kind, key.name)]
-        pool = same or [k for k in self._queues if k.kind == key.kind]
+        # Of another operation, never the relay's own reads (of the state before a change):
+        # no test sends those, so they explain nothing of what it sent.
+        pool = same or [k for k in self._queues if k.kind == key.kind and PRIOR not in k.name]
         live = _variables(key)
 
         def rank(k: RequestKey) -> tuple[int, int, int, float]:

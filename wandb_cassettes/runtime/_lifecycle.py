@@ -906,9 +906,14 @@ class CassetteUse:
         where = f"\nfull variables of each request: {full}" if full else ""
         other_sdk = self._sdk_versions(replay)
         if other_sdk:
+            # The difference may be the test's (a value it sends) as well as the SDK's:
+            # both are said, and which way re-recording goes for a project that keeps the
+            # older SDK supported (README: record under the oldest minor you support).
             advice = (
-                f"{other_sdk}, and this SDK sent a request the cassette cannot answer: "
-                f"re-record it under wandb {_running_sdk()}:\n  {self._command()}"
+                f"{other_sdk}. If the difference above is the test's (a value it sends), "
+                "undo it or re-record; if it is the SDK's, re-record under the oldest wandb "
+                f"your project supports (newer SDKs replay it), here wandb {_running_sdk()}:"
+                f"\n  {self._command()}"
             )
         return (
             f"wandb cassette {self.path}: {len(replay.errors)} request(s) had no recorded "
