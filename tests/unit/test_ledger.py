@@ -634,3 +634,19 @@ def test_a_registry_resource_is_named_by_its_orgs_entity_or_display_name():
     assert ledger.is_declared(link)
     assert not ledger.is_declared("other-org/wandb-registry-model/theirs")
     assert ledger.spellings("acme-org/proj/theirs") == ["acme-org/proj/theirs"]  # no registry
+
+
+def test_an_alias_given_to_another_version_is_no_longer_the_tests_versions():
+    """W&B holds an alias on one version of a collection at a time: ``best`` given to the
+    test's version, then to another one, is off the test's (a later ``best`` on it is
+    someone else's, which holds its delete back)."""
+    ledger = ledger_of(
+        b.create_artifact(E, P, "ds", id=A1, aliases=("latest", "best")),
+        b.commit_artifact(A1),
+    )
+    (mine,) = [r for r in ledger.created if r.kind == "artifact"]
+    assert mine.aliases == {"latest", "best"}
+    ledger.observe(b.add_aliases(A2, "ds", "best", E, P))
+    assert mine.aliases == {"latest"}
+    ledger.observe(b.add_aliases(A1, "ds", "rc", E, P))
+    assert mine.aliases == {"latest", "rc"}

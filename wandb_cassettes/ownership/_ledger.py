@@ -335,19 +335,22 @@ class Ledger:
     def _give_aliases(self, ex: Exchange, remove: bool, subject: Resource | None) -> None:
         """Note the aliases ``ex`` gave ``subject``, an artifact version, or took off: in its
         own collection on the version, in a portfolio on its link there
-        (:attr:`.Resource.aliases`: what their delete may take along). A lost answer counts
+        (:attr:`.Resource.aliases`: what their delete may take along); given to any
+        version, they are off every other of its collection. A lost answer counts
         as given, never as taken: a name kept too long costs less than a teammate's alias."""
-        if subject is None or subject.kind != "artifact" or ex.outcome == "refused":
+        if ex.outcome == "refused" or (subject is not None and subject.kind != "artifact"):
             return
         inp = input_of(ex)
         for a in aliases_of(inp):
             where = _alias_collection(inp, a, subject)
-            holder = subject if where == subject.local else self._link_in(subject, where)
+            holder = None  # a version the traffic never described: known by its id alone
+            if subject is not None:
+                holder = subject if where == subject.local else self._link_in(subject, where)
             if not remove:
                 # W&B holds an alias on one version of a collection at a time: given here,
                 # it is off the others (taken off even if the answer was lost).
-                entity = a.get("entityName") or as_str(inp.get("entityName")) or subject.entity
-                project = a.get("projectName") or as_str(inp.get("projectName")) or subject.project
+                entity = a.get("entityName") or as_str(inp.get("entityName"))
+                project = a.get("projectName") or as_str(inp.get("projectName"))
                 slot = (holder.entity, holder.project) if holder is not None else (entity, project)
                 self._take_off_others((*slot, where), a["alias"], holder)
                 if holder is not None:
