@@ -145,15 +145,7 @@ class Journal:
             self._fh = self.path.open("a", encoding="utf-8")
         except OSError as exc:
             raise JournalError(self._message(exc)) from exc
-        self._write(
-            {
-                "journal": JOURNAL_VERSION,
-                "pid": os.getpid(),
-                "host": socket.gethostname(),
-                "upstream": upstream,
-                "started": time.time(),
-            }
-        )
+        self._write(_header(os.getpid(), socket.gethostname(), upstream, time.time()))
 
     def intend(self, intents: Iterable[Owned], test: str = "") -> None:
         """Write what a request about to be forwarded may create (before forwarding it)."""
@@ -296,6 +288,17 @@ class Journal:
         )
 
 
+def _header(pid: int, host: str, upstream: str, started: float) -> dict[str, Any]:
+    """A journal's header line: the session that writes what follows (:func:`_shape`)."""
+    return {
+        "journal": JOURNAL_VERSION,
+        "pid": pid,
+        "host": host,
+        "upstream": upstream,
+        "started": started,
+    }
+
+
 def settle(journal: JournalFile, restored: Iterable[str]) -> None:
     """Append to ``journal``, which stays after a sweep, that the changes ``restored`` (by
     name) are settled: a later sweep never sends them again. A header starts the lines
@@ -309,14 +312,8 @@ def settle(journal: JournalFile, restored: Iterable[str]) -> None:
     names = list(dict.fromkeys(restored))
     if not names:
         return
-    header = {
-        "journal": JOURNAL_VERSION,
-        "pid": journal.pid,
-        "host": journal.host,
-        "upstream": journal.upstream,
-        "started": journal.started,
-    }
-    entries: list[dict[str, Any]] = [header, *({"event": "restored", "name": n} for n in names)]
+    header = _header(journal.pid, journal.host, journal.upstream, journal.started)
+    entries = [header, *({"event": "restored", "name": n} for n in names)]
     try:
         with journal.path.open("r+b") as fh:
             text = fh.read()

@@ -349,9 +349,8 @@ class Ledger:
             if not remove:
                 # W&B holds an alias on one version of a collection at a time: given here,
                 # it is off the others (taken off even if the answer was lost).
-                entity = a.get("entityName") or as_str(inp.get("entityName"))
-                project = a.get("projectName") or as_str(inp.get("projectName"))
-                slot = (holder.entity, holder.project) if holder is not None else (entity, project)
+                named = _alias_where(inp, a)
+                slot = (holder.entity, holder.project) if holder is not None else named
                 self._take_off_others((*slot, where), a["alias"], holder)
                 if holder is not None:
                     holder.aliases.add(a["alias"])
@@ -435,8 +434,7 @@ class Ledger:
         found = []
         for a in aliases_of(inp):
             collection = _alias_collection(inp, a, subject)
-            entity = a.get("entityName") or as_str(inp.get("entityName"))
-            project = a.get("projectName") or as_str(inp.get("projectName"))
+            entity, project = _alias_where(inp, a)
             if subject is not None:
                 entity, project = entity or subject.entity, project or subject.project
             if is_wandb_alias(a["alias"]) == wandbs_own:
@@ -969,6 +967,13 @@ def cassette_servers(cassette: Cassette) -> list[str]:
     upstream = meta.get("upstream")
     first = [upstream] if isinstance(upstream, str) and upstream else []
     return list(dict.fromkeys([*first, *others]))
+
+
+def _alias_where(inp: dict[str, Any], alias: dict[str, str]) -> tuple[str, str]:
+    """``(entity, project)`` an alias of ``inp`` names (its own, else the input's; ``""``:
+    the traffic does not name it)."""
+    entity = alias.get("entityName") or as_str(inp.get("entityName"))
+    return entity, alias.get("projectName") or as_str(inp.get("projectName"))
 
 
 def _alias_collection(inp: dict[str, Any], alias: dict[str, str], subject: Resource | None) -> str:

@@ -716,7 +716,9 @@ class Matcher:
         same = [k for k in self._queues if (k.kind, k.name) == (key.kind, key.name)]
         # Of another operation, never the relay's own reads (of the state before a change):
         # no test sends those, so they explain nothing of what it sent.
-        pool = same or [k for k in self._queues if k.kind == key.kind and PRIOR not in k.name]
+        pool = same or [
+            k for k in self._queues if k.kind == key.kind and not k.name.startswith(PRIOR)
+        ]
         live = _variables(key)
 
         def rank(k: RequestKey) -> tuple[int, int, int, float]:
