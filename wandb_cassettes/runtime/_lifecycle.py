@@ -912,8 +912,8 @@ class CassetteUse:
             advice = (
                 f"{other_sdk}. If the difference above is the test's (a value it sends), "
                 "undo it or re-record; if it is the SDK's, re-record under the oldest wandb "
-                f"your project supports (newer SDKs replay it), here wandb {_running_sdk()}:"
-                f"\n  {self._command()}"
+                "your project supports (newer SDKs replay it); this records under wandb "
+                f"{_running_sdk()}:\n  {self._command()}"
             )
         return (
             f"wandb cassette {self.path}: {len(replay.errors)} request(s) had no recorded "
